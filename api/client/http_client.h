@@ -1,0 +1,61 @@
+// HttpClient: a small synchronous HTTPS/HTTP client for mcpctl and the tests. Beast stays in
+// the .cpp. One client keeps one keep-alive connection and reconnects when the server closed it.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace minimcp::client {
+
+struct ConnectionConfig {
+  std::string server;         // "https://127.0.0.1:7443" or "http://…"
+  std::string token;          // bearer token; "" = none
+  std::string caPem;          // PEM of the CA that signed the server certificate; "" = system
+  bool insecureSkipVerify = false;
+  std::string ns = "default";  // the default namespace (from kubeconfig context or -n)
+};
+
+struct Response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lowercase names
+  std::string body;
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(ConnectionConfig config);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // `target` is path + query ("/apis/minimcp.io/v1alpha1/mcptypes?limit=5"). Throws
+  // std::runtime_error on connection failure or timeout (the message says which).
+  Response request(const std::string& method, const std::string& target,
+                   const std::string& body = "",
+                   const std::map<std::string, std::string>& headers = {},
+                   std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+  // For watch / logs -f: sends the request and calls `onLine` for every '\n'-terminated line of
+  // the (chunked) body as it arrives; stops when `onLine` returns false, the server ends the
+  // body, or nothing arrives for `idleTimeout`. Returns the status code (a non-2xx body is
+  // passed to onLine as one line).
+  int stream(const std::string& method, const std::string& target,
+             const std::function<bool(const std::string& line)>& onLine,
+             const std::map<std::string, std::string>& headers = {},
+             std::chrono::milliseconds idleTimeout = std::chrono::hours(24));
+
+  const ConnectionConfig& config() const { return config_; }
+
+ private:
+  struct Impl;
+  ConnectionConfig config_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// URL-encodes a query parameter value.
+std::string urlEncode(const std::string& s);
+
+}  // namespace minimcp::client

@@ -1,0 +1,40 @@
+// Clock: the only way code reads the time, so tests can substitute a fake.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace minimcp {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Wall-clock time: timestamps written to objects, TTL expiry.
+  virtual TimePoint now() const = 0;
+  // Monotonic time: timeouts, backoff, durations.
+  virtual std::chrono::steady_clock::time_point steadyNow() const = 0;
+};
+
+class SystemClock : public Clock {
+ public:
+  TimePoint now() const override { return std::chrono::system_clock::now(); }
+  std::chrono::steady_clock::time_point steadyNow() const override {
+    return std::chrono::steady_clock::now();
+  }
+  static SystemClock& instance();
+};
+
+// RFC 3339 in UTC with second precision ("2026-11-23T22:49:41Z"), as Kubernetes writes it.
+std::string formatRfc3339(TimePoint t);
+// Accepts "Z" or "+hh:mm" offsets and optional fractional seconds. nullopt when malformed.
+std::optional<TimePoint> parseRfc3339(const std::string& s);
+
+// Durations as in `spec.ttl`: ^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$ . nullopt when malformed.
+std::optional<std::chrono::milliseconds> parseDuration(const std::string& s);
+// Short human form like kubectl's AGE column: "5s", "3m", "2h", "4d".
+std::string humanDuration(std::chrono::milliseconds d);
+
+}  // namespace minimcp

@@ -1,0 +1,5 @@
+// Shared building blocks for MiniMCP instance servers (one folder per MCPType).
+export {startMcpServer, EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_LISTEN} from './server.js';
+export {readEnv, ConfigError} from './env.js';
+export {createLogger, parseLogLevel} from './log.js';
+export {bearerMatches, originAllowed} from './security.js';

@@ -1,0 +1,143 @@
+// mcpctl internals shared by the command files: connection, discovery, errors and output.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "api/client/discovery.h"
+#include "api/client/http_client.h"
+
+namespace minimcp::mcpctl {
+
+using client::ResourceInfo;
+using nlohmann::json;
+
+inline constexpr const char* kTableAccept =
+    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+inline constexpr const char* kGroupVersionPath = "/apis/minimcp.io/v1alpha1";
+inline constexpr const char* kClientVersion = "v0.1.0";
+
+// Connection flags that every subcommand accepts (kubectl's names).
+struct GlobalFlags {
+  std::string kubeconfig;
+  std::string server;
+  std::string token;
+  std::string certificateAuthority;
+  std::string context;
+  std::string ns;
+  bool insecureSkipTlsVerify = false;
+  std::string requestTimeout;
+};
+
+// An error whose message is printed as is (it already starts with "error: " or
+// "Error from server (…)") and whose exit code the command chose.
+class CommandError : public std::runtime_error {
+ public:
+  explicit CommandError(const std::string& message, int exitCode = 1)
+      : std::runtime_error(message), exitCode_(exitCode) {}
+  int exitCode() const { return exitCode_; }
+
+ private:
+  int exitCode_;
+};
+
+// "Error from server (Reason): message" from a non-2xx response (a Status body, or whatever
+// the server sent). `context`, when given, goes before the message like kubectl's
+// `error when creating "file.yaml": …`.
+std::string serverError(const client::Response& response, const std::string& context = "");
+bool isSuccess(const client::Response& response);
+
+// One invocation: flags, the lazily opened connection and the discovery cache.
+class Session {
+ public:
+  GlobalFlags flags;
+
+  client::HttpClient& http();
+  // The namespace from -n, else the kubeconfig context's, else "default".
+  const std::string& ns();
+  bool nsExplicit() const { return !flags.ns.empty(); }
+  // The kubeconfig file that connection resolution uses (for `config`).
+  std::string kubeconfigPath() const;
+
+  const std::vector<ResourceInfo>& resources();
+  // Throws `error: the server doesn't have a resource type "x"`.
+  ResourceInfo resolve(const std::string& typed);
+  ResourceInfo resolveKind(const std::string& apiVersion, const std::string& kind);
+
+  client::Response get(const std::string& target, const std::string& accept = "application/json");
+  // GET that must succeed; throws CommandError with the server's message otherwise.
+  json getJson(const std::string& target, const std::string& accept = "application/json");
+  client::Response send(const std::string& method, const std::string& target,
+                        const std::string& body, const std::string& contentType);
+
+ private:
+  void connect();
+  std::unique_ptr<client::HttpClient> http_;
+  std::string ns_;
+  std::optional<std::vector<ResourceInfo>> resources_;
+};
+
+struct Target {
+  ResourceInfo resource;
+  std::vector<std::string> names;  // empty: every object (list)
+};
+// kubectl's two spellings: `VERB KIND [NAME...]` and `VERB KIND/NAME...`; `verb` goes into the
+// error message when no kind is given.
+std::vector<Target> parseTargets(Session& s, const std::vector<std::string>& args,
+                                 const char* verb);
+
+// Adds the connection flags to `app` (root and every subcommand, so they work on either side of
+// the subcommand name despite CLI11 2.1).
+void addCommonFlags(CLI::App* app, GlobalFlags& flags);
+
+// Every command file registers its subcommands; the chosen one's action runs after parsing.
+using Action = std::function<int()>;
+void registerApply(CLI::App& app, Session& session, Action& action);
+void registerDiff(CLI::App& app, Session& session, Action& action);
+void registerGet(CLI::App& app, Session& session, Action& action);
+void registerDescribe(CLI::App& app, Session& session, Action& action);
+void registerDelete(CLI::App& app, Session& session, Action& action);
+void registerWait(CLI::App& app, Session& session, Action& action);
+void registerApiResources(CLI::App& app, Session& session, Action& action);
+void registerVersion(CLI::App& app, Session& session, Action& action);
+void registerConfig(CLI::App& app, Session& session, Action& action);
+void registerCompletion(CLI::App& app, Session& session, Action& action);
+
+// --- output ---
+// kubectl prints JSON with 4-space indentation.
+std::string toJsonText(const json& value);
+std::string toYamlText(const json& value);
+// {apiVersion: v1, kind: List, items, metadata: {resourceVersion: ""}}
+json makeList(std::vector<json> items);
+// `obj` with apiVersion/kind filled in from `r` when the server left them out of list items.
+json withTypeMeta(json obj, const ResourceInfo& r);
+std::string objectName(const json& obj);
+std::string objectNamespace(const json& obj);
+
+// --- input ---
+// Reads -f arguments (files, directories with .yaml/.yml/.json, "-" for stdin); returns
+// (source name, documents) per file, expanding kind: List. Throws CommandError on unreadable or
+// unparsable input.
+struct SourceDoc {
+  std::string source;
+  json object;
+};
+std::vector<SourceDoc> readManifests(const std::vector<std::string>& paths, bool recursive);
+
+// --- time ---
+// "30s", "2m", "1h30m", or a bare number of seconds; throws CommandError when malformed.
+std::chrono::milliseconds parseTimeoutFlag(const std::string& text, const std::string& flag);
+
+// --- shared helpers across commands ---
+// Polls with backoff until GET answers 404 or `deadline` passes; true when gone.
+bool waitUntilGone(Session& session, const std::string& target,
+                   std::chrono::steady_clock::time_point deadline);
+
+}  // namespace minimcp::mcpctl

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs what MiniMCP needs to build, test and run on Debian 12. Idempotent: when everything
+# is present it prints nothing and touches nothing. Only Debian's and npm's registries are used.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=tools/lib.sh source-path=SCRIPTDIR/..
+. "${ROOT}/tools/lib.sh"
+
+PACKAGES=(
+  build-essential cmake pkg-config ccache git
+  libboost-dev libboost-system-dev libboost-filesystem-dev
+  nlohmann-json3-dev libyaml-cpp-dev libpqxx-dev libsqlite3-dev sqlite3 libssl-dev
+  libspdlog-dev prometheus-cpp-dev libcli11-dev
+  googletest libgtest-dev libgmock-dev clang-format wrk
+  postgresql curl ca-certificates
+)
+
+installed() {
+  dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed$'
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  installed "$p" || missing+=("$p")
+done
+# node and npm count as present when the commands exist: the machine image may carry a newer
+# Node (with its own npm) than Debian's, and Debian's npm package would conflict with it.
+if ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
+
+if ((${#missing[@]})); then
+  log "installing: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if ((node_major < 20)); then
+  log "warning: node ${node_major} found; the MCP servers are written for Node 20"
+fi
+
+if ! command -v kubectl >/dev/null 2>&1; then
+  log "warning: kubectl not found; the kubectl end-to-end tests will be skipped"
+fi
+
+# npm ci only when the installed tree is missing or older than the lock file. npm writes
+# node_modules/.package-lock.json on every install, so its mtime says when that was.
+servers="${ROOT}/mcp-servers"
+if [[ -f ${servers}/package-lock.json ]]; then
+  stamp="${servers}/node_modules/.package-lock.json"
+  if [[ ! -e ${stamp} || ${servers}/package-lock.json -nt ${stamp} ]]; then
+    log "npm ci in mcp-servers/"
+    (cd "${servers}" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+fi

@@ -1,0 +1,282 @@
+// decide(): the pure heart of the MCPInstance reconciler (DESIGN §5). Given what the user wants
+// (Desired) and what is true now (Observed), it returns a Plan: the actions to run, the new
+// status, the events to emit and when to look again. No I/O, no clock reads: every transition is
+// covered by table-driven unit tests with a fake clock.
+//
+// Status fields decide() reads and writes (JSON names under `status`, DESIGN §3):
+//   phase                 Pending|Starting|Running|Degraded|Suspended|Expired|Failed|Terminating
+//   observedGeneration    metadata.generation this status describes
+//   conditions[]          Ready, KeyAvailable, Expired (metav1.Condition shape; lastTransitionTime
+//                         changes only when `status` flips)
+//   pid, processStartTime the process decide() believes is ours. decide() clears both when it
+//                         stops a process or sees it gone; the EXECUTOR fills them after Spawn.
+//                         processStartTime is opaque here (the runtime's /proc start time).
+//   port                  decide() clears it with ReleasePort; the EXECUTOR fills it after
+//                         AllocatePort (and `url`, which toJson() drops whenever port is 0).
+//   startedAt             set by decide() on Spawn.
+//   restartCount          +1 on every restart of a failed process (crash, failed health check,
+//                         resource limit). Not on replace (spec/key/token change), resume, or when
+//                         a process lost while mcpd was down is respawned (nothing was seen to
+//                         fail).
+//   lastTermination       {exitCode, signal, reason, finishedAt}: exitCode and signal are told
+//                         apart (one of them is null). reason: Completed (exit 0), Error (exit≠0),
+//                         Signal, OOMKilled, or HealthCheckFailed/ResourceLimitExceeded when we
+//                         killed it (then exitCode and signal are null).
+// Bookkeeping fields (extra to DESIGN §3, kept few):
+//   launchedWith          {generation, specHash, keyVersion, tokenGeneration}: what the running
+//                         process was started with; a difference means "replace".
+//   healthySince          when the current process first passed a probe (absent: not yet). Drives
+//                         Starting → Running and the 10-minute CrashLoopBackOff reset.
+//   crashLoop             {crashes, nextRestartAt}: consecutive failures, and (while waiting to
+//                         restart) the wall time of the next attempt, so a restart of mcpd keeps
+//                         the schedule.
+// Fields decide() does not know (node, url, gatewayURL, expiresAt, usage, ...) survive
+// fromJson()/toJson() unchanged.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/util/clock.h"
+
+namespace minimcp::reconciler {
+
+using SteadyTimePoint = std::chrono::steady_clock::time_point;
+
+// Our finalizer: the object is not removed before its process is stopped and its port released.
+inline constexpr const char* kFinalizer = "minimcp.io/process";
+
+// Condition types and phases, spelled once.
+namespace cond {
+inline constexpr const char* kReady = "Ready";
+inline constexpr const char* kKeyAvailable = "KeyAvailable";
+inline constexpr const char* kExpired = "Expired";
+}  // namespace cond
+namespace phase {
+inline constexpr const char* kPending = "Pending";
+inline constexpr const char* kStarting = "Starting";
+inline constexpr const char* kRunning = "Running";
+inline constexpr const char* kDegraded = "Degraded";
+inline constexpr const char* kSuspended = "Suspended";
+inline constexpr const char* kExpired = "Expired";
+inline constexpr const char* kFailed = "Failed";
+inline constexpr const char* kTerminating = "Terminating";
+}  // namespace phase
+
+// ---------------------------------------------------------------------------------------------
+// Desired
+
+enum class RestartPolicy { Always, OnFailure, Never };
+// "Always" | "OnFailure" | "Never"; anything else (including empty) is Always, the default.
+RestartPolicy parseRestartPolicy(std::string_view s);
+
+enum class KeyState { NotRequired, Available, NotFound, DecryptFailed, TypeMismatch };
+
+struct KeyResolution {
+  KeyState state = KeyState::NotRequired;
+  int64_t version = 0;  // APIKey status.version when Available
+  std::string message;  // why not available; never the key itself
+};
+
+struct HealthSettings {
+  std::chrono::seconds period{30};
+  std::chrono::seconds timeout{5};
+  int failureThreshold = 3;
+  std::chrono::seconds startupTimeout{30};
+  // From an MCPType's spec.healthCheck; missing fields keep the defaults above.
+  static HealthSettings fromJson(const nlohmann::json& healthCheck);
+};
+
+struct TypeResolution {
+  bool found = false;
+  std::string message;  // e.g. `MCPType "gmail" not found`
+  HealthSettings health;
+};
+
+struct Desired {
+  std::string ns;
+  std::string name;
+  std::string uid;
+  int64_t generation = 0;
+  // launchHash() of what the process is built from; empty → compare `generation` instead.
+  std::string specHash;
+  bool deleting = false;      // metadata.deletionTimestamp set
+  bool hasFinalizer = false;  // metadata.finalizers contains kFinalizer
+  bool suspend = false;
+  RestartPolicy restartPolicy = RestartPolicy::Always;
+  std::optional<TimePoint> expiresAt;
+  int64_t tokenGeneration = 0;
+  TypeResolution type;
+  KeyResolution key;
+};
+
+// Fills the instance-only fields of Desired from an MCPInstance object: metadata (namespace,
+// name, uid, generation, deletionTimestamp, finalizers), spec.suspend, spec.restartPolicy,
+// spec.tokenGeneration, and expiresAt from status.expiresAt (else spec.expiresAt). Type, key and
+// specHash are the caller's (they need other objects).
+Desired desiredFromInstance(const nlohmann::json& instance);
+
+// A digest of everything the process is launched from: the instance spec without the fields that
+// must not restart it (suspend, ttl, expiresAt, restartPolicy, tokenGeneration — the last has its
+// own comparison) and the type's spec without its descriptive fields. Extending a TTL then does
+// not restart the process; changing config, env, keyRef or the type's command does.
+std::string launchHash(const nlohmann::json& instanceSpec, const nlohmann::json& typeSpec);
+
+// ---------------------------------------------------------------------------------------------
+// Status
+
+struct Condition {
+  std::string type;
+  std::string status;  // "True" | "False" | "Unknown"
+  std::string reason;
+  std::string message;
+  TimePoint lastTransitionTime{};
+  int64_t observedGeneration = 0;
+  bool operator==(const Condition&) const = default;
+};
+
+struct Termination {
+  std::optional<int> exitCode;
+  std::optional<int> signal;
+  std::string reason;  // Completed | Error | Signal | OOMKilled | HealthCheckFailed | ...
+  TimePoint finishedAt{};
+  bool operator==(const Termination&) const = default;
+};
+
+struct LaunchRecord {
+  int64_t generation = 0;
+  std::string specHash;
+  int64_t keyVersion = 0;
+  int64_t tokenGeneration = 0;
+  bool operator==(const LaunchRecord&) const = default;
+};
+
+struct CrashLoopRecord {
+  int crashes = 0;                         // consecutive failures in the current series
+  std::optional<TimePoint> nextRestartAt;  // set while a restart is pending
+  bool operator==(const CrashLoopRecord&) const = default;
+};
+
+struct InstanceStatus {
+  std::string phase;  // empty: never reconciled
+  int64_t observedGeneration = 0;
+  std::vector<Condition> conditions;
+  int pid = 0;
+  std::string processStartTime;
+  int port = 0;
+  std::optional<TimePoint> startedAt;
+  int restartCount = 0;
+  std::optional<Termination> lastTermination;
+  std::optional<LaunchRecord> launchedWith;
+  std::optional<TimePoint> healthySince;
+  CrashLoopRecord crashLoop;
+  // The status object this was read from: fields decide() does not model pass through toJson().
+  nlohmann::json passthrough = nlohmann::json::object();
+
+  static InstanceStatus fromJson(const nlohmann::json& status);
+  nlohmann::json toJson() const;
+  const Condition* condition(std::string_view type) const;
+  bool operator==(const InstanceStatus&) const = default;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Observed
+
+enum class ProcessState {
+  None,       // the runtime has no process for this instance
+  Running,    // the runtime owns a live process (pid and start time match status)
+  Exited,     // the runtime saw it exit (facts below)
+  Adoptable,  // mcpd restarted: no handle, but status.pid + processStartTime match a live process
+};
+
+struct ProcessFacts {
+  ProcessState state = ProcessState::None;
+  // Running: when this mcpd spawned or adopted it (the startup timeout counts from here).
+  std::optional<SteadyTimePoint> since;
+  // Exited:
+  std::optional<int> exitCode;  // normal exit
+  std::optional<int> signal;    // killed by a signal
+  bool oomKilled = false;       // the cgroup's OOM killer did it
+  TimePoint finishedAt{};
+  std::optional<SteadyTimePoint> finishedSteady;
+};
+
+enum class Health { Unknown, Healthy, Unhealthy };
+
+// The prober's view of the current process (counters reset on each new process).
+struct HealthObservation {
+  Health last = Health::Unknown;
+  int consecutiveFailures = 0;
+  std::string message;  // of the last failure
+};
+
+struct Observed {
+  InstanceStatus status;
+  ProcessFacts process;
+  HealthObservation health;
+  bool limitExceeded = false;
+  std::string limitMessage;  // e.g. "memory 600Mi over limit 512Mi"
+  // Plan::restartNotBefore of the previous reconcile, kept in memory by the executor: a pending
+  // restart waits on the steady clock; after an mcpd restart status.crashLoop.nextRestartAt
+  // (wall time) stands in.
+  std::optional<SteadyTimePoint> restartNotBefore;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Plan
+
+enum class ActionType {
+  EnsureFinalizer,  // add kFinalizer to metadata.finalizers (an update, not a status write)
+  Adopt,            // take over status.pid (the runtime opens a pidfd, watches its exit)
+  Stop,             // SIGTERM the group, wait stopGracePeriodSeconds, SIGKILL, reap
+  ReleasePort,      // free `port`
+  AllocatePort,     // reserve a port for the instance; the executor writes status.port/url
+  Spawn,            // launch on status.port; the executor writes status.pid/processStartTime
+  RemoveFinalizer,  // drop kFinalizer: the store then removes the object
+};
+std::string_view toString(ActionType t);
+
+struct Action {
+  ActionType type;
+  std::string reason;  // Stop: Deleted|Expired|Suspended|Replaced|HealthCheckFailed|
+                       //       ResourceLimitExceeded|Completed
+  int port = 0;        // ReleasePort
+  bool operator==(const Action&) const = default;
+};
+
+struct Event {
+  std::string type;  // Normal | Warning
+  std::string reason;
+  std::string message;
+  bool operator==(const Event&) const = default;
+};
+
+struct Result {
+  // Something is missing (type, key): executor calls queue.addRateLimited(key).
+  bool retryWithBackoff = false;
+  // A timer (expiry, backoff, startup deadline): executor calls queue.addAfter(key, d).
+  // Both may be set; with neither the key is done (queue.forget).
+  std::optional<std::chrono::milliseconds> requeueAfter;
+  bool done() const { return !retryWithBackoff && !requeueAfter; }
+};
+
+struct Plan {
+  std::vector<Action> actions;  // run in order; stop at the first failure and retry
+  InstanceStatus status;        // write with the object's resourceVersion if it changed
+  std::vector<Event> events;    // emit once the status write succeeded
+  Result result;
+  // Keep in memory and pass back as Observed::restartNotBefore.
+  std::optional<SteadyTimePoint> restartNotBefore;
+
+  bool has(ActionType t) const;
+};
+
+Plan decide(const Desired& desired, const Observed& observed, TimePoint now,
+            SteadyTimePoint steadyNow);
+
+}  // namespace minimcp::reconciler

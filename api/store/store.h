@@ -40,18 +40,21 @@ class StoreError : public std::runtime_error {
 };
 
 struct ListOptions {
-  std::string ns;             // "" = every namespace (or a cluster-scoped resource)
-  std::string labelSelector;  // Kubernetes syntax: "a=b,c!=d,e in (x,y),!f,g"
-  // Kubernetes syntax over dotted JSON paths of the object: "metadata.name=x,status.phase!=Running".
-  // Any path is accepted (missing field compares as "").
-  std::string fieldSelector;
-  int64_t limit = 0;          // 0 = no limit
-  std::string continueToken;  // from a previous ListResult; opaque to callers
+  // Default member initialisers keep GCC's -Wmissing-field-initializers quiet for designated
+  // initialisers such as ListOptions{.ns = "a", .limit = 10}.
+  std::string ns = {};             // "" = every namespace (or a cluster-scoped resource)
+  std::string labelSelector = {};  // Kubernetes syntax: "a=b,c!=d,e in (x,y),!f,g"
+  // Kubernetes syntax over dotted JSON paths of the object:
+  // "metadata.name=x,status.phase!=Running". Any path is accepted (missing field compares as "").
+  std::string fieldSelector = {};
+  int64_t limit = 0;               // 0 = no limit
+  std::string continueToken = {};  // from a previous ListResult; opaque to callers
 };
 
 struct ListResult {
   std::vector<nlohmann::json> items;  // ordered by (namespace, name)
   int64_t resourceVersion = 0;        // the store's resourceVersion when the list was read
+                                      // (for a continued list: when its first page was read)
   std::string continueToken;          // "" when nothing is left
   int64_t remainingItemCount = 0;     // how many matching items are after this page
 };
@@ -109,8 +112,10 @@ class Store {
 
   // `callback` runs after every committed change to any resource, in resourceVersion order, on
   // the writer's thread (keep it short: queue the event and return). Changes committed by other
-  // processes sharing the store (PostgreSQL) are delivered too.
-  virtual std::unique_ptr<Subscription> subscribe(std::function<void(const WatchEvent&)> callback) = 0;
+  // processes sharing the store (PostgreSQL) are delivered too. The callback may read the store
+  // but must not write to it (delivery is serialised in commit order, so that would deadlock).
+  virtual std::unique_ptr<Subscription> subscribe(
+      std::function<void(const WatchEvent&)> callback) = 0;
 
   // Drops history entries beyond the most recent `keep` (tests use it to force Gone).
   virtual void compactHistory(int64_t keep) = 0;
@@ -122,7 +127,9 @@ std::unique_ptr<Store> openStore(const std::string& url, int64_t historyLimit = 
 
 // Helpers shared by implementations.
 int64_t parseResourceVersion(const nlohmann::json& obj);  // 0 when absent/invalid
-bool matchesLabelSelector(const nlohmann::json& obj, const std::string& selector);  // throws BadSelector
-bool matchesFieldSelector(const nlohmann::json& obj, const std::string& selector);  // throws BadSelector
+bool matchesLabelSelector(const nlohmann::json& obj,
+                          const std::string& selector);  // throws BadSelector
+bool matchesFieldSelector(const nlohmann::json& obj,
+                          const std::string& selector);  // throws BadSelector
 
 }  // namespace minimcp::store

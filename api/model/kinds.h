@@ -1,0 +1,95 @@
+// The kinds MiniMCP serves: their strategies, and typed views of their specs for the
+// reconciler (parsed after defaulting and validation, so they never throw).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/model/strategy.h"
+#include "api/util/clock.h"
+
+namespace minimcp::model {
+
+// One accessor per kind, each defined in that kind's .cpp and listed in Registry::instance().
+const Strategy& mcpTypeStrategy();
+const Strategy& mcpInstanceStrategy();
+const Strategy& eventStrategy();
+
+struct EnvVar {
+  std::string name;
+  std::string value;
+  bool operator==(const EnvVar&) const = default;
+};
+
+struct MCPTypeSpec {
+  struct Server {
+    std::string command;
+    std::vector<std::string> args;
+    std::string transport = "streamable-http";  // or "stdio"
+    std::string image;
+  };
+  struct Auth {
+    std::string type = "none";  // none | api-key | oauth2 | bearer-token
+    std::string env;            // variable that receives the decrypted key
+    std::vector<std::string> scopes;
+  };
+  struct Resources {
+    std::optional<int64_t> cpuMillis;    // from "500m", "1"
+    std::optional<int64_t> memoryBytes;  // from "512Mi"
+  };
+  struct HealthCheck {
+    std::string path = "/health";
+    int periodSeconds = 30;
+    int timeoutSeconds = 5;
+    int failureThreshold = 3;
+    int startupTimeoutSeconds = 30;
+  };
+
+  std::string displayName;
+  std::string description;
+  Server server;
+  Auth auth;
+  std::vector<std::string> capabilities;
+  nlohmann::json config = nlohmann::json::object();
+  std::vector<EnvVar> env;
+  Resources resources;
+  HealthCheck healthCheck;
+  int stopGracePeriodSeconds = 10;
+
+  // `spec` is the object's .spec. Absent or mistyped fields keep their defaults.
+  static MCPTypeSpec fromJson(const nlohmann::json& spec);
+};
+
+struct MCPInstanceSpec {
+  std::string type;
+  std::optional<std::chrono::milliseconds> ttl;
+  std::optional<TimePoint> expiresAt;  // spec.expiresAt (not the computed status.expiresAt)
+  std::string keyRefName;              // empty: no key
+  nlohmann::json config = nlohmann::json::object();
+  std::vector<EnvVar> env;
+  bool suspend = false;
+  std::string restartPolicy = "Always";  // Always | OnFailure | Never
+  int64_t tokenGeneration = 0;
+
+  static MCPInstanceSpec fromJson(const nlohmann::json& spec);
+};
+
+// When an MCPInstance expires: metadata.creationTimestamp + spec.ttl, or spec.expiresAt;
+// nullopt when it never does (or the fields are malformed). This is what status.expiresAt holds.
+std::optional<TimePoint> instanceExpiry(const nlohmann::json& obj);
+
+// Instance phases (status.phase).
+inline constexpr const char* kPhasePending = "Pending";
+inline constexpr const char* kPhaseStarting = "Starting";
+inline constexpr const char* kPhaseRunning = "Running";
+inline constexpr const char* kPhaseDegraded = "Degraded";
+inline constexpr const char* kPhaseSuspended = "Suspended";
+inline constexpr const char* kPhaseExpired = "Expired";
+inline constexpr const char* kPhaseFailed = "Failed";
+inline constexpr const char* kPhaseTerminating = "Terminating";
+
+}  // namespace minimcp::model

@@ -1,0 +1,199 @@
+// MCPInstance: the unit of desired state (DESIGN §3).
+#include "api/model/kind_strategy.h"
+#include "api/model/kinds.h"
+
+namespace minimcp::model {
+
+using nlohmann::json;
+
+namespace {
+
+const std::vector<std::string> kRestartPolicies = {"Always", "OnFailure", "Never"};
+
+KindInfo instanceInfo() {
+  KindInfo k;
+  k.kind = "MCPInstance";
+  k.plural = "mcpinstances";
+  k.singular = "mcpinstance";
+  k.shortNames = {"mi"};
+  k.categories = {"all", "minimcp"};
+  k.namespaced = true;
+  k.hasStatus = true;
+  k.columns = {
+      {"Type", "string", ".spec.type", 0, "The MCPType this instance runs"},
+      {"Phase", "string", ".status.phase", 0, "Lifecycle phase"},
+      {"Ready", "string", ".status.conditions[?(@.type==\"Ready\")].status", 0,
+       "Whether the server answers health checks"},
+      {"URL", "string", ".status.gatewayURL", 0, "Where MCP clients connect"},
+      {"Expires", "string", ".status.expiresAt", 0, "Time left until the TTL runs out"},
+      {"Age", "date", ".metadata.creationTimestamp", 0, ""},
+      {"Node", "string", ".status.node", 1, "Host running the process"},
+      {"PID", "integer", ".status.pid", 1, ""},
+      {"Port", "integer", ".status.port", 1, ""},
+      {"Restarts", "integer", ".status.restartCount", 1, ""},
+  };
+  return k;
+}
+
+class MCPInstanceStrategy : public KindStrategy {
+ public:
+  MCPInstanceStrategy() : KindStrategy(instanceInfo()) {}
+
+  void prepareForCreate(json& obj, const Clock& clock) const override {
+    KindStrategy::prepareForCreate(obj, clock);
+    if (!obj.is_object()) return;
+    obj["status"] = {{"phase", kPhasePending}};
+    updateExpiresAt(obj);
+  }
+
+  void prepareForUpdate(json& obj, const json& old, const Clock& clock) const override {
+    KindStrategy::prepareForUpdate(obj, old, clock);
+    if (!obj.is_object()) return;
+    // Expiry counts from creation, so re-applying the same ttl never moves it.
+    const json* oldMeta = member(old, "metadata");
+    const json* created = oldMeta ? member(*oldMeta, "creationTimestamp") : nullptr;
+    if (created && obj["metadata"].is_object()) obj["metadata"]["creationTimestamp"] = *created;
+    updateExpiresAt(obj);
+  }
+
+  json tableCells(const json& obj, TimePoint now) const override {
+    json ready = nullptr;
+    if (const json* c = findCondition(obj, "Ready")) ready = c->value("status", json(nullptr));
+    json url = cellAt(obj, "status.gatewayURL");
+    if (url.is_null()) url = cellAt(obj, "status.url");
+    json expires = nullptr;
+    json expiresAt = cellAt(obj, "status.expiresAt");
+    if (expiresAt.is_string()) {
+      if (auto t = parseRfc3339(expiresAt.get<std::string>())) {
+        expires = *t <= now ? json("expired")
+                            : json(humanDuration(
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(*t - now)));
+      }
+    }
+    return json::array({cellAt(obj, "spec.type"), cellAt(obj, "status.phase"), ready, url, expires,
+                        ageCell(cellAt(obj, "metadata.creationTimestamp"), now),
+                        cellAt(obj, "status.node"), cellAt(obj, "status.pid"),
+                        cellAt(obj, "status.port"), cellAt(obj, "status.restartCount")});
+  }
+
+ protected:
+  bool nameMustBeLabel() const override { return true; }
+
+  void applyDefaults(json& obj) const override {
+    json* spec = obj.contains("spec") ? &obj["spec"] : nullptr;
+    if (!spec || !spec->is_object()) return;
+    setDefault(*spec, "suspend", false);
+    setDefault(*spec, "restartPolicy", "Always");
+    setDefault(*spec, "tokenGeneration", 0);
+  }
+
+  void validateBody(FieldErrors& errs, const json& obj) const override {
+    rejectUnknownFields(errs, obj, "", {"apiVersion", "kind", "metadata", "spec", "status"});
+    if (const json* st = member(obj, "status")) expectObject(errs, *st, "status");
+    const json* spec = member(obj, "spec");
+    if (!spec) {
+      errs.required("spec");
+      return;
+    }
+    if (!expectObject(errs, *spec, "spec")) return;
+    rejectUnknownFields(errs, *spec, "spec",
+                        {"type", "ttl", "expiresAt", "keyRef", "config", "env", "suspend",
+                         "restartPolicy", "tokenGeneration"});
+    if (const std::string* type = requiredString(errs, *spec, "type", "spec.type")) {
+      validateDns1123Label(errs, *type, "spec.type");
+    }
+    const std::string* ttl = optionalString(errs, *spec, "ttl", "spec.ttl");
+    if (ttl) {
+      auto d = parseDuration(*ttl);
+      if (!d) {
+        errs.invalid("spec.ttl", *ttl,
+                     "must be a duration like 2h or 30m (regex used for validation is "
+                     "'^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$')");
+      } else if (d->count() <= 0) {
+        errs.invalid("spec.ttl", *ttl, "must be greater than 0");
+      }
+    }
+    if (const std::string* at = optionalString(errs, *spec, "expiresAt", "spec.expiresAt")) {
+      if (!parseRfc3339(*at)) {
+        errs.invalid("spec.expiresAt", *at,
+                     "must be an RFC 3339 timestamp like 2026-01-02T15:04:05Z");
+      }
+      if (ttl) errs.invalid("spec.expiresAt", *at, "may not be set together with spec.ttl");
+    }
+    if (const json* keyRef = member(*spec, "keyRef");
+        keyRef && expectObject(errs, *keyRef, "spec.keyRef")) {
+      rejectUnknownFields(errs, *keyRef, "spec.keyRef", {"name"});
+      if (const std::string* name = requiredString(errs, *keyRef, "name", "spec.keyRef.name")) {
+        validateDns1123Subdomain(errs, *name, "spec.keyRef.name");
+      }
+    }
+    validateConfigObject(errs, *spec, "config", "spec.config");
+    validateEnvList(errs, *spec, "env", "spec.env");
+    if (const json* suspend = member(*spec, "suspend")) expectBool(errs, *suspend, "spec.suspend");
+    optionalEnum(errs, *spec, "restartPolicy", "spec.restartPolicy", kRestartPolicies);
+    optionalIntInRange(errs, *spec, "tokenGeneration", "spec.tokenGeneration", 0, INT64_MAX);
+  }
+
+ private:
+  static void updateExpiresAt(json& obj) {
+    json& status = obj["status"];
+    if (!status.is_object()) status = json::object();
+    if (auto t = instanceExpiry(obj)) {
+      status["expiresAt"] = formatRfc3339(*t);
+    } else {
+      status.erase("expiresAt");
+    }
+  }
+};
+
+}  // namespace
+
+const Strategy& mcpInstanceStrategy() {
+  static const MCPInstanceStrategy strategy;
+  return strategy;
+}
+
+std::optional<TimePoint> instanceExpiry(const json& obj) {
+  const json* spec = member(obj, "spec");
+  if (!spec) return std::nullopt;
+  if (const json* at = member(*spec, "expiresAt"); at && at->is_string()) {
+    return parseRfc3339(at->get<std::string>());
+  }
+  const json* ttl = member(*spec, "ttl");
+  const json* meta = member(obj, "metadata");
+  const json* created = meta ? member(*meta, "creationTimestamp") : nullptr;
+  if (!ttl || !ttl->is_string() || !created || !created->is_string()) return std::nullopt;
+  auto d = parseDuration(ttl->get<std::string>());
+  auto c = parseRfc3339(created->get<std::string>());
+  if (!d || !c) return std::nullopt;
+  return *c + *d;
+}
+
+MCPInstanceSpec MCPInstanceSpec::fromJson(const json& spec) {
+  MCPInstanceSpec s;
+  if (!spec.is_object()) return s;
+  s.type = stringField(spec, "type");
+  if (const json* ttl = member(spec, "ttl"); ttl && ttl->is_string()) {
+    s.ttl = parseDuration(ttl->get<std::string>());
+  }
+  if (const json* at = member(spec, "expiresAt"); at && at->is_string()) {
+    s.expiresAt = parseRfc3339(at->get<std::string>());
+  }
+  if (const json* keyRef = member(spec, "keyRef"); keyRef && keyRef->is_object()) {
+    s.keyRefName = stringField(*keyRef, "name");
+  }
+  if (const json* config = member(spec, "config"); config && config->is_object()) {
+    s.config = *config;
+  }
+  s.env = envFromJson(spec);
+  if (const json* v = member(spec, "suspend"); v && v->is_boolean()) s.suspend = v->get<bool>();
+  if (const json* v = member(spec, "restartPolicy"); v && v->is_string()) {
+    s.restartPolicy = v->get<std::string>();
+  }
+  if (const json* v = member(spec, "tokenGeneration"); v && v->is_number_integer()) {
+    s.tokenGeneration = v->get<int64_t>();
+  }
+  return s;
+}
+
+}  // namespace minimcp::model

@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "api/util/api_error.h"
+#include "api/util/clock.h"
+#include "api/util/random.h"
+
+namespace minimcp {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ApiErrorTest, StatusLooksLikeKubeApiserver) {
+  nlohmann::json s = ApiError::NotFound("mcpinstances", "inbox").toStatus();
+  EXPECT_EQ(s, nlohmann::json::parse(R"({"kind":"Status","apiVersion":"v1","metadata":{},
+    "status":"Failure","message":"mcpinstances.minimcp.io \"inbox\" not found",
+    "reason":"NotFound","details":{"name":"inbox","group":"minimcp.io","kind":"mcpinstances"},
+    "code":404})"));
+  EXPECT_EQ(ApiError::AlreadyExists("mcptypes", "gmail").code(), 409);
+  EXPECT_EQ(ApiError::Conflict("mcpinstances", "x", "the object has been modified").what(),
+            std::string("Operation cannot be fulfilled on mcpinstances.minimcp.io \"x\": the "
+                        "object has been modified"));
+  nlohmann::json bad = ApiError::BadRequest("nope").toStatus();
+  EXPECT_EQ(bad["code"], 400);
+  EXPECT_EQ(bad["reason"], "BadRequest");
+  EXPECT_FALSE(bad.contains("details"));
+  EXPECT_EQ(ApiError::Internal("x").reason(), "InternalError");
+  EXPECT_EQ(ApiError::Gone("too old").code(), 410);
+  EXPECT_EQ(ApiError::Unauthorized().what(), std::string("Unauthorized"));
+}
+
+TEST(ApiErrorTest, InvalidListsEveryCause) {
+  std::vector<Cause> causes = {
+      {"spec.ttl", "FieldValueInvalid", "Invalid value: \"abc\": must be a duration"},
+      {"metadata.name", "FieldValueRequired", "Required value"}};
+  ApiError e = ApiError::Invalid("MCPInstance", "x", causes);
+  EXPECT_EQ(e.code(), 422);
+  EXPECT_EQ(std::string(e.what()),
+            "MCPInstance.minimcp.io \"x\" is invalid: [spec.ttl: Invalid value: \"abc\": must be "
+            "a duration, metadata.name: Required value]");
+  nlohmann::json s = e.toStatus();
+  EXPECT_EQ(s["reason"], "Invalid");
+  EXPECT_EQ(s["details"]["kind"], "MCPInstance");
+  EXPECT_EQ(s["details"]["group"], "minimcp.io");
+  ASSERT_EQ(s["details"]["causes"].size(), 2u);
+  EXPECT_EQ(s["details"]["causes"][0],
+            nlohmann::json({{"field", "spec.ttl"},
+                            {"reason", "FieldValueInvalid"},
+                            {"message", "Invalid value: \"abc\": must be a duration"}}));
+  EXPECT_EQ(std::string(ApiError::Invalid("MCPType", "t", {causes[1]}).what()),
+            "MCPType.minimcp.io \"t\" is invalid: metadata.name: Required value");
+}
+
+TEST(ClockTest, Rfc3339) {
+  auto t = parseRfc3339("2026-11-23T22:49:41Z");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(formatRfc3339(*t), "2026-11-23T22:49:41Z");
+  auto offset = parseRfc3339("2026-11-24T00:49:41.123+02:00");
+  ASSERT_TRUE(offset);
+  EXPECT_EQ(formatRfc3339(*offset), "2026-11-23T22:49:41Z");
+  EXPECT_EQ(*offset - *t, 123ms);
+  EXPECT_EQ(formatRfc3339(*parseRfc3339("2024-02-29T00:00:00-00:30")), "2024-02-29T00:30:00Z");
+  EXPECT_EQ(formatRfc3339(std::chrono::system_clock::from_time_t(0)), "1970-01-01T00:00:00Z");
+  for (const char* bad : {"", "2026-11-23", "2026-11-23T22:49:41", "2026-13-01T00:00:00Z",
+                          "2026-02-30T00:00:00Z", "2026-11-23T24:00:00Z", "2026-11-23T22:49:41.Z",
+                          "2026-11-23T22:49:41Zjunk", "2026-11-23 22:49:41Z", "soon"}) {
+    EXPECT_FALSE(parseRfc3339(bad)) << bad;
+  }
+}
+
+TEST(ClockTest, Durations) {
+  EXPECT_EQ(parseDuration("2h"), std::chrono::milliseconds(2h));
+  EXPECT_EQ(parseDuration("1h30m"), std::chrono::milliseconds(90min));
+  EXPECT_EQ(parseDuration("1.5s"), 1500ms);
+  EXPECT_EQ(parseDuration("250ms"), 250ms);
+  EXPECT_EQ(parseDuration("1m1ms"), 60001ms);
+  EXPECT_EQ(parseDuration("2160h"), std::chrono::milliseconds(2160h));
+  for (const char* bad : {"", "5", "h", "-1s", "1.s", ".5s", "1d", "1h 2m", "2H", "1hm", "ms",
+                          "99999999999999999999h"}) {
+    EXPECT_FALSE(parseDuration(bad)) << bad;
+  }
+}
+
+TEST(ClockTest, HumanDuration) {
+  EXPECT_EQ(humanDuration(45s), "45s");
+  EXPECT_EQ(humanDuration(5min + 30s), "5m");
+  EXPECT_EQ(humanDuration(2h + 5min), "2h");
+  EXPECT_EQ(humanDuration(std::chrono::hours(24 * 3 + 5)), "3d");
+  EXPECT_EQ(humanDuration(std::chrono::hours(24 * 800)), "2y");
+  EXPECT_EQ(humanDuration(-500ms), "0s");
+  EXPECT_EQ(humanDuration(-10s), "<invalid>");
+}
+
+TEST(RandomTest, UuidAndHex) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) {
+    std::string u = newUuid();
+    ASSERT_EQ(u.size(), 36u);
+    EXPECT_EQ(u[14], '4');
+    EXPECT_NE(std::string("89ab").find(u[19]), std::string::npos);
+    EXPECT_TRUE(seen.insert(u).second);
+  }
+  EXPECT_EQ(randomHex(32).size(), 64u);
+  EXPECT_NE(randomHex(16), randomHex(16));
+  EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_TRUE(constantTimeEquals("secret", "secret"));
+  EXPECT_FALSE(constantTimeEquals("secret", "secreT"));
+  EXPECT_FALSE(constantTimeEquals("secret", "secret2"));
+}
+
+}  // namespace
+}  // namespace minimcp

@@ -3,3 +3,4 @@ export {startMcpServer, EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_LISTEN} from './s
 export {readEnv, ConfigError} from './env.js';
 export {createLogger, parseLogLevel} from './log.js';
 export {bearerMatches, originAllowed} from './security.js';
+export {createUpstream, UpstreamError, toolError, withToolErrors, jsonResult, parseRetryAfter} from './upstream.js';

@@ -1,5 +1,6 @@
 // The HTTP shell every MiniMCP instance server shares (DESIGN §4 Gateway, §5):
 //   GET /health  -> 200 {"status":"healthy","mcpId","uptimeSeconds"}; no auth, nothing secret
+//                   (200 {"status":"degraded",...,"reason"} while a type's upstream is unreachable)
 //   /mcp         -> MCP Streamable HTTP (stateful sessions, Mcp-Session-Id; POST, GET SSE, DELETE);
 //                   Origin checked (403), then `Authorization: Bearer $MCP_ACCESS_TOKEN` (401)
 // Listens on 127.0.0.1 only. SIGTERM/SIGINT close every session's streams and the
@@ -78,7 +79,7 @@ function readBody(req, limit) {
 //   authEnv             the MCPType's spec.auth.env (undefined for auth type none)
 //   registerTools(mcp, ctx)
 //                       called once per session on a fresh McpServer; ctx is shared:
-//                       {config, mcpId, apiKey, log, health: {setMode(mode)}, shutdown(code)}
+//                       {config, mcpId, apiKey, log, health: {setMode(mode, reason?), mode}, shutdown(code)}
 //   env                 defaults to process.env
 //   exitOnSignal        install SIGTERM/SIGINT handlers and exit (default true)
 // Returns a promise of {port, close()} once listening (tests embed it with exitOnSignal false).
@@ -111,7 +112,10 @@ export async function startMcpServer(options) {
   const startedAt = process.hrtime.bigint();
   const sessions = new Map(); // sessionId -> {transport, mcp, lastActive, open}
   const pendingHealth = new Set(); // /health responses held open while hung
-  let healthMode = 'ok'; // ok | unhealthy | hang
+  // degraded: alive but its upstream is unreachable; still 200 so the prober does
+  // not restart a healthy process over a network blip.
+  let healthMode = 'ok'; // ok | degraded | unhealthy | hang
+  let healthReason;
   let shuttingDown = false;
 
   const ctx = {
@@ -121,10 +125,12 @@ export async function startMcpServer(options) {
     apiKey,
     log,
     health: {
-      setMode(mode) {
-        if (!['ok', 'unhealthy', 'hang'].includes(mode)) throw new Error(`unknown health mode ${mode}`);
+      setMode(mode, reason) {
+        if (!['ok', 'degraded', 'unhealthy', 'hang'].includes(mode)) throw new Error(`unknown health mode ${mode}`);
+        const changed = mode !== healthMode;
         healthMode = mode;
-        log.warn('health mode changed', {healthMode: mode});
+        healthReason = mode === 'ok' || typeof reason !== 'string' ? undefined : reason.slice(0, 200);
+        if (changed) log.warn('health mode changed', {healthMode: mode, reason: healthReason});
         if (mode !== 'hang') {
           for (const res of pendingHealth) answerHealth(res);
           pendingHealth.clear();
@@ -139,6 +145,8 @@ export async function startMcpServer(options) {
     const uptimeSeconds = Number((process.hrtime.bigint() - startedAt) / 1000000n) / 1000;
     if (healthMode === 'ok' && !shuttingDown) {
       sendJson(res, 200, {status: 'healthy', mcpId, uptimeSeconds});
+    } else if (healthMode === 'degraded' && !shuttingDown) {
+      sendJson(res, 200, {status: 'degraded', mcpId, uptimeSeconds, ...(healthReason ? {reason: healthReason} : {})});
     } else {
       sendJson(res, 503, {status: shuttingDown ? 'terminating' : 'unhealthy', mcpId, uptimeSeconds});
     }

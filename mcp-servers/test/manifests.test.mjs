@@ -16,7 +16,7 @@ test('every type folder has a manifest naming it and a server script inside mcp-
     assert.match(y, /^apiVersion: minimcp\.io\/v1alpha1$/m, t);
     assert.match(y, /^kind: MCPType$/m, t);
     assert.match(y, new RegExp(`^metadata:\\n  name: ${t}$`, 'm'), t);
-    assert.match(y, /^\s+transport: streamable-http$/m, t);
+    assert.match(y, /^\s+transport: (streamable-http|stdio)$/m, t);
     const args = /^\s+args: (\[.*\])$/m.exec(y);
     assert.ok(args, `${t}: spec.server.args`);
     const script = JSON.parse(args[1])[0];

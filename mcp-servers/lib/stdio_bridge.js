@@ -1,0 +1,240 @@
+// Runs a stdio MCP server behind the shared Streamable HTTP shell (lib/server.js),
+// so an MCPType with `server.transport: stdio` gets the same 127.0.0.1 listener,
+// instance-token and Origin checks, /health, SIGTERM handling and JSON logs as
+// every other type. mcpd needs no special case: the type's manifest launches
+//
+//   node lib/stdio_bridge.js [options] -- COMMAND [ARG...]
+//
+// options:
+//   --name NAME               server name in logs (default: basename of COMMAND's script)
+//   --arg-from-config KEY     append MCP_CONFIG[KEY] (a string or array of strings) to the
+//                             child's arguments; repeatable; a missing key is a launch error
+//   --key-env VAR             pass the instance key (API_KEY) to the child as VAR
+//   --no-roots                hide the client's `roots` capability from the child, so a
+//                             client cannot widen what the child may touch (filesystem)
+// COMMAND and ARGs starting with "./" resolve inside the mcp-servers directory.
+//
+// Each MCP session gets its own child process: a stdio server speaks to exactly
+// one client, and separate processes keep one session's state (and crash) away
+// from the others. JSON-RPC messages are relayed unchanged in both directions;
+// ids never collide because each child sees a single client.
+
+import path from 'node:path';
+import {existsSync} from 'node:fs';
+import {fileURLToPath} from 'node:url';
+import {StdioClientTransport} from '@modelcontextprotocol/sdk/client/stdio.js';
+import {startMcpServer, EXIT_CONFIG} from './server.js';
+import {readEnv, ConfigError} from './env.js';
+
+const SERVERS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const STDERR_LINE_MAX = 1000;
+
+class UsageError extends Error {}
+
+function resolveLocal(p) {
+  if (!p.startsWith('./')) return p;
+  const full = path.resolve(SERVERS_DIR, p);
+  const rel = path.relative(SERVERS_DIR, full);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new UsageError(`${p} is outside the mcp-servers directory`);
+  if (!existsSync(full)) throw new UsageError(`${p} does not exist in ${SERVERS_DIR}`);
+  return full;
+}
+
+function parseArgs(argv) {
+  const opts = {configArgs: [], noRoots: false};
+  let i = 0;
+  for (; i < argv.length && argv[i] !== '--'; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length || argv[i + 1] === '--') throw new UsageError(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--name') opts.name = value();
+    else if (a === '--arg-from-config') opts.configArgs.push(value());
+    else if (a === '--key-env') opts.keyEnv = value();
+    else if (a === '--no-roots') opts.noRoots = true;
+    else throw new UsageError(`unknown option ${a}`);
+  }
+  if (argv[i] !== '--' || i + 1 >= argv.length) throw new UsageError('missing "-- COMMAND [ARG...]"');
+  if (opts.keyEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(opts.keyEnv)) {
+    throw new UsageError(`--key-env ${opts.keyEnv} is not an environment variable name`);
+  }
+  const [command, ...args] = argv.slice(i + 1).map(resolveLocal);
+  opts.command = command;
+  opts.args = args;
+  opts.name ??= path.basename(args.find((x) => !x.startsWith('-')) ?? command).replace(/\.[cm]?js$/, '');
+  return opts;
+}
+
+// Values from the instance config become the child's arguments; one starting
+// with "-" would be read as an option by the child, so it is refused.
+function argsFromConfig(config, keys) {
+  const out = [];
+  const problems = [];
+  for (const key of keys) {
+    const v = config[key];
+    const list = typeof v === 'string' ? [v] : v;
+    const strings = Array.isArray(list) && list.every((x) => typeof x === 'string');
+    if (!strings || list.length === 0 || list.every((x) => x === '')) {
+      problems.push(`MCP_CONFIG.${key} is required (a string or an array of strings)`);
+    } else if (list.some((x) => x === '' || x.startsWith('-'))) {
+      problems.push(`MCP_CONFIG.${key} values must be non-empty and not start with "-"`);
+    } else {
+      out.push(...list);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out;
+}
+
+function withoutRoots(msg) {
+  if (msg.method !== 'initialize' || !msg.params?.capabilities?.roots) return msg;
+  const {roots: _roots, ...capabilities} = msg.params.capabilities;
+  return {...msg, params: {...msg.params, capabilities}};
+}
+
+const isRequest = (m) => m.method !== undefined && m.id !== undefined;
+const isResponse = (m) => m.method === undefined && m.id !== undefined;
+
+// Child pids still running, so an exit of the bridge does not leave them behind
+// (mcpd also signals the whole process group on stop).
+const livePids = new Set();
+process.on('exit', () => {
+  for (const pid of livePids) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch { /* already gone */ }
+  }
+});
+
+// Connects one session's HTTP transport to a fresh child over stdio.
+async function relay(httpT, {opts, childArgs, ctx}) {
+  const {log} = ctx;
+  const child = new StdioClientTransport({
+    command: opts.command,
+    args: [...opts.args, ...childArgs],
+    // Merged over the SDK's short safe list (HOME, PATH, USER, ...): nothing of
+    // the bridge's own launch environment (PORT, MCP_CONFIG) reaches the child.
+    env: {NODE_ENV: 'production', ...(opts.keyEnv && ctx.apiKey ? {[opts.keyEnv]: ctx.apiKey} : {})},
+    stderr: 'pipe',
+  });
+  const pending = new Set(); // client request ids forwarded and not yet answered
+  const progressOf = new Map(); // progressToken -> client request id
+  let lastStderr = '';
+  let closed = false;
+  let pid;
+
+  let partial = '';
+  child.stderr.on('data', (chunk) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop().slice(-STDERR_LINE_MAX);
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      lastStderr = line.slice(0, STDERR_LINE_MAX);
+      log.info('stdio server stderr', {pid, line: lastStderr});
+    }
+  });
+
+  async function answerPending(message) {
+    const ids = [...pending];
+    pending.clear();
+    await Promise.allSettled(ids.map((id) => httpT.send({jsonrpc: '2.0', id, error: {code: -32000, message}})));
+  }
+
+  child.onmessage = (msg) => {
+    let relatedRequestId;
+    if (isResponse(msg)) {
+      pending.delete(msg.id);
+      for (const [token, id] of progressOf) if (id === msg.id) progressOf.delete(token);
+    } else {
+      // Progress goes on the stream of the request it reports on. Other server
+      // requests and notifications (sampling, elicitation, logs) ride on an open
+      // request's stream when there is one: the standalone GET stream may not be
+      // open, and the SDK drops what it cannot deliver there.
+      relatedRequestId = msg.method === 'notifications/progress' ?
+        progressOf.get(msg.params?.progressToken) : undefined;
+      relatedRequestId ??= [...pending].at(-1);
+    }
+    httpT.send(msg, {relatedRequestId}).catch((err) => log.debug('relay to client failed', {error: err.message}));
+  };
+  child.onerror = (err) => log.warn('stdio server transport error', {pid, error: err.message});
+  child.onclose = () => {
+    livePids.delete(pid);
+    if (closed) return;
+    closed = true;
+    log.warn('stdio server exited', {pid, lastStderr});
+    const why = `stdio server exited${lastStderr ? `: ${lastStderr}` : ''}`;
+    answerPending(why).finally(() => httpT.close().catch(() => {}));
+  };
+
+  httpT.onmessage = (raw) => {
+    if (closed) return;
+    if (opts.noRoots && raw.method === 'notifications/roots/list_changed') return;
+    const msg = opts.noRoots ? withoutRoots(raw) : raw;
+    if (isRequest(msg)) {
+      pending.add(msg.id);
+      const token = msg.params?._meta?.progressToken;
+      if (token !== undefined) progressOf.set(token, msg.id);
+    }
+    child.send(msg).catch((err) => log.warn('relay to stdio server failed', {pid, error: err.message}));
+  };
+  const libOnClose = httpT.onclose;
+  httpT.onclose = () => {
+    libOnClose?.();
+    if (closed) return;
+    closed = true;
+    child.close().catch(() => {});
+  };
+
+  try {
+    await child.start();
+  } catch (err) {
+    closed = true;
+    log.error('cannot start stdio server', {command: opts.command, error: err.message});
+    throw err;
+  }
+  pid = child.pid;
+  livePids.add(pid);
+  log.info('stdio server started', {pid});
+  await httpT.start();
+  return child;
+}
+
+async function main() {
+  let opts;
+  let childArgs = [];
+  try {
+    opts = parseArgs(process.argv.slice(2));
+    // The lib reports launch-environment problems itself; here only our own keys
+    // are checked, so one bad launch still gives one clear message.
+    let settings;
+    try {
+      settings = readEnv(process.env, {authEnv: opts.keyEnv ? 'API_KEY' : undefined});
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+    }
+    if (settings) childArgs = argsFromConfig(settings.config, opts.configArgs);
+  } catch (e) {
+    if (!(e instanceof UsageError) && !(e instanceof ConfigError)) throw e;
+    process.stderr.write(`stdio_bridge: refusing to start: ${e.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+
+  await startMcpServer({
+    name: opts.name,
+    authEnv: opts.keyEnv ? 'API_KEY' : undefined,
+    registerTools(mcp, ctx) {
+      // The shell hands every session a fresh McpServer and then connects it to
+      // the session's transport; here the transport is wired to a child instead.
+      let child;
+      mcp.connect = async (transport) => {
+        child = await relay(transport, {opts, childArgs, ctx});
+      };
+      mcp.close = async () => {
+        await child?.close();
+      };
+    },
+  });
+}
+
+await main();

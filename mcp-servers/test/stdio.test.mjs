@@ -1,0 +1,182 @@
+// stdio types: the filesystem MCPType, launched exactly as its manifest says
+// (lib/stdio_bridge.js in front of @modelcontextprotocol/server-filesystem),
+// lists and reads files through the bridge with the SDK Client; the instance
+// token and Origin checks apply; the child stays confined to config.root.
+import {describe, test, before, after} from 'node:test';
+import assert from 'node:assert/strict';
+import {spawn} from 'node:child_process';
+import {mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {Client} from '@modelcontextprotocol/sdk/client/index.js';
+import {StreamableHTTPClientTransport} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {ListRootsRequestSchema} from '@modelcontextprotocol/sdk/types.js';
+import {SERVERS_DIR, freePort, waitHealthy, stopServer, connectClient, withTimeout} from '../lib/testing.js';
+
+const TOKEN = 'stdio-test-token-0123456789';
+const INIT = {
+  jsonrpc: '2.0', id: 1, method: 'initialize',
+  params: {protocolVersion: '2025-06-18', capabilities: {}, clientInfo: {name: 'raw', version: '0'}},
+};
+const MCP_HEADERS = {'Content-Type': 'application/json', 'Accept': 'application/json, text/event-stream'};
+
+// The manifest's launch line: mcpd runs `command args...` from it unchanged.
+function manifestLaunch() {
+  const y = readFileSync(path.join(SERVERS_DIR, 'filesystem', 'mcptype.yaml'), 'utf8');
+  const command = /^\s+command: (\S+)$/m.exec(y)[1];
+  const args = JSON.parse(/^\s+args: (\[.*\])$/m.exec(y)[1]);
+  assert.match(y, /^\s+transport: stdio$/m);
+  return {command, args};
+}
+
+// lib/testing.js spawnServer runs `node <script>` only; a stdio type needs the
+// bridge's arguments too, so this starts the manifest's line with the same
+// from-nothing environment and returns the same shape.
+async function spawnFilesystem(config) {
+  const {command, args} = manifestLaunch();
+  assert.equal(command, 'node');
+  const port = await freePort();
+  const env = {
+    PATH: process.env.PATH, HOME: os.tmpdir(), NODE_ENV: 'production', PORT: String(port),
+    MCP_ID: 'fs-test', MCP_ACCESS_TOKEN: TOKEN, LOG_LEVEL: 'info', MCP_CONFIG: JSON.stringify(config),
+  };
+  const child = spawn(process.execPath, args, {cwd: SERVERS_DIR, env, stdio: ['ignore', 'pipe', 'pipe']});
+  const out = {stdout: '', stderr: ''};
+  child.stdout.on('data', (d) => { out.stdout += d; });
+  child.stderr.on('data', (d) => { out.stderr += d; });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({code, signal})));
+  return {child, pid: child.pid, port, token: TOKEN, out, exited, url: `http://127.0.0.1:${port}`};
+}
+
+function childPids(srv) {
+  return [...srv.out.stdout.matchAll(/"msg":"stdio server started".*?"pid":(\d+)/g)].map((m) => Number(m[1]));
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(cond, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('filesystem type (stdio behind the bridge)', () => {
+  let dir;
+  let srv;
+  const clients = [];
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'minimcp-fs-'));
+    writeFileSync(path.join(dir, 'hello.txt'), 'héllo from stdio\n');
+    mkdirSync(path.join(dir, 'sub'));
+    srv = await spawnFilesystem({root: dir});
+    await waitHealthy(srv);
+  });
+  after(async () => {
+    for (const c of clients) await c.client.close().catch(() => {});
+    await stopServer(srv);
+    rmSync(dir, {recursive: true, force: true});
+  });
+
+  test('/mcp needs the instance token (401) and a loopback Origin (403)', async () => {
+    for (const auth of [undefined, 'Bearer wrong', `Basic ${TOKEN}`]) {
+      const r = await fetch(`${srv.url}/mcp`, {method: 'POST', body: JSON.stringify(INIT),
+        headers: {...MCP_HEADERS, ...(auth ? {Authorization: auth} : {})}});
+      assert.equal(r.status, 401, String(auth));
+      assert.match(r.headers.get('www-authenticate'), /^Bearer/);
+      await r.text();
+    }
+    const r = await fetch(`${srv.url}/mcp`, {method: 'POST', body: JSON.stringify(INIT),
+      headers: {...MCP_HEADERS, Authorization: `Bearer ${TOKEN}`, Origin: 'https://evil.example'}});
+    assert.equal(r.status, 403);
+    await r.text();
+    await assert.rejects(connectClient(srv, {token: 'not-the-token'}), /401|Unauthorized/);
+    assert.equal(childPids(srv).length, 0, 'a rejected request must not spawn a child');
+  });
+
+  test('lists and reads files under config.root with the SDK client', async () => {
+    const c = await connectClient(srv);
+    clients.push(c);
+    const {tools} = await c.client.listTools();
+    for (const t of ['list_directory', 'read_text_file', 'list_allowed_directories']) {
+      assert.ok(tools.some((x) => x.name === t), `${t} missing`);
+    }
+    const listing = await c.client.callTool({name: 'list_directory', arguments: {path: dir}});
+    assert.notEqual(listing.isError, true, JSON.stringify(listing));
+    assert.match(listing.content[0].text, /\[FILE\] hello\.txt/);
+    assert.match(listing.content[0].text, /\[DIR\] sub/);
+    const read = await c.client.callTool({name: 'read_text_file', arguments: {path: path.join(dir, 'hello.txt')}});
+    assert.equal(read.content[0].text, 'héllo from stdio\n');
+  });
+
+  test('outside config.root is refused, and client roots cannot widen it', async () => {
+    // A client offering roots ["/"]: the bridge hides the capability from the child.
+    const client = new Client({name: 'roots-client', version: '0'}, {capabilities: {roots: {listChanged: true}}});
+    let asked = false;
+    client.setRequestHandler(ListRootsRequestSchema, async () => {
+      asked = true;
+      return {roots: [{uri: 'file:///', name: 'everything'}]};
+    });
+    const transport = new StreamableHTTPClientTransport(new URL(`${srv.url}/mcp`),
+        {requestInit: {headers: {Authorization: `Bearer ${TOKEN}`}}});
+    await client.connect(transport);
+    clients.push({client});
+    const r = await client.callTool({name: 'read_text_file', arguments: {path: '/etc/hostname'}});
+    assert.equal(r.isError, true);
+    assert.match(r.content[0].text, /Access denied/);
+    const allowed = await client.callTool({name: 'list_allowed_directories', arguments: {}});
+    assert.match(allowed.content[0].text, new RegExp(path.basename(dir)));
+    assert.equal(asked, false);
+  });
+
+  test('each session has its own child; SIGTERM stops the bridge and its children', async () => {
+    const pids = childPids(srv);
+    assert.ok(pids.length >= 2, `children: ${pids}`);
+    assert.equal(new Set(pids).size, pids.length);
+    assert.ok(pids.every(alive));
+    await stopServer(srv);
+    assert.deepEqual(await withTimeout(srv.exited, 3000, 'bridge exit'), {code: 0, signal: null});
+    await waitFor(() => !pids.some(alive), 5000, 'children to exit');
+  });
+});
+
+describe('filesystem type launch checks', () => {
+  test('without config.root the bridge refuses to start (exit 2, one clear line)', async () => {
+    const srv = await spawnFilesystem({});
+    try {
+      const {code} = await withTimeout(srv.exited, 5000, 'exit');
+      assert.equal(code, 2);
+      assert.match(srv.out.stderr, /MCP_CONFIG\.root is required/);
+    } finally {
+      await stopServer(srv);
+    }
+  });
+
+  test('a config value that looks like an option is refused', async () => {
+    const srv = await spawnFilesystem({root: '--help'});
+    try {
+      assert.equal((await withTimeout(srv.exited, 5000, 'exit')).code, 2);
+      assert.match(srv.out.stderr, /must be non-empty and not start with "-"/);
+    } finally {
+      await stopServer(srv);
+    }
+  });
+
+  test('a root that does not exist fails the session with the child\'s reason', async () => {
+    const srv = await spawnFilesystem({root: path.join(os.tmpdir(), 'minimcp-no-such-dir-9f3a')});
+    try {
+      await waitHealthy(srv);
+      await assert.rejects(withTimeout(connectClient(srv), 10000, 'connect'), /stdio server exited/);
+    } finally {
+      await stopServer(srv);
+    }
+  });
+});

@@ -1,0 +1,2 @@
+// The secrets library's first real source replaces this file.
+namespace minimcp::secrets {}

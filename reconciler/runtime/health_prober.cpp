@@ -1,0 +1,296 @@
+#include "reconciler/runtime/health_prober.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace minimcp::runtime {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr uint64_t kMaxBodyBytes = 64 * 1024;
+
+class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
+ public:
+  ProbeSession(asio::io_context& io, ProbeTarget target, std::chrono::milliseconds timeout)
+      : resolver_(io),
+        stream_(io),
+        resolveTimer_(io),
+        target_(std::move(target)),
+        timeout_(timeout) {}
+
+  void setCallback(HealthProber::Callback callback) { callback_ = std::move(callback); }
+
+  void run() {
+    started_ = std::chrono::steady_clock::now();
+    deadline_ = started_ + timeout_;
+    req_.method(http::verb::get);
+    req_.target(target_.path.empty() ? "/" : target_.path);
+    req_.version(11);
+    req_.set(http::field::host, target_.host + ":" + std::to_string(target_.port));
+    req_.set(http::field::user_agent, "minimcp-health-prober");
+    req_.set(http::field::connection, "close");
+    for (const auto& [name, value] : target_.headers) req_.set(name, value);
+    parser_.body_limit(kMaxBodyBytes);
+
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(target_.host, ec);
+    if (!ec) {
+      connect(tcp::endpoint(address, target_.port));
+      return;
+    }
+    // A name: the resolver has no timeout of its own, so a timer cancels it.
+    resolveTimer_.expires_at(deadline_);
+    resolveTimer_.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
+      if (!e) self->resolver_.cancel();
+    });
+    resolver_.async_resolve(
+        target_.host, std::to_string(target_.port),
+        [self = shared_from_this()](const boost::system::error_code& e,
+                                    const tcp::resolver::results_type& results) {
+          self->resolveTimer_.cancel();
+          if (e) {
+            self->fail(e == asio::error::operation_aborted ? "timeout" : e.message());
+            return;
+          }
+          if (results.empty()) {
+            self->fail("no address for " + self->target_.host);
+            return;
+          }
+          self->connect(results.begin()->endpoint());
+        });
+  }
+
+  // Completes the probe with `error` unless it already completed (exactly-once callback).
+  void fail(const std::string& error) {
+    if (done_) return;
+    ProbeResult r;
+    r.error = error;
+    complete(r);
+  }
+
+ private:
+  void connect(const tcp::endpoint& endpoint) {
+    stream_.expires_at(deadline_);
+    stream_.async_connect(endpoint, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->fail(self->describe(ec));
+      self->stream_.expires_at(self->deadline_);
+      http::async_write(self->stream_, self->req_, [self](beast::error_code ec2, std::size_t) {
+        if (ec2) return self->fail(self->describe(ec2));
+        self->stream_.expires_at(self->deadline_);
+        http::async_read(self->stream_, self->buffer_, self->parser_,
+                         [self](beast::error_code ec3, std::size_t) { self->onRead(ec3); });
+      });
+    });
+  }
+
+  void onRead(beast::error_code ec) {
+    // A body over the limit still told us the status line, which is all a probe needs.
+    if (ec && !(ec == http::error::body_limit && parser_.is_header_done())) {
+      return fail(describe(ec));
+    }
+    ProbeResult r;
+    r.statusCode = static_cast<int>(parser_.get().result_int());
+    r.healthy = r.statusCode >= 200 && r.statusCode < 400;
+    complete(r);
+  }
+
+  std::string describe(const beast::error_code& ec) const {
+    if (ec == beast::error::timeout) return "timeout";
+    return ec.message();
+  }
+
+  void complete(ProbeResult r) {
+    done_ = true;
+    r.latency = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started_);
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+    auto cb = std::move(callback_);
+    if (cb) cb(r);
+  }
+
+  tcp::resolver resolver_;
+  beast::tcp_stream stream_;
+  asio::steady_timer resolveTimer_;
+  ProbeTarget target_;
+  std::chrono::milliseconds timeout_;
+  HealthProber::Callback callback_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point deadline_;
+  http::request<http::empty_body> req_;
+  beast::flat_buffer buffer_;
+  http::response_parser<http::string_body> parser_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+struct BeastHealthProber::Impl {
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{asio::make_work_guard(io)};
+  std::thread thread;
+  // Sessions in flight (io thread only), so shutdown can complete them.
+  std::set<std::weak_ptr<ProbeSession>, std::owner_less<std::weak_ptr<ProbeSession>>> sessions;
+};
+
+BeastHealthProber::BeastHealthProber() : impl_(std::make_unique<Impl>()) {
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+BeastHealthProber::~BeastHealthProber() {
+  asio::post(impl_->io, [this] {
+    auto inFlight = std::move(impl_->sessions);  // callbacks erase from the set
+    impl_->sessions.clear();
+    for (const auto& weak : inFlight) {
+      if (auto s = weak.lock()) s->fail("shutdown");
+    }
+  });
+  impl_->work.reset();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void BeastHealthProber::probe(const ProbeTarget& target, std::chrono::milliseconds timeout,
+                              Callback callback) {
+  asio::post(impl_->io, [this, target, timeout, callback = std::move(callback)]() mutable {
+    Impl* impl = impl_.get();
+    auto session = std::make_shared<ProbeSession>(impl->io, target, timeout);
+    std::weak_ptr<ProbeSession> weak = session;
+    // Unregisters itself when done, so the set holds only probes in flight.
+    session->setCallback([impl, weak, callback = std::move(callback)](const ProbeResult& r) {
+      impl->sessions.erase(weak);
+      if (callback) callback(r);
+    });
+    impl->sessions.insert(weak);
+    session->run();
+  });
+}
+
+// --- ProbeScheduler ------------------------------------------------------------------------
+
+struct ProbeScheduler::Impl : std::enable_shared_from_this<ProbeScheduler::Impl> {
+  struct Job {
+    ProbeTarget target;
+    std::chrono::milliseconds period{};
+    std::chrono::milliseconds timeout{};
+    ResultCallback onResult;
+    std::chrono::steady_clock::time_point due;
+    uint64_t generation = 0;
+    bool inFlight = false;
+  };
+
+  explicit Impl(HealthProber& p) : prober(p) {}
+
+  void loop() {
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      auto now = std::chrono::steady_clock::now();
+      auto next = now + std::chrono::hours(1);
+      std::vector<std::tuple<std::string, ProbeTarget, std::chrono::milliseconds, uint64_t>> due;
+      for (auto& [key, job] : jobs) {
+        if (job.due <= now && !job.inFlight) {
+          job.inFlight = true;
+          job.due = now + job.period;
+          due.emplace_back(key, job.target, job.timeout, job.generation);
+        }
+        if (!job.inFlight || job.due > now) next = std::min(next, job.due);
+      }
+      if (!due.empty()) {
+        lock.unlock();
+        for (auto& [key, target, timeout, generation] : due) {
+          std::weak_ptr<Impl> weak = shared_from_this();
+          prober.probe(target, timeout, [weak, key, generation](const ProbeResult& r) {
+            if (auto self = weak.lock()) self->deliver(key, generation, r);
+          });
+        }
+        lock.lock();
+        continue;
+      }
+      changed.wait_until(lock, next);
+    }
+  }
+
+  void deliver(const std::string& key, uint64_t generation, const ProbeResult& r) {
+    // Held across the callback so stop() can wait out a delivery in progress; recursive so
+    // the callback itself may call start()/stop().
+    std::lock_guard delivering(deliveryMu);
+    ResultCallback cb;
+    {
+      std::lock_guard lock(mu);
+      auto it = jobs.find(key);
+      if (it == jobs.end() || it->second.generation != generation) return;
+      it->second.inFlight = false;
+      cb = it->second.onResult;
+    }
+    changed.notify_all();
+    if (cb) cb(key, r);
+  }
+
+  HealthProber& prober;
+  std::mutex mu;
+  std::recursive_mutex deliveryMu;
+  std::condition_variable changed;
+  std::map<std::string, Job> jobs;
+  uint64_t nextGeneration = 1;
+  bool stopping = false;
+  std::thread thread;
+};
+
+ProbeScheduler::ProbeScheduler(HealthProber& prober) : impl_(std::make_shared<Impl>(prober)) {
+  impl_->thread = std::thread([impl = impl_.get()] { impl->loop(); });
+}
+
+ProbeScheduler::~ProbeScheduler() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+    impl_->jobs.clear();
+  }
+  impl_->changed.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  std::lock_guard delivering(impl_->deliveryMu);  // let a delivery in progress finish
+}
+
+void ProbeScheduler::start(const std::string& key, const ProbeTarget& target,
+                           std::chrono::milliseconds period, std::chrono::milliseconds timeout,
+                           ResultCallback onResult) {
+  {
+    std::lock_guard lock(impl_->mu);
+    Impl::Job job;
+    job.target = target;
+    job.period = period;
+    job.timeout = timeout;
+    job.onResult = std::move(onResult);
+    job.due = std::chrono::steady_clock::now();
+    job.generation = impl_->nextGeneration++;
+    impl_->jobs[key] = std::move(job);
+  }
+  impl_->changed.notify_all();
+}
+
+void ProbeScheduler::stop(const std::string& key) {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->jobs.erase(key);
+  }
+  impl_->changed.notify_all();
+  std::lock_guard delivering(impl_->deliveryMu);  // a delivery in progress ends first
+}
+
+}  // namespace minimcp::runtime

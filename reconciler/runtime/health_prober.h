@@ -1,0 +1,80 @@
+// Health probes of instance servers (DESIGN §5: first healthy probe → Running; unhealthy
+// failureThreshold times → restart). HealthProber does one asynchronous HTTP GET;
+// ProbeScheduler repeats it per key. Beast stays in the .cpp.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace minimcp::runtime {
+
+struct ProbeTarget {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  std::string path = "/health";
+  // Extra request headers, e.g. {"Authorization", "Bearer <instance token>"}. Never logged.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct ProbeResult {
+  bool healthy = false;  // status 200..399, like a Kubernetes httpGet probe
+  int statusCode = 0;    // 0 when no response arrived
+  std::string error;     // "timeout", "connection refused", ... (empty when a response came)
+  std::chrono::milliseconds latency{0};
+};
+
+class HealthProber {
+ public:
+  using Callback = std::function<void(const ProbeResult&)>;
+  virtual ~HealthProber() = default;
+  // Returns at once; `callback` runs exactly once, on the prober's thread, within about
+  // `timeout` (connect + request + response all count against it).
+  virtual void probe(const ProbeTarget& target, std::chrono::milliseconds timeout,
+                     Callback callback) = 0;
+};
+
+// Boost.Beast implementation on its own io_context thread.
+class BeastHealthProber : public HealthProber {
+ public:
+  BeastHealthProber();
+  // Pending probes complete with error "shutdown" before this returns.
+  ~BeastHealthProber() override;
+  void probe(const ProbeTarget& target, std::chrono::milliseconds timeout,
+             Callback callback) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Runs a probe per key every `period`; a probe still in flight when the next is due is not
+// doubled. onResult runs on the prober's thread. Counting failures against failureThreshold
+// stays with the caller (the reconciler), which also decides what a failure means.
+class ProbeScheduler {
+ public:
+  using ResultCallback = std::function<void(const std::string& key, const ProbeResult&)>;
+
+  explicit ProbeScheduler(HealthProber& prober);
+  ~ProbeScheduler();  // stops every key; results of probes in flight are dropped
+
+  ProbeScheduler(const ProbeScheduler&) = delete;
+  ProbeScheduler& operator=(const ProbeScheduler&) = delete;
+
+  // (Re)starts probing `key`: the first probe at once, then every `period`.
+  void start(const std::string& key, const ProbeTarget& target, std::chrono::milliseconds period,
+             std::chrono::milliseconds timeout, ResultCallback onResult);
+  // After stop() returns, no result for `key` is delivered (not even of a probe in flight).
+  // May be called from onResult.
+  void stop(const std::string& key);
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace minimcp::runtime

@@ -1,0 +1,706 @@
+#include "reconciler/runtime/local_process_runtime.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/process/args.hpp>
+#include <boost/process/child.hpp>
+#include <boost/process/env.hpp>
+#include <boost/process/environment.hpp>
+#include <boost/process/error.hpp>
+#include <boost/process/exe.hpp>
+#include <boost/process/extend.hpp>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "reconciler/runtime/cgroup.h"
+#include "reconciler/runtime/proc_stat.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace minimcp::runtime {
+
+namespace asio = boost::asio;
+namespace bp = boost::process;
+namespace fs = std::filesystem;
+
+namespace {
+
+// glibc 2.36's <sys/pidfd.h> lacks extern "C", so its pidfd_open does not link from C++.
+int pidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// Bound on how long stop() waits for a SIGKILLed process to be gone.
+constexpr std::chrono::milliseconds kKillWait{5000};
+
+bool waitReadable(int fd, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto now = std::chrono::steady_clock::now();
+    // Rounded up: a truncated timeout would end the wait (say, a stop's grace) early.
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return false;
+    if (r == 0 && std::chrono::steady_clock::now() >= deadline) return false;
+  }
+}
+
+std::string resolveCommand(const LaunchSpec& spec) {
+  auto executable = [](const std::string& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
+  };
+  if (spec.command.empty()) throw LaunchError("empty command");
+  if (spec.command.find('/') != std::string::npos) {
+    if (!executable(spec.command)) throw LaunchError("not executable: " + spec.command);
+    return spec.command;
+  }
+  // The child's PATH, never mcpd's: what the instance would find itself.
+  std::string path;
+  for (const auto& [name, value] : spec.env) {
+    if (name == "PATH") path = value;
+  }
+  size_t pos = 0;
+  while (pos <= path.size() && !path.empty()) {
+    size_t end = path.find(':', pos);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(pos, end - pos);
+    if (!dir.empty()) {
+      std::string candidate = dir + "/" + spec.command;
+      if (executable(candidate)) return candidate;
+    }
+    pos = end + 1;
+  }
+  throw LaunchError("command not found in the instance PATH: " + spec.command);
+}
+
+std::string humanBytes(uint64_t b) {
+  if (b >= (1ull << 20)) return std::to_string(b >> 20) + "Mi";
+  if (b >= 1024) return std::to_string(b >> 10) + "Ki";
+  return std::to_string(b);
+}
+
+class FdGuard {
+ public:
+  explicit FdGuard(int fd = -1) : fd_(fd) {}
+  ~FdGuard() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  void reset(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+void rotateLogIfNeeded(const std::string& dir, uint64_t maxBytes, int keep) {
+  if (dir.empty() || maxBytes == 0) return;
+  std::string path = dir + "/" + kLogFileName;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) <= maxBytes) return;
+  if (keep > 0) {
+    for (int i = keep - 1; i >= 1; --i) {
+      std::string from = path + "." + std::to_string(i);
+      std::string to = path + "." + std::to_string(i + 1);
+      ::rename(from.c_str(), to.c_str());  // missing ones are fine
+    }
+    std::error_code ec;
+    fs::copy_file(path, path + ".1", fs::copy_options::overwrite_existing, ec);
+  }
+  ::truncate(path.c_str(), 0);
+}
+
+std::vector<std::string> logFiles(const std::string& logDir) {
+  std::vector<std::string> out;
+  std::string base = logDir + "/" + kLogFileName;
+  std::vector<std::string> rotated;
+  for (int i = 1;; ++i) {
+    std::string p = base + "." + std::to_string(i);
+    if (::access(p.c_str(), F_OK) != 0) break;
+    rotated.push_back(p);
+  }
+  out.assign(rotated.rbegin(), rotated.rend());
+  if (::access(base.c_str(), F_OK) == 0) out.push_back(base);
+  return out;
+}
+
+struct LocalProcessRuntime::Impl {
+  struct Entry {
+    std::string key;
+    ProcessHandle handle;
+    bool isChild = false;
+    int pidfd = -1;  // owned; poll()ed by stop(), waitid()ed to reap
+    std::unique_ptr<asio::posix::stream_descriptor> watcher;  // a dup; io thread only
+    std::string logDir;
+    uint64_t maxLogBytes = 0;
+    int maxLogFiles = 0;
+    ResourceLimits limits;
+    std::chrono::milliseconds grace{10000};
+    std::optional<Cgroup> cgroup;
+    // Sampling state (io thread, read under mu by usage()).
+    std::optional<uint64_t> lastTicks;
+    std::chrono::steady_clock::time_point lastSampleAt{};
+    int memoryOver = 0;
+    int cpuOver = 0;
+    bool violationReported = false;
+    std::optional<Usage> usage;
+    // Exit state, under mu.
+    bool stopRequested = false;
+    std::optional<ExitInfo> exit;
+    bool finished = false;
+
+    ~Entry() {
+      if (pidfd >= 0) ::close(pidfd);
+    }
+  };
+  using EntryPtr = std::shared_ptr<Entry>;
+
+  explicit Impl(LocalRuntimeOptions o)
+      : options(std::move(o)),
+        clock(options.clock ? options.clock : &fallbackClock),
+        work(asio::make_work_guard(io)),
+        sampler(io) {
+    if (options.useCgroups) {
+      cgroups = CgroupManager::detect(options.cgroupParentName);
+      cgroups.sweepStale();
+    }
+    thread = std::thread([this] { io.run(); });
+    asio::post(io, [this] { tick(); });
+  }
+
+  // Processes and cgroups stay for the next mcpd; only the watching ends. Cancelling every
+  // pending wait lets io.run() return by itself, so no handler (and no Entry it holds)
+  // outlives the io_context.
+  ~Impl() {
+    asio::post(io, [this] {
+      shuttingDown = true;  // a handler already queued must not re-arm its wait
+      sampler.cancel();
+      std::lock_guard lock(mu);
+      for (auto& [key, e] : entries) {
+        if (e->watcher) e->watcher->cancel();
+      }
+    });
+    work.reset();
+    if (thread.joinable()) thread.join();
+    // Members SIGKILLed a moment ago may still be exiting: give their cgroups a short,
+    // bounded chance to empty; whatever stays is swept by the next mcpd.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    while (!pendingCgroups.empty() && std::chrono::steady_clock::now() < deadline) {
+      std::vector<Cgroup> still;
+      for (const auto& cg : pendingCgroups) {
+        if (!removeCgroup(cg)) still.push_back(cg);
+      }
+      pendingCgroups.swap(still);
+      if (!pendingCgroups.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  // --- exit detection -------------------------------------------------------------------
+
+  void arm(const EntryPtr& e) {
+    asio::post(io, [this, e] {
+      int dupFd = ::fcntl(e->pidfd, F_DUPFD_CLOEXEC, 0);
+      if (dupFd < 0) {
+        spdlog::error("runtime: dup pidfd of {}: {}", e->key, std::strerror(errno));
+        return;
+      }
+      e->watcher = std::make_unique<asio::posix::stream_descriptor>(io, dupFd);
+      wait(e);
+    });
+  }
+
+  void wait(const EntryPtr& e) {
+    e->watcher->async_wait(asio::posix::stream_descriptor::wait_read,
+                           [this, e](const boost::system::error_code& ec) {
+                             if (ec == asio::error::operation_aborted || shuttingDown) return;
+                             if (collect(e)) finish(e);
+                             std::lock_guard lock(mu);
+                             if (!e->exit && !ec) {
+                               wait(e);  // spurious wake-up: keep watching
+                               return;
+                             }
+                             e->watcher.reset();
+                           });
+  }
+
+  void signalGroup(const Entry& e, int sig) {
+    // Called only while the leader is unreaped (or not our child), so the pgid is still ours.
+    if (::kill(-e.handle.pid, sig) != 0 && errno == ESRCH) ::kill(e.handle.pid, sig);
+    if (e.cgroup) {
+      for (pid_t p : cgroupMembers(*e.cgroup)) ::kill(p, sig);  // members that left the group
+    }
+  }
+
+  // Records the exit when the process has exited. True when this call recorded it.
+  bool collect(const EntryPtr& e) {
+    std::lock_guard lock(mu);
+    if (e->exit) return false;
+    ExitInfo info;
+    info.pid = e->handle.pid;
+    siginfo_t si{};
+    bool known = false;
+    if (e->isChild) {
+      // WNOWAIT first: the zombie keeps the pid (and so the pgid) from being reused while the
+      // rest of the group is killed.
+      int r = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(e->pidfd), &si,
+                       WEXITED | WNOHANG | WNOWAIT);
+      if (r == 0 && si.si_pid == 0) return false;  // still running
+      known = r == 0;
+      if (r != 0 && errno != ECHILD) return false;
+    } else {
+      pollfd p{e->pidfd, POLLIN, 0};
+      if (::poll(&p, 1, 0) <= 0) return false;
+    }
+    signalGroup(*e, SIGKILL);  // no survivors of a group whose leader is gone
+    bool oom = e->cgroup && cgroupOomKilled(*e->cgroup);
+    if (known) {
+      siginfo_t reaped{};
+      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(e->pidfd), &reaped, WEXITED);
+    }
+    info.finishedAt = clock->now();
+    info.stopRequested = e->stopRequested;
+    if (!known) {
+      info.reason = "Unknown";
+    } else if (si.si_code == CLD_EXITED) {
+      info.exitCode = si.si_status;
+      info.reason = si.si_status == 0 ? "Completed" : "Error";
+    } else {
+      info.signal = si.si_status;
+      info.coreDumped = si.si_code == CLD_DUMPED;
+      info.reason = oom && si.si_status == SIGKILL ? "OOMKilled" : "Signaled";
+    }
+    if (e->stopRequested) info.reason = "Stopped";
+    e->exit = info;
+    return true;
+  }
+
+  // After collect(): forget the key, drop the cgroup, tell the callback.
+  void finish(const EntryPtr& e) {
+    ExitInfo info;
+    ExitCallback cb;
+    {
+      std::lock_guard lock(mu);
+      if (e->finished) return;
+      e->finished = true;
+      info = *e->exit;
+      auto it = entries.find(e->key);
+      if (it != entries.end() && it->second == e) entries.erase(it);
+      if (e->cgroup && !removeCgroup(*e->cgroup)) pendingCgroups.push_back(*e->cgroup);
+      cb = exitCallback;
+    }
+    exited.notify_all();
+    spdlog::info("runtime: {} pid {} exited: {}{}", e->key, info.pid, info.reason,
+                 info.exitCode ? " code " + std::to_string(*info.exitCode)
+                 : info.signal ? " signal " + std::to_string(*info.signal)
+                               : std::string());
+    if (cb) asio::post(io, [cb, key = e->key, info] { cb(key, info); });
+  }
+
+  // --- sampling -------------------------------------------------------------------------
+
+  void tick() {
+    try {
+      sample();
+    } catch (const std::exception& ex) {
+      spdlog::error("runtime: sampling failed: {}", ex.what());
+    }
+    sampler.expires_after(options.samplePeriod);
+    sampler.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec && !shuttingDown) tick();
+    });
+  }
+
+  void sample() {
+    std::vector<EntryPtr> live;
+    {
+      std::lock_guard lock(mu);
+      for (auto& [key, e] : entries) live.push_back(e);
+      std::vector<Cgroup> still;
+      for (const auto& cg : pendingCgroups) {
+        if (!removeCgroup(cg)) still.push_back(cg);
+      }
+      pendingCgroups.swap(still);
+    }
+    if (live.empty()) return;
+    std::map<pid_t, ProcStat> byPid;
+    for (const auto& st : scanProcesses()) byPid[st.pid] = st;
+    auto now = std::chrono::steady_clock::now();
+    const double tps = static_cast<double>(clockTicksPerSecond());
+
+    std::vector<std::tuple<std::string, std::string, std::string>> violations;
+    for (const auto& e : live) {
+      std::vector<pid_t> members;
+      if (e->cgroup) {
+        members = cgroupMembers(*e->cgroup);
+      } else {
+        for (const auto& [pid, st] : byPid) {
+          if (st.pgrp == e->handle.pid) members.push_back(pid);
+        }
+      }
+      uint64_t ticks = 0;
+      uint64_t rss = 0;
+      for (pid_t p : members) {
+        auto it = byPid.find(p);
+        if (it == byPid.end()) continue;
+        const ProcStat& st = it->second;
+        ticks += st.utime + st.stime;
+        // Time of reaped children stays in the group's total, so short-lived helpers count.
+        if (p == e->handle.pid) ticks += st.cutime + st.cstime;
+        if (!st.zombie()) rss += st.rssBytes;
+      }
+
+      std::lock_guard lock(mu);
+      if (e->exit) continue;
+      Usage u;
+      u.memoryBytes = rss;
+      u.sampledAt = clock->now();
+      if (e->lastTicks) {
+        double seconds = std::chrono::duration<double>(now - e->lastSampleAt).count();
+        if (seconds > 0 && ticks >= *e->lastTicks) {
+          u.cpuPercent = static_cast<double>(ticks - *e->lastTicks) / tps / seconds * 100.0;
+        }
+      }
+      e->lastTicks = ticks;
+      e->lastSampleAt = now;
+      e->usage = u;
+
+      // Limits the kernel does not enforce for this process are enforced here.
+      bool memByKernel = e->cgroup && e->cgroup->memoryLimited;
+      bool cpuByKernel = e->cgroup && e->cgroup->cpuLimited;
+      if (e->limits.memoryBytes && !memByKernel) {
+        e->memoryOver = rss > *e->limits.memoryBytes ? e->memoryOver + 1 : 0;
+      }
+      if (e->limits.cpuMillis && !cpuByKernel && e->usage) {
+        e->cpuOver =
+            u.cpuPercent * 10.0 > static_cast<double>(*e->limits.cpuMillis) ? e->cpuOver + 1 : 0;
+      }
+      if (!e->violationReported) {
+        if (e->memoryOver >= options.violationSamples) {
+          e->violationReported = true;
+          violations.emplace_back(e->key, "memory",
+                                  "RSS " + humanBytes(rss) + " over the limit " +
+                                      humanBytes(*e->limits.memoryBytes) + " on " +
+                                      std::to_string(e->memoryOver) + " consecutive samples");
+        } else if (e->cpuOver >= options.violationSamples) {
+          e->violationReported = true;
+          violations.emplace_back(e->key, "cpu",
+                                  "CPU " + std::to_string(static_cast<int>(u.cpuPercent * 10)) +
+                                      "m over the limit " + std::to_string(*e->limits.cpuMillis) +
+                                      "m on " + std::to_string(e->cpuOver) +
+                                      " consecutive samples");
+        }
+      }
+      rotateLogIfNeeded(e->logDir, e->maxLogBytes, e->maxLogFiles);
+    }
+    LimitCallback cb;
+    {
+      std::lock_guard lock(mu);
+      cb = limitCallback;
+    }
+    for (const auto& [key, what, message] : violations) {
+      spdlog::warn("runtime: {} exceeds its {} limit: {}", key, what, message);
+      if (cb) cb(key, what, message);
+    }
+  }
+
+  // --- launch ---------------------------------------------------------------------------
+
+  ProcessHandle launch(const LaunchSpec& spec) {
+    if (spec.key.empty()) throw LaunchError("empty key");
+    {
+      std::lock_guard lock(mu);
+      if (entries.count(spec.key)) throw LaunchError(spec.key + " is already running");
+    }
+    std::string exe = resolveCommand(spec);
+    if (spec.workingDir.empty()) throw LaunchError("empty working directory");
+
+    FdGuard logFd;
+    if (!spec.logDir.empty()) {
+      std::error_code ec;
+      fs::create_directories(spec.logDir, ec);
+      std::string path = spec.logDir + "/" + kLogFileName;
+      logFd.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+    } else {
+      logFd.reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    }
+    if (logFd.get() < 0) throw LaunchError("cannot open the log file in " + spec.logDir);
+    FdGuard nullFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (nullFd.get() < 0) throw LaunchError("cannot open /dev/null");
+
+    std::optional<Cgroup> cg;
+    if (cgroups.available()) {
+      cg = cgroups.create(spec.key, spec.limits);
+      if (!cg) spdlog::warn("runtime: no cgroup for {}; limits enforced by sampling", spec.key);
+    }
+    // The child joins by writing "0" to descriptors opened here: no path handling after fork.
+    std::vector<std::unique_ptr<FdGuard>> cgroupFds;
+    if (cg) {
+      for (const auto& dir : cg->dirs) {
+        std::string procs = dir + "/cgroup.procs";
+        cgroupFds.push_back(std::make_unique<FdGuard>(::open(procs.c_str(), O_WRONLY | O_CLOEXEC)));
+        if (cgroupFds.back()->get() < 0) {
+          removeCgroup(*cg);
+          throw LaunchError("cannot open " + procs + ": " + std::strerror(errno));
+        }
+      }
+    }
+    std::vector<int> joinFds;
+    for (const auto& f : cgroupFds) joinFds.push_back(f->get());
+
+    // Everything the child needs is computed before fork: after fork only syscalls.
+    std::vector<std::pair<int, rlimit>> rlimits;
+    rlimits.push_back({RLIMIT_CORE, rlimit{0, 0}});  // a core dump would hold the API key
+    if (spec.limits.maxOpenFiles) {
+      rlim_t n = *spec.limits.maxOpenFiles;
+      rlimits.push_back({RLIMIT_NOFILE, rlimit{n, n}});
+    }
+    // RLIMIT_NPROC counts every process of the uid, so it is only a per-instance limit when the
+    // instance runs as its own user; otherwise pids.max (cgroup) is the only process limit.
+    if (spec.limits.maxProcesses && spec.uid && !(cg && cg->pidsLimited)) {
+      rlim_t n = *spec.limits.maxProcesses;
+      rlimits.push_back({RLIMIT_NPROC, rlimit{n, n}});
+    }
+    bool root = ::geteuid() == 0;
+    std::optional<uid_t> uid = root ? spec.uid : std::nullopt;
+    std::optional<gid_t> gid = root ? spec.gid : std::nullopt;
+    const char* cwd = spec.workingDir.c_str();
+    const int logOut = logFd.get();
+    const int nullIn = nullFd.get();
+
+    bp::environment env;  // empty: nothing of mcpd's environment reaches the child
+    for (const auto& [name, value] : spec.env) env[name] = value;
+
+    auto setup = [&](auto& exec) {
+      auto fail = [&](const char* what) {
+        exec.set_error(std::error_code(errno, std::system_category()), what);
+        ::_exit(127);
+      };
+      for (int fd : joinFds) {
+        if (::write(fd, "0", 1) != 1) fail("joining the cgroup");
+      }
+      if (::setsid() < 0) fail("setsid");
+      // Signals ignored or blocked in mcpd would otherwise survive exec.
+      sigset_t none;
+      ::sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);
+      for (const auto& [resource, value] : rlimits) {
+        if (::setrlimit(resource, &value) != 0) fail("setrlimit");
+      }
+      if (gid) {
+        if (::setgroups(0, nullptr) != 0 || ::setgid(*gid) != 0) fail("setgid");
+      }
+      if (uid && ::setuid(*uid) != 0) fail("setuid");
+      if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("no_new_privs");
+      if (::chdir(cwd) != 0) fail("chdir to the working directory");
+      if (::dup2(nullIn, 0) < 0 || ::dup2(logOut, 1) < 0 || ::dup2(logOut, 2) < 0) fail("dup2");
+      // Nothing of mcpd's (sockets, store, pidfds) leaks into the instance.
+      ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    };
+    // A child that failed before exec has already exited: reap it here, its pid is lost else.
+    auto reapFailed = [](auto& exec, const std::error_code&) {
+      if (exec.pid > 0) ::waitpid(exec.pid, nullptr, 0);
+    };
+
+    std::error_code ec;
+    bp::child child(bp::exe = exe, bp::args = spec.args, env, bp::extend::on_exec_setup = setup,
+                    bp::extend::on_error = reapFailed, ec);
+    if (ec || !child.valid()) {
+      if (cg) removeCgroup(*cg);
+      throw LaunchError("cannot start " + spec.command + ": " + ec.message());
+    }
+    pid_t pid = child.id();
+    child.detach();  // reaped through the pidfd, never by Boost
+
+    auto e = std::make_shared<Entry>();
+    e->key = spec.key;
+    e->isChild = true;
+    e->pidfd = pidfdOpen(pid);
+    if (e->pidfd < 0) {
+      // Cannot happen for an unreaped child; if it does, do not leave an unwatched process.
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      if (cg) removeCgroup(*cg);
+      throw LaunchError(std::string("pidfd_open: ") + std::strerror(errno));
+    }
+    auto st = readProcStat(pid);  // readable even if it already exited: we have not reaped
+    e->handle = ProcessHandle{pid, st ? st->startTime : 0};
+    configure(*e, spec);
+    e->cgroup = cg;
+    {
+      std::lock_guard lock(mu);
+      entries[spec.key] = e;
+    }
+    arm(e);
+    spdlog::info("runtime: {} started pid {} ({})", spec.key, pid,
+                 cg ? cgroups.mode() : std::string("rlimit+sampling"));
+    return e->handle;
+  }
+
+  static void configure(Entry& e, const LaunchSpec& spec) {
+    e.logDir = spec.logDir;
+    e.maxLogBytes = spec.maxLogBytes;
+    e.maxLogFiles = spec.maxLogFiles;
+    e.limits = spec.limits;
+    e.grace = spec.stopGracePeriod;
+  }
+
+  bool adopt(const LaunchSpec& spec, const ProcessHandle& h) {
+    if (spec.key.empty() || h.pid <= 0) return false;
+    {
+      std::lock_guard lock(mu);
+      auto it = entries.find(spec.key);
+      if (it != entries.end()) return it->second->handle == h;
+    }
+    // Open first, then check: if the pid was reused in between, the start time tells.
+    FdGuard pidfd(pidfdOpen(h.pid));
+    if (pidfd.get() < 0) return false;
+    auto st = readProcStat(h.pid);
+    if (!st || st->zombie() || st->startTime != h.startTime) return false;
+    auto e = std::make_shared<Entry>();
+    e->key = spec.key;
+    e->handle = h;
+    e->isChild = st->ppid == ::getpid();
+    e->pidfd = pidfd.release();
+    configure(*e, spec);
+    // Only a session leader (what launch() starts) owns its cgroup; anything else adopted
+    // must not take the cgroup's other members down when it exits.
+    if (st->session == h.pid) e->cgroup = cgroups.forPid(h.pid);
+    {
+      std::lock_guard lock(mu);
+      if (entries.count(spec.key)) return false;
+      entries[spec.key] = e;
+    }
+    arm(e);
+    spdlog::info("runtime: {} adopted pid {}", spec.key, h.pid);
+    return true;
+  }
+
+  std::optional<ExitInfo> stop(const std::string& key,
+                               std::optional<std::chrono::milliseconds> grace) {
+    EntryPtr e;
+    {
+      std::lock_guard lock(mu);
+      auto it = entries.find(key);
+      if (it == entries.end()) return std::nullopt;
+      e = it->second;
+      e->stopRequested = true;
+      // Under mu: collect() cannot reap in between, so the group id is still this process's.
+      if (!e->exit) signalGroup(*e, SIGTERM);
+    }
+    waitReadable(e->pidfd, grace.value_or(e->grace));
+    {
+      std::lock_guard lock(mu);
+      if (!e->exit) signalGroup(*e, SIGKILL);
+    }
+    waitReadable(e->pidfd, kKillWait);
+    if (collect(e)) finish(e);
+    std::unique_lock lock(mu);
+    // The io thread may be between its collect() and finish(): wait for it, bounded.
+    exited.wait_for(lock, kKillWait, [&] { return e->finished; });
+    if (!e->exit) spdlog::error("runtime: {} pid {} survived SIGKILL", key, e->handle.pid);
+    return e->exit;
+  }
+
+  LocalRuntimeOptions options;
+  SystemClock fallbackClock;
+  const Clock* clock;
+  CgroupManager cgroups;
+
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  asio::steady_timer sampler;
+  std::thread thread;
+  bool shuttingDown = false;  // io thread only
+
+  mutable std::mutex mu;
+  std::condition_variable exited;
+  std::map<std::string, EntryPtr> entries;
+  std::vector<Cgroup> pendingCgroups;
+  ExitCallback exitCallback;
+  LimitCallback limitCallback;
+};
+
+LocalProcessRuntime::LocalProcessRuntime(LocalRuntimeOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+LocalProcessRuntime::~LocalProcessRuntime() = default;
+
+ProcessHandle LocalProcessRuntime::launch(const LaunchSpec& spec) { return impl_->launch(spec); }
+
+bool LocalProcessRuntime::adopt(const LaunchSpec& spec, const ProcessHandle& handle) {
+  return impl_->adopt(spec, handle);
+}
+
+std::optional<ExitInfo> LocalProcessRuntime::stop(const std::string& key,
+                                                  std::optional<std::chrono::milliseconds> grace) {
+  return impl_->stop(key, grace);
+}
+
+std::optional<Usage> LocalProcessRuntime::usage(const std::string& key) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->entries.find(key);
+  if (it == impl_->entries.end()) return std::nullopt;
+  return it->second->usage;
+}
+
+std::optional<ProcessHandle> LocalProcessRuntime::handle(const std::string& key) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->entries.find(key);
+  if (it == impl_->entries.end()) return std::nullopt;
+  return it->second->handle;
+}
+
+bool LocalProcessRuntime::isAlive(const ProcessHandle& handle) const {
+  return processAlive(handle.pid, handle.startTime);
+}
+
+void LocalProcessRuntime::onExit(ExitCallback callback) {
+  std::lock_guard lock(impl_->mu);
+  impl_->exitCallback = std::move(callback);
+}
+
+void LocalProcessRuntime::onLimitExceeded(LimitCallback callback) {
+  std::lock_guard lock(impl_->mu);
+  impl_->limitCallback = std::move(callback);
+}
+
+std::string LocalProcessRuntime::enforcement() const {
+  return impl_->cgroups.available() ? impl_->cgroups.mode() : "rlimit+sampling";
+}
+
+}  // namespace minimcp::runtime

@@ -1,0 +1,58 @@
+// LocalProcessRuntime: ProcessRuntime for processes on this host (Boost.Process v1 launch,
+// pidfd exit detection, cgroup or sampling limits). Boost stays out of this header.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "reconciler/runtime/process_runtime.h"
+
+namespace minimcp::runtime {
+
+struct LocalRuntimeOptions {
+  // false: never create cgroups, enforce limits by sampling (what a host without writable
+  // cgroups gets; tests use it to exercise the fallback on any host).
+  bool useCgroups = true;
+  // Instance cgroups go under <mcpd's own cgroup>/<cgroupParentName>/ in every hierarchy.
+  std::string cgroupParentName = "minimcp";
+  // Usage sampling, sampled-limit checks and log rotation run this often.
+  std::chrono::milliseconds samplePeriod{1000};
+  // The integration guide's policy: over the limit on this many consecutive samples.
+  int violationSamples = 3;
+  // Timestamps (finishedAt, sampledAt). nullptr: the system clock.
+  const Clock* clock = nullptr;
+};
+
+class LocalProcessRuntime : public ProcessRuntime {
+ public:
+  explicit LocalProcessRuntime(LocalRuntimeOptions options = {});
+  // Leaves every process running (they are adopted by the next mcpd); only stops watching.
+  ~LocalProcessRuntime() override;
+
+  LocalProcessRuntime(const LocalProcessRuntime&) = delete;
+  LocalProcessRuntime& operator=(const LocalProcessRuntime&) = delete;
+
+  ProcessHandle launch(const LaunchSpec& spec) override;
+  bool adopt(const LaunchSpec& spec, const ProcessHandle& handle) override;
+  std::optional<ExitInfo> stop(const std::string& key,
+                               std::optional<std::chrono::milliseconds> grace = {}) override;
+  std::optional<Usage> usage(const std::string& key) const override;
+  std::optional<ProcessHandle> handle(const std::string& key) const override;
+  bool isAlive(const ProcessHandle& handle) const override;
+  void onExit(ExitCallback callback) override;
+  void onLimitExceeded(LimitCallback callback) override;
+  std::string enforcement() const override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Size rotation by copy-and-truncate: `dir/output.log` over `maxBytes` is copied to
+// output.log.1 (older ones shift up, at most `keep` kept) and truncated. The child keeps its
+// O_APPEND descriptor, so rotation needs no cooperation and survives mcpd restarts (a pipe
+// through mcpd would not). Lines written between the copy and the truncate are lost.
+void rotateLogIfNeeded(const std::string& dir, uint64_t maxBytes, int keep);
+
+}  // namespace minimcp::runtime

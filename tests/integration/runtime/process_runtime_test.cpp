@@ -1,0 +1,447 @@
+// LocalProcessRuntime against real processes (/bin/sh scripts, sleep, node).
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <vector>
+
+#include "reconciler/runtime/local_process_runtime.h"
+#include "tests/integration/runtime/test_support.h"
+
+namespace minimcp::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ExitCollector;
+using testing::readText;
+using testing::TempDir;
+using testing::waitFor;
+
+constexpr const char* kPath = "/usr/local/bin:/usr/bin:/bin";
+
+class ProcessRuntimeTest : public ::testing::Test {
+ protected:
+  void TearDown() override { testing::expectNoChildren(); }
+
+  LaunchSpec shell(const std::string& key, const std::string& script) {
+    LaunchSpec spec;
+    spec.key = key;
+    spec.command = "/bin/sh";
+    spec.args = {"-c", script};
+    spec.env = {{"PATH", kPath}, {"HOME", dir_.path()}};
+    spec.workingDir = dir_.path();
+    spec.logDir = dir_ / "logs";
+    spec.stopGracePeriod = 2s;
+    return spec;
+  }
+
+  // Reads a pid a script wrote into `file` in the working dir.
+  pid_t pidFromFile(const std::string& file) {
+    pid_t pid = 0;
+    waitFor([&] {
+      pid = static_cast<pid_t>(std::atoi(readText(dir_ / file).c_str()));
+      return pid > 0;
+    });
+    return pid;
+  }
+
+  bool fileExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+  TempDir dir_;
+  ExitCollector exits_;
+};
+
+TEST_F(ProcessRuntimeTest, EnforcementIsReported) {
+  LocalProcessRuntime rt;
+  std::string mode = rt.enforcement();
+  EXPECT_TRUE(mode == "cgroup-v2" || mode == "cgroup-v1" || mode == "rlimit+sampling") << mode;
+  std::printf("[ INFO     ] limit enforcement on this host: %s\n", mode.c_str());
+  LocalRuntimeOptions noCgroups;
+  noCgroups.useCgroups = false;
+  EXPECT_EQ(LocalProcessRuntime(noCgroups).enforcement(), "rlimit+sampling");
+}
+
+TEST_F(ProcessRuntimeTest, ExitCodeIsReportedWithoutSignal) {
+  LocalProcessRuntime rt;
+  exits_.attach(rt);
+  auto h = rt.launch(shell("ns/exit3", "exit 3"));
+  EXPECT_GT(h.pid, 0);
+  EXPECT_GT(h.startTime, 0u);
+  auto info = exits_.wait("ns/exit3");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->pid, h.pid);
+  EXPECT_EQ(info->exitCode, 3);
+  EXPECT_FALSE(info->signal);
+  EXPECT_EQ(info->reason, "Error");
+  EXPECT_FALSE(info->stopRequested);
+  EXPECT_FALSE(readProcStat(h.pid)) << "the child was not reaped";
+  EXPECT_FALSE(rt.handle("ns/exit3"));
+  EXPECT_FALSE(rt.stop("ns/exit3")) << "an exited key is no longer known";
+}
+
+TEST_F(ProcessRuntimeTest, ZeroExitIsCompleted) {
+  LocalProcessRuntime rt;
+  exits_.attach(rt);
+  rt.launch(shell("ns/ok", "true"));
+  auto info = exits_.wait("ns/ok");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->exitCode, 0);
+  EXPECT_EQ(info->reason, "Completed");
+}
+
+TEST_F(ProcessRuntimeTest, SignalIsReportedWithoutExitCode) {
+  LocalProcessRuntime rt;
+  exits_.attach(rt);
+  auto h = rt.launch(shell("ns/segv", "kill -SEGV $$"));
+  auto info = exits_.wait("ns/segv");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->signal, SIGSEGV);
+  EXPECT_FALSE(info->exitCode);
+  EXPECT_EQ(info->reason, "Signaled");
+  EXPECT_FALSE(info->coreDumped) << "RLIMIT_CORE is 0: a dump could hold the API key";
+  EXPECT_FALSE(readProcStat(h.pid));
+}
+
+TEST_F(ProcessRuntimeTest, StopKillsAProcessIgnoringSigtermAfterTheGrace) {
+  LocalProcessRuntime rt;
+  exits_.attach(rt);
+  auto h = rt.launch(shell("ns/stubborn", "trap '' TERM; touch ready; exec sleep 1000"));
+  ASSERT_TRUE(waitFor([&] { return fileExists(dir_ / "ready"); }));
+  auto started = std::chrono::steady_clock::now();
+  auto info = rt.stop("ns/stubborn", 300ms);
+  auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->signal, SIGKILL);
+  EXPECT_FALSE(info->exitCode);
+  EXPECT_EQ(info->reason, "Stopped");
+  EXPECT_TRUE(info->stopRequested);
+  EXPECT_GE(took, 300ms) << "SIGKILL came before the grace period ended";
+  EXPECT_LT(took, 3s);
+  EXPECT_FALSE(readProcStat(h.pid));
+  auto cb = exits_.wait("ns/stubborn");
+  ASSERT_TRUE(cb) << "onExit fires for stopped processes too";
+  EXPECT_TRUE(cb->stopRequested);
+}
+
+TEST_F(ProcessRuntimeTest, StopOfAPoliteProcessTakesNoGrace) {
+  LocalProcessRuntime rt;
+  auto h = rt.launch(shell("ns/polite", "exec sleep 1000"));
+  auto started = std::chrono::steady_clock::now();
+  auto info = rt.stop("ns/polite", 5s);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->signal, SIGTERM);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  EXPECT_FALSE(readProcStat(h.pid));
+}
+
+TEST_F(ProcessRuntimeTest, StopKillsTheWholeGroupIncludingGrandchildren) {
+  LocalProcessRuntime rt;
+  auto h = rt.launch(
+      shell("ns/forker", "sh -c \"trap '' TERM; exec sleep 1000\" & echo $! > gc.pid; wait"));
+  pid_t grandchild = pidFromFile("gc.pid");
+  ASSERT_GT(grandchild, 0);
+  ASSERT_TRUE(waitFor([&] { return processAlive(grandchild); }));
+  auto st = readProcStat(grandchild);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->pgrp, h.pid) << "the grandchild shares the instance's process group";
+  auto info = rt.stop("ns/forker", 300ms);
+  ASSERT_TRUE(info);
+  EXPECT_FALSE(readProcStat(h.pid));
+  // Its parent is gone, so init reaps it: gone, or at most a zombie awaiting init.
+  EXPECT_TRUE(waitFor([&] { return !processAlive(grandchild); }, 2000ms))
+      << "grandchild " << grandchild << " survived the stop";
+}
+
+TEST_F(ProcessRuntimeTest, LeaderExitTakesItsGroupAlong) {
+  LocalProcessRuntime rt;
+  exits_.attach(rt);
+  rt.launch(shell("ns/leaver",
+                  "sleep 1000 & echo $! > gc.pid; while [ ! -e go ]; do sleep 0.05; done; exit 4"));
+  pid_t grandchild = pidFromFile("gc.pid");
+  ASSERT_GT(grandchild, 0);
+  std::ofstream(dir_ / "go").close();
+  auto info = exits_.wait("ns/leaver");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->exitCode, 4);
+  EXPECT_TRUE(waitFor([&] { return !processAlive(grandchild); }, 2000ms))
+      << "a crashed server's helper would keep its port";
+}
+
+TEST_F(ProcessRuntimeTest, CgroupCatchesAGrandchildThatLeftTheGroup) {
+  LocalProcessRuntime rt;
+  if (rt.enforcement() == "rlimit+sampling") GTEST_SKIP() << "no writable cgroup on this host";
+  rt.launch(shell("ns/escaper", "setsid sleep 1000 & echo $! > gc.pid; wait"));
+  pid_t escaped = pidFromFile("gc.pid");
+  ASSERT_GT(escaped, 0);
+  ASSERT_TRUE(waitFor([&] {
+    auto st = readProcStat(escaped);
+    return st && st->session == escaped;  // setsid has run: a group and session of its own
+  }));
+  ASSERT_TRUE(rt.stop("ns/escaper", 300ms));
+  EXPECT_TRUE(waitFor([&] { return !processAlive(escaped); }, 2000ms));
+}
+
+TEST_F(ProcessRuntimeTest, EnvironmentIsBuiltFromNothing) {
+  ::setenv("MINIMCP_PLANTED_SECRET", "do-not-leak", 1);
+  // A descriptor without O_CLOEXEC, as a careless library would leave one.
+  int leaky = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(leaky, 0);
+  LocalProcessRuntime rt;
+  LaunchSpec spec;
+  spec.key = "ns/env";
+  spec.command = "sleep";  // looked up in the spec's PATH
+  spec.args = {"1000"};
+  spec.env = {{"PATH", kPath}, {"HOME", dir_.path()}, {"PORT", "20001"}, {"EMPTY", ""}};
+  spec.workingDir = dir_.path();
+  spec.logDir = dir_ / "logs";
+  auto h = rt.launch(spec);
+  ::close(leaky);
+  ::unsetenv("MINIMCP_PLANTED_SECRET");
+  std::string proc = "/proc/" + std::to_string(h.pid);
+  // Until exec, /proc shows the forked copy of this test: wait for sleep itself.
+  ASSERT_TRUE(waitFor([&] {
+    return readText(proc + "/cmdline").find("sleep") == 0 ||
+           readText(proc + "/cmdline").find("/sleep") != std::string::npos;
+  }));
+  std::string environ = readText(proc + "/environ");
+  std::set<std::string> vars;
+  std::stringstream ss(environ);
+  std::string item;
+  while (std::getline(ss, item, '\0')) vars.insert(item);
+  EXPECT_EQ(environ.find("MINIMCP_PLANTED_SECRET"), std::string::npos);
+  std::set<std::string> want = {std::string("PATH=") + kPath, "HOME=" + dir_.path(), "PORT=20001",
+                                "EMPTY="};
+  EXPECT_EQ(vars, want);
+
+  std::error_code ec;
+  EXPECT_EQ(std::filesystem::read_symlink(proc + "/cwd", ec).string(), dir_.path());
+  auto st = readProcStat(h.pid);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->session, h.pid) << "setsid: own session";
+  EXPECT_EQ(st->pgrp, h.pid) << "setsid: own process group";
+  std::string status = readText(proc + "/status");
+  EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos);
+  std::set<std::string> fds;
+  for (const auto& entry : std::filesystem::directory_iterator(proc + "/fd", ec)) {
+    fds.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2"})) << "mcpd descriptors leaked";
+  ASSERT_TRUE(rt.stop("ns/env", 2s));
+}
+
+TEST_F(ProcessRuntimeTest, LaunchErrors) {
+  LocalProcessRuntime rt;
+  auto spec = shell("ns/bad", "exit 0");
+  spec.command = "no-such-command-anywhere";
+  EXPECT_THROW(rt.launch(spec), LaunchError);
+  spec = shell("ns/bad", "exit 0");
+  spec.env = {{"HOME", dir_.path()}};
+  spec.command = "sh";  // no PATH in the instance environment: mcpd's PATH is not used
+  EXPECT_THROW(rt.launch(spec), LaunchError);
+  spec = shell("ns/bad", "exit 0");
+  spec.workingDir = dir_ / "missing";
+  EXPECT_THROW(rt.launch(spec), LaunchError);
+
+  auto running = shell("ns/twice", "exec sleep 1000");
+  rt.launch(running);
+  EXPECT_THROW(rt.launch(running), LaunchError);
+  EXPECT_TRUE(rt.stop("ns/twice", 2s));
+  EXPECT_FALSE(rt.stop("ns/unknown"));
+}
+
+TEST_F(ProcessRuntimeTest, AdoptChecksPidAndStartTimeAndWatchesTheProcess) {
+  ProcessHandle h;
+  pid_t grandchild = 0;
+  {
+    LocalProcessRuntime first;
+    h = first.launch(shell("ns/adoptee", "sleep 1000 & echo $! > gc.pid; wait; exec sleep 1000"));
+    grandchild = pidFromFile("gc.pid");
+  }  // like mcpd exiting: the processes stay
+  ASSERT_GT(grandchild, 0);
+  ASSERT_TRUE(processAlive(h.pid, h.startTime)) << "the process died with its runtime";
+
+  LocalProcessRuntime second;
+  exits_.attach(second);
+  EXPECT_TRUE(second.isAlive(h));
+  EXPECT_FALSE(second.isAlive(ProcessHandle{h.pid, h.startTime + 1}));
+  LaunchSpec spec = shell("ns/adoptee", "");
+  EXPECT_FALSE(second.adopt(spec, ProcessHandle{h.pid, h.startTime + 1})) << "pid reused";
+  EXPECT_FALSE(second.adopt(spec, ProcessHandle{999999999, h.startTime}));
+  ASSERT_TRUE(second.adopt(spec, h));
+  EXPECT_EQ(second.handle("ns/adoptee"), h);
+
+  // A process that is not our child (its parent is the shell): exit seen, status unknown.
+  auto gcStart = processStartTime(grandchild);
+  ASSERT_TRUE(gcStart);
+  ASSERT_TRUE(second.adopt(shell("ns/orphan", ""), ProcessHandle{grandchild, *gcStart}));
+  ::kill(grandchild, SIGKILL);
+  auto gcExit = exits_.wait("ns/orphan");
+  ASSERT_TRUE(gcExit);
+  EXPECT_EQ(gcExit->reason, "Unknown");
+  EXPECT_FALSE(gcExit->exitCode);
+
+  auto info = second.stop("ns/adoptee", 2s);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->signal, SIGTERM);
+  EXPECT_FALSE(readProcStat(h.pid));
+}
+
+TEST_F(ProcessRuntimeTest, ExitDetectionLatency) {
+  LocalProcessRuntime rt;
+  exits_.attach(rt);
+  std::vector<double> ms;
+  for (int i = 0; i < 20; ++i) {
+    std::string key = "ns/latency" + std::to_string(i);
+    auto h = rt.launch(shell(key, "exec sleep 1000"));
+    auto killedAt = std::chrono::steady_clock::now();
+    ::kill(h.pid, SIGKILL);
+    auto info = exits_.wait(key, 2000ms);
+    ASSERT_TRUE(info) << key;
+    EXPECT_EQ(info->signal, SIGKILL);
+    ms.push_back(std::chrono::duration<double, std::milli>(exits_.at(key) - killedAt).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  double median = (ms[9] + ms[10]) / 2;
+  std::printf("[ INFO     ] kill -9 -> onExit latency over 20: median %.3f ms, max %.3f ms\n",
+              median, ms.back());
+  EXPECT_LT(median, 100.0);
+}
+
+TEST_F(ProcessRuntimeTest, OutputGoesToRotatedLogFiles) {
+  LocalRuntimeOptions options;
+  options.samplePeriod = 50ms;
+  LocalProcessRuntime rt(options);
+  auto spec = shell("ns/logger",
+                    "echo to-stderr >&2; i=0; while [ $i -lt 100 ]; do "
+                    "echo \"line $i ........................................\"; i=$((i+1)); done; "
+                    "exec sleep 1000");
+  spec.maxLogBytes = 1000;
+  spec.maxLogFiles = 2;
+  rt.launch(spec);
+  std::string log = spec.logDir + "/output.log";
+  ASSERT_TRUE(waitFor([&] { return fileExists(log + ".1"); })) << "never rotated";
+  std::string rotated = readText(log + ".1");
+  EXPECT_NE(rotated.find("to-stderr"), std::string::npos) << "stderr is logged too";
+  EXPECT_NE(rotated.find("line 99"), std::string::npos);
+  EXPECT_TRUE(waitFor([&] { return std::filesystem::file_size(log) <= spec.maxLogBytes; }));
+  EXPECT_EQ(logFiles(spec.logDir), (std::vector<std::string>{log + ".1", log}));
+  ASSERT_TRUE(rt.stop("ns/logger", 2s));
+
+  // Shifting keeps at most maxLogFiles old files.
+  for (int i = 0; i < 4; ++i) {
+    std::ofstream(log, std::ios::app) << std::string(1500, 'a' + i) << "\n";
+    rotateLogIfNeeded(spec.logDir, 1000, 2);
+  }
+  EXPECT_EQ(logFiles(spec.logDir), (std::vector<std::string>{log + ".2", log + ".1", log}));
+  EXPECT_EQ(readText(log + ".1")[0], 'd');
+  EXPECT_EQ(readText(log + ".2")[0], 'c');
+  EXPECT_FALSE(fileExists(log + ".3"));
+}
+
+TEST_F(ProcessRuntimeTest, UsageIsSampledFromProc) {
+  LocalRuntimeOptions options;
+  options.samplePeriod = 50ms;
+  LocalProcessRuntime rt(options);
+  rt.launch(shell("ns/busy", "while :; do :; done"));
+  std::optional<Usage> u;
+  EXPECT_TRUE(waitFor(
+      [&] {
+        u = rt.usage("ns/busy");
+        return u && u->cpuPercent > 20;
+      },
+      5000ms))
+      << "cpu " << (u ? u->cpuPercent : -1);
+  ASSERT_TRUE(u);
+  std::printf("[ INFO     ] busy loop: cpu %.1f%%, rss %llu bytes\n", u->cpuPercent,
+              static_cast<unsigned long long>(u->memoryBytes));
+  EXPECT_GT(u->memoryBytes, 0u);
+  EXPECT_GT(u->sampledAt.time_since_epoch().count(), 0);
+  ASSERT_TRUE(rt.stop("ns/busy", 2s));
+  EXPECT_FALSE(rt.usage("ns/busy"));
+}
+
+// A memory hog in node (the runtime the MCP servers use): 16 MiB buffers, filled so the pages
+// are really resident, kept alive.
+LaunchSpec memoryHog(LaunchSpec spec, int megabytes) {
+  spec.command = "node";
+  spec.args = {"-e", "const a=[];for(let i=0;i<" + std::to_string(megabytes / 16) +
+                         ";i++)a.push(Buffer.alloc(16<<20,1));setInterval(()=>{},1000)"};
+  return spec;
+}
+
+bool haveNode() {
+  for (const char* dir : {"/usr/local/bin/node", "/usr/bin/node", "/bin/node"}) {
+    if (::access(dir, X_OK) == 0) return true;
+  }
+  return false;
+}
+
+TEST_F(ProcessRuntimeTest, MemoryLimitInTheKernelOomKills) {
+  LocalProcessRuntime rt;
+  if (rt.enforcement() == "rlimit+sampling") GTEST_SKIP() << "no writable cgroup on this host";
+  if (!haveNode()) GTEST_SKIP() << "node not installed";
+  exits_.attach(rt);
+  auto spec = memoryHog(shell("ns/hog", ""), 320);
+  spec.limits.memoryBytes = 128ull << 20;
+  rt.launch(spec);
+  auto info = exits_.wait("ns/hog", 15000ms);
+  ASSERT_TRUE(info) << "not killed within 15 s";
+  EXPECT_EQ(info->signal, SIGKILL);
+  EXPECT_EQ(info->reason, "OOMKilled");
+}
+
+TEST_F(ProcessRuntimeTest, MemoryLimitBySamplingReportsAViolation) {
+  if (!haveNode()) GTEST_SKIP() << "node not installed";
+  LocalRuntimeOptions options;
+  options.useCgroups = false;
+  options.samplePeriod = 50ms;
+  LocalProcessRuntime rt(options);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::string, std::string>> seen;
+  rt.onLimitExceeded([&](const std::string& key, const std::string& what, const std::string&) {
+    std::lock_guard lock(mu);
+    seen.emplace_back(key, what);
+    cv.notify_all();
+  });
+  auto spec = memoryHog(shell("ns/hog", ""), 256);
+  spec.limits.memoryBytes = 96ull << 20;
+  rt.launch(spec);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 15s, [&] { return !seen.empty(); })) << "no violation reported";
+    EXPECT_EQ(seen[0], (std::pair<std::string, std::string>{"ns/hog", "memory"}));
+  }
+  auto u = rt.usage("ns/hog");
+  ASSERT_TRUE(u);
+  EXPECT_GT(u->memoryBytes, 96ull << 20);
+  ASSERT_TRUE(rt.stop("ns/hog", 2s));  // what the reconciler does next
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen.size(), 1u) << "reported once, not on every sample";
+}
+
+TEST_F(ProcessRuntimeTest, CpuLimitBySamplingReportsAViolation) {
+  LocalRuntimeOptions options;
+  options.useCgroups = false;
+  options.samplePeriod = 50ms;
+  LocalProcessRuntime rt(options);
+  std::atomic<bool> cpu{false};
+  rt.onLimitExceeded([&](const std::string&, const std::string& what, const std::string&) {
+    if (what == "cpu") cpu = true;
+  });
+  auto spec = shell("ns/spin", "while :; do :; done");
+  spec.limits.cpuMillis = 100;
+  rt.launch(spec);
+  EXPECT_TRUE(waitFor([&] { return cpu.load(); }, 5000ms));
+  ASSERT_TRUE(rt.stop("ns/spin", 2s));
+}
+
+}  // namespace
+}  // namespace minimcp::runtime

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/client/http_client.h"
 
@@ -25,5 +26,29 @@ std::string defaultKubeconfigPath();
 
 // ~/.local/state/minimcp (respects $HOME).
 std::string defaultDataDir();
+
+// ~/.config/minimcp/config (respects $HOME): where `mcpctl config` writes when no file is named.
+std::string userKubeconfigPath();
+
+// Editing helpers for `mcpctl config`. All throw std::runtime_error naming the file.
+struct ContextInfo {
+  std::string name, cluster, user, ns;
+};
+std::vector<ContextInfo> listContexts(const std::string& path);
+std::string currentContext(const std::string& path);  // "" when unset
+// Sets current-context; throws when no context of that name exists.
+void useContext(const std::string& path, const std::string& name);
+// Creates or updates context `name` ("" = current-context); empty fields are left unchanged.
+void setContext(const std::string& path, const std::string& name, const std::string& ns,
+                const std::string& cluster = "", const std::string& user = "");
+// The file as YAML with secrets hidden like `kubectl config view` does (token: REDACTED,
+// certificate-authority-data: DATA+OMITTED) unless `raw`; `minify` keeps only the current context.
+std::string viewKubeconfig(const std::string& path, bool raw, bool minify = false);
+
+// Small helpers shared with mcpd (which writes the admin kubeconfig) and the tests.
+std::string base64Encode(const std::string& data);
+std::optional<std::string> base64Decode(const std::string& text);
+// Writes `content` to `path` atomically (temp file + rename) with mode 0600, creating parents.
+void writeFilePrivate(const std::string& path, const std::string& content);
 
 }  // namespace minimcp::client

@@ -12,10 +12,17 @@ namespace {
 // One manifest document, resolved against discovery and the namespace flags.
 struct Prepared {
   ResourceInfo resource;
+  std::vector<std::string> writeOnly;
   std::string ns;
   std::string name;
   json modified;  // the document with the last-applied annotation
 };
+
+// Fields the server accepts but never returns; the annotation must not carry them in clear.
+std::vector<std::string> writeOnlyFields(const ResourceInfo& r) {
+  if (r.group == "minimcp.io" && r.kind == "APIKey") return {"/spec/value"};
+  return {};
+}
 
 Prepared prepare(Session& s, const SourceDoc& doc) {
   const json& obj = doc.object;
@@ -50,13 +57,15 @@ Prepared prepare(Session& s, const SourceDoc& doc) {
     p.ns = docNs.empty() ? s.ns() : docNs;
     desired["metadata"]["namespace"] = p.ns;
   }
-  p.modified = client::withLastApplied(desired);
+  p.writeOnly = writeOnlyFields(p.resource);
+  p.modified = client::withLastApplied(desired, p.writeOnly);
   return p;
 }
 
 // The patch without fields a merge patch can never change.
-json applyPatch(const json& live, const json& modified) {
-  json patch = client::threeWayMergePatch(client::lastAppliedOf(live), live, modified);
+json applyPatch(const json& live, const Prepared& p) {
+  json patch =
+      client::threeWayMergePatch(client::lastAppliedOf(live), live, p.modified, p.writeOnly);
   patch.erase("apiVersion");
   patch.erase("kind");
   if (patch.contains("metadata") && patch["metadata"].is_object()) {
@@ -110,7 +119,7 @@ int runApply(Session& s, ApplyOptions& o) {
       }
       json live = json::parse(current.body, nullptr, false);
       if (live.is_discarded()) throw CommandError("error: the server sent invalid JSON for " + id);
-      json patch = applyPatch(live, p.modified);
+      json patch = applyPatch(live, p);
       if (patch.empty()) {
         // Nothing is sent, so the resourceVersion stays what it was.
         std::cout << id << " unchanged" << suffix << std::endl;
@@ -169,7 +178,7 @@ int runDiff(Session& s, DiffOptions& o) {
       merged = json::parse(res.body, nullptr, false);
     } else if (isSuccess(current)) {
       live = json::parse(current.body, nullptr, false);
-      json patch = applyPatch(live, p.modified);
+      json patch = applyPatch(live, p);
       if (patch.empty()) {
         merged = live;
       } else {

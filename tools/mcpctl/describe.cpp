@@ -12,22 +12,39 @@ namespace minimcp::mcpctl {
 
 namespace {
 
-// "keyRef" → "Key Ref", "gatewayURL" → "Gateway URL", like kubectl's camelCaseToWords.
+// kubectl's smartLabelFor: "keyRef" → "Key Ref", "gatewayURL" → "Gateway URL", "uid" → "UID";
+// a key with characters other than letters and '-' ("timeout_ms") is printed as it is.
 std::string words(const std::string& key) {
-  std::string out;
+  for (unsigned char c : key) {
+    if (!std::isalpha(c) && c != '-') return key;
+  }
+  // Split into runs of one character class, then give a run's last capital to a following
+  // lower-case run ("URLPath" → "URL" "Path"), as fatih/camelcase does.
+  auto cls = [](unsigned char c) { return std::islower(c) ? 1 : std::isupper(c) ? 2 : 3; };
+  std::vector<std::string> runs;
   for (size_t i = 0; i < key.size(); ++i) {
-    char c = key[i];
-    bool upper = std::isupper(static_cast<unsigned char>(c));
-    if (i > 0 && upper) {
-      char prev = key[i - 1];
-      bool nextLower = i + 1 < key.size() && std::islower(static_cast<unsigned char>(key[i + 1]));
-      if (std::islower(static_cast<unsigned char>(prev)) ||
-          std::isdigit(static_cast<unsigned char>(prev)) ||
-          (std::isupper(static_cast<unsigned char>(prev)) && nextLower)) {
-        out += ' ';
-      }
+    auto c = static_cast<unsigned char>(key[i]);
+    if (i == 0 || cls(c) != cls(static_cast<unsigned char>(key[i - 1]))) runs.emplace_back();
+    runs.back() += key[i];
+  }
+  for (size_t i = 0; i + 1 < runs.size(); ++i) {
+    if (std::isupper(static_cast<unsigned char>(runs[i][0])) &&
+        std::islower(static_cast<unsigned char>(runs[i + 1][0]))) {
+      runs[i + 1].insert(runs[i + 1].begin(), runs[i].back());
+      runs[i].pop_back();
     }
-    out += i == 0 ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+  }
+  std::string out;
+  for (auto& part : runs) {
+    if (part.empty()) continue;
+    std::string upper = part;
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (upper == "API" || upper == "URL" || upper == "UID" || upper == "OSB" || upper == "GUID") {
+      part = upper;
+    } else {
+      part[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(part[0])));
+    }
+    out += (out.empty() ? "" : " ") + part;
   }
   return out;
 }
@@ -120,7 +137,7 @@ void printConditions(std::ostream& out, const json& conditions) {
 
 void printEvents(std::ostream& out, json events) {
   if (!events.is_array() || events.empty()) {
-    out << "Events:        <none>\n";
+    printField(out, "Events", "<none>");
     return;
   }
   std::stable_sort(events.begin(), events.end(), [](const json& a, const json& b) {
@@ -187,12 +204,7 @@ void describeObject(std::ostream& out, Session& s, const ResourceInfo& r, json o
     if (meta.contains(key)) shown[key] = meta[key];
   }
   out << "Metadata:\n";
-  // kubectl writes "UID", not "Uid".
-  std::ostringstream metaText;
-  describeValue(metaText, shown, 2);
-  std::string text = metaText.str();
-  if (auto pos = text.find("  Uid:"); pos != std::string::npos) text.replace(pos, 6, "  UID:");
-  out << text;
+  describeValue(out, shown, 2);
   json conditions;
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     if (it.key() == "apiVersion" || it.key() == "kind" || it.key() == "metadata") continue;

@@ -1,0 +1,109 @@
+#include "api/client/discovery.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace minimcp::client {
+
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string stringField(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+bool matches(const ResourceInfo& r, const std::string& typed) {
+  if (typed == lower(r.name) || typed == lower(r.singularName) || typed == lower(r.kind)) {
+    return true;
+  }
+  for (const auto& s : r.shortNames) {
+    if (typed == lower(s)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string ResourceInfo::kindDotGroup() const {
+  return group.empty() ? lower(kind) : lower(kind) + "." + group;
+}
+
+std::string ResourceInfo::resourceDotGroup() const {
+  return group.empty() ? name : name + "." + group;
+}
+
+std::string ResourceInfo::path(const std::string& ns, const std::string& objName) const {
+  std::string p = group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;
+  if (namespaced && !ns.empty()) p += "/namespaces/" + ns;
+  p += "/" + name;
+  if (!objName.empty()) p += "/" + objName;
+  return p;
+}
+
+std::vector<ResourceInfo> parseResourceList(const nlohmann::json& list) {
+  std::vector<ResourceInfo> out;
+  std::string gv = stringField(list, "groupVersion");
+  std::string group, version = gv;
+  if (auto slash = gv.find('/'); slash != std::string::npos) {
+    group = gv.substr(0, slash);
+    version = gv.substr(slash + 1);
+  }
+  auto resources = list.find("resources");
+  if (resources == list.end() || !resources->is_array()) return out;
+  for (const auto& r : *resources) {
+    ResourceInfo info;
+    info.name = stringField(r, "name");
+    if (info.name.empty() || info.name.find('/') != std::string::npos) continue;
+    info.group = group;
+    info.version = version;
+    info.singularName = stringField(r, "singularName");
+    if (info.singularName.empty()) info.singularName = lower(stringField(r, "kind"));
+    info.kind = stringField(r, "kind");
+    info.namespaced = r.value("namespaced", false);
+    if (auto s = r.find("shortNames"); s != r.end() && s->is_array()) {
+      for (const auto& n : *s) {
+        if (n.is_string()) info.shortNames.push_back(n.get<std::string>());
+      }
+    }
+    if (auto v = r.find("verbs"); v != r.end() && v->is_array()) {
+      for (const auto& n : *v) {
+        if (n.is_string()) info.verbs.push_back(n.get<std::string>());
+      }
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::optional<ResourceInfo> resolveResource(const std::vector<ResourceInfo>& resources,
+                                            const std::string& typedRaw) {
+  std::string typed = lower(typedRaw);
+  for (const auto& r : resources) {
+    if (matches(r, typed)) return r;
+  }
+  // "mcpinstances.minimcp.io", "mcpinstance.minimcp.io", or with the version in between
+  // ("mcpinstances.v1alpha1.minimcp.io") as kubectl also accepts.
+  if (auto dot = typed.find('.'); dot != std::string::npos) {
+    std::string head = typed.substr(0, dot);
+    std::string rest = typed.substr(dot + 1);
+    for (const auto& r : resources) {
+      std::string group = lower(r.group);
+      if ((rest == group || rest == lower(r.version) + "." + group) && matches(r, head)) return r;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::pair<std::string, std::string>> splitKindName(const std::string& arg) {
+  auto slash = arg.find('/');
+  if (slash == std::string::npos) return std::nullopt;
+  return std::make_pair(arg.substr(0, slash), arg.substr(slash + 1));
+}
+
+}  // namespace minimcp::client

@@ -1,0 +1,40 @@
+// kubectl-compatible client-side apply: the three-way JSON merge patch that kubectl computes for
+// types without a strategic-merge schema (CRDs and every MiniMCP kind).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace minimcp::client {
+
+inline constexpr const char* kLastAppliedAnnotation =
+    "kubectl.kubernetes.io/last-applied-configuration";
+
+// The object as apply sends it: `desired` with the last-applied annotation set to the compact
+// JSON of `desired` itself (without that annotation), the way kubectl records it.
+//
+// `writeOnly` lists JSON pointers of write-only fields (APIKey "/spec/value"): every read returns
+// the annotation, so it records "sha256:<hex>" of such a value instead of the value itself.
+nlohmann::json withLastApplied(const nlohmann::json& desired,
+                               const std::vector<std::string>& writeOnly = {});
+
+// The last-applied configuration recorded on `live`, or null when there is none (or it is not
+// valid JSON, which kubectl also treats as "none").
+nlohmann::json lastAppliedOf(const nlohmann::json& live);
+
+// RFC 7386 merge patch that turns `live` into what the user asked for: fields present in
+// `lastApplied` but absent from `modified` are deleted (null), fields of `modified` that differ
+// from `live` are set; fields only the server or another writer set are left alone. Arrays are
+// replaced whole. An empty object means nothing to send.
+//
+// A `writeOnly` field never appears in `live`; it is sent only when the hash recorded in
+// `lastApplied` differs from the hash of the value in `modified`.
+nlohmann::json threeWayMergePatch(const nlohmann::json& lastApplied, const nlohmann::json& live,
+                                  const nlohmann::json& modified,
+                                  const std::vector<std::string>& writeOnly = {});
+
+// "sha256:<hex>" of a write-only value as recorded in the annotation.
+std::string writeOnlyDigest(const nlohmann::json& value);
+
+}  // namespace minimcp::client

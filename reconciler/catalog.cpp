@@ -1,0 +1,111 @@
+#include "reconciler/catalog.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "api/model/kinds.h"
+#include "api/model/yaml.h"
+#include "reconciler/informer.h"
+
+namespace minimcp::reconciler {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string joinCauses(const std::vector<Cause>& causes) {
+  std::string out;
+  for (const auto& c : causes) out += (out.empty() ? "" : "; ") + c.field + ": " + c.message;
+  return out;
+}
+
+std::vector<fs::path> manifests(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const fs::path p = entry.path() / "mcptype.yaml";
+    if (entry.is_directory() && fs::is_regular_file(p)) out.push_back(p);
+  }
+  if (ec) spdlog::warn("catalog: cannot read {}: {}", dir.string(), ec.message());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Creates or updates one MCPType document. Returns "" or why it was skipped.
+std::string apply(store::Store& store, json doc, const Clock& clock, CatalogResult& result) {
+  const model::Strategy& strategy = model::mcpTypeStrategy();
+  if (!doc.is_object() || doc.value("kind", "") != strategy.info().kind) {
+    return "not an MCPType document";
+  }
+  const std::string name = doc.contains("metadata") && doc["metadata"].is_object()
+                               ? doc["metadata"].value("name", "")
+                               : "";
+  std::optional<json> old = name.empty() ? std::nullopt : store.get(kTypes, "", name);
+  if (!old) {
+    model::initObjectMeta(doc, strategy.info(), clock);
+    strategy.prepareForCreate(doc, clock);
+    if (auto causes = strategy.validate(doc); !causes.empty()) return joinCauses(causes);
+    store.create(kTypes, doc);
+    result.created.push_back(name);
+    return "";
+  }
+  json obj = *old;
+  obj["spec"] = doc.contains("spec") ? doc["spec"] : json(nullptr);
+  strategy.prepareForUpdate(obj, *old, clock);
+  auto causes = strategy.validate(obj);
+  auto more = strategy.validateUpdate(obj, *old);
+  causes.insert(causes.end(), more.begin(), more.end());
+  if (!causes.empty()) return joinCauses(causes);
+  if (obj["spec"] == (*old)["spec"]) {
+    result.unchanged.push_back(name);
+    return "";
+  }
+  obj["metadata"]["generation"] = old->at("metadata").value("generation", int64_t{1}) + 1;
+  store.update(kTypes, obj, store::parseResourceVersion(*old));
+  result.updated.push_back(name);
+  return "";
+}
+
+}  // namespace
+
+CatalogResult loadCatalog(store::Store& store, const fs::path& mcpServersDir, const Clock& clock) {
+  CatalogResult result;
+  for (const fs::path& file : manifests(mcpServersDir)) {
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::vector<json> docs;
+    try {
+      docs = model::parseYamlDocuments(text.str());
+    } catch (const std::exception& e) {
+      result.skipped.push_back(file.string() + ": " + e.what());
+      spdlog::warn("catalog: {} skipped: {}", file.string(), e.what());
+      continue;
+    }
+    for (json& doc : docs) {
+      std::string why;
+      try {
+        why = apply(store, std::move(doc), clock, result);
+      } catch (const store::StoreError& e) {
+        // Another mcpd loading the same catalog at the same moment: it wrote it.
+        if (e.code() != store::StoreError::Code::AlreadyExists &&
+            e.code() != store::StoreError::Code::Conflict)
+          throw;
+      }
+      if (!why.empty()) {
+        result.skipped.push_back(file.string() + ": " + why);
+        spdlog::warn("catalog: {} skipped: {}", file.string(), why);
+      }
+    }
+  }
+  spdlog::info("catalog: {} MCPTypes created, {} updated, {} unchanged, {} skipped",
+               result.created.size(), result.updated.size(), result.unchanged.size(),
+               result.skipped.size());
+  return result;
+}
+
+}  // namespace minimcp::reconciler

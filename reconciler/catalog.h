@@ -1,0 +1,28 @@
+// The MCPType catalog (DESIGN §3): mcp-servers/<type>/mcptype.yaml manifests, loaded into the
+// store when mcpd starts so the shipped types are always there and up to date.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "api/store/store.h"
+#include "api/util/clock.h"
+
+namespace minimcp::reconciler {
+
+struct CatalogResult {
+  std::vector<std::string> created;
+  std::vector<std::string> updated;  // spec differed: replaced, generation + 1
+  std::vector<std::string> unchanged;
+  std::vector<std::string> skipped;  // "<file>: <why>" for invalid manifests (also logged)
+};
+
+// Reads every <mcpServersDir>/*/mcptype.yaml (each may hold several MCPType documents) and
+// creates or updates the MCPType objects through the registry strategy (initObjectMeta,
+// prepareForCreate/prepareForUpdate, validate). An invalid manifest is logged and skipped, never
+// fatal; a store failure (Unavailable) throws.
+CatalogResult loadCatalog(store::Store& store, const std::filesystem::path& mcpServersDir,
+                          const Clock& clock = SystemClock::instance());
+
+}  // namespace minimcp::reconciler

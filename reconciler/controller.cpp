@@ -1,0 +1,398 @@
+#include "reconciler/controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "reconciler/launch_env.h"
+
+namespace minimcp::reconciler {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+namespace {
+
+bool isRace(const store::StoreError& e) {
+  // Conflict: someone wrote first. NotFound: deleted meanwhile. Both: look again.
+  return e.code() == store::StoreError::Code::Conflict ||
+         e.code() == store::StoreError::Code::NotFound;
+}
+
+std::string metaString(const json& obj, const char* field) {
+  const json::json_pointer ptr("/metadata/" + std::string(field));
+  return obj.contains(ptr) && obj.at(ptr).is_string() ? obj.at(ptr).get<std::string>() : "";
+}
+
+json objectField(const json& obj, const char* field) {
+  auto it = obj.find(field);
+  return it != obj.end() && it->is_object() ? *it : json::object();
+}
+
+uint64_t parseStartTime(const std::string& s) {
+  try {
+    return s.empty() ? 0 : std::stoull(s);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+}  // namespace
+
+Controller::Controller(ControllerOptions options, store::Store& store,
+                       runtime::ProcessRuntime& runtime, runtime::HealthProber& prober,
+                       const crypto::InstanceTokens& tokens, const Clock& clock)
+    : options_(std::move(options)),
+      store_(store),
+      runtime_(runtime),
+      tokens_(tokens),
+      clock_(clock),
+      keys_(options_.keyResolver ? options_.keyResolver
+                                 : std::make_shared<StoreKeyResolver>(store)),
+      queue_(SystemClock::instance()),
+      events_(store, clock, options_.node),
+      executor_(runtime, prober, options_.portLo, options_.portHi, options_.portChecker, clock,
+                [this](const std::string& key) { queue_.add(key); }),
+      informer_(store, [this](const std::string& key) { queue_.add(key); }) {}
+
+Controller::~Controller() { stop(); }
+
+void Controller::start() {
+  if (started_) return;
+  started_ = true;
+  std::vector<std::string> others;
+  for (const json& item : informer_.start()) {
+    const std::string key = objectKey(item);
+    const json status = objectField(item, "status");
+    // Restore first: this node's live processes are adopted before anything new starts.
+    if (status.value("node", "") == options_.node) {
+      queue_.add(key);
+    } else {
+      others.push_back(key);
+    }
+  }
+  for (const auto& key : others) queue_.add(key);
+  for (int i = 0; i < std::max(1, options_.workers); ++i) {
+    workers_.emplace_back([this] { worker(); });
+  }
+  spdlog::info("reconciler: started on node {} with {} workers", options_.node, workers_.size());
+}
+
+void Controller::stop() {
+  if (!started_) return;
+  started_ = false;
+  informer_.stop();
+  queue_.shutdown();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  spdlog::info("reconciler: stopped; instance processes keep running");
+}
+
+void Controller::worker() {
+  while (auto key = queue_.get()) {
+    Result r;
+    try {
+      r = reconcile(*key);
+    } catch (const std::exception& e) {
+      spdlog::error("reconciler: {}: {}", *key, e.what());
+      r.retryWithBackoff = true;
+    }
+    if (r.retryWithBackoff) {
+      queue_.addRateLimited(*key);
+    } else {
+      queue_.forget(*key);
+    }
+    if (r.requeueAfter) queue_.addAfter(*key, *r.requeueAfter);
+    queue_.done(*key);
+  }
+}
+
+// --- reconcile = observe → decide → act → record ---------------------------------------------
+
+Result Controller::reconcile(const std::string& key) {
+  const auto slash = key.find('/');
+  const std::string ns = key.substr(0, slash);
+  const std::string name = slash == std::string::npos ? "" : key.substr(slash + 1);
+  std::optional<json> object = store_.get(kInstances, ns, name);
+  if (!object) {
+    executor_.forget(key);
+    return {};
+  }
+  Snapshot s = observe(key, std::move(*object));
+  Plan plan = decide(s.desired, s.observed, clock_.now(), clock_.steadyNow());
+  Acted acted = act(s, plan);
+  return record(s, plan, acted);
+}
+
+Controller::Snapshot Controller::observe(const std::string& key, json object) {
+  Snapshot s;
+  s.key = key;
+  s.ns = metaString(object, "namespace");
+  s.name = metaString(object, "name");
+  s.object = std::move(object);
+  const json spec = objectField(s.object, "spec");
+  s.spec = model::MCPInstanceSpec::fromJson(spec);
+  s.desired = desiredFromInstance(s.object);
+
+  std::optional<json> type =
+      s.spec.type.empty() ? std::nullopt : store_.get(kTypes, "", s.spec.type);
+  if (type) {
+    const json typeSpec = objectField(*type, "spec");
+    s.type = model::MCPTypeSpec::fromJson(typeSpec);
+    s.desired.type.found = true;
+    s.desired.type.health = HealthSettings::fromJson(objectField(typeSpec, "healthCheck"));
+    s.desired.specHash = launchHash(spec, typeSpec);
+  } else {
+    s.desired.type.message = "MCPType \"" + s.spec.type + "\" not found";
+  }
+  s.desired.key = resolveKey(s);
+
+  json status = objectField(s.object, "status");
+  if (auto pending = executor_.pendingStatus(key)) {
+    // Ours, except expiresAt, which the API server moves when the ttl changes.
+    if (status.contains("expiresAt")) {
+      (*pending)["expiresAt"] = status["expiresAt"];
+    } else {
+      pending->erase("expiresAt");
+    }
+    status = std::move(*pending);
+  }
+  s.observed = executor_.observe(key, InstanceStatus::fromJson(status));
+  // A process the runtime already ran when this controller started: watch its health too.
+  if (s.observed.process.state == ProcessState::Running && !executor_.probing(key)) {
+    executor_.startProbing(key, s.observed.status.port, probeSettings(s));
+  }
+  return s;
+}
+
+KeyResolution Controller::resolveKey(const Snapshot& s) {
+  if (s.spec.keyRefName.empty()) {
+    KeyResolution r;
+    if (s.type && s.type->auth.type != "none" && !s.type->auth.env.empty()) {
+      r.state = KeyState::NotFound;
+      r.message = "MCPType \"" + s.spec.type + "\" needs an API key (auth " + s.type->auth.type +
+                  "): set spec.keyRef";
+    }
+    return r;
+  }
+  return keys_->resolve(s.ns, s.spec.keyRefName, s.spec.type);
+}
+
+Controller::Acted Controller::act(Snapshot& s, Plan& plan) {
+  Acted acted;
+  for (const Action& a : plan.actions) {
+    try {
+      actOne(s, plan, a, acted);
+    } catch (const store::StoreError& e) {
+      if (!isRace(e)) throw;
+      acted.conflict = true;
+    } catch (const std::exception& e) {
+      acted.failedAction = std::string(toString(a.type));
+      acted.error = e.what();
+      spdlog::warn("reconciler: {}: {} failed: {}", s.key, acted.failedAction, acted.error);
+    }
+    if (acted.conflict || acted.removed || !acted.failedAction.empty()) break;
+  }
+  return acted;
+}
+
+void Controller::actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted) {
+  switch (a.type) {
+    case ActionType::EnsureFinalizer:
+      updateFinalizers(s, true, acted);
+      break;
+    case ActionType::RemoveFinalizer:
+      updateFinalizers(s, false, acted);
+      break;
+    case ActionType::AllocatePort:
+      plan.status.port = executor_.allocatePort(s.key);
+      acted.sideEffects = true;
+      break;
+    case ActionType::Spawn:
+      spawn(s, plan);
+      acted.sideEffects = true;
+      break;
+    case ActionType::Adopt: {
+      const InstanceStatus& st = s.observed.status;
+      executor_.adopt(
+          baseLaunchSpec(s.type.value_or(model::MCPTypeSpec{}), s.ns, s.name, options_.dataDir),
+          {st.pid, parseStartTime(st.processStartTime)}, st.port, probeSettings(s));
+      acted.sideEffects = true;
+      break;
+    }
+    case ActionType::Stop: {
+      std::optional<milliseconds> grace;
+      if (s.type) grace = std::chrono::seconds(s.type->stopGracePeriodSeconds);
+      spdlog::info("reconciler: {}: stopping process ({})", s.key, a.reason);
+      executor_.stop(s.key, grace);
+      acted.sideEffects = true;
+      break;
+    }
+    case ActionType::ReleasePort:
+      executor_.releasePort(s.key);
+      acted.sideEffects = true;
+      break;
+  }
+}
+
+Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
+  if (acted.removed) {
+    executor_.forget(s.key);
+    emit(s, plan.events);
+    return {};
+  }
+  // Lost a race: look again at once. What already happened is kept for that next look.
+  auto lostRace = [&] {
+    if (acted.sideEffects) {
+      executor_.setPendingStatus(s.key, decorateStatus(s, plan.status));
+      executor_.setRestartNotBefore(s.key, plan.restartNotBefore);
+      emit(s, plan.events);
+    }
+    Result r;
+    r.requeueAfter = milliseconds::zero();
+    return r;
+  };
+  if (acted.conflict) return lostRace();
+  if (!acted.failedAction.empty()) markFailed(s, plan, acted);
+
+  json status = decorateStatus(s, plan.status);
+  const json old = objectField(s.object, "status");
+  bool usageSampled = false;
+  if (plan.status.pid && (status != old || executor_.usageDue(s.key, options_.usagePeriod))) {
+    addUsage(s, status);
+    usageSampled = true;
+  }
+  if (status != old) {
+    json updated = s.object;
+    updated["status"] = status;
+    try {
+      s.object = store_.update(kInstances, updated, store::parseResourceVersion(s.object));
+    } catch (const store::StoreError& e) {
+      if (!isRace(e)) throw;
+      return lostRace();
+    }
+  }
+  executor_.clearPendingStatus(s.key);
+  executor_.setRestartNotBefore(s.key, plan.restartNotBefore);
+  if (usageSampled) executor_.usageWritten(s.key);
+  emit(s, plan.events);
+
+  Result r = plan.result;
+  // A running process is revisited to refresh its usage.
+  if (plan.status.pid && (!r.requeueAfter || *r.requeueAfter > options_.usagePeriod)) {
+    r.requeueAfter = options_.usagePeriod;
+  }
+  return r;
+}
+
+// --- helpers ---------------------------------------------------------------------------------
+
+void Controller::updateFinalizers(Snapshot& s, bool add, Acted& acted) {
+  json obj = s.object;
+  json& meta = obj["metadata"];
+  json finalizers = meta.contains("finalizers") && meta["finalizers"].is_array()
+                        ? meta["finalizers"]
+                        : json::array();
+  json kept = json::array();
+  for (const auto& f : finalizers) {
+    if (!(f.is_string() && f.get<std::string>() == kFinalizer)) kept.push_back(f);
+  }
+  if (add) kept.push_back(kFinalizer);
+  const int64_t rv = store::parseResourceVersion(s.object);
+  const bool deleting = meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null();
+  if (kept.empty() && deleting) {
+    // The last finalizer is gone: the delete completes.
+    store_.remove(kInstances, s.ns, s.name, rv);
+    acted.removed = true;
+    return;
+  }
+  if (kept.empty()) {
+    meta.erase("finalizers");
+  } else {
+    meta["finalizers"] = std::move(kept);
+  }
+  s.object = store_.update(kInstances, obj, rv);
+}
+
+void Controller::spawn(Snapshot& s, Plan& plan) {
+  if (!s.type) throw std::runtime_error("MCPType \"" + s.spec.type + "\" not found");
+  const int port = executor_.ensurePort(s.key, plan.status.port);
+  plan.status.port = port;
+  LaunchContext ctx;
+  ctx.key = s.key;
+  ctx.uid = s.desired.uid;
+  ctx.port = port;
+  ctx.accessToken = tokens_.issue(s.desired.uid, s.desired.tokenGeneration);
+  if (s.desired.key.state == KeyState::Available && !s.type->auth.env.empty()) {
+    ctx.apiKey = keys_->reveal(s.ns, s.spec.keyRefName);
+  }
+  ctx.dataDir = options_.dataDir;
+  ctx.mcpServersDir = options_.mcpServersDir;
+  const runtime::LaunchSpec spec = buildLaunchSpec(*s.type, s.spec, ctx);
+  const runtime::ProcessHandle h = executor_.spawn(spec, port, probeSettings(s));
+  plan.status.pid = h.pid;
+  plan.status.processStartTime = std::to_string(h.startTime);
+  spdlog::info("reconciler: {}: spawned pid {} on port {}", s.key, h.pid, port);
+}
+
+ProbeSettings Controller::probeSettings(const Snapshot& s) const {
+  ProbeSettings p;
+  if (s.type) p.path = s.type->healthCheck.path;
+  p.period = s.desired.type.health.period;
+  p.timeout = s.desired.type.health.timeout;
+  return p;
+}
+
+json Controller::decorateStatus(const Snapshot& s, const InstanceStatus& status) const {
+  json st = status.toJson();
+  st["node"] = options_.node;
+  if (status.port) st["url"] = "http://127.0.0.1:" + std::to_string(status.port) + "/mcp";
+  st["gatewayURL"] = options_.gatewayBase + "/mcp/" + s.ns + "/" + s.name;
+  if (status.pid) {
+    st["limitEnforcement"] = runtime_.enforcement();
+  } else {
+    st.erase("usage");
+    st.erase("limitEnforcement");
+  }
+  return st;
+}
+
+void Controller::addUsage(const Snapshot& s, json& status) const {
+  if (auto u = runtime_.usage(s.key)) {
+    status["usage"] = {{"cpuPercent", u->cpuPercent},
+                       {"memoryBytes", u->memoryBytes},
+                       {"sampledAt", formatRfc3339(u->sampledAt)}};
+  }
+}
+
+void Controller::markFailed(const Snapshot& s, Plan& plan, const Acted& acted) const {
+  const std::string reason = acted.failedAction + "Failed";
+  InstanceStatus& st = plan.status;
+  if (!st.pid && (st.phase == phase::kStarting || st.phase == phase::kRunning)) {
+    st.phase = phase::kPending;
+  }
+  Condition ready{cond::kReady, "False", reason, acted.error, clock_.now(), s.desired.generation};
+  auto it = std::find_if(st.conditions.begin(), st.conditions.end(),
+                         [](const Condition& c) { return c.type == cond::kReady; });
+  if (it == st.conditions.end()) {
+    st.conditions.push_back(ready);
+  } else {
+    if (it->status == "False") ready.lastTransitionTime = it->lastTransitionTime;
+    *it = ready;
+  }
+  // What decide() announced did not happen (past a failed step); the failure did.
+  if (!acted.sideEffects) plan.events.clear();
+  std::erase_if(plan.events, [](const Event& e) { return e.reason == "Starting"; });
+  plan.events.push_back({"Warning", reason, acted.error});
+  plan.result = {};
+  plan.result.retryWithBackoff = true;
+}
+
+void Controller::emit(const Snapshot& s, const std::vector<Event>& events) {
+  for (const Event& e : events) {
+    spdlog::info("reconciler: {}: {} {}: {}", s.key, e.type, e.reason, e.message);
+    events_.record(s.object, e.type, e.reason, e.message);
+  }
+}
+
+}  // namespace minimcp::reconciler

@@ -1,0 +1,127 @@
+// Controller: the MCPInstance reconciler (DESIGN §5). An Informer feeds instance keys into a
+// WorkQueue; `workers` threads take them and run reconcile(key) = observe → decide → act →
+// record. decide() (decide.h) is the pure part; the Executor runs its actions and remembers
+// what only this process knows (exits, probe results); the EventRecorder writes events.
+//
+// Lifecycle: construct, start(), ... stop(). stop() drains the workers and stops watching;
+// instance processes are LEFT RUNNING, and the next Controller adopts them (Restore).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/crypto/instance_token.h"
+#include "api/model/kinds.h"
+#include "api/store/store.h"
+#include "api/util/clock.h"
+#include "reconciler/decide.h"
+#include "reconciler/event_recorder.h"
+#include "reconciler/executor.h"
+#include "reconciler/informer.h"
+#include "reconciler/key_resolver.h"
+#include "reconciler/runtime/health_prober.h"
+#include "reconciler/runtime/process_runtime.h"
+#include "reconciler/work_queue.h"
+
+namespace minimcp::reconciler {
+
+struct ControllerOptions {
+  std::string node = "local";  // status.node, events' source.host
+  // Instance dirs: dataDir/instances/<ns>/<name> (cwd and HOME), logs in .../logs.
+  std::filesystem::path dataDir;
+  // Where the MCPTypes' relative args resolve (and must stay).
+  std::filesystem::path mcpServersDir;
+  uint16_t portLo = 20000;
+  uint16_t portHi = 29999;
+  // status.gatewayURL = gatewayBase + "/mcp/<ns>/<name>".
+  std::string gatewayBase = "https://127.0.0.1:7443";
+  int workers = 2;
+  // status.usage is refreshed at most this often (a running instance is revisited as often).
+  std::chrono::milliseconds usagePeriod{30000};
+  // nullptr: ports are checked free by binding them.
+  std::shared_ptr<PortChecker> portChecker;
+  // nullptr: StoreKeyResolver (no decryption: instances with a keyRef stay Pending).
+  std::shared_ptr<KeyResolver> keyResolver;
+};
+
+class Controller {
+ public:
+  // Registers the runtime's callbacks: one Controller per runtime at a time. Every reference
+  // must outlive the Controller.
+  Controller(ControllerOptions options, store::Store& store, runtime::ProcessRuntime& runtime,
+             runtime::HealthProber& prober, const crypto::InstanceTokens& tokens,
+             const Clock& clock);
+  ~Controller();  // stop()
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Watches the store and starts the workers. Instances this node ran before (status.node)
+  // are queued first, so their live processes are adopted before anything new is spawned.
+  void start();
+  // Stops watching the store and drains the workers (a reconcile in progress finishes; queued
+  // keys are dropped). Leaves every instance process running; health probes end when the
+  // Controller is destroyed. A stopped Controller is not started again: make a new one.
+  void stop();
+
+  // One pass for "ns/name". Public so tests can drive it without workers. The result says
+  // when to look again (a status write that lost a race: requeueAfter == 0).
+  Result reconcile(const std::string& key);
+
+ private:
+  // Everything reconcile() reads, gathered once.
+  struct Snapshot {
+    std::string key, ns, name;
+    nlohmann::json object;  // the MCPInstance; replaced by the stored result of every write
+    model::MCPInstanceSpec spec;
+    std::optional<model::MCPTypeSpec> type;
+    Desired desired;
+    Observed observed;
+  };
+  // What acting did, for record().
+  struct Acted {
+    bool sideEffects = false;  // a process or port changed: the plan's status must be kept
+    bool conflict = false;     // a metadata write lost a race: look again at once
+    bool removed = false;      // the object is gone from the store
+    std::string failedAction;  // non-empty: this action threw
+    std::string error;
+  };
+
+  Snapshot observe(const std::string& key, nlohmann::json object);
+  KeyResolution resolveKey(const Snapshot& s);
+  Acted act(Snapshot& s, Plan& plan);
+  void actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted);
+  Result record(Snapshot& s, Plan& plan, const Acted& acted);
+
+  // Bookkeeping helpers.
+  void updateFinalizers(Snapshot& s, bool add, Acted& acted);
+  void spawn(Snapshot& s, Plan& plan);
+  ProbeSettings probeSettings(const Snapshot& s) const;
+  nlohmann::json decorateStatus(const Snapshot& s, const InstanceStatus& status) const;
+  void addUsage(const Snapshot& s, nlohmann::json& status) const;
+  void markFailed(const Snapshot& s, Plan& plan, const Acted& acted) const;
+  void emit(const Snapshot& s, const std::vector<Event>& events);
+  void worker();
+
+  ControllerOptions options_;
+  store::Store& store_;
+  runtime::ProcessRuntime& runtime_;
+  const crypto::InstanceTokens& tokens_;
+  const Clock& clock_;
+  std::shared_ptr<KeyResolver> keys_;
+  // Delays are real time whatever clock_ is (tests drive reconcile() directly with a fake one).
+  WorkQueue queue_;
+  EventRecorder events_;
+  Executor executor_;
+  Informer informer_;
+  std::vector<std::thread> workers_;
+  bool started_ = false;
+};
+
+}  // namespace minimcp::reconciler

@@ -1,0 +1,320 @@
+#include "reconciler/executor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+namespace minimcp::reconciler {
+
+namespace {
+
+uint64_t parseStartTime(const std::string& s) {
+  try {
+    return s.empty() ? 0 : std::stoull(s);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+}  // namespace
+
+Executor::Executor(runtime::ProcessRuntime& runtime, runtime::HealthProber& prober, uint16_t portLo,
+                   uint16_t portHi, std::shared_ptr<PortChecker> portChecker, const Clock& clock,
+                   Enqueue enqueue)
+    : runtime_(runtime),
+      portChecker_(portChecker ? std::move(portChecker) : std::make_shared<BindPortChecker>()),
+      ports_(portLo, portHi, portChecker_),
+      clock_(clock),
+      enqueue_(std::move(enqueue)),
+      sink_(std::make_shared<Sink>()),
+      probes_(std::make_unique<runtime::ProbeScheduler>(prober)) {
+  sink_->executor = this;
+  runtime_.onExit([sink = sink_](const std::string& key, const runtime::ExitInfo& info) {
+    std::lock_guard lock(sink->mu);
+    if (sink->executor) sink->executor->onExit(key, info);
+  });
+  runtime_.onLimitExceeded(
+      [sink = sink_](const std::string& key, const std::string& what, const std::string& msg) {
+        std::lock_guard lock(sink->mu);
+        if (sink->executor) sink->executor->onLimit(key, what, msg);
+      });
+}
+
+Executor::~Executor() {
+  probes_.reset();  // no probe result is delivered after this
+  std::lock_guard lock(sink_->mu);
+  sink_->executor = nullptr;
+}
+
+// --- callbacks ------------------------------------------------------------------------------
+
+void Executor::onExit(const std::string& key, const runtime::ExitInfo& info) {
+  {
+    std::lock_guard lock(mu_);
+    Memory& m = mem_[key];
+    m.exit = info;
+    m.exitSteady = clock_.steadyNow();
+  }
+  // A stop we asked for is handled by the reconcile that asked.
+  if (!info.stopRequested) enqueue_(key);
+}
+
+void Executor::onLimit(const std::string& key, const std::string& what,
+                       const std::string& message) {
+  {
+    std::lock_guard lock(mu_);
+    Memory& m = mem_[key];
+    m.limitExceeded = true;
+    m.limitMessage = what + ": " + message;
+  }
+  enqueue_(key);
+}
+
+void Executor::onProbe(const std::string& key, uint64_t generation, const runtime::ProbeResult& r) {
+  bool changed = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = mem_.find(key);
+    if (it == mem_.end() || it->second.probeGeneration != generation) return;  // stale
+    Memory& m = it->second;
+    HealthObservation& h = m.health;
+    if (r.healthy) {
+      m.everHealthy = true;
+      changed = h.last != Health::Healthy;
+      h.last = Health::Healthy;
+      h.consecutiveFailures = 0;
+      h.message.clear();
+    } else {
+      h.last = Health::Unhealthy;
+      ++h.consecutiveFailures;
+      h.message = !r.error.empty() ? r.error : "HTTP status " + std::to_string(r.statusCode);
+      // Before the first healthy answer only the startup deadline (a timer) judges the process.
+      changed = m.everHealthy;
+    }
+  }
+  if (changed) enqueue_(key);
+}
+
+// --- observe --------------------------------------------------------------------------------
+
+Observed Executor::observe(const std::string& key, InstanceStatus status) {
+  Observed o;
+  const std::optional<runtime::ProcessHandle> handle = runtime_.handle(key);
+  const std::optional<uint16_t> ourPort = ports_.portOf(key);
+  bool checkAlive = false;
+  bool endStartupProbes = false;
+  uint64_t generation = 0;
+  int probePort = 0;
+  ProbeSettings probe;
+  {
+    std::lock_guard lock(mu_);
+    Memory& m = mem_[key];
+    // The first healthy answer ends the quick startup probing. Done here, on the key's
+    // worker, so it cannot race with a spawn or stop of the same key.
+    if (m.everHealthy && m.startupProbes && m.probeGeneration) {
+      m.startupProbes = false;
+      endStartupProbes = true;
+      generation = m.probeGeneration;
+      probePort = m.probePort;
+      probe = m.probe;
+    }
+    ProcessFacts& p = o.process;
+    const bool exitedRecorded = m.exit && status.pid && m.exit->pid == status.pid;
+    const bool handleExited = handle && m.exit && m.exit->pid == handle->pid;
+    if (exitedRecorded && !m.exit->stopRequested) {
+      p.state = ProcessState::Exited;
+      p.exitCode = m.exit->exitCode;
+      p.signal = m.exit->signal;
+      p.oomKilled = m.exit->reason == "OOMKilled";
+      p.finishedAt = m.exit->finishedAt;
+      p.finishedSteady = m.exitSteady;
+    } else if (handle && !handleExited) {
+      p.state = ProcessState::Running;
+      if (status.pid != handle->pid) {
+        status.pid = handle->pid;
+        status.processStartTime = std::to_string(handle->startTime);
+      }
+      if (ourPort && status.port != *ourPort) status.port = *ourPort;
+      if (!m.since) m.since = clock_.steadyNow();
+      p.since = m.since;
+    } else if (status.pid && !exitedRecorded) {
+      checkAlive = true;
+    }
+    o.health = m.health;
+    o.limitExceeded = m.limitExceeded;
+    o.limitMessage = m.limitMessage;
+    o.restartNotBefore = m.restartNotBefore;
+  }
+  if (endStartupProbes) scheduleProbes(key, generation, probePort, probe, false);
+  if (checkAlive && runtime_.isAlive({status.pid, parseStartTime(status.processStartTime)})) {
+    o.process.state = ProcessState::Adoptable;
+  }
+  o.status = std::move(status);
+  return o;
+}
+
+bool Executor::probing(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = mem_.find(key);
+  return it != mem_.end() && it->second.probeGeneration != 0;
+}
+
+// --- act ------------------------------------------------------------------------------------
+
+int Executor::allocatePort(const std::string& key) { return ports_.reserve(key); }
+
+int Executor::ensurePort(const std::string& key, int port) {
+  if (port > 0 && port <= 65535) {
+    if (ports_.portOf(key) == port) return port;
+    // Restore: the status names a port this mcpd has not handed out; keep it when still free.
+    if (ports_.holderOf(static_cast<uint16_t>(port)) == std::nullopt &&
+        portChecker_->isFree(static_cast<uint16_t>(port)) &&
+        ports_.markUsed(static_cast<uint16_t>(port), key)) {
+      return port;
+    }
+  }
+  ports_.releaseKey(key);
+  return ports_.reserve(key);
+}
+
+void Executor::resetProcessMemory(const std::string& key) {
+  std::lock_guard lock(mu_);
+  Memory& m = mem_[key];
+  m.exit.reset();
+  m.exitSteady.reset();
+  m.since.reset();
+  m.health = {};
+  m.everHealthy = false;
+  m.limitExceeded = false;
+  m.limitMessage.clear();
+}
+
+runtime::ProcessHandle Executor::spawn(const runtime::LaunchSpec& spec, int port,
+                                       const ProbeSettings& probe) {
+  stopProbing(spec.key);
+  // Before launch: a process that dies at once reports its exit before launch() returns.
+  resetProcessMemory(spec.key);
+  runtime::ProcessHandle h = runtime_.launch(spec);
+  {
+    std::lock_guard lock(mu_);
+    mem_[spec.key].since = clock_.steadyNow();
+  }
+  startProbing(spec.key, port, probe);
+  return h;
+}
+
+void Executor::adopt(const runtime::LaunchSpec& spec, const runtime::ProcessHandle& handle,
+                     int port, const ProbeSettings& probe) {
+  stopProbing(spec.key);
+  resetProcessMemory(spec.key);
+  if (!runtime_.adopt(spec, handle)) {
+    throw std::runtime_error("process pid " + std::to_string(handle.pid) +
+                             " is no longer the one recorded in status");
+  }
+  {
+    std::lock_guard lock(mu_);
+    mem_[spec.key].since = clock_.steadyNow();
+  }
+  if (port > 0 && !ports_.markUsed(static_cast<uint16_t>(port), spec.key)) {
+    spdlog::warn("reconciler: {}: adopted process listens on port {}, already held by {}", spec.key,
+                 port, ports_.holderOf(static_cast<uint16_t>(port)).value_or("?"));
+  }
+  startProbing(spec.key, port, probe);
+}
+
+void Executor::stop(const std::string& key, std::optional<std::chrono::milliseconds> grace) {
+  stopProbing(key);
+  runtime_.stop(key, grace);
+  std::lock_guard lock(mu_);
+  Memory& m = mem_[key];
+  m.since.reset();
+  m.health = {};
+  m.everHealthy = false;
+  m.limitExceeded = false;
+  m.limitMessage.clear();
+}
+
+void Executor::releasePort(const std::string& key) { ports_.releaseKey(key); }
+
+void Executor::startProbing(const std::string& key, int port, const ProbeSettings& probe) {
+  uint64_t generation;
+  {
+    std::lock_guard lock(mu_);
+    Memory& m = mem_[key];
+    generation = m.probeGeneration = nextProbeGeneration_++;
+    m.probe = probe;
+    m.probePort = port;
+    m.startupProbes = probe.period > kStartupProbePeriod;
+  }
+  scheduleProbes(key, generation, port, probe, true);
+}
+
+void Executor::scheduleProbes(const std::string& key, uint64_t generation, int port,
+                              const ProbeSettings& probe, bool startup) {
+  runtime::ProbeTarget target;
+  target.port = static_cast<uint16_t>(port);
+  target.path = probe.path;
+  const auto period = startup ? std::min(probe.period, kStartupProbePeriod) : probe.period;
+  probes_->start(key, target, period, probe.timeout,
+                 [this, generation](const std::string& k, const runtime::ProbeResult& r) {
+                   onProbe(k, generation, r);
+                 });
+}
+
+void Executor::stopProbing(const std::string& key) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = mem_.find(key);
+    if (it == mem_.end() || it->second.probeGeneration == 0) return;
+    it->second.probeGeneration = 0;
+  }
+  probes_->stop(key);  // never under mu_: it waits for a delivery that takes mu_
+}
+
+// --- record ---------------------------------------------------------------------------------
+
+void Executor::setRestartNotBefore(const std::string& key, std::optional<SteadyTimePoint> t) {
+  std::lock_guard lock(mu_);
+  mem_[key].restartNotBefore = t;
+}
+
+bool Executor::usageDue(const std::string& key, std::chrono::milliseconds period) const {
+  std::lock_guard lock(mu_);
+  auto it = mem_.find(key);
+  return it == mem_.end() || !it->second.usageAt ||
+         clock_.steadyNow() - *it->second.usageAt >= period;
+}
+
+void Executor::usageWritten(const std::string& key) {
+  std::lock_guard lock(mu_);
+  mem_[key].usageAt = clock_.steadyNow();
+}
+
+void Executor::setPendingStatus(const std::string& key, nlohmann::json status) {
+  std::lock_guard lock(mu_);
+  mem_[key].pendingStatus = std::move(status);
+}
+
+std::optional<nlohmann::json> Executor::pendingStatus(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = mem_.find(key);
+  return it == mem_.end() ? std::nullopt : it->second.pendingStatus;
+}
+
+void Executor::clearPendingStatus(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (auto it = mem_.find(key); it != mem_.end()) it->second.pendingStatus.reset();
+}
+
+void Executor::forget(const std::string& key) {
+  stopProbing(key);
+  if (runtime_.handle(key)) {
+    spdlog::warn("reconciler: {}: instance is gone but its process runs; stopping it", key);
+    runtime_.stop(key);
+  }
+  ports_.releaseKey(key);
+  std::lock_guard lock(mu_);
+  mem_.erase(key);
+}
+
+}  // namespace minimcp::reconciler

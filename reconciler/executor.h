@@ -1,0 +1,132 @@
+// Executor: the reconciler's hands and short-term memory. It runs plan actions against the
+// process runtime, the port allocator and the health probes, and remembers per instance what
+// the store cannot know: exits and limit violations the runtime reported, probe results, when
+// the current process was spawned or adopted (steady clock), the pending restart time. Runtime
+// callbacks and probe results only update that memory and enqueue the key (DESIGN §5: no
+// polling).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "api/util/clock.h"
+#include "reconciler/decide.h"
+#include "reconciler/port_allocator.h"
+#include "reconciler/runtime/health_prober.h"
+#include "reconciler/runtime/process_runtime.h"
+
+namespace minimcp::reconciler {
+
+struct ProbeSettings {
+  std::string path = "/health";
+  std::chrono::milliseconds period{30000};
+  std::chrono::milliseconds timeout{5000};
+};
+
+// Until the first healthy probe, probes run this often (at most `period`), so Starting →
+// Running takes a fraction of a second instead of a whole period.
+inline constexpr std::chrono::milliseconds kStartupProbePeriod{250};
+
+class Executor {
+ public:
+  using Enqueue = std::function<void(const std::string& key)>;
+
+  // Registers the runtime's onExit/onLimitExceeded callbacks (one Executor per runtime).
+  Executor(runtime::ProcessRuntime& runtime, runtime::HealthProber& prober, uint16_t portLo,
+           uint16_t portHi, std::shared_ptr<PortChecker> portChecker, const Clock& clock,
+           Enqueue enqueue);
+  // Stops probing and detaches from the runtime's callbacks; processes keep running.
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // --- observe
+  // What decide() needs besides Desired. `status` is the stored status; where the executor
+  // knows better (our live process has another pid, our port differs after a lost status
+  // write) it is corrected first.
+  Observed observe(const std::string& key, InstanceStatus status);
+  bool probing(const std::string& key) const;
+
+  // --- act (each throws on failure: runtime::LaunchError, PortsExhausted, std::runtime_error)
+  int allocatePort(const std::string& key);
+  // The port a spawn uses: `port` from status when this key holds it or it is free, else a new one.
+  int ensurePort(const std::string& key, int port);
+  runtime::ProcessHandle spawn(const runtime::LaunchSpec& spec, int port,
+                               const ProbeSettings& probe);
+  // Throws when the process is gone or not the one recorded.
+  void adopt(const runtime::LaunchSpec& spec, const runtime::ProcessHandle& handle, int port,
+             const ProbeSettings& probe);
+  void stop(const std::string& key, std::optional<std::chrono::milliseconds> grace);
+  void releasePort(const std::string& key);
+  void startProbing(const std::string& key, int port, const ProbeSettings& probe);
+
+  // --- record
+  void setRestartNotBefore(const std::string& key, std::optional<SteadyTimePoint> t);
+  // Usage is written at most every `period` (unless the status changes anyway).
+  bool usageDue(const std::string& key, std::chrono::milliseconds period) const;
+  void usageWritten(const std::string& key);
+  // A status whose write lost a race after actions already ran: the next reconcile starts from
+  // it, so what those actions recorded (pid, restartCount, lastTermination) is not lost.
+  void setPendingStatus(const std::string& key, nlohmann::json status);
+  std::optional<nlohmann::json> pendingStatus(const std::string& key) const;
+  void clearPendingStatus(const std::string& key);
+
+  // The instance is gone from the store: stop probing, stop a stray process, free its port,
+  // drop its memory.
+  void forget(const std::string& key);
+
+  PortAllocator& ports() { return ports_; }
+
+ private:
+  struct Memory {
+    std::optional<runtime::ExitInfo> exit;  // the last exit the runtime reported
+    std::optional<SteadyTimePoint> exitSteady;
+    std::optional<SteadyTimePoint> since;  // spawn/adopt of the current process
+    HealthObservation health;
+    bool everHealthy = false;  // the current process has passed a probe
+    bool limitExceeded = false;
+    std::string limitMessage;
+    std::optional<SteadyTimePoint> restartNotBefore;
+    std::optional<SteadyTimePoint> usageAt;
+    std::optional<nlohmann::json> pendingStatus;
+    uint64_t probeGeneration = 0;  // 0: not probing
+    ProbeSettings probe;
+    int probePort = 0;
+    bool startupProbes = false;  // still probing every kStartupProbePeriod
+  };
+  // Shared with the runtime callbacks so they become no-ops once the executor is gone.
+  struct Sink {
+    std::mutex mu;
+    Executor* executor = nullptr;
+  };
+
+  void onExit(const std::string& key, const runtime::ExitInfo& info);
+  void onLimit(const std::string& key, const std::string& what, const std::string& message);
+  void onProbe(const std::string& key, uint64_t generation, const runtime::ProbeResult& r);
+  // Fresh per-process memory before a spawn/adopt (exit, limit, health).
+  void resetProcessMemory(const std::string& key);
+  void stopProbing(const std::string& key);
+  void scheduleProbes(const std::string& key, uint64_t generation, int port,
+                      const ProbeSettings& probe, bool startup);
+
+  runtime::ProcessRuntime& runtime_;
+  std::shared_ptr<PortChecker> portChecker_;
+  PortAllocator ports_;
+  const Clock& clock_;
+  Enqueue enqueue_;
+  std::shared_ptr<Sink> sink_;
+  std::unique_ptr<runtime::ProbeScheduler> probes_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, Memory> mem_;
+  uint64_t nextProbeGeneration_ = 1;
+};
+
+}  // namespace minimcp::reconciler

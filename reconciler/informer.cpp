@@ -1,0 +1,115 @@
+#include "reconciler/informer.h"
+
+namespace minimcp::reconciler {
+
+using nlohmann::json;
+
+namespace {
+
+std::string str(const json& obj, const json::json_pointer& ptr) {
+  return obj.contains(ptr) && obj.at(ptr).is_string() ? obj.at(ptr).get<std::string>() : "";
+}
+
+}  // namespace
+
+std::string objectKey(const json& obj) {
+  return str(obj, "/metadata/namespace"_json_pointer) + "/" +
+         str(obj, "/metadata/name"_json_pointer);
+}
+
+Informer::Informer(store::Store& store, Enqueue enqueue)
+    : store_(store), enqueue_(std::move(enqueue)) {}
+
+Informer::~Informer() { stop(); }
+
+std::vector<json> Informer::start() {
+  // Subscribe before listing: a change in between is seen twice, never missed (the queue
+  // de-duplicates).
+  sub_ = store_.subscribe([this](const store::WatchEvent& ev) { onEvent(ev); });
+  std::vector<json> items;
+  std::string cont;
+  do {
+    store::ListResult page = store_.list(kInstances, {.limit = 500, .continueToken = cont});
+    for (auto& item : page.items) {
+      index(item, false);
+      items.push_back(std::move(item));
+    }
+    cont = page.continueToken;
+  } while (!cont.empty());
+  return items;
+}
+
+void Informer::stop() { sub_.reset(); }
+
+void Informer::onEvent(const store::WatchEvent& ev) {
+  if (ev.resource == kInstances) {
+    index(ev.object, ev.type == store::EventType::Deleted);
+    enqueue_(objectKey(ev.object));
+    return;
+  }
+  std::set<std::string> keys;
+  {
+    std::lock_guard lock(mu_);
+    const std::map<std::string, std::set<std::string>>* m = nullptr;
+    std::string ref;
+    if (ev.resource == kTypes) {
+      m = &byType_;
+      ref = str(ev.object, "/metadata/name"_json_pointer);
+    } else if (ev.resource == kApiKeys) {
+      m = &byApiKey_;
+      ref = objectKey(ev.object);
+    }
+    if (m) {
+      if (auto it = m->find(ref); it != m->end()) keys = it->second;
+    }
+  }
+  for (const auto& k : keys) enqueue_(k);
+}
+
+void Informer::index(const json& instance, bool deleted) {
+  const std::string key = objectKey(instance);
+  std::lock_guard lock(mu_);
+  if (auto it = refs_.find(key); it != refs_.end()) {
+    unlink(byType_, it->second.type, key);
+    unlink(byApiKey_, it->second.apiKey, key);
+    refs_.erase(it);
+  }
+  if (deleted) return;
+  Refs r;
+  r.type = str(instance, "/spec/type"_json_pointer);
+  const std::string keyName = str(instance, "/spec/keyRef/name"_json_pointer);
+  if (!keyName.empty())
+    r.apiKey = str(instance, "/metadata/namespace"_json_pointer) + "/" + keyName;
+  link(byType_, r.type, key);
+  link(byApiKey_, r.apiKey, key);
+  refs_[key] = std::move(r);
+}
+
+void Informer::link(std::map<std::string, std::set<std::string>>& m, const std::string& ref,
+                    const std::string& key) {
+  if (!ref.empty()) m[ref].insert(key);
+}
+
+void Informer::unlink(std::map<std::string, std::set<std::string>>& m, const std::string& ref,
+                      const std::string& key) {
+  auto it = m.find(ref);
+  if (it == m.end()) return;
+  it->second.erase(key);
+  if (it->second.empty()) m.erase(it);
+}
+
+std::vector<std::string> Informer::keysForType(const std::string& type) const {
+  std::lock_guard lock(mu_);
+  auto it = byType_.find(type);
+  return it == byType_.end() ? std::vector<std::string>{}
+                             : std::vector<std::string>(it->second.begin(), it->second.end());
+}
+
+std::vector<std::string> Informer::keysForApiKey(const std::string& nsSlashName) const {
+  std::lock_guard lock(mu_);
+  auto it = byApiKey_.find(nsSlashName);
+  return it == byApiKey_.end() ? std::vector<std::string>{}
+                               : std::vector<std::string>(it->second.begin(), it->second.end());
+}
+
+}  // namespace minimcp::reconciler

@@ -1,0 +1,69 @@
+// How an instance process is launched (DESIGN §5 Launch): the environment built from nothing,
+// the command resolved on that environment's PATH, path arguments kept inside the mcp-servers
+// directory, the instance directory as cwd and HOME, limits from the type's resources.
+// Pure apart from reading the filesystem (PATH lookup, canonical paths).
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "api/model/kinds.h"
+#include "reconciler/runtime/process_runtime.h"
+
+namespace minimcp::reconciler {
+
+// The launch cannot be built: command not found, an argument escapes the mcp-servers directory.
+// The message is safe to show to users (it never contains the key or the token).
+class LaunchEnvError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// PATH every instance gets unless its type or instance env overrides it.
+inline constexpr const char* kInstancePath = "/usr/local/bin:/usr/bin:/bin";
+
+// DATA_DIR/instances/<ns>/<name>, and its logs/ directory.
+std::filesystem::path instanceDir(const std::filesystem::path& dataDir, const std::string& ns,
+                                  const std::string& name);
+std::filesystem::path instanceLogDir(const std::filesystem::path& dataDir, const std::string& ns,
+                                     const std::string& name);
+
+struct LaunchContext {
+  std::string key;  // "ns/name"
+  std::string uid;  // MCP_ID
+  int port = 0;
+  std::string accessToken;            // MCP_ACCESS_TOKEN
+  std::optional<std::string> apiKey;  // the decrypted key, put in the type's auth.env
+  std::filesystem::path dataDir;
+  std::filesystem::path mcpServersDir;
+};
+
+// Everything but what is only needed to exec (command, args, env): key, working and log
+// directories, limits, grace period. What runtime.adopt() takes.
+runtime::LaunchSpec baseLaunchSpec(const model::MCPTypeSpec& type, const std::string& ns,
+                                   const std::string& name, const std::filesystem::path& dataDir);
+
+// The complete LaunchSpec. Environment, in order: PATH, HOME, PORT, MCP_ID, <auth.env>,
+// MCP_ACCESS_TOKEN, MCP_CONFIG (type config merged with the instance config, RFC 7386),
+// LOG_LEVEL=info, NODE_ENV=production, then the type's env, then the instance's env. A later
+// entry replaces an earlier one of the same name, except PORT, MCP_ID, MCP_ACCESS_TOKEN,
+// MCP_CONFIG and the auth variable, which the env lists cannot override. Creates the instance
+// directory (0700). Throws LaunchEnvError.
+runtime::LaunchSpec buildLaunchSpec(const model::MCPTypeSpec& type,
+                                    const model::MCPInstanceSpec& instance,
+                                    const LaunchContext& ctx);
+
+// `command` looked up in `path` (colon-separated) as execvp would; a command containing '/'
+// resolves against `mcpServersDir` when relative. nullopt when no executable file matches.
+std::optional<std::filesystem::path> resolveCommand(const std::string& command,
+                                                    const std::string& path,
+                                                    const std::filesystem::path& mcpServersDir);
+
+// A path argument ("echo/server.js", "./lib/x.js": not a flag, contains '/', no scheme) made
+// absolute inside `mcpServersDir`; anything else unchanged. Throws LaunchEnvError when the path
+// leaves the directory (through "..", an absolute path or a symlink).
+std::string resolveArg(const std::string& arg, const std::filesystem::path& mcpServersDir);
+
+}  // namespace minimcp::reconciler

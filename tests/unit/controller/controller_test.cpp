@@ -1,0 +1,361 @@
+#include "reconciler/controller.h"
+
+#include <stdlib.h>
+
+#include <set>
+
+#include "tests/unit/controller/controller_fixture.h"
+
+namespace minimcp::test {
+namespace {
+
+using ::testing::_;
+
+const std::string kKey = "alice/inbox";
+
+std::map<std::string, std::string> envMap(const runtime::LaunchSpec& spec) {
+  std::map<std::string, std::string> m;
+  for (const auto& [k, v] : spec.env) m[k] = v;
+  return m;
+}
+
+TEST_F(ControllerTest, SpawnsOnCreateWithFinalizerPortAndEnvironmentBuiltFromNothing) {
+  ::setenv("MINIMCP_CANARY_SHOULD_NOT_LEAK", "secret", 1);
+  createType();
+  json created = createInstance(
+      "inbox",
+      {{"config", {{"nested", {{"y", nullptr}, {"z", 3}}}}},
+       {"env", {{{"name", "LOG_LEVEL"}, {"value", "debug"}}, {{"name", "PORT"}, {"value", "1"}}}}});
+  const std::string uid = created["metadata"]["uid"];
+  auto c = makeController();
+
+  // First pass stores the finalizer, nothing else.
+  auto r = c->reconcile(kKey);
+  EXPECT_EQ(r.requeueAfter, std::chrono::milliseconds(0));
+  EXPECT_EQ(instance("inbox")["metadata"]["finalizers"], json::array({"minimcp.io/process"}));
+  EXPECT_TRUE(table_.launches(kKey).empty());
+
+  // Second pass: port, spawn, status.
+  c->reconcile(kKey);
+  auto launches = table_.launches(kKey);
+  ASSERT_EQ(launches.size(), 1u);
+  const runtime::LaunchSpec& spec = launches[0];
+  json st = status("inbox");
+  EXPECT_EQ(st["phase"], "Starting");
+  EXPECT_EQ(st["pid"], table_.live(kKey)->pid);
+  EXPECT_EQ(st["processStartTime"], std::to_string(table_.live(kKey)->startTime));
+  const int port = st["port"];
+  EXPECT_GE(port, 41000);
+  EXPECT_LE(port, 41100);
+  EXPECT_EQ(st["url"], "http://127.0.0.1:" + std::to_string(port) + "/mcp");
+  EXPECT_EQ(st["gatewayURL"], "https://127.0.0.1:7443/mcp/alice/inbox");
+  EXPECT_EQ(st["node"], "node-a");
+  EXPECT_TRUE(st.contains("expiresAt") == false);
+
+  // The environment: exactly these names, no variable of this test process.
+  auto env = envMap(spec);
+  std::set<std::string> names;
+  for (const auto& [k, v] : spec.env) names.insert(k);
+  EXPECT_EQ(names, (std::set<std::string>{"PATH", "HOME", "PORT", "MCP_ID", "MCP_ACCESS_TOKEN",
+                                          "MCP_CONFIG", "LOG_LEVEL", "NODE_ENV", "TYPE_VAR"}));
+  EXPECT_EQ(names.size(), spec.env.size()) << "no duplicates";
+  const auto instDir = dir_.path() / "data" / "instances" / "alice" / "inbox";
+  EXPECT_EQ(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
+  EXPECT_EQ(env["HOME"], instDir.string());
+  EXPECT_EQ(env["PORT"], std::to_string(port)) << "PORT cannot be overridden";
+  EXPECT_EQ(env["MCP_ID"], uid);
+  EXPECT_EQ(env["MCP_ACCESS_TOKEN"], tokens_.issue(uid, 0));
+  EXPECT_EQ(json::parse(env["MCP_CONFIG"]), json({{"a", 1}, {"nested", {{"x", 1}, {"z", 3}}}}));
+  EXPECT_EQ(env["LOG_LEVEL"], "debug");
+  EXPECT_EQ(env["NODE_ENV"], "production");
+  EXPECT_EQ(env["TYPE_VAR"], "t");
+  // Launch details.
+  EXPECT_EQ(spec.key, kKey);
+  EXPECT_EQ(spec.command, "/usr/bin/sh") << "resolved on the instance PATH";
+  ASSERT_EQ(spec.args.size(), 2u);
+  EXPECT_EQ(spec.args[0], (std::filesystem::canonical(serversDir()) / "echo/server.js").string());
+  EXPECT_EQ(spec.args[1], "--flag");
+  EXPECT_EQ(spec.workingDir, instDir.string());
+  EXPECT_EQ(spec.logDir, (instDir / "logs").string());
+  EXPECT_TRUE(std::filesystem::is_directory(instDir / "logs"));
+  EXPECT_EQ(spec.limits.memoryBytes, 128u * 1024 * 1024);
+  EXPECT_EQ(spec.limits.cpuMillis, 250u);
+  EXPECT_EQ(spec.stopGracePeriod, std::chrono::seconds(3));
+  for (const auto& a : spec.args) EXPECT_EQ(a.find(tokens_.issue(uid, 0)), std::string::npos);
+
+  // The (mock) prober answers healthy: Running, Ready=True.
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  EXPECT_EQ(condition("inbox", "Ready"), "True");
+  EXPECT_EQ(eventsWithReason("Starting").size(), 1u);
+  EXPECT_EQ(eventsWithReason("Healthy").size(), 1u);
+  ::unsetenv("MINIMCP_CANARY_SHOULD_NOT_LEAK");
+}
+
+TEST_F(ControllerTest, ExitIsRestartedWithRestartCountAndLastTermination) {
+  createType();
+  createInstance("inbox");
+  auto c = makeController();
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  const int firstPid = status("inbox")["pid"];
+
+  table_.exit(kKey, 1);
+  c->reconcile(kKey);
+  json st = status("inbox");
+  EXPECT_EQ(table_.launches(kKey).size(), 2u) << "first restart at once";
+  EXPECT_NE(st["pid"], firstPid);
+  EXPECT_EQ(st["pid"], table_.live(kKey)->pid);
+  EXPECT_EQ(st["restartCount"], 1);
+  EXPECT_EQ(st["lastTermination"]["exitCode"], 1);
+  EXPECT_TRUE(st["lastTermination"]["signal"].is_null());
+  EXPECT_EQ(st["lastTermination"]["reason"], "Error");
+  EXPECT_EQ(st["phase"], "Degraded");
+  EXPECT_EQ(eventsWithReason("CrashLoopBackOff").size(), 1u);
+
+  // The second crash waits for its back-off (1 s on the fake clock).
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  table_.exit(kKey, std::nullopt, 9);
+  c->reconcile(kKey);
+  EXPECT_EQ(table_.launches(kKey).size(), 2u);
+  EXPECT_EQ(status("inbox")["lastTermination"]["signal"], 9);
+  clock_.advance(1100ms);
+  c->reconcile(kKey);
+  EXPECT_EQ(table_.launches(kKey).size(), 3u);
+  EXPECT_EQ(status("inbox")["restartCount"], 2);
+}
+
+TEST_F(ControllerTest, DeleteStopsReleasesPortAndRemovesTheObject) {
+  createType();
+  createInstance("inbox");
+  // One port only: the next instance can start only if the delete released it.
+  auto c = makeController(options(41500, 41500));
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  EXPECT_EQ(status("inbox")["port"], 41500);
+
+  createInstance("other");
+  c->reconcile("alice/other");
+  c->reconcile("alice/other");
+  EXPECT_EQ(condition("other", "Ready", "reason"), "AllocatePortFailed") << status("other").dump();
+  EXPECT_TRUE(table_.launches("alice/other").empty());
+
+  json obj = instance("inbox");
+  obj["metadata"]["deletionTimestamp"] = formatRfc3339(clock_.now());
+  store_->update("mcpinstances", obj, store::parseResourceVersion(obj));
+  EXPECT_CALL(rt_, stop(kKey, std::optional<std::chrono::milliseconds>(3000ms)));
+  c->reconcile(kKey);
+  EXPECT_FALSE(store_->get("mcpinstances", "alice", "inbox")) << "finalizer dropped: gone";
+  EXPECT_FALSE(table_.live(kKey));
+  EXPECT_EQ(eventsWithReason("Terminating").size(), 1u);
+
+  c->reconcile("alice/other");
+  EXPECT_EQ(table_.launches("alice/other").size(), 1u);
+  EXPECT_EQ(status("other")["port"], 41500);
+}
+
+TEST_F(ControllerTest, ObjectRemovedBehindOurBackStopsTheStrayProcess) {
+  createType();
+  createInstance("inbox");
+  auto c = makeController();
+  c->reconcile(kKey);
+  c->reconcile(kKey);
+  ASSERT_TRUE(table_.live(kKey));
+  json obj = instance("inbox");
+  store_->remove("mcpinstances", "alice", "inbox", 0);
+  c->reconcile(kKey);
+  EXPECT_FALSE(table_.live(kKey));
+}
+
+// Writes a label into the stored object right before the controller's first status write that
+// carries a pid, so that write meets a newer resourceVersion.
+class RacingStore : public store::Store {
+ public:
+  explicit RacingStore(store::Store& inner) : inner_(inner) {}
+  std::atomic<bool> armed{false};
+
+  json create(const std::string& r, json o) override { return inner_.create(r, std::move(o)); }
+  std::optional<json> get(const std::string& r, const std::string& ns,
+                          const std::string& n) override {
+    return inner_.get(r, ns, n);
+  }
+  store::ListResult list(const std::string& r, const store::ListOptions& o) override {
+    return inner_.list(r, o);
+  }
+  json update(const std::string& r, json o, int64_t rv) override {
+    if (r == "mcpinstances" && o.contains("status") && o["status"].contains("pid") &&
+        armed.exchange(false)) {
+      json cur = *inner_.get(r, o["metadata"]["namespace"], o["metadata"]["name"]);
+      cur["metadata"]["labels"] = {{"team", "blue"}};
+      inner_.update(r, cur, store::parseResourceVersion(cur));
+    }
+    return inner_.update(r, std::move(o), rv);
+  }
+  json remove(const std::string& r, const std::string& ns, const std::string& n,
+              int64_t rv) override {
+    return inner_.remove(r, ns, n, rv);
+  }
+  std::vector<store::WatchEvent> changesSince(const std::string& r, const std::string& ns,
+                                              int64_t rv) override {
+    return inner_.changesSince(r, ns, rv);
+  }
+  int64_t currentResourceVersion() override { return inner_.currentResourceVersion(); }
+  std::unique_ptr<store::Subscription> subscribe(
+      std::function<void(const store::WatchEvent&)> cb) override {
+    return inner_.subscribe(std::move(cb));
+  }
+  void compactHistory(int64_t keep) override { inner_.compactHistory(keep); }
+
+ private:
+  store::Store& inner_;
+};
+
+TEST_F(ControllerTest, ConflictOnStatusWriteRequeuesAndLosesNothing) {
+  createType();
+  createInstance("inbox");
+  RacingStore racing(*store_);
+  reconciler::Controller c(options(), racing, rt_, prober_, tokens_, clock_);
+  c.reconcile(kKey);  // finalizer
+  racing.armed = true;
+  auto r = c.reconcile(kKey);  // spawns, then loses the status write
+  EXPECT_EQ(r.requeueAfter, std::chrono::milliseconds(0)) << "requeued at once";
+  EXPECT_FALSE(r.retryWithBackoff);
+  EXPECT_EQ(table_.launches(kKey).size(), 1u);
+  EXPECT_FALSE(status("inbox").contains("pid")) << "the write did not happen";
+
+  c.reconcile(kKey);
+  json obj = instance("inbox");
+  EXPECT_EQ(obj["metadata"]["labels"]["team"], "blue") << "the other writer's change survives";
+  EXPECT_EQ(obj["status"]["pid"], table_.live(kKey)->pid) << "and so does ours";
+  EXPECT_TRUE(obj["status"].contains("startedAt"));
+  EXPECT_TRUE(obj["status"].contains("launchedWith"));
+  EXPECT_EQ(table_.launches(kKey).size(), 1u) << "never spawned twice";
+  EXPECT_EQ(eventsWithReason("Starting").size(), 1u);
+}
+
+TEST_F(ControllerTest, ConflictOnACrashRestartKeepsRestartCount) {
+  createType();
+  createInstance("inbox");
+  RacingStore racing(*store_);
+  reconciler::Controller c(options(), racing, rt_, prober_, tokens_, clock_);
+  ASSERT_TRUE(reconcileUntil(c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  table_.exit(kKey, 3);
+  racing.armed = true;
+  EXPECT_EQ(c.reconcile(kKey).requeueAfter, std::chrono::milliseconds(0));
+  c.reconcile(kKey);
+  json st = status("inbox");
+  EXPECT_EQ(st["restartCount"], 1);
+  EXPECT_EQ(st["lastTermination"]["exitCode"], 3);
+  EXPECT_EQ(st["pid"], table_.live(kKey)->pid);
+  EXPECT_EQ(table_.launches(kKey).size(), 2u);
+}
+
+TEST_F(ControllerTest, MissingTypeAndMissingKeyKeepItPending) {
+  createInstance("inbox");
+  auto c = makeController();
+  c->reconcile(kKey);
+  auto r = c->reconcile(kKey);
+  EXPECT_TRUE(r.retryWithBackoff);
+  EXPECT_EQ(status("inbox")["phase"], "Pending");
+  EXPECT_EQ(condition("inbox", "Ready", "reason"), "TypeNotFound");
+
+  createType();
+  createInstance("keyed", {{"keyRef", {{"name", "gmail-key"}}}});
+  c->reconcile("alice/keyed");
+  r = c->reconcile("alice/keyed");
+  EXPECT_TRUE(r.retryWithBackoff);
+  EXPECT_EQ(condition("keyed", "KeyAvailable", "reason"), "KeyNotFound");
+  EXPECT_EQ(condition("keyed", "Ready", "reason"), "KeyNotFound");
+  EXPECT_TRUE(table_.launches("alice/keyed").empty());
+  EXPECT_EQ(eventsWithReason("KeyNotFound").size(), 1u);
+}
+
+TEST_F(ControllerTest, AdoptsALiveProcessRecordedInStatus) {
+  createType();
+  createInstance("inbox");
+  const auto orphan = table_.addOrphan();
+  // What an earlier mcpd left: finalizer, pid, start time, port.
+  json obj = instance("inbox");
+  obj["metadata"]["finalizers"] = {"minimcp.io/process"};
+  obj["status"]["pid"] = orphan.pid;
+  obj["status"]["processStartTime"] = std::to_string(orphan.startTime);
+  obj["status"]["port"] = 41007;
+  obj["status"]["node"] = "node-a";
+  obj["status"]["phase"] = "Running";
+  store_->update("mcpinstances", obj, 0);
+
+  auto c = makeController();
+  EXPECT_CALL(rt_, launch(_)).Times(0);
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] {
+    return status("inbox")["phase"] == "Running" && condition("inbox", "Ready") == "True";
+  }));
+  EXPECT_EQ(status("inbox")["pid"], orphan.pid);
+  EXPECT_EQ(status("inbox")["port"], 41007);
+  EXPECT_EQ(eventsWithReason("Adopted").size(), 1u);
+}
+
+TEST_F(ControllerTest, HealthFailuresAndLimitsRestart) {
+  createType();
+  json type = *store_->get("mcptypes", "", "echo");
+  type["spec"]["healthCheck"] = {
+      {"periodSeconds", 1}, {"timeoutSeconds", 1}, {"failureThreshold", 1}};
+  store_->update("mcptypes", type, 0);
+  createInstance("inbox");
+  auto c = makeController();
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  table_.exceedLimit(kKey, "memory", "RSS 300Mi over the limit 128Mi");
+  c->reconcile(kKey);
+  EXPECT_EQ(status("inbox")["lastTermination"]["reason"], "ResourceLimitExceeded");
+  EXPECT_EQ(table_.launches(kKey).size(), 2u);
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+
+  healthy_ = false;  // three failed probes (threshold 3) → HealthCheckFailed
+  ASSERT_TRUE(reconcileUntil(
+      *c, kKey,
+      [&] {
+        return status("inbox").value("lastTermination", json::object()).value("reason", "") ==
+               "HealthCheckFailed";
+      },
+      20s));
+}
+
+TEST_F(ControllerTest, SuspendStopsAndResumeStarts) {
+  createType();
+  createInstance("inbox");
+  auto c = makeController();
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  json obj = instance("inbox");
+  obj["spec"]["suspend"] = true;
+  store_->update("mcpinstances", obj, 0);
+  c->reconcile(kKey);
+  EXPECT_EQ(status("inbox")["phase"], "Suspended");
+  EXPECT_FALSE(table_.live(kKey));
+  EXPECT_FALSE(status("inbox").contains("pid"));
+  EXPECT_FALSE(status("inbox").contains("port"));
+  obj = instance("inbox");
+  obj["spec"]["suspend"] = false;
+  store_->update("mcpinstances", obj, 0);
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  EXPECT_EQ(table_.launches(kKey).size(), 2u);
+  EXPECT_EQ(status("inbox")["restartCount"], 0);
+}
+
+TEST_F(ControllerTest, WorkersDriveEverythingFromStoreEvents) {
+  createType();
+  auto c = makeController();
+  c->start();
+  createInstance("inbox");
+  ASSERT_TRUE(eventually([&] {
+    return status("inbox").value("phase", "") == "Running" && condition("inbox", "Ready") == "True";
+  }));
+  // A type change that alters the launch replaces the process.
+  json type = *store_->get("mcptypes", "", "echo");
+  type["spec"]["env"] = {{{"name", "TYPE_VAR"}, {"value", "changed"}}};
+  store_->update("mcptypes", type, 0);
+  ASSERT_TRUE(eventually([&] { return table_.launches(kKey).size() == 2u; }));
+  EXPECT_EQ(envMap(table_.launches(kKey)[1])["TYPE_VAR"], "changed");
+  EXPECT_TRUE(eventually([&] { return eventsWithReason("Replaced").size() == 1u; }));
+  c->stop();
+  // stop() leaves the process running.
+  EXPECT_TRUE(table_.live(kKey));
+}
+
+}  // namespace
+}  // namespace minimcp::test

@@ -18,6 +18,7 @@ namespace minimcp::model {
 const Strategy& mcpTypeStrategy();
 const Strategy& mcpInstanceStrategy();
 const Strategy& eventStrategy();
+const Strategy& apiKeyStrategy();  // api/model/apikey.h: the key ring it seals with
 
 struct EnvVar {
   std::string name;

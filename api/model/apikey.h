@@ -1,0 +1,62 @@
+// APIKey (DESIGN §3): a namespaced, write-only secret for one MCPType.
+//
+// spec.value is accepted on create/update and never stored or served: the strategy seals it
+// (AES-256-GCM, api/crypto/aead.h) under the process-wide key ring set with setApiKeyKeyRing(),
+// removes it from spec, and keeps the sealed form in the top-level field `sealed`, which the store
+// keeps and sanitizeForRead() removes from everything that leaves the server:
+//
+//   sealed: {value: "v1:<keyId>:<base64>", digest: "<keyId>:<base64url HMAC>"}
+//   status: {version: 3, hint: "…abcd", rotatedAt, rotateBy, conditions: [RotationDue]}
+//
+// The sealed value's additional authenticated data is apiKeyAad(ns, name, status.version), so a
+// sealed value copied onto another APIKey (or another version) does not open. `digest` is a keyed
+// HMAC of the value: re-applying the same value (kubectl apply of an unchanged manifest) is
+// recognised without decrypting and keeps the version, so it does not restart instances; a
+// different value always makes a new version.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "api/crypto/master_key.h"
+
+namespace minimcp::model {
+
+inline constexpr const char* kApiKeyPlural = "apikeys";
+// Top-level, stored, never served.
+inline constexpr const char* kApiKeySealedField = "sealed";
+inline constexpr size_t kMaxApiKeyValueBytes = 16 * 1024;
+
+// The condition the strategy keeps on every write: True once status.rotateBy has passed.
+inline constexpr const char* kConditionRotationDue = "RotationDue";
+
+// The key ring new values are sealed under (its primary key). Set once at mcpd start, before the
+// API serves; nullptr (the default) makes every write that carries spec.value fail with 500.
+// The ring must outlive every later APIKey write.
+void setApiKeyKeyRing(const crypto::KeyRing* keys);
+const crypto::KeyRing* apiKeyKeyRing();
+
+// "namespace/name/version": the additional authenticated data of a sealed value.
+std::string apiKeyAad(std::string_view ns, std::string_view name, int64_t version);
+// "<primary key id>:" + base64url(HMAC-SHA256(derive("apikey-digest"), ns/name + '\0' + value)).
+// Bound to the key's identity so equal values of different keys are not linkable.
+std::string apiKeyDigest(const crypto::KeyRing& keys, std::string_view ns, std::string_view name,
+                         std::string_view value);
+
+// The parts of a stored APIKey that key resolution and rotation read. Tolerant: absent or
+// mistyped fields stay empty/0.
+struct StoredApiKey {
+  std::string ns;
+  std::string name;
+  std::string type;         // spec.type: the MCPType the key is for
+  int64_t version = 0;      // status.version
+  std::string sealedValue;  // sealed.value; empty when the object carries none
+  std::string digest;       // sealed.digest
+
+  static StoredApiKey fromJson(const nlohmann::json& obj);
+};
+
+}  // namespace minimcp::model

@@ -1,2 +1,0 @@
-// The secrets library's first real source replaces this file.
-namespace minimcp::secrets {}

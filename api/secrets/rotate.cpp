@@ -1,0 +1,115 @@
+#include "api/secrets/rotate.h"
+
+#include <openssl/crypto.h>
+
+#include <chrono>
+#include <optional>
+#include <thread>
+
+#include "api/crypto/aead.h"
+#include "api/model/apikey.h"
+
+namespace minimcp::secrets {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int kMaxAttempts = 8;
+
+std::string keyIdOfDigest(const std::string& digest) {
+  auto colon = digest.find(':');
+  return colon == std::string::npos ? "" : digest.substr(0, colon);
+}
+
+enum class Outcome { Resealed, Unchanged, Gone };
+
+// Re-seals one object in place; throws crypto::DecryptFailed.
+bool resealObject(json& obj, const crypto::KeyRing& keys, AuditLog& audit, const std::string& actor,
+                  const Clock& clock) {
+  auto key = model::StoredApiKey::fromJson(obj);
+  if (key.sealedValue.empty()) return false;
+  bool digestCurrent = keyIdOfDigest(key.digest) == keys.primary().id();
+  if (!crypto::needsReseal(keys, key.sealedValue) && digestCurrent) return false;
+
+  const std::string aad = model::apiKeyAad(key.ns, key.name, key.version);
+  AuditRecord record{.time = clock.now(),
+                     .actor = actor,
+                     .action = "reseal",
+                     .apiKey = key.ns + "/" + key.name,
+                     .version = key.version,
+                     .instance = "",
+                     .result = "ok"};
+  std::string value;
+  try {
+    value = crypto::open(keys, key.sealedValue, aad);
+  } catch (const crypto::DecryptFailed& e) {
+    record.result = std::string("DecryptFailed: ") + e.what();
+    audit.append(record);
+    throw;
+  }
+  try {
+    audit.append(record);
+    obj[model::kApiKeySealedField] = {
+        {"value", crypto::seal(keys, value, aad)},
+        {"digest", model::apiKeyDigest(keys, key.ns, key.name, value)},
+    };
+  } catch (...) {
+    OPENSSL_cleanse(value.data(), value.size());
+    throw;
+  }
+  OPENSSL_cleanse(value.data(), value.size());
+  return true;
+}
+
+Outcome rotateOne(store::Store& store, json obj, const crypto::KeyRing& keys, AuditLog& audit,
+                  const std::string& actor, const Clock& clock) {
+  for (int attempt = 1;; ++attempt) {
+    if (!resealObject(obj, keys, audit, actor, clock)) return Outcome::Unchanged;
+    try {
+      store.update(model::kApiKeyPlural, obj, store::parseResourceVersion(obj));
+      return Outcome::Resealed;
+    } catch (const store::StoreError& e) {
+      if (e.code() == store::StoreError::Code::NotFound) return Outcome::Gone;
+      if (e.code() != store::StoreError::Code::Conflict || attempt >= kMaxAttempts) throw;
+    }
+    // Someone wrote the key meanwhile (a new value, a status update): start from their version.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5 << attempt));
+    auto key = model::StoredApiKey::fromJson(obj);
+    auto fresh = store.get(model::kApiKeyPlural, key.ns, key.name);
+    if (!fresh) return Outcome::Gone;
+    obj = std::move(*fresh);
+  }
+}
+
+}  // namespace
+
+RotationReport rotateMasterKey(store::Store& store, const crypto::KeyRing& keys, AuditLog& audit,
+                               const std::string& actor, const Clock& clock) {
+  RotationReport report;
+  store::ListOptions opts{.limit = 100};
+  do {
+    store::ListResult page = store.list(model::kApiKeyPlural, opts);
+    for (json& obj : page.items) {
+      auto key = model::StoredApiKey::fromJson(obj);
+      try {
+        switch (rotateOne(store, std::move(obj), keys, audit, actor, clock)) {
+          case Outcome::Resealed:
+            ++report.resealed;
+            break;
+          case Outcome::Unchanged:
+            ++report.unchanged;
+            break;
+          case Outcome::Gone:
+            break;
+        }
+      } catch (const crypto::DecryptFailed& e) {
+        report.failed.push_back(key.ns + "/" + key.name + ": " + e.what());
+      }
+    }
+    opts.continueToken = page.continueToken;
+  } while (!opts.continueToken.empty());
+  return report;
+}
+
+}  // namespace minimcp::secrets

@@ -1,0 +1,281 @@
+// The APIKey strategy: values sealed on write and never stored or served in clear.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "api/crypto/aead.h"
+#include "api/util/api_error.h"
+#include "tests/unit/secrets/secrets_fixture.h"
+
+namespace minimcp::secrets::test {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr const char* kValue = "sk-live-0123456789abcdef";
+constexpr const char* kOtherValue = "sk-live-fedcba9876543210";
+
+class APIKeyStrategyTest : public SecretsTest {};
+
+TEST_F(APIKeyStrategyTest, IsRegisteredUnderEveryName) {
+  for (const char* n : {"apikeys", "apikey", "APIKey", "ak"}) {
+    ASSERT_EQ(model::Registry::instance().find(n), &strategy()) << n;
+  }
+  const auto& info = strategy().info();
+  EXPECT_TRUE(info.namespaced);
+  EXPECT_TRUE(info.hasStatus);
+  EXPECT_THAT(info.categories, ElementsAre("minimcp"));
+  std::vector<std::string> names;
+  for (const auto& c : info.columns) names.push_back(c.name);
+  EXPECT_THAT(names, ElementsAre("Type", "Hint", "Version", "Rotate-By", "Age"));
+}
+
+TEST_F(APIKeyStrategyTest, CreateSealsTheValueAndNeverStoresIt) {
+  json stored = create(apiKeyManifest("alice", "gmail-key", "gmail", kValue, "2160h"));
+
+  EXPECT_THAT(stored.dump(), Not(HasSubstr(kValue)));
+  EXPECT_FALSE(stored["spec"].contains("value"));
+  EXPECT_EQ(stored["status"]["version"], 1);
+  EXPECT_EQ(stored["status"]["hint"], crypto::hint(kValue));
+  EXPECT_EQ(stored["status"]["hint"], "…cdef");
+  EXPECT_EQ(stored["status"]["rotatedAt"], "2026-01-01T00:00:00Z");
+  EXPECT_EQ(stored["status"]["rotateBy"], "2026-04-01T00:00:00Z");  // + 90 days
+  const json* due = model::findCondition(stored, model::kConditionRotationDue);
+  ASSERT_NE(due, nullptr);
+  EXPECT_EQ((*due)["status"], "False");
+  EXPECT_EQ((*due)["reason"], "WithinRotationPeriod");
+  EXPECT_EQ((*due)["observedGeneration"], 1);
+
+  const std::string sealed = stored["sealed"]["value"];
+  EXPECT_EQ(sealed.rfind("v1:" + ring_.primary().id() + ":", 0), 0u) << sealed;
+  EXPECT_EQ(crypto::open(ring_, sealed, "alice/gmail-key/1"), kValue);
+  EXPECT_THROW(crypto::open(ring_, sealed, "alice/gmail-key/2"), crypto::DecryptFailed);
+  // Nor in any file the store wrote.
+  EXPECT_THAT(storeFileBytes(), Not(HasSubstr(kValue)));
+}
+
+TEST_F(APIKeyStrategyTest, TwoSealsOfTheSameValueDiffer) {
+  json a = create(apiKeyManifest("alice", "a", "gmail", kValue));
+  json b = create(apiKeyManifest("alice", "b", "gmail", kValue));
+  EXPECT_NE(a["sealed"]["value"], b["sealed"]["value"]);
+  // The digest is bound to the key's name too: equal values are not linkable.
+  EXPECT_NE(a["sealed"]["digest"], b["sealed"]["digest"]);
+}
+
+TEST_F(APIKeyStrategyTest, SanitizeForReadRemovesEverySecretPart) {
+  json obj = apiKeyManifest("alice", "gmail-key", "gmail", kValue);
+  obj["metadata"]["annotations"] = {
+      {"kubectl.kubernetes.io/last-applied-configuration", obj.dump()}};
+  json stored = create(obj);
+  // kubectl's copy of the manifest is kept, without the value.
+  const std::string applied =
+      stored["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"];
+  EXPECT_THAT(applied, Not(HasSubstr(kValue)));
+  EXPECT_EQ(json::parse(applied)["spec"]["type"], "gmail");
+
+  json served = stored;
+  served["spec"]["value"] = kValue;  // as a dryRun echo before storing would carry it
+  strategy().sanitizeForRead(served);
+  EXPECT_FALSE(served.contains("sealed"));
+  EXPECT_FALSE(served["spec"].contains("value"));
+  EXPECT_EQ(served["status"]["hint"], "…cdef");
+  EXPECT_THAT(served.dump(), Not(HasSubstr(kValue)));
+}
+
+TEST_F(APIKeyStrategyTest, McpctlDigestInLastAppliedIsKeptByteForByte) {
+  json obj = apiKeyManifest("alice", "gmail-key", "gmail", kValue);
+  json recorded = obj;
+  recorded["spec"]["value"] = "sha256:" + std::string(64, 'a');
+  const std::string annotation = recorded.dump() + "\n";
+  obj["metadata"]["annotations"] = {
+      {"kubectl.kubernetes.io/last-applied-configuration", annotation}};
+  json stored = create(obj);
+  EXPECT_EQ(stored["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
+            annotation);
+}
+
+TEST_F(APIKeyStrategyTest, UnparsableLastAppliedAnnotationIsDropped) {
+  json obj = apiKeyManifest("alice", "gmail-key", "gmail", kValue);
+  obj["metadata"]["annotations"] = {
+      {"kubectl.kubernetes.io/last-applied-configuration", std::string("{value: ") + kValue},
+      {"team", "a"}};
+  json stored = create(obj);
+  EXPECT_EQ(stored["metadata"]["annotations"], json({{"team", "a"}}));
+}
+
+TEST_F(APIKeyStrategyTest, TableShowsTypeHintVersionRotateByAge) {
+  json stored = create(apiKeyManifest("alice", "gmail-key", "gmail", kValue, "48h"));
+  json cells = strategy().tableCells(stored, clock_.now() + 24h);
+  EXPECT_EQ(cells, json::array({"gmail", "…cdef", 1, "1d", "1d"}));
+  cells = strategy().tableCells(stored, clock_.now() + 49h);
+  EXPECT_EQ(cells[3], "due");
+}
+
+TEST_F(APIKeyStrategyTest, NewValueMakesANewVersion) {
+  create(apiKeyManifest("alice", "gmail-key", "gmail", kValue, "1h"));
+  clock_.advance(10min);
+  json stored = update(apiKeyManifest("alice", "gmail-key", "gmail", kOtherValue, "1h"));
+  EXPECT_EQ(stored["status"]["version"], 2);
+  EXPECT_EQ(stored["status"]["hint"], "…3210");
+  EXPECT_EQ(stored["status"]["rotatedAt"], "2026-01-01T00:10:00Z");
+  EXPECT_EQ(stored["status"]["rotateBy"], "2026-01-01T01:10:00Z");
+  EXPECT_EQ(crypto::open(ring_, stored["sealed"]["value"].get<std::string>(), "alice/gmail-key/2"),
+            kOtherValue);
+  EXPECT_THAT(stored.dump(), Not(HasSubstr(kOtherValue)));
+  EXPECT_THAT(storeFileBytes(), Not(HasSubstr(kOtherValue)));
+  EXPECT_THAT(storeFileBytes(), Not(HasSubstr(kValue)));
+}
+
+TEST_F(APIKeyStrategyTest, ReapplyingTheSameValueChangesNothing) {
+  json first = create(apiKeyManifest("alice", "gmail-key", "gmail", kValue));
+  clock_.advance(1h);
+  json again = update(apiKeyManifest("alice", "gmail-key", "gmail", kValue));
+  EXPECT_EQ(again, first);  // no write at all: the same resourceVersion
+}
+
+TEST_F(APIKeyStrategyTest, UpdateWithoutValueKeepsTheSealedValue) {
+  json first = create(apiKeyManifest("alice", "gmail-key", "gmail", kValue));
+  clock_.advance(1h);
+  json stored = update(apiKeyManifest("alice", "gmail-key", "gmail", "", "720h"));
+  EXPECT_EQ(stored["sealed"], first["sealed"]);
+  EXPECT_EQ(stored["status"]["version"], 1);
+  EXPECT_EQ(stored["status"]["rotatedAt"], "2026-01-01T00:00:00Z");
+  EXPECT_EQ(stored["status"]["rotateBy"], "2026-01-31T00:00:00Z");
+  EXPECT_EQ(stored["metadata"]["generation"], 2);
+  EXPECT_EQ((*model::findCondition(stored, model::kConditionRotationDue))["observedGeneration"], 2);
+}
+
+TEST_F(APIKeyStrategyTest, ClientsCannotWriteTheSealedFieldOrTheVersion) {
+  json a = create(apiKeyManifest("alice", "a", "gmail", kValue));
+  json forged = apiKeyManifest("alice", "b", "gmail", kOtherValue);
+  forged["sealed"] = a["sealed"];
+  forged["status"] = {{"version", 7}, {"hint", "…nope"}};
+  json b = create(forged);
+  EXPECT_NE(b["sealed"], a["sealed"]);
+  EXPECT_EQ(b["status"]["version"], 1);
+  EXPECT_EQ(b["status"]["hint"], "…3210");
+
+  json put = apiKeyManifest("alice", "b", "gmail", "");
+  put["sealed"] = a["sealed"];
+  put["status"] = {{"version", 7}};
+  json stored = update(put);
+  EXPECT_EQ(stored["sealed"], b["sealed"]);
+  EXPECT_EQ(stored["status"]["version"], 1);
+}
+
+TEST_F(APIKeyStrategyTest, StatusUpdatesKeepWhatDescribesTheValue) {
+  json stored = create(apiKeyManifest("alice", "gmail-key", "gmail", kValue, "1h"));
+  json obj = stored;
+  obj.erase("sealed");  // a client's copy never has it
+  obj["status"] = {{"version", 9}, {"hint", "…xxxx"}, {"conditions", json::array()}};
+  model::setCondition(obj, model::kConditionRotationDue, "True", "RotationPeriodElapsed", "",
+                      clock_.now());
+  strategy().prepareForStatusUpdate(obj, stored);
+  EXPECT_EQ(obj["sealed"], stored["sealed"]);
+  EXPECT_EQ(obj["status"]["version"], 1);
+  EXPECT_EQ(obj["status"]["hint"], "…cdef");
+  EXPECT_EQ(obj["status"]["rotateBy"], stored["status"]["rotateBy"]);
+  EXPECT_EQ((*model::findCondition(obj, model::kConditionRotationDue))["status"], "True");
+}
+
+TEST_F(APIKeyStrategyTest, RotationDueOnceRotateByHasPassed) {
+  create(apiKeyManifest("alice", "gmail-key", "gmail", kValue, "1h"));
+  clock_.advance(2h);
+  json stored = update(apiKeyManifest("alice", "gmail-key", "gmail", "", "1h"));
+  const json* due = model::findCondition(stored, model::kConditionRotationDue);
+  ASSERT_NE(due, nullptr);
+  EXPECT_EQ((*due)["status"], "True");
+  EXPECT_EQ((*due)["reason"], "RotationPeriodElapsed");
+  EXPECT_EQ((*due)["lastTransitionTime"], "2026-01-01T02:00:00Z");
+
+  // A new value starts a new period.
+  stored = update(apiKeyManifest("alice", "gmail-key", "gmail", kOtherValue, "1h"));
+  due = model::findCondition(stored, model::kConditionRotationDue);
+  EXPECT_EQ((*due)["status"], "False");
+  EXPECT_EQ(stored["status"]["rotateBy"], "2026-01-01T03:00:00Z");
+}
+
+TEST_F(APIKeyStrategyTest, NoRotationPeriodNoRotateBy) {
+  json stored = create(apiKeyManifest("alice", "gmail-key", "gmail", kValue));
+  EXPECT_FALSE(stored["status"].contains("rotateBy"));
+  EXPECT_EQ((*model::findCondition(stored, model::kConditionRotationDue))["reason"],
+            "NoRotationPeriod");
+}
+
+// Validation as the REST layer runs it on create: prepare, then validate.
+std::vector<Cause> createCauses(const model::Strategy& s, json obj, const Clock& clock) {
+  model::initObjectMeta(obj, s.info(), clock);
+  s.prepareForCreate(obj, clock);
+  return s.validate(obj);
+}
+
+TEST_F(APIKeyStrategyTest, ValidationNamesTheFieldAndNeverEchoesTheValue) {
+  struct Case {
+    std::string name;
+    json value;
+    std::string field;
+    std::string reason;
+  };
+  const std::string big(model::kMaxApiKeyValueBytes + 1, 'k');
+  const std::vector<Case> cases = {
+      {"number", 123456789, "spec.value", "FieldValueInvalid"},
+      {"object", json{{"secret", "hunter2-hunter2"}}, "spec.value", "FieldValueInvalid"},
+      {"empty", "", "spec.value", "FieldValueRequired"},
+      {"too long", big, "spec.value", "FieldValueTooLong"},
+      {"nul", std::string("abc\0def-secret", 14), "spec.value", "FieldValueInvalid"},
+  };
+  for (const auto& c : cases) {
+    json obj = apiKeyManifest("alice", "k", "gmail", "");
+    obj["spec"]["value"] = c.value;
+    auto causes = createCauses(strategy(), obj, clock_);
+    ASSERT_EQ(causes.size(), 1u) << c.name << "\n" << describeCauses(causes);
+    EXPECT_EQ(causes[0].field, c.field) << c.name;
+    EXPECT_EQ(causes[0].reason, c.reason) << c.name;
+    EXPECT_THAT(causes[0].message, Not(HasSubstr("123456789"))) << c.name;
+    EXPECT_THAT(causes[0].message, Not(HasSubstr("hunter2"))) << c.name;
+    EXPECT_THAT(causes[0].message, Not(HasSubstr("kkkk"))) << c.name;
+    EXPECT_THAT(causes[0].message, Not(HasSubstr("secret"))) << c.name;
+  }
+}
+
+TEST_F(APIKeyStrategyTest, ValueIsRequiredOnCreate) {
+  auto causes = createCauses(strategy(), apiKeyManifest("alice", "k", "gmail", ""), clock_);
+  ASSERT_EQ(causes.size(), 1u) << describeCauses(causes);
+  EXPECT_EQ(causes[0].field, "spec.value");
+  EXPECT_EQ(causes[0].reason, "FieldValueRequired");
+}
+
+TEST_F(APIKeyStrategyTest, OtherFieldsAreValidated) {
+  json obj = apiKeyManifest("alice", "k", "Not_A_Label", kValue, "90 days");
+  obj["spec"]["extra"] = true;
+  auto causes = createCauses(strategy(), obj, clock_);
+  std::vector<std::string> got;
+  for (const auto& c : causes) {
+    got.push_back(c.field + " " + c.reason);
+    EXPECT_THAT(c.message, Not(HasSubstr(kValue)));
+  }
+  EXPECT_THAT(got, ::testing::UnorderedElementsAre("spec.type FieldValueInvalid",
+                                                   "spec.rotationPeriod FieldValueInvalid",
+                                                   "spec.extra FieldValueNotSupported"));
+  causes = createCauses(strategy(), apiKeyManifest("alice", "k", "", kValue), clock_);
+  ASSERT_EQ(causes.size(), 1u) << describeCauses(causes);
+  EXPECT_EQ(causes[0].field, "spec.type");
+}
+
+TEST_F(APIKeyStrategyTest, WithoutAKeyRingValuesAreRefused) {
+  model::setApiKeyKeyRing(nullptr);
+  json obj = apiKeyManifest("alice", "k", "gmail", kValue);
+  model::initObjectMeta(obj, strategy().info(), clock_);
+  try {
+    strategy().prepareForCreate(obj, clock_);
+    FAIL() << "expected an ApiError";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.code(), 500);
+    EXPECT_THAT(e.what(), Not(HasSubstr(kValue)));
+  }
+}
+
+}  // namespace
+}  // namespace minimcp::secrets::test

@@ -1,0 +1,644 @@
+#include "api/gateway/gateway.h"
+
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility> (C++20).
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <future>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "api/model/kinds.h"
+#include "api/util/api_error.h"
+
+namespace minimcp::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+using server::Request;
+using server::Response;
+
+namespace {
+
+constexpr const char* kResource = "mcpinstances";
+// Node's http server closes an idle keep-alive connection after 5 s; never hand out one that
+// is close to that age.
+constexpr auto kMaxIdleAge = std::chrono::seconds(4);
+constexpr size_t kMaxIdlePerPort = 32;
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
+// Responses with a declared length up to this are read whole and answered in one piece
+// (keeps the client's connection alive); anything else is relayed as it arrives.
+constexpr uint64_t kMaxBuffered = 1 << 20;
+constexpr size_t kChunkSize = 16 << 10;
+// A client this far behind its stream is dropped (the server drops it at 8 MiB queued too).
+constexpr size_t kMaxPending = 8 << 20;
+constexpr const char* kRetryAfterSeconds = "5";
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool startsWith(const std::string& s, std::string_view prefix) {
+  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Connection-level headers (RFC 9110 §7.6.1) never cross a proxy; the others listed here are
+// set by whoever writes the next hop.
+bool hopByHop(const std::string& lowerName) {
+  static const std::set<std::string> names = {"connection",
+                                              "keep-alive",
+                                              "proxy-authenticate",
+                                              "proxy-authorization",
+                                              "te",
+                                              "trailer",
+                                              "trailers",
+                                              "transfer-encoding",
+                                              "upgrade",
+                                              "content-length",
+                                              "host",
+                                              "proxy-connection"};
+  return names.count(lowerName) != 0;
+}
+
+bool originAllowed(const std::string& origin, const std::vector<std::string>& allowed) {
+  static const std::regex loopback(R"(^https?://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?$)",
+                                   std::regex::icase);
+  if (std::regex_match(origin, loopback)) return true;
+  for (const auto& a : allowed) {
+    if (a == origin) return true;
+  }
+  return false;
+}
+
+Response status(const ApiError& e) { return Response::json(e.code(), e.toStatus()); }
+
+Response notFound(const std::string& ns, const std::string& name) {
+  return status(ApiError::NotFound(kResource, ns.empty() ? name : ns + "/" + name));
+}
+
+Response unavailable(const std::string& message) {
+  auto r = status(ApiError::ServiceUnavailable(message));
+  r.headers.emplace_back("Retry-After", kRetryAfterSeconds);
+  return r;
+}
+
+// /mcp/{ns}/{name}[/rest][?query] → ns, name and the upstream target /mcp[/rest][?query].
+// Namespaces and names are DNS labels, so the raw and decoded forms agree.
+struct Route {
+  std::string ns, name, upstreamTarget;
+};
+
+std::optional<Route> parseRoute(const std::string& target) {
+  constexpr std::string_view prefix = "/mcp/";
+  if (!startsWith(target, prefix)) return std::nullopt;
+  auto q = target.find('?');
+  std::string path = target.substr(0, q);
+  std::string query = q == std::string::npos ? "" : target.substr(q);
+  size_t nsEnd = path.find('/', prefix.size());
+  if (nsEnd == std::string::npos) return std::nullopt;
+  size_t nameEnd = path.find('/', nsEnd + 1);
+  Route r;
+  r.ns = server::percentDecode(path.substr(prefix.size(), nsEnd - prefix.size()), false);
+  r.name = server::percentDecode(
+      path.substr(nsEnd + 1,
+                  nameEnd == std::string::npos ? std::string::npos : nameEnd - nsEnd - 1),
+      false);
+  if (r.ns.empty() || r.name.empty()) return std::nullopt;
+  std::string rest = nameEnd == std::string::npos ? "" : path.substr(nameEnd);
+  r.upstreamTarget = "/mcp" + rest + query;
+  return r;
+}
+
+bool conditionTrue(const nlohmann::json& status, const std::string& type) {
+  auto it = status.find("conditions");
+  if (it == status.end() || !it->is_array()) return false;
+  for (const auto& c : *it) {
+    if (c.is_object() && c.value("type", "") == type) return c.value("status", "") == "True";
+  }
+  return false;
+}
+
+// The port of a Ready instance, or nullopt.
+std::optional<uint16_t> readyPort(const nlohmann::json& obj) {
+  auto st = obj.find("status");
+  if (st == obj.end() || !st->is_object() || !conditionTrue(*st, "Ready")) return std::nullopt;
+  auto p = st->find("port");
+  if (p == st->end() || !p->is_number_integer()) return std::nullopt;
+  auto port = p->get<int64_t>();
+  if (port < 1 || port > 65535) return std::nullopt;
+  return static_cast<uint16_t>(port);
+}
+
+// What the instance answered (or why it could not), handed from the I/O thread to the
+// request's thread.
+struct Head {
+  int status = 0;
+  std::string error;  // set: the gateway's own failure, `status` is its code
+  std::string contentType;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  bool streaming = false;
+};
+
+// One upstream connection; pooled between requests.
+struct Conn {
+  explicit Conn(net::io_context& ioc) : stream(ioc) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  SteadyClock::time_point idleSince;
+};
+
+class Exchange;
+
+}  // namespace
+
+// The upstream side: one I/O thread, the idle connections per port and the exchanges in
+// progress. `idle` and `live` are touched only on the I/O thread.
+struct Gateway::Core {
+  net::io_context ioc{1};
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::thread thread;
+  std::atomic<bool> stopped{false};
+  std::map<uint16_t, std::vector<std::unique_ptr<Conn>>> idle;
+  std::set<std::shared_ptr<Exchange>> live;
+
+  // False once the I/O thread is gone: the caller must not expect `fn` to run.
+  template <class Fn>
+  bool post(Fn&& fn) {
+    if (stopped) return false;
+    net::post(ioc, std::forward<Fn>(fn));
+    return true;
+  }
+};
+
+namespace {
+
+// One proxied request: connect (or reuse), send, read the head, then either read the whole
+// body or relay it chunk by chunk to a StreamSink. Everything but attach()/detach()/abort()
+// runs on the I/O thread.
+class Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(std::shared_ptr<Gateway::Core> core, uint16_t port, http::request<http::string_body> req,
+           const GatewayOptions& options)
+      : core_(std::move(core)),
+        port_(port),
+        req_(std::move(req)),
+        idleTimeout_(options.idleTimeout),
+        window_(core_->ioc),
+        coalesceWindow_(options.coalesceWindow) {}
+
+  std::future<Head> head() { return promise_.get_future(); }
+
+  void begin() {
+    core_->live.insert(shared_from_this());
+    acquire();
+  }
+
+  // The client is ready for the body (any thread).
+  void attach(std::shared_ptr<server::StreamSink> sink) {
+    {
+      std::lock_guard lock(mu_);
+      if (detached_) return;
+      sink_ = sink;
+    }
+    if (!core_->post([self = shared_from_this()] { self->flush(); })) sink->finish();
+  }
+
+  // The client went away or the server stops (any thread). No sink call happens after this
+  // returns.
+  void detach() {
+    {
+      std::lock_guard lock(mu_);
+      if (detached_) return;
+      detached_ = true;
+      sink_.reset();
+    }
+    core_->post([self = shared_from_this()] { self->end(); });
+  }
+
+  // The request's thread gave up waiting for the head (any thread).
+  void abort() {
+    core_->post(
+        [self = shared_from_this()] { self->fail(504, "the instance did not answer in time"); });
+  }
+
+  // The gateway stops (I/O thread): whoever waits for this exchange is told so.
+  void shutdown() { fail(503, "the gateway is stopping"); }
+
+  // Closes the connection and forgets the exchange (I/O thread).
+  void end() {
+    closed_ = true;
+    window_.cancel();
+    if (conn_) {
+      beast::error_code ec;
+      conn_->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+      conn_->stream.close();
+    }
+    core_->live.erase(shared_from_this());
+  }
+
+ private:
+  void acquire() {
+    auto& pool = core_->idle[port_];
+    auto now = SteadyClock::now();
+    while (!pool.empty()) {
+      auto c = std::move(pool.back());
+      pool.pop_back();
+      if (now - c->idleSince < kMaxIdleAge) {
+        conn_ = std::move(c);
+        reused_ = true;
+        return send();
+      }
+    }
+    connect();
+  }
+
+  void connect() {
+    reused_ = false;
+    conn_ = std::make_unique<Conn>(core_->ioc);
+    conn_->stream.expires_after(kConnectTimeout);
+    tcp::endpoint ep(net::ip::address_v4::loopback(), port_);
+    conn_->stream.async_connect(ep, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) {
+        spdlog::debug("gateway: cannot connect to 127.0.0.1:{}: {}", self->port_, ec.message());
+        return self->fail(503, "the instance is not accepting connections");
+      }
+      beast::error_code ignored;
+      self->conn_->stream.socket().set_option(tcp::no_delay(true), ignored);
+      self->send();
+    });
+  }
+
+  void send() {
+    if (closed_) return;
+    hp_.emplace();
+    hp_->header_limit(64 << 10);
+    // Not boost::none: Beast 1.74 compares `len > optional` and treats none as exceeded.
+    hp_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (req_.method() == http::verb::head) hp_->skip(true);
+    conn_->stream.expires_after(idleTimeout_);
+    http::async_write(
+        conn_->stream, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->retryOr(ec);
+          self->conn_->stream.expires_after(self->idleTimeout_);
+          http::async_read_header(self->conn_->stream, self->conn_->buffer, *self->hp_,
+                                  [self](beast::error_code e, size_t) { self->onHeader(e); });
+        });
+  }
+
+  // A reused connection the instance had already closed fails before any byte comes back:
+  // try once more on a fresh one.
+  void retryOr(beast::error_code ec) {
+    if (closed_) return fail(503, "the gateway is stopping");
+    if (reused_ && !retried_ && !hp_->got_some() && conn_->buffer.size() == 0) {
+      retried_ = true;
+      beast::error_code ignored;
+      conn_->stream.socket().close(ignored);
+      return connect();
+    }
+    spdlog::debug("gateway: 127.0.0.1:{}: {}", port_, ec.message());
+    if (ec == beast::error::timeout) return fail(504, "the instance did not answer in time");
+    fail(502, "the instance closed the connection");
+  }
+
+  void onHeader(beast::error_code ec) {
+    if (ec) return retryOr(ec);
+    Head h;
+    auto& res = hp_->get();
+    h.status = static_cast<int>(res.result_int());
+    for (const auto& f : res) {
+      std::string name(f.name_string());
+      std::string lname = lower(name);
+      if (hopByHop(lname) || lname == "server") continue;
+      if (lname == "content-type") {
+        h.contentType = std::string(f.value());
+      } else {
+        h.headers.emplace_back(std::move(name), std::string(f.value()));
+      }
+    }
+    if (h.contentType.empty()) h.contentType = "application/json";
+    if (hp_->is_done()) {
+      promise(std::move(h));
+      return complete(hp_->keep_alive());
+    }
+    auto length = hp_->content_length();
+    bool sse = startsWith(lower(h.contentType), "text/event-stream");
+    if (!sse && length && *length <= kMaxBuffered) {
+      bp_.emplace(std::move(*hp_));
+      bp_->body_limit(*length);
+      conn_->stream.expires_after(idleTimeout_);
+      http::async_read(
+          conn_->stream, conn_->buffer, *bp_,
+          [self = shared_from_this(), h = std::move(h)](beast::error_code e, size_t) mutable {
+            if (e) return self->fail(502, "the instance's response broke off");
+            h.body = std::move(self->bp_->get().body());
+            self->promise(std::move(h));
+            self->complete(self->bp_->keep_alive());
+          });
+      return;
+    }
+    sp_.emplace(std::move(*hp_));
+    sp_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    head_ = std::move(h);
+    // The body is read from now on; what arrives before the client's side is ready waits in
+    // pending_. A body complete within the window is answered in one piece instead (see
+    // GatewayOptions::coalesceWindow).
+    // Only a POST's stream (the answer to JSON-RPC requests) usually ends soon; a GET opens
+    // the session's standing notification stream.
+    if (coalesceWindow_.count() > 0 && req_.method() == http::verb::post) {
+      window_.expires_after(coalesceWindow_);
+      window_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (!ec) self->promiseStream();
+      });
+    } else {
+      promiseStream();
+    }
+    readSome();
+  }
+
+  void promiseStream() {
+    if (promised_) return;
+    head_.streaming = true;
+    promise(std::move(head_));
+  }
+
+  void readSome() {
+    if (closed_) return;
+    auto& body = sp_->get().body();
+    body.data = chunk_.data();
+    body.size = chunk_.size();
+    conn_->stream.expires_after(idleTimeout_);
+    http::async_read_some(
+        conn_->stream, conn_->buffer, *sp_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->onSome(ec); });
+  }
+
+  void onSome(beast::error_code ec) {
+    if (closed_) return;
+    if (ec == http::error::need_buffer) ec = {};
+    size_t got = chunk_.size() - sp_->get().body().size;
+    pending_.append(chunk_.data(), got);
+    bool done = !ec && sp_->is_done();
+    if (done && !promised_ && pending_.size() <= kMaxBuffered) {
+      // Complete within the window: one plain response, and the client's connection stays.
+      window_.cancel();
+      head_.body = std::move(pending_);
+      promise(std::move(head_));
+      return complete(sp_->keep_alive());
+    }
+    if (ec && ec != http::error::end_of_stream) {
+      spdlog::debug("gateway: stream from 127.0.0.1:{} ended: {}", port_, ec.message());
+    }
+    if (ec || done) {
+      window_.cancel();
+      promiseStream();
+      ended_ = true;
+      if (!flush()) return end();
+      if (done) return complete(sp_->keep_alive());
+      return end();
+    }
+    if (!flush()) return end();
+    if (pending_.size() > kMaxPending) {
+      spdlog::debug("gateway: client of 127.0.0.1:{} too slow, dropping the stream", port_);
+      return end();
+    }
+    readSome();
+  }
+
+  // Hands what arrived to the client's side once it is there, and the end of the body after
+  // the last chunk. False once the client is gone.
+  bool flush() {
+    std::lock_guard lock(mu_);
+    if (detached_) return false;
+    if (!sink_) return true;
+    if (!pending_.empty()) {
+      if (!sink_->write(std::move(pending_))) return false;
+      pending_.clear();
+    }
+    if (ended_ && !finished_) {
+      finished_ = true;
+      sink_->finish();
+    }
+    return true;
+  }
+
+  void promise(Head h) {
+    if (promised_) return;
+    promised_ = true;
+    promise_.set_value(std::move(h));
+  }
+
+  void fail(int code, const std::string& message) {
+    Head h;
+    h.status = code;
+    h.error = message;
+    promise(std::move(h));
+    ended_ = true;
+    flush();
+    end();
+  }
+
+  // The response is complete: keep the connection for the next request when it can be.
+  void complete(bool keepAlive) {
+    if (!closed_ && keepAlive && conn_->buffer.size() == 0 && !core_->stopped) {
+      auto& pool = core_->idle[port_];
+      if (pool.size() < kMaxIdlePerPort) {
+        conn_->stream.expires_never();
+        conn_->idleSince = SteadyClock::now();
+        pool.push_back(std::move(conn_));
+      }
+    }
+    end();
+  }
+
+  // First: the I/O context lives as long as any exchange (a RelayStream may outlive the
+  // Gateway until the server drops it).
+  std::shared_ptr<Gateway::Core> core_;
+  uint16_t port_;
+  http::request<http::string_body> req_;
+  std::chrono::milliseconds idleTimeout_;
+  std::unique_ptr<Conn> conn_;
+  bool reused_ = false;
+  bool retried_ = false;
+  bool closed_ = false;
+  bool promised_ = false;
+  std::promise<Head> promise_;
+  std::optional<http::response_parser<http::empty_body>> hp_;
+  std::optional<http::response_parser<http::string_body>> bp_;
+  std::optional<http::response_parser<http::buffer_body>> sp_;
+  std::array<char, kChunkSize> chunk_;
+  Head head_;            // a streamed response's head, until promised
+  std::string pending_;  // body bytes not yet handed to the sink
+  bool ended_ = false;   // the upstream body is complete (or broke off)
+  net::steady_timer window_;
+  std::chrono::milliseconds coalesceWindow_;
+
+  std::mutex mu_;  // guards the sink side, shared with the server's threads
+  std::shared_ptr<server::StreamSink> sink_;
+  bool detached_ = false;
+  bool finished_ = false;
+};
+
+// The server's view of a relayed body.
+class RelayStream : public server::Stream {
+ public:
+  explicit RelayStream(std::shared_ptr<Exchange> ex) : ex_(std::move(ex)) {}
+  ~RelayStream() override { ex_->detach(); }
+  void start(std::shared_ptr<server::StreamSink> sink) override { ex_->attach(std::move(sink)); }
+  void stop() override { ex_->detach(); }
+
+ private:
+  std::shared_ptr<Exchange> ex_;
+};
+
+}  // namespace
+
+Gateway::Gateway(store::Store& store, const server::Authenticator& auth,
+                 const crypto::InstanceTokens& tokens, GatewayOptions options)
+    : store_(store),
+      auth_(auth),
+      tokens_(tokens),
+      options_(std::move(options)),
+      core_(std::make_shared<Core>()) {
+  core_->work.emplace(core_->ioc.get_executor());
+  core_->thread = std::thread([core = core_.get()] { core->ioc.run(); });
+}
+
+Gateway::~Gateway() {
+  // Close every upstream connection, then let the I/O thread drain: every pending operation
+  // completes (aborted) and no handler is left holding an exchange.
+  net::post(core_->ioc, [core = core_.get()] {
+    core->stopped = true;
+    auto live = core->live;
+    for (const auto& ex : live) ex->shutdown();
+    core->idle.clear();
+  });
+  core_->work.reset();
+  core_->thread.join();
+  core_->stopped = true;
+}
+
+server::RouteHandler Gateway::handler() {
+  return [this](const Request& req, const server::Identity*) { return handle(req); };
+}
+
+Response Gateway::handle(const Request& req) {
+  auto route = parseRoute(req.target);
+  if (!route) {
+    return status(ApiError(404, "NotFound", "expected /mcp/{namespace}/{name}"));
+  }
+  const auto& [ns, name, upstreamTarget] = *route;
+
+  // Before anything else: a page on another site must learn nothing, not even 401 vs 404.
+  std::string origin = req.header("origin");
+  if (!origin.empty() && !originAllowed(origin, options_.allowedOrigins)) {
+    return status(ApiError::Forbidden("origin " + origin.substr(0, 200) + " is not allowed"));
+  }
+  std::string token = server::bearerToken(req.header("authorization"));
+  if (token.empty()) {
+    auto r = status(ApiError::Unauthorized("a bearer token is required"));
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"minimcp\"");
+    return r;
+  }
+  if (req.body.size() > options_.maxBody) {
+    return status(ApiError::RequestEntityTooLarge("request body too large (limit " +
+                                                  std::to_string(options_.maxBody) + " bytes)"));
+  }
+
+  auto obj = store_.get(kResource, ns, name);
+  bool instanceToken = startsWith(token, crypto::kInstanceTokenPrefix);
+  std::optional<server::Identity> who;
+  if (!instanceToken) who = auth_.authenticate(token);
+  bool allowed = false;
+  std::string uid;
+  int64_t generation = 0;
+  if (obj) {
+    uid = obj->value("/metadata/uid"_json_pointer, std::string());
+    generation = model::MCPInstanceSpec::fromJson(obj->value("spec", nlohmann::json::object()))
+                     .tokenGeneration;
+  }
+  if (who) {
+    allowed = who->isAdmin() || who->ns == ns;
+  } else if (instanceToken && obj && !uid.empty()) {
+    allowed = tokens_.verify(token, uid, generation);
+  }
+  if (!allowed) {
+    // Neither an API token nor an instance token: the caller is not authenticated at all.
+    // The answer must not depend on whether the instance exists.
+    if (!who && !instanceToken) {
+      auto r = status(ApiError::Unauthorized("invalid bearer token"));
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"minimcp\"");
+      return r;
+    }
+    return notFound(ns, name);
+  }
+  if (!obj) return notFound(ns, name);
+  auto port = readyPort(*obj);
+  if (!port) {
+    std::string phase = obj->value("/status/phase"_json_pointer, std::string("Pending"));
+    return unavailable("mcpinstance " + ns + "/" + name + " is not ready (phase " + phase + ")");
+  }
+
+  http::request<http::string_body> up;
+  auto verb = http::string_to_verb(req.method);
+  if (verb == http::verb::unknown) {
+    up.method_string(req.method);
+  } else {
+    up.method(verb);
+  }
+  up.target(upstreamTarget);
+  up.version(11);
+  for (const auto& [k, v] : req.headers) {
+    // The instance trusts the gateway's Origin check; its own would refuse configured origins.
+    if (hopByHop(k) || k == "authorization" || k == "origin") continue;
+    up.insert(k, v);
+  }
+  up.set(http::field::host, "127.0.0.1:" + std::to_string(*port));
+  up.set(http::field::authorization, "Bearer " + tokens_.issue(uid, generation));
+  up.keep_alive(true);
+  up.body() = req.body;
+  if (!req.body.empty() || verb == http::verb::post || verb == http::verb::put) {
+    up.prepare_payload();
+  }
+
+  auto ex = std::make_shared<Exchange>(core_, *port, std::move(up), options_);
+  auto future = ex->head();
+  if (!core_->post([ex] { ex->begin(); })) return unavailable("the gateway is stopping");
+  if (future.wait_for(options_.idleTimeout + std::chrono::seconds(5)) !=
+      std::future_status::ready) {
+    ex->abort();
+    return status(ApiError(504, "Timeout", "the instance did not answer in time"));
+  }
+  Head h = future.get();
+  if (!h.error.empty()) {
+    if (h.status == 503) return unavailable("mcpinstance " + ns + "/" + name + ": " + h.error);
+    std::string reason = h.status == 504 ? "Timeout" : "InternalError";
+    return status(ApiError(h.status, reason, "mcpinstance " + ns + "/" + name + ": " + h.error));
+  }
+  Response r;
+  r.status = h.status;
+  r.contentType = std::move(h.contentType);
+  r.headers = std::move(h.headers);
+  if (h.streaming) {
+    r.stream = std::make_shared<RelayStream>(std::move(ex));
+  } else {
+    r.body = std::move(h.body);
+  }
+  return r;
+}
+
+}  // namespace minimcp::gateway

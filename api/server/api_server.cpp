@@ -1,0 +1,238 @@
+#include "api/server/api_server.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+
+#include "api/client/kubeconfig.h"
+#include "api/model/strategy.h"
+#include "api/server/discovery.h"
+#include "api/server/http_server.h"
+#include "api/server/metrics.h"
+#include "api/server/resource_path.h"
+#include "api/server/tls.h"
+#include "api/util/api_error.h"
+
+namespace minimcp::server {
+
+namespace fs = std::filesystem;
+
+struct ApiServer::Impl {
+  ApiServerOptions opts;
+  const Clock& clock;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<StoreTokenAuthenticator> auth;
+  std::unique_ptr<RestHandler> rest;
+  Metrics metrics;
+  std::unique_ptr<HttpServer> http;
+  struct Route {
+    std::string prefix;
+    RouteHandler handler;
+    bool requiresAuth;
+  };
+  std::vector<Route> routes;
+  std::atomic<bool> ready{false};
+  std::string url;
+  std::string caPem;
+
+  Impl(ApiServerOptions o, const Clock& c) : opts(std::move(o)), clock(c) {}
+
+  Response handle(const Request& req);
+  Response route(const Request& req, std::string& verb, std::string& resource);
+  void ensureKubeconfig();
+};
+
+namespace {
+
+Response statusResponse(const ApiError& e) { return Response::json(e.code(), e.toStatus()); }
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string hostForUrl(const std::string& host) {
+  if (host == "0.0.0.0" || host.empty()) return "127.0.0.1";
+  if (host == "::") return "[::1]";
+  if (host.find(':') != std::string::npos) return "[" + host + "]";
+  return host;
+}
+
+}  // namespace
+
+Response ApiServer::Impl::handle(const Request& req) {
+  auto start = std::chrono::steady_clock::now();
+  std::string verb = lower(req.method), resource = "other";
+  Response r;
+  try {
+    r = route(req, verb, resource);
+  } catch (const ApiError& e) {
+    r = statusResponse(e);
+  } catch (const store::StoreError& e) {
+    r = statusResponse(ApiError::ServiceUnavailable(e.what()));
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: {}", req.method, req.path, e.what());
+    r = statusResponse(ApiError::Internal(e.what()));
+  }
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  metrics.observe(r.stream ? "watch" : verb, resource, r.status, elapsed);
+  // Never the query string or the body: either may carry secrets.
+  spdlog::debug("{} {} {} {}us", req.method, req.path, r.status,
+                std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  return r;
+}
+
+Response ApiServer::Impl::route(const Request& req, std::string& verb, std::string& resource) {
+  const std::string& p = req.path;
+  if (p == "/healthz" || p == "/livez") {
+    resource = "healthz";
+    return Response::text(200, "ok");
+  }
+  if (p == "/readyz") {
+    resource = "readyz";
+    return ready ? Response::text(200, "ok") : Response::text(503, "store not ready");
+  }
+  if (p == "/version") {
+    resource = "version";
+    return Response::json(200, versionInfo());
+  }
+  for (const auto& r : routes) {
+    if (!r.requiresAuth && p.rfind(r.prefix, 0) == 0) {
+      resource = r.prefix;
+      return r.handler(req, nullptr);
+    }
+  }
+  auto who = auth->authenticate(bearerToken(req.header("authorization")));
+  if (!who) {
+    resource = "unauthorized";
+    return statusResponse(ApiError::Unauthorized());
+  }
+  for (const auto& r : routes) {
+    if (r.requiresAuth && p.rfind(r.prefix, 0) == 0) {
+      resource = r.prefix;
+      return r.handler(req, &*who);
+    }
+  }
+  if (p == "/metrics") {
+    resource = "metrics";
+    if (!who->isAdmin()) return statusResponse(ApiError::Forbidden("metrics need the admin token"));
+    auto r = Response::text(200, metrics.render());
+    r.contentType = "text/plain; version=0.0.4; charset=utf-8";
+    return r;
+  }
+  if (auto path = parseResourcePath(p)) {
+    resource = path->plural;
+    return rest->handle(req, *path, *who, &verb);
+  }
+  if (auto d = serveDiscovery(req, model::Registry::instance())) {
+    resource = "discovery";
+    return std::move(*d);
+  }
+  return statusResponse(
+      ApiError(404, "NotFound", "the server could not find the requested resource"));
+}
+
+void ApiServer::Impl::ensureKubeconfig() {
+  std::string path = opts.dataDir + "/admin.kubeconfig";
+  std::string token;
+  if (fs::exists(path)) {
+    try {
+      auto cfg = client::loadKubeconfig(path);
+      if (auth->verify("admin", cfg.token)) {
+        if (cfg.server == url && cfg.caPem == caPem) return;
+        token = cfg.token;  // same token, new address or CA
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("{} is unreadable ({}); issuing a new admin token", path, e.what());
+    }
+  }
+  if (token.empty()) {
+    token = auth->issueToken("admin", Identity{Identity::Role::Admin, "", "admin"});
+    spdlog::info("issued a new admin token");
+  }
+  // Written beside and renamed, so a reader never sees half a file.
+  std::string tmp = path + ".tmp";
+  client::writeKubeconfig(tmp, "minimcp", url, caPem, token);
+  ::chmod(tmp.c_str(), 0600);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    throw std::runtime_error("cannot write " + path);
+  }
+  spdlog::info("wrote {}", path);
+}
+
+ApiServer::ApiServer(ApiServerOptions options, const Clock& clock)
+    : impl_(std::make_unique<Impl>(std::move(options), clock)) {}
+
+ApiServer::~ApiServer() {
+  stop();
+  impl_->http.reset();
+  impl_->rest.reset();
+  impl_->auth.reset();
+  impl_->store.reset();
+}
+
+void ApiServer::addRoute(std::string prefix, RouteHandler handler, bool requiresAuth) {
+  impl_->routes.push_back({std::move(prefix), std::move(handler), requiresAuth});
+}
+
+void ApiServer::start() {
+  auto& o = impl_->opts;
+  if (o.dataDir.empty()) throw std::runtime_error("the data directory is not set");
+  std::error_code ec;
+  fs::create_directories(o.dataDir, ec);
+  if (ec) throw std::runtime_error("cannot create " + o.dataDir + ": " + ec.message());
+  // It holds the keys, the database and the admin kubeconfig: private, even if it existed.
+  if (::chmod(o.dataDir.c_str(), 0700) != 0) {
+    spdlog::warn("cannot make {} private (mode 0700)", o.dataDir);
+  }
+  std::string url = o.storeUrl.empty() ? "sqlite:" + o.dataDir + "/minimcp.db" : o.storeUrl;
+  impl_->store = store::openStore(url, o.watchHistory);
+  impl_->auth = std::make_unique<StoreTokenAuthenticator>(*impl_->store);
+
+  HttpServerOptions ho;
+  ho.host = o.host;
+  ho.port = o.port;
+  ho.threads = o.threads;
+  ho.tls = !o.insecureHttp;
+  if (ho.tls) {
+    if (!o.tlsCert.empty() || !o.tlsKey.empty()) {
+      if (o.tlsCert.empty() || o.tlsKey.empty()) {
+        throw std::runtime_error("--tls-cert and --tls-key go together");
+      }
+      ho.certFile = o.tlsCert;
+      ho.keyFile = o.tlsKey;
+      impl_->caPem = trustAnchorFromChain(o.tlsCert);
+    } else {
+      auto files = ensureTlsFiles(o.dataDir, {o.host});
+      ho.certFile = files.certFile;
+      ho.keyFile = files.keyFile;
+      impl_->caPem = files.caPem;
+    }
+  }
+  impl_->rest = std::make_unique<RestHandler>(*impl_->store, model::Registry::instance(),
+                                              impl_->clock, o.rest);
+  impl_->http = std::make_unique<HttpServer>(
+      ho, [impl = impl_.get()](const Request& r) { return impl->handle(r); });
+  impl_->http->start();
+  impl_->url = (ho.tls ? "https://" : "http://") + hostForUrl(o.host) + ":" +
+               std::to_string(impl_->http->port());
+  impl_->ensureKubeconfig();
+  impl_->ready = true;
+  spdlog::info("serving on {} (node {})", impl_->url, o.node);
+}
+
+void ApiServer::stop() {
+  impl_->ready = false;
+  if (impl_->http) impl_->http->stop();
+}
+
+uint16_t ApiServer::port() const { return impl_->http ? impl_->http->port() : 0; }
+std::string ApiServer::url() const { return impl_->url; }
+std::string ApiServer::kubeconfigPath() const { return impl_->opts.dataDir + "/admin.kubeconfig"; }
+store::Store& ApiServer::store() { return *impl_->store; }
+StoreTokenAuthenticator& ApiServer::authenticator() { return *impl_->auth; }
+
+}  // namespace minimcp::server

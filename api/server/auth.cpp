@@ -1,0 +1,118 @@
+#include "api/server/auth.h"
+
+#include <mutex>
+
+#include "api/model/strategy.h"
+#include "api/util/random.h"
+
+namespace minimcp::server {
+
+namespace {
+Identity identityOf(const nlohmann::json& record) {
+  Identity id;
+  const auto& spec = record.value("spec", nlohmann::json::object());
+  id.role =
+      spec.value("role", "admin") == "admin" ? Identity::Role::Admin : Identity::Role::Namespace;
+  id.ns = spec.value("namespace", "");
+  id.name = record["metadata"].value("name", "");
+  return id;
+}
+}  // namespace
+
+StoreTokenAuthenticator::StoreTokenAuthenticator(store::Store& store) : store_(store) {
+  // Subscribe before listing so no change between the two is missed; upsert is idempotent.
+  subscription_ = store_.subscribe([this](const store::WatchEvent& ev) {
+    if (ev.resource != kTokensResource) return;
+    if (ev.type == store::EventType::Deleted) {
+      erase(ev.object["metadata"].value("name", ""));
+    } else {
+      upsert(ev.object);
+    }
+  });
+  for (const auto& record : store_.list(kTokensResource, {}).items) upsert(record);
+}
+
+StoreTokenAuthenticator::~StoreTokenAuthenticator() { subscription_.reset(); }
+
+void StoreTokenAuthenticator::upsert(const nlohmann::json& record) {
+  Entry e{record["metadata"].value("name", ""),
+          record.value("spec", nlohmann::json::object()).value("sha256", ""), identityOf(record)};
+  std::unique_lock lock(mu_);
+  for (auto& existing : entries_) {
+    if (existing.name == e.name) {
+      existing = std::move(e);
+      return;
+    }
+  }
+  entries_.push_back(std::move(e));
+}
+
+void StoreTokenAuthenticator::erase(const std::string& name) {
+  std::unique_lock lock(mu_);
+  std::erase_if(entries_, [&](const Entry& e) { return e.name == name; });
+}
+
+std::optional<Identity> StoreTokenAuthenticator::authenticate(const std::string& token) const {
+  if (token.empty()) return std::nullopt;
+  std::string hash = sha256Hex(token);
+  std::shared_lock lock(mu_);
+  const Entry* match = nullptr;
+  // Every entry is compared, so the time taken does not depend on which one matched.
+  for (const auto& e : entries_) {
+    if (constantTimeEquals(hash, e.sha256) && !e.sha256.empty()) match = &e;
+  }
+  if (!match) return std::nullopt;
+  return match->identity;
+}
+
+bool StoreTokenAuthenticator::verify(const std::string& name, const std::string& token) const {
+  auto record = store_.get(kTokensResource, "", name);
+  if (!record || token.empty()) return false;
+  std::string stored = record->value("spec", nlohmann::json::object()).value("sha256", "");
+  return !stored.empty() && constantTimeEquals(sha256Hex(token), stored);
+}
+
+std::string StoreTokenAuthenticator::issueToken(const std::string& name, const Identity& identity) {
+  std::string token = randomHex(32);
+  nlohmann::json record = {{"apiVersion", model::kApiVersion},
+                           {"kind", "Token"},
+                           {"metadata", {{"name", name}}},
+                           {"spec",
+                            {{"sha256", sha256Hex(token)},
+                             {"role", identity.isAdmin() ? "admin" : "namespace"},
+                             {"namespace", identity.ns}}}};
+  for (int attempt = 0;; ++attempt) {
+    auto existing = store_.get(kTokensResource, "", name);
+    try {
+      if (existing) {
+        store_.update(kTokensResource, record, store::parseResourceVersion(*existing));
+      } else {
+        store_.create(kTokensResource, record);
+      }
+      break;
+    } catch (const store::StoreError& e) {
+      bool race = e.code() == store::StoreError::Code::Conflict ||
+                  e.code() == store::StoreError::Code::AlreadyExists ||
+                  e.code() == store::StoreError::Code::NotFound;
+      if (!race || attempt >= 5) throw;
+    }
+  }
+  // The subscription updates the cache too; doing it here makes the token usable on return
+  // even if delivery is asynchronous.
+  upsert(record);
+  return token;
+}
+
+std::string bearerToken(const std::string& header) {
+  constexpr std::string_view kPrefix = "bearer ";
+  if (header.size() <= kPrefix.size()) return "";
+  for (size_t i = 0; i < kPrefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kPrefix[i]) return "";
+  }
+  size_t start = header.find_first_not_of(' ', kPrefix.size());
+  if (start == std::string::npos) return "";
+  size_t end = header.find_last_not_of(' ');
+  return header.substr(start, end - start + 1);
+}
+
+}  // namespace minimcp::server

@@ -1,0 +1,66 @@
+// Bearer-token authentication. Tokens are random 256-bit values stored only as SHA-256 hashes
+// in the store (internal resource "tokens", never served over REST) and compared in constant
+// time. The interface leaves room for namespace-bound tokens (tenancy).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "api/store/store.h"
+
+namespace minimcp::server {
+
+inline constexpr const char* kTokensResource = "tokens";
+
+struct Identity {
+  enum class Role { Admin, Namespace };
+  Role role = Role::Admin;
+  std::string ns;    // for Role::Namespace: the only namespace it may touch
+  std::string name;  // the token record's name, for logs
+  bool isAdmin() const { return role == Role::Admin; }
+};
+
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  // nullopt when the token is unknown.
+  virtual std::optional<Identity> authenticate(const std::string& token) const = 0;
+};
+
+// Tokens kept in the store; a cache follows the store's changes, so a token added or revoked
+// by any writer (another node on a shared store too) takes effect at once.
+class StoreTokenAuthenticator : public Authenticator {
+ public:
+  explicit StoreTokenAuthenticator(store::Store& store);
+  ~StoreTokenAuthenticator() override;
+
+  std::optional<Identity> authenticate(const std::string& token) const override;
+
+  // Creates or replaces the token record `name`; returns the plaintext, which exists nowhere
+  // else afterwards.
+  std::string issueToken(const std::string& name, const Identity& identity);
+  // True when `token` is the current token of record `name`.
+  bool verify(const std::string& name, const std::string& token) const;
+
+ private:
+  struct Entry {
+    std::string name;
+    std::string sha256;
+    Identity identity;
+  };
+  void upsert(const nlohmann::json& record);
+  void erase(const std::string& name);
+
+  store::Store& store_;
+  mutable std::shared_mutex mu_;
+  std::vector<Entry> entries_;
+  std::unique_ptr<store::Subscription> subscription_;
+};
+
+// Extracts the token of an "Authorization: Bearer X" header value; "" when absent.
+std::string bearerToken(const std::string& authorizationHeader);
+
+}  // namespace minimcp::server

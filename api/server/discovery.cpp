@@ -1,0 +1,109 @@
+#include "api/server/discovery.h"
+
+#include "api/util/api_error.h"
+
+namespace minimcp::server {
+
+namespace {
+
+constexpr const char* kVerbs[] = {"create", "delete", "get", "list", "patch", "update", "watch"};
+
+nlohmann::json resourceEntry(const model::KindInfo& info) {
+  nlohmann::json r = {{"name", info.plural},
+                      {"singularName", info.singular},
+                      {"namespaced", info.namespaced},
+                      {"kind", info.kind},
+                      {"verbs", kVerbs}};
+  if (!info.shortNames.empty()) r["shortNames"] = info.shortNames;
+  if (!info.categories.empty()) r["categories"] = info.categories;
+  return r;
+}
+
+nlohmann::json groupVersionResources(const model::Registry& registry) {
+  auto resources = nlohmann::json::array();
+  for (const auto* s : registry.all()) {
+    const auto& info = s->info();
+    resources.push_back(resourceEntry(info));
+    if (info.hasStatus) {
+      resources.push_back({{"name", info.plural + "/status"},
+                           {"singularName", ""},
+                           {"namespaced", info.namespaced},
+                           {"kind", info.kind},
+                           {"verbs", {"get", "patch", "update"}}});
+    }
+  }
+  return {{"kind", "APIResourceList"},
+          {"apiVersion", "v1"},
+          {"groupVersion", model::kApiVersion},
+          {"resources", std::move(resources)}};
+}
+
+nlohmann::json coreResources(const model::Registry& registry) {
+  auto resources = nlohmann::json::array();
+  if (const auto* ev = registry.byPlural("events")) {
+    auto entry = resourceEntry(ev->info());
+    entry["shortNames"] = {"ev"};
+    entry.erase("categories");
+    resources.push_back(std::move(entry));
+  }
+  return {{"kind", "APIResourceList"}, {"groupVersion", "v1"}, {"resources", std::move(resources)}};
+}
+
+nlohmann::json groupEntry() {
+  nlohmann::json version = {{"groupVersion", model::kApiVersion}, {"version", model::kVersion}};
+  return {{"name", model::kGroup},
+          {"versions", nlohmann::json::array({version})},
+          {"preferredVersion", version}};
+}
+
+}  // namespace
+
+nlohmann::json versionInfo() {
+  return {{"major", "1"},       {"minor", "30"},           {"gitVersion", "v1.30.0-minimcp"},
+          {"gitCommit", ""},    {"gitTreeState", "clean"}, {"buildDate", "1970-01-01T00:00:00Z"},
+          {"goVersion", "n/a"}, {"compiler", "gcc"},       {"platform", "linux/amd64"}};
+}
+
+std::optional<Response> serveDiscovery(const Request& req, const model::Registry& registry) {
+  std::string p = req.path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  if (req.method != "GET" && req.method != "HEAD") return std::nullopt;
+  if (p == "/version") return Response::json(200, versionInfo());
+  // kubectl 1.32 first asks for aggregated discovery (apidiscovery.k8s.io/v2); a plain
+  // application/json answer makes it fall back to these legacy documents.
+  if (p == "/api") {
+    return Response::json(200, {{"kind", "APIVersions"},
+                                {"versions", {"v1"}},
+                                {"serverAddressByClientCIDRs",
+                                 {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", ""}}}}});
+  }
+  if (p == "/api/v1") return Response::json(200, coreResources(registry));
+  if (p == "/apis") {
+    return Response::json(200, {{"kind", "APIGroupList"},
+                                {"apiVersion", "v1"},
+                                {"groups", nlohmann::json::array({groupEntry()})}});
+  }
+  if (p == std::string("/apis/") + model::kGroup) {
+    auto g = groupEntry();
+    g["kind"] = "APIGroup";
+    g["apiVersion"] = "v1";
+    return Response::json(200, g);
+  }
+  if (p == std::string("/apis/") + model::kApiVersion) {
+    return Response::json(200, groupVersionResources(registry));
+  }
+  if (p == "/openapi/v2") {
+    // An empty protobuf document: kubectl accepts it and turns client-side validation off.
+    Response r;
+    // Go's mime parser (client-go) rejects the "@" of the Accept value kubectl sends, so the
+    // response names the type the way kube-apiserver does.
+    r.contentType = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+    return r;
+  }
+  if (p == "/openapi/v3" || p.rfind("/openapi/v3/", 0) == 0) {
+    return Response::json(404, ApiError::NotFound("openapi", "v3", "").toStatus());
+  }
+  return std::nullopt;
+}
+
+}  // namespace minimcp::server

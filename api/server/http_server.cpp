@@ -1,0 +1,168 @@
+#include "api/server/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "api/server/http_session.h"
+#include "api/util/api_error.h"
+
+namespace minimcp::server {
+
+using namespace detail;
+
+namespace detail {
+
+bool ServerShared::registerStream(const std::shared_ptr<Stream>& s) {
+  std::lock_guard lock(mu);
+  if (stopping) return false;
+  streams.insert(s);
+  return true;
+}
+
+void ServerShared::unregisterStream(const std::shared_ptr<Stream>& s) {
+  std::lock_guard lock(mu);
+  streams.erase(s);
+}
+
+void ServerShared::stopAllStreams() {
+  std::set<std::shared_ptr<Stream>> all;
+  {
+    std::lock_guard lock(mu);
+    stopping = true;
+    all.swap(streams);
+  }
+  for (auto& s : all) s->stop();
+}
+
+Request toRequest(http::request<http::string_body>&& req) {
+  Request r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  parseTarget(r.target, r.path, r.query);
+  for (auto& f : req) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto [it, inserted] = r.headers.emplace(name, std::string(f.value()));
+    if (!inserted) it->second += ", " + std::string(f.value());
+  }
+  r.body = std::move(req.body());
+  return r;
+}
+
+http::response<http::string_body> statusResponse(int code, const std::string& message,
+                                                 unsigned version) {
+  std::string reason = code == 413   ? "RequestEntityTooLarge"
+                       : code == 431 ? "BadRequest"
+                                     : "InternalError";
+  ApiError err(code, reason, message);
+  http::response<http::string_body> res;
+  fillResponse(res, Response::json(code, err.toStatus()), version, false);
+  return res;
+}
+
+void fillResponse(http::response<http::string_body>& res, Response&& r, unsigned version,
+                  bool keepAlive) {
+  res.version(version);
+  res.result(static_cast<unsigned>(r.status));
+  res.set(http::field::server, "minimcp");
+  res.set(http::field::content_type, r.contentType);
+  for (auto& [k, v] : r.headers) res.insert(k, v);
+  res.body() = std::move(r.body);
+  res.keep_alive(keepAlive);
+  res.prepare_payload();
+}
+
+}  // namespace detail
+
+struct HttpServer::Impl {
+  net::io_context ioc;
+  std::optional<ssl::context> tlsCtx;
+  tcp::acceptor acceptor{ioc};
+  std::shared_ptr<ServerShared> shared = std::make_shared<ServerShared>();
+  std::vector<std::thread> threads;
+  uint16_t port = 0;
+  bool started = false;
+
+  void accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+      if (!ec) {
+        beast::error_code ignored;
+        s.set_option(tcp::no_delay(true), ignored);
+        if (tlsCtx) {
+          startTlsSession(std::move(s), *tlsCtx, shared);
+        } else {
+          startPlainSession(std::move(s), shared);
+        }
+      }
+      accept();
+    });
+  }
+};
+
+HttpServer::HttpServer(HttpServerOptions options, Handler handler)
+    : impl_(std::make_shared<Impl>()) {
+  impl_->shared->options = std::move(options);
+  impl_->shared->handler = std::move(handler);
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+  auto& o = impl_->shared->options;
+  if (o.tls) {
+    impl_->tlsCtx.emplace(ssl::context::tls_server);
+    auto& ctx = *impl_->tlsCtx;
+    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                    ssl::context::single_dh_use);
+    beast::error_code ec;
+    ctx.use_certificate_chain_file(o.certFile, ec);
+    if (ec)
+      throw std::runtime_error("cannot load TLS certificate " + o.certFile + ": " + ec.message());
+    ctx.use_private_key_file(o.keyFile, ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("cannot load TLS key " + o.keyFile + ": " + ec.message());
+  }
+  beast::error_code ec;
+  auto address = net::ip::make_address(o.host == "localhost" ? "127.0.0.1" : o.host, ec);
+  if (ec) throw std::runtime_error("bad listen address '" + o.host + "': " + ec.message());
+  tcp::endpoint ep(address, o.port);
+  auto& acc = impl_->acceptor;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + o.host + ":" + std::to_string(o.port) + ": " +
+                             ec.message());
+  }
+  impl_->port = acc.local_endpoint().port();
+  impl_->accept();
+  int n = std::max(1, o.threads);
+  for (int i = 0; i < n; ++i) {
+    impl_->threads.emplace_back([impl = impl_] { impl->ioc.run(); });
+  }
+  impl_->started = true;
+}
+
+void HttpServer::stop() {
+  if (!impl_->started) return;
+  impl_->started = false;
+  net::post(impl_->ioc, [impl = impl_.get()] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+  });
+  // Producers (watch threads) stop before the io_context does, so none posts into a dead one.
+  impl_->shared->stopAllStreams();
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  impl_->shared->stopAllStreams();
+}
+
+uint16_t HttpServer::port() const { return impl_->port; }
+
+}  // namespace minimcp::server

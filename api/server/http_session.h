@@ -1,0 +1,341 @@
+// Private to the HTTP server's .cpp files: the Beast session template, instantiated once for
+// plain TCP (session_plain.cpp) and once for TLS (session_tls.cpp) so the two compile in
+// parallel. Never include this from a header others use.
+#pragma once
+
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility> (C++20),
+// so <utility> must come first.
+// clang-format off
+#include <utility>
+// clang-format on
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "api/server/http_server.h"
+
+namespace minimcp::server::detail {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+
+// What every session shares with the server: options, the handler, and the live streams (so
+// stop() can end them before the io_context goes away).
+struct ServerShared {
+  HttpServerOptions options;
+  Handler handler;
+  std::mutex mu;
+  std::set<std::shared_ptr<Stream>> streams;
+  bool stopping = false;
+
+  // False when the server is stopping (the caller must stop the stream itself).
+  bool registerStream(const std::shared_ptr<Stream>& s);
+  void unregisterStream(const std::shared_ptr<Stream>& s);
+  void stopAllStreams();
+};
+
+Request toRequest(http::request<http::string_body>&& req);
+// A response with a Status body, for errors the server answers before any handler runs.
+http::response<http::string_body> statusResponse(int code, const std::string& message,
+                                                 unsigned version);
+void fillResponse(http::response<http::string_body>& res, Response&& r, unsigned version,
+                  bool keepAlive);
+
+void startPlainSession(tcp::socket socket, std::shared_ptr<ServerShared> shared);
+void startTlsSession(tcp::socket socket, ssl::context& ctx, std::shared_ptr<ServerShared> shared);
+
+// Chunks from a producer thread reach the session through its strand; the session holds the
+// only strong reference to itself, so a producer never keeps a closed connection alive.
+class Sink : public StreamSink {
+ public:
+  Sink(net::any_io_executor ex, std::function<void(std::string)> push, std::function<void()> finish)
+      : ex_(std::move(ex)), push_(std::move(push)), finish_(std::move(finish)) {}
+  bool write(std::string chunk) override {
+    if (closed_) return false;
+    net::post(ex_, [push = push_, c = std::move(chunk)]() mutable { push(std::move(c)); });
+    return true;
+  }
+  void finish() override {
+    if (closed_.exchange(true)) return;
+    net::post(ex_, finish_);
+  }
+  void markClosed() { closed_ = true; }
+
+ private:
+  net::any_io_executor ex_;
+  std::function<void(std::string)> push_;
+  std::function<void()> finish_;
+  std::atomic<bool> closed_{false};
+};
+
+template <class AsyncStream>
+class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
+ public:
+  static constexpr bool kTls = !std::is_same_v<AsyncStream, beast::tcp_stream>;
+  static constexpr size_t kMaxQueuedBytes = 8 << 20;  // a watcher this far behind is dropped
+
+  Session(AsyncStream&& s, std::shared_ptr<ServerShared> shared)
+      : stream_(std::move(s)), shared_(std::move(shared)) {}
+
+  ~Session() { stopProducer(); }
+
+  void run() {
+    auto self = this->shared_from_this();
+    net::dispatch(stream_.get_executor(), [self] {
+      if constexpr (kTls) {
+        beast::get_lowest_layer(self->stream_).expires_after(self->shared_->options.requestTimeout);
+        self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) return;  // scanners, wrong protocol, untrusted CA on the client side
+          self->readHeader();
+        });
+      } else {
+        self->readHeader();
+      }
+    });
+  }
+
+ private:
+  void readHeader() {
+    headerParser_.emplace();
+    headerParser_->header_limit(static_cast<std::uint32_t>(shared_->options.headerLimit));
+    // Not boost::none: Beast 1.74 compares `len > optional` and treats none as exceeded.
+    // The real limit is set on the body parser once the header is known.
+    headerParser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    beast::get_lowest_layer(stream_).expires_after(shared_->options.idleTimeout);
+    http::async_read_header(
+        stream_, buffer_, *headerParser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->onHeader(ec); });
+  }
+
+  void onHeader(beast::error_code ec) {
+    if (ec == http::error::header_limit) {
+      return writeError(431, "request header fields too large");
+    }
+    if (ec) return close();
+    auto& opts = shared_->options;
+    beast::get_lowest_layer(stream_).expires_after(opts.requestTimeout);
+    auto& hdr = headerParser_->get();
+    auto length = headerParser_->content_length();
+    // A declared body over the limit is read and dropped (up to 16x the limit) so the 413 can
+    // be read by the client and the connection stays usable; beyond that we answer and close.
+    size_t limit = opts.bodyLimit;
+    bool oversized = length && *length > opts.bodyLimit;
+    if (oversized) {
+      if (*length > 16 * opts.bodyLimit || hdr[http::field::expect] == "100-continue") {
+        return writeError(413, tooLarge());
+      }
+      limit = static_cast<size_t>(*length);
+    }
+    parser_.emplace(std::move(*headerParser_));
+    headerParser_.reset();
+    parser_->body_limit(limit);
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                     parser_->get().version());
+      http::async_write(
+          stream_, *cont,
+          [self = this->shared_from_this(), cont, oversized](beast::error_code e, size_t) {
+            if (e) return self->close();
+            self->readBody(oversized);
+          });
+      return;
+    }
+    readBody(oversized);
+  }
+
+  static std::string tooLarge() { return "request body too large (limit 1 MiB)"; }
+
+  void readBody(bool oversized) {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this(), oversized](beast::error_code ec, size_t) {
+                       self->onBody(ec, oversized);
+                     });
+  }
+
+  void onBody(beast::error_code ec, bool oversized) {
+    if (ec == http::error::body_limit) return writeError(413, tooLarge());
+    if (ec) return close();
+    if (oversized) {
+      keepAlive_ = parser_->get().keep_alive();
+      auto res = std::make_shared<http::response<http::string_body>>(
+          statusResponse(413, tooLarge(), parser_->get().version()));
+      res->keep_alive(keepAlive_);
+      parser_.reset();
+      return writeResponse(res);
+    }
+    auto msg = parser_->release();
+    parser_.reset();
+    unsigned version = msg.version();
+    keepAlive_ = msg.keep_alive();
+    Response r;
+    try {
+      r = shared_->handler(toRequest(std::move(msg)));
+    } catch (const std::exception& e) {
+      auto res = std::make_shared<http::response<http::string_body>>(
+          statusResponse(500, std::string("internal error: ") + e.what(), version));
+      res->keep_alive(keepAlive_);
+      return writeResponse(res);
+    }
+    if (r.stream) return startStream(std::move(r), version);
+    auto res = std::make_shared<http::response<http::string_body>>();
+    fillResponse(*res, std::move(r), version, keepAlive_);
+    writeResponse(res);
+  }
+
+  void writeError(int code, const std::string& message) {
+    keepAlive_ = false;
+    auto res =
+        std::make_shared<http::response<http::string_body>>(statusResponse(code, message, 11));
+    res->keep_alive(false);
+    writeResponse(res);
+  }
+
+  void writeResponse(std::shared_ptr<http::response<http::string_body>> res) {
+    beast::get_lowest_layer(stream_).expires_after(shared_->options.requestTimeout);
+    http::async_write(stream_, *res,
+                      [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
+                        if (ec || !res->keep_alive()) return self->close();
+                        self->readHeader();
+                      });
+  }
+
+  // ---- streaming (watch) ----
+  void startStream(Response r, unsigned version) {
+    producer_ = std::move(r.stream);
+    streaming_ = true;
+    auto head = std::make_shared<http::response<http::empty_body>>(
+        static_cast<http::status>(r.status), version);
+    head->set(http::field::server, "minimcp");
+    head->set(http::field::content_type, r.contentType);
+    for (auto& [k, v] : r.headers) head->insert(k, v);
+    head->chunked(true);
+    head->keep_alive(false);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*head);
+    // A watch may stay silent for a long time: no timeout while streaming.
+    beast::get_lowest_layer(stream_).expires_never();
+    std::weak_ptr<Session> weak = this->shared_from_this();
+    sink_ = std::make_shared<Sink>(
+        stream_.get_executor(),
+        [weak](std::string c) {
+          if (auto s = weak.lock()) s->pushChunk(std::move(c));
+        },
+        [weak] {
+          if (auto s = weak.lock()) s->finishStream();
+        });
+    http::async_write_header(
+        stream_, *sr, [self = this->shared_from_this(), head, sr](beast::error_code ec, size_t) {
+          if (ec) return self->close();
+          if (!self->shared_->registerStream(self->producer_)) return self->close();
+          self->watchForClose();
+          self->producer_->start(self->sink_);
+        });
+  }
+
+  // The client never sends anything during a watch; a completed read means it went away.
+  void watchForClose() {
+    stream_.async_read_some(net::buffer(probe_), [self = this->shared_from_this()](
+                                                     beast::error_code, size_t) { self->close(); });
+  }
+
+  void pushChunk(std::string c) {
+    if (closed_ || finishing_) return;
+    queuedBytes_ += c.size();
+    if (queuedBytes_ > kMaxQueuedBytes) return close();
+    chunks_.push_back(std::move(c));
+    if (!writing_) writeNextChunk();
+  }
+
+  void finishStream() {
+    if (closed_) return;
+    finishing_ = true;
+    if (!writing_) writeNextChunk();
+  }
+
+  void writeNextChunk() {
+    if (closed_) return;
+    if (chunks_.empty()) {
+      if (!finishing_) return;
+      writing_ = true;
+      net::async_write(stream_, http::make_chunk_last(),
+                       [self = this->shared_from_this()](beast::error_code, size_t) {
+                         self->writing_ = false;
+                         self->close();
+                       });
+      return;
+    }
+    writing_ = true;
+    net::async_write(stream_, http::make_chunk(net::buffer(chunks_.front())),
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                       self->writing_ = false;
+                       if (ec) return self->close();
+                       self->queuedBytes_ -= self->chunks_.front().size();
+                       self->chunks_.pop_front();
+                       self->writeNextChunk();
+                     });
+  }
+
+  void stopProducer() {
+    if (sink_) sink_->markClosed();
+    if (producer_) {
+      producer_->stop();
+      shared_->unregisterStream(producer_);
+      producer_.reset();
+    }
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    stopProducer();
+    beast::error_code ec;
+    if (streaming_) {
+      // A chunk write and the close probe may be in flight: no TLS shutdown, just cancel all.
+      beast::get_lowest_layer(stream_).socket().close(ec);
+      return;
+    }
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+        beast::error_code e;
+        beast::get_lowest_layer(self->stream_).socket().close(e);
+      });
+    } else {
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      stream_.socket().close(ec);
+    }
+  }
+
+  AsyncStream stream_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<ServerShared> shared_;
+  std::optional<http::request_parser<http::empty_body>> headerParser_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool keepAlive_ = true;
+  bool closed_ = false;
+  bool streaming_ = false;
+
+  std::shared_ptr<Stream> producer_;
+  std::shared_ptr<Sink> sink_;
+  std::deque<std::string> chunks_;
+  size_t queuedBytes_ = 0;
+  bool writing_ = false;
+  bool finishing_ = false;
+  char probe_[64];
+};
+
+}  // namespace minimcp::server::detail

@@ -1,0 +1,79 @@
+#include "api/server/http_types.h"
+
+namespace minimcp::server {
+
+std::string Request::header(const std::string& lowerName) const {
+  auto it = headers.find(lowerName);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+std::string Request::param(const std::string& name) const {
+  auto it = query.find(name);
+  return it == query.end() ? std::string() : it->second;
+}
+
+namespace {
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+std::string percentDecode(const std::string& s, bool plusIsSpace) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%' && i + 2 < s.size()) {
+      int hi = hexValue(s[i + 1]), lo = hexValue(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(plusIsSpace && c == '+' ? ' ' : c);
+  }
+  return out;
+}
+
+void parseTarget(const std::string& target, std::string& path,
+                 std::map<std::string, std::string>& query) {
+  auto q = target.find('?');
+  path = percentDecode(target.substr(0, q), false);
+  query.clear();
+  if (q == std::string::npos) return;
+  std::string rest = target.substr(q + 1);
+  size_t pos = 0;
+  while (pos <= rest.size()) {
+    size_t amp = rest.find('&', pos);
+    if (amp == std::string::npos) amp = rest.size();
+    std::string part = rest.substr(pos, amp - pos);
+    if (!part.empty()) {
+      auto eq = part.find('=');
+      std::string key = percentDecode(part.substr(0, eq), true);
+      std::string value = eq == std::string::npos ? "" : percentDecode(part.substr(eq + 1), true);
+      query[key] = value;
+    }
+    pos = amp + 1;
+  }
+}
+
+Response Response::json(int status, const nlohmann::json& body) {
+  Response r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+Response Response::text(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.contentType = "text/plain; charset=utf-8";
+  r.body = std::move(body);
+  return r;
+}
+
+}  // namespace minimcp::server

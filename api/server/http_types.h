@@ -1,0 +1,66 @@
+// Beast-free view of one HTTP exchange, so routes and handlers are testable without a socket.
+// The Beast server (http_server.cpp) converts to and from these types.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace minimcp::server {
+
+struct Request {
+  std::string method;                          // "GET"
+  std::string target;                          // raw path + query, as received
+  std::string path;                            // percent-decoded path
+  std::map<std::string, std::string> query;    // percent-decoded; the last of repeated keys wins
+  std::map<std::string, std::string> headers;  // lowercase names
+  std::string body;
+
+  std::string header(const std::string& lowerName) const;
+  std::string param(const std::string& name) const;  // "" when absent
+  bool hasParam(const std::string& name) const { return query.count(name) != 0; }
+};
+
+// Splits a request target into its decoded path and query parameters.
+void parseTarget(const std::string& target, std::string& path,
+                 std::map<std::string, std::string>& query);
+std::string percentDecode(const std::string& s, bool plusIsSpace);
+
+// Where a streamed body goes. Thread-safe: the producer may call it from any thread.
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  // Queues one chunk. False once the client is gone or too far behind: stop producing.
+  virtual bool write(std::string chunk) = 0;
+  // Ends the body; later writes are dropped.
+  virtual void finish() = 0;
+};
+
+// A body produced over time (watch). The server calls start() once the headers are out and
+// stop() when the client goes away or the server stops; stop() must be idempotent and must not
+// return while the producer may still call the sink.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  virtual void start(std::shared_ptr<StreamSink> sink) = 0;
+  virtual void stop() = 0;
+};
+
+struct Response {
+  int status = 200;
+  std::string contentType = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::shared_ptr<Stream> stream;  // set: a chunked body from the stream; `body` is unused
+
+  static Response json(int status, const nlohmann::json& body);
+  static Response text(int status, std::string body);
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+}  // namespace minimcp::server

@@ -1,0 +1,216 @@
+// The kubectl on the machine (1.32) against a real mcpd, using only the admin kubeconfig mcpd
+// wrote: get with printer columns, client- and server-side apply, describe with status and
+// events, delete, and wait --for=condition=Ready.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "api/client/http_client.h"
+#include "api/model/strategy.h"
+#include "tests/e2e/cli/mcpd_process.h"
+
+namespace minimcp {
+namespace {
+
+using nlohmann::json;
+using testing::CommandResult;
+using testing::McpdProcess;
+
+constexpr const char* kKubectl = "/usr/bin/kubectl";
+constexpr const char* kInstances = "/apis/minimcp.io/v1alpha1/namespaces/e2e/mcpinstances";
+
+std::string manifest(const std::string& name, const std::string& ttl) {
+  return "apiVersion: minimcp.io/v1alpha1\nkind: MCPType\nmetadata:\n  name: echo\nspec:\n"
+         "  displayName: Echo\n  server:\n    command: node\n    args: [echo/server.js]\n"
+         "    transport: streamable-http\n---\n"
+         "apiVersion: minimcp.io/v1alpha1\nkind: MCPInstance\nmetadata:\n  name: " +
+         name + "\n  namespace: e2e\nspec:\n  type: echo\n  ttl: " + ttl + "\n";
+}
+
+class KubectlTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (access(kKubectl, X_OK) != 0) return;
+    mcpd_ = new McpdProcess();
+    cache_ = new testing::TempDir("kubectl-cache");
+  }
+  static void TearDownTestSuite() {
+    delete mcpd_;
+    delete cache_;
+    mcpd_ = nullptr;
+    cache_ = nullptr;
+  }
+  void SetUp() override {
+    if (!mcpd_) GTEST_SKIP() << kKubectl << " is not installed";
+  }
+
+  static CommandResult kubectl(const std::vector<std::string>& args, const std::string& in = "",
+                               std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    std::vector<std::string> argv = {kKubectl, "--kubeconfig", mcpd_->kubeconfig(), "--cache-dir",
+                                     cache_->path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::runCommand(argv, in, timeout);
+  }
+  client::Response api(const std::string& method, const std::string& target,
+                       const std::string& body = "",
+                       const std::string& contentType = "application/merge-patch+json") {
+    client::HttpClient http(mcpd_->connection());
+    return http.request(method, target, body, {{"Content-Type", contentType}});
+  }
+  void applyOk(const std::string& name) {
+    auto r = kubectl({"apply", "-f", "-"}, manifest(name, "2h"));
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  }
+
+  static McpdProcess* mcpd_;
+  static testing::TempDir* cache_;
+};
+
+McpdProcess* KubectlTest::mcpd_ = nullptr;
+testing::TempDir* KubectlTest::cache_ = nullptr;
+
+TEST_F(KubectlTest, ApplyCreatesThenReportsUnchangedThenConfigured) {
+  auto first = kubectl({"apply", "-f", "-"}, manifest("applied", "2h"));
+  ASSERT_EQ(first.exitCode, 0) << first.err;
+  EXPECT_NE(first.out.find("mcpinstance.minimcp.io/applied created"), std::string::npos)
+      << first.out;
+  auto second = kubectl({"apply", "-f", "-"}, manifest("applied", "2h"));
+  ASSERT_EQ(second.exitCode, 0) << second.err;
+  EXPECT_NE(second.out.find("mcpinstance.minimcp.io/applied unchanged"), std::string::npos)
+      << second.out;
+  auto third = kubectl({"apply", "-f", "-"}, manifest("applied", "3h"));
+  ASSERT_EQ(third.exitCode, 0) << third.err;
+  EXPECT_NE(third.out.find("mcpinstance.minimcp.io/applied configured"), std::string::npos)
+      << third.out;
+  auto stored = json::parse(api("GET", std::string(kInstances) + "/applied").body);
+  EXPECT_EQ(stored["spec"]["ttl"], "3h");
+  EXPECT_EQ(stored["metadata"]["generation"], 2);
+}
+
+TEST_F(KubectlTest, GetPrintsThePrinterColumns) {
+  applyOk("listed");
+  auto r = kubectl({"get", "mi", "-n", "e2e"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::string header = r.out.substr(0, r.out.find('\n'));
+  const auto* s = model::Registry::instance().byPlural("mcpinstances");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(header.rfind("NAME", 0), 0u) << header;
+  for (const auto& c : s->info().columns) {
+    if (c.priority != 0) continue;
+    std::string upper = c.name;
+    std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+    EXPECT_NE(header.find(upper), std::string::npos) << upper << " missing in: " << header;
+  }
+  EXPECT_NE(r.out.find("listed"), std::string::npos) << r.out;
+  auto one = kubectl({"get", "mcpinstance", "listed", "-n", "e2e", "-o", "json"});
+  ASSERT_EQ(one.exitCode, 0) << one.err;
+  EXPECT_EQ(json::parse(one.out)["metadata"]["name"], "listed");
+  auto missing = kubectl({"get", "mi", "nope", "-n", "e2e"});
+  EXPECT_NE(missing.exitCode, 0);
+  EXPECT_NE(missing.err.find("not found"), std::string::npos) << missing.err;
+}
+
+TEST_F(KubectlTest, ServerSideApply) {
+  auto r = kubectl({"apply", "--server-side", "-f", "-"}, manifest("ssa", "2h"));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("mcpinstance.minimcp.io/ssa serverside-applied"), std::string::npos)
+      << r.out;
+  auto again = kubectl({"apply", "--server-side", "-f", "-"}, manifest("ssa", "4h"));
+  ASSERT_EQ(again.exitCode, 0) << again.err;
+  auto stored = json::parse(api("GET", std::string(kInstances) + "/ssa").body);
+  EXPECT_EQ(stored["spec"]["ttl"], "4h");
+}
+
+TEST_F(KubectlTest, DescribeShowsStatusAndEvents) {
+  applyOk("described");
+  auto obj = json::parse(api("GET", std::string(kInstances) + "/described").body);
+  auto st = api("PATCH", std::string(kInstances) + "/described/status",
+                R"({"status":{"phase":"Running","node":"node-e2e"}})");
+  ASSERT_EQ(st.status, 200) << st.body;
+  json event = {{"apiVersion", "v1"},
+                {"kind", "Event"},
+                {"metadata", {{"name", "described.started"}, {"namespace", "e2e"}}},
+                {"involvedObject",
+                 {{"apiVersion", "minimcp.io/v1alpha1"},
+                  {"kind", "MCPInstance"},
+                  {"name", "described"},
+                  {"namespace", "e2e"},
+                  {"uid", obj["metadata"]["uid"]}}},
+                {"type", "Normal"},
+                {"reason", "ProcessStarted"},
+                {"message", "started pid 4242"},
+                {"count", 1},
+                {"firstTimestamp", obj["metadata"]["creationTimestamp"]},
+                {"lastTimestamp", obj["metadata"]["creationTimestamp"]},
+                {"source", {{"component", "mcpd"}, {"host", "node-e2e"}}}};
+  auto ev = api("POST", "/api/v1/namespaces/e2e/events", event.dump(), "application/json");
+  ASSERT_EQ(ev.status, 201) << ev.body;
+  auto r = kubectl({"describe", "mi", "described", "-n", "e2e"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("Status:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Running"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("node-e2e"), std::string::npos) << r.out;
+  auto events = r.out.substr(r.out.find("Events:"));
+  EXPECT_NE(events.find("ProcessStarted"), std::string::npos) << r.out;
+  EXPECT_NE(events.find("started pid 4242"), std::string::npos) << r.out;
+}
+
+TEST_F(KubectlTest, DeleteReturnsOnceTheObjectIsGone) {
+  applyOk("deleted");
+  auto r = kubectl({"delete", "mi", "deleted", "-n", "e2e"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("deleted"), std::string::npos) << r.out;
+  EXPECT_EQ(api("GET", std::string(kInstances) + "/deleted").status, 404);
+}
+
+TEST_F(KubectlTest, DeleteWaitsForFinalizers) {
+  applyOk("finalized");
+  ASSERT_EQ(api("PATCH", std::string(kInstances) + "/finalized",
+                R"({"metadata":{"finalizers":["minimcp.io/test"]}})")
+                .status,
+            200);
+  // With a finalizer present, delete marks the object and waits; a short timeout proves it.
+  auto blocked = kubectl({"delete", "mi", "finalized", "-n", "e2e", "--timeout=1s"});
+  EXPECT_NE(blocked.exitCode, 0) << blocked.out;
+  auto marked = json::parse(api("GET", std::string(kInstances) + "/finalized").body);
+  EXPECT_TRUE(marked["metadata"].contains("deletionTimestamp"));
+  auto waiter = std::async(std::launch::async, [] {
+    return kubectl({"delete", "mi", "finalized", "-n", "e2e", "--timeout=20s"});
+  });
+  ASSERT_EQ(
+      api("PATCH", std::string(kInstances) + "/finalized", R"({"metadata":{"finalizers":null}})")
+          .status,
+      200);
+  auto r = waiter.get();
+  // Either kubectl saw the object disappear while waiting, or it was already gone (NotFound).
+  EXPECT_TRUE(r.exitCode == 0 || r.err.find("NotFound") != std::string::npos ||
+              r.err.find("not found") != std::string::npos)
+      << r.out << r.err;
+  EXPECT_EQ(api("GET", std::string(kInstances) + "/finalized").status, 404);
+}
+
+TEST_F(KubectlTest, WaitForConditionReadySetThroughStatus) {
+  applyOk("waited");
+  auto early = kubectl({"wait", "--for=condition=Ready", "mi/waited", "-n", "e2e", "--timeout=1s"});
+  EXPECT_NE(early.exitCode, 0);
+  auto waiter = std::async(std::launch::async, [] {
+    return kubectl({"wait", "--for=condition=Ready", "mi/waited", "-n", "e2e", "--timeout=20s"});
+  });
+  json status = {{"status",
+                  {{"conditions",
+                    {{{"type", "Ready"},
+                      {"status", "True"},
+                      {"reason", "Healthy"},
+                      {"message", "probe ok"},
+                      {"lastTransitionTime", "2026-01-01T00:00:00Z"}}}}}}};
+  auto st = api("PATCH", std::string(kInstances) + "/waited/status", status.dump());
+  ASSERT_EQ(st.status, 200) << st.body;
+  auto r = waiter.get();
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("condition met"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace minimcp

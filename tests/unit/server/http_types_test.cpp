@@ -1,0 +1,98 @@
+#include "api/server/http_types.h"
+
+#include <gtest/gtest.h>
+
+#include "api/server/auth.h"
+#include "api/server/resource_path.h"
+#include "api/server/table.h"
+
+namespace minimcp::server {
+namespace {
+
+TEST(ParseTarget, DecodesPathAndQuery) {
+  std::string path;
+  std::map<std::string, std::string> q;
+  parseTarget("/apis/x%2Fy?labelSelector=a%3Db%2Cc+in+(x)&watch=1&flag&watch=true", path, q);
+  EXPECT_EQ(path, "/apis/x/y");
+  EXPECT_EQ(q["labelSelector"], "a=b,c in (x)");
+  EXPECT_EQ(q["watch"], "true");  // the last one wins
+  EXPECT_EQ(q.count("flag"), 1u);
+  EXPECT_EQ(q["flag"], "");
+}
+
+TEST(ParseTarget, KeepsMalformedEscapes) {
+  EXPECT_EQ(percentDecode("100%", false), "100%");
+  EXPECT_EQ(percentDecode("%zz%4", false), "%zz%4");
+  EXPECT_EQ(percentDecode("a+b", false), "a+b");
+  EXPECT_EQ(percentDecode("a+b", true), "a b");
+}
+
+TEST(BearerToken, ParsesSchemeCaseInsensitively) {
+  EXPECT_EQ(bearerToken("Bearer abc"), "abc");
+  EXPECT_EQ(bearerToken("bearer  abc "), "abc");
+  EXPECT_EQ(bearerToken("Basic abc"), "");
+  EXPECT_EQ(bearerToken("Bearer "), "");
+  EXPECT_EQ(bearerToken(""), "");
+}
+
+TEST(ResourcePath, NamespacedObjectAndStatus) {
+  auto p =
+      parseResourcePath("/apis/minimcp.io/v1alpha1/namespaces/alice/mcpinstances/inbox/status");
+  ASSERT_TRUE(p);
+  EXPECT_FALSE(p->core);
+  EXPECT_TRUE(p->hasNamespace);
+  EXPECT_EQ(p->ns, "alice");
+  EXPECT_EQ(p->plural, "mcpinstances");
+  EXPECT_EQ(p->name, "inbox");
+  EXPECT_EQ(p->subresource, "status");
+}
+
+TEST(ResourcePath, ClusterScopedAndCrossNamespaceLists) {
+  auto p = parseResourcePath("/apis/minimcp.io/v1alpha1/mcptypes/gmail");
+  ASSERT_TRUE(p);
+  EXPECT_FALSE(p->hasNamespace);
+  EXPECT_EQ(p->plural, "mcptypes");
+  EXPECT_EQ(p->name, "gmail");
+  auto l = parseResourcePath("/apis/minimcp.io/v1alpha1/mcpinstances");
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->plural, "mcpinstances");
+  EXPECT_EQ(l->name, "");
+  auto nsList = parseResourcePath("/apis/minimcp.io/v1alpha1/namespaces/a/apikeys/");
+  ASSERT_TRUE(nsList);
+  EXPECT_EQ(nsList->ns, "a");
+  EXPECT_EQ(nsList->plural, "apikeys");
+}
+
+TEST(ResourcePath, CoreEvents) {
+  auto p = parseResourcePath("/api/v1/namespaces/default/events");
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->core);
+  EXPECT_EQ(p->ns, "default");
+  EXPECT_EQ(p->plural, "events");
+  auto all = parseResourcePath("/api/v1/events");
+  ASSERT_TRUE(all);
+  EXPECT_FALSE(all->hasNamespace);
+}
+
+TEST(ResourcePath, RejectsOtherPaths) {
+  EXPECT_FALSE(parseResourcePath("/apis"));
+  EXPECT_FALSE(parseResourcePath("/apis/minimcp.io/v1alpha1"));
+  EXPECT_FALSE(parseResourcePath("/apis/apps/v1/deployments"));
+  EXPECT_FALSE(parseResourcePath("/api/v1"));
+  EXPECT_FALSE(parseResourcePath("/healthz"));
+  EXPECT_FALSE(parseResourcePath("/apis/minimcp.io/v1alpha1/namespaces/a/x/b/status/extra"));
+}
+
+TEST(Table, AcceptHeaderDetection) {
+  EXPECT_TRUE(
+      wantsTable("application/json;as=Table;v=v1;g=meta.k8s.io,application/"
+                 "json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"));
+  EXPECT_FALSE(wantsTable("application/json"));
+  EXPECT_FALSE(wantsTable("application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io"));
+  EXPECT_EQ(parseIncludeObject(""), IncludeObject::Metadata);
+  EXPECT_EQ(parseIncludeObject("Object"), IncludeObject::Object);
+  EXPECT_EQ(parseIncludeObject("None"), IncludeObject::None);
+}
+
+}  // namespace
+}  // namespace minimcp::server

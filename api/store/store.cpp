@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "api/store/postgres_store.h"
 #include "api/store/sqlite_store.h"
 
 namespace minimcp::store {
@@ -36,8 +37,7 @@ int64_t parseResourceVersion(const nlohmann::json& obj) {
 std::unique_ptr<Store> openStore(const std::string& url, int64_t historyLimit) {
   auto startsWith = [&](const char* p) { return url.rfind(p, 0) == 0; };
   if (startsWith("postgresql://") || startsWith("postgres://")) {
-    throw StoreError(StoreError::Code::Unavailable,
-                     "this build has no PostgreSQL store; use sqlite:PATH");
+    return std::make_unique<PostgresStore>(url, historyLimit);
   }
   std::string path = url;
   if (startsWith("sqlite://")) {

@@ -324,7 +324,7 @@ void Controller::spawn(Snapshot& s, Plan& plan) {
   ctx.port = port;
   ctx.accessToken = tokens_.issue(s.desired.uid, s.desired.tokenGeneration);
   if (s.desired.key.state == KeyState::Available && !s.type->auth.env.empty()) {
-    ctx.apiKey = keys_->reveal(s.ns, s.spec.keyRefName);
+    ctx.apiKey = keys_->reveal(s.ns, s.spec.keyRefName, s.desired.name);
   }
   ctx.dataDir = options_.dataDir;
   ctx.mcpServersDir = options_.mcpServersDir;

@@ -27,7 +27,8 @@ KeyResolution StoreKeyResolver::resolve(const std::string& ns, const std::string
   return r;
 }
 
-std::string StoreKeyResolver::reveal(const std::string& ns, const std::string& name) {
+std::string StoreKeyResolver::reveal(const std::string& ns, const std::string& name,
+                                     const std::string& /*instance*/) {
   throw std::runtime_error("APIKey \"" + ns + "/" + name +
                            "\" cannot be decrypted: no key decryption is configured");
 }

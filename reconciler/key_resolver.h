@@ -20,9 +20,10 @@ class KeyResolver {
   // the key.
   virtual KeyResolution resolve(const std::string& ns, const std::string& name,
                                 const std::string& typeName) = 0;
-  // The plaintext, only right before a launch (each call is an audited decryption). Throws
-  // std::runtime_error (message without the key) when it cannot.
-  virtual std::string reveal(const std::string& ns, const std::string& name) = 0;
+  // The plaintext, only right before a launch of instance `ns/instance` (each call is an audited
+  // decryption). Throws std::runtime_error (message without the key) when it cannot.
+  virtual std::string reveal(const std::string& ns, const std::string& name,
+                             const std::string& instance) = 0;
 };
 
 // Until decryption is plugged in: a missing "apikeys" object is NotFound, a spec.type other
@@ -33,7 +34,8 @@ class StoreKeyResolver : public KeyResolver {
   explicit StoreKeyResolver(store::Store& store) : store_(store) {}
   KeyResolution resolve(const std::string& ns, const std::string& name,
                         const std::string& typeName) override;
-  std::string reveal(const std::string& ns, const std::string& name) override;
+  std::string reveal(const std::string& ns, const std::string& name,
+                     const std::string& instance) override;
 
  private:
   store::Store& store_;

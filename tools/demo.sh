@@ -75,15 +75,14 @@ set -x
 { set +x; } 2>/dev/null
 
 # ---------------------------------------------------------------------------------------------
-# RECONCILER STEP (to come with the reconciler): wait until the example instance is Ready and
-# make one MCP call through the gateway, e.g.
-#   "${MCPCTL}" wait --for=condition=Ready mcpinstance/echo -n default --timeout=60s
-#   token=$("${MCPCTL}" token mcpinstance echo -n default)
-#   curl -sk "https://${LISTEN}/mcp/default/echo" -H "Authorization: Bearer ${token}" \
-#     -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-#     -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{...}}'
-#   ... then tools/call "echo".
-# ---------------------------------------------------------------------------------------------
+# The controller runs the echo instance: wait until it is Ready, then make a real MCP call
+# (the reference SDK Client) through mcpd's gateway with the admin token (from the environment,
+# never argv).
+"${MCPCTL}" wait --for=condition=Ready mcpinstance/echo -n default --timeout=60s
+"${MCPCTL}" get mcpinstances -A
+MCP_TOKEN=$(awk '/token:/ {print $2; exit}' "${MCPCTL_KUBECONFIG}") \
+  NODE_EXTRA_CA_CERTS="${DATA_DIR}/tls/ca.crt" \
+  node "${ROOT}/tools/mcp-call.mjs" "https://${LISTEN}/mcp/default/echo" echo '{"text":"hello from MiniMCP"}'
 
 cat <<MSG
 

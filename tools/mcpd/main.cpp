@@ -9,8 +9,30 @@
 #include <iostream>
 #include <regex>
 
+#include <atomic>
+#include <filesystem>
+#include <memory>
+
 #include "api/client/kubeconfig.h"
+#include "api/crypto/instance_token.h"
+#include "api/crypto/master_key.h"
+#include "api/model/apikey.h"
+#include "api/secrets/audit_log.h"
+#include "api/secrets/key_resolver.h"
+#include "api/secrets/rotate.h"
 #include "api/server/api_server.h"
+#include "api/store/store.h"
+#include "api/util/api_error.h"
+#ifdef MINIMCP_HAVE_GATEWAY
+#include "api/gateway/gateway.h"
+#endif
+#ifdef MINIMCP_HAVE_RECONCILER
+#include "reconciler/catalog.h"
+#include "reconciler/controller.h"
+#include "reconciler/runtime/health_prober.h"
+#include "reconciler/runtime/local_process_runtime.h"
+#include "reconciler/sealed_key_resolver.h"
+#endif
 
 namespace {
 
@@ -49,13 +71,72 @@ void setupLogging(const std::string& level, const std::string& format) {
   }
 }
 
+namespace fs = std::filesystem;
+
+// The master key: $MINIMCP_MASTER_KEY (removed from the environment at once, so no child can
+// inherit it), else the key file, created 0600 at first start. The previous key of an unfinished
+// rotation (KEYFILE.previous) stays readable.
+minimcp::crypto::KeyRing loadKeyRing(const fs::path& keyFile) {
+  using minimcp::crypto::MasterKey;
+  std::optional<MasterKey> primary = MasterKey::fromEnvironment("MINIMCP_MASTER_KEY", true);
+  if (!primary) primary = MasterKey::loadOrCreate(keyFile);
+  std::vector<MasterKey> older;
+  fs::path previous = keyFile;
+  previous += ".previous";
+  if (fs::exists(previous)) older.push_back(MasterKey::load(previous));
+  return minimcp::crypto::KeyRing(std::move(*primary), std::move(older));
+}
+
+// Default --mcp-servers-dir: ./mcp-servers, else the repository's, found from the binary's
+// location (build/bin/mcpd → ../../mcp-servers), so mcpd runs from any directory.
+std::string defaultMcpServersDir() {
+  if (fs::is_directory("mcp-servers")) return fs::absolute("mcp-servers").string();
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path candidate = exe.parent_path() / ".." / ".." / "mcp-servers";
+    if (fs::is_directory(candidate)) return fs::canonical(candidate).string();
+  }
+  return fs::absolute("mcp-servers").string();
+}
+
+// `mcpd rotate-master-key`: re-seals every APIKey under a new master key. The old key is kept
+// as KEYFILE.previous so a running mcpd (and this one, if interrupted) can still read values
+// sealed under it; run the command again after restarting mcpd to finish.
+int rotateMasterKey(const std::string& storeUrl, const fs::path& dataDir, const fs::path& keyFile) {
+  using minimcp::crypto::MasterKey;
+  fs::path next = keyFile;
+  next += ".new";
+  fs::path previous = keyFile;
+  previous += ".previous";
+  MasterKey current = MasterKey::load(keyFile);
+  MasterKey fresh = MasterKey::loadOrCreate(next);
+  auto store = minimcp::store::openStore(storeUrl);
+  minimcp::secrets::FileAuditLog audit(dataDir / "audit.log");
+  std::vector<MasterKey> older;
+  older.push_back(MasterKey::load(keyFile));
+  if (fs::exists(previous)) older.push_back(MasterKey::load(previous));
+  minimcp::crypto::KeyRing ring(std::move(fresh), std::move(older));
+  auto report = minimcp::secrets::rotateMasterKey(*store, ring, audit);
+  for (const auto& f : report.failed) std::cerr << "cannot re-seal " << f << "\n";
+  if (!report.failed.empty()) return 1;
+  fs::rename(keyFile, previous);
+  fs::rename(next, keyFile);
+  std::cout << "re-sealed " << report.resealed << " API keys (" << report.unchanged
+            << " already current); the old key is kept in " << previous.string()
+            << " until you restart mcpd and run rotate-master-key --finish" << std::endl;
+  (void)current;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"mcpd: the MiniMCP control plane daemon (API server, reconciler, gateway)"};
   std::string listen = "127.0.0.1:7443";
   std::string dataDir = minimcp::client::defaultDataDir();
-  std::string storeUrl, node = hostname(), mcpServersDir = "mcp-servers", portRange = "20000-29999";
+  std::string storeUrl, node = hostname(), mcpServersDir = defaultMcpServersDir(),
+                       portRange = "20000-29999";
   std::string logLevel = "info", logFormat = "text", tlsCert, tlsKey, masterKeyFile;
   bool insecureHttp = false;
   int64_t watchHistory = 10000;
@@ -94,7 +175,16 @@ int main(int argc, char** argv) {
   app.add_option("--watch-history", watchHistory, "changes kept for watch resumption")
       ->group("")
       ->check(CLI::PositiveNumber);
+  auto* rotate = app.add_subcommand(
+      "rotate-master-key", "re-seal every API key under a new master key (mcpd may keep running)");
+  bool rotateFinish = false;
+  rotate->add_flag("--finish", rotateFinish,
+                   "after restarting mcpd: re-seal what is left under the old key and drop it");
+  app.fallthrough();
   CLI11_PARSE(app, argc, argv);
+  const fs::path keyFile =
+      masterKeyFile.empty() ? fs::path(dataDir) / "master.key" : fs::path(masterKeyFile);
+  if (storeUrl.empty()) storeUrl = "sqlite:" + (fs::path(dataDir) / "minimcp.db").string();
 
   Listen l;
   try {
@@ -103,6 +193,46 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   setupLogging(logLevel, logFormat);
+
+  if (*rotate) {
+    try {
+      if (rotateFinish) {
+        using minimcp::crypto::MasterKey;
+        fs::path previous = keyFile;
+        previous += ".previous";
+        auto store = minimcp::store::openStore(storeUrl);
+        minimcp::secrets::FileAuditLog audit(fs::path(dataDir) / "audit.log");
+        std::vector<MasterKey> older;
+        if (fs::exists(previous)) older.push_back(MasterKey::load(previous));
+        minimcp::crypto::KeyRing ring(MasterKey::load(keyFile), std::move(older));
+        auto report = minimcp::secrets::rotateMasterKey(*store, ring, audit);
+        if (!report.failed.empty()) {
+          for (const auto& f : report.failed) std::cerr << "cannot re-seal " << f << "\n";
+          return 1;
+        }
+        fs::remove(previous);
+        std::cout << "re-sealed " << report.resealed << " API keys; rotation finished" << std::endl;
+        return 0;
+      }
+      return rotateMasterKey(storeUrl, dataDir, keyFile);
+    } catch (const std::exception& e) {
+      std::cerr << "rotate-master-key: " << e.what() << std::endl;
+      return 1;
+    }
+  }
+
+  std::error_code dirError;
+  fs::create_directories(dataDir, dirError);
+  fs::permissions(dataDir, fs::perms::owner_all, fs::perm_options::replace, dirError);
+  std::optional<minimcp::crypto::KeyRing> keyRing;
+  try {
+    keyRing.emplace(loadKeyRing(keyFile));
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot load the master key: {}", e.what());
+    return 1;
+  }
+  minimcp::model::setApiKeyKeyRing(&*keyRing);
+  const minimcp::crypto::InstanceTokens instanceTokens(keyRing->primary());
 
   // Signals are taken synchronously by sigwait below; every thread started after this inherits
   // the mask, so none of them is interrupted.
@@ -117,26 +247,77 @@ int main(int argc, char** argv) {
   opts.host = l.host;
   opts.port = l.port;
   opts.dataDir = dataDir;
-  opts.storeUrl = storeUrl;
   opts.node = node;
   opts.tlsCert = tlsCert;
   opts.tlsKey = tlsKey;
   opts.insecureHttp = insecureHttp;
   opts.watchHistory = watchHistory;
+  opts.storeUrl = storeUrl;
   minimcp::server::ApiServer server(opts);
+#ifdef MINIMCP_HAVE_GATEWAY
+  // The gateway needs the store, which exists only after start(); routes must be added before.
+  std::atomic<minimcp::gateway::Gateway*> gateway{nullptr};
+  server.addRoute(
+      "/mcp/",
+      [&gateway](const minimcp::server::Request& r, const minimcp::server::Identity*) {
+        if (auto* g = gateway.load()) return g->handle(r);
+        return minimcp::server::Response::json(
+            503, minimcp::ApiError::ServiceUnavailable("the gateway is starting").toStatus());
+      },
+      /*requiresAuth=*/false);
+#endif
   try {
     server.start();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
   }
+#ifdef MINIMCP_HAVE_GATEWAY
+  auto gatewayImpl = std::make_unique<minimcp::gateway::Gateway>(
+      server.store(), server.authenticator(), instanceTokens);
+  gateway = gatewayImpl.get();
+#endif
+
+#ifdef MINIMCP_HAVE_RECONCILER
+  minimcp::secrets::FileAuditLog audit(fs::path(dataDir) / "audit.log");
+  minimcp::secrets::KeyResolver secretKeys(server.store(), *keyRing, audit);
+  auto catalog = minimcp::reconciler::loadCatalog(server.store(), mcpServersDir);
+  spdlog::info("catalog {}: {} created, {} updated, {} unchanged, {} skipped", mcpServersDir,
+               catalog.created.size(), catalog.updated.size(), catalog.unchanged.size(),
+               catalog.skipped.size());
+  minimcp::runtime::LocalProcessRuntime runtime;
+  minimcp::runtime::BeastHealthProber prober;
+  minimcp::reconciler::ControllerOptions copts;
+  copts.node = node;
+  copts.dataDir = dataDir;
+  copts.mcpServersDir = mcpServersDir;
+  {
+    const auto dash = portRange.find('-');
+    copts.portLo = static_cast<uint16_t>(std::stoi(portRange.substr(0, dash)));
+    copts.portHi = static_cast<uint16_t>(std::stoi(portRange.substr(dash + 1)));
+  }
+  copts.gatewayBase = server.url();
+  copts.keyResolver =
+      std::make_shared<minimcp::reconciler::SealedKeyResolver>(secretKeys, "mcpd/" + node);
+  auto controller = std::make_unique<minimcp::reconciler::Controller>(
+      copts, server.store(), runtime, prober, instanceTokens, minimcp::SystemClock::instance());
+  controller->start();
+#endif
   std::cout << "mcpd listening on " << server.url() << " (kubeconfig " << server.kubeconfigPath()
             << ")" << std::endl;
 
   int sig = 0;
   sigwait(&sigs, &sig);
   spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+#ifdef MINIMCP_HAVE_RECONCILER
+  // Instance processes keep running: the next mcpd adopts them.
+  controller.reset();
+#endif
   server.stop();
+#ifdef MINIMCP_HAVE_GATEWAY
+  gateway = nullptr;
+  gatewayImpl.reset();
+#endif
   spdlog::info("stopped");
   return 0;
 }

@@ -18,7 +18,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "api/store/selector.h"
+#include "api/store/store_internal.h"
 
 namespace minimcp::store {
 namespace {
@@ -111,10 +111,6 @@ constexpr auto kListenBackoffMax = 5s;
 // The listener wakes this often even without traffic, so a wait is never unbounded.
 constexpr int kListenPollMs = 10000;
 
-[[noreturn]] void throwUnavailable(const std::string& message) {
-  throw StoreError(StoreError::Code::Unavailable, message);
-}
-
 // Thrown when the connection broke during COMMIT: the change may or may not be applied, so the
 // operation must not be retried.
 struct InDoubt : std::runtime_error {
@@ -132,133 +128,16 @@ bool isConnectionLoss(const std::exception& e) {
   return false;
 }
 
-// --- Object and token codecs (the same rules as sqlite_store.cpp) ---------------------------
-
-struct Key {
-  std::string ns;
-  std::string name;
-};
-
-Key keyOf(const Json& obj) {
-  if (!obj.is_object()) throw std::invalid_argument("store: object must be a JSON object");
-  auto md = obj.find("metadata");
-  if (md == obj.end() || !md->is_object()) {
-    throw std::invalid_argument("store: object has no metadata");
-  }
-  auto name = md->find("name");
-  if (name == md->end() || !name->is_string() || name->get_ref<const std::string&>().empty()) {
-    throw std::invalid_argument("store: metadata.name is required");
-  }
-  Key k;
-  k.name = name->get<std::string>();
-  auto ns = md->find("namespace");
-  if (ns != md->end() && !ns->is_null()) {
-    if (!ns->is_string()) throw std::invalid_argument("store: metadata.namespace must be a string");
-    k.ns = ns->get<std::string>();
-  }
-  return k;
-}
-
-std::string objectDescription(const std::string& resource, const std::string& ns,
-                              const std::string& name) {
-  return resource + " \"" + (ns.empty() ? name : ns + "/" + name) + "\"";
-}
-
-[[noreturn]] void throwConflict(const std::string& resource, const std::string& ns,
-                                const std::string& name) {
-  throw StoreError(StoreError::Code::Conflict,
-                   "Operation cannot be fulfilled on " + objectDescription(resource, ns, name) +
-                       ": the object has been modified; please apply your changes to the latest "
-                       "version and try again");
-}
-
-[[noreturn]] void throwNotFound(const std::string& resource, const std::string& ns,
-                                const std::string& name) {
-  throw StoreError(StoreError::Code::NotFound,
-                   objectDescription(resource, ns, name) + " not found");
-}
-
-std::string labelsText(const Json& obj) {
-  auto md = obj.find("metadata");
-  auto labels = md->find("labels");
-  return labels != md->end() && labels->is_object() ? labels->dump() : "{}";
-}
-
-EventType parseEventType(const std::string& s) {
-  if (s == "ADDED") return EventType::Added;
-  if (s == "MODIFIED") return EventType::Modified;
-  return EventType::Deleted;
-}
-
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64UrlEncode(const std::string& in) {
-  std::string out;
-  uint32_t buf = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    buf = (buf << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kB64[(buf >> bits) & 0x3f];
-    }
-  }
-  if (bits > 0) out += kB64[(buf << (6 - bits)) & 0x3f];
-  return out;
-}
-
-std::optional<std::string> base64UrlDecode(const std::string& in) {
-  std::string out;
-  uint32_t buf = 0;
-  int bits = 0;
-  for (char c : in) {
-    const char* p = c == '\0' ? nullptr : std::strchr(kB64, c);
-    if (p == nullptr) return std::nullopt;
-    buf = (buf << 6) | static_cast<uint32_t>(p - kB64);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buf >> bits) & 0xff);
-    }
-  }
-  return out;
-}
-
-struct ContinueToken {
-  int64_t rv = 0;
-  std::string ns;
-  std::string name;
-};
-
-std::string encodeContinue(const ContinueToken& t) {
-  return base64UrlEncode(Json{{"rv", t.rv}, {"ns", t.ns}, {"name", t.name}}.dump());
-}
-
-ContinueToken decodeContinue(const std::string& token) {
-  auto badToken = [] { throw StoreError(StoreError::Code::BadSelector, "invalid continue token"); };
-  auto raw = base64UrlDecode(token);
-  if (!raw) badToken();
-  Json j = Json::parse(*raw, nullptr, false);
-  if (!j.is_object() || !j.contains("rv") || !j["rv"].is_number_integer() || !j.contains("ns") ||
-      !j["ns"].is_string() || !j.contains("name") || !j["name"].is_string()) {
-    badToken();
-  }
-  ContinueToken t{j["rv"].get<int64_t>(), j["ns"].get<std::string>(), j["name"].get<std::string>()};
-  if (t.rv < 0 || t.name.empty()) badToken();
-  return t;
-}
-
 // --- pqxx helpers ---------------------------------------------------------------------------
 
 std::string text(const pqxx::field& f) { return std::string(f.c_str(), f.size()); }
 
 Json parseJson(const pqxx::field& f) {
-  if (f.is_null()) throwUnavailable("postgres store: NULL object data");
+  if (f.is_null()) internal::throwUnavailable("postgres store: NULL object data");
   try {
     return Json::parse(f.c_str(), f.c_str() + f.size());
   } catch (const Json::exception& e) {
-    throwUnavailable(std::string("postgres store: corrupt object data: ") + e.what());
+    internal::throwUnavailable(std::string("postgres store: corrupt object data: ") + e.what());
   }
 }
 
@@ -296,72 +175,6 @@ void quiet(pqxx::connection& c) {
   pqxx::nontransaction tx(c);
   tx.exec("SET client_min_messages TO warning");
 }
-
-// --- Subscribers ----------------------------------------------------------------------------
-
-class Hub {
- public:
-  struct Sub {
-    // Recursive so a callback may destroy its own subscription without deadlocking.
-    std::recursive_mutex mu;
-    bool active = true;
-    std::function<void(const WatchEvent&)> callback;
-  };
-
-  std::shared_ptr<Sub> add(std::function<void(const WatchEvent&)> cb) {
-    auto sub = std::make_shared<Sub>();
-    sub->callback = std::move(cb);
-    std::lock_guard lk(mu_);
-    subs_.push_back(sub);
-    return sub;
-  }
-
-  void remove(const std::shared_ptr<Sub>& sub) {
-    {
-      std::lock_guard lk(sub->mu);  // waits out an in-flight callback of this subscription
-      sub->active = false;
-    }
-    std::lock_guard lk(mu_);
-    std::erase(subs_, sub);
-  }
-
-  bool empty() {
-    std::lock_guard lk(mu_);
-    return subs_.empty();
-  }
-
-  void deliver(const WatchEvent& ev) {
-    std::vector<std::shared_ptr<Sub>> subs;
-    {
-      std::lock_guard lk(mu_);
-      subs = subs_;
-    }
-    for (const auto& sub : subs) {
-      std::lock_guard lk(sub->mu);
-      if (!sub->active) continue;
-      try {
-        sub->callback(ev);
-      } catch (...) {
-        // A subscriber's failure must not undo a committed write nor starve other subscribers.
-      }
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::shared_ptr<Sub>> subs_;
-};
-
-class HubSubscription : public Subscription {
- public:
-  HubSubscription(std::shared_ptr<Hub> hub, std::shared_ptr<Hub::Sub> sub)
-      : hub_(std::move(hub)), sub_(std::move(sub)) {}
-  ~HubSubscription() override { hub_->remove(sub_); }
-
- private:
-  std::shared_ptr<Hub> hub_;
-  std::shared_ptr<Hub::Sub> sub_;
-};
 
 // Collects the payloads (resourceVersions) of notifications on the changes channel.
 class ChangeReceiver : public pqxx::notification_receiver {
@@ -424,7 +237,7 @@ class PostgresStore::Impl {
 
   std::mutex deliverMu_;  // held while delivering: one delivery stream, in rv order
   std::atomic<int64_t> delivered_{0};
-  std::shared_ptr<Hub> hub_ = std::make_shared<Hub>();
+  std::shared_ptr<internal::Hub> hub_ = std::make_shared<internal::Hub>();
 
   std::atomic<bool> stop_{false};
   std::mutex stopMu_;
@@ -445,7 +258,7 @@ PostgresStore::Impl::Impl(const std::string& url, int64_t historyLimit)
   });
   delivered_ = current;
   wakeFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wakeFd_ < 0) throwUnavailable(where_ + ": eventfd: " + std::strerror(errno));
+  if (wakeFd_ < 0) internal::throwUnavailable(where_ + ": eventfd: " + std::strerror(errno));
   listener_ = std::thread([this] { listen(); });
 }
 
@@ -475,7 +288,7 @@ std::unique_ptr<pqxx::connection> PostgresStore::Impl::connect(
       return c;
     } catch (const std::exception& e) {
       if (std::chrono::steady_clock::now() + delay > deadline) {
-        throwUnavailable(where_ + ": cannot connect: " + e.what());
+        internal::throwUnavailable(where_ + ": cannot connect: " + e.what());
       }
     }
     std::this_thread::sleep_for(delay);  // backoff between attempts, bounded by `budget`
@@ -496,16 +309,17 @@ auto PostgresStore::Impl::run(const char* what, bool retrySafe, F&& f)
       throw;
     } catch (const InDoubt& e) {
       conn_.reset();
-      throwUnavailable(where_ + ": " + what +
-                       ": connection lost during commit; the change may or may not have been "
-                       "applied: " +
-                       e.what());
+      internal::throwUnavailable(
+          where_ + ": " + what +
+          ": connection lost during commit; the change may or may not have been "
+          "applied: " +
+          e.what());
     } catch (const pqxx::failure& e) {
       bool lost = isConnectionLoss(e) || !conn_->is_open();
-      if (!lost) throwUnavailable(where_ + ": " + what + ": " + e.what());
+      if (!lost) internal::throwUnavailable(where_ + ": " + what + ": " + e.what());
       conn_.reset();
       if (!retrySafe || attempt > 0) {
-        throwUnavailable(where_ + ": " + what + ": connection lost: " + e.what());
+        internal::throwUnavailable(where_ + ": " + what + ": connection lost: " + e.what());
       }
       // Reconnect (with backoff) and try once more: nothing was committed.
     }
@@ -520,9 +334,9 @@ void PostgresStore::Impl::migrate(pqxx::connection& c) {
       "applied_at timestamptz NOT NULL DEFAULT now())");
   int version = tx.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations")[0].as<int>();
   if (version > kSchemaVersion) {
-    throwUnavailable(where_ + ": schema version " + std::to_string(version) +
-                     " is newer than this mcpd understands (" + std::to_string(kSchemaVersion) +
-                     ")");
+    internal::throwUnavailable(where_ + ": schema version " + std::to_string(version) +
+                               " is newer than this mcpd understands (" +
+                               std::to_string(kSchemaVersion) + ")");
   }
   for (int v = version + 1; v <= kSchemaVersion; ++v) {
     tx.exec(kMigrations[v - 1]);
@@ -533,7 +347,7 @@ void PostgresStore::Impl::migrate(pqxx::connection& c) {
 
 int64_t PostgresStore::Impl::readCounter(pqxx::transaction_base& tx) {
   auto r = tx.exec_prepared("rv_current");
-  if (r.empty()) throwUnavailable(where_ + ": resource_version row missing");
+  if (r.empty()) internal::throwUnavailable(where_ + ": resource_version row missing");
   return r[0][0].as<int64_t>();
 }
 
@@ -604,8 +418,8 @@ void PostgresStore::Impl::deliverUpTo(int64_t target) {
         pqxx::nontransaction tx(c);
         auto r = tx.exec_prepared("history_range", next - 1, target);
         for (const auto& row : r) {
-          batch.push_back(WatchEvent{parseEventType(text(row[2])), text(row[1]), parseJson(row[3]),
-                                     row[0].as<int64_t>()});
+          batch.push_back(WatchEvent{internal::parseEventType(text(row[2])), text(row[1]),
+                                     parseJson(row[3]), row[0].as<int64_t>()});
         }
       });
     } catch (const std::exception&) {
@@ -703,14 +517,14 @@ std::string PostgresStore::redactUrl(const std::string& url) {
 }
 
 Json PostgresStore::create(const std::string& resource, Json obj) {
-  Key key = keyOf(obj);
+  internal::Key key = internal::keyOf(obj);
   return impl_->write("create", [&](pqxx::work& tx, int64_t rv) {
     obj["metadata"]["resourceVersion"] = std::to_string(rv);
     std::string data = obj.dump();
-    auto r = tx.exec_prepared("create", resource, key.ns, key.name, rv, data, labelsText(obj));
+    auto r =
+        tx.exec_prepared("create", resource, key.ns, key.name, rv, data, internal::labelsText(obj));
     if (r.empty()) {
-      throw StoreError(StoreError::Code::AlreadyExists,
-                       objectDescription(resource, key.ns, key.name) + " already exists");
+      internal::throwAlreadyExists(resource, key.ns, key.name);
     }
     return WatchEvent{EventType::Added, resource, obj, rv};
   });
@@ -727,17 +541,17 @@ std::optional<Json> PostgresStore::get(const std::string& resource, const std::s
 }
 
 Json PostgresStore::update(const std::string& resource, Json obj, int64_t expectedRV) {
-  Key key = keyOf(obj);
+  internal::Key key = internal::keyOf(obj);
   return impl_->write("update", [&](pqxx::work& tx, int64_t rv) {
     obj["metadata"]["resourceVersion"] = std::to_string(rv);
     std::string data = obj.dump();
-    auto r = tx.exec_prepared("update", resource, key.ns, key.name, rv, data, labelsText(obj),
-                              expectedRV);
+    auto r = tx.exec_prepared("update", resource, key.ns, key.name, rv, data,
+                              internal::labelsText(obj), expectedRV);
     if (r.empty()) {
       if (tx.exec_prepared("get", resource, key.ns, key.name).empty()) {
-        throwNotFound(resource, key.ns, key.name);
+        internal::throwNotFound(resource, key.ns, key.name);
       }
-      throwConflict(resource, key.ns, key.name);
+      internal::throwConflict(resource, key.ns, key.name);
     }
     return WatchEvent{EventType::Modified, resource, obj, rv};
   });
@@ -748,8 +562,9 @@ Json PostgresStore::remove(const std::string& resource, const std::string& ns,
   return impl_->write("delete", [&](pqxx::work& tx, int64_t rv) {
     auto r = tx.exec_prepared("delete", resource, ns, name, expectedRV);
     if (r.empty()) {
-      if (tx.exec_prepared("get", resource, ns, name).empty()) throwNotFound(resource, ns, name);
-      throwConflict(resource, ns, name);
+      if (tx.exec_prepared("get", resource, ns, name).empty())
+        internal::throwNotFound(resource, ns, name);
+      internal::throwConflict(resource, ns, name);
     }
     Json obj = parseJson(r[0][0]);
     obj["metadata"]["resourceVersion"] = std::to_string(rv);
@@ -759,63 +574,25 @@ Json PostgresStore::remove(const std::string& resource, const std::string& ns,
 }
 
 ListResult PostgresStore::list(const std::string& resource, const ListOptions& opts) {
-  LabelSelector labels = LabelSelector::parse(opts.labelSelector);
-  FieldSelector fields = FieldSelector::parse(opts.fieldSelector);
-  std::optional<ContinueToken> from;
-  if (!opts.continueToken.empty()) from = decodeContinue(opts.continueToken);
-  int64_t limit = opts.limit > 0 ? opts.limit : 0;
-
+  internal::ListPage first(opts);
   return impl_->run("list", true, [&](pqxx::connection& c) {
-    ListResult out;
-    std::string lastNs, lastName;
+    internal::ListPage page = first;  // a retry after a lost connection starts afresh
+    const auto& start = page.start();
     // One snapshot for the rows and the resourceVersion.
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
-    out.resourceVersion = from ? from->rv : impl_->readCounter(tx);
-    // Resume after the token's (ns, name); within one namespace that is a name bound.
-    std::string afterNs = from ? from->ns : std::string();
-    std::string afterName = from ? from->name : std::string();
-    bool exhausted = false;
-    if (!opts.ns.empty()) {
-      if (afterNs < opts.ns) afterName.clear();
-      exhausted = afterNs > opts.ns;
-      afterNs = opts.ns;
-    }
-    if (exhausted) return out;
-    pqxx::result r = opts.ns.empty() ? tx.exec_prepared("list_all", resource, afterNs, afterName)
-                                     : tx.exec_prepared("list_ns", resource, afterNs, afterName);
+    int64_t rv =
+        page.continuedResourceVersion() ? *page.continuedResourceVersion() : impl_->readCounter(tx);
+    if (start.exhausted) return page.finish(rv);
+    pqxx::result r = opts.ns.empty()
+                         ? tx.exec_prepared("list_all", resource, start.afterNs, start.afterName)
+                         : tx.exec_prepared("list_ns", resource, start.afterNs, start.afterName);
     tx.commit();
-    bool wholeForFields = fields.needsWholeObject();
     for (const auto& row : r) {
-      bool full = limit > 0 && static_cast<int64_t>(out.items.size()) >= limit;
-      // Cheap tests first: labels column, then name/namespace; parse the object only when a
-      // field selector reads it or it goes into the page.
-      if (!labels.empty()) {
-        Json l = parseJson(row[3]);
-        if (!labels.matchesLabels(&l)) continue;
-      }
-      if (!fields.empty() && !wholeForFields &&
-          !fields.matches(
-              Json{{"metadata", {{"name", text(row[1])}, {"namespace", text(row[0])}}}})) {
-        continue;
-      }
-      if (full && !wholeForFields) {
-        ++out.remainingItemCount;
-        continue;
-      }
-      Json obj = parseJson(row[2]);
-      if (wholeForFields && !fields.matches(obj)) continue;
-      if (full) {
-        ++out.remainingItemCount;
-        continue;
-      }
-      lastNs = text(row[0]);
-      lastName = text(row[1]);
-      out.items.push_back(std::move(obj));
+      page.offer(
+          text(row[0]), text(row[1]), [&] { return parseJson(row[3]); },
+          [&] { return parseJson(row[2]); });
     }
-    if (out.remainingItemCount > 0) {
-      out.continueToken = encodeContinue({out.resourceVersion, lastNs, lastName});
-    }
-    return out;
+    return page.finish(rv);
   });
 }
 
@@ -840,7 +617,7 @@ std::vector<WatchEvent> PostgresStore::changesSince(const std::string& resource,
     std::vector<WatchEvent> out;
     out.reserve(r.size());
     for (const auto& row : r) {
-      out.push_back(WatchEvent{parseEventType(text(row[1])), resource, parseJson(row[2]),
+      out.push_back(WatchEvent{internal::parseEventType(text(row[1])), resource, parseJson(row[2]),
                                row[0].as<int64_t>()});
     }
     return out;
@@ -856,7 +633,7 @@ int64_t PostgresStore::currentResourceVersion() {
 
 std::unique_ptr<Subscription> PostgresStore::subscribe(
     std::function<void(const WatchEvent&)> callback) {
-  return std::make_unique<HubSubscription>(impl_->hub_, impl_->hub_->add(std::move(callback)));
+  return impl_->hub_->subscribe(std::move(callback));
 }
 
 void PostgresStore::compactHistory(int64_t keep) {

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "api/store/selector.h"
+#include "api/store/store_internal.h"
 
 namespace minimcp::store {
 namespace {
@@ -47,182 +47,6 @@ constexpr const char* kChangesAll =
     "SELECT rv, type, data FROM history WHERE rv > ?1 AND resource = ?2 ORDER BY rv";
 constexpr const char* kChangesNs =
     "SELECT rv, type, data FROM history WHERE rv > ?1 AND resource = ?2 AND ns = ?3 ORDER BY rv";
-
-[[noreturn]] void throwUnavailable(const std::string& message) {
-  throw StoreError(StoreError::Code::Unavailable, message);
-}
-
-// Identity of an object as the store files it; validates what the store itself relies on.
-struct Key {
-  std::string ns;
-  std::string name;
-};
-
-Key keyOf(const Json& obj) {
-  if (!obj.is_object()) throw std::invalid_argument("store: object must be a JSON object");
-  auto md = obj.find("metadata");
-  if (md == obj.end() || !md->is_object()) {
-    throw std::invalid_argument("store: object has no metadata");
-  }
-  auto name = md->find("name");
-  if (name == md->end() || !name->is_string() || name->get_ref<const std::string&>().empty()) {
-    throw std::invalid_argument("store: metadata.name is required");
-  }
-  Key k;
-  k.name = name->get<std::string>();
-  auto ns = md->find("namespace");
-  if (ns != md->end() && !ns->is_null()) {
-    if (!ns->is_string()) throw std::invalid_argument("store: metadata.namespace must be a string");
-    k.ns = ns->get<std::string>();
-  }
-  return k;
-}
-
-std::string objectDescription(const std::string& resource, const std::string& ns,
-                              const std::string& name) {
-  return resource + " \"" + (ns.empty() ? name : ns + "/" + name) + "\"";
-}
-
-// metadata.labels kept in a column of its own, so label selectors need not parse whole objects.
-std::string labelsText(const Json& obj) {
-  auto md = obj.find("metadata");
-  auto labels = md->find("labels");
-  return labels != md->end() && labels->is_object() ? labels->dump() : "{}";
-}
-
-EventType parseEventType(const std::string& s) {
-  if (s == "ADDED") return EventType::Added;
-  if (s == "MODIFIED") return EventType::Modified;
-  return EventType::Deleted;
-}
-
-// URL-safe base64 without padding: continue tokens travel in query strings.
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64UrlEncode(const std::string& in) {
-  std::string out;
-  uint32_t buf = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    buf = (buf << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kB64[(buf >> bits) & 0x3f];
-    }
-  }
-  if (bits > 0) out += kB64[(buf << (6 - bits)) & 0x3f];
-  return out;
-}
-
-std::optional<std::string> base64UrlDecode(const std::string& in) {
-  std::string out;
-  uint32_t buf = 0;
-  int bits = 0;
-  for (char c : in) {
-    const char* p = c == '\0' ? nullptr : std::strchr(kB64, c);
-    if (p == nullptr) return std::nullopt;
-    buf = (buf << 6) | static_cast<uint32_t>(p - kB64);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buf >> bits) & 0xff);
-    }
-  }
-  return out;
-}
-
-struct ContinueToken {
-  int64_t rv = 0;
-  std::string ns;
-  std::string name;
-};
-
-std::string encodeContinue(const ContinueToken& t) {
-  return base64UrlEncode(Json{{"rv", t.rv}, {"ns", t.ns}, {"name", t.name}}.dump());
-}
-
-ContinueToken decodeContinue(const std::string& token) {
-  auto badToken = [] { throw StoreError(StoreError::Code::BadSelector, "invalid continue token"); };
-  auto raw = base64UrlDecode(token);
-  if (!raw) badToken();
-  Json j = Json::parse(*raw, nullptr, false);
-  if (!j.is_object() || !j.contains("rv") || !j["rv"].is_number_integer() || !j.contains("ns") ||
-      !j["ns"].is_string() || !j.contains("name") || !j["name"].is_string()) {
-    badToken();
-  }
-  ContinueToken t{j["rv"].get<int64_t>(), j["ns"].get<std::string>(), j["name"].get<std::string>()};
-  if (t.rv < 0 || t.name.empty()) badToken();
-  return t;
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// Subscribers
-
-class SqliteStore::Hub {
- public:
-  struct Sub {
-    // Recursive so a callback may destroy its own subscription without deadlocking.
-    std::recursive_mutex mu;
-    bool active = true;
-    std::function<void(const WatchEvent&)> callback;
-  };
-
-  std::shared_ptr<Sub> add(std::function<void(const WatchEvent&)> cb) {
-    auto sub = std::make_shared<Sub>();
-    sub->callback = std::move(cb);
-    std::lock_guard lk(mu_);
-    subs_.push_back(sub);
-    return sub;
-  }
-
-  void remove(const std::shared_ptr<Sub>& sub) {
-    {
-      // Waits out an in-flight callback of this subscription.
-      std::lock_guard lk(sub->mu);
-      sub->active = false;
-    }
-    std::lock_guard lk(mu_);
-    std::erase(subs_, sub);
-  }
-
-  void deliver(const WatchEvent& ev) {
-    std::vector<std::shared_ptr<Sub>> subs;
-    {
-      std::lock_guard lk(mu_);
-      subs = subs_;
-    }
-    for (const auto& sub : subs) {
-      std::lock_guard lk(sub->mu);
-      if (!sub->active) continue;
-      try {
-        sub->callback(ev);
-      } catch (...) {
-        // A subscriber's failure must not undo a committed write nor starve other subscribers.
-      }
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::shared_ptr<Sub>> subs_;
-};
-
-namespace {
-
-class SqliteSubscription : public Subscription {
- public:
-  SqliteSubscription(std::shared_ptr<SqliteStore::Hub> hub,
-                     std::shared_ptr<SqliteStore::Hub::Sub> sub)
-      : hub_(std::move(hub)), sub_(std::move(sub)) {}
-  ~SqliteSubscription() override { hub_->remove(sub_); }
-
- private:
-  std::shared_ptr<SqliteStore::Hub> hub_;
-  std::shared_ptr<SqliteStore::Hub::Sub> sub_;
-};
 
 }  // namespace
 
@@ -266,11 +90,11 @@ class SqliteStore::Stmt {
   }
   Json json(int col) {
     auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_, col));
-    if (p == nullptr) throwUnavailable("store: NULL object data");
+    if (p == nullptr) internal::throwUnavailable("store: NULL object data");
     try {
       return Json::parse(p, p + sqlite3_column_bytes(st_, col));
     } catch (const Json::exception& e) {
-      throwUnavailable(std::string("store: corrupt object data: ") + e.what());
+      internal::throwUnavailable(std::string("store: corrupt object data: ") + e.what());
     }
   }
 
@@ -325,13 +149,13 @@ void SqliteStore::exec(const char* sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
-    throwUnavailable("sqlite store " + path_ + ": " + sql + ": " + msg);
+    internal::throwUnavailable("sqlite store " + path_ + ": " + sql + ": " + msg);
   }
 }
 
 void SqliteStore::fail(const std::string& what, int rc) {
   std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-  throwUnavailable("sqlite store " + path_ + ": " + what + ": " + msg);
+  internal::throwUnavailable("sqlite store " + path_ + ": " + what + ": " + msg);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -341,12 +165,12 @@ SqliteStore::SqliteStore(const std::string& path, int64_t historyLimit)
       historyLimit_(historyLimit < 1 ? 1 : historyLimit),
       // Trimming is a range delete; doing it every few hundred writes keeps writes cheap.
       trimBatch_(std::max<int64_t>(1, std::min<int64_t>(historyLimit_ / 8, 1000))),
-      hub_(std::make_shared<Hub>()) {
+      hub_(std::make_shared<internal::Hub>()) {
   // Create the file ourselves so it is 0600 from the first byte; SQLite gives the -wal and
   // -shm files the same mode.
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
-    throwUnavailable("sqlite store " + path + ": cannot open: " + std::strerror(errno));
+    internal::throwUnavailable("sqlite store " + path + ": cannot open: " + std::strerror(errno));
   }
   ::close(fd);
   int rc =
@@ -355,7 +179,7 @@ SqliteStore::SqliteStore(const std::string& path, int64_t historyLimit)
     std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);
     db_ = nullptr;
-    throwUnavailable("sqlite store " + path + ": " + msg);
+    internal::throwUnavailable("sqlite store " + path + ": " + msg);
   }
   try {
     sqlite3_busy_timeout(db_, 5000);
@@ -387,9 +211,9 @@ void SqliteStore::migrate() {
     sqlite3_finalize(st);
   }
   if (version > kSchemaVersion) {
-    throwUnavailable("sqlite store " + path_ + ": schema version " + std::to_string(version) +
-                     " is newer than this mcpd understands (" + std::to_string(kSchemaVersion) +
-                     ")");
+    internal::throwUnavailable("sqlite store " + path_ + ": schema version " +
+                               std::to_string(version) + " is newer than this mcpd understands (" +
+                               std::to_string(kSchemaVersion) + ")");
   }
   if (version < 1) {
     // Idempotent, so two processes opening a new file at once both succeed.
@@ -412,7 +236,7 @@ void SqliteStore::migrate() {
 
 int64_t SqliteStore::readCounter() {
   Stmt st(*this, kReadCounter);
-  if (!st.step()) throwUnavailable("sqlite store " + path_ + ": counter row missing");
+  if (!st.step()) internal::throwUnavailable("sqlite store " + path_ + ": counter row missing");
   return st.int64(0);
 }
 
@@ -429,7 +253,7 @@ Json SqliteStore::write(const std::function<WatchEvent(int64_t newRv)>& body) {
     Stmt(*this, kInsertHistory)
         .bind(1, rv)
         .bind(2, ev.resource)
-        .bind(3, keyOf(ev.object).ns)
+        .bind(3, internal::keyOf(ev.object).ns)
         .bind(4, std::string(toString(ev.type)))
         .bind(5, ev.object.dump())
         .run();
@@ -464,25 +288,29 @@ Json SqliteStore::write(const std::function<WatchEvent(int64_t newRv)>& body) {
   return std::move(ev.object);
 }
 
+void SqliteStore::putObject(const char* sql, const std::string& resource, const std::string& ns,
+                            const std::string& name, int64_t rv, Json& obj) {
+  obj["metadata"]["resourceVersion"] = std::to_string(rv);
+  Stmt(*this, sql)
+      .bind(1, resource)
+      .bind(2, ns)
+      .bind(3, name)
+      .bind(4, rv)
+      .bind(5, obj.dump())
+      .bind(6, internal::labelsText(obj))
+      .run();
+}
+
 Json SqliteStore::create(const std::string& resource, Json obj) {
-  Key key = keyOf(obj);
+  internal::Key key = internal::keyOf(obj);
   return write([&](int64_t rv) {
     {
       Stmt existing(*this, kGetObject);
       if (existing.bind(1, resource).bind(2, key.ns).bind(3, key.name).step()) {
-        throw StoreError(StoreError::Code::AlreadyExists,
-                         objectDescription(resource, key.ns, key.name) + " already exists");
+        internal::throwAlreadyExists(resource, key.ns, key.name);
       }
     }
-    obj["metadata"]["resourceVersion"] = std::to_string(rv);
-    Stmt(*this, kInsertObject)
-        .bind(1, resource)
-        .bind(2, key.ns)
-        .bind(3, key.name)
-        .bind(4, rv)
-        .bind(5, obj.dump())
-        .bind(6, labelsText(obj))
-        .run();
+    putObject(kInsertObject, resource, key.ns, key.name, rv, obj);
     return WatchEvent{EventType::Added, resource, std::move(obj), rv};
   });
 }
@@ -496,31 +324,18 @@ std::optional<Json> SqliteStore::get(const std::string& resource, const std::str
 }
 
 Json SqliteStore::update(const std::string& resource, Json obj, int64_t expectedRV) {
-  Key key = keyOf(obj);
+  internal::Key key = internal::keyOf(obj);
   return write([&](int64_t rv) {
     {
       Stmt existing(*this, kGetObject);
       if (!existing.bind(1, resource).bind(2, key.ns).bind(3, key.name).step()) {
-        throw StoreError(StoreError::Code::NotFound,
-                         objectDescription(resource, key.ns, key.name) + " not found");
+        internal::throwNotFound(resource, key.ns, key.name);
       }
       if (expectedRV != 0 && existing.int64(0) != expectedRV) {
-        throw StoreError(StoreError::Code::Conflict,
-                         "Operation cannot be fulfilled on " +
-                             objectDescription(resource, key.ns, key.name) +
-                             ": the object has been modified; please apply your changes to the "
-                             "latest version and try again");
+        internal::throwConflict(resource, key.ns, key.name);
       }
     }
-    obj["metadata"]["resourceVersion"] = std::to_string(rv);
-    Stmt(*this, kUpdateObject)
-        .bind(1, resource)
-        .bind(2, key.ns)
-        .bind(3, key.name)
-        .bind(4, rv)
-        .bind(5, obj.dump())
-        .bind(6, labelsText(obj))
-        .run();
+    putObject(kUpdateObject, resource, key.ns, key.name, rv, obj);
     return WatchEvent{EventType::Modified, resource, std::move(obj), rv};
   });
 }
@@ -532,15 +347,10 @@ Json SqliteStore::remove(const std::string& resource, const std::string& ns,
     {
       Stmt existing(*this, kGetObject);
       if (!existing.bind(1, resource).bind(2, ns).bind(3, name).step()) {
-        throw StoreError(StoreError::Code::NotFound,
-                         objectDescription(resource, ns, name) + " not found");
+        internal::throwNotFound(resource, ns, name);
       }
       if (expectedRV != 0 && existing.int64(0) != expectedRV) {
-        throw StoreError(StoreError::Code::Conflict,
-                         "Operation cannot be fulfilled on " +
-                             objectDescription(resource, ns, name) +
-                             ": the object has been modified; please apply your changes to the "
-                             "latest version and try again");
+        internal::throwConflict(resource, ns, name);
       }
       obj = existing.json(1);
     }
@@ -551,62 +361,21 @@ Json SqliteStore::remove(const std::string& resource, const std::string& ns,
 }
 
 ListResult SqliteStore::list(const std::string& resource, const ListOptions& opts) {
-  LabelSelector labels = LabelSelector::parse(opts.labelSelector);
-  FieldSelector fields = FieldSelector::parse(opts.fieldSelector);
-  std::optional<ContinueToken> from;
-  if (!opts.continueToken.empty()) from = decodeContinue(opts.continueToken);
-  int64_t limit = opts.limit > 0 ? opts.limit : 0;
-
-  ListResult out;
-  std::string lastNs, lastName;
+  internal::ListPage page(opts);
+  const auto& start = page.start();
   std::lock_guard lk(dbMu_);
   Txn txn(*this, false);  // one snapshot for the rows and the resourceVersion
-  out.resourceVersion = from ? from->rv : readCounter();
+  int64_t rv = page.continuedResourceVersion() ? *page.continuedResourceVersion() : readCounter();
   {
-    // Resume after the token's (ns, name); within one namespace that is a name bound.
-    std::string afterNs = from ? from->ns : std::string();
-    std::string afterName = from ? from->name : std::string();
-    bool exhausted = false;
-    if (!opts.ns.empty()) {
-      if (afterNs < opts.ns) afterName.clear();
-      exhausted = afterNs > opts.ns;
-      afterNs = opts.ns;
-    }
     Stmt st(*this, opts.ns.empty() ? kListAll : kListNs);
-    st.bind(1, resource).bind(2, afterNs).bind(3, afterName);
-    bool wholeForFields = fields.needsWholeObject();
-    while (!exhausted && st.step()) {
-      bool full = limit > 0 && static_cast<int64_t>(out.items.size()) >= limit;
-      // Cheap tests first: labels column, then name/namespace; parse the object only when a
-      // field selector reads it or it goes into the page.
-      if (!labels.empty()) {
-        Json l = st.json(3);
-        if (!labels.matchesLabels(&l)) continue;
-      }
-      if (!fields.empty() && !wholeForFields &&
-          !fields.matches(Json{{"metadata", {{"name", st.text(1)}, {"namespace", st.text(0)}}}})) {
-        continue;
-      }
-      if (full && !wholeForFields) {
-        ++out.remainingItemCount;
-        continue;
-      }
-      Json obj = st.json(2);
-      if (wholeForFields && !fields.matches(obj)) continue;
-      if (full) {
-        ++out.remainingItemCount;
-        continue;
-      }
-      lastNs = st.text(0);
-      lastName = st.text(1);
-      out.items.push_back(std::move(obj));
+    st.bind(1, resource).bind(2, start.afterNs).bind(3, start.afterName);
+    while (!start.exhausted && st.step()) {
+      page.offer(
+          st.text(0), st.text(1), [&] { return st.json(3); }, [&] { return st.json(2); });
     }
   }
   txn.commit();
-  if (out.remainingItemCount > 0) {
-    out.continueToken = encodeContinue({out.resourceVersion, lastNs, lastName});
-  }
-  return out;
+  return page.finish(rv);
 }
 
 std::vector<WatchEvent> SqliteStore::changesSince(const std::string& resource,
@@ -632,7 +401,8 @@ std::vector<WatchEvent> SqliteStore::changesSince(const std::string& resource,
     st.bind(1, rv).bind(2, resource);
     if (!ns.empty()) st.bind(3, ns);
     while (st.step()) {
-      out.push_back(WatchEvent{parseEventType(st.text(1)), resource, st.json(2), st.int64(0)});
+      out.push_back(
+          WatchEvent{internal::parseEventType(st.text(1)), resource, st.json(2), st.int64(0)});
     }
   }
   txn.commit();
@@ -646,7 +416,7 @@ int64_t SqliteStore::currentResourceVersion() {
 
 std::unique_ptr<Subscription> SqliteStore::subscribe(
     std::function<void(const WatchEvent&)> callback) {
-  return std::make_unique<SqliteSubscription>(hub_, hub_->add(std::move(callback)));
+  return hub_->subscribe(std::move(callback));
 }
 
 void SqliteStore::compactHistory(int64_t keep) {

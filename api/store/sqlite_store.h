@@ -15,6 +15,9 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace minimcp::store {
+namespace internal {
+class Hub;
+}  // namespace internal
 
 class SqliteStore : public Store {
  public:
@@ -39,8 +42,6 @@ class SqliteStore : public Store {
   std::unique_ptr<Subscription> subscribe(std::function<void(const WatchEvent&)> callback) override;
   void compactHistory(int64_t keep) override;
 
-  class Hub;  // subscriber registry; outlives the store while subscriptions exist
-
  private:
   class Stmt;
   class Txn;
@@ -53,6 +54,9 @@ class SqliteStore : public Store {
   // record. Then delivers the event to subscribers in commit order.
   nlohmann::json write(const std::function<WatchEvent(int64_t newRv)>& body);
   int64_t readCounter();
+  // Stamps `obj` with `rv` and runs kInsertObject or kUpdateObject for it.
+  void putObject(const char* sql, const std::string& resource, const std::string& ns,
+                 const std::string& name, int64_t rv, nlohmann::json& obj);
 
   std::string path_;
   int64_t historyLimit_;
@@ -66,7 +70,7 @@ class SqliteStore : public Store {
   std::condition_variable turnCv_;
   uint64_t nextTicket_ = 0;     // guarded by dbMu_
   uint64_t servingTicket_ = 0;  // guarded by turnMu_
-  std::shared_ptr<Hub> hub_;
+  std::shared_ptr<internal::Hub> hub_;
 };
 
 }  // namespace minimcp::store

@@ -2,21 +2,17 @@
 
 #include <functional>
 
-#include "api/util/random.h"
-
 namespace minimcp::client {
 
 using nlohmann::json;
-
-std::string writeOnlyDigest(const json& value) {
-  return "sha256:" + sha256Hex(value.is_string() ? value.get<std::string>() : value.dump());
-}
 
 json withLastApplied(const json& desired, const std::vector<std::string>& writeOnly) {
   json recorded = desired;
   for (const auto& pointer : writeOnly) {
     json::json_pointer p(pointer);
-    if (recorded.contains(p) && !recorded[p].is_null()) recorded[p] = writeOnlyDigest(recorded[p]);
+    if (!recorded.contains(p)) continue;
+    json& parent = recorded[p.parent_pointer()];
+    if (parent.is_object()) parent.erase(p.back());
   }
   // Byte for byte what kubectl records (metadata.annotations always present, a trailing
   // newline), so kubectl and mcpctl see each other's applies as unchanged.
@@ -93,25 +89,7 @@ void mergeInto(json& target, const json& patch) {
 
 }  // namespace
 
-namespace {
-
-// Removes the value at `p` from `patch` and then every parent object left empty.
-void erasePointer(json& patch, json::json_pointer p) {
-  while (!p.empty() && patch.contains(p)) {
-    std::string key = p.back();
-    json::json_pointer parent = p.parent_pointer();
-    json& container = parent.empty() ? patch : patch[parent];
-    if (!container.is_object()) return;
-    container.erase(key);
-    if (!container.empty() || parent.empty()) return;
-    p = parent;
-  }
-}
-
-}  // namespace
-
-json threeWayMergePatch(const json& lastApplied, const json& live, const json& modified,
-                        const std::vector<std::string>& writeOnly) {
+json threeWayMergePatch(const json& lastApplied, const json& live, const json& modified) {
   json patch = deletions(lastApplied.is_object() ? lastApplied : json::object(), modified);
   // A deletion of a key the live object does not have is a no-op: leave it out so that an
   // unchanged object yields an empty patch.
@@ -138,14 +116,6 @@ json threeWayMergePatch(const json& lastApplied, const json& live, const json& m
   };
   prune(patch, live);
   mergeInto(patch, changes(live, modified));
-  for (const auto& pointer : writeOnly) {
-    json::json_pointer p(pointer);
-    if (!patch.contains(p) || !modified.contains(p)) continue;
-    if (lastApplied.is_object() && lastApplied.contains(p) &&
-        lastApplied[p] == json(writeOnlyDigest(modified[p]))) {
-      erasePointer(patch, p);
-    }
-  }
   return patch;
 }
 

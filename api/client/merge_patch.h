@@ -15,7 +15,9 @@ inline constexpr const char* kLastAppliedAnnotation =
 // JSON of `desired` itself (without that annotation), the way kubectl records it.
 //
 // `writeOnly` lists JSON pointers of write-only fields (APIKey "/spec/value"): every read returns
-// the annotation, so it records "sha256:<hex>" of such a value instead of the value itself.
+// the annotation, so such a field is left out of it entirely (not even a digest, which would let
+// anyone who can read the object test guesses of the value offline). The object itself keeps it:
+// the value is sent on every apply, and the server tells an unchanged one apart.
 nlohmann::json withLastApplied(const nlohmann::json& desired,
                                const std::vector<std::string>& writeOnly = {});
 
@@ -28,13 +30,8 @@ nlohmann::json lastAppliedOf(const nlohmann::json& live);
 // from `live` are set; fields only the server or another writer set are left alone. Arrays are
 // replaced whole. An empty object means nothing to send.
 //
-// A `writeOnly` field never appears in `live`; it is sent only when the hash recorded in
-// `lastApplied` differs from the hash of the value in `modified`.
+// A write-only field never appears in `live`, so whenever `modified` has one it is in the patch.
 nlohmann::json threeWayMergePatch(const nlohmann::json& lastApplied, const nlohmann::json& live,
-                                  const nlohmann::json& modified,
-                                  const std::vector<std::string>& writeOnly = {});
-
-// "sha256:<hex>" of a write-only value as recorded in the annotation.
-std::string writeOnlyDigest(const nlohmann::json& value);
+                                  const nlohmann::json& modified);
 
 }  // namespace minimcp::client

@@ -1,6 +1,9 @@
 // apply and diff: kubectl's client-side apply (last-applied annotation + three-way merge patch).
 #include <iostream>
+#include <map>
+#include <set>
 
+#include "api/client/commands.h"
 #include "api/client/merge_patch.h"
 #include "api/client/text_diff.h"
 #include "tools/mcpctl/mcpctl.h"
@@ -18,7 +21,7 @@ struct Prepared {
   json modified;  // the document with the last-applied annotation
 };
 
-// Fields the server accepts but never returns; the annotation must not carry them in clear.
+// Fields the server accepts but never returns; the annotation must not carry them at all.
 std::vector<std::string> writeOnlyFields(const ResourceInfo& r) {
   if (r.group == "minimcp.io" && r.kind == "APIKey") return {"/spec/value"};
   return {};
@@ -64,8 +67,7 @@ Prepared prepare(Session& s, const SourceDoc& doc) {
 
 // The patch without fields a merge patch can never change.
 json applyPatch(const json& live, const Prepared& p) {
-  json patch =
-      client::threeWayMergePatch(client::lastAppliedOf(live), live, p.modified, p.writeOnly);
+  json patch = client::threeWayMergePatch(client::lastAppliedOf(live), live, p.modified);
   patch.erase("apiVersion");
   patch.erase("kind");
   if (patch.contains("metadata") && patch["metadata"].is_object()) {
@@ -81,13 +83,78 @@ struct ApplyOptions {
   bool recursive = false;
   std::string dryRun = "none";
   std::string output;
+  bool prune = false;
+  std::string selector;
+  bool all = false;
 };
+
+std::string resourceVersionOf(const json& obj) {
+  if (!obj.is_object() || !obj.contains("metadata") || !obj["metadata"].is_object()) return "";
+  return obj["metadata"].value("resourceVersion", "");
+}
+
+// What one apply touched, per resource: the namespaces and the names in each (for --prune).
+struct AppliedSet {
+  struct PerResource {
+    ResourceInfo resource;
+    std::map<std::string, std::set<std::string>> namesByNs;
+  };
+  std::map<std::string, PerResource> byResource;
+
+  void add(const Prepared& p) {
+    auto& entry = byResource[p.resource.resourceDotGroup()];
+    entry.resource = p.resource;
+    entry.namesByNs[p.ns].insert(p.name);
+  }
+};
+
+// kubectl's --prune: objects of the applied kinds, in the applied namespaces, that match the
+// selector and were created by apply (last-applied annotation) but are no longer in the set.
+bool prune(Session& s, const AppliedSet& applied, const ApplyOptions& o, const std::string& query,
+           const std::string& suffix) {
+  bool failed = false;
+  for (const auto& [key, entry] : applied.byResource) {
+    const ResourceInfo& r = entry.resource;
+    for (const auto& [ns, names] : entry.namesByNs) {
+      std::string target = r.path(ns);
+      if (!o.selector.empty()) target += "?labelSelector=" + client::urlEncode(o.selector);
+      try {
+        json list = s.getJson(target);
+        for (const auto& name : client::prunableNames(list, names)) {
+          if (o.dryRun != "client") {
+            auto res = s.send("DELETE", r.path(ns, name) + query, "", "application/json");
+            if (res.status == 404) continue;  // deleted meanwhile: nothing left to prune
+            if (!isSuccess(res)) throw CommandError(serverError(res));
+          }
+          std::cout << r.kindDotGroup() << "/" << name << " pruned" << suffix << std::endl;
+        }
+      } catch (const CommandError& e) {
+        std::cout.flush();
+        std::cerr << e.what() << "\n";
+        failed = true;
+      }
+    }
+  }
+  return failed;
+}
 
 int runApply(Session& s, ApplyOptions& o) {
   if (o.files.empty()) throw CommandError("error: must specify one of -f and -k");
   if (o.dryRun != "none" && o.dryRun != "server" && o.dryRun != "client") {
     throw CommandError("error: Invalid dry-run value (" + o.dryRun +
                        "). Must be \"none\", \"server\", or \"client\".");
+  }
+  if (o.prune && o.selector.empty() && !o.all) {
+    throw CommandError(
+        "error: all resources selected for prune without explicitly passing --all. To prune all "
+        "resources, pass the --all flag. If you did not mean to prune all resources, specify a "
+        "label selector");
+  }
+  if (!o.prune && o.all) throw CommandError("error: --all is only meaningful with --prune");
+  // kubectl would also skip the documents the selector does not match; mcpctl has no local
+  // selector matcher, so it refuses rather than apply what the user meant to leave out.
+  if (!o.prune && !o.selector.empty()) {
+    throw CommandError("error: --selector is only supported together with --prune");
   }
   const bool serverDryRun = o.dryRun == "server";
   const bool clientDryRun = o.dryRun == "client";
@@ -96,9 +163,12 @@ int runApply(Session& s, ApplyOptions& o) {
   auto docs = readManifests(o.files, o.recursive);
   if (docs.empty()) throw CommandError("error: no objects passed to apply");
   bool failed = false;
+  AppliedSet applied;
   for (const auto& doc : docs) {
     try {
       Prepared p = prepare(s, doc);
+      // Named in the manifests: never pruned, even when applying it fails below.
+      applied.add(p);
       const std::string id = p.resource.kindDotGroup() + "/" + p.name;
       auto current = s.get(p.resource.path(p.ns, p.name));
       if (current.status == 404) {
@@ -125,6 +195,7 @@ int runApply(Session& s, ApplyOptions& o) {
         std::cout << id << " unchanged" << suffix << std::endl;
         continue;
       }
+      bool changed = true;
       if (!clientDryRun) {
         auto res = s.send("PATCH", p.resource.path(p.ns, p.name) + query, patch.dump(),
                           "application/merge-patch+json");
@@ -132,14 +203,26 @@ int runApply(Session& s, ApplyOptions& o) {
           throw CommandError(serverError(
               res, "error when applying patch to " + id + " from \"" + doc.source + "\""));
         }
+        // A write-only field (APIKey value) is in every patch; the server leaves the object as it
+        // was when the value is the same. A dry run keeps the old resourceVersion either way, so
+        // there the whole object tells.
+        json updated = json::parse(res.body, nullptr, false);
+        if (serverDryRun) {
+          changed = updated != live;
+        } else {
+          std::string rv = resourceVersionOf(updated);
+          changed = rv.empty() || rv != resourceVersionOf(live);
+        }
       }
-      std::cout << id << " configured" << suffix << std::endl;
+      std::cout << id << (changed ? " configured" : " unchanged") << suffix << std::endl;
     } catch (const CommandError& e) {
       std::cout.flush();
       std::cerr << e.what() << "\n";
       failed = true;
     }
   }
+  // Like kubectl: nothing is pruned after a failed apply, which could have left the set partial.
+  if (o.prune && !failed) failed = prune(s, applied, o, query, suffix);
   return failed ? 1 : 0;
 }
 
@@ -215,6 +298,11 @@ void registerApply(CLI::App& app, Session& session, Action& action) {
   cmd->add_option("--filename,-f", opts->files, "File, directory or - (stdin); repeatable");
   cmd->add_flag("--recursive,-R", opts->recursive, "Process directories recursively");
   cmd->add_option("--dry-run", opts->dryRun, "none|server|client (--dry-run=server)");
+  cmd->add_flag("--prune", opts->prune,
+                "Delete objects of the applied kinds, created by apply, that the files no longer "
+                "contain (needs -l or --all)");
+  cmd->add_option("--selector,-l", opts->selector, "Label selector of the objects to prune");
+  cmd->add_flag("--all", opts->all, "With --prune: consider every object of the applied kinds");
   cmd->callback([&session, &action, opts] {
     action = [&session, opts] { return runApply(session, *opts); };
   });

@@ -12,11 +12,15 @@ int main(int argc, char** argv) {
   addCommonFlags(&app, session.flags);
   Action action;
   registerApply(app, session, action);
+  registerCreate(app, session, action);
   registerDiff(app, session, action);
   registerGet(app, session, action);
   registerDescribe(app, session, action);
   registerDelete(app, session, action);
   registerWait(app, session, action);
+  registerLogs(app, session, action);
+  registerToken(app, session, action);
+  registerLimits(app, session, action);
   registerApiResources(app, session, action);
   registerVersion(app, session, action);
   registerConfig(app, session, action);

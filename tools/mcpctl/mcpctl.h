@@ -109,6 +109,10 @@ void registerApiResources(CLI::App& app, Session& session, Action& action);
 void registerVersion(CLI::App& app, Session& session, Action& action);
 void registerConfig(CLI::App& app, Session& session, Action& action);
 void registerCompletion(CLI::App& app, Session& session, Action& action);
+void registerLogs(CLI::App& app, Session& session, Action& action);
+void registerToken(CLI::App& app, Session& session, Action& action);
+void registerCreate(CLI::App& app, Session& session, Action& action);
+void registerLimits(CLI::App& app, Session& session, Action& action);
 
 // --- output ---
 // kubectl prints JSON with 4-space indentation.

@@ -80,7 +80,7 @@ _mcpctl() {
   local cur prev words cword
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="apply diff get describe delete wait api-resources version config completion"
+  local commands="apply create diff get describe delete wait logs token limits api-resources version config completion"
   local kinds="mcpinstances mcpinstance mi mcptypes mcptype mt apikeys apikey ak events"
   if [[ ${COMP_CWORD} -eq 1 ]]; then
     COMPREPLY=( $(compgen -W "${commands}" -- "${cur}") )
@@ -103,13 +103,31 @@ _mcpctl() {
         names=$(mcpctl get "${COMP_WORDS[2]}" -o name 2>/dev/null | sed 's|.*/||')
         COMPREPLY=( $(compgen -W "${names}" -- "${cur}") )
       fi ;;
+    logs)
+      if [[ "${cur}" != -* ]]; then
+        local names
+        names=$(mcpctl get mcpinstances -o name 2>/dev/null | sed 's|.*/||')
+        COMPREPLY=( $(compgen -W "${names}" -- "${cur}") )
+      fi ;;
+    token)
+      if [[ ${COMP_CWORD} -eq 2 ]]; then
+        COMPREPLY=( $(compgen -W "mcpinstance create list revoke" -- "${cur}") )
+      fi ;;
+    create)
+      if [[ ${COMP_CWORD} -eq 2 ]]; then
+        COMPREPLY=( $(compgen -W "apikey" -- "${cur}") )
+      fi ;;
+    limits)
+      if [[ ${COMP_CWORD} -eq 2 ]]; then
+        COMPREPLY=( $(compgen -W "get set" -- "${cur}") )
+      fi ;;
     config)
       COMPREPLY=( $(compgen -W "view get-contexts current-context use-context set-context" -- "${cur}") ) ;;
     completion)
       COMPREPLY=( $(compgen -W "bash" -- "${cur}") ) ;;
   esac
   if [[ "${cur}" == -* ]]; then
-    COMPREPLY=( $(compgen -W "--kubeconfig --server --token --certificate-authority --insecure-skip-tls-verify --context --namespace -n -o -l -A -w -f --dry-run --timeout --for --help" -- "${cur}") )
+    COMPREPLY=( $(compgen -W "--kubeconfig --server --token --certificate-authority --insecure-skip-tls-verify --context --namespace -n -o -l -A -w -f --dry-run --timeout --for --prune --tail --rotate --type --from-literal --from-file --from-stdin --help" -- "${cur}") )
   fi
   return 0
 }

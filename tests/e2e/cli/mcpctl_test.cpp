@@ -322,13 +322,30 @@ TEST_F(McpctlTest, ApplyNeverRecordsAnAPIKeyValue) {
   r = ctl({"apply", "-f", "-"}, key);
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_EQ(r.out, "apikey.minimcp.io/k unchanged\n");
+  r = ctl({"apply", "-f", "-", "--dry-run=server"}, key);
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "apikey.minimcp.io/k unchanged (server dry run)\n");
+  r = ctl({"diff", "-f", "-"}, key);
+  EXPECT_EQ(r.exitCode, 0) << r.out << r.err;  // the same value is no difference
   r = ctl({"get", "ak", "k", "-n", "key-ns", "-o", "yaml"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_THAT(r.out, Not(HasSubstr(secret)));
-  EXPECT_THAT(r.out, HasSubstr("sha256:"));
+  EXPECT_THAT(r.out, Not(HasSubstr("sha256:")));  // not even a digest of it
   // A new value is sent.
-  r = ctl({"apply", "-f", "-"}, key.replace(key.find(secret), secret.size(), "rotated-value-43"));
+  std::string rotated = key;
+  rotated.replace(rotated.find(secret), secret.size(), "rotated-value-43");
+  r = ctl({"apply", "-f", "-", "--dry-run=server"}, rotated);
+  EXPECT_EQ(r.out, "apikey.minimcp.io/k configured (server dry run)\n") << r.err;
+  json before = json::parse(ctl({"get", "ak", "k", "-n", "key-ns", "-o", "json"}).out);
+  r = ctl({"apply", "-f", "-"}, rotated);
   EXPECT_EQ(r.out, "apikey.minimcp.io/k configured\n") << r.err;
+  json after = json::parse(ctl({"get", "ak", "k", "-n", "key-ns", "-o", "json"}).out);
+  EXPECT_EQ(after["status"]["version"], before["status"]["version"].get<int>() + 1);
+  // The annotation mcpctl records has no trace of the value.
+  json applied = json::parse(
+      after["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+          .get<std::string>());
+  EXPECT_FALSE(applied["spec"].contains("value")) << applied.dump();
 }
 
 TEST_F(McpctlTest, WatchPrintsNewObjects) {

@@ -101,28 +101,38 @@ TEST(WithLastApplied, SecondApplyOfSameConfigIsEmptyPatch) {
   EXPECT_TRUE(patch["metadata"]["annotations"].contains(kLastAppliedAnnotation));
 }
 
-TEST(WriteOnly, RecordsADigestAndSendsTheValueOnlyWhenItChanged) {
+TEST(WriteOnly, NeverRecordedAndAlwaysSent) {
   const std::vector<std::string> writeOnly = {"/spec/value"};
   json desired = {{"metadata", {{"name", "k"}}},
                   {"spec", {{"type", "gmail"}, {"value", "s3cret"}}}};
   json modified = withLastApplied(desired, writeOnly);
   std::string recorded = modified["metadata"]["annotations"][kLastAppliedAnnotation];
   EXPECT_EQ(recorded.find("s3cret"), std::string::npos) << recorded;
-  EXPECT_EQ(json::parse(recorded)["spec"]["value"], writeOnlyDigest("s3cret"));
-  EXPECT_EQ(modified["spec"]["value"], "s3cret");  // still sent on create
+  EXPECT_EQ(recorded.find("sha256"), std::string::npos) << recorded;  // not even a digest
+  EXPECT_FALSE(json::parse(recorded)["spec"].contains("value"));
+  EXPECT_EQ(json::parse(recorded)["spec"]["type"], "gmail");
+  EXPECT_EQ(modified["spec"]["value"], "s3cret");  // still sent
 
-  // The server never returns the value.
+  // The server never returns the value: the patch always carries it (the server keeps the same
+  // version for the same value) and nothing else.
   json live = modified;
   live["spec"].erase("value");
-  EXPECT_EQ(threeWayMergePatch(lastAppliedOf(live), live, modified, writeOnly), json::object());
+  EXPECT_EQ(threeWayMergePatch(lastAppliedOf(live), live, modified),
+            (json{{"spec", {{"value", "s3cret"}}}}));
 
-  json rotated = desired;
-  rotated["spec"]["value"] = "n3w";
-  json patch =
-      threeWayMergePatch(lastAppliedOf(live), live, withLastApplied(rotated, writeOnly), writeOnly);
-  EXPECT_EQ(patch["spec"]["value"], "n3w");
-  EXPECT_EQ(patch["metadata"]["annotations"][kLastAppliedAnnotation].get<std::string>().find("n3w"),
-            std::string::npos);
+  // An annotation written by an older mcpctl (a digest) is replaced by one without the field.
+  json old = live;
+  json oldRecorded = json::parse(recorded);
+  oldRecorded["spec"]["value"] = "sha256:0000";
+  old["metadata"]["annotations"][kLastAppliedAnnotation] = oldRecorded.dump() + "\n";
+  json patch = threeWayMergePatch(lastAppliedOf(old), old, modified);
+  EXPECT_EQ(patch["spec"], (json{{"value", "s3cret"}}));
+  EXPECT_EQ(patch["metadata"]["annotations"][kLastAppliedAnnotation], recorded);
+
+  // A write-only field missing from the document is left out too.
+  json noValue = desired;
+  noValue["spec"].erase("value");
+  EXPECT_FALSE(withLastApplied(noValue, writeOnly)["spec"].contains("value"));
 }
 
 TEST(LastAppliedOf, InvalidOrMissingIsNull) {

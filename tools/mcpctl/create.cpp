@@ -1,0 +1,96 @@
+// create apikey NAME --type T --from-literal|--from-file|--from-stdin: the value goes into the
+// request body only; it is never printed, logged or handed to another process.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "api/client/commands.h"
+#include "tools/mcpctl/mcpctl.h"
+
+namespace minimcp::mcpctl {
+
+namespace {
+
+struct CreateApiKeyOptions {
+  std::string name;
+  std::string type;
+  std::optional<std::string> literal;
+  std::string file;
+  bool fromStdin = false;
+  std::string rotationPeriod;
+  std::string dryRun = "none";
+};
+
+std::string readValue(const CreateApiKeyOptions& o) {
+  int sources = (o.literal ? 1 : 0) + (o.file.empty() ? 0 : 1) + (o.fromStdin ? 1 : 0);
+  if (sources != 1) {
+    throw CommandError(
+        "error: exactly one of --from-literal, --from-file or --from-stdin must be given");
+  }
+  std::string value;
+  if (o.literal) {
+    value = *o.literal;
+  } else {
+    std::stringstream ss;
+    if (o.fromStdin) {
+      ss << std::cin.rdbuf();
+    } else {
+      std::ifstream in(o.file, std::ios::binary);
+      if (!in) throw CommandError("error: cannot read " + o.file);
+      ss << in.rdbuf();
+    }
+    value = client::trimOneTrailingNewline(ss.str());
+  }
+  if (value.empty()) throw CommandError("error: the API key value is empty");
+  return value;
+}
+
+int runCreateApiKey(Session& s, const CreateApiKeyOptions& o) {
+  if (o.dryRun != "none" && o.dryRun != "server" && o.dryRun != "client") {
+    throw CommandError("error: Invalid dry-run value (" + o.dryRun +
+                       "). Must be \"none\", \"server\", or \"client\".");
+  }
+  if (o.type.empty()) throw CommandError("error: --type is required");
+  std::string value = readValue(o);
+  ResourceInfo r = s.resolve("apikeys");
+  json body = client::apiKeyManifest(s.ns(), o.name, o.type, value, o.rotationPeriod);
+  const std::string id = r.kindDotGroup() + "/" + o.name;
+  if (o.dryRun == "client") {
+    std::cout << id << " created (dry run)" << std::endl;
+    return 0;
+  }
+  auto res = s.send("POST", r.path(s.ns()) + (o.dryRun == "server" ? "?dryRun=All" : ""),
+                    body.dump(), "application/json");
+  if (!isSuccess(res)) throw CommandError(serverError(res));
+  std::cout << id << " created" << (o.dryRun == "server" ? " (server dry run)" : "") << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+void registerCreate(CLI::App& app, Session& session, Action& action) {
+  auto* cmd = app.add_subcommand("create", "Create a resource from flags");
+  addCommonFlags(cmd, session.flags);
+  cmd->require_subcommand(1);
+
+  auto opts = std::make_shared<CreateApiKeyOptions>();
+  auto* key = cmd->add_subcommand("apikey", "Create an APIKey (the value is write-only)");
+  key->alias("apikeys");
+  key->alias("ak");
+  addCommonFlags(key, session.flags);
+  key->add_option("name", opts->name, "Name of the APIKey")->required();
+  key->add_option("--type", opts->type, "The MCPType the key is for (e.g. gmail)")->required();
+  key->add_option("--from-literal", opts->literal,
+                  "The value itself (visible in your shell history and process list; prefer "
+                  "--from-file or --from-stdin)");
+  key->add_option("--from-file", opts->file, "Read the value from this file");
+  key->add_flag("--from-stdin", opts->fromStdin, "Read the value from standard input");
+  key->add_option("--rotation-period", opts->rotationPeriod,
+                  "How long a value may be used before rotation is due (e.g. 2160h)");
+  key->add_option("--dry-run", opts->dryRun, "none|server|client (--dry-run=server)");
+  key->callback([&session, &action, opts] {
+    action = [&session, opts] { return runCreateApiKey(session, *opts); };
+  });
+}
+
+}  // namespace minimcp::mcpctl

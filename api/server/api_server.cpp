@@ -8,12 +8,16 @@
 #include <filesystem>
 
 #include "api/client/kubeconfig.h"
+#include "api/crypto/instance_token.h"
+#include "api/model/kinds.h"
 #include "api/model/strategy.h"
 #include "api/server/discovery.h"
 #include "api/server/http_server.h"
+#include "api/server/logs.h"
 #include "api/server/metrics.h"
 #include "api/server/resource_path.h"
 #include "api/server/tls.h"
+#include "api/server/token_api.h"
 #include "api/util/api_error.h"
 
 namespace minimcp::server {
@@ -26,6 +30,7 @@ struct ApiServer::Impl {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<StoreTokenAuthenticator> auth;
   std::unique_ptr<RestHandler> rest;
+  std::unique_ptr<Limits> limits;
   Metrics metrics;
   std::unique_ptr<HttpServer> http;
   struct Route {
@@ -43,6 +48,7 @@ struct ApiServer::Impl {
   Response handle(const Request& req);
   Response route(const Request& req, std::string& verb, std::string& resource);
   void ensureKubeconfig();
+  void installInstanceEndpoints();
 };
 
 namespace {
@@ -123,6 +129,14 @@ Response ApiServer::Impl::route(const Request& req, std::string& verb, std::stri
     r.contentType = "text/plain; version=0.0.4; charset=utf-8";
     return r;
   }
+  if (p == kTokensPath || p.rfind(std::string(kTokensPath) + "/", 0) == 0) {
+    resource = "tokens";
+    return handleTokens(req, *who, *auth);
+  }
+  if (p == kLimitsPath || p.rfind(std::string(kLimitsPath) + "/", 0) == 0) {
+    resource = "limits";
+    return limits->handle(req, *who);
+  }
   if (auto path = parseResourcePath(p)) {
     resource = path->plural;
     return rest->handle(req, *path, *who, &verb);
@@ -133,6 +147,35 @@ Response ApiServer::Impl::route(const Request& req, std::string& verb, std::stri
   }
   return statusResponse(
       ApiError(404, "NotFound", "the server could not find the requested resource"));
+}
+
+void ApiServer::Impl::installInstanceEndpoints() {
+  const std::string plural = model::mcpInstanceStrategy().info().plural;
+  rest->addAdmission(plural, limits->instanceAdmission());
+  rest->addSubresource(
+      plural, "log", [this](const Request& req, const nlohmann::json& obj, const Identity&) {
+        const auto& md = obj["metadata"];
+        std::string ns = md.value("namespace", ""), name = md.value("name", "");
+        LogFilesFn files = [this, ns, name] {
+          return opts.logFiles ? opts.logFiles(ns, name) : defaultLogFiles(opts.dataDir, ns, name);
+        };
+        return serveLog(req, std::move(files));
+      });
+  rest->addSubresource(
+      plural, "token", [this](const Request&, const nlohmann::json& obj, const Identity&) {
+        if (!opts.instanceTokens) {
+          throw ApiError::ServiceUnavailable("instance tokens are not configured on this server");
+        }
+        const auto spec = model::MCPInstanceSpec::fromJson(obj.value("spec", nlohmann::json()));
+        std::string uid = obj["metadata"].value("uid", "");
+        Response r =
+            Response::json(200, {{"apiVersion", model::kApiVersion},
+                                 {"kind", "InstanceToken"},
+                                 {"token", opts.instanceTokens->issue(uid, spec.tokenGeneration)},
+                                 {"tokenGeneration", spec.tokenGeneration}});
+        r.headers.emplace_back("Cache-Control", "no-store");
+        return r;
+      });
 }
 
 void ApiServer::Impl::ensureKubeconfig() {
@@ -170,6 +213,7 @@ ApiServer::~ApiServer() {
   stop();
   impl_->http.reset();
   impl_->rest.reset();
+  impl_->limits.reset();
   impl_->auth.reset();
   impl_->store.reset();
 }
@@ -214,6 +258,8 @@ void ApiServer::start() {
   }
   impl_->rest = std::make_unique<RestHandler>(*impl_->store, model::Registry::instance(),
                                               impl_->clock, o.rest);
+  impl_->limits = std::make_unique<Limits>(*impl_->store, o.limits, impl_->clock);
+  impl_->installInstanceEndpoints();
   impl_->http = std::make_unique<HttpServer>(
       ho, [impl = impl_.get()](const Request& r) { return impl->handle(r); });
   impl_->http->start();

@@ -1,7 +1,7 @@
 // ApiServer: everything mcpd serves over HTTP(S), as one object the daemon (and tests) start and
 // stop: the store, TLS material, the admin token and kubeconfig, authentication, the REST
-// handler, discovery, health and metrics. Other parts (reconciler, logs, gateway) plug in
-// through store() and addRoute().
+// handler, discovery, health and metrics, instance logs and tokens, API token management and
+// per-namespace limits. Other parts (reconciler, gateway) plug in through store() and addRoute().
 #pragma once
 
 #include <cstdint>
@@ -13,9 +13,14 @@
 
 #include "api/server/auth.h"
 #include "api/server/http_types.h"
+#include "api/server/limits.h"
 #include "api/server/rest_handler.h"
 #include "api/store/store.h"
 #include "api/util/clock.h"
+
+namespace minimcp::crypto {
+class InstanceTokens;
+}
 
 namespace minimcp::server {
 
@@ -30,6 +35,14 @@ struct ApiServerOptions {
   int threads = 2;
   int64_t watchHistory = 10000;  // changes the store keeps for watch resumption
   RestOptions rest;
+
+  // GET .../mcpinstances/{name}/token. Null: that endpoint answers 503.
+  const crypto::InstanceTokens* instanceTokens = nullptr;
+  // The log files of an instance, oldest first (GET .../mcpinstances/{name}/log). Unset:
+  // DATA_DIR/instances/{ns}/{name}/logs/output.log[.N], the runtime's layout.
+  std::function<std::vector<std::string>(const std::string& ns, const std::string& name)> logFiles;
+  // Per-namespace defaults (mcpd flags); the admin overrides them per namespace over the API.
+  NamespaceLimits limits;
 };
 
 // An extra route: answers requests whose path starts with its prefix. `who` is null for

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "api/model/strategy.h"
+#include "api/util/clock.h"
 #include "api/util/random.h"
 
 namespace minimcp::server {
@@ -73,27 +74,39 @@ bool StoreTokenAuthenticator::verify(const std::string& name, const std::string&
 }
 
 std::string StoreTokenAuthenticator::issueToken(const std::string& name, const Identity& identity) {
+  return writeToken(name, identity, true);
+}
+
+std::string StoreTokenAuthenticator::createToken(const std::string& name,
+                                                 const Identity& identity) {
+  return writeToken(name, identity, false);
+}
+
+std::string StoreTokenAuthenticator::writeToken(const std::string& name, const Identity& identity,
+                                                bool replace) {
   std::string token = randomHex(32);
-  nlohmann::json record = {{"apiVersion", model::kApiVersion},
-                           {"kind", "Token"},
-                           {"metadata", {{"name", name}}},
-                           {"spec",
-                            {{"sha256", sha256Hex(token)},
-                             {"role", identity.isAdmin() ? "admin" : "namespace"},
-                             {"namespace", identity.ns}}}};
+  nlohmann::json record = {
+      {"apiVersion", model::kApiVersion},
+      {"kind", "Token"},
+      {"metadata",
+       {{"name", name}, {"creationTimestamp", formatRfc3339(SystemClock::instance().now())}}},
+      {"spec",
+       {{"sha256", sha256Hex(token)},
+        {"role", identity.isAdmin() ? "admin" : "namespace"},
+        {"namespace", identity.ns}}}};
   for (int attempt = 0;; ++attempt) {
     auto existing = store_.get(kTokensResource, "", name);
     try {
-      if (existing) {
+      if (existing && replace) {
         store_.update(kTokensResource, record, store::parseResourceVersion(*existing));
       } else {
         store_.create(kTokensResource, record);
       }
       break;
     } catch (const store::StoreError& e) {
-      bool race = e.code() == store::StoreError::Code::Conflict ||
-                  e.code() == store::StoreError::Code::AlreadyExists ||
-                  e.code() == store::StoreError::Code::NotFound;
+      bool race = replace && (e.code() == store::StoreError::Code::Conflict ||
+                              e.code() == store::StoreError::Code::AlreadyExists ||
+                              e.code() == store::StoreError::Code::NotFound);
       if (!race || attempt >= 5) throw;
     }
   }
@@ -101,6 +114,38 @@ std::string StoreTokenAuthenticator::issueToken(const std::string& name, const I
   // even if delivery is asynchronous.
   upsert(record);
   return token;
+}
+
+std::vector<StoreTokenAuthenticator::TokenInfo> StoreTokenAuthenticator::listTokens() const {
+  std::vector<TokenInfo> out;
+  for (const auto& record : store_.list(kTokensResource, {}).items) {
+    out.push_back({record["metadata"].value("name", ""), identityOf(record),
+                   record["metadata"].value("creationTimestamp", "")});
+  }
+  return out;
+}
+
+StoreTokenAuthenticator::RevokeResult StoreTokenAuthenticator::revokeToken(
+    const std::string& name) {
+  std::lock_guard lock(revokeMu_);
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    auto record = store_.get(kTokensResource, "", name);
+    if (!record) return RevokeResult::NotFound;
+    if (identityOf(*record).isAdmin()) {
+      int admins = 0;
+      for (const auto& t : listTokens()) admins += t.identity.isAdmin();
+      if (admins <= 1) return RevokeResult::LastAdmin;
+    }
+    try {
+      store_.remove(kTokensResource, "", name, store::parseResourceVersion(*record));
+      erase(name);
+      return RevokeResult::Revoked;
+    } catch (const store::StoreError& e) {
+      if (e.code() == store::StoreError::Code::NotFound) return RevokeResult::NotFound;
+      if (e.code() != store::StoreError::Code::Conflict) throw;
+    }
+  }
+  throw store::StoreError(store::StoreError::Code::Conflict, "too many concurrent writers");
 }
 
 std::string bearerToken(const std::string& header) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -42,8 +43,23 @@ class StoreTokenAuthenticator : public Authenticator {
   // Creates or replaces the token record `name`; returns the plaintext, which exists nowhere
   // else afterwards.
   std::string issueToken(const std::string& name, const Identity& identity);
+  // Like issueToken, but never replaces: throws store::StoreError AlreadyExists.
+  std::string createToken(const std::string& name, const Identity& identity);
   // True when `token` is the current token of record `name`.
   bool verify(const std::string& name, const std::string& token) const;
+
+  struct TokenInfo {
+    std::string name;
+    Identity identity;
+    std::string createdAt;  // RFC 3339; "" for records written before it was kept
+  };
+  // Every token record, by name (never the hashes).
+  std::vector<TokenInfo> listTokens() const;
+
+  enum class RevokeResult { Revoked, NotFound, LastAdmin };
+  // Deletes record `name`; the token stops working at once. The last admin token is kept
+  // (LastAdmin), so the API can never be left without an administrator by accident.
+  RevokeResult revokeToken(const std::string& name);
 
  private:
   struct Entry {
@@ -53,11 +69,13 @@ class StoreTokenAuthenticator : public Authenticator {
   };
   void upsert(const nlohmann::json& record);
   void erase(const std::string& name);
+  std::string writeToken(const std::string& name, const Identity& identity, bool replace);
 
   store::Store& store_;
   mutable std::shared_mutex mu_;
   std::vector<Entry> entries_;
   std::unique_ptr<store::Subscription> subscription_;
+  std::mutex revokeMu_;  // one revocation at a time, so two can't both remove "the other" admin
 };
 
 // Extracts the token of an "Authorization: Bearer X" header value; "" when absent.

@@ -90,7 +90,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   static constexpr size_t kMaxQueuedBytes = 8 << 20;  // a watcher this far behind is dropped
 
   Session(AsyncStream&& s, std::shared_ptr<ServerShared> shared)
-      : stream_(std::move(s)), shared_(std::move(shared)) {}
+      : stream_(std::move(s)), shared_(std::move(shared)), idleTimer_(stream_.get_executor()) {}
 
   ~Session() { stopProducer(); }
 
@@ -214,42 +214,71 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
                       });
   }
 
-  // ---- streaming (watch) ----
+  // ---- streaming (watch, log -f, gateway SSE) ----
+  // After the last chunk the connection serves the next request when the client allowed
+  // keep-alive, so a client making many short streamed calls (MCP over the gateway) keeps one
+  // TLS connection.
   void startStream(Response r, unsigned version) {
     producer_ = std::move(r.stream);
     streaming_ = true;
+    const uint64_t gen = ++streamGen_;
     auto head = std::make_shared<http::response<http::empty_body>>(
         static_cast<http::status>(r.status), version);
     head->set(http::field::server, "minimcp");
     head->set(http::field::content_type, r.contentType);
     for (auto& [k, v] : r.headers) head->insert(k, v);
     head->chunked(true);
-    head->keep_alive(false);
+    head->keep_alive(keepAlive_);
     auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*head);
     // A watch may stay silent for a long time: no timeout while streaming.
     beast::get_lowest_layer(stream_).expires_never();
     std::weak_ptr<Session> weak = this->shared_from_this();
+    // Callbacks of an earlier stream still queued on the strand must not reach this one.
     sink_ = std::make_shared<Sink>(
         stream_.get_executor(),
-        [weak](std::string c) {
-          if (auto s = weak.lock()) s->pushChunk(std::move(c));
+        [weak, gen](std::string c) {
+          if (auto s = weak.lock(); s && s->streamGen_ == gen) s->pushChunk(std::move(c));
         },
-        [weak] {
-          if (auto s = weak.lock()) s->finishStream();
+        [weak, gen] {
+          if (auto s = weak.lock(); s && s->streamGen_ == gen) s->finishStream();
         });
     http::async_write_header(
         stream_, *sr, [self = this->shared_from_this(), head, sr](beast::error_code ec, size_t) {
           if (ec) return self->close();
           if (!self->shared_->registerStream(self->producer_)) return self->close();
-          self->watchForClose();
+          // Bytes already buffered are a pipelined request: the client is there, and the
+          // next read must wait until the stream is over.
+          if (self->buffer_.size() != 0) {
+            // No read is pending to own the session meanwhile: the stream does.
+            self->holdSelf_ = self;
+          } else if (!self->probePending_) {
+            self->watchForClose();
+          }
           self->producer_->start(self->sink_);
         });
   }
 
-  // The client never sends anything during a watch; a completed read means it went away.
+  // The client sends nothing during a stream unless it pipelines its next request; a failed
+  // read means it went away. Read into the session's buffer, so pipelined bytes are kept for
+  // the next request.
   void watchForClose() {
-    stream_.async_read_some(net::buffer(probe_), [self = this->shared_from_this()](
-                                                     beast::error_code, size_t) { self->close(); });
+    probePending_ = true;
+    stream_.async_read_some(buffer_.prepare(kProbeBytes),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                              self->onProbe(ec, n);
+                            });
+  }
+
+  void onProbe(beast::error_code ec, size_t n) {
+    probePending_ = false;
+    if (ec) return close();
+    buffer_.commit(n);
+    // During the stream: the client pipelined its next request, which waits in buffer_; from
+    // now on only a failed write tells that the client went away.
+    if (streaming_ || closed_) return;
+    // The stream ended while this read was pending: these bytes begin the next request.
+    idleTimer_.cancel();
+    readHeader();
   }
 
   void pushChunk(std::string c) {
@@ -272,9 +301,10 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
       if (!finishing_) return;
       writing_ = true;
       net::async_write(stream_, http::make_chunk_last(),
-                       [self = this->shared_from_this()](beast::error_code, size_t) {
+                       [self = this->shared_from_this()](beast::error_code ec, size_t) {
                          self->writing_ = false;
-                         self->close();
+                         if (ec) return self->close();
+                         self->onStreamDone();
                        });
       return;
     }
@@ -289,8 +319,28 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
                      });
   }
 
+  // The body is complete: back to reading requests, or close when keep-alive was not allowed.
+  void onStreamDone() {
+    auto self = std::move(holdSelf_);
+    if (closed_) return;
+    stopProducer();
+    streaming_ = false;
+    finishing_ = false;
+    chunks_.clear();
+    queuedBytes_ = 0;
+    if (!keepAlive_) return close();
+    if (!probePending_) return readHeader();
+    // The close watcher's read is still pending and becomes the first read of the next request
+    // (a second concurrent read is not allowed); the idle timeout is enforced beside it.
+    idleTimer_.expires_after(shared_->options.idleTimeout);
+    idleTimer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (!ec && self->probePending_ && !self->streaming_) self->close();
+    });
+  }
+
   void stopProducer() {
     if (sink_) sink_->markClosed();
+    sink_.reset();
     if (producer_) {
       producer_->stop();
       shared_->unregisterStream(producer_);
@@ -299,12 +349,14 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   }
 
   void close() {
+    auto self = std::move(holdSelf_);  // released when this returns
     if (closed_) return;
     closed_ = true;
     stopProducer();
+    idleTimer_.cancel();
     beast::error_code ec;
-    if (streaming_) {
-      // A chunk write and the close probe may be in flight: no TLS shutdown, just cancel all.
+    if (streaming_ || probePending_) {
+      // A chunk write or the close probe may be in flight: no TLS shutdown, just cancel all.
       beast::get_lowest_layer(stream_).socket().close(ec);
       return;
     }
@@ -319,6 +371,8 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
       stream_.socket().close(ec);
     }
   }
+
+  static constexpr size_t kProbeBytes = 4096;
 
   AsyncStream stream_;
   beast::flat_buffer buffer_;
@@ -335,7 +389,11 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   size_t queuedBytes_ = 0;
   bool writing_ = false;
   bool finishing_ = false;
-  char probe_[64];
+  bool probePending_ = false;
+  uint64_t streamGen_ = 0;
+  std::shared_ptr<Session> holdSelf_;  // set while a stream runs without the close probe  // which
+                                       // stream the sink's queued callbacks belong to
+  net::steady_timer idleTimer_;
 };
 
 }  // namespace minimcp::server::detail

@@ -17,6 +17,7 @@ struct RestHandler::Ctx {
   const ResourcePath& path;
   const model::Strategy& strategy;
   const model::KindInfo& info;
+  const Identity& who;
   std::string group;  // "" on the core path
   std::string ns;     // "" for cluster-scoped kinds and cross-namespace lists
   bool dryRun = false;
@@ -95,6 +96,28 @@ int64_t parseRv(const std::string& s, bool* ok = nullptr) {
   return v;
 }
 
+// Like kube-apiserver for custom resources: selecting on arbitrary fields would let a reader
+// probe values that reads never show (an APIKey's sealed value), so only these are served.
+void checkFieldSelector(const std::string& selector, const model::KindInfo& info) {
+  size_t pos = 0;
+  while (pos < selector.size()) {
+    size_t comma = selector.find(',', pos);
+    if (comma == std::string::npos) comma = selector.size();
+    std::string term = selector.substr(pos, comma - pos);
+    pos = comma + 1;
+    size_t op = term.find_first_of("!=");
+    if (op == std::string::npos) continue;  // malformed: the store's parser says so
+    std::string key = term.substr(0, op);
+    key.erase(0, key.find_first_not_of(' '));
+    key.erase(key.find_last_not_of(' ') + 1);
+    bool ok = key == "metadata.name" || key == "metadata.namespace";
+    if (info.kind == "Event") {
+      ok = ok || key == "type" || key == "reason" || key.rfind("involvedObject.", 0) == 0;
+    }
+    if (!ok) throw ApiError::BadRequest("field label not supported: " + key);
+  }
+}
+
 bool dryRunIn(const json& v) {
   if (v.is_string()) return v == "All";
   if (v.is_array()) {
@@ -111,6 +134,36 @@ RestHandler::RestHandler(store::Store& store, const model::Registry& registry, c
                          RestOptions options)
     : store_(store), registry_(registry), clock_(clock), options_(options) {
   if (options_.cacheResponses) cache_ = std::make_unique<ResponseCache>(store_);
+}
+
+void RestHandler::addSubresource(const std::string& plural, const std::string& subresource,
+                                 SubresourceHandler handler) {
+  subresources_[{plural, subresource}] = std::move(handler);
+}
+
+void RestHandler::addAdmission(const std::string& plural,
+                               std::shared_ptr<const AdmissionPlugin> plugin) {
+  admission_[plural].push_back(std::move(plugin));
+}
+
+Response RestHandler::subresource(const Ctx& c, const SubresourceHandler& handler) const {
+  auto obj = store_.get(c.info.plural, c.ns, c.path.name);
+  if (!obj) throw ApiError::NotFound(c.info.plural, c.path.name, c.group);
+  return handler(c.req, *obj, c.who);
+}
+
+void RestHandler::admitMutate(const Ctx& c, json& obj, const json* old) const {
+  auto it = admission_.find(c.info.plural);
+  if (it == admission_.end()) return;
+  AdmissionRequest r{old ? "update" : "create", c.info, obj, old, c.who, c.dryRun};
+  for (const auto& p : it->second) p->mutate(r);
+}
+
+void RestHandler::admitValidate(const Ctx& c, json& obj, const json* old) const {
+  auto it = admission_.find(c.info.plural);
+  if (it == admission_.end()) return;
+  AdmissionRequest r{old ? "update" : "create", c.info, obj, old, c.who, c.dryRun};
+  for (const auto& p : it->second) p->validate(r);
 }
 
 Response RestHandler::handle(const Request& req, const ResourcePath& path, const Identity& who,
@@ -134,7 +187,12 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
       throw ApiError(404, "NotFound", "the server could not find the requested resource");
     }
     const auto& info = s->info();
-    bool badSub = !path.subresource.empty() && (path.subresource != "status" || !info.hasStatus);
+    const SubresourceHandler* extra = nullptr;
+    if (auto it = subresources_.find({info.plural, path.subresource}); it != subresources_.end()) {
+      extra = &it->second;
+    }
+    bool badSub =
+        !path.subresource.empty() && !extra && (path.subresource != "status" || !info.hasStatus);
     bool badScope =
         info.namespaced ? (!path.hasNamespace && !path.name.empty()) : path.hasNamespace;
     if (badSub || badScope) {
@@ -152,9 +210,17 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
         throw ApiError::NotFound(info.plural, path.name, group);
       }
     }
-    Ctx c{req, path, *s, info, group, info.namespaced ? path.ns : "", false, false};
+    Ctx c{req, path, *s, info, who, group, info.namespaced ? path.ns : "", false, false};
     c.dryRun = dryRunIn(json(req.param("dryRun")));
     c.table = wantsTable(req.header("accept"));
+    if (extra && !path.name.empty()) {
+      if (req.method != "GET") {
+        throw ApiError::MethodNotAllowed(
+            "the server does not allow this method on the requested resource");
+      }
+      if (verb) *verb = "get";
+      return subresource(c, *extra);
+    }
     return dispatch(c, verb);
   } catch (const ApiError& e) {
     return Response::json(e.code(), e.toStatus());
@@ -251,6 +317,7 @@ Response RestHandler::list(const Ctx& c) const {
   opts.ns = c.ns;
   opts.labelSelector = c.req.param("labelSelector");
   opts.fieldSelector = c.req.param("fieldSelector");
+  checkFieldSelector(opts.fieldSelector, c.info);
   std::string limit = c.req.param("limit");
   bool ok = true;
   opts.limit = parseRv(limit, &ok);
@@ -294,6 +361,7 @@ Response RestHandler::watch(const Ctx& c) const {
   spec.ns = c.ns;
   spec.labelSelector = c.req.param("labelSelector");
   spec.fieldSelector = c.req.param("fieldSelector");
+  checkFieldSelector(spec.fieldSelector, c.info);
   auto include = parseIncludeObject(c.req.param("includeObject"));
   // The encoder outlives this request's Ctx: capture by value what it needs.
   const model::Strategy* strategy = &c.strategy;
@@ -432,9 +500,15 @@ Response RestHandler::create(const Ctx& c, json obj) const {
   // Metadata first: strategies derive fields from it (MCPInstance: expiresAt from
   // creationTimestamp + ttl).
   model::initObjectMeta(obj, c.info, clock_);
+  admitMutate(c, obj, nullptr);
   c.strategy.prepareForCreate(obj, clock_);
   throwIfInvalid(c.strategy.validate(obj), c.info, obj, c.group);
   const std::string name = metaString(obj, "name");
+  std::unique_lock<std::mutex> admitted;
+  if (admission_.count(c.info.plural)) {
+    admitted = std::unique_lock(createMu_);
+    admitValidate(c, obj, nullptr);
+  }
   if (c.dryRun) {
     if (store_.get(c.info.plural, c.ns, name)) {
       throw ApiError::AlreadyExists(c.info.plural, name, c.group);
@@ -442,7 +516,9 @@ Response RestHandler::create(const Ctx& c, json obj) const {
     return objectResponse(c, 201, std::move(obj));
   }
   try {
-    return objectResponse(c, 201, store_.create(c.info.plural, std::move(obj)));
+    auto stored = store_.create(c.info.plural, std::move(obj));
+    if (admitted) admitted.unlock();
+    return objectResponse(c, 201, std::move(stored));
   } catch (const StoreError& e) {
     throw fromStoreError(e, c.info.plural, name, c.group);
   }
@@ -469,8 +545,16 @@ Response RestHandler::patch(const Ctx& c) const {
     checkTypeMeta(probe, c.info, c.path.core);
   }
   const std::string& body = c.req.body;
+  // Patched over what a reader sees, never the stored form: a JSON patch "copy"/"move"/"test"
+  // must not reach a field that reads hide (an APIKey's sealed value). The strategy's
+  // prepareForUpdate carries such fields over from the stored object.
   return writeUpdate(
-      c, [&](const json& old) { return applyPatch(type, old, body); },
+      c,
+      [&](const json& old) {
+        json visible = old;
+        c.strategy.sanitizeForRead(visible);
+        return applyPatch(type, visible, body);
+      },
       type == PatchType::Apply && c.path.subresource.empty() ? &applied : nullptr);
 }
 
@@ -523,6 +607,7 @@ Response RestHandler::writeUpdate(const Ctx& c, const std::function<json(const j
     if (statusOnly) {
       c.strategy.prepareForStatusUpdate(obj, old);
     } else {
+      admitMutate(c, obj, &old);
       c.strategy.prepareForUpdate(obj, old, clock_);
       if (obj.value("spec", json()) != old.value("spec", json())) {
         obj["metadata"]["generation"] = oldMd.value("generation", int64_t{0}) + 1;
@@ -532,6 +617,7 @@ Response RestHandler::writeUpdate(const Ctx& c, const std::function<json(const j
     auto more = c.strategy.validateUpdate(obj, old);
     causes.insert(causes.end(), more.begin(), more.end());
     throwIfInvalid(causes, c.info, obj, c.group);
+    if (!statusOnly) admitValidate(c, obj, &old);
     try {
       if (hasDeletionTimestamp(old) && !hasFinalizers(obj)) {
         // The last finalizer is gone: the deletion that was waiting for it completes now.
@@ -542,8 +628,11 @@ Response RestHandler::writeUpdate(const Ctx& c, const std::function<json(const j
       if (c.dryRun) return objectResponse(c, 200, std::move(obj));
       return objectResponse(c, 200, store_.update(plural, std::move(obj), oldRv));
     } catch (const StoreError& e) {
-      bool retry = (e.code() == StoreError::Code::Conflict && clientRv == 0) ||
-                   e.code() == StoreError::Code::NotFound;
+      // Always re-read and re-apply: a precondition the client gave (a resourceVersion in its
+      // body or patch) is checked again against the fresh object above and then answers 409;
+      // a patch without one carries the rv of the object it was applied to, so it must not be
+      // mistaken for a client precondition (a controller's status write would fail patches).
+      bool retry = e.code() == StoreError::Code::Conflict || e.code() == StoreError::Code::NotFound;
       if (!retry) throw fromStoreError(e, plural, name, c.group);
     }
   }

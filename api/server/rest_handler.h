@@ -5,8 +5,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "api/model/strategy.h"
 #include "api/server/auth.h"
@@ -25,10 +30,43 @@ struct RestOptions {
   bool cacheResponses = true;  // serve repeated GET/LIST bodies from a ResponseCache
 };
 
+// One write offered to admission plugins (after kube-apiserver's admission chain).
+struct AdmissionRequest {
+  const char* operation;  // "create" | "update" (the status subresource is never admitted)
+  const model::KindInfo& info;
+  nlohmann::json& object;     // the object about to be written
+  const nlohmann::json* old;  // the stored object on update; nullptr on create
+  const Identity& who;
+  bool dryRun;
+};
+
+// Policy beside the strategies (quotas, limits). Both run for dry runs too.
+class AdmissionPlugin {
+ public:
+  virtual ~AdmissionPlugin() = default;
+  // Before the strategy's defaults and validation: may change the object (defaults from policy).
+  virtual void mutate(AdmissionRequest& /*req*/) const {}
+  // After validation, just before the write: throws ApiError to refuse it. Creates of a kind
+  // with plugins are serialised in this process, so a count read here stays true until the
+  // write (one node; several nodes on one PostgreSQL may overshoot by a few).
+  virtual void validate(const AdmissionRequest& /*req*/) const {}
+};
+
+// A read-only subresource beside a kind's objects (mcpinstances/{name}/log, .../token): GET
+// only, after the same visibility check as a GET of the object, which is passed in as stored
+// (404 when absent).
+using SubresourceHandler =
+    std::function<Response(const Request& req, const nlohmann::json& object, const Identity& who)>;
+
 class RestHandler {
  public:
   RestHandler(store::Store& store, const model::Registry& registry, const Clock& clock,
               RestOptions options = {});
+
+  // Configuration: call before serving (not synchronised with handle()).
+  void addSubresource(const std::string& plural, const std::string& subresource,
+                      SubresourceHandler handler);
+  void addAdmission(const std::string& plural, std::shared_ptr<const AdmissionPlugin> plugin);
 
   // Serves one request for `path`. `verb` (optional) receives the API verb for metrics:
   // get, list, watch, create, update, patch, delete.
@@ -45,6 +83,9 @@ class RestHandler {
   Response update(const Ctx& c) const;
   Response patch(const Ctx& c) const;
   Response remove(const Ctx& c) const;
+  Response subresource(const Ctx& c, const SubresourceHandler& handler) const;
+  void admitMutate(const Ctx& c, nlohmann::json& obj, const nlohmann::json* old) const;
+  void admitValidate(const Ctx& c, nlohmann::json& obj, const nlohmann::json* old) const;
   // read old → mutate → strategy → validate → CAS write, retried while the client gave no
   // resourceVersion. `createIfAbsent` holds the body for apply-patch on an absent object.
   Response writeUpdate(const Ctx& c,
@@ -59,6 +100,9 @@ class RestHandler {
   const Clock& clock_;
   RestOptions options_;
   std::unique_ptr<ResponseCache> cache_;
+  std::map<std::pair<std::string, std::string>, SubresourceHandler> subresources_;
+  std::map<std::string, std::vector<std::shared_ptr<const AdmissionPlugin>>> admission_;
+  mutable std::mutex createMu_;  // serialises admitted creates (see AdmissionPlugin)
 };
 
 }  // namespace minimcp::server

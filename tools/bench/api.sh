@@ -19,7 +19,7 @@ command -v wrk >/dev/null || { echo "wrk is missing: run tools/setup.sh" >&2; ex
 BIN=build/bin
 WORK=$(mktemp -d /tmp/minimcp-bench.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN/mcpd" --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" --log-level warn >"$WORK/mcpd.log" 2>&1 &
+"$BIN/mcpd" --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" --log-level warn --disable-reconciler --max-instances-per-namespace 0 --max-ttl 0 >"$WORK/mcpd.log" 2>&1 &
 MCPD=$!
 cleanup() { kill -TERM "$MCPD" 2>/dev/null || true; wait "$MCPD" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT

@@ -5,13 +5,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cstdio>
-#include <iostream>
-#include <regex>
-
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
+#include <iostream>
 #include <memory>
+#include <regex>
 
 #include "api/client/kubeconfig.h"
 #include "api/crypto/instance_token.h"
@@ -23,6 +22,7 @@
 #include "api/server/api_server.h"
 #include "api/store/store.h"
 #include "api/util/api_error.h"
+#include "api/util/clock.h"
 #ifdef MINIMCP_HAVE_GATEWAY
 #include "api/gateway/gateway.h"
 #endif
@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:7443";
   std::string dataDir = minimcp::client::defaultDataDir();
   std::string storeUrl, node = hostname(), mcpServersDir = defaultMcpServersDir(),
-                       portRange = "20000-29999";
+                        portRange = "20000-29999";
   std::string logLevel = "info", logFormat = "text", tlsCert, tlsKey, masterKeyFile;
   bool insecureHttp = false;
   int64_t watchHistory = 10000;
@@ -175,6 +175,25 @@ int main(int argc, char** argv) {
   app.add_option("--watch-history", watchHistory, "changes kept for watch resumption")
       ->group("")
       ->check(CLI::PositiveNumber);
+  // API-only mode, like kube-apiserver without its controllers: the API semantics tests use it
+  // so that no controller writes to the objects they compare.
+  int64_t maxInstances = 50;
+  std::string maxTTL = "24h";
+  app.add_option("--max-instances-per-namespace", maxInstances,
+                 "default limit of MCPInstances per namespace (0: unlimited; the admin can "
+                 "override it per namespace)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-ttl", maxTTL,
+                 "default maximum TTL of an MCPInstance (0: unlimited; overridable per namespace)")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        return v == "0" || minimcp::parseDuration(v) ? std::string()
+                                                     : "expected a duration like 24h";
+      });
+  bool disableReconciler = false;
+  app.add_flag("--disable-reconciler", disableReconciler,
+               "serve the API and gateway only: start no instance processes");
   auto* rotate = app.add_subcommand(
       "rotate-master-key", "re-seal every API key under a new master key (mcpd may keep running)");
   bool rotateFinish = false;
@@ -253,6 +272,10 @@ int main(int argc, char** argv) {
   opts.insecureHttp = insecureHttp;
   opts.watchHistory = watchHistory;
   opts.storeUrl = storeUrl;
+  opts.instanceTokens = &instanceTokens;
+  opts.limits.maxInstances = maxInstances;
+  opts.limits.maxTTL =
+      maxTTL == "0" ? std::chrono::milliseconds(0) : *minimcp::parseDuration(maxTTL);
   minimcp::server::ApiServer server(opts);
 #ifdef MINIMCP_HAVE_GATEWAY
   // The gateway needs the store, which exists only after start(); routes must be added before.
@@ -281,27 +304,32 @@ int main(int argc, char** argv) {
 #ifdef MINIMCP_HAVE_RECONCILER
   minimcp::secrets::FileAuditLog audit(fs::path(dataDir) / "audit.log");
   minimcp::secrets::KeyResolver secretKeys(server.store(), *keyRing, audit);
-  auto catalog = minimcp::reconciler::loadCatalog(server.store(), mcpServersDir);
-  spdlog::info("catalog {}: {} created, {} updated, {} unchanged, {} skipped", mcpServersDir,
-               catalog.created.size(), catalog.updated.size(), catalog.unchanged.size(),
-               catalog.skipped.size());
-  minimcp::runtime::LocalProcessRuntime runtime;
-  minimcp::runtime::BeastHealthProber prober;
-  minimcp::reconciler::ControllerOptions copts;
-  copts.node = node;
-  copts.dataDir = dataDir;
-  copts.mcpServersDir = mcpServersDir;
-  {
-    const auto dash = portRange.find('-');
-    copts.portLo = static_cast<uint16_t>(std::stoi(portRange.substr(0, dash)));
-    copts.portHi = static_cast<uint16_t>(std::stoi(portRange.substr(dash + 1)));
+  std::unique_ptr<minimcp::reconciler::Controller> controller;
+  std::optional<minimcp::runtime::LocalProcessRuntime> runtime;
+  std::optional<minimcp::runtime::BeastHealthProber> prober;
+  if (!disableReconciler) {
+    auto catalog = minimcp::reconciler::loadCatalog(server.store(), mcpServersDir);
+    spdlog::info("catalog {}: {} created, {} updated, {} unchanged, {} skipped", mcpServersDir,
+                 catalog.created.size(), catalog.updated.size(), catalog.unchanged.size(),
+                 catalog.skipped.size());
+    runtime.emplace();
+    prober.emplace();
+    minimcp::reconciler::ControllerOptions copts;
+    copts.node = node;
+    copts.dataDir = dataDir;
+    copts.mcpServersDir = mcpServersDir;
+    {
+      const auto dash = portRange.find('-');
+      copts.portLo = static_cast<uint16_t>(std::stoi(portRange.substr(0, dash)));
+      copts.portHi = static_cast<uint16_t>(std::stoi(portRange.substr(dash + 1)));
+    }
+    copts.gatewayBase = server.url();
+    copts.keyResolver =
+        std::make_shared<minimcp::reconciler::SealedKeyResolver>(secretKeys, "mcpd/" + node);
+    controller = std::make_unique<minimcp::reconciler::Controller>(
+        copts, server.store(), *runtime, *prober, instanceTokens, minimcp::SystemClock::instance());
+    controller->start();
   }
-  copts.gatewayBase = server.url();
-  copts.keyResolver =
-      std::make_shared<minimcp::reconciler::SealedKeyResolver>(secretKeys, "mcpd/" + node);
-  auto controller = std::make_unique<minimcp::reconciler::Controller>(
-      copts, server.store(), runtime, prober, instanceTokens, minimcp::SystemClock::instance());
-  controller->start();
 #endif
   std::cout << "mcpd listening on " << server.url() << " (kubeconfig " << server.kubeconfigPath()
             << ")" << std::endl;

@@ -33,7 +33,10 @@ class KubectlTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (access(kKubectl, X_OK) != 0) return;
-    mcpd_ = new McpdProcess();
+    // API semantics only: the tests write status themselves, as a controller would.
+    McpdProcess::Options o;
+    o.extraArgs = {"--disable-reconciler"};
+    mcpd_ = new McpdProcess(o);
     cache_ = new testing::TempDir("kubectl-cache");
   }
   static void TearDownTestSuite() {

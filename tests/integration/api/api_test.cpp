@@ -8,6 +8,7 @@
 
 #include "api/client/http_client.h"
 #include "api/client/kubeconfig.h"
+#include "api/util/random.h"
 #include "tests/e2e/cli/mcpd_process.h"
 
 namespace minimcp {
@@ -31,9 +32,16 @@ json instance(const std::string& ns, const std::string& name, const std::string&
           {"spec", {{"type", "echo"}, {"ttl", ttl}}}};
 }
 
+// API semantics only: no controller writes to the objects these tests compare.
+McpdProcess::Options apiOnly() {
+  McpdProcess::Options o;
+  o.extraArgs = {"--disable-reconciler"};
+  return o;
+}
+
 class ApiTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { mcpd_ = new McpdProcess(); }
+  static void SetUpTestSuite() { mcpd_ = new McpdProcess(apiOnly()); }
   static void TearDownTestSuite() {
     delete mcpd_;
     mcpd_ = nullptr;
@@ -363,8 +371,9 @@ TEST_F(ApiTest, WatchFromScratchListsThenFollowsAndEndsAtTimeout) {
 }
 
 TEST(ApiWatchHistory, CompactedResourceVersionIs410) {
-  McpdProcess::Options opts;
-  opts.extraArgs = {"--watch-history", "5"};
+  McpdProcess::Options opts = apiOnly();
+  opts.extraArgs.push_back("--watch-history");
+  opts.extraArgs.push_back("5");
   McpdProcess mcpd(opts);
   HttpClient http(mcpd.connection());
   int64_t first = 0;
@@ -382,7 +391,7 @@ TEST(ApiWatchHistory, CompactedResourceVersionIs410) {
 }
 
 TEST(ApiRestart, RestartKeepsEveryObject) {
-  McpdProcess mcpd;
+  McpdProcess mcpd(apiOnly());
   std::vector<json> before;
   {
     HttpClient http(mcpd.connection());
@@ -413,7 +422,7 @@ TEST(ApiRestart, RestartKeepsEveryObject) {
 }
 
 TEST(ApiFirstStart, WritesPrivateKubeconfigAndTls) {
-  McpdProcess mcpd;
+  McpdProcess mcpd(apiOnly());
   struct stat st {};
   ASSERT_EQ(::stat(mcpd.kubeconfig().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -431,9 +440,13 @@ TEST(ApiFirstStart, WritesPrivateKubeconfigAndTls) {
                    testing::readFileOr(mcpd.dataDir() + "/minimcp.db-wal");
   EXPECT_EQ(db.find(cfg.token), std::string::npos);
   EXPECT_EQ(mcpd.log().find(cfg.token), std::string::npos);
-  // And the tokens resource is not served.
+  // The admin's token list names the tokens, never their hashes or plaintexts.
   HttpClient http(cfg);
-  EXPECT_EQ(http.request("GET", std::string(kApi) + "/tokens").status, 404);
+  auto tokens = http.request("GET", std::string(kApi) + "/tokens");
+  EXPECT_EQ(tokens.status, 200);
+  EXPECT_EQ(tokens.body.find("sha256"), std::string::npos);
+  EXPECT_EQ(tokens.body.find(sha256Hex(cfg.token)), std::string::npos);
+  EXPECT_EQ(tokens.body.find(cfg.token), std::string::npos);
 }
 
 }  // namespace

@@ -620,5 +620,101 @@ TEST_F(RestHandlerTest, TableWatchSendsOneRowTables) {
   resp.stream->stop();
 }
 
+// ---- secret hygiene: nothing a read hides is reachable through patches or selectors ----
+
+TEST_F(RestHandlerTest, PatchesApplyToWhatAReaderSeesNotToHiddenFields) {
+  // The fake strategy hides spec.secret from reads, as APIKey hides its sealed value.
+  createWidget("s", {{"size", 2}, {"secret", "hunter2"}});
+  ASSERT_EQ((*stored("s"))["spec"]["secret"], "hunter2");
+  // A JSON patch "test" on a hidden field would be an oracle; "copy" would publish it.
+  auto probe = call("PATCH", std::string(kWidgets) + "/s",
+                    R"([{"op":"test","path":"/spec/secret","value":"hunter2"}])",
+                    {{"content-type", "application/json-patch+json"}});
+  EXPECT_EQ(probe.status, 422) << probe.body;
+  auto copy = call("PATCH", std::string(kWidgets) + "/s",
+                   R"([{"op":"copy","from":"/spec/secret","path":"/spec/color"}])",
+                   {{"content-type", "application/json-patch+json"}});
+  EXPECT_EQ(copy.status, 422) << copy.body;
+  EXPECT_FALSE((*stored("s"))["spec"].contains("color"));
+  EXPECT_EQ(copy.body.find("hunter2"), std::string::npos);
+}
+
+TEST_F(RestHandlerTest, FieldSelectorsAreLimitedToNameAndNamespace) {
+  createWidget("w1");
+  auto ok = call("GET", std::string(kWidgets) + "?fieldSelector=metadata.name%3Dw1");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(call("GET", std::string(kWidgets) + "?fieldSelector=metadata.namespace%3Dns1").status,
+            200);
+  for (std::string sel : {"spec.secret%3Dhunter2", "metadata.name%3Dw1,spec.size!%3D2",
+                          "sealed.value%3Dx", "status.phase%3D%3DRunning"}) {
+    auto r = call("GET", std::string(kWidgets) + "?fieldSelector=" + sel);
+    EXPECT_EQ(r.status, 400) << sel;
+    EXPECT_EQ(j(r)["reason"], "BadRequest");
+    auto w = call("GET", std::string(kWidgets) + "?watch=true&fieldSelector=" + sel);
+    EXPECT_EQ(w.status, 400) << sel;
+    EXPECT_FALSE(w.stream);
+  }
+  auto r = call("GET", std::string(kWidgets) + "?fieldSelector=spec.foo%3Dbar");
+  EXPECT_EQ(j(r)["message"], "field label not supported: spec.foo");
+  // Events also select on what kubectl describe asks for.
+  EXPECT_EQ(call("GET",
+                 "/api/v1/namespaces/ns1/events?fieldSelector=involvedObject.name%3Da,"
+                 "involvedObject.kind%3DWidget,type%3DWarning,reason%3DX")
+                .status,
+            200);
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/ns1/events?fieldSelector=message%3Dx").status, 400);
+}
+
+// ---- subresources and admission ----
+
+TEST_F(RestHandlerTest, ExtraSubresourcesGetTheStoredObjectAfterTheVisibilityCheck) {
+  handler_->addSubresource("widgets", "peek", [](const Request&, const json& obj, const Identity&) {
+    return Response::text(200, obj["spec"].value("secret", "none"));
+  });
+  createWidget("p", {{"size", 1}, {"secret", "s3"}});
+  Identity own{Identity::Role::Namespace, "ns1", "t"};
+  Identity other{Identity::Role::Namespace, "ns2", "t"};
+  EXPECT_EQ(call("GET", std::string(kWidgets) + "/p/peek", "", {}, own).body, "s3");
+  EXPECT_EQ(call("GET", std::string(kWidgets) + "/p/peek", "", {}, other).status, 404);
+  EXPECT_EQ(call("GET", std::string(kWidgets) + "/absent/peek").status, 404);
+  EXPECT_EQ(call("POST", std::string(kWidgets) + "/p/peek", "{}").status, 405);
+  EXPECT_EQ(call("GET", std::string(kWidgets) + "/p/unknown").status, 404);
+}
+
+class CountingAdmission : public AdmissionPlugin {
+ public:
+  void mutate(AdmissionRequest& r) const override {
+    if (!r.object["spec"].contains("color")) r.object["spec"]["color"] = "grey";
+  }
+  void validate(const AdmissionRequest& r) const override {
+    if (r.object["spec"].value("size", 0) > 5) {
+      throw ApiError::Forbidden(std::string(r.operation) + " refused: too big");
+    }
+  }
+};
+
+TEST_F(RestHandlerTest, AdmissionMutatesAndRefusesWritesDryRunsIncluded) {
+  handler_->addAdmission("widgets", std::make_shared<CountingAdmission>());
+  auto created = createWidget("a", {{"size", 1}});
+  EXPECT_EQ(created["spec"]["color"], "grey");
+  auto big = call("POST", kWidgets, widget("b", {{"size", 9}}).dump());
+  EXPECT_EQ(big.status, 403);
+  EXPECT_EQ(j(big)["message"], "create refused: too big");
+  EXPECT_FALSE(stored("b"));
+  auto dry = call("POST", std::string(kWidgets) + "?dryRun=All", widget("b", {{"size", 9}}).dump());
+  EXPECT_EQ(dry.status, 403);
+  auto patch = call("PATCH", std::string(kWidgets) + "/a", R"({"spec":{"size":7}})",
+                    {{"content-type", "application/merge-patch+json"}});
+  EXPECT_EQ(patch.status, 403);
+  EXPECT_EQ(j(patch)["message"], "update refused: too big");
+  EXPECT_EQ((*stored("a"))["spec"]["size"], 1);
+  // The status subresource is the controller's and is never admitted.
+  auto st =
+      call("PUT", std::string(kWidgets) + "/a/status",
+           json{{"metadata", {{"name", "a"}}}, {"spec", {{"size", 9}}}, {"status", {{"ok", true}}}}
+               .dump());
+  EXPECT_EQ(st.status, 200) << st.body;
+}
+
 }  // namespace
 }  // namespace minimcp::server

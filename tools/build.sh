@@ -29,6 +29,10 @@ while (($#)); do
   esac
 done
 
+# ccache keys on paths relative to the checkout, so every clone of the repository on this
+# machine (CI clones a fresh one per run) shares one cache.
+export CCACHE_BASEDIR="${ROOT}" CCACHE_NOHASHDIR=1
+
 # Configure every time: it is quick, and it picks up new test areas (directories are globbed
 # at configure time only).
 cmake -S "${ROOT}" -B "${dir}" "${config[@]}" >/dev/null ||

@@ -209,7 +209,12 @@ class McpdProcess {
     logPath_ = tmp_.path() + "/mcpd.log";
     start();
   }
-  ~McpdProcess() { stop(); }
+  // Instance processes outlive mcpd by design (the next mcpd adopts them); a test's mcpd is gone
+  // for good here, so whatever it started is killed too: no test leaves processes behind.
+  ~McpdProcess() {
+    stop();
+    killInstanceProcesses();
+  }
   McpdProcess(const McpdProcess&) = delete;
   McpdProcess& operator=(const McpdProcess&) = delete;
 
@@ -276,6 +281,30 @@ class McpdProcess {
   }
 
  private:
+  // Every process whose working directory is inside DATA_DIR/instances (the controller's
+  // layout), with its process group: SIGKILL, then wait until none is left.
+  void killInstanceProcesses() {
+    namespace fs = std::filesystem;
+    const std::string prefix = dataDir_ + "/instances/";
+    auto survivors = [&] {
+      std::vector<pid_t> pids;
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::error_code linkError;
+        const std::string cwd = fs::read_symlink(entry.path() / "cwd", linkError).string();
+        if (!linkError && cwd.rfind(prefix, 0) == 0) pids.push_back(std::stoi(name));
+      }
+      return pids;
+    };
+    for (pid_t p : survivors()) {
+      kill(-p, SIGKILL);
+      kill(p, SIGKILL);
+    }
+    waitUntil([&] { return survivors().empty(); }, std::chrono::seconds(5));
+  }
+
   bool readyz() {
     try {
       std::error_code ec;

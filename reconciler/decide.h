@@ -42,6 +42,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/model/kinds.h"
 #include "api/util/clock.h"
 
 namespace minimcp::reconciler {
@@ -57,16 +58,7 @@ inline constexpr const char* kReady = "Ready";
 inline constexpr const char* kKeyAvailable = "KeyAvailable";
 inline constexpr const char* kExpired = "Expired";
 }  // namespace cond
-namespace phase {
-inline constexpr const char* kPending = "Pending";
-inline constexpr const char* kStarting = "Starting";
-inline constexpr const char* kRunning = "Running";
-inline constexpr const char* kDegraded = "Degraded";
-inline constexpr const char* kSuspended = "Suspended";
-inline constexpr const char* kExpired = "Expired";
-inline constexpr const char* kFailed = "Failed";
-inline constexpr const char* kTerminating = "Terminating";
-}  // namespace phase
+namespace phase = model::phase;
 
 // ---------------------------------------------------------------------------------------------
 // Desired

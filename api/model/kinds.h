@@ -83,14 +83,16 @@ struct MCPInstanceSpec {
 // nullopt when it never does (or the fields are malformed). This is what status.expiresAt holds.
 std::optional<TimePoint> instanceExpiry(const nlohmann::json& obj);
 
-// Instance phases (status.phase).
-inline constexpr const char* kPhasePending = "Pending";
-inline constexpr const char* kPhaseStarting = "Starting";
-inline constexpr const char* kPhaseRunning = "Running";
-inline constexpr const char* kPhaseDegraded = "Degraded";
-inline constexpr const char* kPhaseSuspended = "Suspended";
-inline constexpr const char* kPhaseExpired = "Expired";
-inline constexpr const char* kPhaseFailed = "Failed";
-inline constexpr const char* kPhaseTerminating = "Terminating";
+// Instance phases (status.phase), spelled once for the API and the reconciler.
+namespace phase {
+inline constexpr const char* kPending = "Pending";
+inline constexpr const char* kStarting = "Starting";
+inline constexpr const char* kRunning = "Running";
+inline constexpr const char* kDegraded = "Degraded";
+inline constexpr const char* kSuspended = "Suspended";
+inline constexpr const char* kExpired = "Expired";
+inline constexpr const char* kFailed = "Failed";
+inline constexpr const char* kTerminating = "Terminating";
+}  // namespace phase
 
 }  // namespace minimcp::model

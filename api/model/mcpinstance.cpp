@@ -42,7 +42,7 @@ class MCPInstanceStrategy : public KindStrategy {
   void prepareForCreate(json& obj, const Clock& clock) const override {
     KindStrategy::prepareForCreate(obj, clock);
     if (!obj.is_object()) return;
-    obj["status"] = {{"phase", kPhasePending}};
+    obj["status"] = {{"phase", phase::kPending}};
     updateExpiresAt(obj);
   }
 

@@ -584,9 +584,14 @@ Plan Decider::run() {
     } else if (p.signal) {
       t.reason = "Signal";
       what = "process killed by " + signalName(*p.signal);
+    } else if (!p.exitCode) {
+      // An adopted process is not our child: its exit status went to its real parent. Not
+      // knowing that it succeeded, count it as a failure (OnFailure restarts it).
+      t.reason = "Unknown";
+      what = "adopted process exited (exit status unknown)";
     } else {
-      t.reason = p.exitCode.value_or(0) == 0 ? "Completed" : "Error";
-      what = "process exited with code " + std::to_string(p.exitCode.value_or(0));
+      t.reason = *p.exitCode == 0 ? "Completed" : "Error";
+      what = "process exited with code " + std::to_string(*p.exitCode);
     }
     st().lastTermination = t;
     const bool failure = t.reason != "Completed";

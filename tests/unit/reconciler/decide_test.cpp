@@ -650,6 +650,21 @@ std::vector<Row> rows() {
        {"CrashLoopBackOff", "Starting"},
        Want::Requeue,
        seconds(30)},
+      {"AdoptedExitUnknownOnFailure_RestartsAsFailure",
+       [](Desired& d, Observed& o) {
+         d.restartPolicy = RestartPolicy::OnFailure;
+         o = exited(std::nullopt, std::nullopt);
+       },
+       {A::Spawn},
+       phase::kDegraded,
+       "False",
+       "CrashLoopBackOff",
+       {"CrashLoopBackOff", "Starting"},
+       Want::Requeue,
+       seconds(30),
+       [](const Plan& p, const Observed&) {
+         EXPECT_EQ(p.status.lastTermination->reason, "Unknown");
+       }},
       {"SignalOnFailure_Restarts",
        [](Desired& d, Observed& o) {
          d.restartPolicy = RestartPolicy::OnFailure;

@@ -137,6 +137,11 @@ Observed Executor::observe(const std::string& key, InstanceStatus status) {
       if (ourPort && status.port != *ourPort) status.port = *ourPort;
       if (!m.since) m.since = clock_.steadyNow();
       p.since = m.since;
+    } else if (status.pid && !exitedRecorded && status.pid == m.ownPid) {
+      // Ours, and the runtime has forgotten it: its exit report is on the way (and enqueues
+      // the key). Until then it is not "lost", which would respawn it without counting.
+      p.state = ProcessState::Running;
+      p.since = m.since;
     } else if (status.pid && !exitedRecorded) {
       checkAlive = true;
     }
@@ -198,6 +203,7 @@ runtime::ProcessHandle Executor::spawn(const runtime::LaunchSpec& spec, int port
   {
     std::lock_guard lock(mu_);
     mem_[spec.key].since = clock_.steadyNow();
+    mem_[spec.key].ownPid = h.pid;
   }
   startProbing(spec.key, port, probe);
   return h;
@@ -214,6 +220,7 @@ void Executor::adopt(const runtime::LaunchSpec& spec, const runtime::ProcessHand
   {
     std::lock_guard lock(mu_);
     mem_[spec.key].since = clock_.steadyNow();
+    mem_[spec.key].ownPid = handle.pid;
   }
   if (port > 0 && !ports_.markUsed(static_cast<uint16_t>(port), spec.key)) {
     spdlog::warn("reconciler: {}: adopted process listens on port {}, already held by {}", spec.key,

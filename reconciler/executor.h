@@ -89,6 +89,9 @@ class Executor {
     std::optional<runtime::ExitInfo> exit;  // the last exit the runtime reported
     std::optional<SteadyTimePoint> exitSteady;
     std::optional<SteadyTimePoint> since;  // spawn/adopt of the current process
+    // The process this mcpd launched or adopted for the key: the runtime reports its exit for
+    // certain, even if it forgets the key a moment before the report arrives.
+    pid_t ownPid = 0;
     HealthObservation health;
     bool everHealthy = false;  // the current process has passed a probe
     bool limitExceeded = false;

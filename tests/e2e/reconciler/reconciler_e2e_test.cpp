@@ -304,7 +304,13 @@ TEST(ReconcilerE2E, TwentyInstancesAdoptedAfterMcpdKillNine) {
         return static_cast<int>(before.size()) == kCount;
       },
       60s))
-      << before.size() << " of " << kCount << " Ready";
+      << before.size() << " of " << kCount << " Ready; not Ready: " << [&] {
+           std::string out;
+           for (const auto& mi : c.instances()) {
+             if (!isReady(mi)) out += mi["status"].dump() + "\n";
+           }
+           return out;
+         }();
 
   ASSERT_EQ(kill(c.mcpd().pid(), SIGKILL), 0);
   c.mcpd().stop();  // reaps it

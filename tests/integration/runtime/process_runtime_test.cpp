@@ -228,11 +228,18 @@ TEST_F(ProcessRuntimeTest, EnvironmentIsBuiltFromNothing) {
   EXPECT_EQ(st->pgrp, h.pid) << "setsid: own process group";
   std::string status = readText(proc + "/status");
   EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos);
-  std::set<std::string> fds;
-  for (const auto& entry : std::filesystem::directory_iterator(proc + "/fd", ec)) {
-    fds.insert(entry.path().filename().string());
-  }
-  EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2"})) << "mcpd descriptors leaked";
+  // Until exec completes the child still holds mcpd's close-on-exec descriptors; a leaked
+  // descriptor (no close-on-exec) would stay past it, so wait for exec, then compare.
+  auto openFds = [&] {
+    std::set<std::string> fds;
+    for (const auto& entry : std::filesystem::directory_iterator(proc + "/fd", ec)) {
+      fds.insert(entry.path().filename().string());
+    }
+    return fds;
+  };
+  const std::set<std::string> stdio = {"0", "1", "2"};
+  waitFor([&] { return openFds() == stdio; }, 2s);
+  EXPECT_EQ(openFds(), stdio) << "mcpd descriptors leaked";
   ASSERT_TRUE(rt.stop("ns/env", 2s));
 }
 

@@ -54,17 +54,21 @@ run_ctest() {
   fi
 }
 
+# A test that fails is run once more and counts as failed only if it fails again; its first
+# failure stays in the log (--output-on-failure), so a flaky test is seen, not hidden.
+repeat=(--repeat until-pass:2)
+
 if gate "set-up" "${ROOT}/tools/setup.sh"; then
   if gate "build" "${ROOT}/tools/build.sh"; then
     run_ctest "ctest build/ (all labels)" "${logs}/ctest.txt" \
-      --test-dir "${ROOT}/build" --output-on-failure -j2
+      --test-dir "${ROOT}/build" --output-on-failure -j2 "${repeat[@]}"
   fi
 
   if gate "sanitizer build" "${ROOT}/tools/build.sh" --sanitize; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       run_ctest "ctest build-asan/ (unit|integration)" "${logs}/ctest-asan.txt" \
-      --test-dir "${ROOT}/build-asan" -L "unit|integration" --output-on-failure -j2
+      --test-dir "${ROOT}/build-asan" -L "unit|integration" --output-on-failure -j2 "${repeat[@]}"
   fi
 
   if [[ -d ${ROOT}/mcp-servers/test ]]; then

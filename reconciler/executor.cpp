@@ -170,7 +170,11 @@ int Executor::allocatePort(const std::string& key) { return ports_.reserve(key);
 
 int Executor::ensurePort(const std::string& key, int port) {
   if (port > 0 && port <= 65535) {
-    if (ports_.portOf(key) == port) return port;
+    // Ours, and our process is gone: keep it unless another process took it meanwhile (the
+    // server would fail to listen on every restart).
+    if (ports_.portOf(key) == port && portChecker_->isFree(static_cast<uint16_t>(port))) {
+      return port;
+    }
     // Restore: the status names a port this mcpd has not handed out; keep it when still free.
     if (ports_.holderOf(static_cast<uint16_t>(port)) == std::nullopt &&
         portChecker_->isFree(static_cast<uint16_t>(port)) &&

@@ -19,12 +19,15 @@ if (!url || !tool) {
 const headers = process.env.MCP_TOKEN ? {Authorization: `Bearer ${process.env.MCP_TOKEN}`} : {};
 const client = new Client({name: 'mcp-call', version: '0.1.0'});
 try {
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), {requestInit: {headers}}));
+  const transport = new StreamableHTTPClientTransport(new URL(url), {requestInit: {headers}});
+  await client.connect(transport);
   const {tools} = await client.listTools();
   console.log(`tools: ${tools.map((t) => t.name).join(', ')}`);
   const res = await client.callTool({name: tool, arguments: JSON.parse(args)});
   const text = (res.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('\n');
   console.log(`${tool} → ${text}`);
+  // Ends the session on the server (else it lingers until its idle timeout).
+  await transport.terminateSession();
   await client.close();
   process.exit(res.isError ? 1 : 0);
 } catch (err) {

@@ -1,0 +1,117 @@
+// One fake upstream API (gmail | figma | github | slack) as its own process, for
+// the types end-to-end test: mcp-servers/lib/fake_upstream.js with canned answers
+// that the test's assertions mirror, plus a control route for the test.
+//
+//   node tests/e2e/types/fake_upstream_server.mjs KIND
+//
+// Prints one line {"url": "http://127.0.0.1:PORT"} once it listens. Every request
+// is recorded; GET /__fake/requests answers the records (without the control
+// requests themselves). SIGTERM closes it.
+
+import {startFakeUpstream} from '../../../mcp-servers/lib/fake_upstream.js';
+
+const b64url = (s) => Buffer.from(s, 'utf8').toString('base64url');
+
+const ROUTES = {
+  gmail: {
+    // list_messages and search_messages both page through messages (q tells them apart).
+    'GET /gmail/v1/users/me/messages': (req) => ({json: req.query.q ?
+      {messages: [{id: 'm2', threadId: 't2'}], resultSizeEstimate: 1} :
+      {messages: [{id: 'm1', threadId: 't1'}, {id: 'm2', threadId: 't2'}], nextPageToken: 'page-2',
+        resultSizeEstimate: 2}}),
+    'GET /gmail/v1/users/me/messages/:id': (req) => ({json: {
+      id: req.params.id, threadId: 't1', labelIds: ['INBOX'], snippet: 'Hello',
+      payload: {
+        mimeType: 'multipart/alternative',
+        headers: [
+          {name: 'Subject', value: 'Quarterly report'},
+          {name: 'From', value: 'Alice <alice@example.com>'},
+          {name: 'To', value: 'bob@example.com'},
+          {name: 'Date', value: 'Tue, 1 Jul 2025 10:00:00 +0000'},
+        ],
+        parts: [
+          {mimeType: 'text/plain', body: {size: 22, data: b64url('Numbers are attached.\r\n')}},
+          {mimeType: 'text/html', body: {size: 30, data: b64url('<p>Numbers are attached.</p>')}},
+        ],
+      },
+    }}),
+    'POST /gmail/v1/users/me/messages/send': () => ({json: {id: 'sent-1', threadId: 't9', labelIds: ['SENT']}}),
+  },
+  figma: {
+    'GET /v1/projects/:id/files': () => ({json: {name: 'Design System', files: [
+      {key: 'abcDEF123', name: 'Buttons', thumbnail_url: 'https://t.example/1.png', last_modified: '2025-01-02T03:04:05Z'},
+    ]}}),
+    'GET /v1/files/:key': (req) => ({json: {
+      name: 'Buttons', lastModified: '2025-01-02T03:04:05Z', version: '987', editorType: 'figma',
+      document: {id: '0:0', name: 'Document', type: 'DOCUMENT', children: [
+        {id: '0:1', name: 'Page 1', type: 'CANVAS', backgroundColor: {r: 1}, children: [
+          {id: '1:2', name: 'Primary', type: 'FRAME', absoluteBoundingBox: {x: 0}},
+        ]},
+      ]},
+      key: req.params.key,
+    }}),
+    'GET /v1/images/:key': (req) => ({json: {err: null, images: Object.fromEntries(
+        String(req.query.ids ?? '').split(',').map((id) => [id, `https://render.example/${encodeURIComponent(id)}.png`]))}}),
+    'GET /v1/files/:key/comments': () => ({json: {comments: [
+      {id: 'c1', message: 'Looks good', user: {handle: 'carol'}, created_at: '2025-01-03T00:00:00Z',
+        client_meta: {node_id: '1:2'}},
+    ]}}),
+  },
+  github: {
+    'GET /api/v3/user/repos': () => ({json: [{full_name: 'octo/hello', private: false, description: 'Hi',
+      default_branch: 'main', html_url: 'https://github.com/octo/hello', updated_at: '2025-01-01T00:00:00Z', id: 1}]}),
+    'GET /api/v3/repos/:owner/:repo/contents/README.md': () => ({json: {type: 'file', encoding: 'base64',
+      // GitHub wraps the base64 at 60 columns.
+      content: Buffer.from('# hello\nA greeting repository.\n').toString('base64').replace(/.{60}/g, '$&\n'),
+      path: 'README.md', size: 31, sha: 'abc123'}}),
+    'GET /api/v3/repos/:owner/:repo/contents/src': () => ({json: [
+      {name: 'lib', type: 'dir', size: 0, path: 'src/lib', sha: '1'},
+      {name: 'main.js', type: 'file', size: 12, path: 'src/main.js', sha: '2'},
+    ]}),
+    'POST /api/v3/repos/:owner/:repo/issues': (req) => ({status: 201, json: {number: 42, title: req.body.title,
+      state: 'open', html_url: 'https://github.com/octo/hello/issues/42'}}),
+    'GET /api/v3/repos/:owner/:repo/pulls': () => ({json: [{number: 7, title: 'Feature', state: 'open', draft: false,
+      user: {login: 'me'}, head: {ref: 'feat'}, base: {ref: 'main'}, html_url: 'https://github.com/octo/hello/pull/7'}]}),
+    'POST /api/v3/repos/:owner/:repo/pulls': (req) => ({status: 201, json: {number: 8, title: req.body.title,
+      state: 'open', draft: false, user: {login: 'me'}, head: {ref: req.body.head}, base: {ref: req.body.base},
+      html_url: 'https://github.com/octo/hello/pull/8'}}),
+    'PUT /api/v3/repos/:owner/:repo/pulls/:n/merge': () => ({json: {sha: 'deadbeef', merged: true,
+      message: 'Pull Request successfully merged'}}),
+    'POST /api/v3/repos/:owner/:repo/issues/:n/comments': () => ({status: 201, json: {id: 99,
+      html_url: 'https://github.com/octo/hello/pull/7#issuecomment-99'}}),
+  },
+  slack: {
+    'GET /api/auth.test': () => ({json: {ok: true, url: 'https://e2e.slack.com/', team: 'E2E', user: 'minimcp',
+      team_id: 'T0001', user_id: 'U0001'}}),
+    'GET /api/conversations.list': () => ({json: {ok: true, channels: [
+      {id: 'C0001', name: 'general', is_private: false, is_archived: false, is_member: true, num_members: 12,
+        topic: {value: 'Company-wide'}},
+      {id: 'C0002', name: 'random', is_private: false, is_archived: false, is_member: false, num_members: 3,
+        topic: {value: ''}},
+    ], response_metadata: {next_cursor: 'dGVhbTpDMDAwMw=='}}}),
+    'POST /api/chat.postMessage': (req) => ({json: {ok: true, channel: req.body.channel, ts: '1700000001.000200',
+      message: {text: req.body.text, thread_ts: req.body.thread_ts}}}),
+  },
+};
+
+const kind = process.argv[2];
+if (!ROUTES[kind]) {
+  console.error(`usage: node fake_upstream_server.mjs ${Object.keys(ROUTES).join('|')}`);
+  process.exit(2);
+}
+
+const CONTROL = '/__fake/';
+const fake = await startFakeUpstream(ROUTES[kind]);
+fake.setRoute('GET /__fake/requests', () => ({json: fake.requests.filter((r) => !r.path.startsWith(CONTROL))}));
+
+let closing = false;
+async function close() {
+  if (closing) process.exit(0); // a second signal: now
+  closing = true;
+  await fake.close();
+  process.exit(0);
+}
+process.on('SIGTERM', close);
+process.on('SIGINT', close);
+
+console.log(JSON.stringify({url: fake.url, kind}));

@@ -1,0 +1,470 @@
+// Issue 5's acceptance end to end against the real mcpd (SQLite store, reconciler on): one
+// instance of each API type (gmail, figma, github, slack), each pointed at its own fake upstream
+// (a separate node process recording requests), serves every tool to a reference SDK Client
+// through the gateway; the fakes saw the right requests carrying the decrypted APIKey value.
+// And the filesystem stdio type lists a directory and reads a file through the gateway.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "api/crypto/encoding.h"
+#include "tests/e2e/reconciler/reconciler_e2e.h"
+
+namespace minimcp::e2e {
+namespace {
+
+constexpr auto kReadyTimeout = 40s;
+constexpr const char* kNs = "types";
+const std::string kScripts = MINIMCP_SOURCE_DIR "/tests/e2e/types";
+
+std::string randomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
+    throw std::runtime_error("RAND_bytes failed");
+  }
+  return crypto::hexEncode(raw);
+}
+
+const std::string& nodeBinary() {
+  static const std::string node = findExecutable("node");
+  return node;
+}
+
+// tests/e2e/types/fake_upstream_server.mjs KIND as its own process: it prints its URL once it
+// listens and answers GET /__fake/requests with what it recorded. Stopped by pid.
+class FakeUpstream {
+ public:
+  FakeUpstream(const std::string& kind, const std::string& dir)
+      : kind_(kind), outPath_(dir + "/fake-" + kind + ".out") {
+    int fd = open(outPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("cannot open " + outPath_);
+    pid_ = testing::spawnProcess({nodeBinary(), kScripts + "/fake_upstream_server.mjs", kind}, -1,
+                                 fd, fd);
+    close(fd);
+  }
+  ~FakeUpstream() {
+    if (pid_ > 0) testing::terminatePid(pid_, 5s);
+  }
+  FakeUpstream(const FakeUpstream&) = delete;
+  FakeUpstream& operator=(const FakeUpstream&) = delete;
+
+  // Waits for the "{"url": ...}" line; throws with the process output when it does not come.
+  void awaitListening(std::chrono::milliseconds timeout = 15s) {
+    bool up = pollUntil(
+        [&] {
+          std::string out = testing::readFileOr(outPath_);
+          auto nl = out.find('\n');
+          if (nl == std::string::npos) return !processRunning(pid_);
+          url_ = json::parse(out.substr(0, nl), nullptr, false).value("url", "");
+          return true;
+        },
+        timeout);
+    if (!up || url_.empty()) {
+      throw std::runtime_error("fake " + kind_ +
+                               " did not start: " + testing::readFileOr(outPath_));
+    }
+  }
+
+  const std::string& url() const { return url_; }
+
+  // Every request the fake has answered, in arrival order.
+  json requests() const {
+    client::ConnectionConfig cfg;
+    cfg.server = url_;
+    client::HttpClient http(cfg);
+    auto r = http.request("GET", "/__fake/requests", "", {}, 10s);
+    if (r.status != 200) throw std::runtime_error("fake " + kind_ + ": " + r.body);
+    return json::parse(r.body);
+  }
+
+ private:
+  std::string kind_;
+  std::string outPath_;
+  std::string url_;
+  pid_t pid_ = -1;
+};
+
+void applyOk(Cluster& c, const std::string& yaml) {
+  auto r = c.mcpd().mcpctl({"apply", "-f", "-"}, yaml);
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+}
+
+std::string tokenLine(const testing::CommandResult& r) {
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  std::string t = r.out;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  EXPECT_FALSE(t.empty());
+  return t;
+}
+
+// Waits until every named instance in kNs is Ready; false (with a message) when one is not.
+::testing::AssertionResult allReady(Cluster& c, const std::vector<std::string>& names) {
+  std::string notReady;
+  bool ok = pollUntil(
+      [&] {
+        notReady.clear();
+        for (const auto& n : names) {
+          json mi = c.instance(n, kNs);
+          if (mi.is_null() || !isReady(mi)) notReady += (mi.is_null() ? n : mi.dump(2)) + "\n";
+        }
+        return notReady.empty();
+      },
+      kReadyTimeout);
+  if (ok) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "not Ready:\n" << notReady << c.mcpd().log();
+}
+
+// One SDK Client session through `url` that lists the tools and runs `calls` in order
+// (tests/e2e/types/call_tools.mjs). Returns {tools, results}; null (with a failure) on error.
+json callTools(Cluster& c, const std::string& url, const std::string& token, const json& calls) {
+  auto r = testing::runCommand({nodeBinary(), kScripts + "/call_tools.mjs", url}, calls.dump(), 30s,
+                               {"NODE_EXTRA_CA_CERTS=" + c.caFile(), "MCP_TOKEN=" + token});
+  EXPECT_EQ(r.exitCode, 0) << url << "\n" << r.out << r.err;
+  json out = json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(out.is_discarded()) << r.out << r.err;
+  if (r.exitCode != 0 || out.is_discarded()) return nullptr;
+  return out;
+}
+
+// The tool names the server offers, sorted.
+std::vector<std::string> toolNames(const json& out) {
+  std::vector<std::string> names =
+      out.value("tools", json::array()).get<std::vector<std::string>>();
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// A successful tool result's text, parsed as the JSON it carries.
+json resultJson(const json& result) {
+  EXPECT_FALSE(result.value("isError", true)) << result.dump(2);
+  json parsed = json::parse(result.value("text", ""), nullptr, false);
+  EXPECT_FALSE(parsed.is_discarded()) << result.dump(2);
+  return parsed;
+}
+
+// What a fake must have seen for one call: method, path, query, body (null: not checked).
+struct Expected {
+  std::string method;
+  std::string path;
+  json query = json::object();
+  json body = "";
+};
+
+// Compares the fake's requests with `expected` one by one, and checks that each carries
+// `authValue` in `authHeader`: built from the key that only mcpctl's stdin ever held, so it
+// arrived there decrypted by mcpd.
+void expectRequests(const json& seen, const std::vector<Expected>& expected,
+                    const std::string& authHeader, const std::string& authValue) {
+  ASSERT_EQ(seen.size(), expected.size()) << seen.dump(2);
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const json& r = seen[i];
+    const Expected& e = expected[i];
+    SCOPED_TRACE("request " + std::to_string(i) + ": " + e.method + " " + e.path);
+    EXPECT_EQ(r.value("method", ""), e.method);
+    EXPECT_EQ(r.value("path", ""), e.path);
+    EXPECT_EQ(r["query"], e.query);
+    if (!e.body.is_null()) {
+      EXPECT_EQ(r["body"], e.body);
+    }
+    EXPECT_EQ(r["headers"].value(authHeader, ""), authValue) << r["headers"].dump();
+  }
+}
+
+struct TypeUnderTest {
+  std::string type;
+  std::string key;  // the APIKey value
+  std::string endpointEnv;
+  std::string endpointSuffix;  // appended to the fake's URL
+};
+
+std::string instanceYaml(const TypeUnderTest& t, const std::string& endpoint) {
+  return "apiVersion: minimcp.io/v1alpha1\nkind: MCPInstance\nmetadata:\n  name: " + t.type +
+         "-e2e\n  namespace: " + kNs + "\nspec:\n  type: " + t.type +
+         "\n  ttl: 1h\n  keyRef: {name: " + t.type + "-key}\n  config: {timeout_ms: 10000}\n" +
+         "  env:\n  - {name: " + t.endpointEnv + ", value: \"" + endpoint + "\"}\n";
+}
+
+TEST(TypesE2E, EveryToolOfEveryTypeReachesItsFakeUpstreamWithTheDecryptedKey) {
+  const std::vector<TypeUnderTest> types = {
+      {"gmail", "ya29.e2e-" + randomHex(12), "GMAIL_API_ENDPOINT", ""},
+      {"figma", "figd_e2e-" + randomHex(12), "FIGMA_API_ENDPOINT", ""},
+      {"github", "ghp_e2e" + randomHex(12), "GITHUB_API_URL", "/api/v3"},
+      {"slack", "xoxb-e2e-" + randomHex(12), "SLACK_API_URL", "/api"},
+  };
+  testing::TempDir dir("types-e2e");
+  std::map<std::string, std::unique_ptr<FakeUpstream>> fakes;
+  for (const auto& t : types) fakes[t.type] = std::make_unique<FakeUpstream>(t.type, dir.path());
+  Cluster c;  // declared after the fakes: its clean-up runs first, while they still answer
+  for (auto& [_, fake] : fakes) fake->awaitListening();
+
+  auto mt = c.mcpd().mcpctl({"get", "mcptypes", "-o", "wide"});
+  ASSERT_EQ(mt.exitCode, 0) << mt.err;
+  for (const auto& t : types) EXPECT_NE(mt.out.find(t.type), std::string::npos) << mt.out;
+
+  std::vector<std::string> names;
+  for (const auto& t : types) {
+    auto r = c.mcpd().mcpctl(
+        {"create", "apikey", t.type + "-key", "-n", kNs, "--type", t.type, "--from-stdin"}, t.key);
+    ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+    applyOk(c, instanceYaml(t, fakes[t.type]->url() + t.endpointSuffix));
+    names.push_back(t.type + "-e2e");
+  }
+  ASSERT_TRUE(allReady(c, names));
+  const std::string token = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kNs}));
+  auto gatewayURL = [&](const std::string& type) {
+    std::string url = c.instance(type + "-e2e", kNs)["status"].value("gatewayURL", "");
+    EXPECT_EQ(url, c.mcpd().url() + "/mcp/" + kNs + "/" + type + "-e2e");
+    return url;
+  };
+
+  {
+    SCOPED_TRACE("gmail");
+    json out = callTools(c, gatewayURL("gmail"), token, json::parse(R"([
+      {"name": "list_messages", "arguments": {"maxResults": 2, "labelIds": ["INBOX"]}},
+      {"name": "search_messages", "arguments": {"query": "from:alice newer_than:7d"}},
+      {"name": "read_message", "arguments": {"id": "m1"}},
+      {"name": "send_message", "arguments": {"to": "Bob <bob@example.com>",
+        "subject": "Hello from e2e", "body": "Hi Bob,\nthe numbers.\n"}}])"));
+    ASSERT_FALSE(out.is_null());
+    EXPECT_EQ(toolNames(out), (std::vector<std::string>{"list_messages", "read_message",
+                                                        "search_messages", "send_message"}));
+    const json& res = out["results"];
+    EXPECT_EQ(resultJson(res[0]), json::parse(R"({"messages": [{"id": "m1", "threadId": "t1"},
+      {"id": "m2", "threadId": "t2"}], "resultSizeEstimate": 2, "nextPageToken": "page-2"})"));
+    EXPECT_EQ(resultJson(res[1]), json::parse(R"({"messages": [{"id": "m2", "threadId": "t2"}],
+      "resultSizeEstimate": 1})"));
+    json msg = resultJson(res[2]);
+    EXPECT_EQ(msg.value("id", ""), "m1");
+    EXPECT_EQ(msg.value("subject", ""), "Quarterly report");
+    EXPECT_EQ(msg.value("from", ""), "Alice <alice@example.com>");
+    EXPECT_EQ(msg.value("body", ""), "Numbers are attached.\r\n");
+    EXPECT_EQ(resultJson(res[3]),
+              json::parse(R"({"id": "sent-1", "threadId": "t9", "labelIds": ["SENT"]})"));
+
+    json seen = fakes["gmail"]->requests();
+    expectRequests(
+        seen,
+        {{"GET", "/gmail/v1/users/me/messages", {{"maxResults", "2"}, {"labelIds", "INBOX"}}},
+         {"GET",
+          "/gmail/v1/users/me/messages",
+          {{"q", "from:alice newer_than:7d"}, {"maxResults", "20"}}},
+         {"GET", "/gmail/v1/users/me/messages/m1", {{"format", "full"}}},
+         {"POST", "/gmail/v1/users/me/messages/send", json::object(), nullptr}},
+        "authorization", "Bearer " + types[0].key);
+    // send_message: an RFC 2822 message, base64url in `raw`.
+    ASSERT_EQ(seen.size(), 4u);
+    std::string raw = seen[3]["body"].value("raw", "");
+    EXPECT_EQ(raw.find_first_of("+/="), std::string::npos) << "not base64url: " << raw;
+    std::string mime = crypto::base64UrlDecode(raw).value_or("");
+    EXPECT_NE(mime.find("To: Bob <bob@example.com>\r\n"), std::string::npos) << mime;
+    EXPECT_NE(mime.find("Subject: Hello from e2e\r\n"), std::string::npos) << mime;
+    EXPECT_NE(mime.find("Content-Type: text/plain; charset=UTF-8\r\n"), std::string::npos) << mime;
+    EXPECT_NE(mime.find("Content-Transfer-Encoding: base64\r\n"), std::string::npos) << mime;
+    auto blank = mime.find("\r\n\r\n");
+    ASSERT_NE(blank, std::string::npos) << mime;
+    std::string encodedBody;
+    for (char ch : mime.substr(blank + 4)) {
+      if (ch != '\r' && ch != '\n') encodedBody += ch;
+    }
+    EXPECT_EQ(crypto::base64Decode(encodedBody).value_or("<not base64>"),
+              "Hi Bob,\r\nthe numbers.\r\n")
+        << mime;
+  }
+
+  {
+    SCOPED_TRACE("figma");
+    json out = callTools(c, gatewayURL("figma"), token, json::parse(R"([
+      {"name": "list_files", "arguments": {"project_id": "12345"}},
+      {"name": "read_file", "arguments": {"file_key": "abcDEF123", "depth": 2}},
+      {"name": "export_assets", "arguments": {"file_key": "abcDEF123", "ids": ["1:2", "3:4"],
+        "format": "svg", "scale": 2}},
+      {"name": "get_comments", "arguments": {"file_key": "abcDEF123"}}])"));
+    ASSERT_FALSE(out.is_null());
+    EXPECT_EQ(toolNames(out), (std::vector<std::string>{"export_assets", "get_comments",
+                                                        "list_files", "read_file"}));
+    const json& res = out["results"];
+    EXPECT_EQ(resultJson(res[0]), json::parse(R"({"project": "Design System", "files": [
+      {"key": "abcDEF123", "name": "Buttons", "lastModified": "2025-01-02T03:04:05Z",
+       "thumbnailUrl": "https://t.example/1.png"}]})"));
+    EXPECT_EQ(resultJson(res[1]), json::parse(R"({"key": "abcDEF123", "name": "Buttons",
+      "lastModified": "2025-01-02T03:04:05Z", "version": "987", "editorType": "figma",
+      "pages": [{"id": "0:1", "name": "Page 1", "type": "CANVAS",
+                 "children": [{"id": "1:2", "name": "Primary", "type": "FRAME"}]}]})"));
+    EXPECT_EQ(resultJson(res[2]), json::parse(R"({"format": "svg", "images": [
+      {"id": "1:2", "url": "https://render.example/1%3A2.png"},
+      {"id": "3:4", "url": "https://render.example/3%3A4.png"}]})"));
+    EXPECT_EQ(resultJson(res[3]), json::parse(R"({"comments": [{"id": "c1",
+      "message": "Looks good", "author": "carol", "createdAt": "2025-01-03T00:00:00Z",
+      "nodeId": "1:2"}]})"));
+
+    json seen = fakes["figma"]->requests();
+    expectRequests(
+        seen,
+        {{"GET", "/v1/projects/12345/files"},
+         {"GET", "/v1/files/abcDEF123", {{"depth", "2"}}},
+         {"GET", "/v1/images/abcDEF123", {{"ids", "1:2,3:4"}, {"format", "svg"}, {"scale", "2"}}},
+         {"GET", "/v1/files/abcDEF123/comments"}},
+        "x-figma-token", types[1].key);
+    for (const auto& r : seen) EXPECT_FALSE(r["headers"].contains("authorization")) << r.dump();
+  }
+
+  {
+    SCOPED_TRACE("github");
+    json out = callTools(c, gatewayURL("github"), token, json::parse(R"([
+      {"name": "list_repos", "arguments": {}},
+      {"name": "read_files", "arguments": {"owner": "octo", "repo": "hello", "path": "README.md",
+        "ref": "main"}},
+      {"name": "read_files", "arguments": {"owner": "octo", "repo": "hello", "path": "src"}},
+      {"name": "create_issue", "arguments": {"owner": "octo", "repo": "hello",
+        "title": "Bug from e2e", "body": "It broke", "labels": ["bug"]}},
+      {"name": "manage_pr", "arguments": {"action": "list", "owner": "octo", "repo": "hello",
+        "state": "open"}},
+      {"name": "manage_pr", "arguments": {"action": "create", "owner": "octo", "repo": "hello",
+        "title": "Feature", "head": "feat", "base": "main", "body": "Adds it"}},
+      {"name": "manage_pr", "arguments": {"action": "merge", "owner": "octo", "repo": "hello",
+        "pull_number": 7, "merge_method": "squash"}},
+      {"name": "manage_pr", "arguments": {"action": "comment", "owner": "octo", "repo": "hello",
+        "pull_number": 7, "body": "LGTM"}}])"));
+    ASSERT_FALSE(out.is_null());
+    EXPECT_EQ(toolNames(out),
+              (std::vector<std::string>{"create_issue", "list_repos", "manage_pr", "read_files"}));
+    const json& res = out["results"];
+    EXPECT_EQ(resultJson(res[0]), json::parse(R"([{"full_name": "octo/hello", "private": false,
+      "description": "Hi", "default_branch": "main", "html_url": "https://github.com/octo/hello",
+      "updated_at": "2025-01-01T00:00:00Z"}])"));
+    EXPECT_EQ(resultJson(res[1]), json::parse(R"({"type": "file", "path": "README.md", "size": 31,
+      "sha": "abc123", "encoding": "utf-8", "content": "# hello\nA greeting repository.\n"})"));
+    EXPECT_EQ(resultJson(res[2]), json::parse(R"({"type": "dir", "path": "src", "entries": [
+      {"name": "lib", "type": "dir", "size": 0, "path": "src/lib"},
+      {"name": "main.js", "type": "file", "size": 12, "path": "src/main.js"}]})"));
+    EXPECT_EQ(resultJson(res[3]), json::parse(R"({"number": 42, "title": "Bug from e2e",
+      "state": "open", "html_url": "https://github.com/octo/hello/issues/42"})"));
+    EXPECT_EQ(resultJson(res[4]), json::parse(R"([{"number": 7, "title": "Feature",
+      "state": "open", "draft": false, "user": "me", "head": "feat", "base": "main",
+      "html_url": "https://github.com/octo/hello/pull/7"}])"));
+    EXPECT_EQ(resultJson(res[5]), json::parse(R"({"number": 8, "title": "Feature",
+      "state": "open", "draft": false, "user": "me", "head": "feat", "base": "main",
+      "html_url": "https://github.com/octo/hello/pull/8"})"));
+    EXPECT_EQ(resultJson(res[6]), json::parse(R"({"merged": true, "sha": "deadbeef",
+      "message": "Pull Request successfully merged"})"));
+    EXPECT_EQ(resultJson(res[7]), json::parse(R"({"id": 99,
+      "html_url": "https://github.com/octo/hello/pull/7#issuecomment-99"})"));
+
+    const std::string repo = "/api/v3/repos/octo/hello";
+    expectRequests(
+        fakes["github"]->requests(),
+        {{"GET", "/api/v3/user/repos"},
+         {"GET", repo + "/contents/README.md", {{"ref", "main"}}},
+         {"GET", repo + "/contents/src"},
+         {"POST",
+          repo + "/issues",
+          json::object(),
+          {{"title", "Bug from e2e"}, {"body", "It broke"}, {"labels", json::array({"bug"})}}},
+         {"GET", repo + "/pulls", {{"state", "open"}}},
+         {"POST",
+          repo + "/pulls",
+          json::object(),
+          {{"title", "Feature"}, {"head", "feat"}, {"base", "main"}, {"body", "Adds it"}}},
+         {"PUT", repo + "/pulls/7/merge", json::object(), {{"merge_method", "squash"}}},
+         {"POST", repo + "/issues/7/comments", json::object(), {{"body", "LGTM"}}}},
+        "authorization", "token " + types[2].key);
+  }
+
+  {
+    SCOPED_TRACE("slack");
+    json out = callTools(c, gatewayURL("slack"), token, json::parse(R"([
+      {"name": "list_channels", "arguments": {"limit": 50}},
+      {"name": "send_message", "arguments": {"channel": "C0001", "text": "Deploy finished",
+        "thread_ts": "1700000000.000100"}}])"));
+    ASSERT_FALSE(out.is_null());
+    EXPECT_EQ(toolNames(out), (std::vector<std::string>{"list_channels", "send_message"}));
+    const json& res = out["results"];
+    EXPECT_EQ(resultJson(res[0]), json::parse(R"({"channels": [
+      {"id": "C0001", "name": "general", "is_private": false, "is_archived": false,
+       "is_member": true, "num_members": 12, "topic": "Company-wide"},
+      {"id": "C0002", "name": "random", "is_private": false, "is_archived": false,
+       "is_member": false, "num_members": 3}], "next_cursor": "dGVhbTpDMDAwMw=="})"));
+    EXPECT_EQ(resultJson(res[1]), json::parse(R"({"channel": "C0001", "ts": "1700000001.000200",
+      "thread_ts": "1700000000.000100"})"));
+
+    // auth.test is the integration guide's health check: once at start-up (and again after a
+    // restart or every health_check_interval_ms), so it is checked apart from the tool calls.
+    json authTests = json::array(), toolCalls = json::array();
+    for (const auto& r : fakes["slack"]->requests()) {
+      (r.value("path", "") == "/api/auth.test" ? authTests : toolCalls).push_back(r);
+    }
+    ASSERT_FALSE(authTests.empty()) << "no auth.test at start-up";
+    expectRequests(authTests, std::vector<Expected>(authTests.size(), {"GET", "/api/auth.test"}),
+                   "authorization", "Bearer " + types[3].key);
+    expectRequests(
+        toolCalls,
+        {{"GET", "/api/conversations.list", {{"types", "public_channel"}, {"limit", "50"}}},
+         {"POST",
+          "/api/chat.postMessage",
+          json::object(),
+          {{"channel", "C0001"}, {"text", "Deploy finished"}, {"thread_ts", "1700000000.000100"}}}},
+        "authorization", "Bearer " + types[3].key);
+    if (toolCalls.size() == 2) {
+      EXPECT_EQ(toolCalls[1]["headers"].value("content-type", ""),
+                "application/json; charset=utf-8");
+    }
+  }
+
+  // The value reached the upstreams only as a header: never shown by the API or mcpd's log.
+  for (const auto& t : types) {
+    auto shown = c.mcpd().mcpctl({"get", "apikey", t.type + "-key", "-n", kNs, "-o", "json"});
+    EXPECT_EQ(shown.exitCode, 0) << shown.err;
+    EXPECT_EQ(shown.out.find(t.key), std::string::npos) << shown.out;
+  }
+  const std::string log = c.mcpd().log();
+  for (const auto& t : types) EXPECT_EQ(log.find(t.key), std::string::npos) << t.type;
+}
+
+TEST(TypesE2E, FilesystemStdioTypeListsAndReadsAFileThroughTheGateway) {
+  testing::TempDir rootDir("types-fs");
+  // The server resolves symlinks (e.g. a /tmp that is one) and confines itself to the real path.
+  const std::string root = std::filesystem::canonical(rootDir.path()).string();
+  std::filesystem::create_directory(root + "/docs");
+  { std::ofstream(root + "/notes.txt") << "hello from the filesystem type\n"; }
+  // A root mcpd runs instances as "nobody": the tree must be readable by others (mkdtemp: 0700).
+  namespace fs = std::filesystem;
+  fs::permissions(root, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
+  fs::permissions(root + "/notes.txt", fs::perms::others_read, fs::perm_options::add);
+  Cluster c;
+  applyOk(c,
+          "apiVersion: minimcp.io/v1alpha1\nkind: MCPInstance\nmetadata:\n  name: files\n"
+          "  namespace: " +
+              std::string(kNs) + "\nspec:\n  type: filesystem\n  ttl: 1h\n  config: {root: \"" +
+              root + "\"}\n");
+  ASSERT_TRUE(allReady(c, {"files"}));
+  const std::string token = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kNs}));
+  const std::string url = c.instance("files", kNs)["status"].value("gatewayURL", "");
+  ASSERT_EQ(url, c.mcpd().url() + "/mcp/" + kNs + "/files");
+
+  json calls = {{{"name", "list_directory"}, {"arguments", {{"path", root}}}},
+                {{"name", "read_text_file"}, {"arguments", {{"path", root + "/notes.txt"}}}},
+                {{"name", "read_text_file"}, {"arguments", {{"path", "/etc/hostname"}}}}};
+  json out = callTools(c, url, token, calls);
+  ASSERT_FALSE(out.is_null());
+  auto tools = toolNames(out);
+  for (const char* t : {"list_directory", "read_text_file", "write_file"}) {
+    EXPECT_NE(std::find(tools.begin(), tools.end(), t), tools.end()) << t;
+  }
+  const json& res = out["results"];
+  EXPECT_FALSE(res[0].value("isError", true)) << res[0].dump(2);
+  const std::string listing = res[0].value("text", "");
+  EXPECT_NE(listing.find("[FILE] notes.txt"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("[DIR] docs"), std::string::npos) << listing;
+  EXPECT_FALSE(res[1].value("isError", true)) << res[1].dump(2);
+  EXPECT_EQ(res[1].value("text", ""), "hello from the filesystem type\n");
+  // config.root confines it: a path outside is refused, not read.
+  EXPECT_TRUE(res[2].value("isError", false)) << res[2].dump(2);
+}
+
+}  // namespace
+}  // namespace minimcp::e2e

@@ -1,13 +1,17 @@
 #include "api/gateway/gateway.h"
 
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility> (C++20).
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <future>
 #include <limits>
 #include <map>
@@ -26,6 +30,7 @@ namespace minimcp::gateway {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
+namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 using server::Request;
@@ -34,10 +39,11 @@ using server::Response;
 namespace {
 
 constexpr const char* kResource = "mcpinstances";
+constexpr const char* kNodes = "nodes";
 // Node's http server closes an idle keep-alive connection after 5 s; never hand out one that
 // is close to that age.
 constexpr auto kMaxIdleAge = std::chrono::seconds(4);
-constexpr size_t kMaxIdlePerPort = 32;
+constexpr size_t kMaxIdlePerUpstream = 32;
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 // Responses with a declared length up to this are read whole and answered in one piece
 // (keeps the client's connection alive); anything else is relayed as it arrives.
@@ -46,6 +52,10 @@ constexpr size_t kChunkSize = 16 << 10;
 // A client this far behind its stream is dropped (the server drops it at 8 MiB queued too).
 constexpr size_t kMaxPending = 8 << 20;
 constexpr const char* kRetryAfterSeconds = "5";
+// The instance moved or its node is being replaced: the scheduler re-binds within seconds.
+constexpr const char* kRetryAfterPlacement = "1";
+// Distinct CA bundles whose TLS contexts are kept (one per peer node in practice).
+constexpr size_t kMaxTlsContexts = 64;
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -90,10 +100,22 @@ Response notFound(const std::string& ns, const std::string& name) {
   return status(ApiError::NotFound(kResource, ns.empty() ? name : ns + "/" + name));
 }
 
-Response unavailable(const std::string& message) {
+Response unavailable(const std::string& message,
+                     const char* retryAfterSeconds = kRetryAfterSeconds) {
   auto r = status(ApiError::ServiceUnavailable(message));
-  r.headers.emplace_back("Retry-After", kRetryAfterSeconds);
+  r.headers.emplace_back("Retry-After", retryAfterSeconds);
   return r;
+}
+
+Response badGateway(const std::string& message) {
+  return status(ApiError(502, "InternalError", message));
+}
+
+// A string field of a JSON document, "" when absent or not a string.
+std::string stringAt(const nlohmann::json& obj, const nlohmann::json::json_pointer& ptr) {
+  if (!obj.contains(ptr)) return "";
+  const auto& v = obj.at(ptr);
+  return v.is_string() ? v.get<std::string>() : "";
 }
 
 // /mcp/{ns}/{name}[/rest][?query] → ns, name and the upstream target /mcp[/rest][?query].
@@ -143,6 +165,77 @@ std::optional<uint16_t> readyPort(const nlohmann::json& obj) {
   return static_cast<uint16_t>(port);
 }
 
+// A peer node's spec.address: scheme://host[:port][/prefix].
+struct PeerAddress {
+  bool tls = true;
+  std::string host;  // without brackets
+  uint16_t port = 0;
+  std::string authority;  // for the Host header, as written
+  std::string prefix;     // "" or "/prefix", without a trailing slash
+};
+
+std::optional<PeerAddress> parseAddress(const std::string& url) {
+  PeerAddress a;
+  std::string rest;
+  if (startsWith(url, "https://")) {
+    rest = url.substr(8);
+  } else if (startsWith(url, "http://")) {
+    a.tls = false;
+    rest = url.substr(7);
+  } else {
+    return std::nullopt;
+  }
+  auto slash = rest.find('/');
+  a.authority = rest.substr(0, slash);
+  if (slash != std::string::npos) {
+    a.prefix = rest.substr(slash);
+    while (!a.prefix.empty() && a.prefix.back() == '/') a.prefix.pop_back();
+  }
+  std::string port;
+  if (startsWith(a.authority, "[")) {  // [v6]:port
+    auto close = a.authority.find(']');
+    if (close == std::string::npos) return std::nullopt;
+    a.host = a.authority.substr(1, close - 1);
+    if (close + 1 < a.authority.size()) {
+      if (a.authority[close + 1] != ':') return std::nullopt;
+      port = a.authority.substr(close + 2);
+    }
+  } else {
+    auto colon = a.authority.rfind(':');
+    a.host = a.authority.substr(0, colon);
+    if (colon != std::string::npos) port = a.authority.substr(colon + 1);
+  }
+  if (a.host.empty()) return std::nullopt;
+  if (port.empty()) {
+    a.port = a.tls ? 443 : 80;
+  } else {
+    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) {
+      return std::nullopt;
+    }
+    int p = std::stoi(port);
+    if (p < 1 || p > 65535) return std::nullopt;
+    a.port = static_cast<uint16_t>(p);
+  }
+  return a;
+}
+
+bool isIpAddress(const std::string& host) {
+  beast::error_code ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
+
+// Where an exchange goes: an instance's loopback port, or another node's gateway.
+struct Upstream {
+  std::string key;   // idle connections are pooled per key
+  std::string host;  // IP literal or DNS name
+  uint16_t port = 0;
+  std::shared_ptr<ssl::context> tls;  // null: plain HTTP
+  bool peer = false;                  // failing to connect is 502 (the instance's own: 503)
+  std::string what;                   // who answers, for messages: "the instance", "node b"
+  std::string label;                  // for log lines: "127.0.0.1:PORT", "node b (URL)"
+};
+
 // What the instance answered (or why it could not), handed from the I/O thread to the
 // request's thread.
 struct Head {
@@ -154,12 +247,31 @@ struct Head {
   bool streaming = false;
 };
 
-// One upstream connection; pooled between requests.
+// One upstream connection, plain or TLS; pooled between requests.
 struct Conn {
-  explicit Conn(net::io_context& ioc) : stream(ioc) {}
-  beast::tcp_stream stream;
+  Conn(net::io_context& ioc, std::shared_ptr<ssl::context> ctx) : context(std::move(ctx)) {
+    if (context) {
+      tls.emplace(ioc, *context);
+    } else {
+      plain.emplace(ioc);
+    }
+  }
+  std::shared_ptr<ssl::context> context;
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
   SteadyClock::time_point idleSince;
+
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  // Runs `fn` with the stream to read and write HTTP on.
+  template <class Fn>
+  void visit(Fn&& fn) {
+    if (tls) {
+      fn(*tls);
+    } else {
+      fn(*plain);
+    }
+  }
 };
 
 class Exchange;
@@ -173,8 +285,37 @@ struct Gateway::Core {
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::thread thread;
   std::atomic<bool> stopped{false};
-  std::map<uint16_t, std::vector<std::unique_ptr<Conn>>> idle;
+  std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle;
   std::set<std::shared_ptr<Exchange>> live;
+
+  // Client TLS contexts for peer nodes, by CA bundle (any thread).
+  std::mutex tlsMu;
+  std::map<std::string, std::shared_ptr<ssl::context>> tlsContexts;
+
+  // A context that trusts exactly `caBundle` (the system roots when ""); null with `error` set
+  // when the bundle is unusable.
+  std::shared_ptr<ssl::context> clientContext(const std::string& caBundle, std::string& error) {
+    std::lock_guard lock(tlsMu);
+    auto it = tlsContexts.find(caBundle);
+    if (it != tlsContexts.end()) return it->second;
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    ctx->set_verify_mode(ssl::verify_peer);
+    beast::error_code ec;
+    if (caBundle.empty()) {
+      ctx->set_default_verify_paths(ec);
+    } else {
+      ctx->add_certificate_authority(net::buffer(caBundle), ec);
+    }
+    if (ec) {
+      error = ec.message();
+      return nullptr;
+    }
+    if (tlsContexts.size() >= kMaxTlsContexts) tlsContexts.clear();
+    tlsContexts.emplace(caBundle, ctx);
+    return ctx;
+  }
 
   // False once the I/O thread is gone: the caller must not expect `fn` to run.
   template <class Fn>
@@ -192,10 +333,10 @@ namespace {
 // runs on the I/O thread.
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
-  Exchange(std::shared_ptr<Gateway::Core> core, uint16_t port, http::request<http::string_body> req,
-           const GatewayOptions& options)
+  Exchange(std::shared_ptr<Gateway::Core> core, Upstream upstream,
+           http::request<http::string_body> req, const GatewayOptions& options)
       : core_(std::move(core)),
-        port_(port),
+        up_(std::move(upstream)),
         req_(std::move(req)),
         idleTimeout_(options.idleTimeout),
         window_(core_->ioc),
@@ -243,17 +384,18 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void end() {
     closed_ = true;
     window_.cancel();
+    if (resolver_) resolver_->cancel();
     if (conn_) {
       beast::error_code ec;
-      conn_->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-      conn_->stream.close();
+      conn_->lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+      conn_->lowest().close();
     }
     core_->live.erase(shared_from_this());
   }
 
  private:
   void acquire() {
-    auto& pool = core_->idle[port_];
+    auto& pool = core_->idle[up_.key];
     auto now = SteadyClock::now();
     while (!pool.empty()) {
       auto c = std::move(pool.back());
@@ -269,18 +411,64 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   void connect() {
     reused_ = false;
-    conn_ = std::make_unique<Conn>(core_->ioc);
-    conn_->stream.expires_after(kConnectTimeout);
-    tcp::endpoint ep(net::ip::address_v4::loopback(), port_);
-    conn_->stream.async_connect(ep, [self = shared_from_this()](beast::error_code ec) {
-      if (ec) {
-        spdlog::debug("gateway: cannot connect to 127.0.0.1:{}: {}", self->port_, ec.message());
-        return self->fail(503, "the instance is not accepting connections");
-      }
-      beast::error_code ignored;
-      self->conn_->stream.socket().set_option(tcp::no_delay(true), ignored);
-      self->send();
-    });
+    conn_ = std::make_unique<Conn>(core_->ioc, up_.tls);
+    conn_->lowest().expires_after(kConnectTimeout);
+    beast::error_code ec;
+    auto address = net::ip::make_address(up_.host, ec);
+    if (!ec) {
+      conn_->lowest().async_connect(
+          tcp::endpoint(address, up_.port),
+          [self = shared_from_this()](beast::error_code e) { self->onConnect(e); });
+      return;
+    }
+    resolver_.emplace(core_->ioc);
+    resolver_->async_resolve(
+        up_.host, std::to_string(up_.port),
+        [self = shared_from_this()](beast::error_code e, tcp::resolver::results_type results) {
+          if (e) return self->onConnect(e);
+          if (self->closed_) return self->onConnect(net::error::operation_aborted);
+          self->conn_->lowest().async_connect(
+              results, [self](beast::error_code e2, const tcp::endpoint&) { self->onConnect(e2); });
+        });
+  }
+
+  void onConnect(beast::error_code ec) {
+    if (ec) {
+      spdlog::debug("gateway: cannot connect to {}: {}", up_.label, ec.message());
+      if (closed_) return fail(503, "the gateway is stopping");
+      if (up_.peer) return fail(502, up_.what + " is unreachable (" + ec.message() + ")");
+      return fail(503, "the instance is not accepting connections");
+    }
+    beast::error_code ignored;
+    conn_->lowest().socket().set_option(tcp::no_delay(true), ignored);
+    if (!conn_->tls) return send();
+    SSL* handle = conn_->tls->native_handle();
+    // SNI never carries an IP literal (RFC 6066); the name or address check applies either way.
+    X509_VERIFY_PARAM* param = SSL_get0_param(handle);
+    if (isIpAddress(up_.host)) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, up_.host.c_str());
+    } else {
+      SSL_set_tlsext_host_name(handle, up_.host.c_str());
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      X509_VERIFY_PARAM_set1_host(param, up_.host.c_str(), 0);
+    }
+    conn_->tls->async_handshake(ssl::stream_base::client,
+                                [self = shared_from_this()](beast::error_code e) {
+                                  if (!e) return self->send();
+                                  self->onHandshakeFailed(e);
+                                });
+  }
+
+  void onHandshakeFailed(beast::error_code ec) {
+    if (closed_) return fail(503, "the gateway is stopping");
+    std::string why = ec.message();
+    long verify = SSL_get_verify_result(conn_->tls->native_handle());
+    if (verify != X509_V_OK) {
+      why =
+          std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
+    }
+    spdlog::warn("gateway: TLS with {} failed: {}", up_.label, why);
+    fail(502, "cannot reach " + up_.what + " securely (" + why + ")");
   }
 
   void send() {
@@ -290,14 +478,22 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     // Not boost::none: Beast 1.74 compares `len > optional` and treats none as exceeded.
     hp_->body_limit(std::numeric_limits<std::uint64_t>::max());
     if (req_.method() == http::verb::head) hp_->skip(true);
-    conn_->stream.expires_after(idleTimeout_);
-    http::async_write(
-        conn_->stream, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
-          if (ec) return self->retryOr(ec);
-          self->conn_->stream.expires_after(self->idleTimeout_);
-          http::async_read_header(self->conn_->stream, self->conn_->buffer, *self->hp_,
-                                  [self](beast::error_code e, size_t) { self->onHeader(e); });
-        });
+    conn_->lowest().expires_after(idleTimeout_);
+    conn_->visit([this](auto& stream) {
+      http::async_write(stream, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
+        self->onWritten(ec);
+      });
+    });
+  }
+
+  void onWritten(beast::error_code ec) {
+    if (ec) return retryOr(ec);
+    conn_->lowest().expires_after(idleTimeout_);
+    conn_->visit([this](auto& stream) {
+      http::async_read_header(
+          stream, conn_->buffer, *hp_,
+          [self = shared_from_this()](beast::error_code e, size_t) { self->onHeader(e); });
+    });
   }
 
   // A reused connection the instance had already closed fails before any byte comes back:
@@ -307,12 +503,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (reused_ && !retried_ && !hp_->got_some() && conn_->buffer.size() == 0) {
       retried_ = true;
       beast::error_code ignored;
-      conn_->stream.socket().close(ignored);
+      conn_->lowest().socket().close(ignored);
       return connect();
     }
-    spdlog::debug("gateway: 127.0.0.1:{}: {}", port_, ec.message());
-    if (ec == beast::error::timeout) return fail(504, "the instance did not answer in time");
-    fail(502, "the instance closed the connection");
+    spdlog::debug("gateway: {}: {}", up_.label, ec.message());
+    if (ec == beast::error::timeout) return fail(504, up_.what + " did not answer in time");
+    fail(502, up_.what + " closed the connection");
   }
 
   void onHeader(beast::error_code ec) {
@@ -340,15 +536,17 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (!sse && length && *length <= kMaxBuffered) {
       bp_.emplace(std::move(*hp_));
       bp_->body_limit(*length);
-      conn_->stream.expires_after(idleTimeout_);
-      http::async_read(
-          conn_->stream, conn_->buffer, *bp_,
-          [self = shared_from_this(), h = std::move(h)](beast::error_code e, size_t) mutable {
-            if (e) return self->fail(502, "the instance's response broke off");
-            h.body = std::move(self->bp_->get().body());
-            self->promise(std::move(h));
-            self->complete(self->bp_->keep_alive());
-          });
+      conn_->lowest().expires_after(idleTimeout_);
+      conn_->visit([this, &h](auto& stream) {
+        http::async_read(
+            stream, conn_->buffer, *bp_,
+            [self = shared_from_this(), h = std::move(h)](beast::error_code e, size_t) mutable {
+              if (e) return self->fail(502, "the response of " + self->up_.what + " broke off");
+              h.body = std::move(self->bp_->get().body());
+              self->promise(std::move(h));
+              self->complete(self->bp_->keep_alive());
+            });
+      });
       return;
     }
     sp_.emplace(std::move(*hp_));
@@ -381,10 +579,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     auto& body = sp_->get().body();
     body.data = chunk_.data();
     body.size = chunk_.size();
-    conn_->stream.expires_after(idleTimeout_);
-    http::async_read_some(
-        conn_->stream, conn_->buffer, *sp_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->onSome(ec); });
+    conn_->lowest().expires_after(idleTimeout_);
+    conn_->visit([this](auto& stream) {
+      http::async_read_some(
+          stream, conn_->buffer, *sp_,
+          [self = shared_from_this()](beast::error_code ec, size_t) { self->onSome(ec); });
+    });
   }
 
   void onSome(beast::error_code ec) {
@@ -401,7 +601,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       return complete(sp_->keep_alive());
     }
     if (ec && ec != http::error::end_of_stream) {
-      spdlog::debug("gateway: stream from 127.0.0.1:{} ended: {}", port_, ec.message());
+      spdlog::debug("gateway: stream from {} ended: {}", up_.label, ec.message());
     }
     if (ec || done) {
       window_.cancel();
@@ -413,7 +613,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     }
     if (!flush()) return end();
     if (pending_.size() > kMaxPending) {
-      spdlog::debug("gateway: client of 127.0.0.1:{} too slow, dropping the stream", port_);
+      spdlog::debug("gateway: client of {} too slow, dropping the stream", up_.label);
       return end();
     }
     readSome();
@@ -455,9 +655,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // The response is complete: keep the connection for the next request when it can be.
   void complete(bool keepAlive) {
     if (!closed_ && keepAlive && conn_->buffer.size() == 0 && !core_->stopped) {
-      auto& pool = core_->idle[port_];
-      if (pool.size() < kMaxIdlePerPort) {
-        conn_->stream.expires_never();
+      auto& pool = core_->idle[up_.key];
+      if (pool.size() < kMaxIdlePerUpstream) {
+        conn_->lowest().expires_never();
         conn_->idleSince = SteadyClock::now();
         pool.push_back(std::move(conn_));
       }
@@ -468,9 +668,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // First: the I/O context lives as long as any exchange (a RelayStream may outlive the
   // Gateway until the server drops it).
   std::shared_ptr<Gateway::Core> core_;
-  uint16_t port_;
+  Upstream up_;
   http::request<http::string_body> req_;
   std::chrono::milliseconds idleTimeout_;
+  std::optional<tcp::resolver> resolver_;
   std::unique_ptr<Conn> conn_;
   bool reused_ = false;
   bool retried_ = false;
@@ -504,6 +705,53 @@ class RelayStream : public server::Stream {
  private:
   std::shared_ptr<Exchange> ex_;
 };
+
+// The next hop's request: the caller's method, body and (filtered by the caller) headers.
+http::request<http::string_body> nextHop(const Request& req, const std::string& target) {
+  http::request<http::string_body> up;
+  auto verb = http::string_to_verb(req.method);
+  if (verb == http::verb::unknown) {
+    up.method_string(req.method);
+  } else {
+    up.method(verb);
+  }
+  up.target(target);
+  up.version(11);
+  up.keep_alive(true);
+  up.body() = req.body;
+  if (!req.body.empty() || verb == http::verb::post || verb == http::verb::put) {
+    up.prepare_payload();
+  }
+  return up;
+}
+
+// Runs one exchange and turns what comes back into the caller's response. `subject` names the
+// instance in error messages.
+Response relay(const std::shared_ptr<Gateway::Core>& core, std::shared_ptr<Exchange> ex,
+               const GatewayOptions& options, const std::string& subject) {
+  auto future = ex->head();
+  if (!core->post([ex] { ex->begin(); })) return unavailable("the gateway is stopping");
+  if (future.wait_for(options.idleTimeout + std::chrono::seconds(5)) != std::future_status::ready) {
+    ex->abort();
+    return status(ApiError(504, "Timeout", subject + ": no answer in time"));
+  }
+  Head h = future.get();
+  if (!h.error.empty()) {
+    if (h.status == 503) return unavailable(subject + ": " + h.error);
+    std::string reason = h.status == 504 ? "Timeout" : "InternalError";
+    return status(ApiError(h.status, reason, subject + ": " + h.error));
+  }
+  Response r;
+  r.status = h.status;
+  r.contentType = std::move(h.contentType);
+  r.headers = std::move(h.headers);
+  if (h.streaming) {
+    r.stream = std::make_shared<RelayStream>(std::move(ex));
+  } else {
+    r.body = std::move(h.body);
+  }
+  return r;
+}
 
 }  // namespace
 
@@ -587,21 +835,25 @@ Response Gateway::handle(const Request& req) {
     return notFound(ns, name);
   }
   if (!obj) return notFound(ns, name);
+  std::string subject = "mcpinstance " + ns + "/" + name;
   auto port = readyPort(*obj);
   if (!port) {
     std::string phase = obj->value("/status/phase"_json_pointer, std::string("Pending"));
-    return unavailable("mcpinstance " + ns + "/" + name + " is not ready (phase " + phase + ")");
+    return unavailable(subject + " is not ready (phase " + phase + ")");
   }
 
-  http::request<http::string_body> up;
-  auto verb = http::string_to_verb(req.method);
-  if (verb == http::verb::unknown) {
-    up.method_string(req.method);
-  } else {
-    up.method(verb);
+  // Decided on this node, so a refusal never costs a hop and a peer never sees a bad token.
+  std::string host = stringAt(*obj, "/status/node"_json_pointer);
+  if (!options_.node.empty() && !host.empty() && host != options_.node) {
+    if (!req.header(lower(kForwardedByHeader)).empty()) {
+      return unavailable(subject + " runs on node " + host + ", not here on node " + options_.node +
+                             " (placement changed while forwarding)",
+                         kRetryAfterPlacement);
+    }
+    return forward(req, subject, host);
   }
-  up.target(upstreamTarget);
-  up.version(11);
+
+  auto up = nextHop(req, upstreamTarget);
   for (const auto& [k, v] : req.headers) {
     // The instance trusts the gateway's Origin check; its own would refuse configured origins.
     if (hopByHop(k) || k == "authorization" || k == "origin") continue;
@@ -609,36 +861,57 @@ Response Gateway::handle(const Request& req) {
   }
   up.set(http::field::host, "127.0.0.1:" + std::to_string(*port));
   up.set(http::field::authorization, "Bearer " + tokens_.issue(uid, generation));
-  up.keep_alive(true);
-  up.body() = req.body;
-  if (!req.body.empty() || verb == http::verb::post || verb == http::verb::put) {
-    up.prepare_payload();
+
+  Upstream local;
+  local.key = "127.0.0.1:" + std::to_string(*port);
+  local.host = "127.0.0.1";
+  local.port = *port;
+  local.what = "the instance";
+  local.label = local.key;
+  auto ex = std::make_shared<Exchange>(core_, std::move(local), std::move(up), options_);
+  return relay(core_, std::move(ex), options_, subject);
+}
+
+Response Gateway::forward(const Request& req, const std::string& subject,
+                          const std::string& nodeName) {
+  std::string where = subject + " runs on node " + nodeName;
+  auto node = store_.get(kNodes, "", nodeName);
+  if (!node) return unavailable(where + ", which is not registered", kRetryAfterPlacement);
+  std::string phase = stringAt(*node, "/status/phase"_json_pointer);
+  if (phase != "Ready") {
+    return unavailable(where + ", which is " + (phase.empty() ? "not ready" : phase),
+                       kRetryAfterPlacement);
+  }
+  std::string address = stringAt(*node, "/spec/address"_json_pointer);
+  auto peer = parseAddress(address);
+  if (!peer) return badGateway(where + ", whose address \"" + address + "\" is not a URL");
+
+  Upstream up;
+  up.host = peer->host;
+  up.port = peer->port;
+  up.peer = true;
+  up.what = "node " + nodeName;
+  up.label = "node " + nodeName + " (" + address + ")";
+  up.key = "peer " + address;
+  if (peer->tls) {
+    std::string caBundle = stringAt(*node, "/spec/caBundle"_json_pointer);
+    std::string error;
+    up.tls = core_->clientContext(caBundle, error);
+    if (!up.tls) return badGateway(where + ", whose caBundle is unusable (" + error + ")");
+    // A connection verified against another CA is never reused for this one.
+    up.key += " ca " + std::to_string(std::hash<std::string>{}(caBundle));
   }
 
-  auto ex = std::make_shared<Exchange>(core_, *port, std::move(up), options_);
-  auto future = ex->head();
-  if (!core_->post([ex] { ex->begin(); })) return unavailable("the gateway is stopping");
-  if (future.wait_for(options_.idleTimeout + std::chrono::seconds(5)) !=
-      std::future_status::ready) {
-    ex->abort();
-    return status(ApiError(504, "Timeout", "the instance did not answer in time"));
+  // Unchanged, the caller's token included: the peer authorises again by itself.
+  auto out = nextHop(req, peer->prefix + req.target);
+  for (const auto& [k, v] : req.headers) {
+    if (!hopByHop(k)) out.insert(k, v);
   }
-  Head h = future.get();
-  if (!h.error.empty()) {
-    if (h.status == 503) return unavailable("mcpinstance " + ns + "/" + name + ": " + h.error);
-    std::string reason = h.status == 504 ? "Timeout" : "InternalError";
-    return status(ApiError(h.status, reason, "mcpinstance " + ns + "/" + name + ": " + h.error));
-  }
-  Response r;
-  r.status = h.status;
-  r.contentType = std::move(h.contentType);
-  r.headers = std::move(h.headers);
-  if (h.streaming) {
-    r.stream = std::make_shared<RelayStream>(std::move(ex));
-  } else {
-    r.body = std::move(h.body);
-  }
-  return r;
+  out.set(http::field::host, peer->authority);
+  out.set(kForwardedByHeader, options_.node);
+  spdlog::debug("gateway: forwarding {} {} to {}", req.method, subject, up.label);
+  auto ex = std::make_shared<Exchange>(core_, std::move(up), std::move(out), options_);
+  return relay(core_, std::move(ex), options_, subject);
 }
 
 }  // namespace minimcp::gateway

@@ -11,6 +11,14 @@
 // Streamed responses (SSE, chunked) pass through chunk by chunk; a client that goes away
 // closes the upstream connection. Upstream connections are kept alive and reused.
 //
+// Several nodes on one store (DESIGN §7): every node authorises by itself (tokens and the
+// master key are shared), then a request for an instance whose status.node names another node
+// is forwarded unchanged (the caller's Authorization included) to that Node's spec.address,
+// with `X-MiniMCP-Forwarded-By: <this node>`, over TLS verified against the Node's
+// spec.caBundle. A request that carries that header is never forwarded again (503 with
+// Retry-After: 1 when the instance is elsewhere: placement moved meanwhile); so is a request for
+// an instance whose node is missing or not Ready. A peer that cannot be reached answers 502.
+//
 // Beast stays in gateway.cpp; this header is cheap to include.
 #pragma once
 
@@ -42,7 +50,12 @@ struct GatewayOptions {
   // client a new TLS connection (measured: +3 ms per call, 40% of direct throughput).
   // 0 = relay every stream at once. GET streams are always relayed at once.
   std::chrono::milliseconds coalesceWindow{20};
+  // This mcpd's node name (the name of its Node object). "" = single node: never forward.
+  std::string node;
 };
+
+// Set on a request one gateway forwards to another (value: the forwarding node's name).
+inline constexpr const char* kForwardedByHeader = "X-MiniMCP-Forwarded-By";
 
 class Gateway {
  public:
@@ -63,6 +76,10 @@ class Gateway {
   struct Core;
 
  private:
+  // After authorisation: the request for `subject` ("mcpinstance ns/name") goes to node `node`.
+  server::Response forward(const server::Request& req, const std::string& subject,
+                           const std::string& node);
+
   store::Store& store_;
   const server::Authenticator& auth_;
   const crypto::InstanceTokens& tokens_;

@@ -20,6 +20,7 @@
 #include "api/crypto/master_key.h"
 #include "api/server/api_server.h"
 #include "tests/e2e/cli/mcpd_process.h"
+#include "tests/integration/gateway/gateway_harness.h"
 
 namespace minimcp {
 namespace {
@@ -28,65 +29,11 @@ using nlohmann::json;
 using testing::CommandResult;
 using testing::runCommand;
 using testing::TempDir;
+using namespace gwtest;  // NOLINT: the harness is this test's vocabulary
 
-const std::string kSourceDir = MINIMCP_SOURCE_DIR;
-const std::string kClientScript = kSourceDir + "/tests/integration/gateway/mcp_client.mjs";
 constexpr const char* kInitialize =
     R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
     R"("capabilities":{},"clientInfo":{"name":"raw","version":"0"}}})";
-
-std::string findOnPath(const std::string& exe) {
-  const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t pos = 0;
-  while (pos <= p.size()) {
-    size_t end = p.find(':', pos);
-    if (end == std::string::npos) end = p.size();
-    std::string candidate = p.substr(pos, end - pos) + "/" + exe;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    pos = end + 1;
-  }
-  throw std::runtime_error(exe + " not found on PATH");
-}
-
-uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot find a free port");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string lower(std::string s) {
-  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
-
-json instance(const std::string& ns, const std::string& name, const std::string& uid,
-              std::optional<uint16_t> readyPort, const std::string& phase = "Running") {
-  json status = {{"phase", phase}};
-  if (readyPort) {
-    status["port"] = *readyPort;
-    status["conditions"] =
-        json::array({{{"type", "Ready"}, {"status", "True"}, {"reason", "Healthy"}}});
-  } else {
-    status["conditions"] =
-        json::array({{{"type", "Ready"}, {"status", "False"}, {"reason", "Starting"}}});
-  }
-  return {{"apiVersion", "minimcp.io/v1alpha1"},
-          {"kind", "MCPInstance"},
-          {"metadata", {{"name", name}, {"namespace", ns}, {"uid", uid}}},
-          {"spec", {{"type", "echo"}, {"tokenGeneration", 0}}},
-          {"status", status}};
-}
 
 // Everything the suite shares: started once, stopped (every process by its pid) at the end.
 struct Env {
@@ -97,9 +44,8 @@ struct Env {
   std::atomic<gateway::Gateway*> gwPtr{nullptr};
   std::string node, caFile, adminToken, aliceToken, bobToken, instanceToken;
   client::ConnectionConfig conn;
-  pid_t echoPid = -1;
+  std::unique_ptr<EchoServer> echo;
   uint16_t echoPort = 0;
-  std::string echoLog;
 
   Env() {
     node = findOnPath("node");
@@ -139,27 +85,8 @@ struct Env {
         auth.issueToken("bob", server::Identity{server::Identity::Role::Namespace, "bob", "bob"});
     instanceToken = tokens->issue("uid-inbox", 0);
 
-    echoPort = freePort();
-    echoLog = tmp.path() + "/echo.log";
-    int logFd = ::open(echoLog.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    echoPid = testing::spawnProcess(
-        {node, kSourceDir + "/mcp-servers/echo/server.js"}, -1, logFd, logFd,
-        {"PORT=" + std::to_string(echoPort), "MCP_ACCESS_TOKEN=" + instanceToken,
-         R"(MCP_CONFIG={"testHooks":true})"});
-    ::close(logFd);
-    client::ConnectionConfig direct;
-    direct.server = "http://127.0.0.1:" + std::to_string(echoPort);
-    client::HttpClient probe(direct);
-    bool up = testing::waitUntil(
-        [&] {
-          try {
-            return probe.request("GET", "/health", "", {}, std::chrono::seconds(2)).status == 200;
-          } catch (const std::exception&) {
-            return false;
-          }
-        },
-        std::chrono::seconds(15));
-    if (!up) throw std::runtime_error("echo server did not start: " + testing::readFileOr(echoLog));
+    echo = std::make_unique<EchoServer>(node, tmp.path() + "/echo.log", instanceToken);
+    echoPort = echo->port();
 
     auto& st = server->store();
     st.create("mcpinstances", instance("alice", "inbox", "uid-inbox", echoPort));
@@ -170,7 +97,7 @@ struct Env {
   }
 
   ~Env() {
-    if (echoPid > 0) testing::terminatePid(echoPid, std::chrono::seconds(5));
+    echo.reset();
     server->stop();
     gwPtr = nullptr;
     gw.reset();
@@ -179,20 +106,9 @@ struct Env {
 
   std::string url(const std::string& path) const { return server->url() + path; }
 
-  // The SDK client in node; the token goes through the environment, never argv.
   json mcp(const std::string& path, const std::string& action, const std::string& token,
            const std::string& origin = "") const {
-    std::vector<std::string> env = {"MCP_TOKEN=" + token, "NODE_EXTRA_CA_CERTS=" + caFile};
-    if (!origin.empty()) env.push_back("MCP_ORIGIN=" + origin);
-    CommandResult r =
-        runCommand({node, kClientScript, url(path), action}, "", std::chrono::seconds(30), env);
-    auto nl = r.out.find('\n');
-    if (nl == std::string::npos) return {{"ok", false}, {"error", "no output: " + r.err}};
-    try {
-      return json::parse(r.out.substr(0, nl));
-    } catch (const std::exception&) {
-      return {{"ok", false}, {"error", r.out + r.err}};
-    }
+    return runMcpClient(node, url(path), action, token, caFile, origin);
   }
 
   // One raw POST of an initialize request.

@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "reconciler/launch_env.h"
+#include "reconciler/placement.h"
+#include "reconciler/stray_processes.h"
 
 namespace minimcp::reconciler {
 
@@ -72,6 +74,7 @@ void Controller::start() {
     }
   }
   for (const auto& key : others) queue_.add(key);
+  if (options_.leaseGeneration) sweepStrays();
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
     workers_.emplace_back([this] { worker(); });
   }
@@ -116,6 +119,10 @@ Result Controller::reconcile(const std::string& key) {
   std::optional<json> object = store_.get(kInstances, ns, name);
   if (!object) {
     executor_.forget(key);
+    return {};
+  }
+  if (options_.leaseGeneration && !boundTo(*object, options_.node, options_.leaseGeneration())) {
+    fence(key, *object);
     return {};
   }
   Snapshot s = observe(key, std::move(*object));
@@ -283,6 +290,60 @@ Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
     r.requeueAfter = options_.usagePeriod;
   }
   return r;
+}
+
+void Controller::resync() {
+  if (options_.leaseGeneration) sweepStrays();
+  try {
+    for (const json& item : store_.list(kInstances, {}).items) queue_.add(objectKey(item));
+  } catch (const std::exception& e) {
+    spdlog::warn("reconciler: resync: {}", e.what());
+  }
+}
+
+void Controller::sweepStrays() {
+  for (const StrayProcess& p : findInstanceProcesses(options_.dataDir)) {
+    if (auto h = runtime_.handle(p.key); h && h->pid == p.pid) continue;  // reconcile decides
+    const auto slash = p.key.find('/');
+    std::optional<json> object;
+    try {
+      object = store_.get(kInstances, p.key.substr(0, slash), p.key.substr(slash + 1));
+    } catch (const std::exception& e) {
+      spdlog::warn("reconciler: cannot check process {} of {}: {}", p.pid, p.key, e.what());
+      continue;
+    }
+    // Still ours: its process is adopted by pid and start time.
+    if (object && boundTo(*object, options_.node, options_.leaseGeneration())) continue;
+    const std::string boundNode =
+        object ? objectField(*object, "status").value("node", "") : std::string();
+    std::string why = !object             ? "the instance no longer exists"
+                      : boundNode.empty() ? "the instance is not bound to a node"
+                      : boundNode == options_.node
+                          ? "it was bound to an earlier lease of this node"
+                          : "the instance now belongs to node " + boundNode;
+    const std::string message = "stopped pid " + std::to_string(p.pid) + " left on node " +
+                                options_.node + " by its previous run: " + why;
+    spdlog::warn("reconciler: {}: {}", p.key, message);
+    killStray(p.pid);
+    if (object) events_.record(*object, "Warning", "Fenced", message);
+  }
+}
+
+void Controller::fence(const std::string& key, const json& object) {
+  const std::optional<runtime::ProcessHandle> h = runtime_.handle(key);
+  if (h) {
+    const json status = objectField(object, "status");
+    const std::string now = status.value("node", "");
+    const std::string message = "stopped pid " + std::to_string(h->pid) + " on node " +
+                                options_.node +
+                                (now.empty() ? ": the instance is not bound to this node any more"
+                                             : ": the instance now belongs to node " + now);
+    spdlog::warn("reconciler: {}: {}", key, message);
+    executor_.stop(key, std::nullopt);
+    events_.record(object, "Warning", "Fenced", message);
+  }
+  executor_.releasePort(key);
+  executor_.forget(key);
 }
 
 // --- helpers ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -49,6 +50,10 @@ struct ControllerOptions {
   std::shared_ptr<PortChecker> portChecker;
   // nullptr: StoreKeyResolver (no decryption: instances with a keyRef stay Pending).
   std::shared_ptr<KeyResolver> keyResolver;
+  // Set when several nodes share the store: this node's lease generation (NodeAgent). Then
+  // only instances the Scheduler bound to (node, generation) are run here, and a local process
+  // of any other instance is stopped (fencing). Unset: every instance is this node's.
+  std::function<int64_t()> leaseGeneration;
 };
 
 class Controller {
@@ -73,6 +78,9 @@ class Controller {
   // One pass for "ns/name". Public so tests can drive it without workers. The result says
   // when to look again (a status write that lost a race: requeueAfter == 0).
   Result reconcile(const std::string& key);
+
+  // Queues every instance again (after this node's lease generation changed).
+  void resync();
 
  private:
   // Everything reconcile() reads, gathered once.
@@ -107,6 +115,10 @@ class Controller {
   void addUsage(const Snapshot& s, nlohmann::json& status) const;
   void markFailed(const Snapshot& s, Plan& plan, const Acted& acted) const;
   void emit(const Snapshot& s, const std::vector<Event>& events);
+  // Stops this node's process of an instance bound elsewhere.
+  void fence(const std::string& key, const nlohmann::json& object);
+  // Stops processes an earlier run of this node left for instances not bound to it now.
+  void sweepStrays();
   void worker();
 
   ControllerOptions options_;

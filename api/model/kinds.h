@@ -19,6 +19,7 @@ const Strategy& mcpTypeStrategy();
 const Strategy& mcpInstanceStrategy();
 const Strategy& eventStrategy();
 const Strategy& apiKeyStrategy();  // api/model/apikey.h: the key ring it seals with
+const Strategy& nodeStrategy();    // the mcpd hosts of a cluster (DESIGN §7)
 
 struct EnvVar {
   std::string name;

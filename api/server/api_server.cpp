@@ -184,7 +184,7 @@ void ApiServer::Impl::ensureKubeconfig() {
   if (fs::exists(path)) {
     try {
       auto cfg = client::loadKubeconfig(path);
-      if (auth->verify("admin", cfg.token)) {
+      if (auth->verify(opts.adminTokenName, cfg.token)) {
         if (cfg.server == url && cfg.caPem == caPem) return;
         token = cfg.token;  // same token, new address or CA
       }
@@ -193,7 +193,8 @@ void ApiServer::Impl::ensureKubeconfig() {
     }
   }
   if (token.empty()) {
-    token = auth->issueToken("admin", Identity{Identity::Role::Admin, "", "admin"});
+    token = auth->issueToken(opts.adminTokenName,
+                             Identity{Identity::Role::Admin, "", opts.adminTokenName});
     spdlog::info("issued a new admin token");
   }
   // Written beside and renamed, so a reader never sees half a file.
@@ -250,7 +251,9 @@ void ApiServer::start() {
       ho.keyFile = o.tlsKey;
       impl_->caPem = trustAnchorFromChain(o.tlsCert);
     } else {
-      auto files = ensureTlsFiles(o.dataDir, {o.host});
+      std::vector<std::string> hosts = {o.host};
+      hosts.insert(hosts.end(), o.tlsHosts.begin(), o.tlsHosts.end());
+      auto files = ensureTlsFiles(o.dataDir, hosts);
       ho.certFile = files.certFile;
       ho.keyFile = files.keyFile;
       impl_->caPem = files.caPem;
@@ -277,6 +280,7 @@ void ApiServer::stop() {
 
 uint16_t ApiServer::port() const { return impl_->http ? impl_->http->port() : 0; }
 std::string ApiServer::url() const { return impl_->url; }
+std::string ApiServer::caPem() const { return impl_->caPem; }
 std::string ApiServer::kubeconfigPath() const { return impl_->opts.dataDir + "/admin.kubeconfig"; }
 store::Store& ApiServer::store() { return *impl_->store; }
 StoreTokenAuthenticator& ApiServer::authenticator() { return *impl_->auth; }

@@ -31,6 +31,11 @@ struct ApiServerOptions {
   std::string storeUrl;         // "" = sqlite:DATA_DIR/minimcp.db
   std::string node;             // this node's name
   std::string tlsCert, tlsKey;  // both set = bring your own certificate
+  // The stored API token behind DATA_DIR/admin.kubeconfig. Nodes sharing a store each need
+  // their own name, or each start would replace the others' admin token.
+  std::string adminTokenName = "admin";
+  // More names or IPs the generated certificate covers (the node's --advertise-url host).
+  std::vector<std::string> tlsHosts;
   bool insecureHttp = false;
   int threads = 2;
   int64_t watchHistory = 10000;  // changes the store keeps for watch resumption
@@ -67,6 +72,8 @@ class ApiServer {
   uint16_t port() const;
   std::string url() const;  // https://HOST:PORT as written into the kubeconfig
   std::string kubeconfigPath() const;
+  // PEM of the CA clients should trust for url() ("" for plain HTTP or a publicly rooted cert).
+  std::string caPem() const;
   store::Store& store();
   StoreTokenAuthenticator& authenticator();
 

@@ -14,9 +14,13 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <pqxx/pqxx>
+#include <shared_mutex>
 #include <stdexcept>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "api/store/store_internal.h"
 
@@ -102,19 +106,33 @@ const std::pair<const char*, const char*> kStatements[] = {
      "ORDER BY name"},
 };
 
-// Reconnection pacing. Operations wait at most about kConnectBudget for the database to come
-// back; the listener keeps trying for as long as the store lives.
-constexpr auto kConnectBackoffMin = 50ms;
+// Reconnection pacing. Writes retry for Options::writeRetryBudget; open, changesSince and
+// compactHistory wait at most kConnectBudget; the listener keeps trying for as long as the store
+// lives.
 constexpr auto kConnectBudget = 3s;
+constexpr auto kRetryBackoffMin = 25ms;
+constexpr auto kRetryBackoffMax = 1s;
 constexpr auto kListenBackoffMin = 50ms;
-constexpr auto kListenBackoffMax = 5s;
+constexpr auto kListenBackoffMax = 2s;
+// While the database is known to be down, a read tries it at most this often (otherwise it is
+// answered from the mirror at once).
+constexpr auto kProbeInterval = 250ms;
 // The listener wakes this often even without traffic, so a wait is never unbounded.
 constexpr int kListenPollMs = 10000;
 
-// Thrown when the connection broke during COMMIT: the change may or may not be applied, so the
-// operation must not be retried.
-struct InDoubt : std::runtime_error {
+// The database could not be reached, or the connection broke before anything was committed:
+// the operation may be tried again.
+struct Unreachable : std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+
+// Thrown when the connection broke during COMMIT: the change may or may not be applied. `rv` and
+// `data` (its history entry) tell which, once the database is back.
+struct InDoubt : std::runtime_error {
+  InDoubt(const std::string& what, int64_t rv, std::string data)
+      : std::runtime_error(what), rv(rv), data(std::move(data)) {}
+  int64_t rv;
+  std::string data;
 };
 
 bool isConnectionLoss(const std::exception& e) {
@@ -141,23 +159,53 @@ Json parseJson(const pqxx::field& f) {
   }
 }
 
-// Adds the connection parameters the store relies on, unless the URL sets them itself: a bounded
-// connect, and TCP keepalives so that a vanished server is noticed by an idle listener.
-std::string withConnectionParams(const std::string& url) {
-  static const std::pair<const char*, const char*> kDefaults[] = {
-      {"connect_timeout", "5"},     {"keepalives", "1"},       {"keepalives_idle", "10"},
-      {"keepalives_interval", "5"}, {"keepalives_count", "3"}, {"application_name", "minimcp"},
-  };
+using Params = std::vector<std::pair<const char*, const char*>>;
+
+// Adds `defaults` to the URL's query, each unless the URL sets it itself.
+std::string withParams(const std::string& url, const Params& defaults) {
   std::string out = url;
   size_t q = out.find('?');
   std::string query = q == std::string::npos ? "" : out.substr(q + 1);
-  for (const auto& [key, value] : kDefaults) {
+  for (const auto& [key, value] : defaults) {
     std::string k = std::string(key) + "=";
     bool present = query.rfind(k, 0) == 0 || query.find("&" + k) != std::string::npos;
     if (present) continue;
     out += (out.find('?') == std::string::npos ? "?" : "&") + k + value;
   }
   return out;
+}
+
+// The connection parameters the store relies on: a bounded connect, and TCP keepalives so that a
+// vanished server is noticed by an idle listener.
+std::string withConnectionParams(const std::string& url) {
+  return withParams(url, {{"connect_timeout", "5"},
+                          {"keepalives", "1"},
+                          {"keepalives_idle", "10"},
+                          {"keepalives_interval", "5"},
+                          {"keepalives_count", "3"},
+                          {"application_name", "minimcp"}});
+}
+
+// A lock's connection: a short connect (tryLock answers promptly) and keepalives tight enough
+// that a vanished server breaks the connection, and so held(), within a few seconds.
+std::string withLockParams(const std::string& url) {
+  return withParams(url, {{"connect_timeout", "2"},
+                          {"keepalives", "1"},
+                          {"keepalives_idle", "1"},
+                          {"keepalives_interval", "1"},
+                          {"keepalives_count", "2"},
+                          {"tcp_user_timeout", "3000"},
+                          {"application_name", "minimcp-lock"}});
+}
+
+// The advisory lock key of a lock name: 64-bit FNV-1a, stable across builds and servers.
+int64_t lockKey(const std::string& name) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char ch : "minimcp-lock:" + name) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  return static_cast<int64_t>(h);
 }
 
 // True when an idle connection must be replaced. Nothing is ever due on an idle connection
@@ -193,42 +241,115 @@ class ChangeReceiver : public pqxx::notification_receiver {
   std::vector<int64_t>& out_;
 };
 
+// A session advisory lock and the connection that holds it.
+class AdvisoryLock : public ExclusiveLock {
+ public:
+  AdvisoryLock(std::unique_ptr<pqxx::connection> c, int64_t key) : c_(std::move(c)), key_(key) {}
+  ~AdvisoryLock() override {
+    // Unlock explicitly: closing alone releases too, but only once the server has noticed, and
+    // whoever waits for the lock should get it as soon as this destructor returns.
+    try {
+      if (held()) {
+        pqxx::nontransaction tx(*c_);
+        tx.exec_params("SELECT pg_advisory_unlock($1)", key_);
+      }
+    } catch (const std::exception&) {
+      // The connection is gone, and the lock with it.
+    }
+    try {
+      c_->disconnect();
+    } catch (const std::exception&) {
+    }
+  }
+
+  bool held() override {
+    std::lock_guard lk(mu_);
+    if (lost_) return false;
+    // Nothing is due on this connection between statements: something readable is the server's
+    // goodbye (an error, then EOF), or now and then a harmless report (a parameter changed by a
+    // configuration reload), which consuming it tells apart.
+    if (!c_->is_open()) return !(lost_ = true);
+    pollfd pfd{c_->sock(), POLLIN, 0};
+    int n = ::poll(&pfd, 1, 0);
+    if (n < 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) return !(lost_ = true);
+    if (n > 0) {
+      try {
+        c_->get_notifs();
+      } catch (const std::exception&) {
+        lost_ = true;
+      }
+      if (!c_->is_open()) lost_ = true;
+    }
+    return !lost_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<pqxx::connection> c_;
+  int64_t key_;
+  bool lost_ = false;
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 
 class PostgresStore::Impl {
  public:
-  Impl(const std::string& url, int64_t historyLimit);
+  Impl(const std::string& url, const Options& options);
   ~Impl();
 
-  // Runs `f` with the shared connection under dbMu_, (re)connecting first when needed. After a
-  // lost connection it reconnects and runs `f` again once, when `retrySafe` (reads; writes whose
-  // loss happened before COMMIT). Other database failures become StoreError Unavailable.
+  // One try of `f` on the shared connection; the caller holds dbMu_. Connects first when there
+  // is no connection (one attempt); a connection found broken is replaced and `f` tried once
+  // more. Throws Unreachable (nothing was committed: may be retried), InDoubt, or StoreError.
   template <typename F>
-  auto run(const char* what, bool retrySafe, F&& f)
+  auto attempt(const char* what, F&& f) -> decltype(f(std::declval<pqxx::connection&>()));
+
+  // attempt() until it gets through, with backoff between tries (dbMu_ released), for at most
+  // `budget`; then StoreError Unavailable.
+  template <typename F>
+  auto retrying(const char* what, std::chrono::steady_clock::duration budget, F&& f)
       -> decltype(f(std::declval<pqxx::connection&>()));
 
-  // One write transaction: takes the next rv, runs `body`, trims history, commits, then
-  // delivers to subscribers (in rv order, before returning).
-  Json write(const char* what, const std::function<WatchEvent(pqxx::work&, int64_t)>& body);
+  // A read: from the database while it answers, from the mirror (`cached`) while it does not.
+  template <typename F, typename C>
+  auto read(const char* what, F&& db, C&& cached)
+      -> decltype(db(std::declval<pqxx::connection&>()));
 
-  // Delivers every change with rv in (delivered_, target] to subscribers, in order, once.
+  // One write transaction: takes the next rv, runs `body`, trims history, commits, then
+  // delivers to subscribers and the mirror (in rv order, before returning). Retried while the
+  // database is unreachable; never reports success for an uncommitted change.
+  Json write(const char* what, const std::function<WatchEvent(pqxx::work&, int64_t)>& body);
+  enum class Outcome { Committed, NotCommitted, Unknown };
+  Outcome resolve(pqxx::connection& c, const InDoubt& d);
+
+  // Delivers every change with rv in (delivered_, target] to subscribers and the mirror, in
+  // order, once.
   void deliverUpTo(int64_t target);
   int64_t readCounter(pqxx::transaction_base& tx);
 
-  std::unique_ptr<pqxx::connection> connect(std::chrono::steady_clock::duration budget);
+  std::unique_ptr<pqxx::connection> connect(const std::string& url);
   void migrate(pqxx::connection& c);
   void listen();
   bool stopping() const { return stop_.load(); }
+
+  // The mirror. Writers of it hold deliverMu_ (one stream, in rv order) and mirrorMu_.
+  void reloadMirror();  // caller holds deliverMu_; leaves the mirror invalid when it fails
+  void applyToMirror(const std::vector<WatchEvent>& batch, int64_t target);
+  // Runs `f` with the mirror (shared lock); Unavailable when it is not valid.
+  template <typename F>
+  auto fromMirror(const char* what, F&& f);
 
   std::string url_;
   std::string where_;  // redacted URL for messages
   int64_t historyLimit_;
   int64_t trimBatch_;
+  std::chrono::milliseconds writeRetryBudget_;
 
   std::mutex dbMu_;
-  std::unique_ptr<pqxx::connection> conn_;  // guarded by dbMu_
+  std::unique_ptr<pqxx::connection> conn_;             // guarded by dbMu_
+  std::chrono::steady_clock::time_point lastConnect_;  // guarded by dbMu_: last attempt
+  std::atomic<bool> dbDown_{false};                    // the last connection attempt failed
 
   // Events of local writes about to commit, so delivery needs no read-back. Never locked while
   // waiting for deliverMu_ (writers hold dbMu_ here; callbacks hold deliverMu_ and take dbMu_).
@@ -239,6 +360,16 @@ class PostgresStore::Impl {
   std::atomic<int64_t> delivered_{0};
   std::shared_ptr<internal::Hub> hub_ = std::make_shared<internal::Hub>();
 
+  using ObjectKey = std::pair<std::string, std::string>;  // (ns, name), bytewise like COLLATE "C"
+  std::shared_mutex mirrorMu_;
+  bool mirrorValid_ = false;
+  int64_t mirrorRv_ = 0;
+  std::map<std::string, std::map<ObjectKey, Json>> mirror_;  // resource → objects
+
+  // A connection kept from a failed tryLock() for the next one (it holds no lock).
+  std::mutex spareMu_;
+  std::unique_ptr<pqxx::connection> spareLockConn_;
+
   std::atomic<bool> stop_{false};
   std::mutex stopMu_;
   std::condition_variable stopCv_;
@@ -246,17 +377,19 @@ class PostgresStore::Impl {
   std::thread listener_;
 };
 
-PostgresStore::Impl::Impl(const std::string& url, int64_t historyLimit)
+PostgresStore::Impl::Impl(const std::string& url, const Options& options)
     : url_(withConnectionParams(url)),
       where_("postgres store " + PostgresStore::redactUrl(url)),
-      historyLimit_(historyLimit < 1 ? 1 : historyLimit),
-      trimBatch_(std::max<int64_t>(1, std::min<int64_t>(historyLimit_ / 8, 1000))) {
-  int64_t current = run("open", true, [&](pqxx::connection& c) {
-    migrate(c);
-    pqxx::nontransaction tx(c);
-    return readCounter(tx);
-  });
-  delivered_ = current;
+      historyLimit_(options.historyLimit < 1 ? 1 : options.historyLimit),
+      trimBatch_(std::max<int64_t>(1, std::min<int64_t>(historyLimit_ / 8, 1000))),
+      writeRetryBudget_(options.writeRetryBudget) {
+  retrying("open", kConnectBudget, [&](pqxx::connection& c) { migrate(c); });
+  {
+    std::lock_guard dl(deliverMu_);
+    reloadMirror();
+    if (!mirrorValid_) internal::throwUnavailable(where_ + ": cannot load the objects");
+    delivered_ = mirrorRv_;
+  }
   wakeFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wakeFd_ < 0) internal::throwUnavailable(where_ + ": eventfd: " + std::strerror(errno));
   listener_ = std::thread([this] { listen(); });
@@ -276,54 +409,101 @@ PostgresStore::Impl::~Impl() {
   if (wakeFd_ >= 0) ::close(wakeFd_);
 }
 
-std::unique_ptr<pqxx::connection> PostgresStore::Impl::connect(
-    std::chrono::steady_clock::duration budget) {
-  auto deadline = std::chrono::steady_clock::now() + budget;
-  auto delay = std::chrono::steady_clock::duration(kConnectBackoffMin);
-  for (;;) {
-    try {
-      auto c = std::make_unique<pqxx::connection>(url_);
-      quiet(*c);
-      for (const auto& [name, sql] : kStatements) c->prepare(name, sql);
-      return c;
-    } catch (const std::exception& e) {
-      if (std::chrono::steady_clock::now() + delay > deadline) {
-        internal::throwUnavailable(where_ + ": cannot connect: " + e.what());
-      }
-    }
-    std::this_thread::sleep_for(delay);  // backoff between attempts, bounded by `budget`
-    delay *= 2;
-  }
+std::unique_ptr<pqxx::connection> PostgresStore::Impl::connect(const std::string& url) {
+  auto c = std::make_unique<pqxx::connection>(url);
+  quiet(*c);
+  return c;
 }
 
 template <typename F>
-auto PostgresStore::Impl::run(const char* what, bool retrySafe, F&& f)
+auto PostgresStore::Impl::attempt(const char* what, F&& f)
     -> decltype(f(std::declval<pqxx::connection&>())) {
-  std::lock_guard lk(dbMu_);
-  for (int attempt = 0;; ++attempt) {
+  for (int round = 0;; ++round) {
     if (conn_ && idleConnectionLost(*conn_)) conn_.reset();
-    if (!conn_) conn_ = connect(kConnectBudget);
+    if (!conn_) {
+      lastConnect_ = std::chrono::steady_clock::now();
+      try {
+        auto c = connect(url_);
+        for (const auto& [name, sql] : kStatements) c->prepare(name, sql);
+        conn_ = std::move(c);
+      } catch (const std::exception& e) {
+        dbDown_ = true;
+        throw Unreachable(std::string("cannot connect: ") + e.what());
+      }
+      dbDown_ = false;
+    }
     try {
       return f(*conn_);
     } catch (const StoreError&) {
       throw;
-    } catch (const InDoubt& e) {
+    } catch (const InDoubt&) {
       conn_.reset();
-      internal::throwUnavailable(
-          where_ + ": " + what +
-          ": connection lost during commit; the change may or may not have been "
-          "applied: " +
-          e.what());
+      throw;
     } catch (const pqxx::failure& e) {
       bool lost = isConnectionLoss(e) || !conn_->is_open();
       if (!lost) internal::throwUnavailable(where_ + ": " + what + ": " + e.what());
       conn_.reset();
-      if (!retrySafe || attempt > 0) {
-        internal::throwUnavailable(where_ + ": " + what + ": connection lost: " + e.what());
+      // A connection that broke while idle (restart, failover) is replaced at once; a second
+      // loss in a row means the server is going away.
+      if (round > 0) {
+        dbDown_ = true;
+        throw Unreachable(std::string("connection lost: ") + e.what());
       }
-      // Reconnect (with backoff) and try once more: nothing was committed.
     }
   }
+}
+
+template <typename F>
+auto PostgresStore::Impl::retrying(const char* what, std::chrono::steady_clock::duration budget,
+                                   F&& f) -> decltype(f(std::declval<pqxx::connection&>())) {
+  auto deadline = std::chrono::steady_clock::now() + budget;
+  auto delay = std::chrono::steady_clock::duration(kRetryBackoffMin);
+  for (;;) {
+    try {
+      std::lock_guard lk(dbMu_);
+      return attempt(what, f);
+    } catch (const Unreachable& e) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline || stopping()) {
+        internal::throwUnavailable(where_ + ": " + what + ": " + e.what());
+      }
+      std::this_thread::sleep_for(std::min(delay, deadline - now));  // backoff, bounded
+      delay = std::min<std::chrono::steady_clock::duration>(delay * 2, kRetryBackoffMax);
+    }
+  }
+}
+
+template <typename F>
+auto PostgresStore::Impl::fromMirror(const char* what, F&& f) {
+  std::shared_lock lk(mirrorMu_);
+  if (!mirrorValid_) {
+    internal::throwUnavailable(where_ + ": " + what +
+                               ": database unreachable and no cached copy to answer from");
+  }
+  return f();
+}
+
+template <typename F, typename C>
+auto PostgresStore::Impl::read(const char* what, F&& db, C&& cached)
+    -> decltype(db(std::declval<pqxx::connection&>())) {
+  if (!dbDown_) {
+    try {
+      std::lock_guard lk(dbMu_);
+      return attempt(what, db);
+    } catch (const Unreachable&) {
+      // Answered from the mirror below.
+    }
+  } else {
+    // Known down: never queue behind writers retrying; probe now and then.
+    std::unique_lock lk(dbMu_, std::try_to_lock);
+    if (lk.owns_lock() && std::chrono::steady_clock::now() - lastConnect_ >= kProbeInterval) {
+      try {
+        return attempt(what, db);
+      } catch (const Unreachable&) {
+      }
+    }
+  }
+  return fromMirror(what, cached);
 }
 
 void PostgresStore::Impl::migrate(pqxx::connection& c) {
@@ -353,7 +533,22 @@ int64_t PostgresStore::Impl::readCounter(pqxx::transaction_base& tx) {
 
 Json PostgresStore::Impl::write(const char* what,
                                 const std::function<WatchEvent(pqxx::work&, int64_t)>& body) {
-  WatchEvent ev = run(what, true, [&](pqxx::connection& c) {
+  auto deadline = std::chrono::steady_clock::now() + writeRetryBudget_;
+  std::optional<InDoubt> doubt;  // the previous try's fate, to settle before trying again
+  WatchEvent ev;
+  auto once = [&](pqxx::connection& c) -> bool {
+    if (doubt) {
+      switch (resolve(c, *doubt)) {
+        case Outcome::Committed:
+          return true;  // `ev` is the committed event
+        case Outcome::Unknown:
+          internal::throwUnavailable(where_ + ": " + what +
+                                     ": connection lost during commit, and whether it was "
+                                     "applied can no longer be told");
+        case Outcome::NotCommitted:
+          doubt.reset();
+      }
+    }
     pqxx::work tx(c);
     int64_t rv = tx.exec_prepared1("rv_next")[0].as<int64_t>();
     WatchEvent e = body(tx, rv);
@@ -374,13 +569,91 @@ Json PostgresStore::Impl::write(const char* what,
         pending_.erase(rv);
       }
       // If it did commit after all, the listener delivers it from the history.
-      if (isConnectionLoss(err) || !c.is_open()) throw InDoubt(err.what());
+      if (isConnectionLoss(err) || !c.is_open()) {
+        ev = std::move(e);
+        throw InDoubt(err.what(), rv, ev.object.dump());
+      }
       throw;
     }
-    return e;
-  });
+    ev = std::move(e);
+    return true;
+  };
+  for (;;) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    try {
+      retrying(what, std::max<std::chrono::steady_clock::duration>(left, 0s), once);
+      break;
+    } catch (const InDoubt& d) {
+      doubt.emplace(d);
+      if (std::chrono::steady_clock::now() >= deadline) {
+        internal::throwUnavailable(where_ + ": " + what +
+                                   ": connection lost during commit; the change may or may not "
+                                   "have been applied: " +
+                                   d.what());
+      }
+    }
+  }
   deliverUpTo(ev.resourceVersion);
   return std::move(ev.object);
+}
+
+PostgresStore::Impl::Outcome PostgresStore::Impl::resolve(pqxx::connection& c, const InDoubt& d) {
+  pqxx::work tx(c);
+  // The counter row lock waits out the old transaction, should its backend still be at it.
+  tx.exec("SELECT rv FROM resource_version WHERE id = 1 FOR UPDATE");
+  auto r = tx.exec_params("SELECT data FROM history WHERE rv = $1", d.rv);
+  auto bounds = tx.exec_prepared("history_bounds");
+  tx.commit();
+  if (!r.empty()) return text(r[0][0]) == d.data ? Outcome::Committed : Outcome::NotCommitted;
+  // History is gapless above its oldest entry: absent there means never committed.
+  bool trimmedPast =
+      !bounds.empty() && !bounds[0][0].is_null() && bounds[0][0].as<int64_t>() > d.rv;
+  return trimmedPast ? Outcome::Unknown : Outcome::NotCommitted;
+}
+
+void PostgresStore::Impl::reloadMirror() {
+  std::map<std::string, std::map<ObjectKey, Json>> objects;
+  int64_t rv = 0;
+  try {
+    std::lock_guard lk(dbMu_);
+    rv = attempt("load", [&](pqxx::connection& c) {
+      objects.clear();
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+      int64_t current = readCounter(tx);
+      auto r = tx.exec("SELECT resource, ns, name, data FROM objects");
+      tx.commit();
+      for (const auto& row : r) {
+        objects[text(row[0])].emplace(ObjectKey{text(row[1]), text(row[2])}, parseJson(row[3]));
+      }
+      return current;
+    });
+  } catch (const std::exception&) {
+    return;  // stays invalid; the next delivery tries again
+  }
+  std::unique_lock ml(mirrorMu_);
+  mirror_ = std::move(objects);
+  mirrorRv_ = rv;
+  mirrorValid_ = true;
+}
+
+void PostgresStore::Impl::applyToMirror(const std::vector<WatchEvent>& batch, int64_t target) {
+  std::unique_lock ml(mirrorMu_);
+  if (!mirrorValid_) return;
+  for (const auto& ev : batch) {
+    if (ev.resourceVersion <= mirrorRv_) continue;   // already in a reloaded snapshot
+    if (ev.resourceVersion != mirrorRv_ + 1) break;  // a gap: reload below
+    const auto& md = ev.object.at("metadata");
+    ObjectKey key{md.value("namespace", ""), md.value("name", "")};
+    if (ev.type == EventType::Deleted) {
+      auto it = mirror_.find(ev.resource);
+      if (it != mirror_.end()) it->second.erase(key);
+    } else {
+      mirror_[ev.resource][key] = ev.object;
+    }
+    mirrorRv_ = ev.resourceVersion;
+  }
+  // Changes skipped (trimmed from the history before they were read) leave the copy behind.
+  if (mirrorRv_ < target) mirrorValid_ = false;
 }
 
 void PostgresStore::Impl::deliverUpTo(int64_t target) {
@@ -394,13 +667,9 @@ void PostgresStore::Impl::deliverUpTo(int64_t target) {
     dropPending(from);
     return;
   }
-  if (hub_->empty()) {
-    delivered_ = target;
-    dropPending(target);
-    return;
-  }
-  // Local events come from pending_ while they are contiguous; the rest (other nodes' writes,
-  // or local ones another thread already took) from the history table.
+  // Every change is read, even with no subscriber: the mirror needs them. Local events come from
+  // pending_ while they are contiguous; the rest (other nodes' writes, or local ones another
+  // thread already took) from the history table.
   std::vector<WatchEvent> batch;
   int64_t next = from + 1;
   {
@@ -414,7 +683,8 @@ void PostgresStore::Impl::deliverUpTo(int64_t target) {
   }
   if (next <= target) {
     try {
-      run("watch", true, [&](pqxx::connection& c) {
+      std::lock_guard lk(dbMu_);
+      attempt("watch", [&](pqxx::connection& c) {
         pqxx::nontransaction tx(c);
         auto r = tx.exec_prepared("history_range", next - 1, target);
         for (const auto& row : r) {
@@ -429,6 +699,17 @@ void PostgresStore::Impl::deliverUpTo(int64_t target) {
     // Entries trimmed from the history before they could be read are skipped, not waited for.
     dropPending(target);
   }
+  bool valid;
+  {
+    std::shared_lock ml(mirrorMu_);
+    valid = mirrorValid_;
+  }
+  if (valid) applyToMirror(batch, target);
+  {
+    std::shared_lock ml(mirrorMu_);
+    valid = mirrorValid_;
+  }
+  if (!valid) reloadMirror();
   for (const auto& ev : batch) hub_->deliver(ev);
   delivered_ = target;
 }
@@ -449,11 +730,13 @@ void PostgresStore::Impl::listen() {
       } closer{c};
       backoff = kListenBackoffMin;
       // Whatever was committed while nobody listened (start, or a lost connection).
-      int64_t current = run("watch", true, [&](pqxx::connection& main) {
-        pqxx::nontransaction tx(main);
-        return readCounter(tx);
-      });
-      deliverUpTo(current);
+      auto readCurrent = [&] {
+        return retrying("watch", kConnectBudget, [&](pqxx::connection& main) {
+          pqxx::nontransaction tx(main);
+          return readCounter(tx);
+        });
+      };
+      deliverUpTo(readCurrent());
       while (!stopping()) {
         pollfd fds[2] = {{c.sock(), POLLIN, 0}, {wakeFd_, POLLIN, 0}};
         int n = ::poll(fds, 2, kListenPollMs);
@@ -476,12 +759,7 @@ void PostgresStore::Impl::listen() {
           if (p == 0) target = std::numeric_limits<int64_t>::max();
         }
         payloads.clear();
-        if (target == std::numeric_limits<int64_t>::max()) {
-          target = run("watch", true, [&](pqxx::connection& main) {
-            pqxx::nontransaction tx(main);
-            return readCounter(tx);
-          });
-        }
+        if (target == std::numeric_limits<int64_t>::max()) target = readCurrent();
         if (target > 0) deliverUpTo(target);
       }
     } catch (const std::exception&) {
@@ -496,7 +774,10 @@ void PostgresStore::Impl::listen() {
 // ---------------------------------------------------------------------------------------------
 
 PostgresStore::PostgresStore(const std::string& url, int64_t historyLimit)
-    : impl_(std::make_unique<Impl>(url, historyLimit)) {}
+    : PostgresStore(url, Options{.historyLimit = historyLimit}) {}
+
+PostgresStore::PostgresStore(const std::string& url, const Options& options)
+    : impl_(std::make_unique<Impl>(url, options)) {}
 
 PostgresStore::~PostgresStore() = default;
 
@@ -532,12 +813,21 @@ Json PostgresStore::create(const std::string& resource, Json obj) {
 
 std::optional<Json> PostgresStore::get(const std::string& resource, const std::string& ns,
                                        const std::string& name) {
-  return impl_->run("get", true, [&](pqxx::connection& c) -> std::optional<Json> {
-    pqxx::nontransaction tx(c);
-    auto r = tx.exec_prepared("get", resource, ns, name);
-    if (r.empty()) return std::nullopt;
-    return parseJson(r[0][1]);
-  });
+  return impl_->read(
+      "get",
+      [&](pqxx::connection& c) -> std::optional<Json> {
+        pqxx::nontransaction tx(c);
+        auto r = tx.exec_prepared("get", resource, ns, name);
+        if (r.empty()) return std::nullopt;
+        return parseJson(r[0][1]);
+      },
+      [&]() -> std::optional<Json> {
+        auto res = impl_->mirror_.find(resource);
+        if (res == impl_->mirror_.end()) return std::nullopt;
+        auto it = res->second.find({ns, name});
+        if (it == res->second.end()) return std::nullopt;
+        return it->second;
+      });
 }
 
 Json PostgresStore::update(const std::string& resource, Json obj, int64_t expectedRV) {
@@ -575,30 +865,54 @@ Json PostgresStore::remove(const std::string& resource, const std::string& ns,
 
 ListResult PostgresStore::list(const std::string& resource, const ListOptions& opts) {
   internal::ListPage first(opts);
-  return impl_->run("list", true, [&](pqxx::connection& c) {
-    internal::ListPage page = first;  // a retry after a lost connection starts afresh
-    const auto& start = page.start();
-    // One snapshot for the rows and the resourceVersion.
-    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
-    int64_t rv =
-        page.continuedResourceVersion() ? *page.continuedResourceVersion() : impl_->readCounter(tx);
-    if (start.exhausted) return page.finish(rv);
-    pqxx::result r = opts.ns.empty()
-                         ? tx.exec_prepared("list_all", resource, start.afterNs, start.afterName)
-                         : tx.exec_prepared("list_ns", resource, start.afterNs, start.afterName);
-    tx.commit();
-    for (const auto& row : r) {
-      page.offer(
-          text(row[0]), text(row[1]), [&] { return parseJson(row[3]); },
-          [&] { return parseJson(row[2]); });
-    }
-    return page.finish(rv);
-  });
+  return impl_->read(
+      "list",
+      [&](pqxx::connection& c) {
+        internal::ListPage page = first;  // a retry after a lost connection starts afresh
+        const auto& start = page.start();
+        // One snapshot for the rows and the resourceVersion.
+        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+        int64_t rv = page.continuedResourceVersion() ? *page.continuedResourceVersion()
+                                                     : impl_->readCounter(tx);
+        if (start.exhausted) return page.finish(rv);
+        pqxx::result r =
+            opts.ns.empty() ? tx.exec_prepared("list_all", resource, start.afterNs, start.afterName)
+                            : tx.exec_prepared("list_ns", resource, start.afterNs, start.afterName);
+        tx.commit();
+        for (const auto& row : r) {
+          page.offer(
+              text(row[0]), text(row[1]), [&] { return parseJson(row[3]); },
+              [&] { return parseJson(row[2]); });
+        }
+        return page.finish(rv);
+      },
+      [&] {
+        internal::ListPage page = first;
+        const auto& start = page.start();
+        int64_t rv =
+            page.continuedResourceVersion() ? *page.continuedResourceVersion() : impl_->mirrorRv_;
+        auto res = impl_->mirror_.find(resource);
+        if (start.exhausted || res == impl_->mirror_.end()) return page.finish(rv);
+        const auto& objects = res->second;
+        for (auto it = objects.upper_bound({start.afterNs, start.afterName});
+             it != objects.end() && (opts.ns.empty() || it->first.first == opts.ns); ++it) {
+          const Json& o = it->second;
+          page.offer(
+              it->first.first, it->first.second,
+              [&] {
+                const auto& md = o.at("metadata");
+                auto l = md.find("labels");
+                return l != md.end() && l->is_object() ? *l : Json::object();
+              },
+              [&] { return o; });
+        }
+        return page.finish(rv);
+      });
 }
 
 std::vector<WatchEvent> PostgresStore::changesSince(const std::string& resource,
                                                     const std::string& ns, int64_t rv) {
-  return impl_->run("changes", true, [&](pqxx::connection& c) {
+  return impl_->retrying("changes", kConnectBudget, [&](pqxx::connection& c) {
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
     int64_t current = impl_->readCounter(tx);
     if (rv < current) {
@@ -625,10 +939,13 @@ std::vector<WatchEvent> PostgresStore::changesSince(const std::string& resource,
 }
 
 int64_t PostgresStore::currentResourceVersion() {
-  return impl_->run("resourceVersion", true, [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    return impl_->readCounter(tx);
-  });
+  return impl_->read(
+      "resourceVersion",
+      [&](pqxx::connection& c) {
+        pqxx::nontransaction tx(c);
+        return impl_->readCounter(tx);
+      },
+      [&] { return impl_->mirrorRv_; });
 }
 
 std::unique_ptr<Subscription> PostgresStore::subscribe(
@@ -636,9 +953,33 @@ std::unique_ptr<Subscription> PostgresStore::subscribe(
   return impl_->hub_->subscribe(std::move(callback));
 }
 
+std::unique_ptr<ExclusiveLock> PostgresStore::tryLock(const std::string& name) {
+  int64_t key = lockKey(name);
+  std::unique_ptr<pqxx::connection> c;
+  {
+    std::lock_guard lk(impl_->spareMu_);
+    c = std::move(impl_->spareLockConn_);
+  }
+  if (c && idleConnectionLost(*c)) c.reset();
+  try {
+    if (!c) c = impl_->connect(withLockParams(impl_->url_));
+    bool got = false;
+    {
+      pqxx::nontransaction tx(*c);
+      got = tx.exec_params1("SELECT pg_try_advisory_lock($1)", key)[0].as<bool>();
+    }
+    if (got) return std::make_unique<AdvisoryLock>(std::move(c), key);
+  } catch (const std::exception& e) {
+    internal::throwUnavailable(impl_->where_ + ": lock " + name + ": " + e.what());
+  }
+  std::lock_guard lk(impl_->spareMu_);
+  impl_->spareLockConn_ = std::move(c);
+  return nullptr;
+}
+
 void PostgresStore::compactHistory(int64_t keep) {
   // Idempotent, so a retry after a lost connection is harmless.
-  impl_->run("compact", true, [&](pqxx::connection& c) {
+  impl_->retrying("compact", kConnectBudget, [&](pqxx::connection& c) {
     pqxx::work tx(c);
     auto b = tx.exec_prepared("history_bounds");
     if (!b.empty() && !b[0][1].is_null()) {

@@ -11,11 +11,29 @@
 //   history table to subscribers, in order and exactly once together with local writes. After a
 //   connection loss it reconnects with capped exponential backoff and resumes from the last
 //   delivered resourceVersion.
-// - Operations share one connection under a mutex; a lost connection is reopened (with backoff)
-//   and the operation retried once when that is safe (nothing was committed yet), otherwise it
-//   fails with StoreError Unavailable.
+// - Operations share one connection under a mutex; a connection found broken is reopened at once.
+// - Outages (server restart, failover): see "Riding out an outage" below.
+//
+// Riding out an outage
+// - Reads (get, list, currentResourceVersion) go to the database while it answers, so a node
+//   sees other nodes' writes at once. While it does not, they are answered from a mirror: an
+//   in-memory copy of every object, loaded at open and kept current by the store's own change
+//   stream (local writes before they return, other nodes' writes as LISTEN delivers them). The
+//   mirror is a consistent snapshot at some resourceVersion (never a mix); after a gap in the
+//   stream (history trimmed before it was read) it is reloaded from the database. While the
+//   database is known to be down, reads do not wait for it: they probe it at most every
+//   kProbeInterval and otherwise answer from the mirror at once.
+// - Writes retry with capped exponential backoff (not holding the connection mutex, so reads go
+//   on) for up to Options::writeRetryBudget, then fail with StoreError Unavailable. A write is
+//   reported successful only when committed: when the connection breaks during COMMIT, the
+//   store reconnects, waits out the old transaction (counter row lock) and looks its
+//   resourceVersion up in the history: the same entry = committed (success), none or another =
+//   not committed (retried), history already trimmed past it = Unavailable.
+// - changesSince and compactHistory need the database; they fail with Unavailable after a short
+//   reconnect budget.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,7 +46,13 @@ class PostgresStore : public Store {
  public:
   // `url`: a libpq URI (postgresql://user@host:port/db?...). Connects and migrates the schema.
   // Throws StoreError Unavailable (the message never contains the password).
+  struct Options {
+    int64_t historyLimit = 10000;
+    // How long a write keeps retrying while the database cannot be reached.
+    std::chrono::milliseconds writeRetryBudget = std::chrono::seconds(10);
+  };
   explicit PostgresStore(const std::string& url, int64_t historyLimit = 10000);
+  PostgresStore(const std::string& url, const Options& options);
   ~PostgresStore() override;
   PostgresStore(const PostgresStore&) = delete;
   PostgresStore& operator=(const PostgresStore&) = delete;
@@ -45,6 +69,10 @@ class PostgresStore : public Store {
                                        int64_t rv) override;
   int64_t currentResourceVersion() override;
   std::unique_ptr<Subscription> subscribe(std::function<void(const WatchEvent&)> callback) override;
+  // A session advisory lock on a connection of the lock's own (key: a stable 64-bit hash of
+  // `name`); held() polls that connection's socket, so a restart or a terminated backend shows
+  // at once, and aggressive TCP keepalives notice a vanished server within a few seconds.
+  std::unique_ptr<ExclusiveLock> tryLock(const std::string& name) override;
   void compactHistory(int64_t keep) override;
 
   // The schema version this build writes (rows of schema_migrations go 1..this).

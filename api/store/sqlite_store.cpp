@@ -2,11 +2,18 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <stdexcept>
+#include <utility>
 
 #include "api/store/store_internal.h"
 
@@ -47,6 +54,59 @@ constexpr const char* kChangesAll =
     "SELECT rv, type, data FROM history WHERE rv > ?1 AND resource = ?2 ORDER BY rv";
 constexpr const char* kChangesNs =
     "SELECT rv, type, data FROM history WHERE rv > ?1 AND resource = ?2 AND ns = ?3 ORDER BY rv";
+
+constexpr const char* kMemory = ":memory:";
+
+// An flock() on a lock file. The lock lives as long as the open file description, so it
+// excludes other descriptions of the file in this process as well as other processes.
+class FileLock : public ExclusiveLock {
+ public:
+  FileLock(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~FileLock() override { ::close(fd_); }  // releases the lock; the file stays (no unlink race)
+  bool held() override {
+    // Lost only if someone removed or replaced the file: then a new one could be locked too.
+    struct stat mine {};
+    struct stat named {};
+    return ::fstat(fd_, &mine) == 0 && ::stat(path_.c_str(), &named) == 0 &&
+           mine.st_dev == named.st_dev && mine.st_ino == named.st_ino;
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+// Locks of in-memory databases, by (store, name).
+std::mutex gMemoryLocksMu;
+std::set<std::pair<const void*, std::string>> gMemoryLocks;
+
+class MemoryLock : public ExclusiveLock {
+ public:
+  explicit MemoryLock(std::pair<const void*, std::string> key) : key_(std::move(key)) {}
+  ~MemoryLock() override {
+    std::lock_guard lk(gMemoryLocksMu);
+    gMemoryLocks.erase(key_);
+  }
+  bool held() override { return true; }
+
+ private:
+  std::pair<const void*, std::string> key_;
+};
+
+// A lock name as a file name part: [A-Za-z0-9._-] kept, every other byte %XX.
+std::string escapeLockName(const std::string& name) {
+  std::string out;
+  for (unsigned char ch : name) {
+    if (std::isalnum(ch) || ch == '.' || ch == '_' || ch == '-') {
+      out += static_cast<char>(ch);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", ch);
+      out += buf;
+    }
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -168,11 +228,13 @@ SqliteStore::SqliteStore(const std::string& path, int64_t historyLimit)
       hub_(std::make_shared<internal::Hub>()) {
   // Create the file ourselves so it is 0600 from the first byte; SQLite gives the -wal and
   // -shm files the same mode.
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    internal::throwUnavailable("sqlite store " + path + ": cannot open: " + std::strerror(errno));
+  if (path != kMemory) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      internal::throwUnavailable("sqlite store " + path + ": cannot open: " + std::strerror(errno));
+    }
+    ::close(fd);
   }
-  ::close(fd);
   int rc =
       sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
@@ -417,6 +479,29 @@ int64_t SqliteStore::currentResourceVersion() {
 std::unique_ptr<Subscription> SqliteStore::subscribe(
     std::function<void(const WatchEvent&)> callback) {
   return hub_->subscribe(std::move(callback));
+}
+
+std::unique_ptr<ExclusiveLock> SqliteStore::tryLock(const std::string& name) {
+  if (path_ == kMemory) {
+    std::pair<const void*, std::string> key{this, name};
+    std::lock_guard lk(gMemoryLocksMu);
+    if (!gMemoryLocks.insert(key).second) return nullptr;
+    return std::make_unique<MemoryLock>(std::move(key));
+  }
+  std::string lockPath = path_ + ".lock-" + escapeLockName(name);
+  int fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    internal::throwUnavailable("sqlite store " + path_ + ": lock file " + lockPath + ": " +
+                               std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) return nullptr;
+    internal::throwUnavailable("sqlite store " + path_ + ": flock " + lockPath + ": " +
+                               std::strerror(err));
+  }
+  return std::make_unique<FileLock>(fd, std::move(lockPath));
 }
 
 void SqliteStore::compactHistory(int64_t keep) {

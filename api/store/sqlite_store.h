@@ -40,6 +40,10 @@ class SqliteStore : public Store {
                                        int64_t rv) override;
   int64_t currentResourceVersion() override;
   std::unique_ptr<Subscription> subscribe(std::function<void(const WatchEvent&)> callback) override;
+  // flock() on DB_FILE.lock-NAME (NAME %-escaped), so stores in this and other processes
+  // exclude each other; for ":memory:" (a database of this store object alone) a lock local to
+  // the store object.
+  std::unique_ptr<ExclusiveLock> tryLock(const std::string& name) override;
   void compactHistory(int64_t keep) override;
 
  private:

@@ -77,6 +77,17 @@ class Subscription {
   virtual ~Subscription() = default;
 };
 
+// A lock held by at most one Store object at a time among all processes sharing the database
+// (PostgreSQL: a session advisory lock on a connection of its own; SQLite: a lock file next to
+// the database). Destroying it releases the lock.
+class ExclusiveLock {
+ public:
+  virtual ~ExclusiveLock() = default;
+  // False once the lock may have been lost (e.g. its connection broke). The holder must then
+  // stop acting on it; the lock never comes back (take a new one with tryLock()).
+  virtual bool held() = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -116,6 +127,10 @@ class Store {
   // but must not write to it (delivery is serialised in commit order, so that would deadlock).
   virtual std::unique_ptr<Subscription> subscribe(
       std::function<void(const WatchEvent&)> callback) = 0;
+
+  // Takes the lock `name` when nobody holds it; nullptr when another holder has it. Returns
+  // within a second; throws Unavailable when the database cannot be reached.
+  virtual std::unique_ptr<ExclusiveLock> tryLock(const std::string& name) = 0;
 
   // Drops history entries beyond the most recent `keep` (tests use it to force Gone).
   virtual void compactHistory(int64_t keep) = 0;

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 
 namespace minimcp {
@@ -19,6 +20,16 @@ std::string formatRfc3339(TimePoint t) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::string formatRfc3339Millis(TimePoint t) {
+  const auto secs = std::chrono::floor<std::chrono::seconds>(t);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
+  std::string s = formatRfc3339(secs);
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms));
+  s.pop_back();  // "Z"
+  return s + frac;
 }
 
 namespace {

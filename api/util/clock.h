@@ -29,6 +29,8 @@ class SystemClock : public Clock {
 
 // RFC 3339 in UTC with second precision ("2026-11-23T22:49:41Z"), as Kubernetes writes it.
 std::string formatRfc3339(TimePoint t);
+// The same with milliseconds ("2026-11-23T22:49:41.123Z"), for leases (like MicroTime).
+std::string formatRfc3339Millis(TimePoint t);
 // Accepts "Z" or "+hh:mm" offsets and optional fractional seconds. nullopt when malformed.
 std::optional<TimePoint> parseRfc3339(const std::string& s);
 

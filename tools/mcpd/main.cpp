@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -29,8 +30,10 @@
 #ifdef MINIMCP_HAVE_RECONCILER
 #include "reconciler/catalog.h"
 #include "reconciler/controller.h"
+#include "reconciler/node_agent.h"
 #include "reconciler/runtime/health_prober.h"
 #include "reconciler/runtime/local_process_runtime.h"
+#include "reconciler/scheduler.h"
 #include "reconciler/sealed_key_resolver.h"
 #endif
 
@@ -51,6 +54,14 @@ Listen parseListen(const std::string& s) {
   int port = std::stoi(m[2]);
   if (port > 65535) throw CLI::ValidationError("--listen", "port out of range");
   return {host, static_cast<uint16_t>(port)};
+}
+
+// How many instances a node takes when --capacity is not given: one per 128 MiB of memory
+// (an MCP server on node 20 uses 50–100 MiB), at least one.
+int64_t memoryCapacity() {
+  const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || pageSize <= 0) return 50;
+  return std::max<int64_t>(1, static_cast<int64_t>(pages) * pageSize / (128LL << 20));
 }
 
 std::string hostname() {
@@ -191,6 +202,27 @@ int main(int argc, char** argv) {
         return v == "0" || minimcp::parseDuration(v) ? std::string()
                                                      : "expected a duration like 24h";
       });
+  int64_t capacity = 0;
+  std::string leaseDuration = "15s", advertiseUrl;
+  app.add_option("--capacity", capacity,
+                 "most MCPInstances this node runs (default: one per 128 MiB of memory)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--lease-duration", leaseDuration,
+                 "a node that has not renewed its lease for this long is lost, and its "
+                 "instances move to other nodes (PostgreSQL store only)")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        auto d = minimcp::parseDuration(v);
+        return d && *d >= std::chrono::seconds(1) ? std::string()
+                                                  : "expected a duration of at least 1s";
+      });
+  app.add_option("--advertise-url", advertiseUrl,
+                 "the URL other nodes reach this one at (default: the --listen address)")
+      ->check([](const std::string& v) {
+        return v.rfind("https://", 0) == 0 || v.rfind("http://", 0) == 0
+                   ? std::string()
+                   : "expected an https:// or http:// URL";
+      });
   bool disableReconciler = false;
   app.add_flag("--disable-reconciler", disableReconciler,
                "serve the API and gateway only: start no instance processes");
@@ -262,6 +294,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // Several nodes share a PostgreSQL store; an SQLite store belongs to this one.
+  const bool cluster = storeUrl.rfind("postgres", 0) == 0;
   minimcp::server::ApiServerOptions opts;
   opts.host = l.host;
   opts.port = l.port;
@@ -269,6 +303,20 @@ int main(int argc, char** argv) {
   opts.node = node;
   opts.tlsCert = tlsCert;
   opts.tlsKey = tlsKey;
+  if (cluster) {
+    opts.adminTokenName = "admin-" + node;
+    // A write waiting out a PostgreSQL outage holds its I/O thread; reads served from the
+    // store's cache should not queue behind two of them.
+    opts.threads = 4;
+  }
+  if (!advertiseUrl.empty()) {
+    // https://HOST[:PORT][/...] → HOST (brackets of an IPv6 literal dropped).
+    static const std::regex re(R"(^[a-z]+://(\[([^\]]+)\]|([^:/]+)))");
+    std::smatch m;
+    if (std::regex_search(advertiseUrl, m, re)) {
+      opts.tlsHosts.push_back(m[2].matched ? m[2].str() : m[3].str());
+    }
+  }
   opts.insecureHttp = insecureHttp;
   opts.watchHistory = watchHistory;
   opts.storeUrl = storeUrl;
@@ -296,8 +344,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 #ifdef MINIMCP_HAVE_GATEWAY
+  minimcp::gateway::GatewayOptions gatewayOptions;
+  if (cluster) gatewayOptions.node = node;  // forwards to the node that runs the instance
   auto gatewayImpl = std::make_unique<minimcp::gateway::Gateway>(
-      server.store(), server.authenticator(), instanceTokens);
+      server.store(), server.authenticator(), instanceTokens, gatewayOptions);
   gateway = gatewayImpl.get();
 #endif
 
@@ -305,6 +355,8 @@ int main(int argc, char** argv) {
   minimcp::secrets::FileAuditLog audit(fs::path(dataDir) / "audit.log");
   minimcp::secrets::KeyResolver secretKeys(server.store(), *keyRing, audit);
   std::unique_ptr<minimcp::reconciler::Controller> controller;
+  std::unique_ptr<minimcp::reconciler::NodeAgent> nodeAgent;
+  std::unique_ptr<minimcp::reconciler::Scheduler> scheduler;
   std::optional<minimcp::runtime::LocalProcessRuntime> runtime;
   std::optional<minimcp::runtime::BeastHealthProber> prober;
   if (!disableReconciler) {
@@ -326,9 +378,36 @@ int main(int argc, char** argv) {
     copts.gatewayBase = server.url();
     copts.keyResolver =
         std::make_shared<minimcp::reconciler::SealedKeyResolver>(secretKeys, "mcpd/" + node);
+    minimcp::reconciler::NodeAgentOptions nopts;
+    nopts.name = node;
+    nopts.address = advertiseUrl.empty() ? server.url() : advertiseUrl;
+    nopts.caBundle = server.caPem();
+    nopts.capacity = capacity > 0 ? capacity : memoryCapacity();
+    nopts.leaseDuration =
+        std::chrono::duration_cast<std::chrono::seconds>(*minimcp::parseDuration(leaseDuration));
+    nodeAgent = std::make_unique<minimcp::reconciler::NodeAgent>(
+        server.store(), minimcp::SystemClock::instance(), nopts, [&controller] {
+          if (controller) controller->resync();
+        });
+    try {
+      nodeAgent->start();
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot register node {}: {}", node, e.what());
+      return 1;
+    }
+    if (cluster) {
+      copts.leaseGeneration = [agent = nodeAgent.get()] { return agent->generation(); };
+    }
     controller = std::make_unique<minimcp::reconciler::Controller>(
         copts, server.store(), *runtime, *prober, instanceTokens, minimcp::SystemClock::instance());
     controller->start();
+    if (cluster) {
+      minimcp::reconciler::SchedulerOptions sopts;
+      sopts.node = node;
+      scheduler = std::make_unique<minimcp::reconciler::Scheduler>(
+          server.store(), minimcp::SystemClock::instance(), sopts);
+      scheduler->start();
+    }
   }
 #endif
   std::cout << "mcpd listening on " << server.url() << " (kubeconfig " << server.kubeconfigPath()
@@ -338,7 +417,10 @@ int main(int argc, char** argv) {
   sigwait(&sigs, &sig);
   spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 #ifdef MINIMCP_HAVE_RECONCILER
-  // Instance processes keep running: the next mcpd adopts them.
+  // Instance processes keep running: the next mcpd adopts them. The lease is left to run out
+  // (a restart within it keeps this node's instances here).
+  scheduler.reset();
+  nodeAgent.reset();
   controller.reset();
 #endif
   server.stop();

@@ -263,6 +263,20 @@ class McpdProcess {
     return status;
   }
 
+  // Only mcpd dies (SIGKILL); its instance processes live on, as after an OOM kill of mcpd.
+  void kill9() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitPid(pid_, std::chrono::seconds(10));
+    pid_ = -1;
+  }
+  // The host dies: mcpd and every instance process it started are SIGKILLed, nothing is
+  // cleaned up (the lease in the store simply stops being renewed).
+  void crash() {
+    kill9();
+    killInstanceProcesses();
+  }
+
   pid_t pid() const { return pid_; }
   const std::string& binDir() const { return options_.binDir; }
   const std::string& dataDir() const { return dataDir_; }

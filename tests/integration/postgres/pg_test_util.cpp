@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <pqxx/pqxx>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace minimcp::store::pgtest {
 namespace {
@@ -64,6 +66,48 @@ std::string freshDatabase(const std::string& serverUrl, const std::string& db) {
     tx.exec("CREATE DATABASE " + tx.quote_name(db));
   }
   return urlForDatabase(serverUrl, db);
+}
+
+namespace {
+
+std::string databaseOf(const std::string& url) {
+  std::string db = url.substr(url.rfind('/') + 1);
+  return db.substr(0, db.find('?'));
+}
+
+}  // namespace
+
+void cutDatabase(const std::string& dbUrl) {
+  std::string db = databaseOf(dbUrl);
+  std::string admin = urlForDatabase(dbUrl, "postgres");
+  pqxx::connection c(admin);
+  pqxx::nontransaction tx(c);
+  tx.exec("ALTER DATABASE " + tx.quote_name(db) + " ALLOW_CONNECTIONS false");
+  std::string others = "FROM pg_stat_activity WHERE datname = " + tx.quote(db) +
+                       " AND pid <> pg_backend_pid() AND backend_type = 'client backend'";
+  tx.exec("SELECT count(pg_terminate_backend(pid)) " + others);
+  // pg_terminate_backend only signals: wait until the backends are really gone.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (tx.exec1("SELECT count(*) " + others)[0].as<int>() != 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("backends of " + db + " did not exit");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling the server
+  }
+}
+
+void restoreDatabase(const std::string& dbUrl) {
+  pqxx::connection c(urlForDatabase(dbUrl, "postgres"));
+  pqxx::nontransaction tx(c);
+  tx.exec("ALTER DATABASE " + tx.quote_name(databaseOf(dbUrl)) + " ALLOW_CONNECTIONS true");
+}
+
+int terminateAdvisoryLockHolders(const std::string& dbUrl) {
+  return std::stoi(query(dbUrl,
+                         "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE "
+                         "locktype = 'advisory' AND granted AND pid <> pg_backend_pid() AND "
+                         "database = (SELECT oid FROM pg_database WHERE datname = "
+                         "current_database())"));
 }
 
 std::unique_ptr<Store> conformanceFactory(const std::string& dir) {

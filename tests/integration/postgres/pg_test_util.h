@@ -25,6 +25,16 @@ std::string query(const std::string& url, const std::string& sql);
 // away whole by the fixture's postgres_stop.
 std::string freshDatabase(const std::string& serverUrl, const std::string& db);
 
+// An outage of one database without touching the server (so it works on the shared one):
+// new connections to `dbUrl`'s database are refused ("not currently accepting connections") and
+// every existing one is terminated; returns once they are gone (throws after 10 s).
+void cutDatabase(const std::string& dbUrl);
+// Ends cutDatabase(): connections are accepted again.
+void restoreDatabase(const std::string& dbUrl);
+
+// Terminates the backends holding an advisory lock in `dbUrl`'s database; returns how many.
+int terminateAdvisoryLockHolders(const std::string& dbUrl);
+
 // The conformance suite's factory: a fresh database the first time a directory is seen (its
 // name kept in DIR/pgdb), the same database again on reopen.
 std::unique_ptr<Store> conformanceFactory(const std::string& dir);

@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -277,10 +279,14 @@ TEST_F(PostgresStoreTest, ConnectionsCutByTheServerAreReopenedAndWatchResumes) {
   std::string db = url_.substr(url_.rfind('/') + 1);
   std::string others = "FROM pg_stat_activity WHERE datname = '" + db +
                        "' AND pid <> pg_backend_pid() AND backend_type = 'client backend'";
+  std::string victims = pgtest::query(url_, "SELECT string_agg(pid::text, ',') " + others);
+  ASSERT_FALSE(victims.empty());
   pgtest::query(url_, "SELECT count(pg_terminate_backend(pid)) " + others);
-  // pg_terminate_backend only signals: wait until the connections are really gone.
+  // pg_terminate_backend only signals: wait until those connections are really gone (the stores
+  // may already have opened new ones).
   auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (pgtest::query(url_, "SELECT count(*) " + others) != "0") {
+  while (pgtest::query(
+             url_, "SELECT count(*) FROM pg_stat_activity WHERE pid IN (" + victims + ")") != "0") {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "backends did not exit";
     std::this_thread::sleep_for(10ms);  // polling the server: there is nothing to wait on
   }
@@ -326,6 +332,247 @@ TEST(PostgresStoreRestart, StoresReconnectAndSubscribersResumeWithoutLoss) {
   ASSERT_TRUE(ca.waitFor(6));
   EXPECT_EQ(ca.events().size(), 6u);
   EXPECT_EQ(ca.events().back().type, EventType::Deleted);
+}
+
+// Polls `done` every 10 ms until it holds or `timeout` passes (the server offers nothing to wait
+// on for these conditions).
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+// --- exclusive locks ------------------------------------------------------------------------
+
+TEST_F(PostgresStoreTest, TerminatedLockBackendLosesTheLockAndAnotherNodeTakesIt) {
+  auto a = openStore(url_);
+  auto b = openStore(url_);
+  auto lock = a->tryLock("scheduler");
+  ASSERT_NE(lock, nullptr);
+  EXPECT_EQ(b->tryLock("scheduler"), nullptr);
+  ASSERT_EQ(pgtest::terminateAdvisoryLockHolders(url_), 1);
+
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return !lock->held(); }, 2s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+  EXPECT_FALSE(lock->held());  // never comes back
+  std::unique_ptr<ExclusiveLock> taken;
+  ASSERT_TRUE(eventually([&] { return (taken = b->tryLock("scheduler")) != nullptr; }));
+  EXPECT_TRUE(taken->held());
+  // The store that lost it keeps working, and its stale lock object goes quietly.
+  a->create("things", thing("x"));
+  lock.reset();
+  EXPECT_TRUE(taken->held());
+  EXPECT_EQ(a->tryLock("scheduler"), nullptr);
+}
+
+TEST_F(PostgresStoreTest, HeldLockDoesNotBlockNodesStartingOrMigrating) {
+  auto a = openStore(url_);
+  auto lock = a->tryLock("scheduler");
+  ASSERT_NE(lock, nullptr);
+  // Stores opening (and migrating) the database meanwhile are not blocked by it.
+  auto b = openStore(url_);
+  b->create("things", thing("y"));
+  EXPECT_TRUE(lock->held());
+}
+
+TEST(PostgresStoreTryLock, UnreachableServerIsUnavailableWithinTheConnectTimeout) {
+  auto store = pgtest::freshDatabase(pgtest::sharedServerUrl(), "trylock_unreachable");
+  auto s = openStore(store);
+  pgtest::cutDatabase(store);
+  auto start = std::chrono::steady_clock::now();
+  try {
+    s->tryLock("scheduler");
+    ADD_FAILURE() << "expected Unavailable";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.code(), StoreError::Code::Unavailable);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  pgtest::restoreDatabase(store);
+  EXPECT_NE(s->tryLock("scheduler"), nullptr);
+}
+
+TEST(PostgresStoreRestart, ServerRestartLosesTheLock) {
+  pgtest::ScratchServer server;
+  std::string url = pgtest::freshDatabase(server.url(), "lockrestart");
+  auto a = openStore(url);
+  auto lock = a->tryLock("scheduler");
+  ASSERT_NE(lock, nullptr);
+  server.restart();
+  ASSERT_TRUE(eventually([&] { return !lock->held(); }, 2s));
+  auto b = openStore(url);
+  EXPECT_NE(b->tryLock("scheduler"), nullptr);
+}
+
+// --- outages --------------------------------------------------------------------------------
+
+class PostgresOutageTest : public PostgresStoreTest {
+ protected:
+  void TearDown() override { pgtest::restoreDatabase(url_); }  // even when a test failed
+  std::unique_ptr<PostgresStore> open(std::chrono::milliseconds writeBudget) {
+    return std::make_unique<PostgresStore>(
+        url_, PostgresStore::Options{.historyLimit = 10000, .writeRetryBudget = writeBudget});
+  }
+};
+
+TEST_F(PostgresOutageTest, ReadsAreAnsweredFromTheMirrorAndWritesFailAfterTheirBudget) {
+  auto a = open(1s);
+  auto b = openStore(url_);  // another node: its writes reach A's mirror through LISTEN
+  Collector ca;
+  auto sub = a->subscribe(ca.callback());
+  a->create("things", thing("mine", 1));
+  b->create("things", thing("theirs", 2));
+  b->create("types", {{"metadata", {{"name", "cluster-wide"}}}});
+  Json gone = b->create("things", thing("gone"));
+  b->remove("things", "ns", "gone", 0);
+  ASSERT_TRUE(ca.waitFor(5));
+  int64_t rv = a->currentResourceVersion();
+  ListResult before = a->list("things", {});
+
+  pgtest::cutDatabase(url_);
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(a->get("things", "ns", "theirs").has_value());
+  EXPECT_EQ(a->get("things", "ns", "theirs")->at("spec").at("v"), 2);
+  EXPECT_FALSE(a->get("things", "ns", "gone").has_value());
+  EXPECT_TRUE(a->get("types", "", "cluster-wide").has_value());
+  ListResult during = a->list("things", {});
+  EXPECT_EQ(during.items, before.items);
+  EXPECT_EQ(during.resourceVersion, rv);
+  EXPECT_EQ(a->currentResourceVersion(), rv);
+  // Selectors and paging work on the mirror as on the database.
+  ListResult page = a->list("things", {.ns = "ns", .limit = 1});
+  ASSERT_EQ(page.items.size(), 1u);
+  EXPECT_EQ(page.items[0]["metadata"]["name"], "mine");
+  EXPECT_EQ(page.remainingItemCount, 1);
+  ListResult rest =
+      a->list("things", {.ns = "ns", .limit = 1, .continueToken = page.continueToken});
+  ASSERT_EQ(rest.items.size(), 1u);
+  EXPECT_EQ(rest.items[0]["metadata"]["name"], "theirs");
+  EXPECT_TRUE(a->list("things", {.ns = "other"}).items.empty());
+  EXPECT_EQ(a->list("things", {.fieldSelector = "metadata.name=mine"}).items.size(), 1u);
+  for (int i = 0; i < 50; ++i) a->get("things", "ns", "mine");  // no waiting on the database
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+
+  // A write retries for its budget, then fails; it is not applied later.
+  start = std::chrono::steady_clock::now();
+  try {
+    a->create("things", thing("refused"));
+    ADD_FAILURE() << "a write while the database is unreachable succeeded";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.code(), StoreError::Code::Unavailable);
+  }
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 900ms);
+  EXPECT_LT(took, 4s);
+  try {
+    a->changesSince("things", "", 0);
+    ADD_FAILURE() << "changesSince without a database";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.code(), StoreError::Code::Unavailable);
+  }
+
+  pgtest::restoreDatabase(url_);
+  EXPECT_FALSE(b->get("things", "ns", "refused").has_value());
+  a->create("things", thing("after"));  // reconnects
+  EXPECT_TRUE(b->get("things", "ns", "after").has_value());
+  EXPECT_FALSE(a->get("things", "ns", "refused").has_value());
+  EXPECT_EQ(a->changesSince("things", "", rv).size(), 1u);
+}
+
+TEST_F(PostgresOutageTest, WriteDuringAnOutageSucceedsOnceTheDatabaseIsBack) {
+  auto a = open(10s);
+  auto b = openStore(url_);
+  Collector cb;
+  auto sub = b->subscribe(cb.callback());
+  a->create("things", thing("x", 1));
+  ASSERT_TRUE(cb.waitFor(1));
+
+  pgtest::cutDatabase(url_);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false;
+  std::optional<Json> written;
+  std::string failure;
+  std::chrono::steady_clock::time_point returnedAt;
+  std::thread writer([&] {
+    {
+      std::lock_guard lk(mu);
+      started = true;
+    }
+    cv.notify_all();
+    try {
+      Json w = a->update("things", thing("x", 2), 0);
+      std::lock_guard lk(mu);
+      written = w;
+    } catch (const std::exception& e) {
+      std::lock_guard lk(mu);
+      failure = e.what();
+    }
+    returnedAt = std::chrono::steady_clock::now();
+  });
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, 5s, [&] { return started; }));
+  }
+  // Meanwhile the node serves reads from its mirror.
+  EXPECT_EQ(a->get("things", "ns", "x")->at("spec").at("v"), 1);
+  auto restoredAt = std::chrono::steady_clock::now();
+  pgtest::restoreDatabase(url_);
+  writer.join();
+  ASSERT_TRUE(written.has_value()) << failure;
+  EXPECT_GT(returnedAt, restoredAt);  // it could not have committed before: it waited
+  EXPECT_EQ(b->get("things", "ns", "x")->at("spec").at("v"), 2);
+  EXPECT_EQ(a->get("things", "ns", "x")->at("spec").at("v"), 2);
+  ASSERT_TRUE(cb.waitFor(2));  // other nodes hear of it
+  EXPECT_EQ(cb.events()[1].object, *written);
+}
+
+TEST_F(PostgresOutageTest, MirrorIsReloadedWhenChangesWereTrimmedBeforeItSawThem) {
+  auto a = openStore(url_);
+  auto b = openStore(url_);
+  a->create("things", thing("old"));
+  Collector ca;
+  auto sub = a->subscribe(ca.callback());
+  // A subscriber that holds A's delivery on the first event of B's, so A falls behind.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool blocked = false, release = false;
+  auto gate = a->subscribe([&](const WatchEvent& e) {
+    if (e.object["metadata"]["name"] != "block") return;
+    std::unique_lock lk(mu);
+    blocked = true;
+    cv.notify_all();
+    cv.wait_for(lk, 10s, [&] { return release; });
+  });
+  b->create("things", thing("block"));
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, 10s, [&] { return blocked; }));
+  }
+  for (int i = 0; i < 40; ++i) b->create("things", thing("n" + std::to_string(i)));
+  b->remove("things", "ns", "old", 0);
+  b->compactHistory(0);  // what A has not read yet is gone from the history
+  b->create("things", thing("last"));
+  int64_t rv = b->currentResourceVersion();
+  {
+    std::lock_guard lk(mu);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(eventually([&] {
+    auto events = ca.events();
+    return !events.empty() && events.back().object["metadata"]["name"] == "last";
+  }));
+
+  pgtest::cutDatabase(url_);  // now A answers from its mirror
+  ListResult r = a->list("things", {});
+  EXPECT_EQ(r.items.size(), 42u);  // block, n0..n39, last
+  EXPECT_FALSE(a->get("things", "ns", "old").has_value());
+  EXPECT_TRUE(a->get("things", "ns", "n17").has_value());
+  EXPECT_EQ(r.resourceVersion, rv);
 }
 
 }  // namespace

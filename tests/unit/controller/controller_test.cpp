@@ -201,6 +201,9 @@ class RacingStore : public store::Store {
       std::function<void(const store::WatchEvent&)> cb) override {
     return inner_.subscribe(std::move(cb));
   }
+  std::unique_ptr<store::ExclusiveLock> tryLock(const std::string& name) override {
+    return inner_.tryLock(name);
+  }
   void compactHistory(int64_t keep) override { inner_.compactHistory(keep); }
 
  private:

@@ -10,7 +10,9 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace minimcp::store::conformance {
 namespace {
@@ -646,6 +648,70 @@ TEST_P(StoreConformance, ConcurrentCompareAndSwapLosesNoUpdate) {
   ASSERT_FALSE(failed);
   EXPECT_EQ(store().get("things", "ns", "counter")->at("spec").at("count"), kThreads * kIncrements);
   EXPECT_EQ(store().currentResourceVersion(), 1 + kThreads * kIncrements);
+}
+
+// --- exclusive locks ------------------------------------------------------------------------
+
+TEST_P(StoreConformance, LockIsHeldByOneStoreAtATimeAndPassesOnRelease) {
+  auto other = GetParam().factory(dir_);  // a second node on the same database
+  ASSERT_NE(other, nullptr);
+  auto mine = store().tryLock("scheduler");
+  ASSERT_NE(mine, nullptr);
+  EXPECT_TRUE(mine->held());
+  EXPECT_EQ(other->tryLock("scheduler"), nullptr);
+  EXPECT_EQ(store().tryLock("scheduler"), nullptr);  // one holder, even within one store
+  // Other names are other locks.
+  auto unrelated = other->tryLock("leases");
+  ASSERT_NE(unrelated, nullptr);
+  EXPECT_TRUE(mine->held());
+
+  mine.reset();  // released as soon as the destructor returns
+  auto theirs = other->tryLock("scheduler");
+  ASSERT_NE(theirs, nullptr);
+  EXPECT_TRUE(theirs->held());
+  EXPECT_EQ(store().tryLock("scheduler"), nullptr);
+  // Writes and reads do not disturb a held lock.
+  store().create("things", makeObj("a", "ns"));
+  other->create("things", makeObj("b", "ns"));
+  EXPECT_TRUE(theirs->held());
+  EXPECT_TRUE(unrelated->held());
+}
+
+TEST_P(StoreConformance, LockNamesAreTakenLiterally) {
+  auto other = GetParam().factory(dir_);
+  std::vector<std::unique_ptr<ExclusiveLock>> held;
+  // Names that an escaping or hashing scheme could confuse are still distinct locks.
+  for (const std::string name : {"a/b", "a%2Fb", "a b", "a_b", "A/B", ""}) {
+    auto l = store().tryLock(name);
+    ASSERT_NE(l, nullptr) << "'" << name << "'";
+    EXPECT_EQ(other->tryLock(name), nullptr) << "'" << name << "'";
+    held.push_back(std::move(l));
+  }
+}
+
+TEST_P(StoreConformance, ConcurrentTryLockHasExactlyOneWinner) {
+  constexpr int kStores = 4;
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int i = 0; i < kStores; ++i) stores.push_back(GetParam().factory(dir_));
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::unique_ptr<ExclusiveLock>> locks(kStores);
+    std::vector<std::thread> threads;
+    std::atomic<bool> failed{false};
+    for (int i = 0; i < kStores; ++i) {
+      threads.emplace_back([&, i] {
+        try {
+          locks[i] = stores[i]->tryLock("race");
+        } catch (const std::exception&) {
+          failed = true;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    ASSERT_FALSE(failed);
+    int winners = 0;
+    for (const auto& l : locks) winners += l != nullptr && l->held() ? 1 : 0;
+    EXPECT_EQ(winners, 1) << "round " << round;
+  }
 }
 
 }  // namespace minimcp::store::conformance

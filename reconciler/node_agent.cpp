@@ -1,0 +1,143 @@
+#include "reconciler/node_agent.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "api/model/kinds.h"
+#include "reconciler/placement.h"
+
+namespace minimcp::reconciler {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+NodeAgent::NodeAgent(store::Store& store, const Clock& clock, NodeAgentOptions options,
+                     std::function<void()> onFenced)
+    : store_(store), clock_(clock), options_(std::move(options)), onFenced_(std::move(onFenced)) {
+  if (options_.renewPeriod <= milliseconds::zero()) {
+    options_.renewPeriod = std::chrono::duration_cast<milliseconds>(options_.leaseDuration) / 3;
+  }
+}
+
+NodeAgent::~NodeAgent() { stop(); }
+
+json NodeAgent::nodeObject(int64_t generation) const {
+  return {{"apiVersion", model::kApiVersion},
+          {"kind", "Node"},
+          {"metadata", {{"name", options_.name}}},
+          {"spec",
+           {{"address", options_.address},
+            {"caBundle", options_.caBundle},
+            {"capacity", options_.capacity}}},
+          {"status",
+           {{"phase", "Ready"},
+            {"leaseGeneration", generation},
+            {"renewTime", formatRfc3339Millis(clock_.now())},
+            {"leaseDurationSeconds", options_.leaseDuration.count()}}}};
+}
+
+void NodeAgent::registerNode(bool bump) {
+  for (int attempt = 0;; ++attempt) {
+    std::optional<json> cur = store_.get(kNodes, "", options_.name);
+    if (!cur) {
+      // Never reuse a generation this process already ran with (the object may have been
+      // deleted by hand while we ran).
+      const int64_t gen = std::max<int64_t>(1, generation_.load() + (bump ? 1 : 0));
+      json obj = nodeObject(gen);
+      model::initObjectMeta(obj, model::nodeStrategy().info(), clock_);
+      try {
+        store_.create(kNodes, obj);
+        generation_ = gen;
+        return;
+      } catch (const store::StoreError& e) {
+        if (e.code() != store::StoreError::Code::AlreadyExists || attempt > 5) throw;
+        continue;
+      }
+    }
+    const NodeView seen = NodeView::fromJson(*cur);
+    const bool lapsed = !seen.live(clock_.now());
+    const int64_t gen = std::max(seen.generation, generation_.load()) + (bump || lapsed ? 1 : 0);
+    json obj = *cur;
+    json fresh = nodeObject(std::max<int64_t>(gen, 1));
+    obj["spec"] = fresh["spec"];
+    obj["status"] = fresh["status"];
+    try {
+      store_.update(kNodes, obj, store::parseResourceVersion(*cur));
+      generation_ = std::max<int64_t>(gen, 1);
+      return;
+    } catch (const store::StoreError& e) {
+      if (e.code() != store::StoreError::Code::Conflict &&
+          e.code() != store::StoreError::Code::NotFound) {
+        throw;
+      }
+      if (attempt > 5) throw;
+    }
+  }
+}
+
+void NodeAgent::start() {
+  registerNode(false);
+  spdlog::info("node {}: registered (lease generation {}, lease {}s, capacity {})", options_.name,
+               generation_.load(), options_.leaseDuration.count(), options_.capacity);
+  std::lock_guard lock(mu_);
+  stopping_ = false;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void NodeAgent::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool NodeAgent::renew() {
+  try {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      std::optional<json> cur = store_.get(kNodes, "", options_.name);
+      const NodeView seen = cur ? NodeView::fromJson(*cur) : NodeView{};
+      if (!cur || seen.phase != "Ready" || seen.generation != generation_.load()) {
+        // Deleted, marked Lost by the scheduler, or taken over: whatever was bound to the
+        // previous generation has been (or will be) moved elsewhere.
+        const int64_t before = generation_.load();
+        registerNode(true);
+        spdlog::warn(
+            "node {}: lease was lost (phase {}, generation {}); rejoined as "
+            "generation {}",
+            options_.name, cur ? seen.phase : "absent", seen.generation, generation_.load());
+        if (generation_.load() != before && onFenced_) onFenced_();
+        return true;
+      }
+      json obj = *cur;
+      obj["status"]["renewTime"] = formatRfc3339Millis(clock_.now());
+      obj["status"]["leaseDurationSeconds"] = options_.leaseDuration.count();
+      try {
+        store_.update(kNodes, obj, store::parseResourceVersion(*cur));
+        return true;
+      } catch (const store::StoreError& e) {
+        if (e.code() != store::StoreError::Code::Conflict) throw;
+      }
+    }
+    return false;
+  } catch (const std::exception& e) {
+    spdlog::warn("node {}: lease renewal failed: {}", options_.name, e.what());
+    return false;
+  }
+}
+
+void NodeAgent::loop() {
+  milliseconds wait = options_.renewPeriod;
+  std::unique_lock lock(mu_);
+  while (!cv_.wait_for(lock, wait, [this] { return stopping_; })) {
+    lock.unlock();
+    const bool ok = renew();
+    lock.lock();
+    // A failed renewal is retried sooner, so one blip does not cost a whole period of the lease.
+    wait = ok ? options_.renewPeriod : std::max(milliseconds(100), options_.renewPeriod / 4);
+  }
+}
+
+}  // namespace minimcp::reconciler

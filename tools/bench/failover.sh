@@ -57,7 +57,8 @@ start_node() {  # NAME STORE → prints "DIR:PID URL" once the node listens
   case "$name" in host-a) port_lo=36000 ;; host-b) port_lo=36100 ;; *) port_lo=36200 ;; esac
   "$BIN/mcpd" --listen 127.0.0.1:0 --data-dir "$dir" --store "$store" --node "$name" \
     --master-key-file "$WORK/master.key" --port-range "$port_lo-$((port_lo + 99))" \
-    --capacity 100 --lease-duration "${LEASE}s" --log-level warn >"$dir/log" 2>&1 &
+    --capacity 100 --lease-duration "${LEASE}s" --log-level warn \
+    --max-instances-per-namespace 0 >"$dir/log" 2>&1 &
   local pid=$! url=""
   for _ in $(seq 1 300); do
     url=$(sed -n 's/^mcpd listening on \([^ ]*\).*/\1/p' "$dir/log" | tail -n1)

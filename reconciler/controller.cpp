@@ -140,6 +140,7 @@ Controller::Snapshot Controller::observe(const std::string& key, json object) {
   const json spec = objectField(s.object, "spec");
   s.spec = model::MCPInstanceSpec::fromJson(spec);
   s.desired = desiredFromInstance(s.object);
+  s.desired.expiredRetention = options_.expiredRetention;
 
   std::optional<json> type =
       s.spec.type.empty() ? std::nullopt : store_.get(kTypes, "", s.spec.type);
@@ -239,13 +240,20 @@ void Controller::actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted) 
       executor_.releasePort(s.key);
       acted.sideEffects = true;
       break;
+    case ActionType::Collect:
+      spdlog::info("reconciler: {}: expired at {}, removing it and its events", s.key,
+                   objectField(s.object, "status").value("expiresAt", "?"));
+      store_.remove(kInstances, s.ns, s.name, store::parseResourceVersion(s.object));
+      acted.removed = true;
+      break;
   }
 }
 
 Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
   if (acted.removed) {
+    // Its events go with it, as Kubernetes' event TTL would take them later.
     executor_.forget(s.key);
-    emit(s, plan.events);
+    removeEvents(s);
     return {};
   }
   // Lost a race: look again at once. What already happened is kept for that next look.
@@ -298,6 +306,24 @@ void Controller::resync() {
     for (const json& item : store_.list(kInstances, {}).items) queue_.add(objectKey(item));
   } catch (const std::exception& e) {
     spdlog::warn("reconciler: resync: {}", e.what());
+  }
+}
+
+void Controller::removeEvents(const Snapshot& s) {
+  const std::string uid = s.desired.uid;
+  if (uid.empty()) return;
+  try {
+    const store::ListResult events =
+        store_.list("events", {.ns = s.ns, .fieldSelector = "involvedObject.uid=" + uid});
+    for (const json& e : events.items) {
+      try {
+        store_.remove("events", s.ns, metaString(e, "name"), 0);
+      } catch (const store::StoreError& err) {
+        if (err.code() != store::StoreError::Code::NotFound) throw;
+      }
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("reconciler: {}: cannot remove its events: {}", s.key, e.what());
   }
 }
 

@@ -50,6 +50,9 @@ struct ControllerOptions {
   std::shared_ptr<PortChecker> portChecker;
   // nullptr: StoreKeyResolver (no decryption: instances with a keyRef stay Pending).
   std::shared_ptr<KeyResolver> keyResolver;
+  // How long an Expired instance stays visible before it is removed with its events;
+  // nullopt: until deleted.
+  std::optional<std::chrono::milliseconds> expiredRetention;
   // Set when several nodes share the store: this node's lease generation (NodeAgent). Then
   // only instances the Scheduler bound to (node, generation) are run here, and a local process
   // of any other instance is stopped (fencing). Unset: every instance is this node's.
@@ -109,6 +112,8 @@ class Controller {
 
   // Bookkeeping helpers.
   void updateFinalizers(Snapshot& s, bool add, Acted& acted);
+  // Removes the events about a removed instance (they name it by uid).
+  void removeEvents(const Snapshot& s);
   void spawn(Snapshot& s, Plan& plan);
   ProbeSettings probeSettings(const Snapshot& s) const;
   nlohmann::json decorateStatus(const Snapshot& s, const InstanceStatus& status) const;

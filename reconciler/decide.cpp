@@ -244,6 +244,8 @@ std::string_view toString(ActionType t) {
       return "Spawn";
     case ActionType::RemoveFinalizer:
       return "RemoveFinalizer";
+    case ActionType::Collect:
+      return "Collect";
   }
   return "?";
 }
@@ -555,6 +557,14 @@ Plan Decider::run() {
     const std::string msg = "expired at " + formatRfc3339(*d_.expiresAt);
     setCondition(cond::kReady, false, "Expired", msg);
     setCondition(cond::kExpired, true, "Expired", msg);
+    if (d_.expiredRetention) {
+      const TimePoint collectAt = *d_.expiresAt + *d_.expiredRetention;
+      if (now_ >= collectAt && phaseWas(phase::kExpired) && !o_.status.pid) {
+        act(ActionType::Collect, "Expired");
+      } else {
+        requeueAfter(std::max(ceilMs(collectAt - now_), std::chrono::milliseconds(1)));
+      }
+    }
     return std::move(plan_);
   }
   setCondition(cond::kExpired, false, "Active",

@@ -102,6 +102,9 @@ struct Desired {
   bool suspend = false;
   RestartPolicy restartPolicy = RestartPolicy::Always;
   std::optional<TimePoint> expiresAt;
+  // How long an Expired instance stays visible before it is collected (like a Job's
+  // ttlSecondsAfterFinished); nullopt = kept until deleted.
+  std::optional<std::chrono::milliseconds> expiredRetention;
   int64_t tokenGeneration = 0;
   TypeResolution type;
   KeyResolution key;
@@ -230,6 +233,7 @@ enum class ActionType {
   AllocatePort,     // reserve a port for the instance; the executor writes status.port/url
   Spawn,            // launch on status.port; the executor writes status.pid/processStartTime
   RemoveFinalizer,  // drop kFinalizer: the store then removes the object
+  Collect,          // remove an instance expired for longer than its retention, and its events
 };
 std::string_view toString(ActionType t);
 

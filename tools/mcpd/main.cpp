@@ -202,6 +202,15 @@ int main(int argc, char** argv) {
         return v == "0" || minimcp::parseDuration(v) ? std::string()
                                                      : "expected a duration like 24h";
       });
+  std::string expiredRetention = "1h";
+  app.add_option("--expired-retention", expiredRetention,
+                 "how long an Expired MCPInstance stays visible before it is removed with its "
+                 "events (0: until deleted)")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        return v == "0" || minimcp::parseDuration(v) ? std::string()
+                                                     : "expected a duration like 1h, or 0";
+      });
   int64_t capacity = 0;
   std::string leaseDuration = "15s", advertiseUrl;
   app.add_option("--capacity", capacity,
@@ -376,6 +385,7 @@ int main(int argc, char** argv) {
       copts.portHi = static_cast<uint16_t>(std::stoi(portRange.substr(dash + 1)));
     }
     copts.gatewayBase = server.url();
+    if (expiredRetention != "0") copts.expiredRetention = *minimcp::parseDuration(expiredRetention);
     copts.keyResolver =
         std::make_shared<minimcp::reconciler::SealedKeyResolver>(secretKeys, "mcpd/" + node);
     minimcp::reconciler::NodeAgentOptions nopts;

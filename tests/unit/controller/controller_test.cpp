@@ -362,3 +362,32 @@ TEST_F(ControllerTest, WorkersDriveEverythingFromStoreEvents) {
 
 }  // namespace
 }  // namespace minimcp::test
+
+namespace minimcp::test {
+namespace {
+
+TEST_F(ControllerTest, ExpiredInstanceIsCollectedWithItsEventsAfterItsRetention) {
+  createType();
+  createInstance("inbox", {{"ttl", "1m"}});
+  auto o = options();
+  o.expiredRetention = std::chrono::minutes(10);
+  auto c = makeController(o);
+  const std::string key = "alice/inbox";
+  ASSERT_TRUE(reconcileUntil(*c, key, [&] { return table_.live(key).has_value(); }));
+  clock_.advance(std::chrono::minutes(1));
+  ASSERT_TRUE(reconcileUntil(*c, key, [&] { return status("inbox")["phase"] == "Expired"; }));
+  EXPECT_FALSE(table_.live(key));
+  EXPECT_FALSE(eventsWithReason("Expired").empty());
+  // Still visible within the retention; the result says when to look again.
+  auto r = c->reconcile(key);
+  ASSERT_TRUE(r.requeueAfter);
+  EXPECT_LE(*r.requeueAfter, std::chrono::minutes(10));
+  EXPECT_FALSE(instance("inbox").is_null());
+  clock_.advance(std::chrono::minutes(10));
+  c->reconcile(key);
+  EXPECT_TRUE(instance("inbox").is_null());
+  EXPECT_TRUE(events().empty());
+}
+
+}  // namespace
+}  // namespace minimcp::test

@@ -947,6 +947,43 @@ std::vector<Row> rows() {
        "False",
        "Expired",
        {}},
+      {"ExpiredWithinRetention_TimerAtCollection",
+       [](Desired& d, Observed& o) {
+         o = stopped(phase::kExpired, "Expired");
+         d.expiresAt = kNow - minutes(10);
+         d.expiredRetention = hours(1);
+       },
+       {},
+       phase::kExpired,
+       "False",
+       "Expired",
+       {},
+       Want::Requeue,
+       minutes(50)},
+      {"ExpiredPastRetention_Collected",
+       [](Desired& d, Observed& o) {
+         o = stopped(phase::kExpired, "Expired");
+         d.expiresAt = kNow - hours(2);
+         d.expiredRetention = hours(1);
+       },
+       {A::Collect},
+       phase::kExpired,
+       "False",
+       "Expired",
+       {}},
+      {"ExpiringWithZeroRetention_StopsBeforeCollecting",
+       [](Desired& d, Observed& o) {
+         o = runningHealthy();
+         d.expiresAt = kNow;
+         d.expiredRetention = milliseconds(0);
+       },
+       {A::Stop, A::ReleasePort},
+       phase::kExpired,
+       "False",
+       "Expired",
+       {"Expired"},
+       Want::Requeue,
+       milliseconds(1)},
       {"NotExpired_TimerAtExpiresAt",
        [](Desired& d, Observed& o) {
          o = runningHealthy();

@@ -245,15 +245,15 @@ void Controller::actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted) 
                    objectField(s.object, "status").value("expiresAt", "?"));
       store_.remove(kInstances, s.ns, s.name, store::parseResourceVersion(s.object));
       acted.removed = true;
+      removeEvents(s);
       break;
   }
 }
 
 Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
   if (acted.removed) {
-    // Its events go with it, as Kubernetes' event TTL would take them later.
     executor_.forget(s.key);
-    removeEvents(s);
+    emit(s, plan.events);
     return {};
   }
   // Lost a race: look again at once. What already happened is kept for that next look.

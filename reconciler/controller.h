@@ -112,7 +112,7 @@ class Controller {
 
   // Bookkeeping helpers.
   void updateFinalizers(Snapshot& s, bool add, Acted& acted);
-  // Removes the events about a removed instance (they name it by uid).
+  // Removes the events about a collected instance (they name it by uid).
   void removeEvents(const Snapshot& s);
   void spawn(Snapshot& s, Plan& plan);
   ProbeSettings probeSettings(const Snapshot& s) const;

@@ -45,7 +45,7 @@ struct ControllerOptions {
   std::string gatewayBase = "https://127.0.0.1:7443";
   int workers = 2;
   // status.usage is refreshed at most this often (a running instance is revisited as often).
-  std::chrono::milliseconds usagePeriod{30000};
+  std::chrono::milliseconds usagePeriod{60000};
   // nullptr: ports are checked free by binding them.
   std::shared_ptr<PortChecker> portChecker;
   // nullptr: StoreKeyResolver (no decryption: instances with a keyRef stay Pending).

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <stdexcept>
 
 namespace minimcp::reconciler {
@@ -266,10 +267,12 @@ void Executor::scheduleProbes(const std::string& key, uint64_t generation, int p
   target.port = static_cast<uint16_t>(port);
   target.path = probe.path;
   const auto period = startup ? std::min(probe.period, kStartupProbePeriod) : probe.period;
-  probes_->start(key, target, period, probe.timeout,
-                 [this, generation](const std::string& k, const runtime::ProbeResult& r) {
-                   onProbe(k, generation, r);
-                 });
+  probes_->start(
+      key, target, period, probe.timeout,
+      [this, generation](const std::string& k, const runtime::ProbeResult& r) {
+        onProbe(k, generation, r);
+      },
+      /*untilListening=*/startup);
 }
 
 void Executor::stopProbing(const std::string& key) {
@@ -290,15 +293,33 @@ void Executor::setRestartNotBefore(const std::string& key, std::optional<SteadyT
 }
 
 bool Executor::usageDue(const std::string& key, std::chrono::milliseconds period) const {
-  std::lock_guard lock(mu_);
-  auto it = mem_.find(key);
-  return it == mem_.end() || !it->second.usageAt ||
-         clock_.steadyNow() - *it->second.usageAt >= period;
+  std::optional<SteadyTimePoint> at;
+  std::optional<runtime::Usage> last;
+  {
+    std::lock_guard lock(mu_);
+    auto it = mem_.find(key);
+    if (it == mem_.end() || !it->second.usageAt) return true;
+    at = it->second.usageAt;
+    last = it->second.usageValue;
+  }
+  const auto age = clock_.steadyNow() - *at;
+  if (age < period) return false;
+  if (age >= kUsageMaxAge) return true;
+  const std::optional<runtime::Usage> now = runtime_.usage(key);
+  if (!now) return false;
+  if (!last) return true;
+  const double mem = static_cast<double>(now->memoryBytes);
+  const double lastMem = static_cast<double>(last->memoryBytes);
+  return std::abs(now->cpuPercent - last->cpuPercent) >= kUsageCpuPoints ||
+         std::abs(mem - lastMem) >= kUsageMemoryFraction * lastMem;
 }
 
 void Executor::usageWritten(const std::string& key) {
+  std::optional<runtime::Usage> u = runtime_.usage(key);
   std::lock_guard lock(mu_);
-  mem_[key].usageAt = clock_.steadyNow();
+  Memory& m = mem_[key];
+  m.usageAt = clock_.steadyNow();
+  m.usageValue = u;
 }
 
 void Executor::setPendingStatus(const std::string& key, nlohmann::json status) {

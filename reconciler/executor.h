@@ -31,8 +31,17 @@ struct ProbeSettings {
 };
 
 // Until the first healthy probe, probes run this often (at most `period`), so Running follows
-// the server's first healthy answer within this much (a refused connection costs microseconds).
-inline constexpr std::chrono::milliseconds kStartupProbePeriod{25};
+// the server's first healthy answer within this much. A round sends no request while the port
+// has no listening socket (ProbeScheduler untilListening: one sock_diag listing per round for
+// all starting servers), so a short period stays cheap while a hundred servers start at once.
+inline constexpr std::chrono::milliseconds kStartupProbePeriod{10};
+
+// status.usage is rewritten only when it moved this much since the last write (or when that
+// write is kUsageMaxAge old): every write is a store write with fsync and a watch event, and
+// an idle server's numbers jitter.
+inline constexpr double kUsageCpuPoints = 1.0;       // cpuPercent, absolute
+inline constexpr double kUsageMemoryFraction = 0.1;  // of the memory last written
+inline constexpr std::chrono::minutes kUsageMaxAge{10};
 
 class Executor {
  public:
@@ -69,8 +78,10 @@ class Executor {
 
   // --- record
   void setRestartNotBefore(const std::string& key, std::optional<SteadyTimePoint> t);
-  // Usage is written at most every `period` (unless the status changes anyway).
+  // Usage is written at most every `period` (unless the status changes anyway), and then only
+  // when it moved (kUsageCpuPoints, kUsageMemoryFraction) or is kUsageMaxAge old.
   bool usageDue(const std::string& key, std::chrono::milliseconds period) const;
+  // Records the runtime's current usage as written.
   void usageWritten(const std::string& key);
   // A status whose write lost a race after actions already ran: the next reconcile starts from
   // it, so what those actions recorded (pid, restartCount, lastTermination) is not lost.
@@ -98,6 +109,7 @@ class Executor {
     std::string limitMessage;
     std::optional<SteadyTimePoint> restartNotBefore;
     std::optional<SteadyTimePoint> usageAt;
+    std::optional<runtime::Usage> usageValue;  // what the last usage write carried
     std::optional<nlohmann::json> pendingStatus;
     uint64_t probeGeneration = 0;  // 0: not probing
     ProbeSettings probe;

@@ -11,8 +11,11 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
+
+#include "reconciler/runtime/listening_ports.h"
 
 namespace minimcp::runtime {
 
@@ -182,6 +185,10 @@ void BeastHealthProber::probe(const ProbeTarget& target, std::chrono::millisecon
   });
 }
 
+std::optional<std::set<uint16_t>> BeastHealthProber::listeningPorts() {
+  return listeningTcpPorts();
+}
+
 // --- ProbeScheduler ------------------------------------------------------------------------
 
 struct ProbeScheduler::Impl : std::enable_shared_from_this<ProbeScheduler::Impl> {
@@ -193,6 +200,7 @@ struct ProbeScheduler::Impl : std::enable_shared_from_this<ProbeScheduler::Impl>
     std::chrono::steady_clock::time_point due;
     uint64_t generation = 0;
     bool inFlight = false;
+    bool untilListening = false;
   };
 
   explicit Impl(HealthProber& p) : prober(p) {}
@@ -202,11 +210,25 @@ struct ProbeScheduler::Impl : std::enable_shared_from_this<ProbeScheduler::Impl>
     while (!stopping) {
       auto now = std::chrono::steady_clock::now();
       auto next = now + std::chrono::hours(1);
+      std::optional<std::set<uint16_t>> listening;
+      bool listed = false;
       std::vector<std::tuple<std::string, ProbeTarget, std::chrono::milliseconds, uint64_t>> due;
       for (auto& [key, job] : jobs) {
         if (job.due <= now && !job.inFlight) {
+          // On a grid shared by every key with this period: a round of many keys costs
+          // one wake-up here and one burst of the prober's io thread, not one each.
+          job.due = gridAfter(now, job.period);
+          if (job.untilListening) {
+            if (!listed) {
+              listening = prober.listeningPorts();  // nullopt: not known, probe anyway
+              listed = true;
+            }
+            if (listening && !listening->count(job.target.port)) {
+              next = std::min(next, job.due);
+              continue;
+            }
+          }
           job.inFlight = true;
-          job.due = now + job.period;
           due.emplace_back(key, job.target, job.timeout, job.generation);
         }
         if (!job.inFlight || job.due > now) next = std::min(next, job.due);
@@ -226,19 +248,32 @@ struct ProbeScheduler::Impl : std::enable_shared_from_this<ProbeScheduler::Impl>
     }
   }
 
+  // The first multiple of `period` (on the steady clock) after `now`.
+  static std::chrono::steady_clock::time_point gridAfter(std::chrono::steady_clock::time_point now,
+                                                         std::chrono::milliseconds period) {
+    const auto p = std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
+    if (p.count() <= 0) return now;
+    const auto since = now.time_since_epoch();
+    return std::chrono::steady_clock::time_point((since / p + 1) * p);
+  }
+
   void deliver(const std::string& key, uint64_t generation, const ProbeResult& r) {
     // Held across the callback so stop() can wait out a delivery in progress; recursive so
     // the callback itself may call start()/stop().
     std::lock_guard delivering(deliveryMu);
     ResultCallback cb;
+    bool overdue = false;
     {
       std::lock_guard lock(mu);
       auto it = jobs.find(key);
       if (it == jobs.end() || it->second.generation != generation) return;
       it->second.inFlight = false;
+      // The loop already waits for this job's next round unless that round passed while the
+      // probe was in flight: only then does it need waking.
+      overdue = it->second.due <= std::chrono::steady_clock::now();
       cb = it->second.onResult;
     }
-    changed.notify_all();
+    if (overdue) changed.notify_all();
     if (cb) cb(key, r);
   }
 
@@ -269,7 +304,7 @@ ProbeScheduler::~ProbeScheduler() {
 
 void ProbeScheduler::start(const std::string& key, const ProbeTarget& target,
                            std::chrono::milliseconds period, std::chrono::milliseconds timeout,
-                           ResultCallback onResult) {
+                           ResultCallback onResult, bool untilListening) {
   {
     std::lock_guard lock(impl_->mu);
     Impl::Job job;
@@ -277,6 +312,7 @@ void ProbeScheduler::start(const std::string& key, const ProbeTarget& target,
     job.period = period;
     job.timeout = timeout;
     job.onResult = std::move(onResult);
+    job.untilListening = untilListening;
     job.due = std::chrono::steady_clock::now();
     job.generation = impl_->nextGeneration++;
     impl_->jobs[key] = std::move(job);

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +38,10 @@ class HealthProber {
   // `timeout` (connect + request + response all count against it).
   virtual void probe(const ProbeTarget& target, std::chrono::milliseconds timeout,
                      Callback callback) = 0;
+  // Ports that have a listening TCP socket where the probes go, so that a server that does not
+  // listen yet costs no request (ProbeScheduler untilListening). nullopt: not known, every
+  // round sends its request. Called from ProbeScheduler's thread.
+  virtual std::optional<std::set<uint16_t>> listeningPorts() { return std::nullopt; }
 };
 
 // Boost.Beast implementation on its own io_context thread.
@@ -46,6 +52,8 @@ class BeastHealthProber : public HealthProber {
   ~BeastHealthProber() override;
   void probe(const ProbeTarget& target, std::chrono::milliseconds timeout,
              Callback callback) override;
+  // This host's listening ports (listening_ports.h): the prober targets local servers.
+  std::optional<std::set<uint16_t>> listeningPorts() override;
 
  private:
   struct Impl;
@@ -65,9 +73,15 @@ class ProbeScheduler {
   ProbeScheduler(const ProbeScheduler&) = delete;
   ProbeScheduler& operator=(const ProbeScheduler&) = delete;
 
-  // (Re)starts probing `key`: the first probe at once, then every `period`.
+  // (Re)starts probing `key`: the first probe at once, then every `period`, on a grid of
+  // `period` shared by every key (steady clock), so that many keys cost one wake-up a round.
+  // untilListening: a round in which no socket listens on target.port yet (one listing of the
+  // prober's listening ports per round, shared by every such key) sends no
+  // request and delivers no result. For a server that is starting, polled often: a refused
+  // probe per server and round would cost a connection attempt each.
   void start(const std::string& key, const ProbeTarget& target, std::chrono::milliseconds period,
-             std::chrono::milliseconds timeout, ResultCallback onResult);
+             std::chrono::milliseconds timeout, ResultCallback onResult,
+             bool untilListening = false);
   // After stop() returns, no result for `key` is delivered (not even of a probe in flight).
   // May be called from onResult.
   void stop(const std::string& key);

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <linux/close_range.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
@@ -103,6 +104,93 @@ std::string humanBytes(uint64_t b) {
   return std::to_string(b);
 }
 
+// The user's uid and primary gid, nullopt when there is no such user.
+std::optional<std::pair<uid_t, gid_t>> lookupUser(const std::string& name) {
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) {
+    return std::nullopt;
+  }
+  return std::make_pair(found->pw_uid, found->pw_gid);
+}
+
+std::optional<gid_t> primaryGroup(uid_t uid) {
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || !found) return std::nullopt;
+  return found->pw_gid;
+}
+
+// Whether uid/gid may `bits` (4 read, 2 write, 1 search/execute) on `st`. No supplementary
+// groups: the child drops them.
+bool permits(const struct stat& st, uid_t uid, gid_t gid, mode_t bits) {
+  if (uid == 0) return true;
+  if (st.st_uid == uid) return ((st.st_mode >> 6) & bits) == bits;
+  if (st.st_gid == gid) return ((st.st_mode >> 3) & bits) == bits;
+  return (st.st_mode & bits) == bits;
+}
+
+// Adds search permission for others (o+x) to every directory above `path` that uid/gid could
+// not pass: an instance reaches its cwd, HOME and its server's files by absolute path (a
+// DATA_DIR under a mkdtemp directory is 0700). Never read permission: names stay unlisted.
+void makeReachable(const fs::path& path, uid_t uid, gid_t gid) {
+  const fs::path target = fs::absolute(path).lexically_normal();
+  for (fs::path dir = target.parent_path();; dir = dir.parent_path()) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && !permits(st, uid, gid, 1)) {
+      if (::chmod(dir.c_str(), (st.st_mode & 07777) | S_IXOTH) != 0) {
+        throw LaunchError("cannot make " + dir.string() + " searchable for uid " +
+                          std::to_string(uid) + ": " + std::strerror(errno));
+      }
+      spdlog::info("runtime: made {} searchable by others (o+x): instances run as uid {}",
+                   dir.string(), uid);
+    }
+    if (dir == dir.parent_path()) break;
+  }
+}
+
+// Everything an instance running as uid/gid needs from the file system, set up by mcpd (root)
+// before the fork: its working directory (cwd and HOME) writable, the directories above it
+// and above its command and path arguments searchable, those files readable. Throws
+// LaunchError when a file itself is not readable by the user (its mode is not mcpd's to widen).
+void prepareFileAccess(const LaunchSpec& spec, const std::string& exe, uid_t uid, gid_t gid) {
+  auto requireFile = [&](const std::string& path, mode_t bits, const char* what) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return false;
+    if (S_ISDIR(st.st_mode)) bits |= 1;
+    if (!permits(st, uid, gid, bits)) {
+      throw LaunchError(std::string(what) + " " + path + " is not " +
+                        (bits & 4 ? "readable" : "executable") + " by uid " + std::to_string(uid) +
+                        " (the user instances run as)");
+    }
+    return true;
+  };
+  requireFile(exe, 1, "the command");
+  makeReachable(exe, uid, gid);
+  for (const auto& arg : spec.args) {
+    if (arg.empty() || arg[0] != '/') continue;
+    if (requireFile(arg, 4, "the argument")) makeReachable(arg, uid, gid);
+  }
+
+  struct stat st {};
+  if (::stat(spec.workingDir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw LaunchError("working directory " + spec.workingDir + " is not a directory");
+  }
+  if (!permits(st, uid, gid, 7)) {
+    // Its group's, writable, with the sticky bit: the instance creates and removes its own
+    // files but cannot rename or replace what root owns there (logs/, which mcpd opens and
+    // rotates as root). The owner stays: nothing of mcpd's is handed over.
+    if (::chown(spec.workingDir.c_str(), static_cast<uid_t>(-1), gid) != 0 ||
+        ::chmod(spec.workingDir.c_str(), (st.st_mode & 0707) | S_IRWXG | S_ISVTX) != 0) {
+      throw LaunchError("cannot give uid " + std::to_string(uid) + " the working directory " +
+                        spec.workingDir + ": " + std::strerror(errno));
+    }
+  }
+  makeReachable(spec.workingDir, uid, gid);
+}
+
 class FdGuard {
  public:
   explicit FdGuard(int fd = -1) : fd_(fd) {}
@@ -191,6 +279,11 @@ struct LocalProcessRuntime::Impl {
         clock(options.clock ? options.clock : &fallbackClock),
         work(asio::make_work_guard(io)),
         sampler(io) {
+    if (::geteuid() == 0 && options.runAs != "root") {
+      runAs = lookupUser(options.runAs);
+      if (!runAs) throw std::runtime_error("no such user to run instances as: " + options.runAs);
+      if (runAs->first == 0) runAs.reset();
+    }
     if (options.useCgroups) {
       cgroups = CgroupManager::detect(options.cgroupParentName);
       cgroups.sweepStale();
@@ -353,16 +446,39 @@ struct LocalProcessRuntime::Impl {
       pendingCgroups.swap(still);
     }
     if (live.empty()) return;
-    std::map<pid_t, ProcStat> byPid;
-    for (const auto& st : scanProcesses()) byPid[st.pid] = st;
     auto now = std::chrono::steady_clock::now();
     const double tps = static_cast<double>(clockTicksPerSecond());
 
-    std::vector<std::tuple<std::string, std::string, std::string>> violations;
+    // Only a limit mcpd enforces needs a sample every samplePeriod; the rest only feed
+    // status.usage, and reading /proc for a hundred idle servers every second is most of an
+    // idle mcpd's CPU. Half a period of slack keeps timer jitter from skipping a round.
+    std::vector<EntryPtr> due;
+    bool scanAll = false;
     for (const auto& e : live) {
+      rotateLogIfNeeded(e->logDir, e->maxLogBytes, e->maxLogFiles);
+      const auto period = enforcedBySampling(*e) ? options.samplePeriod : options.usageSamplePeriod;
+      if (e->lastSampleAt != std::chrono::steady_clock::time_point{} &&
+          now - e->lastSampleAt + options.samplePeriod / 2 < period) {
+        continue;
+      }
+      due.push_back(e);
+      scanAll = scanAll || !e->cgroup;  // its process group is found by a /proc scan
+    }
+    if (due.empty()) return;
+    std::map<pid_t, ProcStat> byPid;
+    if (scanAll) {
+      for (const auto& st : scanProcesses()) byPid[st.pid] = st;
+    }
+
+    std::vector<std::tuple<std::string, std::string, std::string>> violations;
+    for (const auto& e : due) {
       std::vector<pid_t> members;
       if (e->cgroup) {
         members = cgroupMembers(*e->cgroup);
+        for (pid_t p : members) {
+          if (byPid.count(p)) continue;
+          if (auto st = readProcStat(p)) byPid[p] = *st;
+        }
       } else {
         for (const auto& [pid, st] : byPid) {
           if (st.pgrp == e->handle.pid) members.push_back(pid);
@@ -421,7 +537,6 @@ struct LocalProcessRuntime::Impl {
                                       " consecutive samples");
         }
       }
-      rotateLogIfNeeded(e->logDir, e->maxLogBytes, e->maxLogFiles);
     }
     LimitCallback cb;
     {
@@ -432,6 +547,13 @@ struct LocalProcessRuntime::Impl {
       spdlog::warn("runtime: {} exceeds its {} limit: {}", key, what, message);
       if (cb) cb(key, what, message);
     }
+  }
+
+  // A limit the kernel does not enforce for this process: checked on every sample.
+  static bool enforcedBySampling(const Entry& e) {
+    const bool memByKernel = e.cgroup && e.cgroup->memoryLimited;
+    const bool cpuByKernel = e.cgroup && e.cgroup->cpuLimited;
+    return (e.limits.memoryBytes && !memByKernel) || (e.limits.cpuMillis && !cpuByKernel);
   }
 
   // --- launch ---------------------------------------------------------------------------
@@ -445,12 +567,33 @@ struct LocalProcessRuntime::Impl {
     std::string exe = resolveCommand(spec);
     if (spec.workingDir.empty()) throw LaunchError("empty working directory");
 
+    // Root never runs an instance as root unless told to (runAs "root", or the spec's uid).
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+    if (::geteuid() == 0 && spec.uid) {
+      uid = spec.uid;
+      gid = spec.gid ? spec.gid : primaryGroup(*spec.uid);
+    } else if (::geteuid() == 0 && runAs) {
+      uid = runAs->first;
+      gid = spec.gid.value_or(runAs->second);
+    }
+    const bool dropping = uid && *uid != 0;
+    if (dropping) prepareFileAccess(spec, exe, *uid, gid.value_or(0));
+
     FdGuard logFd;
     if (!spec.logDir.empty()) {
       std::error_code ec;
       fs::create_directories(spec.logDir, ec);
+      // mcpd writes and rotates the log as root inside a directory the instance can write to:
+      // a logs/ that is not mcpd's own directory (a planted symlink) is refused.
+      struct stat st {};
+      if (dropping && (::lstat(spec.logDir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+                       st.st_uid != ::geteuid())) {
+        throw LaunchError("log directory " + spec.logDir + " is not a directory owned by mcpd");
+      }
       std::string path = spec.logDir + "/" + kLogFileName;
-      logFd.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+      logFd.reset(
+          ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640));
     } else {
       logFd.reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
     }
@@ -491,9 +634,6 @@ struct LocalProcessRuntime::Impl {
       rlim_t n = *spec.limits.maxProcesses;
       rlimits.push_back({RLIMIT_NPROC, rlimit{n, n}});
     }
-    bool root = ::geteuid() == 0;
-    std::optional<uid_t> uid = root ? spec.uid : std::nullopt;
-    std::optional<gid_t> gid = root ? spec.gid : std::nullopt;
     const char* cwd = spec.workingDir.c_str();
     const int logOut = logFd.get();
     const int nullIn = nullFd.get();
@@ -520,9 +660,9 @@ struct LocalProcessRuntime::Impl {
       for (const auto& [resource, value] : rlimits) {
         if (::setrlimit(resource, &value) != 0) fail("setrlimit");
       }
-      if (gid) {
-        if (::setgroups(0, nullptr) != 0 || ::setgid(*gid) != 0) fail("setgid");
-      }
+      // Groups first (setgid needs root), root's supplementary groups never kept.
+      if ((uid || gid) && ::setgroups(0, nullptr) != 0) fail("setgroups");
+      if (gid && ::setgid(*gid) != 0) fail("setgid");
       if (uid && ::setuid(*uid) != 0) fail("setuid");
       if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("no_new_privs");
       if (::chdir(cwd) != 0) fail("chdir to the working directory");
@@ -586,6 +726,15 @@ struct LocalProcessRuntime::Impl {
       auto it = entries.find(spec.key);
       if (it != entries.end()) return it->second->handle == h;
     }
+    // An mcpd start may have made DATA_DIR private again (0700): the adopted instance must
+    // still reach its HOME by path.
+    if (runAs && !spec.workingDir.empty()) {
+      try {
+        makeReachable(spec.workingDir, runAs->first, runAs->second);
+      } catch (const LaunchError& ex) {
+        spdlog::warn("runtime: {}: {}", spec.key, ex.what());
+      }
+    }
     // Open first, then check: if the pid was reused in between, the start time tells.
     FdGuard pidfd(pidfdOpen(h.pid));
     if (pidfd.get() < 0) return false;
@@ -637,6 +786,7 @@ struct LocalProcessRuntime::Impl {
   }
 
   LocalRuntimeOptions options;
+  std::optional<std::pair<uid_t, gid_t>> runAs;  // set only when root drops to another user
   SystemClock fallbackClock;
   const Clock* clock;
   CgroupManager cgroups;
@@ -697,6 +847,10 @@ void LocalProcessRuntime::onExit(ExitCallback callback) {
 void LocalProcessRuntime::onLimitExceeded(LimitCallback callback) {
   std::lock_guard lock(impl_->mu);
   impl_->limitCallback = std::move(callback);
+}
+
+std::optional<std::pair<uid_t, gid_t>> LocalProcessRuntime::runAsIds() const {
+  return impl_->runAs;
 }
 
 std::string LocalProcessRuntime::enforcement() const {

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "reconciler/runtime/process_runtime.h"
 
@@ -16,12 +18,19 @@ struct LocalRuntimeOptions {
   bool useCgroups = true;
   // Instance cgroups go under <mcpd's own cgroup>/<cgroupParentName>/ in every hierarchy.
   std::string cgroupParentName = "minimcp";
-  // Usage sampling, sampled-limit checks and log rotation run this often.
+  // Sampled-limit checks (limits no cgroup enforces) and log rotation run this often.
   std::chrono::milliseconds samplePeriod{1000};
+  // Every other process (no limit, or all in the kernel) is sampled this often: its usage
+  // only feeds status.usage. Rounded to samplePeriod ticks.
+  std::chrono::milliseconds usageSamplePeriod{10000};
   // The integration guide's policy: over the limit on this many consecutive samples.
   int violationSamples = 3;
   // Timestamps (finishedAt, sampledAt). nullptr: the system clock.
   const Clock* clock = nullptr;
+  // When mcpd runs as root, an instance whose LaunchSpec names no uid runs as this user (its
+  // uid and primary gid), never as root. "root" keeps instances root (an explicit opt-out).
+  // An unknown user makes the constructor throw std::runtime_error. Ignored when not root.
+  std::string runAs = "nobody";
 };
 
 class LocalProcessRuntime : public ProcessRuntime {
@@ -43,6 +52,9 @@ class LocalProcessRuntime : public ProcessRuntime {
   void onExit(ExitCallback callback) override;
   void onLimitExceeded(LimitCallback callback) override;
   std::string enforcement() const override;
+  // The uid/gid instances without a uid of their own run as; nullopt when they keep mcpd's
+  // (mcpd is not root, or runAs is "root").
+  std::optional<std::pair<uid_t, gid_t>> runAsIds() const;
 
  private:
   struct Impl;

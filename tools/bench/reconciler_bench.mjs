@@ -92,7 +92,24 @@ class Watcher {
     const o = ev.object;
     if (o?.metadata?.resourceVersion) this.rv = o.metadata.resourceVersion;
     if (ev.type === 'BOOKMARK') return;
-    if (ev.type === 'MODIFIED') this.modified++;
+    if (ev.type === 'MODIFIED') {
+      this.modified++;
+      // Which status fields the update changed (the idle figure says what mcpd writes).
+      if (this.fieldCounts) {
+        const before = this.objects.get(o.metadata.name)?.status ?? {};
+        const after = o.status ?? {};
+        for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) {
+          if (JSON.stringify(before[k]) !== JSON.stringify(after[k])) {
+            this.fieldCounts[k] = (this.fieldCounts[k] ?? 0) + 1;
+            if (k === 'usage' && before.usage && after.usage) {
+              (this.fieldCounts.usageDeltas ??= []).push(
+                `${(after.usage.cpuPercent - before.usage.cpuPercent).toFixed(2)}cpu/` +
+                `${((after.usage.memoryBytes / before.usage.memoryBytes - 1) * 100).toFixed(0)}%mem`);
+            }
+          }
+        }
+      }
+    }
     if (ev.type === 'DELETED') { this.objects.delete(o.metadata.name); this.deleted.add(o.metadata.name); }
     else { this.objects.set(o.metadata.name, o); this.deleted.delete(o.metadata.name); }
     this.waiters = this.waiters.filter((w) => {
@@ -151,10 +168,20 @@ function healthy(port, mcpId) {
     req.on('timeout', () => { req.destroy(); resolve(false); });
   });
 }
+// True once something accepts connections on the port: a refused connect is much cheaper than
+// a failed HTTP request, so the poller disturbs the starting servers less (mcpd, too, sends no
+// request before the port listens).
+function listening(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({host: '127.0.0.1', port});
+    sock.once('connect', () => { sock.destroy(); resolve(true); });
+    sock.once('error', () => resolve(false));
+  });
+}
 async function untilHealthy(port, mcpId, timeoutMs, stepMs) {
   const deadline = now() + timeoutMs;
   while (now() < deadline) {
-    if (await healthy(port, mcpId)) return now();
+    if (await listening(port) && await healthy(port, mcpId)) return now();
     await sleep(stepMs);
   }
   throw new Error(`port ${port} not healthy within ${timeoutMs} ms`);
@@ -195,19 +222,9 @@ async function stopChildren(children) {
   clearTimeout(t);
 }
 
-// The echo MCPType without its resources: its cpu 250m quota (a cgroup where the host allows)
-// throttles node's start-up, which the bare and pm2 runs do not have. The comparisons use
-// this type; one row shows the real echo type.
-const TYPE = 'bench-echo';
-async function createBenchType() {
-  const r = await api('GET', '/apis/minimcp.io/v1alpha1/mcptypes/echo');
-  if (r.status !== 200) throw new Error(`GET mcptype echo: ${r.status} ${r.body}`);
-  const {spec} = JSON.parse(r.body);
-  delete spec.resources;
-  const c = await api('POST', '/apis/minimcp.io/v1alpha1/mcptypes', JSON.stringify({
-    apiVersion: 'minimcp.io/v1alpha1', kind: 'MCPType', metadata: {name: TYPE}, spec}));
-  if (c.status !== 201) throw new Error(`create mcptype ${TYPE}: ${c.status} ${c.body}`);
-}
+// The echo MCPType as shipped (memory limit, no cpu limit: a cpu quota would throttle node's
+// CPU-bound start-up, which the bare and pm2 runs do not have, and is not what echo ships with).
+const TYPE = 'echo';
 
 const instance = (name, spec = {}) => JSON.stringify({
   apiVersion: 'minimcp.io/v1alpha1', kind: 'MCPInstance',
@@ -264,22 +281,6 @@ async function benchStartup(w, tmp) {
     `bare node → /health ${ms(b.median)} (p90 ${ms(b.p90)})`, '', undefined);
   row('  mcpd overhead (median difference)', ms(m.median - b.median),
     `status.pid seen ${ms(sp.median)} after the create`, '≤ 25 ms', m.median - b.median <= 25);
-  // The real echo type, with its cpu 250m limit, for comparison (fewer runs).
-  const limited = [];
-  for (let i = 0; i < Math.max(1, Math.round(RUNS / 4)); i++) {
-    const name = `startup-echo-${i}`;
-    const s0 = now();
-    const created = await create(name, {type: 'echo'});
-    remember(0, created.metadata.uid);
-    const s1 = await w.until((x) => ready(x.objects.get(name)), 30000, `${name} Ready`);
-    limited.push(s1 - s0);
-    remember(w.objects.get(name).status.pid, created.metadata.uid);
-    w.enforcement = w.objects.get(name).status.limitEnforcement;
-    await deleteAndWait(w, [name]);
-  }
-  const l = stats(limited);
-  row(`  same with type echo (cpu 250m, ${w.enforcement ?? 'its'} limit), median of ${l.n}`, ms(l.median),
-    `vs ${TYPE} (no resources) ${ms(m.median)}`, '', undefined);
 }
 
 // Pids of mcpd's children created after `known` whose environment names the instance.
@@ -374,6 +375,12 @@ async function benchFleet(w, tmp, rssFresh) {
   const file = path.join(tmp, 'fleet.yaml');
   fs.writeFileSync(file, yaml);
   const rss0 = rssKiB(MCPD_PID);
+  const readyAt = new Map();
+  const track = (x) => {
+    for (const n of names) if (!readyAt.has(n) && ready(x.objects.get(n))) readyAt.set(n, now());
+    return false;
+  };
+  w.until(track, 1e9, 'never').catch(() => {});
   const t0 = now();
   const applied = spawnSync(E.MCPCTL, ['--kubeconfig', E.KUBECONFIG_FILE, 'apply', '-f', file], {stdio: ['ignore', 'ignore', 'inherit']});
   const tApplied = now();
@@ -381,6 +388,8 @@ async function benchFleet(w, tmp, rssFresh) {
   const t1 = await w.until((x) => readyCount(x, names) === COUNT, 120000, `${COUNT} Ready`);
   for (const n of names) remember(w.objects.get(n).status.pid, w.objects.get(n).metadata.uid);
   const mcpdWall = t1 - t0;
+  const restarts = names.reduce((a, n) => a + (w.objects.get(n).status.restartCount ?? 0), 0);
+  log(`fleet: Ready after ${JSON.stringify(stats([...readyAt.values()].map((t) => t - t0)))}; restarts ${restarts}`);
   log(`fleet: mcpctl apply returned after ${ms(tApplied - t0)}, all Ready after ${ms(mcpdWall)}`);
 
   // Idle with the fleet running: let start-up settle, then measure.
@@ -388,11 +397,14 @@ async function benchFleet(w, tmp, rssFresh) {
   const rss100 = rssKiB(MCPD_PID);
   const c0 = cpuTicks(MCPD_PID);
   const m0 = w.modified;
+  w.fieldCounts = {};
   const i0 = now();
   await sleep(IDLE * 1000);
   const idleS = (now() - i0) / 1000;
   const cpuPct = ((cpuTicks(MCPD_PID) - c0) / CLK_TCK) / idleS * 100;
   const writesPerS = (w.modified - m0) / idleS;
+  log(`idle: status fields changed by the ${w.modified - m0} updates: ${JSON.stringify(w.fieldCounts)}`);
+  w.fieldCounts = null;
   await deleteAndWait(w, names, 300000);
 
   // The same servers spawned bare, all at once (as a shell loop of `node server.js &`).
@@ -448,7 +460,6 @@ let failed = false;
 try {
   const rssFresh = rssKiB(MCPD_PID);
   await w.start();
-  await createBenchType();
   const only = (E.ONLY ?? 'startup,restart,expiry,fleet').split(',');
   if (only.includes('startup')) await benchStartup(w, tmp);
   if (only.includes('restart')) await benchRestart(w);
@@ -458,7 +469,6 @@ try {
   console.error(`reconciler bench: ${e.stack ?? e}`);
   failed = true;
 } finally {
-  await api('DELETE', `/apis/minimcp.io/v1alpha1/mcptypes/${TYPE}`).catch(() => {});
   w.close();
   agent.destroy();
 }

@@ -202,6 +202,11 @@ int main(int argc, char** argv) {
         return v == "0" || minimcp::parseDuration(v) ? std::string()
                                                      : "expected a duration like 24h";
       });
+  std::string runAs = "nobody";
+  app.add_option("--run-as", runAs,
+                 "when mcpd runs as root: the user instance processes run as (\"root\": keep "
+                 "root)")
+      ->capture_default_str();
   std::string expiredRetention = "1h";
   app.add_option("--expired-retention", expiredRetention,
                  "how long an Expired MCPInstance stays visible before it is removed with its "
@@ -283,7 +288,13 @@ int main(int argc, char** argv) {
 
   std::error_code dirError;
   fs::create_directories(dataDir, dirError);
-  fs::permissions(dataDir, fs::perms::owner_all, fs::perm_options::replace, dirError);
+  {
+    // Private, but keeping the search bit the runtime gives it for instances run as another
+    // user (see ApiServer::start).
+    const auto old = fs::status(dataDir, dirError).permissions();
+    fs::permissions(dataDir, fs::perms::owner_all | (old & fs::perms::others_exec),
+                    fs::perm_options::replace, dirError);
+  }
   std::optional<minimcp::crypto::KeyRing> keyRing;
   try {
     keyRing.emplace(loadKeyRing(keyFile));
@@ -373,7 +384,17 @@ int main(int argc, char** argv) {
     spdlog::info("catalog {}: {} created, {} updated, {} unchanged, {} skipped", mcpServersDir,
                  catalog.created.size(), catalog.updated.size(), catalog.unchanged.size(),
                  catalog.skipped.size());
-    runtime.emplace();
+    minimcp::runtime::LocalRuntimeOptions ropts;
+    ropts.runAs = runAs;
+    try {
+      runtime.emplace(ropts);
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot start the process runtime: {}", e.what());
+      return 1;
+    }
+    if (auto ids = runtime->runAsIds()) {
+      spdlog::info("instances run as uid {} gid {}", ids->first, ids->second);
+    }
     prober.emplace();
     minimcp::reconciler::ControllerOptions copts;
     copts.node = node;

@@ -303,7 +303,9 @@ TEST_F(ClusterE2E, SpreadWatchFailoverWithoutDoubleRunsAndRejoin) {
   for (const auto& mi : node(0).instances()) {
     const std::string name = mi["metadata"]["name"];
     if (pidsElsewhere.count(name)) {
-      EXPECT_EQ(pidOf(mi), pidsElsewhere[name]) << name << " was restarted by B's return";
+      EXPECT_EQ(pidOf(mi), pidsElsewhere[name])
+          << name << " has a new process: restarts " << restartsOf(mi) << ", status "
+          << mi["status"].dump();
     }
   }
 

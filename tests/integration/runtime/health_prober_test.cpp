@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "reconciler/runtime/listening_ports.h"
+
 namespace minimcp::runtime {
 namespace {
 
@@ -241,6 +243,90 @@ TEST(ProbeSchedulerTest, StopFromTheCallbackIsAllowed) {
   std::unique_lock lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return failures >= 3; }));
   EXPECT_FALSE(cv.wait_for(lock, 200ms, [&] { return failures > 3; }));
+}
+
+// A socket bound to a free loopback port, listening only when told: a server that starts.
+class LateListener {
+ public:
+  LateListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~LateListener() { ::close(fd_); }
+  void listen() { ::listen(fd_, 4); }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+TEST(ListeningPortsTest, ListsListeningSocketsOnly) {
+  LateListener late;
+  auto before = listeningTcpPorts();
+  ASSERT_TRUE(before) << "no sock_diag on this host";
+  EXPECT_FALSE(before->count(late.port())) << "bound, not listening";
+  late.listen();
+  auto after = listeningTcpPorts();
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after->count(late.port()));
+}
+
+// Answers every probe at once as healthy and counts them; listening ports as the Beast
+// prober sees them.
+class CountingProber : public HealthProber {
+ public:
+  std::optional<std::set<uint16_t>> listeningPorts() override { return listeningTcpPorts(); }
+  void probe(const ProbeTarget&, std::chrono::milliseconds, Callback callback) override {
+    {
+      std::lock_guard lock(mu);
+      ++probes;
+    }
+    ProbeResult r;
+    r.healthy = true;
+    r.statusCode = 200;
+    callback(r);
+  }
+  int count() {
+    std::lock_guard lock(mu);
+    return probes;
+  }
+  std::mutex mu;
+  int probes = 0;
+};
+
+TEST(ProbeSchedulerTest, UntilListeningSendsNothingBeforeThePortListens) {
+  LateListener late;
+  CountingProber prober;
+  ProbeScheduler scheduler(prober);
+  std::mutex mu;
+  std::condition_variable cv;
+  int results = 0;
+  scheduler.start(
+      "ns/late", target(late.port()), 10ms, 1s,
+      [&](const std::string&, const ProbeResult&) {
+        std::lock_guard lock(mu);
+        ++results;
+        cv.notify_all();
+      },
+      /*untilListening=*/true);
+  {
+    // Twenty rounds without a listener: no request, no result.
+    std::unique_lock lock(mu);
+    EXPECT_FALSE(cv.wait_for(lock, 200ms, [&] { return results > 0; }));
+  }
+  EXPECT_EQ(prober.count(), 0);
+  late.listen();
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, 2s, [&] { return results >= 2; })) << "probes once it listens";
+  lock.unlock();
+  scheduler.stop("ns/late");
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -355,6 +357,7 @@ TEST_F(ProcessRuntimeTest, OutputGoesToRotatedLogFiles) {
 TEST_F(ProcessRuntimeTest, UsageIsSampledFromProc) {
   LocalRuntimeOptions options;
   options.samplePeriod = 50ms;
+  options.usageSamplePeriod = 100ms;  // no limits: sampled at the slower usage rate
   LocalProcessRuntime rt(options);
   rt.launch(shell("ns/busy", "while :; do :; done"));
   std::optional<Usage> u;
@@ -448,6 +451,118 @@ TEST_F(ProcessRuntimeTest, CpuLimitBySamplingReportsAViolation) {
   rt.launch(spec);
   EXPECT_TRUE(waitFor([&] { return cpu.load(); }, 5000ms));
   ASSERT_TRUE(rt.stop("ns/spin", 2s));
+}
+
+// --- uid/gid drop when root ---------------------------------------------------------------------
+
+std::pair<uid_t, gid_t> idsOf(const char* user) {
+  passwd* pw = ::getpwnam(user);
+  if (!pw) return {0, 0};
+  return {pw->pw_uid, pw->pw_gid};
+}
+
+TEST_F(ProcessRuntimeTest, RootRunsInstancesAsNobodyInAUsableDirectory) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root drops privileges";
+  const auto nobody = idsOf("nobody");
+  ASSERT_NE(nobody.first, 0u) << "no user nobody on this host";
+  LocalProcessRuntime rt;
+  ASSERT_TRUE(rt.runAsIds());
+  EXPECT_EQ(*rt.runAsIds(), nobody);
+  exits_.attach(rt);
+  // Laid out as mcpd does: DATA_DIR/instances/<ns>/<name> (0700, root's) with logs/ inside,
+  // under a 0700 mkdtemp directory the instance could not pass before.
+  const std::string inst = dir_ / "data/instances/ns/drop";
+  std::filesystem::create_directories(inst + "/logs");
+  for (const std::string& d : {dir_.path(), dir_ / "data", inst, inst + "/logs"}) {
+    ::chmod(d.c_str(), 0700);
+  }
+  const std::string script = dir_ / "script.sh";  // a server file outside the instance dir
+  {
+    std::FILE* f = std::fopen(script.c_str(), "w");
+    ASSERT_TRUE(f);
+    std::fputs(
+        "echo \"$(id -u) $(id -g) $(id -G)\" > \"$HOME/ids\"\n"
+        "echo hello from the instance\n"
+        "mkdir \"$HOME/cache\" || exit 4\n"
+        // logs/ is root's in a sticky directory: the instance cannot swap it for a symlink.
+        "mv \"$HOME/logs\" \"$HOME/logs2\" 2>/dev/null && exit 5\n"
+        "{ echo x > \"$HOME/logs/output.log\"; } 2>/dev/null && exit 6\n"
+        "exit 0\n",
+        f);
+    std::fclose(f);
+    ::chmod(script.c_str(), 0644);
+  }
+  LaunchSpec spec;
+  spec.key = "ns/drop";
+  spec.command = "/bin/sh";
+  spec.args = {script};
+  spec.env = {{"PATH", kPath}, {"HOME", inst}};
+  spec.workingDir = inst;
+  spec.logDir = inst + "/logs";
+  auto h = rt.launch(spec);
+  auto info = exits_.wait("ns/drop");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->pid, h.pid);
+  EXPECT_EQ(info->exitCode, 0) << readText(inst + "/logs/output.log");
+  const std::string n = std::to_string(nobody.first), g = std::to_string(nobody.second);
+  EXPECT_EQ(readText(inst + "/ids"), n + " " + g + " " + g + "\n") << "no supplementary group kept";
+  EXPECT_EQ(readText(inst + "/logs/output.log"), "hello from the instance\n");
+  struct stat st {};
+  ASSERT_EQ(::stat((inst + "/logs/output.log").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u) << "mcpd writes the log";
+  ASSERT_EQ(::stat(inst.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u) << "the instance dir stays root's";
+  EXPECT_EQ(st.st_gid, nobody.second);
+  EXPECT_EQ(st.st_mode & 07777, 01770u);
+  ASSERT_EQ(::stat((inst + "/cache").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, nobody.first);
+  ASSERT_EQ(::stat(dir_.path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0701u) << "searchable, not readable, by others";
+}
+
+TEST_F(ProcessRuntimeTest, RunAsRootKeepsRootAndUnknownUserIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root drops privileges";
+  LocalRuntimeOptions keep;
+  keep.runAs = "root";
+  LocalProcessRuntime rt(keep);
+  EXPECT_FALSE(rt.runAsIds());
+  exits_.attach(rt);
+  rt.launch(shell("ns/root", "test \"$(id -u)\" = 0"));
+  auto info = exits_.wait("ns/root");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->exitCode, 0);
+
+  LocalRuntimeOptions unknown;
+  unknown.runAs = "minimcp-no-such-user";
+  EXPECT_THROW(LocalProcessRuntime{unknown}, std::runtime_error);
+}
+
+TEST_F(ProcessRuntimeTest, AServerFileTheUserCannotReadIsALaunchError) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root drops privileges";
+  LocalProcessRuntime rt;
+  exits_.attach(rt);
+  const std::string script = dir_ / "private.sh";
+  {
+    std::FILE* f = std::fopen(script.c_str(), "w");
+    ASSERT_TRUE(f);
+    std::fputs("exit 0\n", f);
+    std::fclose(f);
+  }
+  ::chmod(script.c_str(), 0600);
+  auto spec = shell("ns/private", "");
+  spec.args = {script};
+  try {
+    rt.launch(spec);
+    ADD_FAILURE() << "launched a server its user cannot read";
+  } catch (const LaunchError& e) {
+    EXPECT_NE(std::string(e.what()).find("not readable by uid"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(rt.handle("ns/private"));
+  ::chmod(script.c_str(), 0644);
+  rt.launch(spec);
+  auto info = exits_.wait("ns/private");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->exitCode, 0);
 }
 
 }  // namespace

@@ -229,12 +229,10 @@ void ApiServer::start() {
   std::error_code ec;
   fs::create_directories(o.dataDir, ec);
   if (ec) throw std::runtime_error("cannot create " + o.dataDir + ": " + ec.message());
-  // It holds the keys, the database and the admin kubeconfig: private, even if it existed. The
-  // search bit for others stays when the runtime set it (instances running as another user
-  // reach their directories through it; every file in it is 0600).
-  struct stat st {};
-  const mode_t search = ::stat(o.dataDir.c_str(), &st) == 0 ? (st.st_mode & S_IXOTH) : 0;
-  if (::chmod(o.dataDir.c_str(), 0700 | search) != 0) {
+  // It holds the keys, the database and the admin kubeconfig: private, even if it existed.
+  // (The runtime gives others the search bit back when it starts or adopts an instance that
+  // runs as another user.)
+  if (::chmod(o.dataDir.c_str(), 0700) != 0) {
     spdlog::warn("cannot make {} private (mode 0700)", o.dataDir);
   }
   std::string url = o.storeUrl.empty() ? "sqlite:" + o.dataDir + "/minimcp.db" : o.storeUrl;

@@ -288,13 +288,7 @@ int main(int argc, char** argv) {
 
   std::error_code dirError;
   fs::create_directories(dataDir, dirError);
-  {
-    // Private, but keeping the search bit the runtime gives it for instances run as another
-    // user (see ApiServer::start).
-    const auto old = fs::status(dataDir, dirError).permissions();
-    fs::permissions(dataDir, fs::perms::owner_all | (old & fs::perms::others_exec),
-                    fs::perm_options::replace, dirError);
-  }
+  fs::permissions(dataDir, fs::perms::owner_all, fs::perm_options::replace, dirError);
   std::optional<minimcp::crypto::KeyRing> keyRing;
   try {
     keyRing.emplace(loadKeyRing(keyFile));

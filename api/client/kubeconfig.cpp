@@ -1,7 +1,6 @@
 #include "api/client/kubeconfig.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -15,37 +14,11 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "api/crypto/encoding.h"
+
 namespace minimcp::client {
 
 namespace fs = std::filesystem;
-
-std::string base64Encode(const std::string& data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-std::optional<std::string> base64Decode(const std::string& text) {
-  std::string in;
-  for (char c : text) {
-    if (!std::isspace(static_cast<unsigned char>(c))) in += c;
-  }
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out(3 * in.size() / 4 + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0) return std::nullopt;
-  // EVP_DecodeBlock counts the padding as zero bytes.
-  size_t padding = 0;
-  if (!in.empty() && in.back() == '=') ++padding;
-  if (in.size() > 1 && in[in.size() - 2] == '=') ++padding;
-  out.resize(static_cast<size_t>(n) - padding);
-  return out;
-}
 
 void writeFilePrivate(const std::string& path, const std::string& content) {
   fs::path p(path);
@@ -92,7 +65,7 @@ void writeKubeconfig(const std::string& path, const std::string& name, const std
   out << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "server" << YAML::Value << server;
   if (!caPem.empty()) {
-    out << YAML::Key << "certificate-authority-data" << YAML::Value << base64Encode(caPem);
+    out << YAML::Key << "certificate-authority-data" << YAML::Value << crypto::base64Encode(caPem);
   }
   out << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
   out << YAML::Key << "users" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
@@ -193,7 +166,9 @@ ConnectionConfig loadKubeconfig(const std::string& path, const std::string& cont
   std::string caData = str(cluster, "certificate-authority-data");
   std::string caFile = str(cluster, "certificate-authority");
   if (!caData.empty()) {
-    auto pem = base64Decode(caData);
+    // kubectl tolerates line breaks in the data; the strict decoder does not.
+    std::erase_if(caData, [](unsigned char c) { return std::isspace(c); });
+    auto pem = crypto::base64Decode(caData);
     if (!pem) {
       throw std::runtime_error("cluster \"" + clusterName + "\" in kubeconfig " + path +
                                ": certificate-authority-data is not valid base64");

@@ -45,9 +45,7 @@ void setContext(const std::string& path, const std::string& name, const std::str
 // certificate-authority-data: DATA+OMITTED) unless `raw`; `minify` keeps only the current context.
 std::string viewKubeconfig(const std::string& path, bool raw, bool minify = false);
 
-// Small helpers shared with mcpd (which writes the admin kubeconfig) and the tests.
-std::string base64Encode(const std::string& data);
-std::optional<std::string> base64Decode(const std::string& text);
+// Shared with mcpd (which writes the admin kubeconfig) and the tests.
 // Writes `content` to `path` atomically (temp file + rename) with mode 0600, creating parents.
 void writeFilePrivate(const std::string& path, const std::string& content);
 

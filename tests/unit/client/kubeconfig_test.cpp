@@ -112,18 +112,6 @@ TEST_F(KubeconfigTest, ContextsEditingAndRedactedView) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
-TEST(Base64, RoundTrip) {
-  for (const std::string& s :
-       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
-    auto decoded = base64Decode(base64Encode(s));
-    ASSERT_TRUE(decoded);
-    EXPECT_EQ(*decoded, s);
-  }
-  EXPECT_EQ(base64Encode("abc"), "YWJj");
-  EXPECT_EQ(*base64Decode("YW Jj\n"), "abc");
-  EXPECT_FALSE(base64Decode("abc"));
-}
-
 TEST(DefaultPaths, FollowHomeAndEnv) {
   std::string oldHome = std::getenv("HOME") ? std::getenv("HOME") : "";
   setenv("HOME", "/nonexistent-home", 1);

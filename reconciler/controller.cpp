@@ -368,8 +368,7 @@ void Controller::fence(const std::string& key, const json& object) {
     executor_.stop(key, std::nullopt);
     events_.record(object, "Warning", "Fenced", message);
   }
-  executor_.releasePort(key);
-  executor_.forget(key);
+  executor_.forget(key);  // also frees its port
 }
 
 // --- helpers ---------------------------------------------------------------------------------

@@ -3,17 +3,21 @@
 #include <algorithm>
 #include <map>
 
+#include "api/model/kind_strategy.h"
 #include "reconciler/informer.h"
 
 namespace minimcp::reconciler {
 
 using nlohmann::json;
 
+using model::stringField;
+
 namespace {
 
-const json& statusOf(const json& obj) {
+// obj[key] when it is an object, else an empty object.
+const json& objectAt(const json& obj, const char* key) {
   static const json empty = json::object();
-  auto it = obj.find("status");
+  auto it = obj.find(key);
   return it != obj.end() && it->is_object() ? *it : empty;
 }
 
@@ -22,24 +26,17 @@ int64_t intField(const json& obj, const char* key) {
   return it != obj.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
 }
 
-std::string stringField(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 }  // namespace
 
 NodeView NodeView::fromJson(const json& node) {
   NodeView n;
-  const json& md = node.contains("metadata") ? node["metadata"] : json::object();
-  n.name = stringField(md, "name");
-  const json& st = statusOf(node);
+  n.name = stringField(objectAt(node, "metadata"), "name");
+  const json& st = objectAt(node, "status");
   n.phase = stringField(st, "phase");
   n.generation = intField(st, "leaseGeneration");
   n.renewTime = parseRfc3339(stringField(st, "renewTime"));
   n.leaseDuration = std::chrono::seconds(intField(st, "leaseDurationSeconds"));
-  auto spec = node.find("spec");
-  if (spec != node.end() && spec->is_object()) n.capacity = intField(*spec, "capacity");
+  n.capacity = intField(objectAt(node, "spec"), "capacity");
   return n;
 }
 
@@ -50,7 +47,7 @@ bool NodeView::live(TimePoint now) const {
 InstanceView InstanceView::fromJson(const json& instance) {
   InstanceView v;
   v.key = objectKey(instance);
-  const json& st = statusOf(instance);
+  const json& st = objectAt(instance, "status");
   v.node = stringField(st, "node");
   v.nodeGeneration = intField(st, "nodeGeneration");
   return v;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
+
 #include "api/model/strategy.h"
 #include "reconciler/informer.h"
 
@@ -83,7 +85,11 @@ bool Scheduler::pass() {
   const store::ListResult nodeList = store_.list(kNodes, {});
   const store::ListResult instanceList = store_.list(kInstances, {});
   std::vector<NodeView> nodes;
-  for (const json& n : nodeList.items) nodes.push_back(NodeView::fromJson(n));
+  std::map<std::string, const json*> nodeByName;
+  for (const json& n : nodeList.items) {
+    nodes.push_back(NodeView::fromJson(n));
+    nodeByName[nodes.back().name] = &n;
+  }
   std::vector<InstanceView> instances;
   std::map<std::string, const json*> byKey;
   for (const json& i : instanceList.items) {
@@ -96,18 +102,16 @@ bool Scheduler::pass() {
   // Instances move off a node only once its Node says Lost: a node renewing its lease at this
   // moment makes this write fail, and the pass starts over with it alive.
   for (const std::string& name : plan.lostNodes) {
-    for (const json& n : nodeList.items) {
-      if (n["metadata"].value("name", "") != name) continue;
-      json lost = n;
-      lost["status"]["phase"] = "Lost";
-      try {
-        store_.update(kNodes, lost, store::parseResourceVersion(n));
-        spdlog::warn("scheduler: node {} lost its lease (last renewed {})", name,
-                     n["status"].value("renewTime", "never"));
-      } catch (const store::StoreError& e) {
-        if (isRace(e)) return false;
-        throw;
-      }
+    const json& n = *nodeByName.at(name);
+    json lost = n;
+    lost["status"]["phase"] = "Lost";
+    try {
+      store_.update(kNodes, lost, store::parseResourceVersion(n));
+      spdlog::warn("scheduler: node {} lost its lease (last renewed {})", name,
+                   n["status"].value("renewTime", "never"));
+    } catch (const store::StoreError& e) {
+      if (isRace(e)) return false;
+      throw;
     }
   }
   for (const Binding& b : plan.bindings) {
@@ -123,16 +127,14 @@ bool Scheduler::pass() {
   }
   // status.instances, for `mcpctl get nodes`; a lost race here is harmless (next pass).
   for (const auto& [name, count] : plan.load) {
-    for (const json& n : nodeList.items) {
-      if (n["metadata"].value("name", "") != name) continue;
-      if (n["status"].value("instances", int64_t{-1}) == count) break;
-      json counted = n;
-      counted["status"]["instances"] = count;
-      try {
-        store_.update(kNodes, counted, store::parseResourceVersion(n));
-      } catch (const store::StoreError& e) {
-        if (!isRace(e)) throw;
-      }
+    const json& n = *nodeByName.at(name);
+    if (n["status"].value("instances", int64_t{-1}) == count) continue;
+    json counted = n;
+    counted["status"]["instances"] = count;
+    try {
+      store_.update(kNodes, counted, store::parseResourceVersion(n));
+    } catch (const store::StoreError& e) {
+      if (!isRace(e)) throw;
     }
   }
   return true;

@@ -124,4 +124,15 @@ void setDefault(json& obj, const std::string& key, const json& value) {
   if (it == obj.end() || it->is_null()) obj[key] = value;
 }
 
+const json* KindStrategy::specToValidate(FieldErrors& errs, const json& obj) {
+  rejectUnknownFields(errs, obj, "", {"apiVersion", "kind", "metadata", "spec", "status"});
+  if (const json* st = member(obj, "status")) expectObject(errs, *st, "status");
+  const json* spec = member(obj, "spec");
+  if (!spec) {
+    errs.required("spec");
+    return nullptr;
+  }
+  return expectObject(errs, *spec, "spec") ? spec : nullptr;
+}
+
 }  // namespace minimcp::model

@@ -35,6 +35,10 @@ class KindStrategy : public Strategy {
   virtual void applyDefaults(nlohmann::json& /*obj*/) const {}
   // Everything outside metadata: spec (or the kind's top-level fields).
   virtual void validateBody(FieldErrors& errs, const nlohmann::json& obj) const = 0;
+  // The top level every spec+status kind shares: only apiVersion, kind, metadata, spec and
+  // status; status an object; spec a required object. Returns the spec to validate further, or
+  // nullptr (the error recorded) when there is none.
+  static const nlohmann::json* specToValidate(FieldErrors& errs, const nlohmann::json& obj);
   // MCPInstance names become URL path segments: DNS-1123 labels rather than subdomains.
   virtual bool nameMustBeLabel() const { return false; }
 

@@ -88,14 +88,8 @@ class MCPInstanceStrategy : public KindStrategy {
   }
 
   void validateBody(FieldErrors& errs, const json& obj) const override {
-    rejectUnknownFields(errs, obj, "", {"apiVersion", "kind", "metadata", "spec", "status"});
-    if (const json* st = member(obj, "status")) expectObject(errs, *st, "status");
-    const json* spec = member(obj, "spec");
-    if (!spec) {
-      errs.required("spec");
-      return;
-    }
-    if (!expectObject(errs, *spec, "spec")) return;
+    const json* spec = specToValidate(errs, obj);
+    if (!spec) return;
     rejectUnknownFields(errs, *spec, "spec",
                         {"type", "ttl", "expiresAt", "keyRef", "config", "env", "suspend",
                          "restartPolicy", "tokenGeneration"});

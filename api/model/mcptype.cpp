@@ -109,14 +109,8 @@ class MCPTypeStrategy : public KindStrategy {
   }
 
   void validateBody(FieldErrors& errs, const json& obj) const override {
-    rejectUnknownFields(errs, obj, "", {"apiVersion", "kind", "metadata", "spec", "status"});
-    if (const json* st = member(obj, "status")) expectObject(errs, *st, "status");
-    const json* spec = member(obj, "spec");
-    if (!spec) {
-      errs.required("spec");
-      return;
-    }
-    if (!expectObject(errs, *spec, "spec")) return;
+    const json* spec = specToValidate(errs, obj);
+    if (!spec) return;
     rejectUnknownFields(errs, *spec, "spec",
                         {"displayName", "description", "server", "auth", "capabilities", "config",
                          "env", "resources", "healthCheck", "stopGracePeriodSeconds"});

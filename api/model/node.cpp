@@ -54,14 +54,8 @@ class NodeStrategy : public KindStrategy {
   }
 
   void validateBody(FieldErrors& errs, const json& obj) const override {
-    rejectUnknownFields(errs, obj, "", {"apiVersion", "kind", "metadata", "spec", "status"});
-    if (const json* st = member(obj, "status")) expectObject(errs, *st, "status");
-    const json* spec = member(obj, "spec");
-    if (!spec) {
-      errs.required("spec");
-      return;
-    }
-    if (!expectObject(errs, *spec, "spec")) return;
+    const json* spec = specToValidate(errs, obj);
+    if (!spec) return;
     rejectUnknownFields(errs, *spec, "spec", {"address", "caBundle", "capacity"});
     if (const std::string* address = requiredString(errs, *spec, "address", "spec.address")) {
       if (address->rfind("https://", 0) != 0 && address->rfind("http://", 0) != 0) {

@@ -18,23 +18,23 @@ inline constexpr const char* kApiVersion = "minimcp.io/v1alpha1";
 
 // A printer column, as in a CRD's additionalPrinterColumns.
 struct Column {
-  std::string name;         // "Phase"
-  std::string type;         // string | integer | date | boolean
-  std::string jsonPath;     // ".status.phase" (documentation; cells come from tableCells)
-  int priority = 0;         // 0 = always shown, 1 = only with -o wide
+  std::string name;      // "Phase"
+  std::string type;      // string | integer | date | boolean
+  std::string jsonPath;  // ".status.phase" (documentation; cells come from tableCells)
+  int priority = 0;      // 0 = always shown, 1 = only with -o wide
   std::string description;
 };
 
 struct KindInfo {
   std::string group = kGroup;
   std::string version = kVersion;
-  std::string kind;      // "MCPInstance"
-  std::string plural;    // "mcpinstances"
-  std::string singular;  // "mcpinstance"
+  std::string kind;                     // "MCPInstance"
+  std::string plural;                   // "mcpinstances"
+  std::string singular;                 // "mcpinstance"
   std::vector<std::string> shortNames;  // {"mi"}
   std::vector<std::string> categories;  // {"all", "minimcp"}
   bool namespaced = true;
-  bool hasStatus = true;  // serves the /status subresource
+  bool hasStatus = true;        // serves the /status subresource
   std::vector<Column> columns;  // without NAME (always first) — the table adds it
   std::string apiVersion() const { return group.empty() ? version : group + "/" + version; }
 };

@@ -285,6 +285,12 @@ class McpdProcess {
   std::string log() const { return readFileOr(logPath_); }
   // An HTTP client with the admin kubeconfig's credentials.
   client::ConnectionConfig connection() const { return client::loadKubeconfig(kubeconfig()); }
+  // The same, aimed at where mcpd listens now (a restart on port 0 may move it).
+  client::ConnectionConfig currentConnection() const {
+    client::ConnectionConfig cfg = connection();
+    cfg.server = url_;
+    return cfg;
+  }
 
   // `mcpctl --kubeconfig <admin> args...`
   CommandResult mcpctl(const std::vector<std::string>& args, const std::string& stdinText = "",
@@ -323,9 +329,7 @@ class McpdProcess {
     try {
       std::error_code ec;
       if (!std::filesystem::exists(kubeconfig(), ec)) return false;
-      client::ConnectionConfig cfg = connection();
-      cfg.server = url_;
-      client::HttpClient http(cfg);
+      client::HttpClient http(currentConnection());
       return http.request("GET", "/readyz", "", {}, std::chrono::seconds(2)).status == 200;
     } catch (const std::exception&) {
       return false;

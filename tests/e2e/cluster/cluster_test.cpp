@@ -116,9 +116,7 @@ class Node {
   McpdProcess& mcpd() { return *mcpd_; }
   client::HttpClient& api() {
     if (!api_ || api_->config().server != mcpd_->url()) {
-      client::ConnectionConfig cfg = mcpd_->connection();
-      cfg.server = mcpd_->url();
-      api_ = std::make_unique<client::HttpClient>(cfg);
+      api_ = std::make_unique<client::HttpClient>(mcpd_->currentConnection());
     }
     return *api_;
   }

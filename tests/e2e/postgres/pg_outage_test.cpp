@@ -57,9 +57,7 @@ bool is2xx(int s) { return s >= 200 && s < 300; }
 class PostgresRestartUnderLoad : public ::testing::Test {
  protected:
   client::ConnectionConfig config(const testing::McpdProcess& mcpd) {
-    client::ConnectionConfig cfg = mcpd.connection();
-    cfg.server = mcpd.url();
-    return cfg;
+    return mcpd.currentConnection();
   }
 };
 

@@ -170,9 +170,7 @@ class Cluster {
   // The admin client for the current mcpd (a restart may move it to another port).
   client::HttpClient& api() {
     if (!api_ || api_->config().server != mcpd_->url()) {
-      client::ConnectionConfig cfg = mcpd_->connection();
-      cfg.server = mcpd_->url();
-      api_ = std::make_unique<client::HttpClient>(cfg);
+      api_ = std::make_unique<client::HttpClient>(mcpd_->currentConnection());
     }
     return *api_;
   }

@@ -36,21 +36,29 @@ inline std::string findOnPath(const std::string& exe) {
   throw std::runtime_error(exe + " not found on PATH");
 }
 
-// A loopback port nobody listens on (right now).
-inline uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+// A socket bound to an ephemeral loopback port, listening with `backlog` when it is > 0;
+// `port` receives the port. Throws when it cannot.
+inline int bindLoopback(uint16_t& port, int backlog = 0) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
   socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      (backlog > 0 && ::listen(fd, backlog) != 0) ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot find a free port");
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot bind a loopback port");
   }
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// A loopback port nobody listens on (right now).
+inline uint16_t freePort() {
+  uint16_t port = 0;
+  ::close(bindLoopback(port));
+  return port;
 }
 
 inline std::string lower(std::string s) {

@@ -289,17 +289,7 @@ TEST_F(GatewayTest, RawRequestsKeepHeadersAndReuseUpstreamConnections) {
 class EndlessUpstream {
  public:
   EndlessUpstream() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd_, 4) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      throw std::runtime_error("cannot listen");
-    }
-    port_ = ntohs(addr.sin_port);
+    fd_ = bindLoopback(port_, 4);
     thread_ = std::thread([this] { serve(); });
   }
   ~EndlessUpstream() {

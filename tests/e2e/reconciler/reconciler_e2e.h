@@ -4,6 +4,7 @@
 #pragma once
 
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -291,5 +292,20 @@ class Cluster {
   std::set<std::string> uids_;
   json lastSeen_;
 };
+
+// `mcpctl apply -f -` of `yaml` succeeds.
+inline void applyOk(Cluster& c, const std::string& yaml) {
+  auto r = c.mcpd().mcpctl({"apply", "-f", "-"}, yaml);
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+}
+
+// The token a `mcpctl token ...` command printed (its only line).
+inline std::string tokenLine(const testing::CommandResult& r) {
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  std::string t = r.out;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  EXPECT_FALSE(t.empty());
+  return t;
+}
 
 }  // namespace minimcp::e2e

@@ -68,19 +68,6 @@ json awaitReady(Cluster& c, const std::string& name, const std::string& ns) {
   return mi;
 }
 
-void applyOk(Cluster& c, const std::string& yaml) {
-  auto r = c.mcpd().mcpctl({"apply", "-f", "-"}, yaml);
-  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
-}
-
-std::string tokenLine(const testing::CommandResult& r) {
-  EXPECT_EQ(r.exitCode, 0) << r.err;
-  std::string t = r.out;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-  EXPECT_FALSE(t.empty());
-  return t;
-}
-
 // Every file under `dir`, read whole (binary).
 std::vector<std::pair<std::string, std::string>> filesUnder(const std::string& dir) {
   std::vector<std::pair<std::string, std::string>> out;

@@ -89,19 +89,6 @@ class FakeUpstream {
   pid_t pid_ = -1;
 };
 
-void applyOk(Cluster& c, const std::string& yaml) {
-  auto r = c.mcpd().mcpctl({"apply", "-f", "-"}, yaml);
-  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
-}
-
-std::string tokenLine(const testing::CommandResult& r) {
-  EXPECT_EQ(r.exitCode, 0) << r.err;
-  std::string t = r.out;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-  EXPECT_FALSE(t.empty());
-  return t;
-}
-
 // Waits until every named instance in kNs is Ready; false (with a message) when one is not.
 ::testing::AssertionResult allReady(Cluster& c, const std::vector<std::string>& names) {
   std::string notReady;

@@ -12,7 +12,7 @@ PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libpqxx-dev libsqlite3-dev sqlite3 libssl-dev
   libspdlog-dev prometheus-cpp-dev libcli11-dev
   googletest libgtest-dev libgmock-dev clang-format wrk
-  postgresql curl ca-certificates
+  postgresql curl ca-certificates bubblewrap
 )
 
 installed() {

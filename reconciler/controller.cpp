@@ -414,7 +414,9 @@ void Controller::spawn(Snapshot& s, Plan& plan) {
   }
   ctx.dataDir = options_.dataDir;
   ctx.mcpServersDir = options_.mcpServersDir;
-  const runtime::LaunchSpec spec = buildLaunchSpec(*s.type, s.spec, ctx);
+  std::vector<std::string> warnings;
+  const runtime::LaunchSpec spec = buildLaunchSpec(*s.type, s.spec, ctx, &warnings);
+  for (const auto& w : warnings) plan.events.push_back({"Warning", "EnvNotPassed", w});
   const runtime::ProcessHandle h = executor_.spawn(spec, port, probeSettings(s));
   plan.status.pid = h.pid;
   plan.status.processStartTime = std::to_string(h.startTime);

@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <set>
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include "api/model/config_constraints.h"
+#include "api/model/env_policy.h"
 
 namespace minimcp::reconciler {
 
@@ -35,12 +37,6 @@ class Env {
     } else {
       vars_.emplace_back(name, value);
     }
-  }
-  std::string get(const std::string& name) const {
-    for (const auto& [n, v] : vars_) {
-      if (n == name) return v;
-    }
-    return "";
   }
   std::vector<std::pair<std::string, std::string>> take() { return std::move(vars_); }
 
@@ -128,46 +124,63 @@ runtime::LaunchSpec baseLaunchSpec(const model::MCPTypeSpec& type, const std::st
 
 runtime::LaunchSpec buildLaunchSpec(const model::MCPTypeSpec& type,
                                     const model::MCPInstanceSpec& instance,
-                                    const LaunchContext& ctx) {
+                                    const LaunchContext& ctx, std::vector<std::string>* warnings) {
   const auto slash = ctx.key.find('/');
   const std::string ns = ctx.key.substr(0, slash);
   const std::string name = slash == std::string::npos ? "" : ctx.key.substr(slash + 1);
   runtime::LaunchSpec spec = baseLaunchSpec(type, ns, name, ctx.dataDir);
   ensureDir(spec.workingDir);
   ensureDir(spec.logDir);
+  auto warn = [&](const std::string& message) {
+    if (warnings) {
+      warnings->push_back(message);
+    } else {
+      spdlog::warn("reconciler: {}: {}", ctx.key, message);
+    }
+  };
 
   json config = type.config.is_object() ? type.config : json::object();
   config.merge_patch(instance.config.is_object() ? instance.config : json::object());
+  json confined;
+  auto violations = model::checkConfigConstraints(type, config, spec.workingDir,
+                                                  model::resolveDirectory, &confined);
+  if (!violations.empty()) {
+    std::string message;
+    for (const auto& v : violations) {
+      message += (message.empty() ? "" : "; ") + ("config." + v.field) + " " + v.value.dump() +
+                 ": " + v.message;
+    }
+    throw LaunchEnvError(message);
+  }
 
-  std::set<std::string> reserved = {"PORT", "MCP_ID", "MCP_ACCESS_TOKEN", "MCP_CONFIG"};
   Env env;
   env.set("PATH", kInstancePath);
   env.set("HOME", spec.workingDir);
   env.set("PORT", std::to_string(ctx.port));
   env.set("MCP_ID", ctx.uid);
-  if (!type.auth.env.empty() && ctx.apiKey) {
-    env.set(type.auth.env, *ctx.apiKey);
-    reserved.insert(type.auth.env);
-  }
+  if (!type.auth.env.empty() && ctx.apiKey) env.set(type.auth.env, *ctx.apiKey);
   env.set("MCP_ACCESS_TOKEN", ctx.accessToken);
-  env.set("MCP_CONFIG", config.dump());
+  env.set("MCP_CONFIG", confined.dump());
   env.set("LOG_LEVEL", "info");
   env.set("NODE_ENV", "production");
-  for (const auto* list : {&type.env, &instance.env}) {
-    for (const auto& v : *list) {
-      if (reserved.count(v.name)) {
-        spdlog::warn("reconciler: {}: env {} is set by mcpd and cannot be overridden; ignored",
-                     ctx.key, v.name);
-        continue;
-      }
-      env.set(v.name, v.value);
+  for (const auto& v : type.env) {
+    if (auto why = model::reservedEnvReason(v.name, type.auth.env)) {
+      warn("MCPType \"" + instance.type + "\" spec.env " + v.name + " is not passed: " + *why);
+      continue;
     }
+    env.set(v.name, v.value);
+  }
+  for (const auto& v : instance.env) {
+    if (auto why = model::instanceEnvRefusal(v.name, type, instance.type)) {
+      warn("spec.env " + v.name + " is not passed: " + *why);
+      continue;
+    }
+    env.set(v.name, v.value);
   }
 
-  auto command = resolveCommand(type.server.command, env.get("PATH"), ctx.mcpServersDir);
+  auto command = resolveCommand(type.server.command, kInstancePath, ctx.mcpServersDir);
   if (!command) {
-    throw LaunchEnvError("command \"" + type.server.command + "\" not found on PATH " +
-                         env.get("PATH"));
+    throw LaunchEnvError("command \"" + type.server.command + "\" not found on " + kInstancePath);
   }
   spec.command = command->string();
   for (const auto& a : type.server.args) spec.args.push_back(resolveArg(a, ctx.mcpServersDir));

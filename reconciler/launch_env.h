@@ -1,13 +1,15 @@
-// How an instance process is launched (DESIGN §5 Launch): the environment built from nothing,
-// the command resolved on that environment's PATH, path arguments kept inside the mcp-servers
-// directory, the instance directory as cwd and HOME, limits from the type's resources.
-// Pure apart from reading the filesystem (PATH lookup, canonical paths).
+// How an instance process is launched (DESIGN §5 Launch): the environment built from nothing
+// under the env policy (api/model/env_policy.h), config confined by the type's constraints
+// (api/model/config_constraints.h), the command resolved on mcpd's own PATH, path arguments kept
+// inside the mcp-servers directory, the instance directory as cwd and HOME, limits from the
+// type's resources. Pure apart from reading the filesystem (PATH lookup, canonical paths).
 #pragma once
 
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "api/model/kinds.h"
 #include "reconciler/runtime/process_runtime.h"
@@ -21,7 +23,8 @@ class LaunchEnvError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// PATH every instance gets unless its type or instance env overrides it.
+// Where mcpd looks up a type's command (never in the child's environment), and the PATH every
+// instance gets unless its type's env replaces it (an instance's env may not).
 inline constexpr const char* kInstancePath = "/usr/local/bin:/usr/bin:/bin";
 
 // DATA_DIR/instances/<ns>/<name>, and its logs/ directory.
@@ -46,14 +49,18 @@ runtime::LaunchSpec baseLaunchSpec(const model::MCPTypeSpec& type, const std::st
                                    const std::string& name, const std::filesystem::path& dataDir);
 
 // The complete LaunchSpec. Environment, in order: PATH, HOME, PORT, MCP_ID, <auth.env>,
-// MCP_ACCESS_TOKEN, MCP_CONFIG (type config merged with the instance config, RFC 7386),
-// LOG_LEVEL=info, NODE_ENV=production, then the type's env, then the instance's env. A later
-// entry replaces an earlier one of the same name, except PORT, MCP_ID, MCP_ACCESS_TOKEN,
-// MCP_CONFIG and the auth variable, which the env lists cannot override. Creates the instance
-// directory (0700). Throws LaunchEnvError.
+// MCP_ACCESS_TOKEN, MCP_CONFIG (type config merged with the instance config, RFC 7386, the
+// constrained paths replaced by what they resolve to), LOG_LEVEL=info, NODE_ENV=production, then
+// the type's env, then the instance's env. A later entry replaces an earlier one of the same
+// name. The reserved names (PORT, MCP_*, the auth variable) come from mcpd only; an instance's
+// entry the policy does not allow (any more: its type may have changed) is not passed, and says
+// why in `warnings` (when given). The command is looked up on kInstancePath. Creates the
+// instance directory (0700). Throws LaunchEnvError, e.g. for a config path outside the type's
+// constraints.
 runtime::LaunchSpec buildLaunchSpec(const model::MCPTypeSpec& type,
                                     const model::MCPInstanceSpec& instance,
-                                    const LaunchContext& ctx);
+                                    const LaunchContext& ctx,
+                                    std::vector<std::string>* warnings = nullptr);
 
 // `command` looked up in `path` (colon-separated) as execvp would; a command containing '/'
 // resolves against `mcpServersDir` when relative. nullopt when no executable file matches.

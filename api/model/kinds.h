@@ -27,6 +27,14 @@ struct EnvVar {
   bool operator==(const EnvVar&) const = default;
 };
 
+// spec.configConstraints[i] of an MCPType: config.<field> names directories that must resolve
+// inside the instance's own directory or one of allowedRoots (api/model/config_constraints.h).
+struct ConfigConstraint {
+  std::string field;
+  std::string kind = "directory";  // the only kind so far
+  std::vector<std::string> allowedRoots;
+};
+
 struct MCPTypeSpec {
   struct Server {
     std::string command;
@@ -58,6 +66,9 @@ struct MCPTypeSpec {
   std::vector<std::string> capabilities;
   nlohmann::json config = nlohmann::json::object();
   std::vector<EnvVar> env;
+  // Names its instances may set in spec.env beyond LOG_LEVEL and DEBUG (api/model/env_policy.h).
+  std::vector<std::string> instanceEnv;
+  std::vector<ConfigConstraint> configConstraints;
   Resources resources;
   HealthCheck healthCheck;
   int stopGracePeriodSeconds = 10;

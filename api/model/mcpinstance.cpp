@@ -1,4 +1,5 @@
 // MCPInstance: the unit of desired state (DESIGN §3).
+#include "api/model/env_policy.h"
 #include "api/model/kind_strategy.h"
 #include "api/model/kinds.h"
 
@@ -123,12 +124,30 @@ class MCPInstanceStrategy : public KindStrategy {
     }
     validateConfigObject(errs, *spec, "config", "spec.config");
     validateEnvList(errs, *spec, "env", "spec.env");
+    refuseLoaderAndReservedEnv(errs, *spec);
     if (const json* suspend = member(*spec, "suspend")) expectBool(errs, *suspend, "spec.suspend");
     optionalEnum(errs, *spec, "restartPolicy", "spec.restartPolicy", kRestartPolicies);
     optionalIntInRange(errs, *spec, "tokenGeneration", "spec.tokenGeneration", 0, INT64_MAX);
   }
 
  private:
+  // What needs no type; the type's auth.env and allowlist are checked at admission, where the
+  // type is at hand (api/server/instance_policy.h), and again at launch.
+  static void refuseLoaderAndReservedEnv(FieldErrors& errs, const json& spec) {
+    const json* env = member(spec, "env");
+    if (!env || !env->is_array()) return;
+    for (size_t i = 0; i < env->size(); ++i) {
+      const std::string name = stringField((*env)[i], "name");
+      if (name.empty()) continue;
+      const std::string p = indexPath("spec.env", i) + ".name";
+      if (auto loader = loaderEnvReason(name)) {
+        errs.invalid(p, name, *loader);
+      } else if (auto reserved = reservedEnvReason(name, "")) {
+        errs.invalid(p, name, *reserved);
+      }
+    }
+  }
+
   static void updateExpiresAt(json& obj) {
     json& status = obj["status"];
     if (!status.is_object()) status = json::object();

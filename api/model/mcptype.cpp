@@ -1,4 +1,7 @@
 // MCPType: the catalog entry saying what to run and how (DESIGN §3).
+#include <set>
+
+#include "api/model/env_policy.h"
 #include "api/model/kind_strategy.h"
 #include "api/model/kinds.h"
 #include "api/model/quantity.h"
@@ -11,6 +14,7 @@ namespace {
 
 const std::vector<std::string> kTransports = {"streamable-http", "stdio"};
 const std::vector<std::string> kAuthTypes = {"none", "api-key", "oauth2", "bearer-token"};
+const std::vector<std::string> kConstraintKinds = {"directory"};
 
 KindInfo typeInfo() {
   KindInfo k;
@@ -106,14 +110,18 @@ class MCPTypeStrategy : public KindStrategy {
     setDefault(hc, "failureThreshold", 3);
     setDefault(hc, "startupTimeoutSeconds", 30);
     setDefault(spec, "stopGracePeriodSeconds", 10);
+    if (spec.contains("configConstraints") && spec["configConstraints"].is_array()) {
+      for (json& c : spec["configConstraints"]) setDefault(c, "kind", "directory");
+    }
   }
 
   void validateBody(FieldErrors& errs, const json& obj) const override {
     const json* spec = specToValidate(errs, obj);
     if (!spec) return;
-    rejectUnknownFields(errs, *spec, "spec",
-                        {"displayName", "description", "server", "auth", "capabilities", "config",
-                         "env", "resources", "healthCheck", "stopGracePeriodSeconds"});
+    rejectUnknownFields(
+        errs, *spec, "spec",
+        {"displayName", "description", "server", "auth", "capabilities", "config", "env",
+         "instanceEnv", "configConstraints", "resources", "healthCheck", "stopGracePeriodSeconds"});
     if (const std::string* d = optionalString(errs, *spec, "displayName", "spec.displayName");
         d && d->size() > 256) {
       errs.tooLong("spec.displayName", 256);
@@ -127,6 +135,11 @@ class MCPTypeStrategy : public KindStrategy {
     optionalStringList(errs, *spec, "capabilities", "spec.capabilities");
     validateConfigObject(errs, *spec, "config", "spec.config");
     validateEnvList(errs, *spec, "env", "spec.env");
+    const json* auth = member(*spec, "auth");
+    const std::string authEnv = auth ? stringField(*auth, "env") : "";
+    refuseReservedEnv(errs, *spec, authEnv);
+    validateInstanceEnv(errs, *spec, authEnv);
+    validateConfigConstraints(errs, *spec);
     if (const json* res = member(*spec, "resources");
         res && expectObject(errs, *res, "spec.resources")) {
       rejectUnknownFields(errs, *res, "spec.resources", {"cpu", "memory"});
@@ -182,6 +195,70 @@ class MCPTypeStrategy : public KindStrategy {
     optionalString(errs, *server, "image", "spec.server.image");
   }
 
+  // The admin's own env may set anything but what mcpd sets itself.
+  static void refuseReservedEnv(FieldErrors& errs, const json& spec, const std::string& authEnv) {
+    const json* env = member(spec, "env");
+    if (!env || !env->is_array()) return;
+    for (size_t i = 0; i < env->size(); ++i) {
+      const std::string name = stringField((*env)[i], "name");
+      if (auto why = reservedEnvReason(name, authEnv)) {
+        errs.invalid(indexPath("spec.env", i) + ".name", name, *why);
+      }
+    }
+  }
+
+  // The names the type's instances may set: never a loader or reserved one.
+  static void validateInstanceEnv(FieldErrors& errs, const json& spec, const std::string& authEnv) {
+    const json* names = member(spec, "instanceEnv");
+    if (!names || !expectArray(errs, *names, "spec.instanceEnv")) return;
+    std::set<std::string> seen;
+    for (size_t i = 0; i < names->size(); ++i) {
+      const std::string p = indexPath("spec.instanceEnv", i);
+      if (!expectString(errs, (*names)[i], p)) continue;
+      const std::string& name = (*names)[i].get_ref<const std::string&>();
+      if (!isCIdentifier(name)) {
+        errs.invalid(p, name,
+                     "must be an environment variable name (regex used for validation is "
+                     "'[A-Za-z_][A-Za-z0-9_]*')");
+      } else if (auto loader = loaderEnvReason(name)) {
+        errs.invalid(p, name, *loader);
+      } else if (auto reserved = reservedEnvReason(name, authEnv)) {
+        errs.invalid(p, name, *reserved);
+      } else if (!seen.insert(name).second) {
+        errs.invalid(p, name, "duplicate name");
+      }
+    }
+  }
+
+  static void validateConfigConstraints(FieldErrors& errs, const json& spec) {
+    const json* list = member(spec, "configConstraints");
+    if (!list || !expectArray(errs, *list, "spec.configConstraints")) return;
+    std::set<std::string> fields;
+    for (size_t i = 0; i < list->size(); ++i) {
+      const std::string p = indexPath("spec.configConstraints", i);
+      const json& item = (*list)[i];
+      if (!expectObject(errs, item, p)) continue;
+      rejectUnknownFields(errs, item, p, {"field", "kind", "allowedRoots"});
+      if (const std::string* f = requiredString(errs, item, "field", p + ".field");
+          f && !fields.insert(*f).second) {
+        errs.invalid(p + ".field", *f, "duplicate field");
+      }
+      optionalEnum(errs, item, "kind", p + ".kind", kConstraintKinds);
+      const json* roots = member(item, "allowedRoots");
+      if (!roots || !expectArray(errs, *roots, p + ".allowedRoots")) continue;
+      for (size_t r = 0; r < roots->size(); ++r) {
+        const std::string rp = indexPath(p + ".allowedRoots", r);
+        if (!expectString(errs, (*roots)[r], rp)) continue;
+        const std::string& root = (*roots)[r].get_ref<const std::string&>();
+        if (root.empty() || root[0] != '/') {
+          errs.invalid(rp, root, "must be an absolute path");
+        } else if (hasParentSegment(root)) {
+          errs.invalid(rp, root, "may not contain '..'");
+        }
+      }
+    }
+  }
+
   static void validateAuth(FieldErrors& errs, const json& spec) {
     const json* auth = member(spec, "auth");
     if (!auth || !expectObject(errs, *auth, "spec.auth")) return;
@@ -231,6 +308,16 @@ MCPTypeSpec MCPTypeSpec::fromJson(const json& spec) {
     s.config = *config;
   }
   s.env = envFromJson(spec);
+  s.instanceEnv = stringListField(spec, "instanceEnv");
+  if (const json* list = member(spec, "configConstraints"); list && list->is_array()) {
+    for (const json& item : *list) {
+      ConfigConstraint c;
+      c.field = stringField(item, "field");
+      c.kind = stringField(item, "kind", c.kind);
+      c.allowedRoots = stringListField(item, "allowedRoots");
+      if (!c.field.empty()) s.configConstraints.push_back(std::move(c));
+    }
+  }
   if (const json* res = member(spec, "resources")) {
     if (const json* cpu = member(*res, "cpu")) {
       if (auto t = quantityText(*cpu)) s.resources.cpuMillis = parseCpuQuantity(*t);

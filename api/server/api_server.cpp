@@ -13,6 +13,7 @@
 #include "api/model/strategy.h"
 #include "api/server/discovery.h"
 #include "api/server/http_server.h"
+#include "api/server/instance_policy.h"
 #include "api/server/logs.h"
 #include "api/server/metrics.h"
 #include "api/server/resource_path.h"
@@ -152,6 +153,7 @@ Response ApiServer::Impl::route(const Request& req, std::string& verb, std::stri
 void ApiServer::Impl::installInstanceEndpoints() {
   const std::string plural = model::mcpInstanceStrategy().info().plural;
   rest->addAdmission(plural, limits->instanceAdmission());
+  rest->addAdmission(plural, instancePolicyAdmission(*store, opts.dataDir));
   rest->addSubresource(
       plural, "log", [this](const Request& req, const nlohmann::json& obj, const Identity&) {
         const auto& md = obj["metadata"];

@@ -25,3 +25,14 @@ test('every type folder has a manifest naming it and a server script inside mcp-
     assert.match(y, /^\s+path: \/health$/m, t);
   }
 });
+
+test('shipped types let instances point nowhere: no instanceEnv, the filesystem root confined', () => {
+  for (const t of types) {
+    const y = readFileSync(path.join(SERVERS_DIR, t, 'mcptype.yaml'), 'utf8');
+    // An upstream URL in an instance's hands reaches the host's loopback: the admin's to allow.
+    assert.doesNotMatch(y, /^\s+instanceEnv:/m, t);
+  }
+  const fsType = readFileSync(path.join(SERVERS_DIR, 'filesystem', 'mcptype.yaml'), 'utf8');
+  assert.match(fsType, /^ {2}configConstraints:\n {2}- field: root\n {4}kind: directory\n/m);
+  assert.match(fsType, /--arg-from-config", "root"/);
+});

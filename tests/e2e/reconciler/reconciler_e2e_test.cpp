@@ -378,21 +378,21 @@ TEST(ReconcilerE2E, ChildNeverGetsMcpdsEnvironment) {
   }
   auto mcpdEnv = procEnviron(c->mcpd().pid());
   ASSERT_EQ(mcpdEnv[canaryName], canary) << "the variable was not planted in mcpd";
-  json mi =
-      applyReady(*c, "clean", instanceYaml("clean", "  env:\n  - {name: FROM_SPEC, value: yes}\n"));
+  json mi = applyReady(*c, "clean",
+                       instanceYaml("clean", "  env:\n  - {name: DEBUG, value: from-spec}\n"));
   auto env = procEnviron(pidOf(mi));
   ASSERT_FALSE(env.empty()) << "cannot read /proc/" << pidOf(mi) << "/environ";
   EXPECT_EQ(env.count(canaryName), 0u);
   EXPECT_EQ(env.count("AWS_SECRET_ACCESS_KEY"), 0u);
   EXPECT_EQ(env["MCP_ID"], uidOf(mi));
   EXPECT_EQ(env["PORT"], std::to_string(portOf(mi)));
-  EXPECT_EQ(env["FROM_SPEC"], "yes");
+  EXPECT_EQ(env["DEBUG"], "from-spec");
   EXPECT_EQ(env["NODE_ENV"], "production");
   EXPECT_NE(env["HOME"], mcpdEnv["HOME"]);
   // Built from nothing (DESIGN §5 Launch): only the documented names, plus the spec's.
   const std::set<std::string> allowed = {
-      "PATH",       "HOME",      "PORT",     "MCP_ID",   "MCP_ACCESS_TOKEN",
-      "MCP_CONFIG", "LOG_LEVEL", "NODE_ENV", "FROM_SPEC"};
+      "PATH",       "HOME",      "PORT",     "MCP_ID", "MCP_ACCESS_TOKEN",
+      "MCP_CONFIG", "LOG_LEVEL", "NODE_ENV", "DEBUG"};
   for (const auto& [name, value] : env) {
     EXPECT_TRUE(allowed.count(name)) << "unexpected variable in the child: " << name;
     if (mcpdEnv.count(name) && !allowed.count(name)) ADD_FAILURE() << name << " leaked from mcpd";

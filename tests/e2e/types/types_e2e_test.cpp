@@ -3,6 +3,9 @@
 // (a separate node process recording requests), serves every tool to a reference SDK Client
 // through the gateway; the fakes saw the right requests carrying the decrypted APIKey value.
 // And the filesystem stdio type lists a directory and reads a file through the gateway.
+// The upstream URLs and the filesystem root are the admin's to open up: the test, as the admin,
+// applies the shipped types with the endpoint variable in instanceEnv and the test's directory
+// in allowedRoots; tenants get 422 for the same without that.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/rand.h>
@@ -10,9 +13,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <sstream>
 
 #include "api/crypto/encoding.h"
+#include "api/model/yaml.h"
 #include "tests/e2e/reconciler/reconciler_e2e.h"
 
 namespace minimcp::e2e {
@@ -162,6 +168,25 @@ void expectRequests(const json& seen, const std::vector<Expected>& expected,
   }
 }
 
+// The shipped manifest of `type` applied by the admin after `edit` changed its spec.
+void applyShippedType(Cluster& c, const std::string& type, const std::function<void(json&)>& edit) {
+  std::ifstream in(MINIMCP_SOURCE_DIR "/mcp-servers/" + type + "/mcptype.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  json doc = model::parseYamlDocuments(text.str()).at(0);
+  edit(doc["spec"]);
+  applyOk(c, doc.dump());
+}
+
+// `mcpctl apply` of `yaml` as the tenant holding `token` is refused with 422 naming `field`.
+void expectRefused(Cluster& c, const std::string& token, const std::string& yaml,
+                   const std::string& field) {
+  auto r = c.mcpd().mcpctl({"apply", "-f", "-", "--token", token}, yaml);
+  EXPECT_NE(r.exitCode, 0) << r.out;
+  EXPECT_NE(r.err.find("is invalid"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(field), std::string::npos) << r.err;
+}
+
 struct TypeUnderTest {
   std::string type;
   std::string key;  // the APIKey value
@@ -193,6 +218,13 @@ TEST(TypesE2E, EveryToolOfEveryTypeReachesItsFakeUpstreamWithTheDecryptedKey) {
   ASSERT_EQ(mt.exitCode, 0) << mt.err;
   for (const auto& t : types) EXPECT_NE(mt.out.find(t.type), std::string::npos) << mt.out;
 
+  const std::string token = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kNs}));
+  // The shipped types keep the upstream to themselves: a tenant may not aim it at the host.
+  expectRefused(c, token, instanceYaml(types[0], fakes["gmail"]->url()), "spec.env[0].name");
+  for (const auto& t : types) {
+    applyShippedType(c, t.type, [&](json& spec) { spec["instanceEnv"] = {t.endpointEnv}; });
+  }
+
   std::vector<std::string> names;
   for (const auto& t : types) {
     auto r = c.mcpd().mcpctl(
@@ -202,7 +234,6 @@ TEST(TypesE2E, EveryToolOfEveryTypeReachesItsFakeUpstreamWithTheDecryptedKey) {
     names.push_back(t.type + "-e2e");
   }
   ASSERT_TRUE(allReady(c, names));
-  const std::string token = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kNs}));
   auto gatewayURL = [&](const std::string& type) {
     std::string url = c.instance(type + "-e2e", kNs)["status"].value("gatewayURL", "");
     EXPECT_EQ(url, c.mcpd().url() + "/mcp/" + kNs + "/" + type + "-e2e");
@@ -423,13 +454,19 @@ TEST(TypesE2E, FilesystemStdioTypeListsAndReadsAFileThroughTheGateway) {
   fs::permissions(root, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
   fs::permissions(root + "/notes.txt", fs::perms::others_read, fs::perm_options::add);
   Cluster c;
-  applyOk(c,
-          "apiVersion: minimcp.io/v1alpha1\nkind: MCPInstance\nmetadata:\n  name: files\n"
-          "  namespace: " +
-              std::string(kNs) + "\nspec:\n  type: filesystem\n  ttl: 1h\n  config: {root: \"" +
-              root + "\"}\n");
-  ASSERT_TRUE(allReady(c, {"files"}));
+  auto filesYaml = [&](const std::string& name, const std::string& at) {
+    return "apiVersion: minimcp.io/v1alpha1\nkind: MCPInstance\nmetadata:\n  name: " + name +
+           "\n  namespace: " + std::string(kNs) +
+           "\nspec:\n  type: filesystem\n  ttl: 1h\n  config: {root: \"" + at + "\"}\n";
+  };
   const std::string token = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kNs}));
+  // Only the instance's own directory until the admin lists a root; never the host's root.
+  expectRefused(c, token, filesYaml("files", root), "spec.config.root");
+  applyShippedType(c, "filesystem",
+                   [&](json& spec) { spec["configConstraints"][0]["allowedRoots"] = {root}; });
+  expectRefused(c, token, filesYaml("slash", "/"), "spec.config.root");
+  applyOk(c, filesYaml("files", root));
+  ASSERT_TRUE(allReady(c, {"files"}));
   const std::string url = c.instance("files", kNs)["status"].value("gatewayURL", "");
   ASSERT_EQ(url, c.mcpd().url() + "/mcp/" + kNs + "/files");
 

@@ -289,6 +289,63 @@ TEST_F(TenancyTest, AnOverLongTtlIsRefusedAndNothingIsStored) {
   EXPECT_EQ(j(limits)["maxTTL"], "24h");
 }
 
+TEST_F(TenancyTest, EnvAndConfigThatWouldReachCodeLoadingOrTheHostAreRefused) {
+  auto alice = as(*aliceToken_);
+  struct Case {
+    std::string name;
+    std::string type;
+    json spec;  // merged into the suspended instance's spec
+    std::string field;
+  };
+  auto env = [](const std::string& name) {
+    return json{
+        {"env", {{{"name", "LOG_LEVEL"}, {"value", "debug"}}, {{"name", name}, {"value", "x"}}}}};
+  };
+  const std::vector<Case> cases = {
+      {"NODE_OPTIONS", "echo", env("NODE_OPTIONS"), "spec.env[1].name"},
+      {"LD_PRELOAD", "echo", env("LD_PRELOAD"), "spec.env[1].name"},
+      {"NODE_PATH", "echo", env("NODE_PATH"), "spec.env[1].name"},
+      {"PATH", "echo", env("PATH"), "spec.env[1].name"},
+      {"HOME", "echo", env("HOME"), "spec.env[1].name"},
+      {"PORT", "echo", env("PORT"), "spec.env[1].name"},
+      {"MCP_ACCESS_TOKEN", "echo", env("MCP_ACCESS_TOKEN"), "spec.env[1].name"},
+      {"auth.env", "gmail", env("API_KEY"), "spec.env[1].name"},
+      {"upstream URL", "gmail", env("GMAIL_API_ENDPOINT"), "spec.env[1].name"},
+      {"root /", "filesystem", {{"config", {{"root", "/"}}}}, "spec.config.root"},
+      {"root ..", "filesystem", {{"config", {{"root", "../bob"}}}}, "spec.config.root"},
+      {"root /proc", "filesystem", {{"config", {{"root", "/proc/1"}}}}, "spec.config.root"},
+  };
+  for (const auto& c : cases) {
+    json body = instanceBody("alice", "hostile");
+    body["spec"]["type"] = c.type;
+    body["spec"].merge_patch(c.spec);
+    for (const std::string query : {"", "?dryRun=All"}) {
+      auto r = send(*alice, "POST", nsPath("alice", "mcpinstances") + query, body.dump());
+      EXPECT_EQ(r.status, 422) << c.name << query << ": " << r.body;
+      EXPECT_EQ(j(r)["reason"], "Invalid") << c.name;
+      EXPECT_NE(j(r).value("message", "").find(c.field + ": "), std::string::npos)
+          << c.name << ": " << r.body;
+      EXPECT_EQ(j(r)["details"]["causes"][0]["field"], c.field) << c.name;
+    }
+    EXPECT_TRUE(userFields(nsPath("alice", "mcpinstances") + "/hostile").is_null()) << c.name;
+  }
+  // The same through an update of an instance she owns: refused, the stored spec unchanged.
+  const std::string inbox = nsPath("alice", "mcpinstances") + "/inbox";
+  const json before = userFields(inbox);
+  auto patched = send(*alice, "PATCH", inbox, json{{"spec", env("NODE_OPTIONS")}}.dump(),
+                      "application/merge-patch+json");
+  EXPECT_EQ(patched.status, 422) << patched.body;
+  EXPECT_EQ(userFields(inbox), before);
+  // What the policy allows is stored: the debug variables, a root inside her own directory.
+  json ok = instanceBody("alice", "allowed");
+  ok["spec"]["type"] = "filesystem";
+  ok["spec"]["config"] = {{"root", "."}};
+  ok["spec"]["env"] = {{{"name", "DEBUG"}, {"value", "*"}}};
+  auto created = send(*alice, "POST", nsPath("alice", "mcpinstances"), ok.dump());
+  EXPECT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(send(*alice, "DELETE", nsPath("alice", "mcpinstances") + "/allowed").status, 200);
+}
+
 TEST_F(TenancyTest, InstanceTokensAreForTheOwnerAndRotate) {
   auto alice = as(*aliceToken_);
   const std::string path = nsPath("alice", "mcpinstances") + "/inbox/token";

@@ -22,10 +22,8 @@ std::map<std::string, std::string> envMap(const runtime::LaunchSpec& spec) {
 TEST_F(ControllerTest, SpawnsOnCreateWithFinalizerPortAndEnvironmentBuiltFromNothing) {
   ::setenv("MINIMCP_CANARY_SHOULD_NOT_LEAK", "secret", 1);
   createType();
-  json created = createInstance(
-      "inbox",
-      {{"config", {{"nested", {{"y", nullptr}, {"z", 3}}}}},
-       {"env", {{{"name", "LOG_LEVEL"}, {"value", "debug"}}, {{"name", "PORT"}, {"value", "1"}}}}});
+  json created = createInstance("inbox", {{"config", {{"nested", {{"y", nullptr}, {"z", 3}}}}},
+                                          {"env", {{{"name", "LOG_LEVEL"}, {"value", "debug"}}}}});
   const std::string uid = created["metadata"]["uid"];
   auto c = makeController();
 
@@ -62,7 +60,7 @@ TEST_F(ControllerTest, SpawnsOnCreateWithFinalizerPortAndEnvironmentBuiltFromNot
   const auto instDir = dir_.path() / "data" / "instances" / "alice" / "inbox";
   EXPECT_EQ(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
   EXPECT_EQ(env["HOME"], instDir.string());
-  EXPECT_EQ(env["PORT"], std::to_string(port)) << "PORT cannot be overridden";
+  EXPECT_EQ(env["PORT"], std::to_string(port));
   EXPECT_EQ(env["MCP_ID"], uid);
   EXPECT_EQ(env["MCP_ACCESS_TOKEN"], tokens_.issue(uid, 0));
   EXPECT_EQ(json::parse(env["MCP_CONFIG"]), json({{"a", 1}, {"nested", {{"x", 1}, {"z", 3}}}}));
@@ -71,7 +69,7 @@ TEST_F(ControllerTest, SpawnsOnCreateWithFinalizerPortAndEnvironmentBuiltFromNot
   EXPECT_EQ(env["TYPE_VAR"], "t");
   // Launch details.
   EXPECT_EQ(spec.key, kKey);
-  EXPECT_EQ(spec.command, "/usr/bin/sh") << "resolved on the instance PATH";
+  EXPECT_EQ(spec.command, "/usr/bin/sh") << "resolved on mcpd's instance PATH";
   ASSERT_EQ(spec.args.size(), 2u);
   EXPECT_EQ(spec.args[0], (std::filesystem::canonical(serversDir()) / "echo/server.js").string());
   EXPECT_EQ(spec.args[1], "--flag");

@@ -119,7 +119,7 @@ TEST(LaunchEnv, KeyGoesIntoTheAuthVariableAndCannotBeOverridden) {
   type.auth.env = "API_KEY";
   type.env = {{"API_KEY", "from-type"}, {"HOME", "/elsewhere"}};
   model::MCPInstanceSpec inst;
-  inst.env = {{"MCP_ACCESS_TOKEN", "forged"}, {"NODE_ENV", "development"}};
+  inst.env = {{"MCP_ACCESS_TOKEN", "forged"}, {"API_KEY", "forged"}};
   reconciler::LaunchContext ctx;
   ctx.key = "alice/inbox";
   ctx.uid = "u1";
@@ -132,8 +132,7 @@ TEST(LaunchEnv, KeyGoesIntoTheAuthVariableAndCannotBeOverridden) {
   std::map<std::string, std::string> env(spec.env.begin(), spec.env.end());
   EXPECT_EQ(env["API_KEY"], "the-key");
   EXPECT_EQ(env["MCP_ACCESS_TOKEN"], "mcpi_token");
-  EXPECT_EQ(env["HOME"], "/elsewhere") << "HOME may be overridden";
-  EXPECT_EQ(env["NODE_ENV"], "development");
+  EXPECT_EQ(env["HOME"], "/elsewhere") << "the type may set HOME";
   EXPECT_EQ(spec.env[0].first, "PATH");
 
   type.server.command = "definitely-not-installed";

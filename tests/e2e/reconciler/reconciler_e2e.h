@@ -4,8 +4,10 @@
 #pragma once
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "api/client/http_client.h"
+#include "api/crypto/encoding.h"
 #include "tests/e2e/cli/mcpd_process.h"
 
 namespace minimcp::e2e {
@@ -117,6 +120,20 @@ inline std::string findExecutable(const std::string& name) {
     at = end + 1;
   }
   return "";
+}
+
+// `bytes` random bytes as hex: markers and keys no other test (or run) shares.
+inline std::string randomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
+    throw std::runtime_error("RAND_bytes failed");
+  }
+  return crypto::hexEncode(raw);
+}
+
+inline const std::string& nodeBinary() {
+  static const std::string node = findExecutable("node");
+  return node;
 }
 
 // --port-range for this test process: ctest runs every test in its own process, possibly in
@@ -239,11 +256,10 @@ class Cluster {
   // `node tools/mcp-call.mjs URL TOOL ARGS` with the token in the environment (never argv).
   testing::CommandResult mcpCall(const std::string& url, const std::string& token,
                                  const std::string& tool, const std::string& args) {
-    static const std::string node = findExecutable("node");
     std::vector<std::string> env = {"NODE_EXTRA_CA_CERTS=" + caFile()};
     if (!token.empty()) env.push_back("MCP_TOKEN=" + token);
-    return testing::runCommand({node, MINIMCP_SOURCE_DIR "/tools/mcp-call.mjs", url, tool, args},
-                               "", 30s, env);
+    return testing::runCommand(
+        {nodeBinary(), MINIMCP_SOURCE_DIR "/tools/mcp-call.mjs", url, tool, args}, "", 30s, env);
   }
 
   // Deletes every instance (the controller stops their processes), stops mcpd, then kills by
@@ -306,6 +322,82 @@ inline std::string tokenLine(const testing::CommandResult& r) {
   while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
   EXPECT_FALSE(t.empty());
   return t;
+}
+
+inline const std::string kE2eScripts = MINIMCP_SOURCE_DIR "/tests/e2e/types";
+
+// tests/e2e/types/fake_upstream_server.mjs KIND as its own process: it prints its URL once it
+// listens and answers GET /__fake/requests with what it recorded. Stopped by pid.
+class FakeUpstream {
+ public:
+  FakeUpstream(const std::string& kind, const std::string& dir)
+      : kind_(kind), outPath_(dir + "/fake-" + kind + ".out") {
+    int fd = open(outPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("cannot open " + outPath_);
+    pid_ = testing::spawnProcess({nodeBinary(), kE2eScripts + "/fake_upstream_server.mjs", kind},
+                                 -1, fd, fd);
+    close(fd);
+  }
+  ~FakeUpstream() {
+    if (pid_ > 0) testing::terminatePid(pid_, 5s);
+  }
+  FakeUpstream(const FakeUpstream&) = delete;
+  FakeUpstream& operator=(const FakeUpstream&) = delete;
+
+  // Waits for the "{"url": ...}" line; throws with the process output when it does not come.
+  void awaitListening(std::chrono::milliseconds timeout = 15s) {
+    bool up = pollUntil(
+        [&] {
+          std::string out = testing::readFileOr(outPath_);
+          auto nl = out.find('\n');
+          if (nl == std::string::npos) return !processRunning(pid_);
+          url_ = json::parse(out.substr(0, nl), nullptr, false).value("url", "");
+          return true;
+        },
+        timeout);
+    if (!up || url_.empty()) {
+      throw std::runtime_error("fake " + kind_ +
+                               " did not start: " + testing::readFileOr(outPath_));
+    }
+  }
+
+  const std::string& url() const { return url_; }
+  int port() const { return std::stoi(url_.substr(url_.rfind(':') + 1)); }
+
+  // Every request the fake has answered, in arrival order.
+  json requests() const {
+    client::ConnectionConfig cfg;
+    cfg.server = url_;
+    client::HttpClient http(cfg);
+    auto r = http.request("GET", "/__fake/requests", "", {}, 10s);
+    if (r.status != 200) throw std::runtime_error("fake " + kind_ + ": " + r.body);
+    return json::parse(r.body);
+  }
+
+ private:
+  std::string kind_;
+  std::string outPath_;
+  std::string url_;
+  pid_t pid_ = -1;
+};
+
+// One SDK Client session through `url` that lists the tools and runs `calls` in order
+// (tests/e2e/types/call_tools.mjs); on success it prints {tools, results} as one JSON line.
+inline testing::CommandResult runToolCalls(Cluster& c, const std::string& url,
+                                           const std::string& token, const json& calls) {
+  return testing::runCommand({nodeBinary(), kE2eScripts + "/call_tools.mjs", url}, calls.dump(),
+                             30s, {"NODE_EXTRA_CA_CERTS=" + c.caFile(), "MCP_TOKEN=" + token});
+}
+
+// runToolCalls that must succeed: {tools, results}; null (with a failure) on error.
+inline json callTools(Cluster& c, const std::string& url, const std::string& token,
+                      const json& calls) {
+  auto r = runToolCalls(c, url, token, calls);
+  EXPECT_EQ(r.exitCode, 0) << url << "\n" << r.out << r.err;
+  json out = json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(out.is_discarded()) << r.out << r.err;
+  if (r.exitCode != 0 || out.is_discarded()) return nullptr;
+  return out;
 }
 
 }  // namespace minimcp::e2e

@@ -3,7 +3,6 @@
 // namespace's instances. The Cluster helper (mcpd + clean-up by pid) is the reconciler e2e one.
 #include <dirent.h>
 #include <gtest/gtest.h>
-#include <openssl/rand.h>
 
 #include <filesystem>
 
@@ -36,18 +35,6 @@ spec:
     startupTimeoutSeconds: 15
   stopGracePeriodSeconds: 5
 )";
-
-std::string randomHex(size_t bytes) {
-  std::vector<unsigned char> buf(bytes);
-  if (RAND_bytes(buf.data(), static_cast<int>(bytes)) != 1) throw std::runtime_error("RAND");
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : buf) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
 
 std::string nsInstanceYaml(const std::string& name, const std::string& ns, const std::string& type,
                            const std::string& specExtra = "") {

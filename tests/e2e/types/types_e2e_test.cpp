@@ -6,9 +6,7 @@
 // The upstream URLs and the filesystem root are the admin's to open up: the test, as the admin,
 // applies the shipped types with the endpoint variable in instanceEnv and the test's directory
 // in allowedRoots; tenants get 422 for the same without that.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -26,74 +24,6 @@ namespace {
 
 constexpr auto kReadyTimeout = 40s;
 constexpr const char* kNs = "types";
-const std::string kScripts = MINIMCP_SOURCE_DIR "/tests/e2e/types";
-
-std::string randomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
-    throw std::runtime_error("RAND_bytes failed");
-  }
-  return crypto::hexEncode(raw);
-}
-
-const std::string& nodeBinary() {
-  static const std::string node = findExecutable("node");
-  return node;
-}
-
-// tests/e2e/types/fake_upstream_server.mjs KIND as its own process: it prints its URL once it
-// listens and answers GET /__fake/requests with what it recorded. Stopped by pid.
-class FakeUpstream {
- public:
-  FakeUpstream(const std::string& kind, const std::string& dir)
-      : kind_(kind), outPath_(dir + "/fake-" + kind + ".out") {
-    int fd = open(outPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) throw std::runtime_error("cannot open " + outPath_);
-    pid_ = testing::spawnProcess({nodeBinary(), kScripts + "/fake_upstream_server.mjs", kind}, -1,
-                                 fd, fd);
-    close(fd);
-  }
-  ~FakeUpstream() {
-    if (pid_ > 0) testing::terminatePid(pid_, 5s);
-  }
-  FakeUpstream(const FakeUpstream&) = delete;
-  FakeUpstream& operator=(const FakeUpstream&) = delete;
-
-  // Waits for the "{"url": ...}" line; throws with the process output when it does not come.
-  void awaitListening(std::chrono::milliseconds timeout = 15s) {
-    bool up = pollUntil(
-        [&] {
-          std::string out = testing::readFileOr(outPath_);
-          auto nl = out.find('\n');
-          if (nl == std::string::npos) return !processRunning(pid_);
-          url_ = json::parse(out.substr(0, nl), nullptr, false).value("url", "");
-          return true;
-        },
-        timeout);
-    if (!up || url_.empty()) {
-      throw std::runtime_error("fake " + kind_ +
-                               " did not start: " + testing::readFileOr(outPath_));
-    }
-  }
-
-  const std::string& url() const { return url_; }
-
-  // Every request the fake has answered, in arrival order.
-  json requests() const {
-    client::ConnectionConfig cfg;
-    cfg.server = url_;
-    client::HttpClient http(cfg);
-    auto r = http.request("GET", "/__fake/requests", "", {}, 10s);
-    if (r.status != 200) throw std::runtime_error("fake " + kind_ + ": " + r.body);
-    return json::parse(r.body);
-  }
-
- private:
-  std::string kind_;
-  std::string outPath_;
-  std::string url_;
-  pid_t pid_ = -1;
-};
 
 // Waits until every named instance in kNs is Ready; false (with a message) when one is not.
 ::testing::AssertionResult allReady(Cluster& c, const std::vector<std::string>& names) {
@@ -110,18 +40,6 @@ class FakeUpstream {
       kReadyTimeout);
   if (ok) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "not Ready:\n" << notReady << c.mcpd().log();
-}
-
-// One SDK Client session through `url` that lists the tools and runs `calls` in order
-// (tests/e2e/types/call_tools.mjs). Returns {tools, results}; null (with a failure) on error.
-json callTools(Cluster& c, const std::string& url, const std::string& token, const json& calls) {
-  auto r = testing::runCommand({nodeBinary(), kScripts + "/call_tools.mjs", url}, calls.dump(), 30s,
-                               {"NODE_EXTRA_CA_CERTS=" + c.caFile(), "MCP_TOKEN=" + token});
-  EXPECT_EQ(r.exitCode, 0) << url << "\n" << r.out << r.err;
-  json out = json::parse(r.out, nullptr, false);
-  EXPECT_FALSE(out.is_discarded()) << r.out << r.err;
-  if (r.exitCode != 0 || out.is_discarded()) return nullptr;
-  return out;
 }
 
 // The tool names the server offers, sorted.

@@ -1,0 +1,1000 @@
+// Issue 10's acceptance end to end: a real mcpd as root (SQLite, real node MCP servers), alice
+// and bob each with a keyed instance whose key is a unique marker. Bob, with nothing but his
+// namespace token, tries every way a hostile tenant has reached another tenant's key, a host
+// process or a loopback service of the host: loader and reserved env names, filesystem roots
+// outside his instance's dir, writes to /status, dot segments in gateway paths, alice's
+// namespace, and malformed requests. Each attempt must get its 4xx and have no effect, and after
+// each case alice's marker appears in nothing bob could read (responses, tool results, gateway
+// bodies, a watch over his namespace, his instances' logs and events) while alice's instance
+// runs on, untouched, with the same process.
+//
+// One mcpd for the whole suite (when the binary runs all cases in one process); every case is
+// self-contained, so a case run alone (ctest) sets up its own.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <tuple>
+
+#include "reconciler/runtime/proc_stat.h"
+#include "tests/e2e/reconciler/reconciler_e2e.h"
+
+namespace minimcp::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr auto kReadyTimeout = 40s;
+constexpr const char* kAlice = "alice";
+constexpr const char* kBob = "bob";
+constexpr const char* kKeyedType = "echo-keyed";
+
+// The echo server with its key decrypted into API_KEY (the type's auth env).
+constexpr const char* kKeyedTypeYaml = R"(apiVersion: minimcp.io/v1alpha1
+kind: MCPType
+metadata:
+  name: echo-keyed
+spec:
+  displayName: Echo with a key
+  server:
+    command: node
+    args: ["echo/server.js"]
+    transport: streamable-http
+  auth:
+    type: api-key
+    env: API_KEY
+  healthCheck:
+    path: /health
+    periodSeconds: 5
+    timeoutSeconds: 2
+    failureThreshold: 3
+    startupTimeoutSeconds: 15
+  stopGracePeriodSeconds: 2
+)";
+
+std::string instancesPath(const std::string& ns) {
+  return std::string(kApi) + "/namespaces/" + ns + "/mcpinstances";
+}
+std::string instancePath(const std::string& ns, const std::string& name) {
+  return instancesPath(ns) + "/" + name;
+}
+
+// An MCPInstance of bob's (or `ns`'s) as JSON; `spec` is merged over type + ttl.
+json instanceJson(const std::string& ns, const std::string& name, const json& spec) {
+  json s = {{"type", kKeyedType}, {"ttl", "1h"}};
+  s.merge_patch(spec);
+  return {{"apiVersion", "minimcp.io/v1alpha1"},
+          {"kind", "MCPInstance"},
+          {"metadata", {{"name", name}, {"namespace", ns}}},
+          {"spec", s}};
+}
+
+const std::map<std::string, std::string> kJson = {{"Content-Type", "application/json"}};
+const std::map<std::string, std::string> kMergePatch = {
+    {"Content-Type", "application/merge-patch+json"}};
+const std::map<std::string, std::string> kJsonPatch = {
+    {"Content-Type", "application/json-patch+json"}};
+
+// A tenant's view of the API: every answer it got is kept, so that a case can say what the
+// tenant was able to read. A dropped connection is an answer too (status 0).
+class TenantClient {
+ public:
+  TenantClient(client::ConnectionConfig cfg, std::vector<std::string>& seen, std::mutex& mu)
+      : cfg_(std::move(cfg)),
+        http_(std::make_unique<client::HttpClient>(cfg_)),
+        seen_(seen),
+        mu_(mu) {}
+
+  client::Response request(const std::string& method, const std::string& target,
+                           const std::string& body = "",
+                           const std::map<std::string, std::string>& headers = {}) {
+    client::Response r;
+    try {
+      r = http_->request(method, target, body, headers, 15s);
+    } catch (const std::exception& e) {
+      r.status = 0;
+      r.body = std::string("no answer: ") + e.what();
+      http_ = std::make_unique<client::HttpClient>(cfg_);  // a fresh connection for the next one
+    }
+    record(method + " " + target.substr(0, 300) + " -> " + std::to_string(r.status), r.body);
+    return r;
+  }
+  void record(const std::string& what, const std::string& content) {
+    std::lock_guard lock(mu_);
+    seen_.push_back(what + "\n" + content);
+  }
+  const client::ConnectionConfig& config() const { return cfg_; }
+
+ private:
+  client::ConnectionConfig cfg_;
+  std::unique_ptr<client::HttpClient> http_;
+  std::vector<std::string>& seen_;
+  std::mutex& mu_;
+};
+
+// Watches of bob's namespace kept open (re-opened after idle periods) while a case runs.
+class NamespaceWatch {
+ public:
+  NamespaceWatch(const client::ConnectionConfig& cfg, const std::vector<std::string>& targets) {
+    for (const auto& target : targets) {
+      threads_.emplace_back([this, cfg, target] {
+        client::HttpClient http(cfg);
+        while (!stop_) {
+          try {
+            int status = http.stream(
+                "GET", target,
+                [&](const std::string& line) {
+                  std::lock_guard lock(mu_);
+                  lines_ += line + "\n";
+                  return !stop_.load();
+                },
+                {}, 1s);
+            std::lock_guard lock(mu_);
+            statuses_.insert(status);
+          } catch (const std::exception& e) {
+            std::lock_guard lock(mu_);
+            lines_ += std::string("watch error: ") + e.what() + "\n";
+          }
+        }
+      });
+    }
+  }
+  ~NamespaceWatch() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  std::string lines() {
+    std::lock_guard lock(mu_);
+    return lines_;
+  }
+  std::set<int> statuses() {
+    std::lock_guard lock(mu_);
+    return statuses_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::string lines_;
+  std::set<int> statuses_;
+  std::vector<std::thread> threads_;
+};
+
+// The uid and gid a process runs as (/proc/PID/status), or -1.
+std::pair<int, int> processOwner(int pid) {
+  std::string status = testing::readFileOr("/proc/" + std::to_string(pid) + "/status");
+  auto field = [&](const std::string& name) {
+    auto at = status.find("\n" + name + ":");
+    return at == std::string::npos ? -1 : std::atoi(status.c_str() + at + name.size() + 2);
+  };
+  return {field("Uid"), field("Gid")};
+}
+
+// Everything the suite shares: mcpd, the host's loopback service, alice's and bob's keys,
+// tokens and keyed instances.
+struct World {
+  testing::TempDir tmp{"hostile"};
+  std::unique_ptr<FakeUpstream> hostService;  // a loopback-only service of the host
+  std::unique_ptr<Cluster> cluster;           // after the service: its clean-up runs first
+  std::string aliceMarker = "ALICE-MARKER-" + randomHex(16);
+  std::string bobMarker = "BOB-MARKER-" + randomHex(16);
+  std::string aliceToken, bobToken;
+  json alice;  // alice's instance a1 once Ready
+  int alicePid = 0;
+  std::string aliceStartTime;
+  std::string aliceSecretFile;  // a file of alice's instance holding her marker
+  std::string setupFailure;
+
+  std::string dataDir() { return cluster->mcpd().dataDir(); }
+  std::string instanceDir(const std::string& ns, const std::string& name) {
+    return dataDir() + "/instances/" + ns + "/" + name;
+  }
+  client::ConnectionConfig tenant(const std::string& token) {
+    client::ConnectionConfig cfg = cluster->api().config();
+    cfg.token = token;
+    return cfg;
+  }
+
+  void setUp() {
+    hostService = std::make_unique<FakeUpstream>("slack", tmp.path());
+    cluster = std::make_unique<Cluster>();
+    hostService->awaitListening();
+    Cluster& c = *cluster;
+    auto r = c.mcpd().mcpctl({"apply", "-f", "-"}, kKeyedTypeYaml);
+    if (r.exitCode != 0) throw std::runtime_error("apply type: " + r.err);
+    for (const auto& [ns, marker] : {std::pair{kAlice, aliceMarker}, std::pair{kBob, bobMarker}}) {
+      r = c.mcpd().mcpctl({"create", "apikey", "k", "-n", ns, "--type", kKeyedType, "--from-stdin"},
+                          marker);
+      if (r.exitCode != 0) throw std::runtime_error("create apikey: " + r.err);
+    }
+    aliceToken = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kAlice}));
+    bobToken = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kBob}));
+    // Each tenant creates its own instance with its own token.
+    for (const auto& [ns, token, name] :
+         {std::tuple{kAlice, aliceToken, "a1"}, std::tuple{kBob, bobToken, "b1"}}) {
+      client::HttpClient http(tenant(token));
+      auto created =
+          http.request("POST", instancesPath(ns),
+                       instanceJson(ns, name, {{"keyRef", {{"name", "k"}}}}).dump(), kJson, 15s);
+      if (created.status != 201)
+        throw std::runtime_error(std::string("create ") + name + ": " + created.body);
+    }
+    for (const auto& [ns, name] : {std::pair{kAlice, "a1"}, std::pair{kBob, "b1"}}) {
+      json mi;
+      if (!pollUntil(
+              [&] {
+                mi = c.instance(name, ns);
+                return !mi.is_null() && isReady(mi);
+              },
+              kReadyTimeout)) {
+        throw std::runtime_error(std::string(name) + " not Ready: " + mi.dump(2) + "\n" +
+                                 c.mcpd().log());
+      }
+      if (std::string(ns) == kAlice) alice = mi;
+    }
+    alicePid = pidOf(alice);
+    aliceStartTime = alice["status"].value("processStartTime", "");
+    if (procEnviron(alicePid)["API_KEY"] != aliceMarker) {
+      throw std::runtime_error("alice's process does not hold her key as API_KEY");
+    }
+    // A file alice's server wrote into its own dir, as it would: its owner, umask 022.
+    aliceSecretFile = instanceDir(kAlice, "a1") + "/alice-notes.txt";
+    { std::ofstream(aliceSecretFile) << "alice's notes: " << aliceMarker << "\n"; }
+    auto [uid, gid] = processOwner(alicePid);
+    if (::chown(aliceSecretFile.c_str(), uid, gid) != 0 ||
+        ::chmod(aliceSecretFile.c_str(), 0644) != 0) {
+      throw std::runtime_error("cannot give " + aliceSecretFile + " to alice's process");
+    }
+  }
+};
+
+World* world = nullptr;
+
+class HostileTenant : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) return;
+    world = new World();
+    try {
+      world->setUp();
+    } catch (const std::exception& e) {
+      world->setupFailure = e.what();
+    }
+  }
+  static void TearDownTestSuite() {
+    delete world;
+    world = nullptr;
+  }
+
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "the hostile tenant test runs mcpd as root";
+    ASSERT_NE(world, nullptr);
+    ASSERT_TRUE(world->setupFailure.empty()) << world->setupFailure;
+    w_ = world;
+    bob_ = std::make_unique<TenantClient>(w_->tenant(w_->bobToken), seen_, seenMu_);
+    const std::string ns = std::string(kApi) + "/namespaces/" + kBob;
+    watch_ = std::make_unique<NamespaceWatch>(
+        w_->tenant(w_->bobToken),
+        std::vector<std::string>{ns + "/mcpinstances?watch=true", ns + "/events?watch=true",
+                                 ns + "/apikeys?watch=true"});
+  }
+
+  // What bob can read after the case, then the check that none of it holds alice's marker,
+  // and that alice's instance runs on with the same process. Bob's instances other than b1
+  // are removed, so that the next case starts from the same state.
+  void TearDown() override {
+    if (!w_) return;
+    Cluster& c = *w_->cluster;
+    watch_->stop();
+    bob_->record("bob's watches", watch_->lines());
+    for (int status : watch_->statuses()) EXPECT_EQ(status, 200) << watch_->lines();
+    auto list = bob_->request("GET", instancesPath(kBob));
+    EXPECT_EQ(list.status, 200) << list.body;
+    std::vector<std::string> bobInstances;
+    for (const auto& mi : json::parse(list.body, nullptr, false).value("items", json::array())) {
+      bobInstances.push_back(mi["metadata"].value("name", ""));
+    }
+    for (const auto& name : bobInstances) {
+      bob_->request("GET", instancePath(kBob, name) + "/log");
+    }
+    bob_->request("GET", std::string(kApi) + "/namespaces/bob/events");
+    bob_->request("GET", std::string(kApi) + "/namespaces/bob/apikeys");
+    {
+      std::lock_guard lock(seenMu_);
+      for (const auto& answer : seen_) {
+        EXPECT_EQ(answer.find(w_->aliceMarker), std::string::npos)
+            << "alice's key reached bob through: " << answer.substr(0, 2000);
+      }
+    }
+
+    json a1 = c.instance("a1", kAlice);
+    ASSERT_FALSE(a1.is_null()) << "alice's instance is gone";
+    EXPECT_EQ(phaseOf(a1), "Running") << a1.dump(2);
+    EXPECT_TRUE(isReady(a1)) << a1.dump(2);
+    EXPECT_EQ(pidOf(a1), w_->alicePid) << a1.dump(2);
+    EXPECT_EQ(a1["status"].value("processStartTime", ""), w_->aliceStartTime);
+    EXPECT_TRUE(processRunning(w_->alicePid));
+    EXPECT_EQ(procEnviron(w_->alicePid)["API_KEY"], w_->aliceMarker);
+    EXPECT_NE(testing::readFileOr(w_->aliceSecretFile).find(w_->aliceMarker), std::string::npos)
+        << "alice's file changed";
+
+    for (const auto& name : bobInstances) {
+      if (name != "b1") c.api().request("DELETE", instancePath(kBob, name), "", {}, 10s);
+    }
+    bool cleaned = pollUntil(
+        [&] {
+          auto r = c.api().request("GET", instancesPath(kBob), "", {}, 10s);
+          return json::parse(r.body, nullptr, false).value("items", json::array()).size() <= 1;
+        },
+        30s);
+    EXPECT_TRUE(cleaned) << "bob's instances of this case were not removed";
+  }
+
+  json createTarget(const std::string& name);
+
+  // bob's instance `name`, read as admin (null when absent).
+  json bobInstance(const std::string& name) { return w_->cluster->instance(name, kBob); }
+
+  // Waits until bob's `name` is Ready (for attacks that main wrongly accepted: the leak they
+  // cause shows only once the process runs).
+  json awaitBobReady(const std::string& name) {
+    json mi;
+    pollUntil(
+        [&] {
+          mi = bobInstance(name);
+          return mi.is_null() || isReady(mi);
+        },
+        kReadyTimeout);
+    return mi;
+  }
+
+  // Tool calls through the gateway as bob; the output is kept with bob's answers.
+  testing::CommandResult bobCallsTools(const std::string& name, const json& calls) {
+    auto r = runToolCalls(*w_->cluster, w_->cluster->mcpd().url() + "/mcp/bob/" + name,
+                          w_->bobToken, calls);
+    bob_->record("tools of " + name, r.out + r.err);
+    return r;
+  }
+
+  World* w_ = nullptr;
+  std::vector<std::string> seen_;
+  std::mutex seenMu_;
+  std::unique_ptr<TenantClient> bob_;
+  std::unique_ptr<NamespaceWatch> watch_;
+};
+
+// A refusal: one of `codes`, a Status whose message names `field` (when given).
+::testing::AssertionResult refused(const client::Response& r, std::set<int> codes,
+                                   const std::string& field = "") {
+  if (!codes.count(r.status)) {
+    return ::testing::AssertionFailure() << "answered " << r.status << ": " << r.body;
+  }
+  json st = json::parse(r.body, nullptr, false);
+  if (st.is_discarded() || st.value("kind", "") != "Status") {
+    return ::testing::AssertionFailure() << "not a Status: " << r.body;
+  }
+  if (!field.empty() && st.value("message", "").find(field) == std::string::npos) {
+    return ::testing::AssertionFailure() << "the message does not name " << field << ": " << r.body;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// --- 1. spec.env: loader and reserved names --------------------------------------------------
+
+// Reads every /proc/*/environ it may and prints what holds an API key: run inside an instance
+// through NODE_OPTIONS, it would print every instance's key into bob's log.
+const std::string kEnvironThief =
+    "--import=data:text/javascript,import%20fs%20from%20'fs';for(const%20p%20of%20fs."
+    "readdirSync('/proc'))try{const%20e=fs.readFileSync('/proc/'+p+'/environ','latin1');"
+    "if(e.includes('API_KEY='))console.log('LEAK',p,e.split('\\0').join('%20'))}catch{}";
+
+TEST_F(HostileTenant, EnvLoaderAndReservedNamesAreRefusedAndNothingIsStored) {
+  struct Attempt {
+    std::string name, value;
+  };
+  const std::vector<Attempt> attempts = {
+      {"NODE_OPTIONS", kEnvironThief},
+      {"NODE_OPTIONS", "--require=/proc/self/cwd/x.js"},
+      {"LD_PRELOAD", "/proc/self/cwd/evil.so"},
+      {"LD_LIBRARY_PATH", "/tmp"},
+      {"LD_AUDIT", "/tmp/audit.so"},
+      {"NODE_PATH", "/tmp"},
+      {"HOME", "/"},
+      {"PATH", "/tmp:/usr/bin:/bin"},
+      {"PORT", "1"},
+      {"MCP_ID", "somebody-else"},
+      {"MCP_ACCESS_TOKEN", "chosen-by-bob"},
+      {"MCP_CONFIG", "{}"},
+      {"API_KEY", "bob-chooses-the-key"},  // the type's auth.env
+      {"NOT_ALLOWED_BY_THE_TYPE_" + randomHex(4), "x"},
+      {"ld_preload", "/tmp/evil.so"},
+      {"NODE_EXTRA_CA_CERTS", "/tmp/ca.pem"},
+  };
+  for (size_t i = 0; i < attempts.size(); ++i) {
+    const auto& a = attempts[i];
+    SCOPED_TRACE(a.name);
+    const std::string name = "env-" + std::to_string(i);
+    // Alternately alone and behind an allowed name: the message names the right index.
+    json env = json::array();
+    if (i % 2) env.push_back({{"name", "LOG_LEVEL"}, {"value", "debug"}});
+    env.push_back({{"name", a.name}, {"value", a.value}});
+    const std::string field = "spec.env[" + std::to_string(env.size() - 1) + "].name";
+    // Only the first runs if wrongly accepted (the thief); the others stay suspended.
+    json spec = {{"keyRef", {{"name", "k"}}}, {"env", env}, {"suspend", i != 0}};
+    auto r =
+        bob_->request("POST", instancesPath(kBob), instanceJson(kBob, name, spec).dump(), kJson);
+    EXPECT_TRUE(refused(r, {422}, field));
+    EXPECT_TRUE(bobInstance(name).is_null()) << "stored";
+  }
+  // Server-side apply creates too.
+  {
+    json obj = instanceJson(kBob, "env-apply",
+                            {{"env", {{{"name", "LD_PRELOAD"}, {"value", "/tmp/x.so"}}}}});
+    auto r = bob_->request("PATCH", instancePath(kBob, "env-apply") + "?fieldManager=bob",
+                           obj.dump(), {{"Content-Type", "application/apply-patch+yaml"}});
+    EXPECT_TRUE(refused(r, {422}, "spec.env[0].name"));
+    EXPECT_TRUE(bobInstance("env-apply").is_null()) << "stored";
+  }
+  // The same names on bob's running instance: merge patch, JSON patch, PUT. Nothing changes,
+  // the process is not replaced.
+  json before = bobInstance("b1");
+  ASSERT_FALSE(before.is_null());
+  auto r = bob_->request(
+      "PATCH", instancePath(kBob, "b1"),
+      json({{"spec", {{"env", {{{"name", "NODE_OPTIONS"}, {"value", kEnvironThief}}}}}}}).dump(),
+      kMergePatch);
+  EXPECT_TRUE(refused(r, {422}, "spec.env[0].name"));
+  r = bob_->request("PATCH", instancePath(kBob, "b1"),
+                    json::array({{{"op", "add"},
+                                  {"path", "/spec/env"},
+                                  {"value",
+                                   {{{"name", "DEBUG"}, {"value", "1"}},
+                                    {{"name", "MCP_ACCESS_TOKEN"}, {"value", "x"}}}}}})
+                        .dump(),
+                    kJsonPatch);
+  EXPECT_TRUE(refused(r, {422}, "spec.env[1].name"));
+  json put = before;
+  put["metadata"].erase("resourceVersion");
+  put["spec"]["env"] = {{{"name", "HOME"}, {"value", "/root"}}};
+  r = bob_->request("PUT", instancePath(kBob, "b1"), put.dump(), kJson);
+  EXPECT_TRUE(refused(r, {422}, "spec.env[0].name"));
+  json after = bobInstance("b1");
+  EXPECT_EQ(after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"]);
+  EXPECT_EQ(after["spec"], before["spec"]);
+  EXPECT_EQ(pidOf(after), pidOf(before));
+
+  // The names every type allows are still accepted (the policy is not "refuse everything").
+  json ok = instanceJson(
+      kBob, "env-allowed",
+      {{"suspend", true},
+       {"env",
+        {{{"name", "LOG_LEVEL"}, {"value", "debug"}}, {{"name", "DEBUG"}, {"value", "1"}}}}});
+  r = bob_->request("POST", instancesPath(kBob), ok.dump(), kJson);
+  EXPECT_EQ(r.status, 201) << r.body;
+
+  // Had the thief been admitted, its output is in bob's log once it runs: let it run.
+  if (!bobInstance("env-0").is_null()) awaitBobReady("env-0");
+}
+
+// --- 2. filesystem type: config.root outside the instance's own dir --------------------------
+
+TEST_F(HostileTenant, FilesystemRootOutsideItsOwnDirIsRefused) {
+  const std::string bobDir = w_->instanceDir(kBob, "fs-own");
+  const std::string aliceDir = w_->instanceDir(kAlice, "a1");
+  // A symlink out of what would be the instance's own dir, there before the instance is:
+  // admission (or launch) must follow it.
+  const std::string planted = w_->instanceDir(kBob, "fs-link");
+  fs::create_directories(planted);
+  fs::create_symlink("/", planted + "/escape");
+  const std::set<std::string> runnable = {"fs-root", "fs-link", "fs-link-rel"};
+  const std::vector<std::pair<std::string, std::string>> roots = {
+      {"fs-root", "/"},
+      {"fs-proc", "/proc"},
+      {"fs-proc-alice", "/proc/" + std::to_string(w_->alicePid)},
+      {"fs-etc", "/etc"},
+      {"fs-alice", aliceDir},
+      {"fs-data", w_->dataDir()},
+      {"fs-dotdot", ".."},
+      {"fs-dotdot2", "../.."},
+      {"fs-sibling", "../a1"},
+      {"fs-dot-dotdot", "./.."},
+      {"fs-sub-dotdot", "sub/../../.."},
+      {"fs-own", bobDir + "/../../alice/a1"},
+      {"fs-prefix", w_->instanceDir(kBob, "fs-prefix") + "x"},
+      {"fs-link", planted + "/escape"},
+      {"fs-link-rel", "escape"},
+  };
+  std::vector<std::string> running;  // admitted and launched: what bob then asks for files
+  for (const auto& [name, root] : roots) {
+    SCOPED_TRACE(name + " root " + root);
+    if (name == "fs-link-rel") {
+      fs::create_directories(w_->instanceDir(kBob, name));
+      fs::create_symlink("/", w_->instanceDir(kBob, name) + "/escape");
+    }
+    json obj = instanceJson(kBob, name, {{"type", "filesystem"}, {"config", {{"root", root}}}});
+    // Those that would get to run are not suspended: if admitted, the launch must refuse them.
+    obj["spec"]["suspend"] = !runnable.count(name);
+    auto r = bob_->request("POST", instancesPath(kBob), obj.dump(), kJson);
+    if (r.status == 201 && (name == "fs-link" || name == "fs-link-rel")) {
+      // Admitted while the path was unresolvable: the launch must refuse it, with a condition.
+      json mi;
+      bool told = pollUntil(
+          [&] {
+            mi = bobInstance(name);
+            for (const auto& cond :
+                 mi.value("status", json::object()).value("conditions", json::array())) {
+              if (cond.value("message", "").find("config.root") != std::string::npos) return true;
+            }
+            return isReady(mi);
+          },
+          kReadyTimeout);
+      EXPECT_TRUE(told && !isReady(mi)) << "launched with a root out of its dir: " << mi.dump(2);
+      if (isReady(mi)) running.push_back(name);
+    } else {
+      EXPECT_TRUE(refused(r, {422}, "spec.config.root"));
+      EXPECT_TRUE(bobInstance(name).is_null()) << "stored";
+      if (r.status == 201 && runnable.count(name)) running.push_back(name);
+    }
+  }
+  // Whatever got to run: bob asks it for alice's key and files, and the host's.
+  for (const auto& name : running) {
+    if (!isReady(awaitBobReady(name))) continue;
+    json calls = json::array();
+    for (const std::string& path :
+         {"/proc/" + std::to_string(w_->alicePid) + "/environ", w_->aliceSecretFile,
+          std::string("/etc/passwd"), std::string("/proc/self/environ")}) {
+      calls.push_back({{"name", "read_text_file"}, {"arguments", {{"path", path}}}});
+    }
+    auto out = bobCallsTools(name, calls);
+    EXPECT_EQ(out.out.find("root:x:0:0"), std::string::npos) << "the host's /etc/passwd";
+    EXPECT_EQ(out.out.find("MCP_ACCESS_TOKEN="), std::string::npos) << "a process environment";
+  }
+}
+
+// A symlink bob's own process plants inside his root after the instance was admitted (and once
+// more, in place of the root itself): the server does not follow it out, and a launch over it
+// is refused with a condition naming config.root.
+TEST_F(HostileTenant, FilesystemSymlinkPlantedLaterLeadsNowhere) {
+  const std::string dir = w_->instanceDir(kBob, "fs-later");
+  auto r = bob_->request(
+      "POST", instancesPath(kBob),
+      instanceJson(kBob, "fs-later", {{"type", "filesystem"}, {"config", {{"root", "."}}}}).dump(),
+      kJson);
+  ASSERT_EQ(r.status, 201) << r.body;
+  json mi = awaitBobReady("fs-later");
+  ASSERT_TRUE(isReady(mi)) << mi.dump(2);
+  const std::string alicesEnviron = "/proc/" + std::to_string(w_->alicePid) + "/environ";
+  // What bob's server may do in its own dir: a docs directory, which becomes the root.
+  auto out = bobCallsTools(
+      "fs-later",
+      json::array({{{"name", "create_directory"}, {"arguments", {{"path", dir + "/docs"}}}}}));
+  ASSERT_EQ(out.exitCode, 0) << out.out << out.err;
+  r = bob_->request("PATCH", instancePath(kBob, "fs-later"),
+                    R"({"spec":{"config":{"root":"docs"}}})", kMergePatch);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const int64_t generation = json::parse(r.body)["metadata"].value("generation", int64_t{0});
+  ASSERT_TRUE(pollUntil(
+      [&] {
+        mi = bobInstance("fs-later");
+        return isReady(mi) && mi["status"].value("observedGeneration", int64_t{0}) >= generation;
+      },
+      kReadyTimeout))
+      << mi.dump(2);
+  const int pid = pidOf(mi);
+  auto [uid, gid] = processOwner(pid);
+
+  // Planted as bob's process would: owned by its uid, inside its root, and then the root.
+  const std::string escape = dir + "/docs/escape";
+  fs::create_symlink("/", escape);
+  ASSERT_EQ(::lchown(escape.c_str(), uid, gid), 0);
+  out = bobCallsTools(
+      "fs-later",
+      json::array(
+          {{{"name", "read_text_file"}, {"arguments", {{"path", escape + alicesEnviron}}}},
+           {{"name", "read_text_file"}, {"arguments", {{"path", escape + "/etc/passwd"}}}},
+           {{"name", "read_text_file"}, {"arguments", {{"path", escape + w_->aliceSecretFile}}}},
+           {{"name", "list_directory"}, {"arguments", {{"path", escape + "/proc"}}}}}));
+  EXPECT_EQ(out.out.find("root:x:0:0"), std::string::npos) << "the host's /etc/passwd";
+  fs::rename(dir + "/docs", dir + "/docs.real");
+  fs::create_symlink("/", dir + "/docs");
+  ASSERT_EQ(::lchown((dir + "/docs").c_str(), uid, gid), 0);
+
+  // bob's server goes away; the next launch resolves the root again.
+  ::kill(-pid, SIGKILL);
+  ::kill(pid, SIGKILL);
+  bool refusedAtLaunch = false;
+  ASSERT_TRUE(pollUntil(
+      [&] {
+        mi = bobInstance("fs-later");
+        refusedAtLaunch =
+            conditionOf(mi, "Ready").value("message", "").find("config.root") != std::string::npos;
+        return refusedAtLaunch || (isReady(mi) && pidOf(mi) != pid);
+      },
+      kReadyTimeout))
+      << mi.dump(2);
+  EXPECT_TRUE(refusedAtLaunch) << "launched over a root that leads out: " << mi.dump(2);
+  if (!refusedAtLaunch) {
+    out = bobCallsTools(
+        "fs-later",
+        json::array({{{"name", "read_text_file"}, {"arguments", {{"path", alicesEnviron}}}}}));
+  }
+}
+
+// --- 3. /status belongs to the control plane ---------------------------------------------------
+
+TEST_F(HostileTenant, StatusWritesAreForbiddenAndNoHostProcessIsSignalled) {
+  Cluster& c = *w_->cluster;
+  // A process of the host that bob would like mcpd to adopt and then kill: its own group.
+  static const std::string setsid = findExecutable("setsid");
+  static const std::string sleepBin = findExecutable("sleep");
+  ASSERT_FALSE(setsid.empty() || sleepBin.empty());
+  const pid_t victimPid = testing::spawnProcess({setsid, sleepBin, "600"}, -1, -1, -1);
+  struct Reap {
+    pid_t pid;
+    ~Reap() { testing::terminatePid(pid, 2s); }
+  } reap{victimPid};
+  std::optional<runtime::ProcStat> victim;
+  ASSERT_TRUE(pollUntil(
+      [&] {
+        victim = runtime::readProcStat(victimPid);
+        return victim && victim->pgrp == victimPid &&
+               testing::readFileOr("/proc/" + std::to_string(victimPid) + "/comm") == "sleep\n";
+      },
+      5s));
+  const std::string victimStart = std::to_string(victim->startTime);
+  const int hostPort = w_->hostService->port();
+
+  // A running instance of bob's to write status on.
+  auto r = bob_->request("POST", instancesPath(kBob),
+                         instanceJson(kBob, "st", {{"keyRef", {{"name", "k"}}}}).dump(), kJson);
+  ASSERT_EQ(r.status, 201) << r.body;
+  json before = awaitBobReady("st");
+  ASSERT_TRUE(isReady(before)) << before.dump(2);
+  const int stPid = pidOf(before);
+
+  const std::string status = instancePath(kBob, "st") + "/status";
+  json put = before;
+  put["status"]["pid"] = victimPid;
+  put["status"]["processStartTime"] = victimStart;
+  put["status"]["port"] = hostPort;
+  EXPECT_TRUE(refused(bob_->request("PUT", status, put.dump(), kJson), {403}));
+  for (const json& patch :
+       {json{{"status", {{"pid", victimPid}, {"processStartTime", victimStart}}}},
+        json{{"status", {{"pid", victimPid}}}}, json{{"status", {{"processStartTime", "1"}}}},
+        json{{"status", {{"port", hostPort}}}},
+        json{{"status", {{"phase", "Running"}, {"port", hostPort}}}}}) {
+    SCOPED_TRACE(patch.dump());
+    EXPECT_TRUE(refused(bob_->request("PATCH", status, patch.dump(), kMergePatch), {403}));
+  }
+  EXPECT_TRUE(refused(
+      bob_->request(
+          "PATCH", status,
+          json::array({{{"op", "replace"}, {"path", "/status/pid"}, {"value", victimPid}}}).dump(),
+          kJsonPatch),
+      {403}));
+  // Status through the main resource is dropped there, whatever the answer.
+  bob_->request("PATCH", instancePath(kBob, "st"),
+                json({{"status", {{"pid", victimPid}, {"port", hostPort}}}}).dump(), kMergePatch);
+  bob_->request("PUT", instancePath(kBob, "st"), put.dump(), kJson);
+  // And alice's status: not even there for bob.
+  EXPECT_TRUE(refused(bob_->request("PATCH", instancePath(kAlice, "a1") + "/status",
+                                    json({{"status", {{"pid", victimPid}}}}).dump(), kMergePatch),
+                      {403, 404}));
+
+  json after = bobInstance("st");
+  EXPECT_EQ(pidOf(after), stPid) << after.dump(2);
+  EXPECT_EQ(after["status"].value("processStartTime", ""),
+            before["status"].value("processStartTime", ""));
+  EXPECT_EQ(portOf(after), portOf(before));
+
+  // The gateway still takes bob to his own server, not to the host's service, even right
+  // after a port write.
+  bob_->request("PATCH", status, json({{"status", {{"port", hostPort}}}}).dump(), kMergePatch);
+  bob_->request("POST", "/mcp/bob/st", "{}", kJson);
+  auto call = c.mcpCall(c.mcpd().url() + "/mcp/bob/st", w_->bobToken, "echo", R"({"text":"hi"})");
+  bob_->record("echo through st", call.out + call.err);
+  EXPECT_EQ(w_->hostService->requests(), json::array()) << "the host's loopback service answered";
+
+  // Deleting the instance right after a pid write stops its own process, and only that one.
+  bob_->request("PATCH", status,
+                json({{"status", {{"pid", victimPid}, {"processStartTime", victimStart}}}}).dump(),
+                kMergePatch);
+  r = bob_->request("DELETE", instancePath(kBob, "st"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(pollUntil([&] { return bobInstance("st").is_null(); }, 30s));
+  EXPECT_TRUE(pollUntil([&] { return !processRunning(stPid); }, 10s)) << "st's process lives";
+  EXPECT_TRUE(processRunning(victimPid)) << "mcpd signalled a host process bob named";
+}
+
+// --- 4. gateway paths with dot segments --------------------------------------------------------
+
+TEST_F(HostileTenant, GatewayRefusesDotSegmentsAndReachesNoOtherService) {
+  Cluster& c = *w_->cluster;
+  // The way in works: bob's own instance answers through the gateway.
+  auto call = c.mcpCall(c.mcpd().url() + "/mcp/bob/b1", w_->bobToken, "echo", R"({"text":"ok"})");
+  bob_->record("echo through b1", call.out + call.err);
+  ASSERT_EQ(call.exitCode, 0) << call.out << call.err;
+
+  const std::string init =
+      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26",)"
+      R"("capabilities":{},"clientInfo":{"name":"bob","version":"1"}}})";
+  const std::map<std::string, std::string> mcpHeaders = {
+      {"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
+  for (const std::string path : {
+           "/mcp/bob/b1/../x",
+           "/mcp/bob/b1/..",
+           "/mcp/bob/b1/x/..",
+           "/mcp/bob/b1/../../alice/a1",
+           "/mcp/bob/b1/%2e%2e/x",
+           "/mcp/bob/b1/%2E%2e/x",
+           "/mcp/bob/b1/%2E%2E",
+           "/mcp/bob/b1/.%2e/x",
+           "/mcp/bob/b1/%2e./x",
+           "/mcp/bob/b1/%2e%2e/%2e%2e/alice/a1",
+           "/mcp/bob/b1/./x",
+           "/mcp/bob/b1/%2e/x",
+           "/mcp/bob/b1/x/.",
+           "/mcp/bob/./b1",
+           "/mcp/./bob/b1",
+           "/mcp/bob/../alice/a1",
+           "/mcp/bob/%2e%2e/alice/a1",
+           "/mcp/bob/b1/..?x=1",
+           "/mcp/bob/b1/%2f",
+           "/mcp/bob/b1/x%2f..%2f..%2fy",
+           "/mcp/bob/b1/x%2F%2E%2E%2Fy",
+           "/mcp/bob/b1%2f..%2f..%2falice%2fa1",
+           "/mcp/bob%2fb1",
+       }) {
+    SCOPED_TRACE(path);
+    for (const std::string method : {"POST", "GET"}) {
+      auto r = bob_->request(method, path, method == "POST" ? init : "", mcpHeaders);
+      EXPECT_EQ(r.status, 400) << method << " " << r.body;
+    }
+  }
+  EXPECT_EQ(w_->hostService->requests(), json::array()) << "the host's loopback service answered";
+}
+
+// --- 5. alice's namespace: neither the API nor the gateway ------------------------------------
+
+TEST_F(HostileTenant, AlicesNamespaceIsNeitherReadableNorWritableByBob) {
+  Cluster& c = *w_->cluster;
+  const json a1Before = c.instance("a1", kAlice);
+  const std::string a1 = instancePath(kAlice, "a1");
+  const std::string aliceNs = std::string(kApi) + "/namespaces/alice";
+  struct Attempt {
+    std::string method, target, body;
+    std::map<std::string, std::string> headers;
+    std::set<int> codes;
+  };
+  json steal = instanceJson(kAlice, "stolen", {{"keyRef", {{"name", "k"}}}});
+  json mine = a1Before;
+  mine["spec"]["suspend"] = true;
+  const std::vector<Attempt> attempts = {
+      {"GET", a1, "", {}, {403, 404}},
+      {"GET", a1 + "/log", "", {}, {403, 404}},
+      {"GET", a1 + "/log?follow=true", "", {}, {403, 404}},
+      {"GET", a1 + "/token", "", {}, {403, 404}},
+      {"GET", a1 + "/status", "", {}, {403, 404}},
+      {"PUT", a1, mine.dump(), kJson, {403, 404}},
+      {"PATCH", a1, R"({"spec":{"suspend":true}})", kMergePatch, {403, 404}},
+      {"PATCH", a1 + "/status", R"({"status":{"port":1}})", kMergePatch, {403, 404}},
+      {"DELETE", a1, "", {}, {403, 404}},
+      {"GET", aliceNs + "/mcpinstances", "", {}, {403}},
+      {"GET", aliceNs + "/mcpinstances?watch=true", "", {}, {403}},
+      {"GET", aliceNs + "/apikeys", "", {}, {403}},
+      {"GET", aliceNs + "/apikeys/k", "", {}, {403, 404}},
+      {"GET", aliceNs + "/events", "", {}, {403}},
+      {"GET", aliceNs + "/events?watch=true", "", {}, {403}},
+      {"POST", aliceNs + "/mcpinstances", steal.dump(), kJson, {403, 404}},
+      {"GET", std::string(kApi) + "/mcpinstances", "", {}, {403}},
+      {"GET", std::string(kApi) + "/apikeys", "", {}, {403}},
+      {"GET", std::string(kApi) + "/events", "", {}, {403}},
+      {"POST", std::string(kApi) + "/tokens", R"({"namespace":"alice"})", kJson, {403}},
+      {"GET", std::string(kApi) + "/tokens", "", {}, {403}},
+      {"POST",
+       std::string(kApi) + "/mcptypes",
+       json({{"apiVersion", "minimcp.io/v1alpha1"},
+             {"kind", "MCPType"},
+             {"metadata", {{"name", "bobs-type"}}},
+             {"spec",
+              {{"server", {{"command", "node"}, {"args", {"echo/server.js"}}}},
+               {"env", {{{"name", "NODE_OPTIONS"}, {"value", kEnvironThief}}}}}}})
+           .dump(),
+       kJson,
+       {403}},
+      {"PATCH",
+       std::string(kApi) + "/mcptypes/" + kKeyedType,
+       R"({"spec":{"env":[{"name":"LD_PRELOAD","value":"/tmp/x.so"}]}})",
+       kMergePatch,
+       {403}},
+      {"POST", "/mcp/alice/a1", "{}", kJson, {403, 404}},
+      {"GET", "/mcp/alice/a1", "", {}, {403, 404}},
+      {"DELETE", "/mcp/alice/a1", "", {}, {403, 404}},
+  };
+  for (const auto& a : attempts) {
+    SCOPED_TRACE(a.method + " " + a.target);
+    auto r = bob_->request(a.method, a.target, a.body, a.headers);
+    EXPECT_TRUE(a.codes.count(r.status)) << r.status << " " << r.body;
+  }
+  EXPECT_TRUE(c.instance("stolen", kAlice).is_null());
+  auto types = c.api().request("GET", std::string(kApi) + "/mcptypes/bobs-type", "", {}, 10s);
+  EXPECT_EQ(types.status, 404);
+  json a1After = c.instance("a1", kAlice);
+  EXPECT_EQ(a1After["metadata"]["resourceVersion"], a1Before["metadata"]["resourceVersion"]);
+  EXPECT_EQ(a1After["spec"], a1Before["spec"]);
+}
+
+// --- 6. malformed requests -------------------------------------------------------------------
+
+// A suspended instance of bob's (no process; it has its events) for writes to aim at.
+json HostileTenant::createTarget(const std::string& name) {
+  auto r = bob_->request("POST", instancesPath(kBob),
+                         instanceJson(kBob, name, {{"suspend", true}}).dump(), kJson);
+  EXPECT_EQ(r.status, 201) << r.body;
+  json mi;
+  EXPECT_TRUE(pollUntil(
+      [&] {
+        mi = bobInstance(name);
+        return phaseOf(mi) == "Suspended";
+      },
+      20s))
+      << mi.dump(2);
+  return mi;
+}
+
+TEST_F(HostileTenant, DryRunOtherThanAllIsRefusedAndWritesNothing) {
+  const std::vector<std::string> values = {"true", "1", "all", "None", "yes"};
+  for (size_t i = 0; i < values.size(); ++i) {
+    SCOPED_TRACE("dryRun=" + values[i]);
+    const std::string name = "dry-" + std::to_string(i);
+    auto r = bob_->request("POST", instancesPath(kBob) + "?dryRun=" + values[i],
+                           instanceJson(kBob, name, {{"suspend", true}}).dump(), kJson);
+    EXPECT_TRUE(refused(r, {400}, "dryRun"));
+    EXPECT_TRUE(bobInstance(name).is_null()) << "stored";
+  }
+  auto r = bob_->request("POST", instancesPath(kBob) + "?dryRun=All",
+                         instanceJson(kBob, "dry-all", {{"suspend", true}}).dump(), kJson);
+  EXPECT_EQ(r.status, 201) << r.body;
+  EXPECT_TRUE(bobInstance("dry-all").is_null()) << "dryRun=All stored it";
+
+  const json target = createTarget("dry-target");
+  const std::string path = instancePath(kBob, "dry-target");
+  r = bob_->request("PATCH", path + "?dryRun=true", R"({"spec":{"ttl":"2h"}})", kMergePatch);
+  EXPECT_TRUE(refused(r, {400}, "dryRun"));
+  json put = target;
+  put["metadata"].erase("resourceVersion");
+  put["spec"]["ttl"] = "3h";
+  r = bob_->request("PUT", path + "?dryRun=1", put.dump(), kJson);
+  EXPECT_TRUE(refused(r, {400}, "dryRun"));
+  r = bob_->request("DELETE", path + "?dryRun=true");
+  EXPECT_TRUE(refused(r, {400}, "dryRun"));
+  r = bob_->request("DELETE", path, R"({"dryRun":["true"]})", kJson);
+  EXPECT_TRUE(refused(r, {400}, "dryRun"));
+  json now = bobInstance("dry-target");
+  ASSERT_FALSE(now.is_null()) << "a dry run deleted it";
+  EXPECT_EQ(now["metadata"]["resourceVersion"], target["metadata"]["resourceVersion"]);
+  EXPECT_FALSE(now["metadata"].contains("deletionTimestamp")) << now.dump(2);
+}
+
+TEST_F(HostileTenant, FarDatesAndHugeNumbersAreRefusedAndDeleteNothing) {
+  Cluster& c = *w_->cluster;
+  const json target = createTarget("far-target");
+  const std::string path = instancePath(kBob, "far-target");
+  const std::string uid = uidOf(target);
+  const size_t eventsBefore = c.eventsFor(uid, kBob).size();
+  ASSERT_GT(eventsBefore, 0u);
+
+  // Beyond the namespace's maximum TTL (403), or beyond what a clock represents (422).
+  const std::vector<std::string> dates = {"3000-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+                                          "2262-04-12T00:00:00Z", "+275760-09-13T00:00:00Z"};
+  for (size_t i = 0; i < dates.size(); ++i) {
+    SCOPED_TRACE("expiresAt " + dates[i]);
+    const std::string name = "far-" + std::to_string(i);
+    json obj = instanceJson(kBob, name, {{"suspend", true}});
+    obj["spec"].erase("ttl");
+    obj["spec"]["expiresAt"] = dates[i];
+    auto r = bob_->request("POST", instancesPath(kBob), obj.dump(), kJson);
+    EXPECT_TRUE(refused(r, {403, 422}, "spec.expiresAt"));
+    EXPECT_TRUE(bobInstance(name).is_null()) << "stored";
+    r = bob_->request("PATCH", path,
+                      json({{"spec", {{"ttl", nullptr}, {"expiresAt", dates[i]}}}}).dump(),
+                      kMergePatch);
+    EXPECT_TRUE(refused(r, {403, 422}, "spec.expiresAt"));
+  }
+  const std::vector<std::string> ttls = {"1000000000h", "9223372036854775807s", "2562048h"};
+  for (size_t i = 0; i < ttls.size(); ++i) {
+    SCOPED_TRACE("ttl " + ttls[i]);
+    const std::string name = "long-" + std::to_string(i);
+    auto r = bob_->request("POST", instancesPath(kBob),
+                           instanceJson(kBob, name, {{"suspend", true}, {"ttl", ttls[i]}}).dump(),
+                           kJson);
+    EXPECT_TRUE(refused(r, {403, 422}, "spec.ttl"));
+    EXPECT_TRUE(bobInstance(name).is_null()) << "stored";
+  }
+  // Numbers no double holds.
+  const std::vector<std::string> numbers = {"1e400", "-1e400", "1E999"};
+  for (size_t i = 0; i < numbers.size(); ++i) {
+    SCOPED_TRACE(numbers[i]);
+    const std::string name = "big-" + std::to_string(i);
+    std::string body = instanceJson(kBob, name, {{"suspend", true}}).dump();
+    body.insert(body.rfind('}') - 1, R"(,"config":{"n":)" + numbers[i] + "}");
+    auto r = bob_->request("POST", instancesPath(kBob), body, kJson);
+    EXPECT_TRUE(refused(r, {400}));
+    EXPECT_TRUE(bobInstance(name).is_null()) << "stored";
+    r = bob_->request("PATCH", path, R"({"spec":{"config":{"n":)" + numbers[i] + "}}}",
+                      kMergePatch);
+    EXPECT_TRUE(refused(r, {400}));
+  }
+
+  // The target is unchanged, and still there with its events once the controller has caught
+  // up with a later, valid change.
+  json now = bobInstance("far-target");
+  ASSERT_FALSE(now.is_null()) << "the target was deleted";
+  EXPECT_EQ(now["spec"], target["spec"]);
+  auto r = bob_->request("PATCH", path, R"({"spec":{"ttl":"2h"}})", kMergePatch);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const int64_t generation = json::parse(r.body)["metadata"].value("generation", int64_t{0});
+  json seen;
+  EXPECT_TRUE(pollUntil(
+      [&] {
+        seen = bobInstance("far-target");
+        return seen.is_null() ||
+               seen["status"].value("observedGeneration", int64_t{0}) >= generation;
+      },
+      20s));
+  EXPECT_FALSE(seen.is_null()) << "the target was deleted";
+  EXPECT_EQ(phaseOf(seen), "Suspended") << seen.dump(2);
+  EXPECT_GE(c.eventsFor(uid, kBob).size(), eventsBefore) << "its events were deleted";
+}
+
+TEST_F(HostileTenant, ForeignContentTypesAndHugeHeadersAreAnsweredAndWriteNothing) {
+  const json target = createTarget("ct-target");
+  const std::string path = instancePath(kBob, "ct-target");
+  const std::vector<std::string> types = {"text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x",
+                                          "application/octet-stream"};
+  for (size_t i = 0; i < types.size(); ++i) {
+    SCOPED_TRACE(types[i]);
+    const std::string name = "typed-" + std::to_string(i);
+    auto r = bob_->request("POST", instancesPath(kBob),
+                           instanceJson(kBob, name, {{"suspend", true}}).dump(),
+                           {{"Content-Type", types[i]}});
+    EXPECT_TRUE(refused(r, {415}));
+    EXPECT_TRUE(bobInstance(name).is_null()) << "stored";
+    json put = target;
+    put["metadata"].erase("resourceVersion");
+    put["spec"]["ttl"] = "3h";
+    r = bob_->request("PUT", path, put.dump(), {{"Content-Type", types[i]}});
+    EXPECT_TRUE(refused(r, {415}));
+  }
+  // About 1 MB of headers (a single field is capped at 64 kB by the client), answered 431.
+  std::map<std::string, std::string> huge = {{"Content-Type", "application/json"}};
+  for (int i = 0; i < 17; ++i) huge["X-Filler-" + std::to_string(i)] = std::string(62000, 'a');
+  auto r = bob_->request("GET", instancesPath(kBob), "", huge);
+  EXPECT_EQ(r.status, 431) << r.body.substr(0, 300);
+  r = bob_->request("POST", instancesPath(kBob),
+                    instanceJson(kBob, "huge", {{"suspend", true}}).dump(), huge);
+  EXPECT_EQ(r.status, 431) << r.body.substr(0, 300);
+  EXPECT_TRUE(bobInstance("huge").is_null()) << "stored";
+  r = bob_->request("POST", "/mcp/bob/b1", "{}", huge);
+  EXPECT_EQ(r.status, 431) << r.body.substr(0, 300);
+
+  json now = bobInstance("ct-target");
+  ASSERT_FALSE(now.is_null());
+  EXPECT_EQ(now["metadata"]["resourceVersion"], target["metadata"]["resourceVersion"]);
+}
+
+}  // namespace
+}  // namespace minimcp::e2e

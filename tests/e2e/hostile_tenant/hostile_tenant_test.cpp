@@ -400,9 +400,7 @@ const std::string kEnvironThief =
     "readdirSync('/proc'))try{const%20e=fs.readFileSync('/proc/'+p+'/environ','latin1');"
     "if(e.includes('API_KEY='))console.log('LEAK',p,e.split('\\0').join('%20'))}catch{}";
 
-// DISABLED_ until it passes on main: the env policy (spec.env names refused with 422) has not
-// landed yet.
-TEST_F(HostileTenant, DISABLED_EnvLoaderAndReservedNamesAreRefusedAndNothingIsStored) {
+TEST_F(HostileTenant, EnvLoaderAndReservedNamesAreRefusedAndNothingIsStored) {
   struct Attempt {
     std::string name, value;
   };
@@ -492,9 +490,7 @@ TEST_F(HostileTenant, DISABLED_EnvLoaderAndReservedNamesAreRefusedAndNothingIsSt
 
 // --- 2. filesystem type: config.root outside the instance's own dir --------------------------
 
-// DISABLED_ until it passes on main: the filesystem config constraints (spec.config.root confined)
-// have not landed yet.
-TEST_F(HostileTenant, DISABLED_FilesystemRootOutsideItsOwnDirIsRefused) {
+TEST_F(HostileTenant, FilesystemRootOutsideItsOwnDirIsRefused) {
   const std::string bobDir = w_->instanceDir(kBob, "fs-own");
   const std::string aliceDir = w_->instanceDir(kAlice, "a1");
   // A symlink out of what would be the instance's own dir, there before the instance is:
@@ -570,9 +566,7 @@ TEST_F(HostileTenant, DISABLED_FilesystemRootOutsideItsOwnDirIsRefused) {
 // A symlink bob's own process plants inside his root after the instance was admitted (and once
 // more, in place of the root itself): the server does not follow it out, and a launch over it
 // is refused with a condition naming config.root.
-// DISABLED_ until it passes on main: the launch-time check of config.root (realpath) has not landed
-// yet.
-TEST_F(HostileTenant, DISABLED_FilesystemSymlinkPlantedLaterLeadsNowhere) {
+TEST_F(HostileTenant, FilesystemSymlinkPlantedLaterLeadsNowhere) {
   const std::string dir = w_->instanceDir(kBob, "fs-later");
   auto r = bob_->request(
       "POST", instancesPath(kBob),

@@ -1,8 +1,11 @@
 #include "reconciler/controller.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <limits>
+#include <set>
 
 #include "reconciler/launch_env.h"
 #include "reconciler/placement.h"
@@ -10,6 +13,7 @@
 
 namespace minimcp::reconciler {
 
+namespace fs = std::filesystem;
 using nlohmann::json;
 using std::chrono::milliseconds;
 
@@ -39,6 +43,40 @@ uint64_t parseStartTime(const std::string& s) {
   }
 }
 
+// How long a stray process gets between SIGTERM and SIGKILL when its type is unknown (the
+// runtime's default stop grace period).
+constexpr std::chrono::milliseconds kStrayGrace{10000};
+
+// status.isolation.uid, when it names a uid (the "identity" of an instance process).
+std::optional<uid_t> isolationUid(const json& object) {
+  const json isolation = objectField(objectField(object, "status"), "isolation");
+  auto it = isolation.find("uid");
+  if (it == isolation.end() || !it->is_number_integer()) return std::nullopt;
+  const int64_t uid = it->get<int64_t>();
+  if (uid < 0 || uid > std::numeric_limits<uid_t>::max() - 1) return std::nullopt;
+  return static_cast<uid_t>(uid);
+}
+
+// Uids that identify one instance each: recorded for instances with an identity of their own
+// on this node (status.isolation.mode DynamicUser), never root or mcpd's own, and claimed by
+// exactly one instance (a shared uid tells nothing about whose a process is).
+std::map<uid_t, std::string> ownUids(const std::map<std::string, json>& instances,
+                                     const std::string& node) {
+  std::map<uid_t, std::string> owners;
+  std::set<uid_t> claimedTwice;
+  for (const auto& [key, object] : instances) {
+    const json status = objectField(object, "status");
+    if (status.value("node", "") != node) continue;  // uids are given out per node
+    const json isolation = objectField(status, "isolation");
+    if (isolation.value("mode", "") != "DynamicUser") continue;
+    const std::optional<uid_t> uid = isolationUid(object);
+    if (!uid || *uid == 0 || *uid == ::geteuid()) continue;
+    if (!owners.emplace(*uid, key).second) claimedTwice.insert(*uid);
+  }
+  for (uid_t uid : claimedTwice) owners.erase(uid);
+  return owners;
+}
+
 }  // namespace
 
 Controller::Controller(ControllerOptions options, store::Store& store,
@@ -51,11 +89,18 @@ Controller::Controller(ControllerOptions options, store::Store& store,
       clock_(clock),
       keys_(options_.keyResolver ? options_.keyResolver
                                  : std::make_shared<StoreKeyResolver>(store)),
+      host_(options_.hostProcesses ? options_.hostProcesses
+                                   : std::make_shared<runtime::ProcHostProcesses>()),
       queue_(SystemClock::instance()),
       events_(store, clock, options_.node),
-      executor_(runtime, prober, options_.portLo, options_.portHi, options_.portChecker, clock,
-                [this](const std::string& key) { queue_.add(key); }),
-      informer_(store, [this](const std::string& key) { queue_.add(key); }) {}
+      executor_(runtime, prober, *host_, options_.portLo, options_.portHi, options_.portChecker,
+                clock, [this](const std::string& key) { queue_.add(key); }),
+      informer_(store, [this](const std::string& key) { queue_.add(key); }) {
+  // As /proc/PID/cwd shows it (symlinks resolved), for comparing with processes' cwd.
+  std::error_code ec;
+  instancesRoot_ = fs::weakly_canonical(options_.dataDir / "instances", ec).string();
+  if (ec || options_.dataDir.empty()) instancesRoot_.clear();
+}
 
 Controller::~Controller() { stop(); }
 
@@ -74,7 +119,7 @@ void Controller::start() {
     }
   }
   for (const auto& key : others) queue_.add(key);
-  if (options_.leaseGeneration) sweepStrays();
+  sweepStrays();
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
     workers_.emplace_back([this] { worker(); });
   }
@@ -117,11 +162,14 @@ Result Controller::reconcile(const std::string& key) {
   const std::string ns = key.substr(0, slash);
   const std::string name = slash == std::string::npos ? "" : key.substr(slash + 1);
   std::optional<json> object = store_.get(kInstances, ns, name);
+  const bool bound = object && (!options_.leaseGeneration ||
+                                boundTo(*object, options_.node, options_.leaseGeneration()));
+  stopStrays(key, object ? &*object : nullptr, bound);
   if (!object) {
     executor_.forget(key);
     return {};
   }
-  if (options_.leaseGeneration && !boundTo(*object, options_.node, options_.leaseGeneration())) {
+  if (!bound) {
     fence(key, *object);
     return {};
   }
@@ -165,7 +213,7 @@ Controller::Snapshot Controller::observe(const std::string& key, json object) {
     }
     status = std::move(*pending);
   }
-  s.observed = executor_.observe(key, InstanceStatus::fromJson(status));
+  s.observed = executor_.observe(key, InstanceStatus::fromJson(status), marksOf(s.object));
   // A process the runtime already ran when this controller started: watch its health too.
   if (s.observed.process.state == ProcessState::Running && !executor_.probing(key)) {
     executor_.startProbing(key, s.observed.status.port, probeSettings(s));
@@ -301,7 +349,7 @@ Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
 }
 
 void Controller::resync() {
-  if (options_.leaseGeneration) sweepStrays();
+  sweepStrays();
   try {
     for (const json& item : store_.list(kInstances, {}).items) queue_.add(objectKey(item));
   } catch (const std::exception& e) {
@@ -327,31 +375,133 @@ void Controller::removeEvents(const Snapshot& s) {
   }
 }
 
+InstanceMarks Controller::marksOf(const json& object) const {
+  InstanceMarks m;
+  const std::string ns = metaString(object, "namespace");
+  const std::string name = metaString(object, "name");
+  if (!instancesRoot_.empty() && !ns.empty() && !name.empty()) {
+    m.dir = instancesRoot_ + "/" + ns + "/" + name;
+  }
+  m.mcpId = metaString(object, "uid");
+  m.uid = isolationUid(object);
+  return m;
+}
+
+std::optional<pid_t> Controller::keeperOf(const std::string& key, const json* object) const {
+  if (auto h = runtime_.handle(key)) return h->pid;
+  if (!object) return std::nullopt;
+  const json status = objectField(*object, "status");
+  const runtime::ProcessHandle recorded{status.value("pid", 0),
+                                        parseStartTime(status.value("processStartTime", ""))};
+  if (recorded.pid <= 0) return std::nullopt;
+  if (checkRecordedProcess(host_->inspect(recorded.pid), recorded, marksOf(*object)) !=
+      ProcessCheck::Ours) {
+    return std::nullopt;
+  }
+  return recorded.pid;
+}
+
 void Controller::sweepStrays() {
-  for (const StrayProcess& p : findInstanceProcesses(options_.dataDir)) {
-    if (auto h = runtime_.handle(p.key); h && h->pid == p.pid) continue;  // reconcile decides
-    const auto slash = p.key.find('/');
-    std::optional<json> object;
-    try {
-      object = store_.get(kInstances, p.key.substr(0, slash), p.key.substr(slash + 1));
-    } catch (const std::exception& e) {
-      spdlog::warn("reconciler: cannot check process {} of {}: {}", p.pid, p.key, e.what());
+  // Processes first, instances second: every instance a process was found for is in the list
+  // unless it was deleted meanwhile.
+  const std::vector<runtime::ProcessInfo> all = host_->list();
+  std::map<std::string, json> instances;
+  try {
+    for (json& item : store_.list(kInstances, {}).items) {
+      instances.emplace(objectKey(item), std::move(item));
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("reconciler: cannot look for stray processes: {}", e.what());
+    return;
+  }
+  std::map<pid_t, runtime::ProcessInfo> byPid;
+  for (const auto& p : all) byPid.emplace(p.pid, p);
+  const ProcessLookup lookup = [&byPid](pid_t pid) -> std::optional<runtime::ProcessInfo> {
+    auto it = byPid.find(pid);
+    return it == byPid.end() ? std::nullopt : std::optional(it->second);
+  };
+  if (instancesRoot_.empty()) return;
+  const auto grouped =
+      processesByInstance(all, instancesRoot_, ownUids(instances, options_.node), ::getpid());
+
+  std::vector<runtime::ProcessInfo> notOurs;  // of instances gone or bound elsewhere
+  for (const auto& [key, found] : grouped) {
+    auto it = instances.find(key);
+    const json* object = it == instances.end() ? nullptr : &it->second;
+    const bool bound = object && (!options_.leaseGeneration ||
+                                  boundTo(*object, options_.node, options_.leaseGeneration()));
+    std::vector<runtime::ProcessInfo> strays =
+        strayProcesses(found, keeperOf(key, bound ? object : nullptr), lookup);
+    if (strays.empty()) continue;
+    if (bound) {
+      {
+        std::lock_guard lock(straysMu_);
+        strays_[key] = std::move(strays);
+      }
+      queue_.add(key);
       continue;
     }
-    // Still ours: its process is adopted by pid and start time.
-    if (object && boundTo(*object, options_.node, options_.leaseGeneration())) continue;
+    // The runtime's own process of an unbound instance is fenced by its reconcile.
     const std::string boundNode =
         object ? objectField(*object, "status").value("node", "") : std::string();
-    std::string why = !object             ? "the instance no longer exists"
-                      : boundNode.empty() ? "the instance is not bound to a node"
-                      : boundNode == options_.node
-                          ? "it was bound to an earlier lease of this node"
-                          : "the instance now belongs to node " + boundNode;
-    const std::string message = "stopped pid " + std::to_string(p.pid) + " left on node " +
-                                options_.node + " by its previous run: " + why;
-    spdlog::warn("reconciler: {}: {}", p.key, message);
-    killStray(p.pid);
-    if (object) events_.record(*object, "Warning", "Fenced", message);
+    const std::string why = !object             ? "the instance no longer exists"
+                            : boundNode.empty() ? "the instance is not bound to a node"
+                            : boundNode == options_.node
+                                ? "it was bound to an earlier lease of this node"
+                                : "the instance now belongs to node " + boundNode;
+    for (const auto& p : strays) {
+      const std::string message = "stopped pid " + std::to_string(p.pid) + " left on node " +
+                                  options_.node + " by an earlier run of mcpd: " + why;
+      spdlog::warn("reconciler: {}: {}", key, message);
+      if (object) events_.record(*object, "Warning", "Fenced", message);
+      notOurs.push_back(p);
+    }
+  }
+  if (!notOurs.empty()) host_->stop(notOurs, kStrayGrace);
+}
+
+void Controller::stopStrays(const std::string& key, const json* object, bool bound) {
+  std::vector<runtime::ProcessInfo> suspects;
+  {
+    std::lock_guard lock(straysMu_);
+    auto it = strays_.find(key);
+    if (it == strays_.end()) return;
+    suspects = std::move(it->second);
+    strays_.erase(it);
+  }
+  // Still the processes the sweep saw (same pid, same start time)?
+  std::vector<runtime::ProcessInfo> current;
+  for (const auto& p : suspects) {
+    if (auto now = host_->inspect(p.pid); now && now->startTime == p.startTime) {
+      current.push_back(*now);
+    }
+  }
+  const ProcessLookup lookup = [this](pid_t pid) { return host_->inspect(pid); };
+  const std::optional<pid_t> keeper = keeperOf(key, bound ? object : nullptr);
+  const std::vector<runtime::ProcessInfo> strays = strayProcesses(current, keeper, lookup);
+  if (strays.empty()) return;
+  std::chrono::milliseconds grace = kStrayGrace;
+  if (object) {
+    const std::string typeName = objectField(*object, "spec").value("type", "");
+    if (auto type = typeName.empty() ? std::nullopt : store_.get(kTypes, "", typeName)) {
+      grace = std::chrono::seconds(
+          model::MCPTypeSpec::fromJson(objectField(*type, "spec")).stopGracePeriodSeconds);
+    }
+  }
+  const std::vector<pid_t> survivors = host_->stop(strays, grace);
+  const std::string dir = object ? marksOf(*object).dir : std::string();
+  for (const auto& p : strays) {
+    const bool survived = std::find(survivors.begin(), survivors.end(), p.pid) != survivors.end();
+    const bool inDir = !dir.empty() && p.cwd.rfind(dir, 0) == 0;
+    const std::string message =
+        std::string(survived ? "could not stop" : "stopped") + " stray process pid " +
+        std::to_string(p.pid) + " found " +
+        (inDir ? "in the instance's directory" : "running as the instance's uid") +
+        (keeper ? " beside its process pid " + std::to_string(*keeper)
+                : " while no process of the instance is recorded") +
+        ": left by an earlier run of mcpd";
+    spdlog::warn("reconciler: {}: {}", key, message);
+    if (object) events_.record(*object, "Warning", "StrayProcess", message);
   }
 }
 

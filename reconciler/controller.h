@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -28,7 +30,9 @@
 #include "reconciler/informer.h"
 #include "reconciler/key_resolver.h"
 #include "reconciler/runtime/health_prober.h"
+#include "reconciler/runtime/host_processes.h"
 #include "reconciler/runtime/process_runtime.h"
+#include "reconciler/stray_processes.h"
 #include "reconciler/work_queue.h"
 
 namespace minimcp::reconciler {
@@ -57,6 +61,9 @@ struct ControllerOptions {
   // only instances the Scheduler bound to (node, generation) are run here, and a local process
   // of any other instance is stopped (fencing). Unset: every instance is this node's.
   std::function<int64_t()> leaseGeneration;
+  // What the controller learns from, and does to, processes it did not launch in this run
+  // (recorded processes before adoption, processes left by an earlier run). nullptr: /proc.
+  std::shared_ptr<runtime::HostProcesses> hostProcesses;
 };
 
 class Controller {
@@ -72,6 +79,7 @@ class Controller {
 
   // Watches the store and starts the workers. Instances this node ran before (status.node)
   // are queued first, so their live processes are adopted before anything new is spawned.
+  // Processes an earlier run left behind are found first (sweepStrays).
   void start();
   // Stops watching the store and drains the workers (a reconcile in progress finishes; queued
   // keys are dropped). Leaves every instance process running; health probes end when the
@@ -82,7 +90,8 @@ class Controller {
   // when to look again (a status write that lost a race: requeueAfter == 0).
   Result reconcile(const std::string& key);
 
-  // Queues every instance again (after this node's lease generation changed).
+  // Sweeps for stray processes and queues every instance again (after this node's lease
+  // generation changed).
   void resync();
 
  private:
@@ -122,8 +131,20 @@ class Controller {
   void emit(const Snapshot& s, const std::vector<Event>& events);
   // Stops this node's process of an instance bound elsewhere.
   void fence(const std::string& key, const nlohmann::json& object);
-  // Stops processes an earlier run of this node left for instances not bound to it now.
+  // Finds the processes an earlier run of mcpd left on this host (in an instance's dir, or
+  // under an instance's own uid) that are not the instance's recorded process or part of it.
+  // Those of instances gone or not bound to this node are stopped at once; those of this
+  // node's instances are handed to the instance's next reconcile (stopStrays), which runs
+  // alone for its key and so never mistakes a process being spawned for a stray.
   void sweepStrays();
+  // Stops the strays sweepStrays() handed over for `key` that are still not part of its
+  // process, with a Warning event on the instance. `object`: null when the instance is gone.
+  void stopStrays(const std::string& key, const nlohmann::json* object, bool bound);
+  // The marks of the instance's process (dir, MCP_ID, isolation uid).
+  InstanceMarks marksOf(const nlohmann::json& object) const;
+  // The process of `key` that strays are measured against: the runtime's, else the recorded
+  // one when it carries the instance's marks.
+  std::optional<pid_t> keeperOf(const std::string& key, const nlohmann::json* object) const;
   void worker();
 
   ControllerOptions options_;
@@ -132,6 +153,10 @@ class Controller {
   const crypto::InstanceTokens& tokens_;
   const Clock& clock_;
   std::shared_ptr<KeyResolver> keys_;
+  std::shared_ptr<runtime::HostProcesses> host_;
+  std::string instancesRoot_;  // DATA_DIR/instances, canonical; "" when there is no data dir
+  std::mutex straysMu_;
+  std::map<std::string, std::vector<runtime::ProcessInfo>> strays_;  // key → to stop
   // Delays are real time whatever clock_ is (tests drive reconcile() directly with a fake one).
   WorkQueue queue_;
   EventRecorder events_;

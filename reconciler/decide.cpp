@@ -535,6 +535,12 @@ Plan Decider::run() {
     event("Normal", "Adopted",
           "adopted running process pid " + std::to_string(o_.status.pid) + " after mcpd restart");
     if (!since) since = steadyNow_;
+  } else if (p.state == ProcessState::None && o_.status.pid && !p.foreign.empty()) {
+    event("Warning", "ForeignProcess",
+          "status names pid " + std::to_string(o_.status.pid) +
+              ", which is not this instance's process (" + p.foreign +
+              "): not adopting or signalling it; starting a new one");
+    clearProcess();
   } else if (p.state == ProcessState::None && o_.status.pid) {
     // Gone while nobody watched: nothing says it failed, so no restartCount/back-off; start anew.
     event("Warning", "ProcessLost",

@@ -186,7 +186,8 @@ enum class ProcessState {
   None,       // the runtime has no process for this instance
   Running,    // the runtime owns a live process (pid and start time match status)
   Exited,     // the runtime saw it exit (facts below)
-  Adoptable,  // mcpd restarted: no handle, but status.pid + processStartTime match a live process
+  Adoptable,  // mcpd restarted: no handle, and status.pid + processStartTime name a live process
+              // with every mark of the instance (stray_processes.h checkRecordedProcess)
 };
 
 struct ProcessFacts {
@@ -199,6 +200,9 @@ struct ProcessFacts {
   bool oomKilled = false;       // the cgroup's OOM killer did it
   TimePoint finishedAt{};
   std::optional<SteadyTimePoint> finishedSteady;
+  // None, yet status.pid names a live process that is not the instance's: why not (e.g. "its
+  // working directory is not the instance directory"). It is neither adopted nor signalled.
+  std::string foreign;
 };
 
 enum class Health { Unknown, Healthy, Unhealthy };

@@ -19,10 +19,11 @@ uint64_t parseStartTime(const std::string& s) {
 
 }  // namespace
 
-Executor::Executor(runtime::ProcessRuntime& runtime, runtime::HealthProber& prober, uint16_t portLo,
-                   uint16_t portHi, std::shared_ptr<PortChecker> portChecker, const Clock& clock,
-                   Enqueue enqueue)
+Executor::Executor(runtime::ProcessRuntime& runtime, runtime::HealthProber& prober,
+                   const runtime::HostProcesses& host, uint16_t portLo, uint16_t portHi,
+                   std::shared_ptr<PortChecker> portChecker, const Clock& clock, Enqueue enqueue)
     : runtime_(runtime),
+      host_(host),
       portChecker_(portChecker ? std::move(portChecker) : std::make_shared<BindPortChecker>()),
       ports_(portLo, portHi, portChecker_),
       clock_(clock),
@@ -98,7 +99,8 @@ void Executor::onProbe(const std::string& key, uint64_t generation, const runtim
 
 // --- observe --------------------------------------------------------------------------------
 
-Observed Executor::observe(const std::string& key, InstanceStatus status) {
+Observed Executor::observe(const std::string& key, InstanceStatus status,
+                           const InstanceMarks& marks) {
   Observed o;
   const std::optional<runtime::ProcessHandle> handle = runtime_.handle(key);
   const std::optional<uint16_t> ourPort = ports_.portOf(key);
@@ -152,8 +154,15 @@ Observed Executor::observe(const std::string& key, InstanceStatus status) {
     o.restartNotBefore = m.restartNotBefore;
   }
   if (endStartupProbes) scheduleProbes(key, generation, probePort, probe, false);
-  if (checkAlive && runtime_.isAlive({status.pid, parseStartTime(status.processStartTime)})) {
-    o.process.state = ProcessState::Adoptable;
+  if (checkAlive) {
+    const ProcessCheck check = checkRecordedProcess(
+        host_.inspect(status.pid), {status.pid, parseStartTime(status.processStartTime)}, marks);
+    if (check == ProcessCheck::Ours) {
+      o.process.state = ProcessState::Adoptable;
+    } else if (check != ProcessCheck::Gone && check != ProcessCheck::OtherStartTime) {
+      // Alive, but not the instance's: never adopted nor signalled.
+      o.process.foreign = std::string(describe(check));
+    }
   }
   o.status = std::move(status);
   return o;

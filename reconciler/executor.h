@@ -20,7 +20,9 @@
 #include "reconciler/decide.h"
 #include "reconciler/port_allocator.h"
 #include "reconciler/runtime/health_prober.h"
+#include "reconciler/runtime/host_processes.h"
 #include "reconciler/runtime/process_runtime.h"
+#include "reconciler/stray_processes.h"
 
 namespace minimcp::reconciler {
 
@@ -48,9 +50,10 @@ class Executor {
   using Enqueue = std::function<void(const std::string& key)>;
 
   // Registers the runtime's onExit/onLimitExceeded callbacks (one Executor per runtime).
-  Executor(runtime::ProcessRuntime& runtime, runtime::HealthProber& prober, uint16_t portLo,
-           uint16_t portHi, std::shared_ptr<PortChecker> portChecker, const Clock& clock,
-           Enqueue enqueue);
+  // `host` tells whether a recorded process is the instance's before it is adopted.
+  Executor(runtime::ProcessRuntime& runtime, runtime::HealthProber& prober,
+           const runtime::HostProcesses& host, uint16_t portLo, uint16_t portHi,
+           std::shared_ptr<PortChecker> portChecker, const Clock& clock, Enqueue enqueue);
   // Stops probing and detaches from the runtime's callbacks; processes keep running.
   ~Executor();
   Executor(const Executor&) = delete;
@@ -59,8 +62,9 @@ class Executor {
   // --- observe
   // What decide() needs besides Desired. `status` is the stored status; where the executor
   // knows better (our live process has another pid, our port differs after a lost status
-  // write) it is corrected first.
-  Observed observe(const std::string& key, InstanceStatus status);
+  // write) it is corrected first. A recorded process this mcpd does not run yet is Adoptable
+  // only when it carries every mark of the instance (`marks`, checkRecordedProcess).
+  Observed observe(const std::string& key, InstanceStatus status, const InstanceMarks& marks);
   bool probing(const std::string& key) const;
 
   // --- act (each throws on failure: runtime::LaunchError, PortsExhausted, std::runtime_error)
@@ -132,6 +136,7 @@ class Executor {
                       const ProbeSettings& probe, bool startup);
 
   runtime::ProcessRuntime& runtime_;
+  const runtime::HostProcesses& host_;
   std::shared_ptr<PortChecker> portChecker_;
   PortAllocator ports_;
   const Clock& clock_;

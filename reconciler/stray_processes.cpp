@@ -1,58 +1,92 @@
 #include "reconciler/stray_processes.h"
 
-#include <signal.h>
-#include <unistd.h>
-
-#include <fstream>
-#include <sstream>
-
 namespace minimcp::reconciler {
 
-namespace fs = std::filesystem;
-
-namespace {
-
-bool isZombie(const fs::path& procDir) {
-  std::ifstream in(procDir / "stat");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string stat = ss.str();
-  const auto paren = stat.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= stat.size()) return true;
-  const char state = stat[paren + 2];
-  return state == 'Z' || state == 'X';
+std::string_view describe(ProcessCheck check) {
+  switch (check) {
+    case ProcessCheck::Ours:
+      return "it is the instance's process";
+    case ProcessCheck::Gone:
+      return "no such process is running";
+    case ProcessCheck::OtherStartTime:
+      return "the pid now names a process started at another time";
+    case ProcessCheck::OtherDir:
+      return "its working directory is not the instance directory";
+    case ProcessCheck::OtherMcpId:
+      return "its environment does not carry the instance's MCP_ID";
+    case ProcessCheck::OtherUid:
+      return "it does not run as the instance's uid";
+  }
+  return "?";
 }
 
-}  // namespace
+ProcessCheck checkRecordedProcess(const std::optional<runtime::ProcessInfo>& found,
+                                  const runtime::ProcessHandle& recorded,
+                                  const InstanceMarks& marks) {
+  if (!found || recorded.pid <= 0 || found->pid != recorded.pid) return ProcessCheck::Gone;
+  if (found->startTime != recorded.startTime) return ProcessCheck::OtherStartTime;
+  if (marks.dir.empty() || found->cwd != marks.dir) return ProcessCheck::OtherDir;
+  if (marks.mcpId.empty() || found->mcpId != marks.mcpId) return ProcessCheck::OtherMcpId;
+  if (marks.uid && found->realUid != marks.uid) return ProcessCheck::OtherUid;
+  return ProcessCheck::Ours;
+}
 
-std::vector<StrayProcess> findInstanceProcesses(const fs::path& dataDir) {
-  std::vector<StrayProcess> out;
-  std::error_code ec;
-  const fs::path root = fs::weakly_canonical(dataDir / "instances", ec);
-  if (ec) return out;
-  const std::string prefix = root.string() + "/";
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::error_code linkError;
-    const std::string cwd = fs::read_symlink(entry.path() / "cwd", linkError).string();
-    if (linkError || cwd.rfind(prefix, 0) != 0) continue;
-    // cwd = <root>/<ns>/<name>[/...]
-    const std::string rest = cwd.substr(prefix.size());
-    const auto slash = rest.find('/');
-    if (slash == std::string::npos) continue;
-    const auto end = rest.find('/', slash + 1);
-    const int pid = std::stoi(name);
-    if (pid == ::getpid() || isZombie(entry.path())) continue;
-    out.push_back({pid, rest.substr(0, end)});
+bool partOf(const runtime::ProcessInfo& p, pid_t keeper, const ProcessLookup& lookup) {
+  if (keeper <= 1) return false;
+  if (p.pid == keeper || p.session == keeper || p.pgrp == keeper) return true;
+  // Up the parent chain, bounded (a chain is short; a cycle cannot happen but costs nothing).
+  pid_t parent = p.ppid;
+  for (int hops = 0; hops < 64 && parent > 1; ++hops) {
+    if (parent == keeper) return true;
+    const std::optional<runtime::ProcessInfo> up = lookup(parent);
+    if (!up) return false;
+    parent = up->ppid;
+  }
+  return false;
+}
+
+std::vector<runtime::ProcessInfo> strayProcesses(const std::vector<runtime::ProcessInfo>& found,
+                                                 std::optional<pid_t> keeper,
+                                                 const ProcessLookup& lookup) {
+  std::vector<runtime::ProcessInfo> out;
+  for (const runtime::ProcessInfo& p : found) {
+    if (!keeper || !partOf(p, *keeper, lookup)) out.push_back(p);
   }
   return out;
 }
 
-void killStray(int pid) {
-  if (pid <= 1) return;
-  if (::getpgid(pid) == pid) ::kill(-pid, SIGKILL);
-  ::kill(pid, SIGKILL);
+std::map<std::string, std::vector<runtime::ProcessInfo>> processesByInstance(
+    const std::vector<runtime::ProcessInfo>& all, const std::string& instancesRoot,
+    const std::map<uid_t, std::string>& ownUids, pid_t self) {
+  std::map<std::string, std::vector<runtime::ProcessInfo>> out;
+  const std::string prefix =
+      instancesRoot.empty() || instancesRoot.back() == '/' ? instancesRoot : instancesRoot + "/";
+  for (const runtime::ProcessInfo& p : all) {
+    if (p.pid <= 1 || p.pid == self) continue;
+    std::string key;
+    if (!prefix.empty() && p.cwd.rfind(prefix, 0) == 0) {
+      // cwd = <root>/<ns>/<name>[/...]; a removed dir reads "<dir> (deleted)".
+      std::string rest = p.cwd.substr(prefix.size());
+      const auto slash = rest.find('/');
+      if (slash != std::string::npos && slash > 0) {
+        auto end = rest.find('/', slash + 1);
+        std::string name = rest.substr(slash + 1, end == std::string::npos ? end : end - slash - 1);
+        if (end == std::string::npos) {
+          const std::string deleted = " (deleted)";
+          if (name.size() > deleted.size() &&
+              name.compare(name.size() - deleted.size(), deleted.size(), deleted) == 0) {
+            name.resize(name.size() - deleted.size());
+          }
+        }
+        if (!name.empty()) key = rest.substr(0, slash) + "/" + name;
+      }
+    }
+    if (key.empty() && p.realUid) {
+      if (auto it = ownUids.find(*p.realUid); it != ownUids.end()) key = it->second;
+    }
+    if (!key.empty()) out[key].push_back(p);
+  }
+  return out;
 }
 
 }  // namespace minimcp::reconciler

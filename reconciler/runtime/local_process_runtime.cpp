@@ -835,10 +835,6 @@ std::optional<ProcessHandle> LocalProcessRuntime::handle(const std::string& key)
   return it->second->handle;
 }
 
-bool LocalProcessRuntime::isAlive(const ProcessHandle& handle) const {
-  return processAlive(handle.pid, handle.startTime);
-}
-
 void LocalProcessRuntime::onExit(ExitCallback callback) {
   std::lock_guard lock(impl_->mu);
   impl_->exitCallback = std::move(callback);

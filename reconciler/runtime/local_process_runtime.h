@@ -48,7 +48,6 @@ class LocalProcessRuntime : public ProcessRuntime {
                                std::optional<std::chrono::milliseconds> grace = {}) override;
   std::optional<Usage> usage(const std::string& key) const override;
   std::optional<ProcessHandle> handle(const std::string& key) const override;
-  bool isAlive(const ProcessHandle& handle) const override;
   void onExit(ExitCallback callback) override;
   void onLimitExceeded(LimitCallback callback) override;
   std::string enforcement() const override;

@@ -109,6 +109,46 @@ std::optional<uint64_t> readVmRssBytes(pid_t pid) {
   return std::strtoull(content->c_str() + at + 7, nullptr, 10) * 1024;
 }
 
+std::optional<std::string> readProcCwd(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  const std::string link = "/proc/" + std::to_string(pid) + "/cwd";
+  std::string target(4096, '\0');
+  ssize_t n = ::readlink(link.c_str(), target.data(), target.size());
+  if (n < 0 || static_cast<size_t>(n) >= target.size()) return std::nullopt;
+  target.resize(static_cast<size_t>(n));
+  return target;
+}
+
+std::optional<uid_t> readProcRealUid(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  auto content = slurp("/proc/" + std::to_string(pid) + "/status");
+  if (!content) return std::nullopt;
+  size_t at = content->find("\nUid:");
+  if (at == std::string::npos) return std::nullopt;
+  char* end = nullptr;
+  const char* begin = content->c_str() + at + 5;
+  unsigned long uid = std::strtoul(begin, &end, 10);
+  if (end == begin) return std::nullopt;
+  return static_cast<uid_t>(uid);
+}
+
+std::optional<std::string> readProcEnvVar(pid_t pid, const std::string& name) {
+  if (pid <= 0 || name.empty()) return std::nullopt;
+  auto content = slurp("/proc/" + std::to_string(pid) + "/environ");
+  if (!content) return std::nullopt;
+  const std::string prefix = name + "=";
+  size_t at = 0;
+  while (at < content->size()) {
+    size_t end = content->find('\0', at);
+    if (end == std::string::npos) end = content->size();
+    if (content->compare(at, prefix.size(), prefix) == 0) {
+      return content->substr(at + prefix.size(), end - at - prefix.size());
+    }
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
 std::vector<ProcStat> scanProcesses() {
   std::vector<ProcStat> out;
   DIR* dir = ::opendir("/proc");

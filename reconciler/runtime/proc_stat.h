@@ -1,6 +1,6 @@
 // /proc readers shared by the runtime: start time (PID-reuse guard), state (zombie or alive),
-// RSS and CPU ticks. Linux only. Every reader returns nullopt when the process is gone or the
-// file cannot be parsed, never throws.
+// RSS and CPU ticks, and the marks of an instance process (cwd, real uid, environment). Linux only.
+// Every reader returns nullopt when the process is gone or the file cannot be parsed, never throws.
 #pragma once
 
 #include <sys/types.h>
@@ -42,6 +42,16 @@ bool processAlive(pid_t pid, std::optional<uint64_t> startTime = std::nullopt);
 // VmRSS of /proc/PID/status in bytes (the same counter as stat's rss, kept for callers that
 // want the status file's view).
 std::optional<uint64_t> readVmRssBytes(pid_t pid);
+
+// Target of /proc/PID/cwd (nullopt when unreadable or gone).
+std::optional<std::string> readProcCwd(pid_t pid);
+
+// Real uid (first field of the Uid: line of /proc/PID/status).
+std::optional<uid_t> readProcRealUid(pid_t pid);
+
+// Value of `name` in /proc/PID/environ: the environment the process was started with (nullopt
+// when absent, unreadable or gone).
+std::optional<std::string> readProcEnvVar(pid_t pid, const std::string& name);
 
 // Every process currently in /proc (one pass; processes that vanish mid-scan are skipped).
 std::vector<ProcStat> scanProcesses();

@@ -104,7 +104,9 @@ class ProcessRuntime {
   // Takes over a process launched by an earlier mcpd (Restore). True when `handle.pid` is alive
   // AND its start time equals `handle.startTime`; exit detection, usage sampling, log rotation
   // and stop() then work for it as for a launched one. spec.key names it; its limits, log
-  // settings and grace period apply from now on; command/args/env are ignored.
+  // settings and grace period apply from now on; command/args/env are ignored. Whether the
+  // process is the instance's at all (dir, MCP_ID, uid) is the caller's to check first
+  // (reconciler/stray_processes.h): adopting makes stop() signal its process group.
   virtual bool adopt(const LaunchSpec& spec, const ProcessHandle& handle) = 0;
 
   // SIGTERM to the process group, wait up to `grace` (default: the spec's stopGracePeriod) for
@@ -119,9 +121,6 @@ class ProcessRuntime {
 
   // Handle of the key's running process, nullopt when none.
   virtual std::optional<ProcessHandle> handle(const std::string& key) const = 0;
-
-  // True when the handle's process is alive (not a zombie) and started at handle.startTime.
-  virtual bool isAlive(const ProcessHandle& handle) const = 0;
 
   // Set once, before the first launch/adopt.
   virtual void onExit(ExitCallback callback) = 0;

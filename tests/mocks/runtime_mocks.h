@@ -1,7 +1,8 @@
-// GoogleMock doubles of the reconciler's outside world: ProcessRuntime and HealthProber, plus
-// FakeProcessTable, which gives a MockProcessRuntime the behaviour of a tiny process table
-// (launch hands out pids, handle() answers for live keys, stop() ends the process and reports
-// its exit) so tests only set expectations where they matter.
+// GoogleMock doubles of the reconciler's outside world: ProcessRuntime and HealthProber, a
+// FakeHostProcesses (the host's /proc as a test writes it), plus FakeProcessTable, which gives a
+// MockProcessRuntime the behaviour of a tiny process table (launch hands out pids, handle() answers
+// for live keys, stop() ends the process and reports its exit) so tests only set expectations where
+// they matter.
 #pragma once
 
 #include <gmock/gmock.h>
@@ -11,10 +12,12 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "reconciler/runtime/health_prober.h"
+#include "reconciler/runtime/host_processes.h"
 #include "reconciler/runtime/process_runtime.h"
 
 namespace minimcp::test {
@@ -29,7 +32,6 @@ class MockProcessRuntime : public runtime::ProcessRuntime {
   MOCK_METHOD(std::optional<runtime::Usage>, usage, (const std::string& key), (const, override));
   MOCK_METHOD(std::optional<runtime::ProcessHandle>, handle, (const std::string& key),
               (const, override));
-  MOCK_METHOD(bool, isAlive, (const runtime::ProcessHandle& handle), (const, override));
   MOCK_METHOD(void, onExit, (ExitCallback callback), (override));
   MOCK_METHOD(void, onLimitExceeded, (LimitCallback callback), (override));
   MOCK_METHOD(std::string, enforcement, (), (const, override));
@@ -103,14 +105,6 @@ class FakeProcessTable {
               if (it == live_.end()) return std::nullopt;
               return it->second;
             }));
-    ON_CALL(rt, isAlive(_)).WillByDefault(Invoke([this](const runtime::ProcessHandle& h) {
-      std::lock_guard lock(mu_);
-      if (orphans_.count(h.pid) && orphans_[h.pid] == h.startTime) return true;
-      for (const auto& [k, v] : live_) {
-        if (v == h) return true;
-      }
-      return false;
-    }));
     ON_CALL(rt, enforcement()).WillByDefault(::testing::Return(std::string("rlimit+sampling")));
   }
 
@@ -171,6 +165,80 @@ class FakeProcessTable {
   std::map<std::string, std::vector<runtime::LaunchSpec>> specs_;
   pid_t nextPid_ = 4242;
   int stops_ = 0;
+};
+
+// A host process table the test writes: inspect()/list() answer from it, stop() ends the
+// victims (and their groups) unless they were added as unkillable, and remembers them.
+class FakeHostProcesses : public runtime::HostProcesses {
+ public:
+  void add(runtime::ProcessInfo p, bool unkillable = false) {
+    std::lock_guard lock(mu_);
+    if (unkillable) unkillable_.insert(p.pid);
+    procs_[p.pid] = std::move(p);
+  }
+  void remove(pid_t pid) {
+    std::lock_guard lock(mu_);
+    procs_.erase(pid);
+  }
+  bool alive(pid_t pid) const {
+    std::lock_guard lock(mu_);
+    return procs_.count(pid) > 0;
+  }
+  // Every victim stop() was given, in order (stopped by it, or gone already).
+  std::vector<runtime::ProcessInfo> stopped() const {
+    std::lock_guard lock(mu_);
+    return stopped_;
+  }
+  std::vector<std::chrono::milliseconds> graces() const {
+    std::lock_guard lock(mu_);
+    return graces_;
+  }
+
+  std::optional<runtime::ProcessInfo> inspect(pid_t pid) const override {
+    std::lock_guard lock(mu_);
+    auto it = procs_.find(pid);
+    if (it == procs_.end()) return std::nullopt;
+    return it->second;
+  }
+  std::vector<runtime::ProcessInfo> list() const override {
+    std::lock_guard lock(mu_);
+    std::vector<runtime::ProcessInfo> out;
+    for (auto [pid, p] : procs_) {
+      p.mcpId.reset();
+      out.push_back(p);
+    }
+    return out;
+  }
+  std::vector<pid_t> stop(const std::vector<runtime::ProcessInfo>& victims,
+                          std::chrono::milliseconds grace) override {
+    std::lock_guard lock(mu_);
+    graces_.push_back(grace);
+    std::vector<pid_t> survivors;
+    stopped_.insert(stopped_.end(), victims.begin(), victims.end());
+    for (const auto& v : victims) {
+      auto it = procs_.find(v.pid);
+      if (it == procs_.end() || it->second.startTime != v.startTime) continue;
+      if (unkillable_.count(v.pid)) {
+        survivors.push_back(v.pid);
+        continue;
+      }
+      const bool leader = it->second.pgrp == v.pid;
+      procs_.erase(it);
+      if (!leader) continue;
+      for (auto m = procs_.begin(); m != procs_.end();) {
+        m = m->second.pgrp == v.pid && !unkillable_.count(m->first) ? procs_.erase(m)
+                                                                    : std::next(m);
+      }
+    }
+    return survivors;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<pid_t, runtime::ProcessInfo> procs_;
+  std::set<pid_t> unkillable_;
+  std::vector<runtime::ProcessInfo> stopped_;
+  std::vector<std::chrono::milliseconds> graces_;
 };
 
 // Makes a MockHealthProber answer every probe at once: healthy while `healthy` is true, else

@@ -278,8 +278,8 @@ TEST_F(ProcessRuntimeTest, AdoptChecksPidAndStartTimeAndWatchesTheProcess) {
 
   LocalProcessRuntime second;
   exits_.attach(second);
-  EXPECT_TRUE(second.isAlive(h));
-  EXPECT_FALSE(second.isAlive(ProcessHandle{h.pid, h.startTime + 1}));
+  EXPECT_TRUE(processAlive(h.pid, h.startTime));
+  EXPECT_FALSE(processAlive(h.pid, h.startTime + 1));
   LaunchSpec spec = shell("ns/adoptee", "");
   EXPECT_FALSE(second.adopt(spec, ProcessHandle{h.pid, h.startTime + 1})) << "pid reused";
   EXPECT_FALSE(second.adopt(spec, ProcessHandle{999999999, h.startTime}));

@@ -95,6 +95,7 @@ class ControllerTest : public ::testing::Test {
     o.gatewayBase = "https://127.0.0.1:7443";
     o.workers = 2;
     o.portChecker = std::make_shared<AllFreePorts>();
+    o.hostProcesses = host_;
     return o;
   }
 
@@ -164,7 +165,27 @@ class ControllerTest : public ::testing::Test {
   std::unique_ptr<store::Store> store_;
   crypto::MasterKey master_;
   crypto::InstanceTokens tokens_;
+  // The instance dir as /proc/PID/cwd would show it.
+  std::string instanceDirOf(const std::string& name, const std::string& ns = "alice") const {
+    return (std::filesystem::weakly_canonical(dir_.path() / "data" / "instances") / ns / name)
+        .string();
+  }
+  // A live process on the fake host with every mark of the stored instance `name`.
+  runtime::ProcessInfo hostProcessOf(const std::string& name, pid_t pid, uint64_t startTime) {
+    runtime::ProcessInfo p;
+    p.pid = pid;
+    p.startTime = startTime;
+    p.ppid = 1;
+    p.pgrp = pid;
+    p.session = pid;
+    p.realUid = 65534;
+    p.cwd = instanceDirOf(name);
+    p.mcpId = instance(name)["metadata"].value("uid", "");
+    return p;
+  }
+
   ::testing::NiceMock<MockProcessRuntime> rt_;
+  std::shared_ptr<FakeHostProcesses> host_ = std::make_shared<FakeHostProcesses>();
   FakeProcessTable table_;
   ::testing::NiceMock<MockHealthProber> prober_;
   std::atomic<bool> healthy_{true};

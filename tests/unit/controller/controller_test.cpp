@@ -272,6 +272,7 @@ TEST_F(ControllerTest, AdoptsALiveProcessRecordedInStatus) {
   createType();
   createInstance("inbox");
   const auto orphan = table_.addOrphan();
+  host_->add(hostProcessOf("inbox", orphan.pid, orphan.startTime));
   // What an earlier mcpd left: finalizer, pid, start time, port.
   json obj = instance("inbox");
   obj["metadata"]["finalizers"] = {"minimcp.io/process"};

@@ -60,9 +60,9 @@ std::optional<uid_t> isolationUid(const json& object) {
 // Uids that identify one instance each: recorded for instances with an identity of their own
 // on this node (status.isolation.mode DynamicUser), never root or mcpd's own, and claimed by
 // exactly one instance (a shared uid tells nothing about whose a process is).
-std::map<uid_t, std::string> ownUids(const std::map<std::string, json>& instances,
-                                     const std::string& node) {
-  std::map<uid_t, std::string> owners;
+std::map<uid_t, UidOwner> ownUids(const std::map<std::string, json>& instances,
+                                  const std::string& node) {
+  std::map<uid_t, UidOwner> owners;
   std::set<uid_t> claimedTwice;
   for (const auto& [key, object] : instances) {
     const json status = objectField(object, "status");
@@ -71,7 +71,9 @@ std::map<uid_t, std::string> ownUids(const std::map<std::string, json>& instance
     if (isolation.value("mode", "") != "DynamicUser") continue;
     const std::optional<uid_t> uid = isolationUid(object);
     if (!uid || *uid == 0 || *uid == ::geteuid()) continue;
-    if (!owners.emplace(*uid, key).second) claimedTwice.insert(*uid);
+    if (!owners.emplace(*uid, UidOwner{key, metaString(object, "uid")}).second) {
+      claimedTwice.insert(*uid);
+    }
   }
   for (uid_t uid : claimedTwice) owners.erase(uid);
   return owners;
@@ -422,7 +424,8 @@ void Controller::sweepStrays() {
   };
   if (instancesRoot_.empty()) return;
   const auto grouped =
-      processesByInstance(all, instancesRoot_, ownUids(instances, options_.node), ::getpid());
+      processesByInstance(all, instancesRoot_, ownUids(instances, options_.node), ::getpid(),
+                          [this](pid_t pid) { return host_->inspect(pid); });
 
   std::vector<runtime::ProcessInfo> notOurs;  // of instances gone or bound elsewhere
   for (const auto& [key, found] : grouped) {

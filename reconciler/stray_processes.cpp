@@ -57,7 +57,7 @@ std::vector<runtime::ProcessInfo> strayProcesses(const std::vector<runtime::Proc
 
 std::map<std::string, std::vector<runtime::ProcessInfo>> processesByInstance(
     const std::vector<runtime::ProcessInfo>& all, const std::string& instancesRoot,
-    const std::map<uid_t, std::string>& ownUids, pid_t self) {
+    const std::map<uid_t, UidOwner>& ownUids, pid_t self, const ProcessLookup& inspect) {
   std::map<std::string, std::vector<runtime::ProcessInfo>> out;
   const std::string prefix =
       instancesRoot.empty() || instancesRoot.back() == '/' ? instancesRoot : instancesRoot + "/";
@@ -82,7 +82,12 @@ std::map<std::string, std::vector<runtime::ProcessInfo>> processesByInstance(
       }
     }
     if (key.empty() && p.realUid) {
-      if (auto it = ownUids.find(*p.realUid); it != ownUids.end()) key = it->second;
+      if (auto it = ownUids.find(*p.realUid); it != ownUids.end()) {
+        const std::optional<runtime::ProcessInfo> seen = inspect(p.pid);
+        if (!seen) continue;  // gone
+        if (seen->mcpId && *seen->mcpId != it->second.mcpId) continue;
+        key = it->second.key;
+      }
     }
     if (!key.empty()) out[key].push_back(p);
   }

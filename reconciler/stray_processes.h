@@ -64,11 +64,18 @@ std::vector<runtime::ProcessInfo> strayProcesses(const std::vector<runtime::Proc
                                                  std::optional<pid_t> keeper,
                                                  const ProcessLookup& lookup);
 
+// An instance with a uid of its own (isolation DynamicUser).
+struct UidOwner {
+  std::string key;    // "ns/name"
+  std::string mcpId;  // its metadata.uid
+};
+
 // `all` grouped by instance key "ns/name": a process belongs to the instance whose dir (under
 // `instancesRoot`, canonical) holds its cwd, else to the instance that owns its real uid in
-// `ownUids` (instances with a uid of their own). `self` (mcpd) is never anyone's.
+// `ownUids`, unless its environment (read through `inspect`) carries another MCP_ID: the same
+// uid number may be another mcpd's instance on this host. `self` (mcpd) is never anyone's.
 std::map<std::string, std::vector<runtime::ProcessInfo>> processesByInstance(
     const std::vector<runtime::ProcessInfo>& all, const std::string& instancesRoot,
-    const std::map<uid_t, std::string>& ownUids, pid_t self);
+    const std::map<uid_t, UidOwner>& ownUids, pid_t self, const ProcessLookup& inspect);
 
 }  // namespace minimcp::reconciler

@@ -150,7 +150,8 @@ TEST(StrayProcesses, EverythingButTheKeepersTreeOrEverythingWithoutOne) {
 }
 
 TEST(ProcessesByInstance, ByDirectoryThenByOwnUid) {
-  const std::map<uid_t, std::string> ownUids = {{61000, "alice/inbox"}, {61001, "bob/mail"}};
+  const std::map<uid_t, UidOwner> ownUids = {{61000, {"alice/inbox", kMcpId}},
+                                             {61001, {"bob/mail", "mail-uid"}}};
   const pid_t self = 50;
   const std::vector<ProcessInfo> all = {
       proc(1, 1, "/", std::nullopt, 0),                                // init: never
@@ -163,8 +164,16 @@ TEST(ProcessesByInstance, ByDirectoryThenByOwnUid) {
       proc(105, 1, std::string(kRoot) + "/alice", std::nullopt, 65534),        // namespace dir only
       proc(106, 1, std::string(kRoot) + "-old/alice/inbox", std::nullopt, 0),  // another tree
       proc(107, 1, "/srv", std::nullopt, 61002),                               // an unowned uid
+      proc(108, 1, "/tmp", "mail-uid", 61001),  // bob/mail by uid and MCP_ID
+      // The same uid number, another mcpd's instance on this host: not bob's.
+      proc(109, 1, "/tmp/other-mcpd/instances/x/y", "someone-else", 61001),
+      proc(110, 1, "/tmp", std::nullopt, 61000),  // gone by the time its environment is read
   };
-  const auto grouped = processesByInstance(all, kRoot, ownUids, self);
+  Tree t;
+  for (const auto& p : all) {
+    if (p.pid != 110) t.add(p);
+  }
+  const auto grouped = processesByInstance(all, kRoot, ownUids, self, t.lookup());
   auto pidsOf = [&](const std::string& key) {
     std::vector<pid_t> out;
     if (auto it = grouped.find(key); it != grouped.end()) {
@@ -173,9 +182,9 @@ TEST(ProcessesByInstance, ByDirectoryThenByOwnUid) {
     return out;
   };
   EXPECT_EQ(pidsOf("alice/inbox"), (std::vector<pid_t>{100, 101}));
-  EXPECT_EQ(pidsOf("bob/mail"), (std::vector<pid_t>{102, 103}));
+  EXPECT_EQ(pidsOf("bob/mail"), (std::vector<pid_t>{102, 103, 108}));
   EXPECT_EQ(grouped.size(), 2u);
-  EXPECT_TRUE(processesByInstance(all, "", {}, self).empty()) << "no instances root";
+  EXPECT_TRUE(processesByInstance(all, "", {}, self, t.lookup()).empty()) << "no instances root";
 }
 
 }  // namespace

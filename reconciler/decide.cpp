@@ -563,12 +563,14 @@ Plan Decider::run() {
     const std::string msg = "expired at " + formatRfc3339(*d_.expiresAt);
     setCondition(cond::kReady, false, "Expired", msg);
     setCondition(cond::kExpired, true, "Expired", msg);
-    if (d_.expiredRetention) {
-      const TimePoint collectAt = *d_.expiresAt + *d_.expiredRetention;
-      if (now_ >= collectAt && phaseWas(phase::kExpired) && !o_.status.pid) {
+    // Beyond the times the API holds: never collected.
+    const auto collectAt =
+        d_.expiredRetention ? addChecked(*d_.expiresAt, *d_.expiredRetention) : std::nullopt;
+    if (collectAt) {
+      if (now_ >= *collectAt && phaseWas(phase::kExpired) && !o_.status.pid) {
         act(ActionType::Collect, "Expired");
       } else {
-        requeueAfter(std::max(ceilMs(collectAt - now_), std::chrono::milliseconds(1)));
+        requeueAfter(std::max(ceilMs(*collectAt - now_), std::chrono::milliseconds(1)));
       }
     }
     return std::move(plan_);

@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "api/model/kinds.h"
+#include "api/server/tls.h"
 #include "api/util/api_error.h"
 
 namespace minimcp::gateway {
@@ -301,6 +302,7 @@ struct Gateway::Core {
     auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
     ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    server::applyTlsPolicy(ctx->native_handle());
     ctx->set_verify_mode(ssl::verify_peer);
     beast::error_code ec;
     if (caBundle.empty()) {

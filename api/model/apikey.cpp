@@ -160,19 +160,20 @@ void updateRotation(json& obj, int64_t generation, TimePoint now) {
   json period = cellAt(obj, "spec.rotationPeriod");
   std::optional<std::chrono::milliseconds> d;
   if (period.is_string()) d = parseDuration(period.get<std::string>());
-  if (!rotatedAt || !d || d->count() <= 0) {
+  std::optional<TimePoint> by;
+  if (rotatedAt && d && d->count() > 0) by = addChecked(*rotatedAt, *d);
+  if (!by) {
     st.erase("rotateBy");
     setCondition(obj, kConditionRotationDue, "False", "NoRotationPeriod",
                  "spec.rotationPeriod is not set", now);
   } else {
-    TimePoint by = *rotatedAt + *d;
-    st["rotateBy"] = formatRfc3339(by);
-    if (now >= by) {
+    st["rotateBy"] = formatRfc3339(*by);
+    if (now >= *by) {
       setCondition(obj, kConditionRotationDue, "True", "RotationPeriodElapsed",
                    "the value is older than spec.rotationPeriod; set a new value", now);
     } else {
       setCondition(obj, kConditionRotationDue, "False", "WithinRotationPeriod",
-                   "rotate the value by " + formatRfc3339(by), now);
+                   "rotate the value by " + formatRfc3339(*by), now);
     }
   }
   // setCondition takes metadata.generation, which the REST layer bumps only after prepare.

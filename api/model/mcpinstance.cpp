@@ -102,16 +102,24 @@ class MCPInstanceStrategy : public KindStrategy {
       auto d = parseDuration(*ttl);
       if (!d) {
         errs.invalid("spec.ttl", *ttl,
-                     "must be a duration like 2h or 30m (regex used for validation is "
-                     "'^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$')");
+                     "must be a duration like 2h or 30m, at most " +
+                         std::to_string(kMaxDuration.count() / 3600000) +
+                         "h (regex used for validation is "
+                         "'^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$')");
       } else if (d->count() <= 0) {
         errs.invalid("spec.ttl", *ttl, "must be greater than 0");
+      } else if (auto created = parseRfc3339(
+                     stringField(obj.value("metadata", json::object()), "creationTimestamp"));
+                 created && !addChecked(*created, *d)) {
+        errs.invalid("spec.ttl", *ttl,
+                     "is too long: the instance would expire after " + formatRfc3339(latestTime()));
       }
     }
     if (const std::string* at = optionalString(errs, *spec, "expiresAt", "spec.expiresAt")) {
       if (!parseRfc3339(*at)) {
         errs.invalid("spec.expiresAt", *at,
-                     "must be an RFC 3339 timestamp like 2026-01-02T15:04:05Z");
+                     "must be an RFC 3339 timestamp like 2026-01-02T15:04:05Z, between " +
+                         formatRfc3339(earliestTime()) + " and " + formatRfc3339(latestTime()));
       }
       if (ttl) errs.invalid("spec.expiresAt", *at, "may not be set together with spec.ttl");
     }
@@ -179,7 +187,7 @@ std::optional<TimePoint> instanceExpiry(const json& obj) {
   auto d = parseDuration(ttl->get<std::string>());
   auto c = parseRfc3339(created->get<std::string>());
   if (!d || !c) return std::nullopt;
-  return *c + *d;
+  return addChecked(*c, *d);
 }
 
 MCPInstanceSpec MCPInstanceSpec::fromJson(const json& spec) {

@@ -3,6 +3,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -75,6 +76,15 @@ std::optional<bool> boolWord(const std::string& s) {
   return std::nullopt;
 }
 
+// A number the API cannot hold: thrown while resolving a scalar, reported with its mark.
+struct NumberOutOfRange {
+  std::string message;
+};
+
+[[noreturn]] void integerOutOfRange(const std::string& s) {
+  throw NumberOutOfRange{"the number " + s + " is out of range (integers must fit in 64 bits)"};
+}
+
 std::optional<json> intWord(const std::string& s) {
   static const std::regex kDec("[-+]?[0-9]+");
   static const std::regex kOct("0o[0-7]+");
@@ -97,31 +107,27 @@ std::optional<json> intWord(const std::string& s) {
   }
   uint64_t magnitude = 0;
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), magnitude, base);
-  if (ec == std::errc() && ptr == digits.data() + digits.size()) {
-    if (!negative) {
-      if (magnitude <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return json(static_cast<int64_t>(magnitude));
-      }
-      return json(magnitude);
-    }
-    if (magnitude <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + 1) {
-      return json(static_cast<int64_t>(0 - magnitude));
-    }
+  if (ec != std::errc() || ptr != digits.data() + digits.size()) integerOutOfRange(s);
+  constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  if (!negative) {
+    if (magnitude > kMax) integerOutOfRange(s);
+    return json(static_cast<int64_t>(magnitude));
   }
-  // Too large for 64 bits: keep the value as a float rather than failing.
-  return json(std::strtod(s.c_str(), nullptr));
+  if (magnitude > kMax + 1) integerOutOfRange(s);
+  return json(static_cast<int64_t>(0 - magnitude));
 }
 
+// JSON has no infinities or NaN, and a float that overflows is not the number written.
 std::optional<json> floatWord(const std::string& s) {
   static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-  if (std::regex_match(s, kFloat)) return json(std::strtod(s.c_str(), nullptr));
-  static const std::regex kInf("[-+]?\\.(inf|Inf|INF)");
-  if (std::regex_match(s, kInf)) {
-    return json(s[0] == '-' ? -std::numeric_limits<double>::infinity()
-                            : std::numeric_limits<double>::infinity());
+  if (std::regex_match(s, kFloat)) {
+    double v = std::strtod(s.c_str(), nullptr);
+    if (!std::isfinite(v)) throw NumberOutOfRange{"the number " + s + " is out of range"};
+    return json(v);
   }
-  if (s == ".nan" || s == ".NaN" || s == ".NAN") {
-    return json(std::numeric_limits<double>::quiet_NaN());
+  static const std::regex kSpecial("[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)");
+  if (std::regex_match(s, kSpecial)) {
+    throw NumberOutOfRange{s + " is not a number JSON can hold"};
   }
   return std::nullopt;
 }
@@ -210,6 +216,14 @@ class JsonBuilder : public YAML::EventHandler {
   };
 
   json resolve(const YAML::Mark& mark, const std::string& tag, const std::string& value) {
+    try {
+      return resolveTagged(mark, tag, value);
+    } catch (const NumberOutOfRange& e) {
+      throw yamlError(mark, e.message);
+    }
+  }
+
+  json resolveTagged(const YAML::Mark& mark, const std::string& tag, const std::string& value) {
     if (tag == "?") return resolvePlain(value);
     if (tag == "!" || tag == "tag:yaml.org,2002:str") return value;
     std::optional<json> v;
@@ -386,6 +400,103 @@ void emit(YAML::Emitter& out, const json& v) {
   }
 }
 
+// Builds the JSON DOM like nlohmann's own parser, and refuses what the API cannot hold: nesting
+// deeper than maxDepth, integers beyond 64 signed bits (nlohmann would keep them as lossy
+// floats) and floats that overflow ("1e400").
+class JsonSax {
+ public:
+  JsonSax(const std::string& text, json& root, int maxDepth)
+      : text_(text), root_(root), maxDepth_(maxDepth) {}
+
+  bool null() { return put(nullptr); }
+  bool boolean(bool v) { return put(v); }
+  bool number_integer(json::number_integer_t v) { return put(v); }
+  bool number_unsigned(json::number_unsigned_t v) {
+    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      integerOutOfRange(std::to_string(v));
+    }
+    return put(v);
+  }
+  bool number_float(json::number_float_t v, const std::string& text) {
+    // Written without fraction or exponent: an integer too large for 64 bits.
+    if (text.find_first_of(".eE") == std::string::npos) integerOutOfRange(text);
+    return put(v);
+  }
+  bool string(std::string& v) { return put(std::move(v)); }
+  bool binary(json::binary_t& v) { return put(std::move(v)); }
+  bool start_object(std::size_t) { return open(json::object()); }
+  bool key(std::string& k) {
+    key_ = std::move(k);
+    return true;
+  }
+  bool end_object() { return close(); }
+  bool start_array(std::size_t) { return open(json::array()); }
+  bool end_array() { return close(); }
+
+  bool parse_error(std::size_t byte, const std::string&, const nlohmann::detail::exception& e) {
+    size_t end = std::min<size_t>(byte > 0 ? byte - 1 : 0, text_.size());
+    size_t line = 1, column = 1;
+    for (size_t i = 0; i < end; ++i) {
+      if (text_[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    // what() is "[json.exception.parse_error.101] parse error at ...: <detail>", or
+    // "[json.exception.out_of_range.406] number overflow parsing '1e400'".
+    std::string what = e.what();
+    size_t colon = what.find(": ", what.find("parse error"));
+    size_t tag = what.find("] ");
+    std::string detail = colon != std::string::npos ? what.substr(colon + 2)
+                         : tag != std::string::npos ? what.substr(tag + 2)
+                                                    : what;
+    throw ApiError::BadRequest("error parsing JSON: line " + std::to_string(line) + ", column " +
+                               std::to_string(column) + ": " + detail);
+  }
+
+ private:
+  bool put(json v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+    } else if (stack_.back()->is_array()) {
+      stack_.back()->push_back(std::move(v));
+    } else {
+      (*stack_.back())[key_] = std::move(v);
+    }
+    return true;
+  }
+  bool open(json container) {
+    if (static_cast<int>(stack_.size()) + 1 > maxDepth_) {
+      throw ApiError::BadRequest("error parsing JSON: nesting deeper than " +
+                                 std::to_string(maxDepth_) + " levels");
+    }
+    json* slot;
+    if (stack_.empty()) {
+      root_ = std::move(container);
+      slot = &root_;
+    } else if (stack_.back()->is_array()) {
+      stack_.back()->push_back(std::move(container));
+      slot = &stack_.back()->back();
+    } else {
+      slot = &((*stack_.back())[key_] = std::move(container));
+    }
+    stack_.push_back(slot);
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    return true;
+  }
+
+  const std::string& text_;
+  json& root_;
+  int maxDepth_;
+  std::vector<json*> stack_;
+  std::string key_;
+};
+
 }  // namespace
 
 std::vector<nlohmann::json> parseYamlDocuments(const std::string& text, int maxDepth) {
@@ -401,38 +512,21 @@ std::vector<nlohmann::json> parseYamlDocuments(const std::string& text, int maxD
   return std::move(builder.documents);
 }
 
+nlohmann::json parseJson(const std::string& text, int maxDepth) {
+  json root;
+  JsonSax sax(text, root, maxDepth);
+  try {
+    json::sax_parse(text, &sax);
+  } catch (const NumberOutOfRange& e) {
+    throw ApiError::BadRequest("error parsing JSON: " + e.message);
+  }
+  return root;
+}
+
 nlohmann::json parseJsonOrYaml(const std::string& text, int maxDepth) {
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && (text[first] == '{' || text[first] == '[')) {
-    json::parser_callback_t limitDepth = [maxDepth](int depth, json::parse_event_t event, json&) {
-      if ((event == json::parse_event_t::object_start ||
-           event == json::parse_event_t::array_start) &&
-          depth + 1 > maxDepth) {
-        throw ApiError::BadRequest("error parsing JSON: nesting deeper than " +
-                                   std::to_string(maxDepth) + " levels");
-      }
-      return true;
-    };
-    try {
-      return json::parse(text, limitDepth);
-    } catch (const json::parse_error& e) {
-      size_t end = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
-      size_t line = 1, column = 1;
-      for (size_t i = 0; i < end; ++i) {
-        if (text[i] == '\n') {
-          ++line;
-          column = 1;
-        } else {
-          ++column;
-        }
-      }
-      // nlohmann's what() is "[json.exception.parse_error.101] parse error at ...: <detail>".
-      std::string what = e.what();
-      size_t colon = what.find(": ", what.find("parse error"));
-      std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
-      throw ApiError::BadRequest("error parsing JSON: line " + std::to_string(line) + ", column " +
-                                 std::to_string(column) + ": " + detail);
-    }
+    return parseJson(text, maxDepth);
   }
   std::vector<json> docs = parseYamlDocuments(text, maxDepth);
   if (docs.empty()) throw ApiError::BadRequest("the request body is empty");

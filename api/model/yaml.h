@@ -10,9 +10,13 @@
 namespace minimcp::model {
 
 // Parses every document of a multi-document YAML stream (empty documents are skipped).
-// Throws ApiError::BadRequest with "line L, column C" on a syntax error, or when nesting
-// exceeds `maxDepth`.
+// Throws ApiError::BadRequest with "line L, column C" on a syntax error, when nesting exceeds
+// `maxDepth`, or for a number JSON cannot hold (beyond 64-bit integers, 1e400, .inf, .nan).
 std::vector<nlohmann::json> parseYamlDocuments(const std::string& text, int maxDepth = 64);
+
+// Parses JSON (only). Throws ApiError::BadRequest naming line and column on a syntax error, and
+// for numbers the API cannot hold: integers beyond 64 signed bits, floats that overflow.
+nlohmann::json parseJson(const std::string& text, int maxDepth = 64);
 
 // Parses a body that is either JSON or YAML (one document). Throws ApiError::BadRequest naming
 // line and column.

@@ -245,6 +245,7 @@ void ApiServer::start() {
   ho.host = o.host;
   ho.port = o.port;
   ho.threads = o.threads;
+  ho.maxConnections = o.maxConnections;
   ho.tls = !o.insecureHttp;
   if (ho.tls) {
     if (!o.tlsCert.empty() || !o.tlsKey.empty()) {

@@ -38,6 +38,7 @@ struct ApiServerOptions {
   std::vector<std::string> tlsHosts;
   bool insecureHttp = false;
   int threads = 2;
+  size_t maxConnections = 1024;  // beyond this, new connections are answered 503 and closed
   int64_t watchHistory = 10000;  // changes the store keeps for watch resumption
   RestOptions rest;
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "api/server/http_session.h"
+#include "api/server/tls.h"
 #include "api/util/api_error.h"
 
 namespace minimcp::server {
@@ -54,8 +55,10 @@ Request toRequest(http::request<http::string_body>&& req) {
 
 http::response<http::string_body> statusResponse(int code, const std::string& message,
                                                  unsigned version) {
-  std::string reason = code == 413   ? "RequestEntityTooLarge"
-                       : code == 431 ? "BadRequest"
+  std::string reason = code == 400   ? "BadRequest"
+                       : code == 413 ? "RequestEntityTooLarge"
+                       : code == 431 ? "RequestHeaderFieldsTooLarge"
+                       : code == 503 ? "ServiceUnavailable"
                                      : "InternalError";
   ApiError err(code, reason, message);
   http::response<http::string_body> res;
@@ -86,16 +89,37 @@ struct HttpServer::Impl {
   uint16_t port = 0;
   bool started = false;
 
+  net::steady_timer acceptRetry{ioc};
+
+  // Connections over the cap are still answered (503, after their request head) up to this
+  // many more; beyond that they are closed at once.
+  static constexpr size_t kRefusedBacklog = 64;
+
   void accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
       if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-      if (!ec) {
+      if (ec) {
+        // Out of file descriptors (or another transient failure): pause rather than spin.
+        spdlog::warn("accept: {}", ec.message());
+        acceptRetry.expires_after(std::chrono::milliseconds(100));
+        acceptRetry.async_wait([this](beast::error_code e) {
+          if (!e && acceptor.is_open()) accept();
+        });
+        return;
+      }
+      const size_t open = ++shared->connections;
+      const size_t cap = shared->options.maxConnections;
+      if (open > cap + kRefusedBacklog) {
+        --shared->connections;
+        beast::error_code ignored;
+        s.close(ignored);
+      } else {
         beast::error_code ignored;
         s.set_option(tcp::no_delay(true), ignored);
         if (tlsCtx) {
-          startTlsSession(std::move(s), *tlsCtx, shared);
+          startTlsSession(std::move(s), *tlsCtx, shared, open > cap);
         } else {
-          startPlainSession(std::move(s), shared);
+          startPlainSession(std::move(s), shared, open > cap);
         }
       }
       accept();
@@ -119,6 +143,7 @@ void HttpServer::start() {
     ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
                     ssl::context::single_dh_use);
+    applyTlsPolicy(ctx.native_handle());
     beast::error_code ec;
     ctx.use_certificate_chain_file(o.certFile, ec);
     if (ec)
@@ -154,6 +179,7 @@ void HttpServer::stop() {
   net::post(impl_->ioc, [impl = impl_.get()] {
     beast::error_code ec;
     impl->acceptor.close(ec);
+    impl->acceptRetry.cancel();
   });
   // Producers (watch threads) stop before the io_context does, so none posts into a dead one.
   impl_->shared->stopAllStreams();

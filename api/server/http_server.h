@@ -20,8 +20,14 @@ struct HttpServerOptions {
   int threads = 2;
   size_t bodyLimit = 1 << 20;               // larger bodies answer 413
   size_t headerLimit = 64 << 10;            // larger headers answer 431
-  std::chrono::seconds idleTimeout{120};    // keep-alive connection without a request
-  std::chrono::seconds requestTimeout{60};  // reading one request / writing one response
+  std::chrono::seconds idleTimeout{120};    // keep-alive connection between requests
+  std::chrono::seconds requestTimeout{60};  // reading one body / writing one response
+  // A request's head (request line and headers) must be complete this long after its first
+  // byte, and on a new connection after the accept (TLS handshake included): a client trickling
+  // its headers holds a connection no longer. Streamed responses (watch, SSE) are not bounded.
+  std::chrono::seconds headerTimeout{10};
+  // Open connections beyond this are answered 503 and closed (watches count too).
+  size_t maxConnections = 1024;
 };
 
 class HttpServer {

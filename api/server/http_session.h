@@ -42,6 +42,7 @@ struct ServerShared {
   std::mutex mu;
   std::set<std::shared_ptr<Stream>> streams;
   bool stopping = false;
+  std::atomic<size_t> connections{0};  // open sessions, those being refused included
 
   // False when the server is stopping (the caller must stop the stream itself).
   bool registerStream(const std::shared_ptr<Stream>& s);
@@ -56,8 +57,11 @@ http::response<http::string_body> statusResponse(int code, const std::string& me
 void fillResponse(http::response<http::string_body>& res, Response&& r, unsigned version,
                   bool keepAlive);
 
-void startPlainSession(tcp::socket socket, std::shared_ptr<ServerShared> shared);
-void startTlsSession(tcp::socket socket, ssl::context& ctx, std::shared_ptr<ServerShared> shared);
+// `overCapacity`: the connection is one too many; it is answered 503 after its request head.
+// The session gives its slot in ServerShared::connections back when it ends.
+void startPlainSession(tcp::socket socket, std::shared_ptr<ServerShared> shared, bool overCapacity);
+void startTlsSession(tcp::socket socket, ssl::context& ctx, std::shared_ptr<ServerShared> shared,
+                     bool overCapacity);
 
 // Chunks from a producer thread reach the session through its strand; the session holds the
 // only strong reference to itself, so a producer never keeps a closed connection alive.
@@ -89,16 +93,22 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   static constexpr bool kTls = !std::is_same_v<AsyncStream, beast::tcp_stream>;
   static constexpr size_t kMaxQueuedBytes = 8 << 20;  // a watcher this far behind is dropped
 
-  Session(AsyncStream&& s, std::shared_ptr<ServerShared> shared)
-      : stream_(std::move(s)), shared_(std::move(shared)), idleTimer_(stream_.get_executor()) {}
+  Session(AsyncStream&& s, std::shared_ptr<ServerShared> shared, bool overCapacity)
+      : stream_(std::move(s)),
+        shared_(std::move(shared)),
+        overCapacity_(overCapacity),
+        idleTimer_(stream_.get_executor()) {}
 
-  ~Session() { stopProducer(); }
+  ~Session() {
+    stopProducer();
+    --shared_->connections;
+  }
 
   void run() {
     auto self = this->shared_from_this();
     net::dispatch(stream_.get_executor(), [self] {
       if constexpr (kTls) {
-        beast::get_lowest_layer(self->stream_).expires_after(self->shared_->options.requestTimeout);
+        beast::get_lowest_layer(self->stream_).expires_after(self->shared_->options.headerTimeout);
         self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
           if (ec) return;  // scanners, wrong protocol, untrusted CA on the client side
           self->readHeader();
@@ -110,24 +120,50 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   }
 
  private:
+  // Between requests a keep-alive connection may stay idle; the clock of the next request head
+  // starts with its first byte.
   void readHeader() {
+    if (buffer_.size() != 0 || firstRequest_) return readHead();
+    beast::get_lowest_layer(stream_).expires_after(shared_->options.idleTimeout);
+    stream_.async_read_some(buffer_.prepare(kProbeBytes),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->close();
+                              self->buffer_.commit(n);
+                              self->readHead();
+                            });
+  }
+
+  void readHead() {
     headerParser_.emplace();
     headerParser_->header_limit(static_cast<std::uint32_t>(shared_->options.headerLimit));
     // Not boost::none: Beast 1.74 compares `len > optional` and treats none as exceeded.
     // The real limit is set on the body parser once the header is known.
     headerParser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    beast::get_lowest_layer(stream_).expires_after(shared_->options.idleTimeout);
+    beast::get_lowest_layer(stream_).expires_after(shared_->options.headerTimeout);
     http::async_read_header(
         stream_, buffer_, *headerParser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->onHeader(ec); });
   }
 
+  // Beast's parse errors (bad method, target, field...) as opposed to a client that went away.
+  static bool malformed(const beast::error_code& ec) {
+    return ec.category() == beast::error_code(http::error::bad_method).category() &&
+           ec != http::error::end_of_stream && ec != http::error::partial_message;
+  }
+
   void onHeader(beast::error_code ec) {
-    if (ec == http::error::header_limit) {
-      return writeError(431, "request header fields too large");
-    }
-    if (ec) return close();
     auto& opts = shared_->options;
+    if (ec == http::error::header_limit) {
+      return writeError(431, "request header fields too large (limit " +
+                                 std::to_string(opts.headerLimit >> 10) + " KiB)");
+    }
+    if (malformed(ec)) return writeError(400, "malformed HTTP request: " + ec.message());
+    if (ec) return close();
+    firstRequest_ = false;
+    if (overCapacity_) {
+      return writeError(503, "too many open connections (limit " +
+                                 std::to_string(opts.maxConnections) + "); try again later");
+    }
     beast::get_lowest_layer(stream_).expires_after(opts.requestTimeout);
     auto& hdr = headerParser_->get();
     auto length = headerParser_->content_length();
@@ -197,10 +233,13 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     writeResponse(res);
   }
 
+  // Answers a request that is not read to its end, then closes the connection.
   void writeError(int code, const std::string& message) {
     keepAlive_ = false;
+    drainBeforeClose_ = true;
     auto res =
         std::make_shared<http::response<http::string_body>>(statusResponse(code, message, 11));
+    if (code == 503) res->set(http::field::retry_after, "1");
     res->keep_alive(false);
     writeResponse(res);
   }
@@ -209,9 +248,33 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     beast::get_lowest_layer(stream_).expires_after(shared_->options.requestTimeout);
     http::async_write(stream_, *res,
                       [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
+                        if (!ec && self->drainBeforeClose_) return self->drainAndClose();
                         if (ec || !res->keep_alive()) return self->close();
                         self->readHeader();
                       });
+  }
+
+  // Closing with unread request bytes makes the kernel reset the connection, and a reset can
+  // destroy the answer before the client reads it (a client still sending a 1 MB header never
+  // sees its 431). So the rest of the request is read and dropped, for a bounded time and
+  // amount, until the client closes.
+  void drainAndClose() {
+    if constexpr (!kTls) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+    beast::get_lowest_layer(stream_).expires_after(shared_->options.headerTimeout);
+    buffer_.consume(buffer_.size());
+    drainSome();
+  }
+
+  void drainSome() {
+    stream_.async_read_some(buffer_.prepare(kProbeBytes),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > kMaxDrainBytes) return self->close();
+                              self->drainSome();
+                            });
   }
 
   // ---- streaming (watch, log -f, gateway SSE) ----
@@ -373,6 +436,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   }
 
   static constexpr size_t kProbeBytes = 4096;
+  static constexpr size_t kMaxDrainBytes = 16 << 20;
 
   AsyncStream stream_;
   beast::flat_buffer buffer_;
@@ -382,6 +446,10 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   bool keepAlive_ = true;
   bool closed_ = false;
   bool streaming_ = false;
+  const bool overCapacity_;
+  bool firstRequest_ = true;  // no request head read yet on this connection
+  bool drainBeforeClose_ = false;
+  size_t drained_ = 0;
 
   std::shared_ptr<Stream> producer_;
   std::shared_ptr<Sink> sink_;

@@ -12,6 +12,14 @@ std::string Request::param(const std::string& name) const {
   return it == query.end() ? std::string() : it->second;
 }
 
+std::vector<std::string> Request::params(const std::string& name) const {
+  std::vector<std::string> out;
+  forEachQueryParam(target, [&](std::string key, std::string value) {
+    if (key == name) out.push_back(std::move(value));
+  });
+  return out;
+}
+
 namespace {
 int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -39,11 +47,9 @@ std::string percentDecode(const std::string& s, bool plusIsSpace) {
   return out;
 }
 
-void parseTarget(const std::string& target, std::string& path,
-                 std::map<std::string, std::string>& query) {
+void forEachQueryParam(const std::string& target,
+                       const std::function<void(std::string key, std::string value)>& fn) {
   auto q = target.find('?');
-  path = percentDecode(target.substr(0, q), false);
-  query.clear();
   if (q == std::string::npos) return;
   std::string rest = target.substr(q + 1);
   size_t pos = 0;
@@ -53,12 +59,20 @@ void parseTarget(const std::string& target, std::string& path,
     std::string part = rest.substr(pos, amp - pos);
     if (!part.empty()) {
       auto eq = part.find('=');
-      std::string key = percentDecode(part.substr(0, eq), true);
-      std::string value = eq == std::string::npos ? "" : percentDecode(part.substr(eq + 1), true);
-      query[key] = value;
+      fn(percentDecode(part.substr(0, eq), true),
+         eq == std::string::npos ? "" : percentDecode(part.substr(eq + 1), true));
     }
     pos = amp + 1;
   }
+}
+
+void parseTarget(const std::string& target, std::string& path,
+                 std::map<std::string, std::string>& query) {
+  path = percentDecode(target.substr(0, target.find('?')), false);
+  query.clear();
+  forEachQueryParam(target, [&](std::string key, std::string value) {
+    query[std::move(key)] = std::move(value);
+  });
 }
 
 Response Response::json(int status, const nlohmann::json& body) {

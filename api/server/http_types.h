@@ -22,12 +22,17 @@ struct Request {
 
   std::string header(const std::string& lowerName) const;
   std::string param(const std::string& name) const;  // "" when absent
+  // Every value of a repeated parameter, in order (read from `target`): "?dryRun=All&dryRun=x".
+  std::vector<std::string> params(const std::string& name) const;
   bool hasParam(const std::string& name) const { return query.count(name) != 0; }
 };
 
 // Splits a request target into its decoded path and query parameters.
 void parseTarget(const std::string& target, std::string& path,
                  std::map<std::string, std::string>& query);
+// Each decoded key=value pair of the target's query, in order.
+void forEachQueryParam(const std::string& target,
+                       const std::function<void(std::string key, std::string value)>& fn);
 std::string percentDecode(const std::string& s, bool plusIsSpace);
 
 // Where a streamed body goes. Thread-safe: the producer may call it from any thread.

@@ -3,6 +3,7 @@
 #include "api/model/strategy.h"
 #include "api/model/validation.h"
 #include "api/model/yaml.h"
+#include "api/server/request_body.h"
 #include "api/util/api_error.h"
 
 namespace minimcp::server {
@@ -91,9 +92,7 @@ class InstanceLimitsAdmission : public AdmissionPlugin {
 
 // The body of a PUT: every problem as a 422 cause.
 json parseLimitsBody(const Request& req, const std::string& ns) {
-  if (req.body.empty()) throw ApiError::BadRequest("the request body is empty");
-  json body = model::parseJsonOrYaml(req.body);
-  if (!body.is_object()) throw ApiError::BadRequest("the request body must be an object");
+  json body = parseObjectBody(req);
   model::FieldErrors errs;
   json spec = json::object();
   for (const auto& [key, value] : body.items()) {
@@ -204,6 +203,7 @@ Response Limits::handle(const Request& req, const Identity& who) const {
     throw ApiError::BadRequest("invalid namespace " + quoted(ns) + ": must be a DNS-1123 label");
   }
   if (read) return Response::json(200, present(ns));
+  refuseDryRun(req, "limits");
   if (req.method == "PUT") {
     json record = {{"apiVersion", model::kApiVersion},
                    {"kind", "NamespaceLimits"},

@@ -1,17 +1,13 @@
 #include "api/server/patch.h"
 
-#include <algorithm>
-
 #include "api/model/yaml.h"
+#include "api/server/request_body.h"
 #include "api/util/api_error.h"
 
 namespace minimcp::server {
 
 PatchType patchTypeFromContentType(const std::string& contentType) {
-  std::string t = contentType.substr(0, contentType.find(';'));
-  t.erase(std::remove_if(t.begin(), t.end(), [](unsigned char c) { return std::isspace(c); }),
-          t.end());
-  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string t = mediaType(contentType);
   if (t == "application/merge-patch+json") return PatchType::Merge;
   if (t == "application/json-patch+json") return PatchType::Json;
   if (t == "application/apply-patch+yaml" || t == "application/apply-patch+json") {
@@ -41,12 +37,7 @@ nlohmann::json applyPatch(PatchType type, const nlohmann::json& live, const std:
       return out;
     }
     case PatchType::Json: {
-      nlohmann::json patch;
-      try {
-        patch = nlohmann::json::parse(body);
-      } catch (const nlohmann::json::parse_error& e) {
-        throw ApiError::BadRequest(std::string("the JSON patch is not valid JSON: ") + e.what());
-      }
+      nlohmann::json patch = model::parseJson(body);
       if (!patch.is_array())
         throw ApiError::BadRequest("a JSON patch must be an array of operations");
       try {

@@ -2,6 +2,7 @@
 
 #include "api/model/yaml.h"
 #include "api/server/patch.h"
+#include "api/server/request_body.h"
 #include "api/server/table.h"
 #include "api/server/watch.h"
 #include "api/util/api_error.h"
@@ -75,13 +76,6 @@ ApiError staleConflict(const std::string& resource, const std::string& name,
                             group);
 }
 
-json parseBody(const Request& req) {
-  if (req.body.empty()) throw ApiError::BadRequest("the request body is empty");
-  json obj = model::parseJsonOrYaml(req.body);
-  if (!obj.is_object()) throw ApiError::BadRequest("the request body must be an object");
-  return obj;
-}
-
 int64_t parseRv(const std::string& s, bool* ok = nullptr) {
   if (ok) *ok = true;
   if (s.empty()) return 0;
@@ -118,14 +112,29 @@ void checkFieldSelector(const std::string& selector, const model::KindInfo& info
   }
 }
 
-bool dryRunIn(const json& v) {
-  if (v.is_string()) return v == "All";
-  if (v.is_array()) {
-    for (const auto& e : v) {
-      if (e == "All") return true;
+// As kube-apiserver: "All" is the only dry-run value there is, and any other is refused, never
+// taken for a real write ("?dryRun=true" must not create the object).
+bool dryRunFrom(const std::vector<std::string>& values, const std::string& field) {
+  for (const auto& v : values) {
+    if (v != "All") {
+      throw ApiError::BadRequest("invalid " + field + " value \"" + v +
+                                 "\": the only supported value is \"All\"");
     }
   }
-  return false;
+  return !values.empty();
+}
+
+// DeleteOptions.dryRun: a list of strings (a single string is taken as a list of one).
+bool dryRunFrom(const json& v) {
+  if (v.is_null()) return false;
+  std::vector<std::string> values;
+  for (const auto& e : v.is_array() ? v : json::array({v})) {
+    if (!e.is_string()) {
+      throw ApiError::BadRequest("invalid DeleteOptions.dryRun: must be a list of strings");
+    }
+    values.push_back(e.get<std::string>());
+  }
+  return dryRunFrom(values, "DeleteOptions.dryRun");
 }
 
 }  // namespace
@@ -211,7 +220,7 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
       }
     }
     Ctx c{req, path, *s, info, who, group, info.namespaced ? path.ns : "", false, false};
-    c.dryRun = dryRunIn(json(req.param("dryRun")));
+    c.dryRun = dryRunFrom(req.params("dryRun"), "dryRun");
     c.table = wantsTable(req.header("accept"));
     if (extra && !path.name.empty()) {
       if (req.method != "GET") {
@@ -250,7 +259,7 @@ Response RestHandler::dispatch(const Ctx& c, std::string* verb) const {
       if (!c.path.hasNamespace && c.info.namespaced) {
         throw ApiError::MethodNotAllowed("create needs a namespace in the path");
       }
-      return create(c, parseBody(c.req));
+      return create(c, parseObjectBody(c.req));
     }
     throw ApiError::MethodNotAllowed(
         "the server does not allow this method on the requested "
@@ -525,7 +534,7 @@ Response RestHandler::create(const Ctx& c, json obj) const {
 }
 
 Response RestHandler::update(const Ctx& c) const {
-  json body = parseBody(c.req);
+  json body = parseObjectBody(c.req);
   return writeUpdate(
       c, [&](const json&) { return body; }, nullptr);
 }
@@ -644,10 +653,11 @@ Response RestHandler::remove(const Ctx& c) const {
   const auto& name = c.path.name;
   json opts = json::object();
   if (!c.req.body.empty()) {
+    requireJsonOrYaml(c.req);
     opts = model::parseJsonOrYaml(c.req.body);
     if (!opts.is_object()) throw ApiError::BadRequest("DeleteOptions must be an object");
   }
-  bool dryRun = c.dryRun || dryRunIn(opts.value("dryRun", json()));
+  bool dryRun = dryRunFrom(opts.value("dryRun", json())) || c.dryRun;
   json pre = opts.value("preconditions", json::object());
   std::string preUid = pre.is_object() ? pre.value("uid", "") : "";
   std::string preRvText = pre.is_object() ? pre.value("resourceVersion", "") : "";

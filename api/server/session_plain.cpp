@@ -3,9 +3,10 @@
 
 namespace minimcp::server::detail {
 
-void startPlainSession(tcp::socket socket, std::shared_ptr<ServerShared> shared) {
+void startPlainSession(tcp::socket socket, std::shared_ptr<ServerShared> shared,
+                       bool overCapacity) {
   std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)),
-                                               std::move(shared))
+                                               std::move(shared), overCapacity)
       ->run();
 }
 

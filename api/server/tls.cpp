@@ -166,6 +166,17 @@ std::vector<std::string> allHosts(const std::vector<std::string>& extra) {
 
 }  // namespace
 
+void applyTlsPolicy(SSL_CTX* ctx) {
+  static constexpr const char* kTls12Suites =
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(ctx, kTls12Suites) != 1) {
+    fail("cannot set the TLS 1.2 cipher suites");
+  }
+}
+
 TlsFiles ensureTlsFiles(const std::string& dataDir, const std::vector<std::string>& extraHosts) {
   std::string dir = dataDir + "/tls";
   std::error_code ec;

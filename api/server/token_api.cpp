@@ -3,6 +3,7 @@
 #include "api/model/strategy.h"
 #include "api/model/validation.h"
 #include "api/model/yaml.h"
+#include "api/server/request_body.h"
 #include "api/util/api_error.h"
 #include "api/util/random.h"
 
@@ -24,9 +25,7 @@ json describe(const std::string& name, const Identity& id, const std::string& cr
 }
 
 Response create(const Request& req, StoreTokenAuthenticator& auth) {
-  if (req.body.empty()) throw ApiError::BadRequest("the request body is empty");
-  json body = model::parseJsonOrYaml(req.body);
-  if (!body.is_object()) throw ApiError::BadRequest("the request body must be an object");
+  json body = parseObjectBody(req);
   model::FieldErrors errs;
   for (const auto& [key, value] : body.items()) {
     if (key != "namespace" && key != "admin" && key != "name" && key != "apiVersion" &&
@@ -88,6 +87,7 @@ Response create(const Request& req, StoreTokenAuthenticator& auth) {
 
 Response handleTokens(const Request& req, const Identity& who, StoreTokenAuthenticator& auth) {
   if (!who.isAdmin()) throw ApiError::Forbidden("tokens are managed by the admin");
+  refuseDryRun(req, "tokens");
   std::string rest = req.path.substr(std::string(kTokensPath).size());
   if (!rest.empty() && rest[0] == '/') rest.erase(0, 1);
   if (!rest.empty() && rest.back() == '/') rest.pop_back();

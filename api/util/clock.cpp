@@ -12,6 +12,27 @@ SystemClock& SystemClock::instance() {
   return clock;
 }
 
+namespace {
+// 2200-01-01T00:00:00Z in seconds since the epoch.
+constexpr int64_t kLatestSeconds = 7258118400;
+}  // namespace
+
+TimePoint earliestTime() { return TimePoint{}; }
+
+TimePoint latestTime() { return TimePoint{std::chrono::seconds(kLatestSeconds)}; }
+
+std::optional<TimePoint> addChecked(TimePoint t, std::chrono::milliseconds d) {
+  if (t < earliestTime() || t >= latestTime()) return std::nullopt;
+  // Compared in milliseconds: d may be too large for nanoseconds. Both differences fit, as t is
+  // in the range, which is narrower than a TimePoint's span.
+  using std::chrono::ceil;
+  using std::chrono::milliseconds;
+  if (d >= ceil<milliseconds>(latestTime() - t) || d < ceil<milliseconds>(earliestTime() - t)) {
+    return std::nullopt;
+  }
+  return t + d;
+}
+
 std::string formatRfc3339(TimePoint t) {
   std::time_t secs =
       std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
@@ -114,14 +135,15 @@ std::optional<TimePoint> parseRfc3339(const std::string& s) {
   tm.tm_hour = hour;
   tm.tm_min = minute;
   tm.tm_sec = second;
-  std::time_t secs = timegm(&tm);
-  TimePoint t = std::chrono::system_clock::from_time_t(secs) - std::chrono::minutes(offsetMinutes);
-  return t + std::chrono::duration_cast<TimePoint::duration>(frac);
+  // Seconds first (64 bits hold any 4-digit year), checked before they become nanoseconds.
+  const int64_t secs = static_cast<int64_t>(timegm(&tm)) - int64_t{offsetMinutes} * 60;
+  if (secs < 0 || secs >= kLatestSeconds) return std::nullopt;
+  return TimePoint{std::chrono::seconds(secs)} +
+         std::chrono::duration_cast<TimePoint::duration>(frac);
 }
 
 std::optional<std::chrono::milliseconds> parseDuration(const std::string& s) {
-  // Longer than any real TTL, short enough that milliseconds fit in int64 comfortably.
-  constexpr double kMaxMillis = 1e15;
+  constexpr auto kMaxMillis = static_cast<double>(kMaxDuration.count());
   if (s.empty()) return std::nullopt;
   double total = 0;
   size_t p = 0;

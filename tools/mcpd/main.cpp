@@ -237,6 +237,12 @@ int main(int argc, char** argv) {
                    ? std::string()
                    : "expected an https:// or http:// URL";
       });
+  size_t maxConnections = 1024;
+  app.add_option("--max-connections", maxConnections,
+                 "open API connections (watches included) beyond which new ones are answered "
+                 "503 and closed")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   bool disableReconciler = false;
   app.add_flag("--disable-reconciler", disableReconciler,
                "serve the API and gateway only: start no instance processes");
@@ -332,6 +338,7 @@ int main(int argc, char** argv) {
     }
   }
   opts.insecureHttp = insecureHttp;
+  opts.maxConnections = maxConnections;
   opts.watchHistory = watchHistory;
   opts.storeUrl = storeUrl;
   opts.instanceTokens = &instanceTokens;

@@ -218,6 +218,25 @@ TEST(MCPInstance, ExpiresAtFollowsTtlFromCreation) {
   EXPECT_FALSE(instanceExpiry(never));
 }
 
+// creationTimestamp + ttl must stay a time the API holds: refused (naming spec.ttl), never
+// wrapped around into the past.
+TEST(MCPInstance, TtlWhoseExpiryWouldLeaveTheRangeIsInvalid) {
+  FakeClock clock;
+  clock.t = *parseRfc3339("2150-01-01T00:00:00Z");
+  const Strategy& s = mcpInstanceStrategy();
+  json obj = kInstance;
+  obj["spec"]["ttl"] = "438300h";  // 50 years
+  obj = created(s, obj, clock);
+  EXPECT_THAT(fieldsAndReasons(s.validate(obj)),
+              UnorderedElementsAreArray({"spec.ttl FieldValueInvalid"}));
+  EXPECT_FALSE(instanceExpiry(obj));
+  EXPECT_FALSE(obj["status"].contains("expiresAt"));
+  obj["spec"]["ttl"] = "400000h";  // 45.6 years: 2195
+  EXPECT_TRUE(s.validate(obj).empty()) << dump(s.validate(obj));
+  ASSERT_TRUE(instanceExpiry(obj));
+  EXPECT_GT(*instanceExpiry(obj), clock.t);
+}
+
 TEST(MCPInstance, StatusUpdateKeepsSpecAndMetadata) {
   FakeClock clock;
   const Strategy& s = mcpInstanceStrategy();
@@ -260,6 +279,13 @@ TEST(MCPInstance, ValidationTable) {
       {"expiresAt bad",
        {{"spec", {{"ttl", nullptr}, {"expiresAt", "tomorrow"}}}},
        {"spec.expiresAt FieldValueInvalid"}},
+      {"expiresAt beyond the times the API holds",
+       {{"spec", {{"ttl", nullptr}, {"expiresAt", "3000-01-01T00:00:00Z"}}}},
+       {"spec.expiresAt FieldValueInvalid"}},
+      {"expiresAt before 1970",
+       {{"spec", {{"ttl", nullptr}, {"expiresAt", "1900-01-01T00:00:00Z"}}}},
+       {"spec.expiresAt FieldValueInvalid"}},
+      {"ttl too long", {{"spec", {{"ttl", "999999999h"}}}}, {"spec.ttl FieldValueInvalid"}},
       {"keyRef without name",
        {{"spec", {{"keyRef", {{"name", nullptr}}}}}},
        {"spec.keyRef.name FieldValueRequired"}},

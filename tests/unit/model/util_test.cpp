@@ -82,6 +82,44 @@ TEST(ClockTest, Durations) {
   }
 }
 
+// A nanosecond TimePoint ends in 2262: a later date used to wrap around to the 1700s and
+// expire an instance at once. Such times are refused, not wrapped.
+TEST(ClockTest, TimesOutsideTheRangeAreRefused) {
+  EXPECT_EQ(formatRfc3339(earliestTime()), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(formatRfc3339(latestTime()), "2200-01-01T00:00:00Z");
+  ASSERT_TRUE(parseRfc3339("2199-12-31T23:59:59.999Z"));
+  EXPECT_EQ(formatRfc3339(*parseRfc3339("2199-12-31T23:59:59Z")), "2199-12-31T23:59:59Z");
+  EXPECT_EQ(*parseRfc3339("1970-01-01T00:00:00Z"), earliestTime());
+  for (const char* out :
+       {"2200-01-01T00:00:00Z", "2199-12-31T23:59:59-00:01", "2262-04-12T00:00:00Z",
+        "3000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1969-12-31T23:59:59Z",
+        "1970-01-01T00:00:00+00:01", "1677-09-21T00:00:00Z", "0001-01-01T00:00:00Z"}) {
+    EXPECT_FALSE(parseRfc3339(out)) << out;
+  }
+}
+
+TEST(ClockTest, DurationsAreBounded) {
+  EXPECT_EQ(parseDuration("876000h"), kMaxDuration);
+  for (const char* tooLong : {"876000h1ms", "876001h", "999999999h", "52560001m"}) {
+    EXPECT_FALSE(parseDuration(tooLong)) << tooLong;
+  }
+  EXPECT_FALSE(parseDuration(std::string(400, '9') + "s"));
+}
+
+TEST(ClockTest, AddCheckedStaysInTheRange) {
+  const TimePoint t = *parseRfc3339("2026-01-01T00:00:00Z");
+  EXPECT_EQ(addChecked(t, 2h), t + 2h);
+  EXPECT_EQ(addChecked(t, kMaxDuration), t + kMaxDuration);
+  const TimePoint last = latestTime() - 1s;
+  EXPECT_EQ(addChecked(last, 999ms), last + 999ms);
+  EXPECT_FALSE(addChecked(last, 1s));
+  EXPECT_FALSE(addChecked(last, kMaxDuration));  // would overflow a nanosecond TimePoint
+  EXPECT_FALSE(addChecked(t, std::chrono::milliseconds::max()));
+  EXPECT_FALSE(addChecked(t, -std::chrono::hours(24 * 365 * 57)));
+  EXPECT_EQ(addChecked(t, -1h), t - 1h);
+  EXPECT_FALSE(addChecked(latestTime(), 0ms));
+}
+
 TEST(ClockTest, HumanDuration) {
   EXPECT_EQ(humanDuration(45s), "45s");
   EXPECT_EQ(humanDuration(5min + 30s), "5m");

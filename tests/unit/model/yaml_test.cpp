@@ -13,6 +13,18 @@ using nlohmann::json;
 
 json one(const std::string& text) { return parseJsonOrYaml(text); }
 
+// The message of the 400 parseJsonOrYaml throws (JSON when the text starts with { or [).
+std::string bodyError(const std::string& text) {
+  try {
+    parseJsonOrYaml(text);
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.code(), 400);
+    return e.what();
+  }
+  ADD_FAILURE() << "no error for: " << text;
+  return "";
+}
+
 std::string badRequestMessage(const std::string& text, int maxDepth = 64) {
   try {
     parseYamlDocuments(text, maxDepth);
@@ -29,7 +41,7 @@ TEST(YamlParse, PlainScalarsResolveByCoreSchema) {
       one("n1: null\nn2: ~\nn3:\nn4: Null\n"
           "b1: true\nb2: True\nb3: FALSE\n"
           "i1: 42\ni2: -7\ni3: 0x1F\ni4: 0o17\ni5: +3\n"
-          "f1: 0.5\nf2: 1e3\nf3: .inf\nf4: -.Inf\nf5: .nan\n"
+          "f1: 0.5\nf2: 1e3\nf3: 1e-400\n"
           "s1: yes\ns2: hello world\ns3: 1.2.3\ns4: 0b101\n");
   for (auto k : {"n1", "n2", "n3", "n4"}) EXPECT_TRUE(j[k].is_null()) << k;
   EXPECT_EQ(j["b1"], true);
@@ -44,10 +56,8 @@ TEST(YamlParse, PlainScalarsResolveByCoreSchema) {
   EXPECT_TRUE(j["f1"].is_number_float());
   EXPECT_DOUBLE_EQ(j["f1"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(j["f2"].get<double>(), 1000.0);
-  EXPECT_TRUE(std::isinf(j["f3"].get<double>()));
-  EXPECT_LT(j["f4"].get<double>(), 0);
-  EXPECT_TRUE(std::isnan(j["f5"].get<double>()));
-  EXPECT_EQ(j["s1"], "yes");  // YAML 1.2: not a boolean
+  EXPECT_DOUBLE_EQ(j["f3"].get<double>(), 0.0);  // underflow is still the number written
+  EXPECT_EQ(j["s1"], "yes");                     // YAML 1.2: not a boolean
   EXPECT_EQ(j["s2"], "hello world");
   EXPECT_EQ(j["s3"], "1.2.3");
   EXPECT_EQ(j["s4"], "0b101");
@@ -153,6 +163,45 @@ TEST(JsonOrYaml, JsonBodies) {
   EXPECT_THROW(parseJsonOrYaml(std::string(100000, '[')), ApiError);
 }
 
+// JSON holds no infinities or NaN, and a number the API cannot hold is refused, never changed
+// into another (an integer beyond 64 bits into a lossy float, 1e400 into infinity or null).
+TEST(JsonOrYaml, NumbersOutOfRangeAre400) {
+  for (std::string n : {"1e400", "-1e400", "99999999999999999999", "18446744073709551615",
+                        "9223372036854775808", "-9223372036854775809"}) {
+    EXPECT_NE(bodyError("{\"a\": " + n + "}").find(n), std::string::npos) << n;
+    EXPECT_NE(bodyError("[1, " + n + "]").find(n), std::string::npos) << n;
+    EXPECT_NE(badRequestMessage("{a: " + n + "}").find(n), std::string::npos) << n;
+    EXPECT_NE(badRequestMessage("a: " + n + "\n").find(n), std::string::npos) << n;
+    EXPECT_NE(badRequestMessage("a: !!int " + n + "\n").find(n), std::string::npos) << n;
+    EXPECT_THROW(parseJson("{\"a\": " + n + "}"), ApiError) << n;
+  }
+  for (std::string special : {".inf", "-.Inf", "+.INF", ".nan", ".NaN", "!!float .inf"}) {
+    EXPECT_NE(badRequestMessage("a: " + special + "\n").find("line 1"), std::string::npos)
+        << special;
+  }
+  EXPECT_NE(badRequestMessage("a: 0x1ffffffffffffffff\n").find("out of range"), std::string::npos);
+  // The extremes that fit are kept exactly.
+  json j = one(R"({"max": 9223372036854775807, "min": -9223372036854775808, "f": 1e300})");
+  EXPECT_EQ(j["max"].get<int64_t>(), INT64_MAX);
+  EXPECT_EQ(j["min"].get<int64_t>(), INT64_MIN);
+  EXPECT_DOUBLE_EQ(j["f"].get<double>(), 1e300);
+  json y = one("max: 9223372036854775807\nmin: -9223372036854775808\nf: 1e300\n");
+  EXPECT_EQ(y, j);
+  // Quoted, they are strings like any other.
+  EXPECT_EQ(one("a: \"1e400\"\n")["a"], "1e400");
+  EXPECT_EQ(one(R"({"a": "99999999999999999999"})")["a"], "99999999999999999999");
+}
+
+TEST(JsonOrYaml, JsonOnly) {
+  EXPECT_EQ(parseJson(R"([{"op": "add", "value": 1}])"),
+            json::array({{{"op", "add"}, {"value", 1}}}));
+  EXPECT_THROW(parseJson("a: 1\n"), ApiError);
+  EXPECT_THROW(parseJson(R"({"a": 1} trailing)"), ApiError);
+  EXPECT_THROW(parseJson(std::string(100, '[') + std::string(100, ']')), ApiError);
+  // Duplicate keys: the last wins, as with nlohmann's own parser.
+  EXPECT_EQ(parseJson(R"({"a": 1, "a": 2})"), json({{"a", 2}}));
+}
+
 TEST(JsonOrYaml, YamlBodiesMustHoldOneDocument) {
   EXPECT_EQ(one("kind: X\n"), json({{"kind", "X"}}));
   EXPECT_THROW(one("a: 1\n---\nb: 2\n"), ApiError);
@@ -183,7 +232,8 @@ TEST(YamlEmit, NumbersAndNulls) {
             {"d", nullptr},
             {"e", true},
             {"f", -2.5e-8},
-            {"g", 18446744073709551615ull}};
+            {"g", 9223372036854775807ll},
+            {"h", -9223372036854775807ll - 1}};
   std::string y = toYaml(j);
   EXPECT_NE(y.find("a: 0.1\n"), std::string::npos) << y;
   EXPECT_NE(y.find("b: 1.0\n"), std::string::npos) << y;

@@ -20,6 +20,18 @@ TEST(ParseTarget, DecodesPathAndQuery) {
   EXPECT_EQ(q["flag"], "");
 }
 
+TEST(ParseTarget, RepeatedParamsKeepEveryValue) {
+  Request r;
+  r.target = "/x?dryRun=All&a=1&dryRun=x%20y&dryRun&dryRun=";
+  parseTarget(r.target, r.path, r.query);
+  EXPECT_EQ(r.params("dryRun"), (std::vector<std::string>{"All", "x y", "", ""}));
+  EXPECT_EQ(r.param("dryRun"), "");  // the last one
+  EXPECT_EQ(r.params("a"), std::vector<std::string>{"1"});
+  EXPECT_TRUE(r.params("b").empty());
+  r.target = "/x";
+  EXPECT_TRUE(r.params("dryRun").empty());
+}
+
 TEST(ParseTarget, KeepsMalformedEscapes) {
   EXPECT_EQ(percentDecode("100%", false), "100%");
   EXPECT_EQ(percentDecode("%zz%4", false), "%zz%4");

@@ -403,6 +403,111 @@ TEST_F(RestHandlerTest, DryRunStoresNothing) {
   EXPECT_EQ(store_->currentResourceVersion(), rv);
 }
 
+// As kube-apiserver: "All" is the only dry-run value; any other is a 400, never a real write.
+TEST_F(RestHandlerTest, DryRunValuesOtherThanAllAre400AndWriteNothing) {
+  auto a = createWidget("a");
+  auto rv = store_->currentResourceVersion();
+  auto upd = a;
+  upd["spec"]["size"] = 9;
+  const std::string obj = std::string(kWidgets) + "/a";
+  const std::map<std::string, std::string> merge = {
+      {"content-type", "application/merge-patch+json"}};
+  for (std::string q : {"dryRun=true", "dryRun=", "dryRun", "dryRun=all", "dryRun=All&dryRun=x",
+                        "dryRun=x&dryRun=All", "dryRun=All%2Cx"}) {
+    auto created = call("POST", std::string(kWidgets) + "?" + q, widget("b").dump());
+    EXPECT_EQ(created.status, 400) << q;
+    EXPECT_EQ(j(created)["reason"], "BadRequest");
+    EXPECT_NE(j(created)["message"].get<std::string>().find("dryRun"), std::string::npos);
+    EXPECT_EQ(call("PUT", obj + "?" + q, upd.dump()).status, 400) << q;
+    EXPECT_EQ(call("PATCH", obj + "?" + q, R"({"spec":{"size":9}})", merge).status, 400) << q;
+    EXPECT_EQ(call("DELETE", obj + "?" + q).status, 400) << q;
+  }
+  for (std::string opts : {R"({"dryRun":["true"]})", R"({"dryRun":"Server"})", R"({"dryRun":[1]})",
+                           R"({"dryRun":["All","x"]})", R"({"dryRun":{}})"}) {
+    EXPECT_EQ(call("DELETE", obj, opts).status, 400) << opts;
+  }
+  EXPECT_FALSE(stored("b"));
+  EXPECT_EQ(*stored("a"), a);
+  EXPECT_EQ(store_->currentResourceVersion(), rv);
+  // "All", repeated or in a list, is a dry run.
+  EXPECT_EQ(
+      call("POST", std::string(kWidgets) + "?dryRun=All&dryRun=All", widget("b").dump()).status,
+      201);
+  EXPECT_EQ(call("DELETE", obj, R"({"dryRun":["All","All"]})").status, 200);
+  EXPECT_EQ(call("DELETE", obj, R"({"dryRun":null})").status, 200);  // null: not a dry run
+  EXPECT_FALSE(stored("b"));
+  EXPECT_FALSE(stored("a"));
+}
+
+TEST_F(RestHandlerTest, BodiesMustBeJsonOrYaml) {
+  auto a = createWidget("a");
+  auto rv = store_->currentResourceVersion();
+  const std::string obj = std::string(kWidgets) + "/a";
+  for (std::string type : {"text/plain", "application/xml", "application/merge-patch+json",
+                           "multipart/form-data", "application/x-www-form-urlencoded"}) {
+    auto r = call("POST", kWidgets, widget("b").dump(), {{"content-type", type}});
+    EXPECT_EQ(r.status, 415) << type;
+    EXPECT_EQ(j(r)["reason"], "UnsupportedMediaType");
+    EXPECT_NE(j(r)["message"].get<std::string>().find(type), std::string::npos) << r.body;
+    EXPECT_EQ(call("PUT", obj, a.dump(), {{"content-type", type}}).status, 415) << type;
+    EXPECT_EQ(call("DELETE", obj, "{}", {{"content-type", type}}).status, 415) << type;
+  }
+  for (std::string type : {"text/plain", "application/json", "application/yaml", ""}) {
+    EXPECT_EQ(call("PATCH", obj, R"({"spec":{"size":9}})", {{"content-type", type}}).status, 415)
+        << type;
+  }
+  EXPECT_FALSE(stored("b"));
+  EXPECT_EQ(*stored("a"), a);
+  EXPECT_EQ(store_->currentResourceVersion(), rv);
+  // Parameters and case do not matter; no Content-Type at all is JSON, as with kube-apiserver.
+  EXPECT_EQ(call("POST", kWidgets, widget("b").dump(),
+                 {{"content-type", "Application/JSON; charset=utf-8"}})
+                .status,
+            201);
+  EXPECT_EQ(call("POST", kWidgets, widget("c").dump()).status, 201);
+  EXPECT_EQ(call("POST", kWidgets,
+                 "apiVersion: minimcp.io/v1alpha1\nkind: Widget\nmetadata:\n  name: d\n"
+                 "spec:\n  size: 1\n",
+                 {{"content-type", "application/yaml"}})
+                .status,
+            201);
+  EXPECT_EQ(call("PATCH", obj, R"({"spec":{"size":9}})",
+                 {{"content-type", "application/merge-patch+json; charset=utf-8"}})
+                .status,
+            200);
+  EXPECT_EQ(call("PATCH", obj + "?fieldManager=kubectl",
+                 "apiVersion: minimcp.io/v1alpha1\nkind: Widget\nspec:\n  size: 3\n",
+                 {{"content-type", "application/apply-patch+yaml; charset=utf-8"}})
+                .status,
+            200);
+}
+
+TEST_F(RestHandlerTest, NumbersOutOfRangeAre400) {
+  auto a = createWidget("a");
+  const std::string obj = std::string(kWidgets) + "/a";
+  for (std::string n : {"1e400", "99999999999999999999", "9223372036854775808"}) {
+    auto r = call("POST", kWidgets,
+                  R"({"apiVersion":"minimcp.io/v1alpha1","kind":"Widget","metadata":{"name":"b"},)"
+                  R"("spec":{"size":)" +
+                      n + "}}");
+    EXPECT_EQ(r.status, 400) << n << " " << r.body;
+    EXPECT_NE(j(r)["message"].get<std::string>().find(n), std::string::npos) << r.body;
+    EXPECT_EQ(call("PATCH", obj, R"({"spec":{"size":)" + n + "}}",
+                   {{"content-type", "application/merge-patch+json"}})
+                  .status,
+              400)
+        << n;
+    EXPECT_EQ(call("PATCH", obj, R"([{"op":"replace","path":"/spec/size","value":)" + n + "}]",
+                   {{"content-type", "application/json-patch+json"}})
+                  .status,
+              400)
+        << n;
+    EXPECT_EQ(call("DELETE", obj, R"({"gracePeriodSeconds":)" + n + "}").status, 400) << n;
+  }
+  EXPECT_FALSE(stored("b"));
+  EXPECT_EQ(*stored("a"), a);
+}
+
 TEST_F(RestHandlerTest, ListWithSelectorsAndPages) {
   for (int i = 0; i < 5; ++i) {
     auto w = widget("w" + std::to_string(i));

@@ -94,6 +94,12 @@ class Controller {
   // generation changed).
   void resync();
 
+  // Where the process of "ns/name" serves, from this controller's own record: the port of the
+  // process it runs here, once healthy (Executor::servingPort). Thread-safe.
+  std::optional<uint16_t> servingPort(const std::string& key) const {
+    return executor_.servingPort(key);
+  }
+
  private:
   // Everything reconcile() reads, gathered once.
   struct Snapshot {

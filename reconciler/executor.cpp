@@ -174,6 +174,21 @@ bool Executor::probing(const std::string& key) const {
   return it != mem_.end() && it->second.probeGeneration != 0;
 }
 
+std::optional<uint16_t> Executor::servingPort(const std::string& key) const {
+  const std::optional<runtime::ProcessHandle> handle = runtime_.handle(key);
+  if (!handle) return std::nullopt;
+  std::lock_guard lock(mu_);
+  auto it = mem_.find(key);
+  if (it == mem_.end()) return std::nullopt;
+  const Memory& m = it->second;
+  const bool exited = m.exit && m.exit->pid == handle->pid;
+  if (exited || m.ownPid != handle->pid || !m.everHealthy || m.probeGeneration == 0 ||
+      m.probePort < 1 || m.probePort > 65535) {
+    return std::nullopt;
+  }
+  return static_cast<uint16_t>(m.probePort);
+}
+
 // --- act ------------------------------------------------------------------------------------
 
 int Executor::allocatePort(const std::string& key) { return ports_.reserve(key); }

@@ -66,6 +66,9 @@ class Executor {
   // only when it carries every mark of the instance (`marks`, checkRecordedProcess).
   Observed observe(const std::string& key, InstanceStatus status, const InstanceMarks& marks);
   bool probing(const std::string& key) const;
+  // The port of the process this mcpd runs for `key` once that process has passed a health
+  // probe (the gateway's upstream: never what a status says); nullopt otherwise.
+  std::optional<uint16_t> servingPort(const std::string& key) const;
 
   // --- act (each throws on failure: runtime::LaunchError, PortsExhausted, std::runtime_error)
   int allocatePort(const std::string& key);

@@ -155,15 +155,9 @@ bool conditionTrue(const nlohmann::json& status, const std::string& type) {
   return false;
 }
 
-// The port of a Ready instance, or nullopt.
-std::optional<uint16_t> readyPort(const nlohmann::json& obj) {
+bool ready(const nlohmann::json& obj) {
   auto st = obj.find("status");
-  if (st == obj.end() || !st->is_object() || !conditionTrue(*st, "Ready")) return std::nullopt;
-  auto p = st->find("port");
-  if (p == st->end() || !p->is_number_integer()) return std::nullopt;
-  auto port = p->get<int64_t>();
-  if (port < 1 || port > 65535) return std::nullopt;
-  return static_cast<uint16_t>(port);
+  return st != obj.end() && st->is_object() && conditionTrue(*st, "Ready");
 }
 
 // A peer node's spec.address: scheme://host[:port][/prefix].
@@ -758,10 +752,12 @@ Response relay(const std::shared_ptr<Gateway::Core>& core, std::shared_ptr<Excha
 }  // namespace
 
 Gateway::Gateway(store::Store& store, const server::Authenticator& auth,
-                 const crypto::InstanceTokens& tokens, GatewayOptions options)
+                 const crypto::InstanceTokens& tokens, const LocalUpstreams& upstreams,
+                 GatewayOptions options)
     : store_(store),
       auth_(auth),
       tokens_(tokens),
+      upstreams_(upstreams),
       options_(std::move(options)),
       core_(std::make_shared<Core>()) {
   core_->work.emplace(core_->ioc.get_executor());
@@ -787,6 +783,9 @@ server::RouteHandler Gateway::handler() {
 }
 
 Response Gateway::handle(const Request& req) {
+  if (std::string why = server::unsafePathReason(req.target); !why.empty()) {
+    return status(ApiError::BadRequest("the request path must not contain " + why));
+  }
   auto route = parseRoute(req.target);
   if (!route) {
     return status(ApiError(404, "NotFound", "expected /mcp/{namespace}/{name}"));
@@ -812,8 +811,6 @@ Response Gateway::handle(const Request& req) {
   auto obj = store_.get(kResource, ns, name);
   bool instanceToken = startsWith(token, crypto::kInstanceTokenPrefix);
   std::optional<server::Identity> who;
-  if (!instanceToken) who = auth_.authenticate(token);
-  bool allowed = false;
   std::string uid;
   int64_t generation = 0;
   if (obj) {
@@ -821,28 +818,29 @@ Response Gateway::handle(const Request& req) {
     generation = model::MCPInstanceSpec::fromJson(obj->value("spec", nlohmann::json::object()))
                      .tokenGeneration;
   }
-  if (who) {
-    allowed = who->isAdmin() || who->ns == ns;
-  } else if (instanceToken && obj && !uid.empty()) {
-    allowed = tokens_.verify(token, uid, generation);
-  }
-  if (!allowed) {
+  if (!instanceToken) {
+    who = auth_.authenticate(token);
     // Neither an API token nor an instance token: the caller is not authenticated at all.
     // The answer must not depend on whether the instance exists.
-    if (!who && !instanceToken) {
+    if (!who) {
       auto r = status(ApiError::Unauthorized("invalid bearer token"));
       r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"minimcp\"");
       return r;
     }
-    return notFound(ns, name);
+  } else if (obj && !uid.empty() && tokens_.verify(token, uid, generation)) {
+    who = server::Identity{server::Identity::Role::Instance, ns, name};
   }
+  if (!who) return notFound(ns, name);
+  auto decision = authz_.authorize(*who, {server::kConnectVerb, kResource, "", ns, name});
+  if (decision.effect == server::Decision::Effect::Hide) return notFound(ns, name);
+  if (!decision.allowed()) return status(ApiError::Forbidden(decision.reason));
   if (!obj) return notFound(ns, name);
   std::string subject = "mcpinstance " + ns + "/" + name;
-  auto port = readyPort(*obj);
-  if (!port) {
+  auto notReady = [&] {
     std::string phase = obj->value("/status/phase"_json_pointer, std::string("Pending"));
     return unavailable(subject + " is not ready (phase " + phase + ")");
-  }
+  };
+  if (!ready(*obj)) return notReady();
 
   // Decided on this node, so a refusal never costs a hop and a peer never sees a bad token.
   std::string host = stringAt(*obj, "/status/node"_json_pointer);
@@ -855,6 +853,9 @@ Response Gateway::handle(const Request& req) {
     return forward(req, subject, host);
   }
 
+  // This node's controller knows where its process listens; status.port is only a report.
+  auto port = upstreams_.port(ns + "/" + name);
+  if (!port) return notReady();
   auto up = nextHop(req, upstreamTarget);
   for (const auto& [k, v] : req.headers) {
     // The instance trusts the gateway's Origin check; its own would refuse configured origins.

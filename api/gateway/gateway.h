@@ -4,33 +4,41 @@
 //
 //   server.addRoute("/mcp/", gateway.handler(), /*requiresAuth=*/false);
 //
-// Per request: Origin check (403), bearer token (401 when absent), the MCPInstance from the
-// store, authorisation (the instance token, or an API token that is admin or bound to the
-// namespace; anything else 404, so nobody learns what exists elsewhere), readiness (503 with
-// Retry-After), then the proxy. The upstream gets the instance token, never the caller's.
-// Streamed responses (SSE, chunked) pass through chunk by chunk; a client that goes away
-// closes the upstream connection. Upstream connections are kept alive and reused.
+// Per request: a path with dot segments ("..", ".", percent-encoded ones too) or encoded
+// slashes is refused (400) before anything else; then the Origin check (403), bearer token (401
+// when absent), the MCPInstance from the store, authorisation by the Authorizer (verb
+// "connect": the instance token, or an API token that is admin or bound to the namespace;
+// anything else 404, so nobody learns what exists elsewhere), readiness (503 with
+// Retry-After), then the proxy. The upstream port comes from this node's controller
+// (LocalUpstreams), never from the stored status, which a client could have written. The
+// upstream gets the instance token, never the caller's. Streamed responses (SSE, chunked) pass
+// through chunk by chunk; a client that goes away closes the upstream connection. Upstream
+// connections are kept alive and reused.
 //
 // Several nodes on one store (DESIGN §7): every node authorises by itself (tokens and the
 // master key are shared), then a request for an instance whose status.node names another node
 // is forwarded unchanged (the caller's Authorization included) to that Node's spec.address,
 // with `X-MiniMCP-Forwarded-By: <this node>`, over TLS verified against the Node's
-// spec.caBundle. A request that carries that header is never forwarded again (503 with
-// Retry-After: 1 when the instance is elsewhere: placement moved meanwhile); so is a request for
-// an instance whose node is missing or not Ready. A peer that cannot be reached answers 502.
+// spec.caBundle; the receiving node proxies to the port its own controller recorded. A request
+// that carries that header is never forwarded again (503 with Retry-After: 1 when the instance
+// is elsewhere: placement moved meanwhile); so is a request for an instance whose node is
+// missing or not Ready. A peer that cannot be reached answers 502.
 //
 // Beast stays in gateway.cpp; this header is cheap to include.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "api/crypto/instance_token.h"
 #include "api/server/api_server.h"
 #include "api/server/auth.h"
+#include "api/server/authorizer.h"
 #include "api/store/store.h"
 
 namespace minimcp::gateway {
@@ -57,12 +65,28 @@ struct GatewayOptions {
 // Set on a request one gateway forwards to another (value: the forwarding node's name).
 inline constexpr const char* kForwardedByHeader = "X-MiniMCP-Forwarded-By";
 
+// Where this node's instances listen, from the controller's own record.
+class LocalUpstreams {
+ public:
+  virtual ~LocalUpstreams() = default;
+  // The loopback port of instance `key` ("ns/name") when this mcpd runs its process and that
+  // process has passed a health probe since it started; nullopt otherwise. Thread-safe.
+  virtual std::optional<uint16_t> port(const std::string& key) const = 0;
+};
+
+// No instance runs here (mcpd --disable-reconciler).
+class NoLocalUpstreams : public LocalUpstreams {
+ public:
+  std::optional<uint16_t> port(const std::string&) const override { return std::nullopt; }
+};
+
 class Gateway {
  public:
   // The references must outlive the Gateway; the Gateway must outlive the server's use of
   // handler() (stop the server first). Starts one I/O thread for upstream connections.
   Gateway(store::Store& store, const server::Authenticator& auth,
-          const crypto::InstanceTokens& tokens, GatewayOptions options = {});
+          const crypto::InstanceTokens& tokens, const LocalUpstreams& upstreams,
+          GatewayOptions options = {});
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
@@ -83,6 +107,8 @@ class Gateway {
   store::Store& store_;
   const server::Authenticator& auth_;
   const crypto::InstanceTokens& tokens_;
+  const LocalUpstreams& upstreams_;
+  const server::Authorizer authz_;
   GatewayOptions options_;
   std::shared_ptr<Core> core_;
 };

@@ -11,6 +11,7 @@
 #include "api/crypto/instance_token.h"
 #include "api/model/kinds.h"
 #include "api/model/strategy.h"
+#include "api/server/authorizer.h"
 #include "api/server/discovery.h"
 #include "api/server/http_server.h"
 #include "api/server/instance_policy.h"
@@ -32,6 +33,7 @@ struct ApiServer::Impl {
   std::unique_ptr<StoreTokenAuthenticator> auth;
   std::unique_ptr<RestHandler> rest;
   std::unique_ptr<Limits> limits;
+  Authorizer authz;
   Metrics metrics;
   std::unique_ptr<HttpServer> http;
   struct Route {
@@ -94,6 +96,11 @@ Response ApiServer::Impl::handle(const Request& req) {
 
 Response ApiServer::Impl::route(const Request& req, std::string& verb, std::string& resource) {
   const std::string& p = req.path;
+  if (std::string why = unsafePathReason(req.target); !why.empty()) {
+    // Refused for every route, so no handler ever sees a path that reads two ways.
+    resource = "invalid";
+    return statusResponse(ApiError::BadRequest("the request path must not contain " + why));
+  }
   if (p == "/healthz" || p == "/livez") {
     resource = "healthz";
     return Response::text(200, "ok");
@@ -125,18 +132,18 @@ Response ApiServer::Impl::route(const Request& req, std::string& verb, std::stri
   }
   if (p == "/metrics") {
     resource = "metrics";
-    if (!who->isAdmin()) return statusResponse(ApiError::Forbidden("metrics need the admin token"));
+    authz.check(*who, {"get", kMetricsResource, "", "", ""});
     auto r = Response::text(200, metrics.render());
     r.contentType = "text/plain; version=0.0.4; charset=utf-8";
     return r;
   }
   if (p == kTokensPath || p.rfind(std::string(kTokensPath) + "/", 0) == 0) {
     resource = "tokens";
-    return handleTokens(req, *who, *auth);
+    return handleTokens(req, *who, authz, *auth);
   }
   if (p == kLimitsPath || p.rfind(std::string(kLimitsPath) + "/", 0) == 0) {
     resource = "limits";
-    return limits->handle(req, *who);
+    return limits->handle(req, *who, authz);
   }
   if (auto path = parseResourcePath(p)) {
     resource = path->plural;

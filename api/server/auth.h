@@ -17,10 +17,12 @@ namespace minimcp::server {
 inline constexpr const char* kTokensResource = "tokens";
 
 struct Identity {
-  enum class Role { Admin, Namespace };
+  // What each role may do: authorizer.h. Instance identities are never stored: the gateway
+  // makes one for a verified instance token.
+  enum class Role { Admin, Namespace, Instance };
   Role role = Role::Admin;
-  std::string ns;    // for Role::Namespace: the only namespace it may touch
-  std::string name;  // the token record's name, for logs
+  std::string ns;    // Namespace: the only namespace it may touch; Instance: the instance's
+  std::string name;  // the token record's name, for logs; Instance: the instance's name
   bool isAdmin() const { return role == Role::Admin; }
 };
 

@@ -1,5 +1,7 @@
 #include "api/server/http_types.h"
 
+#include <cctype>
+
 namespace minimcp::server {
 
 std::string Request::header(const std::string& lowerName) const {
@@ -73,6 +75,29 @@ void parseTarget(const std::string& target, std::string& path,
   forEachQueryParam(target, [&](std::string key, std::string value) {
     query[std::move(key)] = std::move(value);
   });
+}
+
+std::string unsafePathReason(const std::string& target) {
+  const std::string path = target.substr(0, target.find('?'));
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    const std::string segment = path.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (segment.find('\\') != std::string::npos) return "a backslash";
+    for (size_t i = 0; i + 2 < segment.size(); ++i) {
+      if (segment[i] != '%') continue;
+      std::string hex = {
+          static_cast<char>(std::tolower(static_cast<unsigned char>(segment[i + 1]))),
+          static_cast<char>(std::tolower(static_cast<unsigned char>(segment[i + 2])))};
+      if (hex == "2f") return "an encoded slash (%2F)";
+      if (hex == "5c") return "an encoded backslash (%5C)";
+    }
+    const std::string decoded = percentDecode(segment, false);
+    if (decoded == "." || decoded == "..") return "a dot segment (\"" + decoded + "\")";
+  }
+  return "";
 }
 
 Response Response::json(int status, const nlohmann::json& body) {

@@ -34,6 +34,11 @@ void parseTarget(const std::string& target, std::string& path,
 void forEachQueryParam(const std::string& target,
                        const std::function<void(std::string key, std::string value)>& fn);
 std::string percentDecode(const std::string& s, bool plusIsSpace);
+// Why the path of `target` (raw, as received) is refused: a dot segment ("." or ".."),
+// percent-encoded ones included ("%2e%2e", ".%2E"), an encoded slash or backslash ("%2f",
+// "%5c") or a backslash. Each would let the path mean one thing here and another to whatever
+// reads it next (an instance behind the gateway). "" when none.
+std::string unsafePathReason(const std::string& target);
 
 // Where a streamed body goes. Thread-safe: the producer may call it from any thread.
 class StreamSink {

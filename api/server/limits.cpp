@@ -168,7 +168,7 @@ json Limits::present(const std::string& ns) const {
           {"maxTTL", formatDuration(l.maxTTL)}};
 }
 
-Response Limits::handle(const Request& req, const Identity& who) const {
+Response Limits::handle(const Request& req, const Identity& who, const Authorizer& authz) const {
   std::string rest = req.path.substr(std::string(kLimitsPath).size());
   if (!rest.empty() && rest[0] == '/') rest.erase(0, 1);
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
@@ -177,11 +177,8 @@ Response Limits::handle(const Request& req, const Identity& who) const {
   }
   const std::string& ns = rest;
   bool read = req.method == "GET";
-  if (!who.isAdmin() && !(read && !ns.empty() && ns == who.ns)) {
-    throw ApiError::Forbidden("limits " +
-                              (ns.empty() ? std::string() : "of namespace " + quoted(ns) + " ") +
-                              "are managed by the admin");
-  }
+  std::string verb = apiVerb(req.method, ns.empty(), false);
+  authz.check(who, {verb.empty() ? req.method : verb, kLimitsResource, "", "", ns});
   if (ns.empty()) {
     if (!read) {
       throw ApiError::MethodNotAllowed(

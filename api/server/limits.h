@@ -13,6 +13,7 @@
 #include <string>
 
 #include "api/server/auth.h"
+#include "api/server/authorizer.h"
 #include "api/server/http_types.h"
 #include "api/server/rest_handler.h"
 #include "api/store/store.h"
@@ -35,9 +36,9 @@ class Limits {
 
   NamespaceLimits effective(const std::string& ns) const;
 
-  // The limits endpoints. Writes are admin-only (403); a namespace token may read its own
-  // namespace's limits.
-  Response handle(const Request& req, const Identity& who) const;
+  // The limits endpoints, authorized as resource "limits" named after the namespace (writes
+  // are the admin's; a namespace token may read its own namespace's limits).
+  Response handle(const Request& req, const Identity& who, const Authorizer& authz) const;
 
   // For RestHandler::addAdmission("mcpinstances", ...):
   // - create: refused once the namespace holds maxInstances objects;

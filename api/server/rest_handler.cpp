@@ -1,6 +1,7 @@
 #include "api/server/rest_handler.h"
 
 #include "api/model/yaml.h"
+#include "api/server/authorizer.h"
 #include "api/server/patch.h"
 #include "api/server/request_body.h"
 #include "api/server/table.h"
@@ -141,7 +142,7 @@ bool dryRunFrom(const json& v) {
 
 RestHandler::RestHandler(store::Store& store, const model::Registry& registry, const Clock& clock,
                          RestOptions options)
-    : store_(store), registry_(registry), clock_(clock), options_(options) {
+    : store_(store), registry_(registry), authorizer_(registry), clock_(clock), options_(options) {
   if (options_.cacheResponses) cache_ = std::make_unique<ResponseCache>(store_);
 }
 
@@ -179,11 +180,16 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
                              std::string* verb) const {
   std::string group = path.core ? "" : model::kGroup;
   try {
-    if (path.core && path.plural == "namespaces" && !path.hasNamespace && !path.name.empty() &&
+    const bool collection = path.name.empty();
+    const std::string w = req.param("watch");
+    const std::string apiVerb = server::apiVerb(req.method, collection, w == "true" || w == "1");
+    if (verb && !apiVerb.empty()) *verb = apiVerb;
+    Attributes attrs{apiVerb, path.plural, path.subresource, path.ns, path.name};
+    if (path.core && path.plural == kNamespacesResource && !path.hasNamespace && !collection &&
         path.subresource.empty() && req.method == "GET") {
       // Namespaces are implicit (a tenant exists once named). kubectl asks for one after a
       // 404 to tell "no such object" from "no such namespace".
-      if (verb) *verb = "get";
+      authorizer_.check(who, attrs, group);
       return Response::json(200, {{"apiVersion", "v1"},
                                   {"kind", "Namespace"},
                                   {"metadata", {{"name", path.name}}},
@@ -196,6 +202,7 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
       throw ApiError(404, "NotFound", "the server could not find the requested resource");
     }
     const auto& info = s->info();
+    attrs.resource = info.plural;
     const SubresourceHandler* extra = nullptr;
     if (auto it = subresources_.find({info.plural, path.subresource}); it != subresources_.end()) {
       extra = &it->second;
@@ -207,30 +214,20 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
     if (badSub || badScope) {
       throw ApiError(404, "NotFound", "the server could not find the requested resource");
     }
-    if (!who.isAdmin()) {
-      bool read = req.method == "GET";
-      bool collection = path.name.empty();
-      if (!info.namespaced) {
-        if (!read) throw ApiError::Forbidden(info.plural + " are read-only for namespace tokens");
-      } else if (!path.hasNamespace || path.ns != who.ns) {
-        if (collection) {
-          throw ApiError::Forbidden("this token may not access namespace \"" + path.ns + "\"");
-        }
-        throw ApiError::NotFound(info.plural, path.name, group);
-      }
+    // Subresources take no DELETE; views (log, token) nothing but GET.
+    bool served = !apiVerb.empty() && (path.subresource.empty() || apiVerb != "delete") &&
+                  (!extra || collection || apiVerb == "get");
+    if (!served) {
+      throw ApiError::MethodNotAllowed(
+          "the server does not allow this method on the requested resource");
     }
+    if (!info.namespaced) attrs.ns.clear();
+    authorizer_.check(who, attrs, group);
     Ctx c{req, path, *s, info, who, group, info.namespaced ? path.ns : "", false, false};
     c.dryRun = dryRunFrom(req.params("dryRun"), "dryRun");
     c.table = wantsTable(req.header("accept"));
-    if (extra && !path.name.empty()) {
-      if (req.method != "GET") {
-        throw ApiError::MethodNotAllowed(
-            "the server does not allow this method on the requested resource");
-      }
-      if (verb) *verb = "get";
-      return subresource(c, *extra);
-    }
-    return dispatch(c, verb);
+    if (extra && !collection) return subresource(c, *extra);
+    return dispatch(c, apiVerb);
   } catch (const ApiError& e) {
     return Response::json(e.code(), e.toStatus());
   } catch (const StoreError& e) {
@@ -239,51 +236,19 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
   }
 }
 
-Response RestHandler::dispatch(const Ctx& c, std::string* verb) const {
-  auto setVerb = [&](const char* v) {
-    if (verb) *verb = v;
-  };
-  const auto& m = c.req.method;
-  if (c.path.name.empty()) {
-    if (m == "GET") {
-      std::string w = c.req.param("watch");
-      if (w == "true" || w == "1") {
-        setVerb("watch");
-        return watch(c);
-      }
-      setVerb("list");
-      return list(c);
+Response RestHandler::dispatch(const Ctx& c, const std::string& verb) const {
+  if (verb == "watch") return watch(c);
+  if (verb == "list") return list(c);
+  if (verb == "create") {
+    if (!c.path.hasNamespace && c.info.namespaced) {
+      throw ApiError::MethodNotAllowed("create needs a namespace in the path");
     }
-    if (m == "POST") {
-      setVerb("create");
-      if (!c.path.hasNamespace && c.info.namespaced) {
-        throw ApiError::MethodNotAllowed("create needs a namespace in the path");
-      }
-      return create(c, parseObjectBody(c.req));
-    }
-    throw ApiError::MethodNotAllowed(
-        "the server does not allow this method on the requested "
-        "resource");
+    return create(c, parseObjectBody(c.req));
   }
-  if (m == "GET") {
-    setVerb("get");
-    return get(c);
-  }
-  if (m == "PUT") {
-    setVerb("update");
-    return update(c);
-  }
-  if (m == "PATCH") {
-    setVerb("patch");
-    return patch(c);
-  }
-  if (m == "DELETE" && c.path.subresource.empty()) {
-    setVerb("delete");
-    return remove(c);
-  }
-  throw ApiError::MethodNotAllowed(
-      "the server does not allow this method on the requested "
-      "resource");
+  if (verb == "get") return get(c);
+  if (verb == "update") return update(c);
+  if (verb == "patch") return patch(c);
+  return remove(c);
 }
 
 json RestHandler::present(const Ctx& c, json obj) const {

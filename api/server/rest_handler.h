@@ -15,6 +15,7 @@
 
 #include "api/model/strategy.h"
 #include "api/server/auth.h"
+#include "api/server/authorizer.h"
 #include "api/server/http_types.h"
 #include "api/server/resource_path.h"
 #include "api/server/response_cache.h"
@@ -75,7 +76,7 @@ class RestHandler {
 
  private:
   struct Ctx;
-  Response dispatch(const Ctx& c, std::string* verb) const;
+  Response dispatch(const Ctx& c, const std::string& verb) const;
   Response get(const Ctx& c) const;
   Response list(const Ctx& c) const;
   Response watch(const Ctx& c) const;
@@ -97,6 +98,7 @@ class RestHandler {
 
   store::Store& store_;
   const model::Registry& registry_;
+  const Authorizer authorizer_;
   const Clock& clock_;
   RestOptions options_;
   std::unique_ptr<ResponseCache> cache_;

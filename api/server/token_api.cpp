@@ -85,12 +85,14 @@ Response create(const Request& req, StoreTokenAuthenticator& auth) {
 
 }  // namespace
 
-Response handleTokens(const Request& req, const Identity& who, StoreTokenAuthenticator& auth) {
-  if (!who.isAdmin()) throw ApiError::Forbidden("tokens are managed by the admin");
-  refuseDryRun(req, "tokens");
+Response handleTokens(const Request& req, const Identity& who, const Authorizer& authz,
+                      StoreTokenAuthenticator& auth) {
   std::string rest = req.path.substr(std::string(kTokensPath).size());
   if (!rest.empty() && rest[0] == '/') rest.erase(0, 1);
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  std::string verb = apiVerb(req.method, rest.empty(), false);
+  authz.check(who, {verb.empty() ? req.method : verb, kTokensResource, "", "", rest});
+  refuseDryRun(req, "tokens");
   if (rest.find('/') != std::string::npos) {
     throw ApiError(404, "NotFound", "the server could not find the requested resource");
   }

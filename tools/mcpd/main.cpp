@@ -9,9 +9,12 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <regex>
+#include <shared_mutex>
 
 #include "api/client/kubeconfig.h"
 #include "api/crypto/instance_token.h"
@@ -55,6 +58,28 @@ Listen parseListen(const std::string& s) {
   if (port > 65535) throw CLI::ValidationError("--listen", "port out of range");
   return {host, static_cast<uint16_t>(port)};
 }
+
+#ifdef MINIMCP_HAVE_GATEWAY
+// The gateway's view of the controller's own record (where this node's instances serve):
+// empty until the controller runs and once it is gone, and for good with --disable-reconciler.
+class ControllerUpstreams : public minimcp::gateway::LocalUpstreams {
+ public:
+  using Lookup = std::function<std::optional<uint16_t>(const std::string& key)>;
+  std::optional<uint16_t> port(const std::string& key) const override {
+    std::shared_lock lock(mu_);
+    return lookup_ ? lookup_(key) : std::nullopt;
+  }
+  // Returns once no request uses the previous lookup.
+  void set(Lookup lookup) {
+    std::unique_lock lock(mu_);
+    lookup_ = std::move(lookup);
+  }
+
+ private:
+  mutable std::shared_mutex mu_;
+  Lookup lookup_;
+};
+#endif
 
 // How many instances a node takes when --capacity is not given: one per 128 MiB of memory
 // (an MCP server on node 20 uses 50–100 MiB), at least one.
@@ -367,8 +392,9 @@ int main(int argc, char** argv) {
 #ifdef MINIMCP_HAVE_GATEWAY
   minimcp::gateway::GatewayOptions gatewayOptions;
   if (cluster) gatewayOptions.node = node;  // forwards to the node that runs the instance
+  ControllerUpstreams upstreams;
   auto gatewayImpl = std::make_unique<minimcp::gateway::Gateway>(
-      server.store(), server.authenticator(), instanceTokens, gatewayOptions);
+      server.store(), server.authenticator(), instanceTokens, upstreams, gatewayOptions);
   gateway = gatewayImpl.get();
 #endif
 
@@ -433,6 +459,9 @@ int main(int argc, char** argv) {
     controller = std::make_unique<minimcp::reconciler::Controller>(
         copts, server.store(), *runtime, *prober, instanceTokens, minimcp::SystemClock::instance());
     controller->start();
+#ifdef MINIMCP_HAVE_GATEWAY
+    upstreams.set([c = controller.get()](const std::string& key) { return c->servingPort(key); });
+#endif
     if (cluster) {
       minimcp::reconciler::SchedulerOptions sopts;
       sopts.node = node;
@@ -453,6 +482,9 @@ int main(int argc, char** argv) {
   // (a restart within it keeps this node's instances here).
   scheduler.reset();
   nodeAgent.reset();
+#ifdef MINIMCP_HAVE_GATEWAY
+  upstreams.set(nullptr);
+#endif
   controller.reset();
 #endif
   server.stop();

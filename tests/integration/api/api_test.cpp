@@ -239,6 +239,62 @@ TEST_F(ApiTest, StatusSubresourceAndDryRun) {
   EXPECT_TRUE(readBack(instances("status") + "/b").is_null());
 }
 
+TEST_F(ApiTest, OnlyTheControlPlaneWritesStatus) {
+  auto a = create("tenant", "a");
+  auto issued = req("POST", std::string(kApi) + "/tokens", R"({"namespace":"tenant"})");
+  ASSERT_EQ(issued.status, 201) << issued.body;
+  auto cfg = mcpd_->connection();
+  cfg.token = j(issued)["token"];
+  HttpClient tenant(cfg);
+  const std::string status = instances("tenant") + "/a/status";
+  const std::map<std::string, std::string> merge = {
+      {"Content-Type", "application/merge-patch+json"}};
+  const std::string forged = R"({"status":{"pid":1,"processStartTime":"1","port":22}})";
+  const json before = readBack(instances("tenant") + "/a");
+
+  auto patched = tenant.request("PATCH", status, forged, merge);
+  EXPECT_EQ(patched.status, 403) << patched.body;
+  EXPECT_EQ(j(patched)["reason"], "Forbidden");
+  EXPECT_NE(j(patched)["message"].get<std::string>().find("mcpinstances/status"),
+            std::string::npos);
+  auto body = a;
+  body["status"] = {{"pid", 1}, {"port", 22}};
+  auto put = tenant.request("PUT", status, body.dump(), {{"Content-Type", "application/json"}});
+  EXPECT_EQ(put.status, 403) << put.body;
+  // Status in a write of the main resource is ignored (Kubernetes semantics).
+  auto main =
+      tenant.request("PATCH", instances("tenant") + "/a",
+                     R"({"metadata":{"labels":{"x":"y"}},"status":{"pid":1,"port":22}})", merge);
+  ASSERT_EQ(main.status, 200) << main.body;
+  EXPECT_EQ(j(main)["metadata"]["labels"]["x"], "y");
+  EXPECT_EQ(j(main)["status"], before["status"]);
+  // Reading it is fine.
+  auto get = tenant.request("GET", status);
+  EXPECT_EQ(get.status, 200) << get.body;
+  EXPECT_EQ(readBack(instances("tenant") + "/a")["status"], before["status"]);
+
+  // The admin (and the nodes, which hold admin tokens) write it.
+  auto admin = req("PATCH", status, forged, merge);
+  ASSERT_EQ(admin.status, 200) << admin.body;
+  EXPECT_EQ(j(admin)["status"]["port"], 22);
+}
+
+TEST_F(ApiTest, DotSegmentsInThePathAre400) {
+  create("dots", "a");
+  for (std::string path :
+       {instances("dots") + "/a/../a", instances("dots") + "/../../dots/mcpinstances/a",
+        instances("dots") + "/%2e%2e/x", instances("dots") + "/a/.",
+        instances("dots") + "/a%2fstatus", std::string(kApi) + "/namespaces/dots/./mcpinstances/a",
+        std::string(kApi) + "/tokens/..", std::string(kApi) + "/limits/%2E%2E"}) {
+    SCOPED_TRACE(path);
+    auto r = req("GET", path);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(j(r)["reason"], "BadRequest");
+    EXPECT_EQ(req("DELETE", path).status, 400);
+  }
+  EXPECT_FALSE(readBack(instances("dots") + "/a").is_null());
+}
+
 TEST_F(ApiTest, DeleteRemovesAndReturnsTheObject) {
   auto a = create("del", "a");
   auto r = req("DELETE", instances("del") + "/a");

@@ -40,6 +40,7 @@ constexpr const char* kInitialize =
 // One mcpd's HTTP side: an API server with a gateway route that counts its requests.
 struct NodeServer {
   std::unique_ptr<server::ApiServer> server;
+  RecordedUpstreams upstreams;  // the instances this node runs
   std::unique_ptr<gateway::Gateway> gw;
   std::atomic<gateway::Gateway*> gwPtr{nullptr};
   std::atomic<int> requests{0};   // /mcp/ requests received
@@ -78,7 +79,7 @@ struct NodeServer {
                     const crypto::InstanceTokens& tokens, const std::string& node) {
     gateway::GatewayOptions go;
     go.node = node;
-    gw = std::make_unique<gateway::Gateway>(store, auth, tokens, go);
+    gw = std::make_unique<gateway::Gateway>(store, auth, tokens, upstreams, go);
     gwPtr = gw.get();
   }
 
@@ -207,6 +208,12 @@ struct Env {
     st.create("mcpinstances",
               instance("alice", "inbox", "uid-inbox", echo->port(), "Running", "b"));
     st.create("mcpinstances", instance("alice", "here", "uid-inbox", echo->port(), "Running", "a"));
+    // Each node's controller records the instances it runs.
+    b->upstreams.set("alice/inbox", echo->port());
+    a->upstreams.set("alice/here", echo->port());
+    // Ready on b by its status, but b's controller runs no such process.
+    st.create("mcpinstances",
+              instance("alice", "unrecorded", "uid-inbox", echo->port(), "Running", "b"));
     st.create("nodes", nodeObject("b", b->server->url(), b->caPem, "Ready"));
     st.create("nodes", nodeObject("a", a->server->url(), a->caPem, "Ready"));
     // Nodes that fail: lease lapsed; serving another CA's certificate; not listening.
@@ -431,6 +438,32 @@ TEST_F(GatewayForwardingTest, RefusalsAreDecidedOnTheReceivingNode) {
   EXPECT_EQ(env->b->requests, atB);
   // No refusal names the token.
   EXPECT_EQ(bad.body.find("not-a-token"), std::string::npos);
+}
+
+TEST_F(GatewayForwardingTest, TheReceivingNodeResolvesTheUpstreamFromItsOwnRecord) {
+  // Ready on b by its status (which names the echo's port), but b's controller runs no such
+  // process: b answers 503, never the port the status names.
+  int atB = env->b->requests;
+  auto r = env->post("/mcp/alice/unrecorded", env->aliceToken);
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(body(r)["reason"], "ServiceUnavailable");
+  EXPECT_NE(r.body.find("not ready"), std::string::npos) << r.body;
+  EXPECT_EQ(env->b->requests, atB + 1);
+  // A's record does not answer for b's instances either.
+  env->a->upstreams.set("alice/unrecorded", env->echo->port());
+  EXPECT_EQ(env->post("/mcp/alice/unrecorded", env->aliceToken).status, 503);
+}
+
+TEST_F(GatewayForwardingTest, DotSegmentsAreRefusedBeforeAnyHop) {
+  int atB = env->b->requests;
+  for (const char* path : {"/mcp/alice/inbox/../x", "/mcp/alice/inbox/%2e%2e/x",
+                           "/mcp/alice/inbox/a%2fb", "/mcp/alice/x/../inbox"}) {
+    SCOPED_TRACE(path);
+    auto r = env->post(path, env->aliceToken);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(body(r)["reason"], "BadRequest");
+  }
+  EXPECT_EQ(env->b->requests, atB);
 }
 
 TEST_F(GatewayForwardingTest, PeerWithAnotherCasCertificateIs502AndGetsNothing) {

@@ -1,5 +1,6 @@
 // What the gateway tests share: a real echo MCP server process (mcp-servers/echo), the SDK
-// client runner (mcp_client.mjs) and MCPInstance documents.
+// client runner (mcp_client.mjs), MCPInstance documents and the controller's record of where
+// instances serve.
 #pragma once
 
 #include <netinet/in.h>
@@ -8,6 +9,8 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "api/client/http_client.h"
+#include "api/gateway/gateway.h"
 #include "tests/e2e/cli/mcpd_process.h"
 
 namespace minimcp::gwtest {
@@ -65,6 +69,26 @@ inline std::string lower(std::string s) {
   for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return s;
 }
+
+// What a controller records about the instances it runs (key "ns/name" → port): the gateway's
+// upstreams, whatever the stored status says.
+class RecordedUpstreams : public gateway::LocalUpstreams {
+ public:
+  std::optional<uint16_t> port(const std::string& key) const override {
+    std::lock_guard lock(mu_);
+    auto it = ports_.find(key);
+    if (it == ports_.end()) return std::nullopt;
+    return it->second;
+  }
+  void set(const std::string& key, uint16_t port) {
+    std::lock_guard lock(mu_);
+    ports_[key] = port;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, uint16_t> ports_;
+};
 
 // An MCPInstance of type echo: Ready on `readyPort`, else Starting. `node`: its status.node.
 inline nlohmann::json instance(const std::string& ns, const std::string& name,

@@ -40,6 +40,7 @@ struct Env {
   TempDir tmp{"minimcp-gateway"};
   std::unique_ptr<server::ApiServer> server;
   std::unique_ptr<crypto::InstanceTokens> tokens;
+  RecordedUpstreams upstreams;
   std::unique_ptr<gateway::Gateway> gw;
   std::atomic<gateway::Gateway*> gwPtr{nullptr};
   std::string node, caFile, adminToken, aliceToken, bobToken, instanceToken;
@@ -71,7 +72,8 @@ struct Env {
     if (const char* w = std::getenv("BENCH_COALESCE_MS")) {
       go.coalesceWindow = std::chrono::milliseconds(std::atoi(w));
     }
-    gw = std::make_unique<gateway::Gateway>(server->store(), server->authenticator(), *tokens, go);
+    gw = std::make_unique<gateway::Gateway>(server->store(), server->authenticator(), *tokens,
+                                            upstreams, go);
     gwPtr = gw.get();
 
     conn = client::loadKubeconfig(server->kubeconfigPath());
@@ -92,8 +94,12 @@ struct Env {
     st.create("mcpinstances", instance("alice", "inbox", "uid-inbox", echoPort));
     st.create("mcpinstances",
               instance("alice", "starting", "uid-starting", std::nullopt, "Starting"));
-    st.create("mcpinstances", instance("alice", "dead", "uid-dead", freePort()));
+    const uint16_t deadPort = freePort();
+    st.create("mcpinstances", instance("alice", "dead", "uid-dead", deadPort));
     st.create("mcpinstances", instance("bob", "other", "uid-other", echoPort));
+    upstreams.set("alice/inbox", echoPort);
+    upstreams.set("alice/dead", deadPort);
+    upstreams.set("bob/other", echoPort);
   }
 
   ~Env() {
@@ -351,6 +357,7 @@ TEST_F(GatewayTest, StreamRelaysAndClientDisconnectClosesTheUpstream) {
   EndlessUpstream upstream;
   env->server->store().create("mcpinstances",
                               instance("alice", "endless", "uid-endless", upstream.port()));
+  env->upstreams.set("alice/endless", upstream.port());
   auto c = env->conn;
   c.token = env->aliceToken;
   client::HttpClient http(c);
@@ -373,6 +380,90 @@ TEST_F(GatewayTest, StreamRelaysAndClientDisconnectClosesTheUpstream) {
   EXPECT_NE(req.find("Bearer " + env->tokens->issue("uid-endless", 0)), std::string::npos);
   EXPECT_EQ(req.find(env->aliceToken), std::string::npos);
   EXPECT_NE(lower(req).find("last-event-id: 41"), std::string::npos) << req;
+}
+
+// A loopback port something listens on that must never be connected to: a connection the
+// gateway made would wait in its accept queue.
+class Tripwire {
+ public:
+  Tripwire() { fd_ = bindLoopback(port_, 8); }
+  ~Tripwire() { ::close(fd_); }
+  uint16_t port() const { return port_; }
+  bool tripped() const {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+  }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+TEST_F(GatewayTest, StatusPortNeverChoosesTheUpstream) {
+  Tripwire other;      // "a loopback-only service of the host"
+  auto c = env->conn;  // the admin's
+  client::HttpClient admin(c);
+  const std::string status = "/apis/minimcp.io/v1alpha1/namespaces/alice/mcpinstances/inbox/status";
+  const std::string patch = R"({"status":{"port":)" + std::to_string(other.port()) + "}}";
+  auto w =
+      admin.request("PATCH", status, patch, {{"Content-Type", "application/merge-patch+json"}});
+  ASSERT_EQ(w.status, 200) << w.body;
+  ASSERT_EQ(json::parse(w.body)["status"]["port"], other.port());
+  // The gateway still goes where the controller's record says: the echo server.
+  auto r = env->post("/mcp/alice/inbox", env->aliceToken);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(other.tripped());
+  // Ready by its status, on a port something listens on, but no process of it runs here.
+  env->server->store().create("mcpinstances",
+                              instance("alice", "phantom", "uid-phantom", other.port()));
+  auto phantom = env->post("/mcp/alice/phantom", env->aliceToken);
+  EXPECT_EQ(phantom.status, 503) << phantom.body;
+  EXPECT_EQ(reason(phantom), "ServiceUnavailable");
+  EXPECT_FALSE(other.tripped());
+  auto back =
+      admin.request("PATCH", status, R"({"status":{"port":)" + std::to_string(env->echoPort) + "}}",
+                    {{"Content-Type", "application/merge-patch+json"}});
+  EXPECT_EQ(back.status, 200) << back.body;
+}
+
+TEST_F(GatewayTest, DotSegmentsAndEncodedSlashesAre400AndReachNothing) {
+  Tripwire upstream;
+  env->server->store().create("mcpinstances",
+                              instance("alice", "trap", "uid-trap", upstream.port()));
+  env->upstreams.set("alice/trap", upstream.port());
+  auto c = env->conn;
+  c.token = env->aliceToken;
+  client::HttpClient http(c);
+  for (const char* path :
+       {"/mcp/alice/trap/../x", "/mcp/alice/trap/./x", "/mcp/alice/trap/..", "/mcp/alice/trap/.",
+        "/mcp/alice/trap/%2e%2e/x", "/mcp/alice/trap/%2E./x", "/mcp/alice/trap/.%2e/x",
+        "/mcp/alice/trap/%2e/x", "/mcp/alice/trap/a%2fb", "/mcp/alice/trap/a%2Fb",
+        "/mcp/alice/trap/a%5cb", "/mcp/alice/trap/a\\b", "/mcp/alice/x/../trap",
+        "/mcp/alice/trap/x/..?q=1"}) {
+    SCOPED_TRACE(path);
+    auto r = http.request(
+        "POST", path, kInitialize,
+        {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}},
+        std::chrono::seconds(10));
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(reason(r), "BadRequest");
+    EXPECT_NE(r.body.find("the request path must not contain"), std::string::npos) << r.body;
+    // The gateway refuses by itself too, whoever routes to it.
+    server::Request direct;
+    direct.method = "POST";
+    direct.target = path;
+    server::parseTarget(direct.target, direct.path, direct.query);
+    direct.headers = {{"authorization", "Bearer " + env->aliceToken}};
+    EXPECT_EQ(env->gw->handle(direct).status, 400);
+  }
+  EXPECT_FALSE(upstream.tripped());
+  // Dots inside a segment, and in the query, are just characters.
+  server::Request fine;
+  fine.method = "GET";
+  fine.target = "/mcp/alice/starting/a..b/.well-known?next=../x";
+  server::parseTarget(fine.target, fine.path, fine.query);
+  fine.headers = {{"authorization", "Bearer " + env->aliceToken}};
+  EXPECT_EQ(env->gw->handle(fine).status, 503);
 }
 
 // The benchmark of tools/bench/gateway.sh (gateway vs direct, same run), here because this

@@ -199,6 +199,26 @@ TEST_F(TenancyTest, AliceWorksOnHerOwnObjects) {
                       R"({"metadata":{"labels":{"team":"a"}}})", "application/merge-patch+json");
   EXPECT_EQ(patched.status, 200) << patched.body;
   EXPECT_EQ(send(*alice, "DELETE", nsPath("alice", "mcpinstances") + "/mine").status, 200);
+  // Status and events are the control plane's: she reads them, never writes them.
+  const std::string inbox = nsPath("alice", "mcpinstances") + "/inbox";
+  const json before = userFields(inbox);
+  const json statusBefore = j(admin_->request("GET", inbox))["status"];
+  EXPECT_EQ(send(*alice, "GET", inbox + "/status").status, 200);
+  for (const char* method : {"PUT", "PATCH"}) {
+    auto r =
+        send(*alice, method, inbox + "/status",
+             R"({"status":{"pid":1,"processStartTime":"1","port":22}})",
+             std::string(method) == "PATCH" ? "application/merge-patch+json" : "application/json");
+    EXPECT_EQ(r.status, 403) << r.body;
+    EXPECT_NE(j(r)["message"].get<std::string>().find("mcpinstances/status"), std::string::npos);
+  }
+  EXPECT_EQ(j(admin_->request("GET", inbox))["status"]["pid"], statusBefore.value("pid", json()));
+  EXPECT_EQ(userFields(inbox), before);
+  auto forged =
+      send(*alice, "POST", nsPath("alice", "events"), eventBody("alice", "forged").dump());
+  EXPECT_EQ(forged.status, 403) << forged.body;
+  EXPECT_EQ(send(*alice, "DELETE", nsPath("alice", "events") + "/inbox.1").status, 403);
+  EXPECT_TRUE(userFields(nsPath("alice", "events") + "/forged").is_null());
   // Namespace tokens cannot manage tokens or limits.
   EXPECT_EQ(send(*alice, "GET", std::string(kApi) + "/tokens").status, 403);
   EXPECT_EQ(

@@ -39,6 +39,26 @@ TEST(ParseTarget, KeepsMalformedEscapes) {
   EXPECT_EQ(percentDecode("a+b", true), "a b");
 }
 
+TEST(UnsafePathReason, DotSegmentsAndEncodedSeparatorsInAnySpelling) {
+  for (const char* target :
+       {"/mcp/a/b/../x", "/mcp/a/b/./x", "/mcp/a/b/..", "/a/.", "/..", "/mcp/a/b/%2e%2e/x",
+        "/mcp/a/b/%2E%2E", "/mcp/a/b/%2E./x", "/mcp/a/b/.%2e/x", "/mcp/a/b/%2e/x",
+        "/apis/minimcp.io/v1alpha1/namespaces/a/mcpinstances/../../b/mcpinstances/x",
+        "/mcp/a/b/x/..?q=1"}) {
+    EXPECT_NE(unsafePathReason(target).find("a dot segment"), std::string::npos) << target;
+  }
+  for (const char* target : {"/mcp/a/b/x%2fy", "/mcp/a/b/x%2Fy", "/mcp/a%2f..%2fb/x"}) {
+    EXPECT_EQ(unsafePathReason(target), "an encoded slash (%2F)") << target;
+  }
+  EXPECT_EQ(unsafePathReason("/mcp/a/b/x%5cy"), "an encoded backslash (%5C)");
+  EXPECT_EQ(unsafePathReason("/mcp/a/b/x\\y"), "a backslash");
+  for (const char* target :
+       {"/", "", "/mcp/a/b", "/mcp/a/b/", "/mcp/a/b/a..b/.well-known/x.", "/mcp/a//b",
+        "/mcp/a/b?next=../x&p=%2f", "/mcp/a/b/%2e%2e%2e", "/mcp/a/b/%252e%252e", "/x/%2"}) {
+    EXPECT_EQ(unsafePathReason(target), "") << target;
+  }
+}
+
 TEST(BearerToken, ParsesSchemeCaseInsensitively) {
   EXPECT_EQ(bearerToken("Bearer abc"), "abc");
   EXPECT_EQ(bearerToken("bearer  abc "), "abc");

@@ -66,7 +66,7 @@ class LimitsTest : public ::testing::Test {
     auto r = makeRequest(method, target, body, {{"content-type", contentType}});
     if (r.path.rfind(kLimitsPath, 0) == 0) {
       try {
-        return limits_->handle(r, who);
+        return limits_->handle(r, who, Authorizer());
       } catch (const ApiError& e) {
         return Response::json(e.code(), e.toStatus());
       }
@@ -167,7 +167,7 @@ class TokenApiTest : public ::testing::Test {
   Response call(const std::string& method, const std::string& path, const std::string& body = "",
                 const Identity& who = kAdmin) {
     try {
-      return handleTokens(makeRequest(method, path, body), who, *auth_);
+      return handleTokens(makeRequest(method, path, body), who, Authorizer(), *auth_);
     } catch (const ApiError& e) {
       return Response::json(e.code(), e.toStatus());
     }

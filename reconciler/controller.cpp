@@ -9,6 +9,7 @@
 
 #include "reconciler/launch_env.h"
 #include "reconciler/placement.h"
+#include "reconciler/remove_tree.h"
 #include "reconciler/stray_processes.h"
 
 namespace minimcp::reconciler {
@@ -110,8 +111,10 @@ void Controller::start() {
   if (started_) return;
   started_ = true;
   std::vector<std::string> others;
+  std::set<std::string> known;
   for (const json& item : informer_.start()) {
     const std::string key = objectKey(item);
+    known.insert(key);
     const json status = objectField(item, "status");
     // Restore first: this node's live processes are adopted before anything new starts.
     if (status.value("node", "") == options_.node) {
@@ -121,6 +124,16 @@ void Controller::start() {
     }
   }
   for (const auto& key : others) queue_.add(key);
+  // Dirs of instances deleted while mcpd was down: their reconcile finds no object and removes
+  // them, which frees their uids.
+  std::error_code ec;
+  for (const auto& ns : std::filesystem::directory_iterator(options_.dataDir / "instances", ec)) {
+    std::error_code inner;
+    for (const auto& dir : std::filesystem::directory_iterator(ns.path(), inner)) {
+      const std::string key = ns.path().filename().string() + "/" + dir.path().filename().string();
+      if (!known.count(key)) queue_.add(key);
+    }
+  }
   sweepStrays();
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
     workers_.emplace_back([this] { worker(); });
@@ -169,6 +182,7 @@ Result Controller::reconcile(const std::string& key) {
   stopStrays(key, object ? &*object : nullptr, bound);
   if (!object) {
     executor_.forget(key);
+    removeInstanceFiles(ns, name);
     return {};
   }
   if (!bound) {
@@ -260,6 +274,8 @@ void Controller::actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted) 
       updateFinalizers(s, true, acted);
       break;
     case ActionType::RemoveFinalizer:
+      // Its process is stopped (Stop comes first): nothing writes into its dir any more.
+      if (s.desired.deleting) removeInstanceFiles(s.ns, s.name);
       updateFinalizers(s, false, acted);
       break;
     case ActionType::AllocatePort:
@@ -272,9 +288,11 @@ void Controller::actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted) 
       break;
     case ActionType::Adopt: {
       const InstanceStatus& st = s.observed.status;
-      executor_.adopt(
-          baseLaunchSpec(s.type.value_or(model::MCPTypeSpec{}), s.ns, s.name, options_.dataDir),
-          {st.pid, parseStartTime(st.processStartTime)}, st.port, probeSettings(s));
+      runtime::LaunchSpec spec =
+          baseLaunchSpec(s.type.value_or(model::MCPTypeSpec{}), s.ns, s.name, options_.dataDir);
+      assignIdentity(s, spec);
+      executor_.adopt(spec, {st.pid, parseStartTime(st.processStartTime)}, st.port,
+                      probeSettings(s));
       acted.sideEffects = true;
       break;
     }
@@ -296,6 +314,7 @@ void Controller::actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted) 
       store_.remove(kInstances, s.ns, s.name, store::parseResourceVersion(s.object));
       acted.removed = true;
       removeEvents(s);
+      removeInstanceFiles(s.ns, s.name);
       break;
   }
 }
@@ -568,12 +587,54 @@ void Controller::spawn(Snapshot& s, Plan& plan) {
   ctx.dataDir = options_.dataDir;
   ctx.mcpServersDir = options_.mcpServersDir;
   std::vector<std::string> warnings;
-  const runtime::LaunchSpec spec = buildLaunchSpec(*s.type, s.spec, ctx, &warnings);
+  runtime::LaunchSpec spec = buildLaunchSpec(*s.type, s.spec, ctx, &warnings);
+  assignIdentity(s, spec);
   for (const auto& w : warnings) plan.events.push_back({"Warning", "EnvNotPassed", w});
   const runtime::ProcessHandle h = executor_.spawn(spec, port, probeSettings(s));
   plan.status.pid = h.pid;
   plan.status.processStartTime = std::to_string(h.startTime);
   spdlog::info("reconciler: {}: spawned pid {} on port {}", s.key, h.pid, port);
+}
+
+void Controller::assignIdentity(const Snapshot& s, runtime::LaunchSpec& spec) {
+  if (!options_.uids) return;
+  std::optional<uint32_t> recorded;
+  const json iso = objectField(objectField(s.object, "status"), "isolation");
+  if (auto it = iso.find("uid"); it != iso.end() && it->is_number_unsigned()) {
+    recorded = it->get<uint32_t>();
+  }
+  const uint32_t id = options_.uids->reserve(s.key, recorded);
+  spec.uid = static_cast<uid_t>(id);
+  spec.gid = static_cast<gid_t>(id);
+}
+
+json Controller::isolationOf(const Snapshot& s) const {
+  if (!options_.uids) return options_.isolation.toJson();
+  if (auto id = options_.uids->idOf(s.key)) {
+    return Isolation::dynamicUser(*id, options_.isolation.sandbox).toJson();
+  }
+  // Not started by this mcpd yet: the uid it had stays on record until it starts again.
+  const json recorded = objectField(objectField(s.object, "status"), "isolation");
+  if (recorded.contains("uid")) return recorded;
+  Isolation pending;
+  pending.mode = isolation::kDynamicUser;
+  pending.sandbox = options_.isolation.sandbox;
+  pending.message = "gets a uid and gid of its own when it starts";
+  return pending.toJson();
+}
+
+void Controller::removeInstanceFiles(const std::string& ns, const std::string& name) {
+  if (ns.empty() || name.empty()) return;
+  std::string error;
+  for (const auto& dir :
+       {instanceDir(options_.dataDir, ns, name), instanceLogDir(options_.dataDir, ns, name)}) {
+    if (!removeTree(dir, error)) {
+      // Its uid stays held: a file of it remains.
+      spdlog::warn("reconciler: {}/{}: cannot remove its files: {}", ns, name, error);
+      return;
+    }
+  }
+  if (options_.uids) options_.uids->release(ns + "/" + name);
 }
 
 ProbeSettings Controller::probeSettings(const Snapshot& s) const {
@@ -589,6 +650,7 @@ json Controller::decorateStatus(const Snapshot& s, const InstanceStatus& status)
   st["node"] = options_.node;
   if (status.port) st["url"] = "http://127.0.0.1:" + std::to_string(status.port) + "/mcp";
   st["gatewayURL"] = options_.gatewayBase + "/mcp/" + s.ns + "/" + s.name;
+  st["isolation"] = isolationOf(s);
   if (status.pid) {
     st["limitEnforcement"] = runtime_.enforcement();
   } else {

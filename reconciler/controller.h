@@ -28,18 +28,20 @@
 #include "reconciler/event_recorder.h"
 #include "reconciler/executor.h"
 #include "reconciler/informer.h"
+#include "reconciler/isolation.h"
 #include "reconciler/key_resolver.h"
 #include "reconciler/runtime/health_prober.h"
 #include "reconciler/runtime/host_processes.h"
 #include "reconciler/runtime/process_runtime.h"
 #include "reconciler/stray_processes.h"
+#include "reconciler/uid_allocator.h"
 #include "reconciler/work_queue.h"
 
 namespace minimcp::reconciler {
 
 struct ControllerOptions {
   std::string node = "local";  // status.node, events' source.host
-  // Instance dirs: dataDir/instances/<ns>/<name> (cwd and HOME), logs in .../logs.
+  // Instance dirs: dataDir/instances/<ns>/<name> (cwd and HOME), logs in dataDir/logs/<ns>/<name>.
   std::filesystem::path dataDir;
   // Where the MCPTypes' relative args resolve (and must stay).
   std::filesystem::path mcpServersDir;
@@ -64,6 +66,11 @@ struct ControllerOptions {
   // What the controller learns from, and does to, processes it did not launch in this run
   // (recorded processes before adoption, processes left by an earlier run). nullptr: /proc.
   std::shared_ptr<runtime::HostProcesses> hostProcesses;
+  // DynamicUser (mcpd is root): each instance runs as the uid/gid this hands it. nullptr: every
+  // instance runs as the runtime's user, and `isolation` says which.
+  std::shared_ptr<UidAllocator> uids;
+  // status.isolation when `uids` is not set; its sandbox is written in either case.
+  Isolation isolation;
 };
 
 class Controller {
@@ -129,6 +136,12 @@ class Controller {
   void updateFinalizers(Snapshot& s, bool add, Acted& acted);
   // Removes the events about a collected instance (they name it by uid).
   void removeEvents(const Snapshot& s);
+  // The instance is gone: removes its dir and logs, then frees its uid (kept while a file of it
+  // remains).
+  void removeInstanceFiles(const std::string& ns, const std::string& name);
+  // The uid/gid the key's process runs as (DynamicUser): the one it holds or has recorded.
+  void assignIdentity(const Snapshot& s, runtime::LaunchSpec& spec);
+  nlohmann::json isolationOf(const Snapshot& s) const;  // status.isolation
   void spawn(Snapshot& s, Plan& plan);
   ProbeSettings probeSettings(const Snapshot& s) const;
   nlohmann::json decorateStatus(const Snapshot& s, const InstanceStatus& status) const;

@@ -21,7 +21,7 @@ fs::path instanceDir(const fs::path& dataDir, const std::string& ns, const std::
 }
 
 fs::path instanceLogDir(const fs::path& dataDir, const std::string& ns, const std::string& name) {
-  return instanceDir(dataDir, ns, name) / "logs";
+  return dataDir / "logs" / ns / name;
 }
 
 namespace {
@@ -56,11 +56,19 @@ fs::path canonicalDir(const fs::path& dir) {
   return ec ? fs::absolute(dir).lexically_normal() : c;
 }
 
-void ensureDir(const fs::path& dir) {
+// Creates `dir` below `base` (which exists), every missing level mcpd's own (0700): an instance
+// gets only the search bit on the levels above its dir (the runtime adds it), never a listing.
+void ensureDir(const fs::path& base, const fs::path& dir) {
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw LaunchEnvError("cannot create " + dir.string() + ": " + ec.message());
-  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  fs::create_directories(base, ec);
+  fs::path at = base;
+  for (const auto& part : dir.lexically_relative(base)) {
+    at /= part;
+    if (fs::create_directory(at, ec)) {
+      fs::permissions(at, fs::perms::owner_all, fs::perm_options::replace, ec);
+    }
+    if (ec) throw LaunchEnvError("cannot create " + at.string() + ": " + ec.message());
+  }
 }
 
 }  // namespace
@@ -129,8 +137,8 @@ runtime::LaunchSpec buildLaunchSpec(const model::MCPTypeSpec& type,
   const std::string ns = ctx.key.substr(0, slash);
   const std::string name = slash == std::string::npos ? "" : ctx.key.substr(slash + 1);
   runtime::LaunchSpec spec = baseLaunchSpec(type, ns, name, ctx.dataDir);
-  ensureDir(spec.workingDir);
-  ensureDir(spec.logDir);
+  ensureDir(ctx.dataDir, spec.workingDir);
+  ensureDir(ctx.dataDir, spec.logDir);
   auto warn = [&](const std::string& message) {
     if (warnings) {
       warnings->push_back(message);

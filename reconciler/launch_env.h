@@ -27,7 +27,8 @@ class LaunchEnvError : public std::runtime_error {
 // instance gets unless its type's env replaces it (an instance's env may not).
 inline constexpr const char* kInstancePath = "/usr/local/bin:/usr/bin:/bin";
 
-// DATA_DIR/instances/<ns>/<name>, and its logs/ directory.
+// DATA_DIR/instances/<ns>/<name> (the instance's own), and DATA_DIR/logs/<ns>/<name> (mcpd's,
+// out of the instance's reach).
 std::filesystem::path instanceDir(const std::filesystem::path& dataDir, const std::string& ns,
                                   const std::string& name);
 std::filesystem::path instanceLogDir(const std::filesystem::path& dataDir, const std::string& ns,
@@ -55,7 +56,8 @@ runtime::LaunchSpec baseLaunchSpec(const model::MCPTypeSpec& type, const std::st
 // name. The reserved names (PORT, MCP_*, the auth variable) come from mcpd only; an instance's
 // entry the policy does not allow (any more: its type may have changed) is not passed, and says
 // why in `warnings` (when given). The command is looked up on kInstancePath. Creates the
-// instance directory (0700). Throws LaunchEnvError, e.g. for a config path outside the type's
+// instance and log directories (0700, mcpd's; the runtime hands the instance dir to the
+// instance's user). Throws LaunchEnvError, e.g. for a config path outside the type's
 // constraints.
 runtime::LaunchSpec buildLaunchSpec(const model::MCPTypeSpec& type,
                                     const model::MCPInstanceSpec& instance,

@@ -256,7 +256,7 @@ class LogFollowStream : public Stream {
 
 std::vector<std::string> defaultLogFiles(const std::string& dataDir, const std::string& ns,
                                          const std::string& name) {
-  std::string base = dataDir + "/instances/" + ns + "/" + name + "/logs/" + kLogFileName;
+  std::string base = dataDir + "/logs/" + ns + "/" + name + "/" + kLogFileName;
   std::vector<std::string> rotated;
   for (int i = 1;; ++i) {
     std::string p = base + "." + std::to_string(i);

@@ -16,7 +16,7 @@ namespace minimcp::server {
 // The log files of one instance, oldest first; only those that exist.
 using LogFilesFn = std::function<std::vector<std::string>()>;
 
-// DATA_DIR/instances/{ns}/{name}/logs: the runtime's layout (reconciler/launch_env.h).
+// DATA_DIR/logs/{ns}/{name}: the runtime's layout (reconciler/launch_env.h), mcpd's own.
 std::vector<std::string> defaultLogFiles(const std::string& dataDir, const std::string& ns,
                                          const std::string& name);
 

@@ -36,6 +36,7 @@
 
 #include "reconciler/runtime/cgroup.h"
 #include "reconciler/runtime/proc_stat.h"
+#include "reconciler/runtime/sandbox.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -123,6 +124,25 @@ std::optional<gid_t> primaryGroup(uid_t uid) {
   return found->pw_gid;
 }
 
+class FdGuard {
+ public:
+  explicit FdGuard(int fd = -1) : fd_(fd) {}
+  ~FdGuard() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  void reset(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
 // Whether uid/gid may `bits` (4 read, 2 write, 1 search/execute) on `st`. No supplementary
 // groups: the child drops them.
 bool permits(const struct stat& st, uid_t uid, gid_t gid, mode_t bits) {
@@ -151,8 +171,28 @@ void makeReachable(const fs::path& path, uid_t uid, gid_t gid) {
   }
 }
 
+// The instance's working directory (cwd and HOME) becomes its own: owner uid, group gid, mode
+// 0700. Nothing of mcpd's is in it (logs live elsewhere), and no other user can enter it. Done on
+// a descriptor opened without following symlinks, so a planted link hands nothing else over.
+void giveWorkingDir(const std::string& dir, uid_t uid, gid_t gid) {
+  FdGuard fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st {};
+  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw LaunchError("working directory " + dir + " is not a directory");
+  }
+  if ((st.st_uid != uid || st.st_gid != gid) && ::fchown(fd.get(), uid, gid) != 0) {
+    throw LaunchError("cannot give uid " + std::to_string(uid) + " the working directory " + dir +
+                      ": " + std::strerror(errno));
+  }
+  if ((st.st_mode & 07777) != 0700 && ::fchmod(fd.get(), 0700) != 0) {
+    throw LaunchError("cannot make the working directory " + dir +
+                      " private: " + std::strerror(errno));
+  }
+  makeReachable(dir, uid, gid);
+}
+
 // Everything an instance running as uid/gid needs from the file system, set up by mcpd (root)
-// before the fork: its working directory (cwd and HOME) writable, the directories above it
+// before the fork: its working directory (cwd and HOME) its own, the directories above it
 // and above its command and path arguments searchable, those files readable. Throws
 // LaunchError when a file itself is not readable by the user (its mode is not mcpd's to widen).
 void prepareFileAccess(const LaunchSpec& spec, const std::string& exe, uid_t uid, gid_t gid) {
@@ -174,41 +214,8 @@ void prepareFileAccess(const LaunchSpec& spec, const std::string& exe, uid_t uid
     if (requireFile(arg, 4, "the argument")) makeReachable(arg, uid, gid);
   }
 
-  struct stat st {};
-  if (::stat(spec.workingDir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    throw LaunchError("working directory " + spec.workingDir + " is not a directory");
-  }
-  if (!permits(st, uid, gid, 7)) {
-    // Its group's, writable, with the sticky bit: the instance creates and removes its own
-    // files but cannot rename or replace what root owns there (logs/, which mcpd opens and
-    // rotates as root). The owner stays: nothing of mcpd's is handed over.
-    if (::chown(spec.workingDir.c_str(), static_cast<uid_t>(-1), gid) != 0 ||
-        ::chmod(spec.workingDir.c_str(), (st.st_mode & 0707) | S_IRWXG | S_ISVTX) != 0) {
-      throw LaunchError("cannot give uid " + std::to_string(uid) + " the working directory " +
-                        spec.workingDir + ": " + std::strerror(errno));
-    }
-  }
-  makeReachable(spec.workingDir, uid, gid);
+  giveWorkingDir(spec.workingDir, uid, gid);
 }
-
-class FdGuard {
- public:
-  explicit FdGuard(int fd = -1) : fd_(fd) {}
-  ~FdGuard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  void reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -567,18 +574,23 @@ struct LocalProcessRuntime::Impl {
     std::string exe = resolveCommand(spec);
     if (spec.workingDir.empty()) throw LaunchError("empty working directory");
 
-    // Root never runs an instance as root unless told to (runAs "root", or the spec's uid).
     std::optional<uid_t> uid;
     std::optional<gid_t> gid;
-    if (::geteuid() == 0 && spec.uid) {
-      uid = spec.uid;
-      gid = spec.gid ? spec.gid : primaryGroup(*spec.uid);
-    } else if (::geteuid() == 0 && runAs) {
-      uid = runAs->first;
-      gid = spec.gid.value_or(runAs->second);
+    if (auto ids = idsFor(spec)) {
+      uid = ids->first;
+      gid = ids->second;
     }
     const bool dropping = uid && *uid != 0;
-    if (dropping) prepareFileAccess(spec, exe, *uid, gid.value_or(0));
+    if (dropping) prepareFileAccess(spec, exe, *uid, *gid);
+    // In the sandbox: bwrap runs as the instance's user and execs the command (sandbox.h).
+    std::vector<std::string> args = spec.args;
+    const bool sandboxed = options.sandbox == Sandbox::Bwrap;
+    if (sandboxed) {
+      args = bwrapArgs(spec.workingDir, exe, spec.args);
+      exe = options.bwrapPath;
+    }
+    ResourceLimits limits = spec.limits;
+    if (sandboxed && limits.maxProcesses) *limits.maxProcesses += kBwrapProcesses;
 
     FdGuard logFd;
     if (!spec.logDir.empty()) {
@@ -603,7 +615,7 @@ struct LocalProcessRuntime::Impl {
 
     std::optional<Cgroup> cg;
     if (cgroups.available()) {
-      cg = cgroups.create(spec.key, spec.limits);
+      cg = cgroups.create(spec.key, limits);
       if (!cg) spdlog::warn("runtime: no cgroup for {}; limits enforced by sampling", spec.key);
     }
     // The child joins by writing "0" to descriptors opened here: no path handling after fork.
@@ -630,8 +642,8 @@ struct LocalProcessRuntime::Impl {
     }
     // RLIMIT_NPROC counts every process of the uid, so it is only a per-instance limit when the
     // instance runs as its own user; otherwise pids.max (cgroup) is the only process limit.
-    if (spec.limits.maxProcesses && spec.uid && !(cg && cg->pidsLimited)) {
-      rlim_t n = *spec.limits.maxProcesses;
+    if (limits.maxProcesses && spec.uid && !(cg && cg->pidsLimited)) {
+      rlim_t n = *limits.maxProcesses;
       rlimits.push_back({RLIMIT_NPROC, rlimit{n, n}});
     }
     const char* cwd = spec.workingDir.c_str();
@@ -657,6 +669,14 @@ struct LocalProcessRuntime::Impl {
       struct sigaction dfl {};
       dfl.sa_handler = SIG_DFL;
       for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);
+      // bwrap's outer process (the one recorded) would die of the group's SIGTERM at once and
+      // take the sandbox down without its grace period: it ignores it; the command gets it
+      // back to the default (sandbox.h) and handles it as it would outside.
+      if (sandboxed) {
+        struct sigaction ign {};
+        ign.sa_handler = SIG_IGN;
+        ::sigaction(SIGTERM, &ign, nullptr);
+      }
       for (const auto& [resource, value] : rlimits) {
         if (::setrlimit(resource, &value) != 0) fail("setrlimit");
       }
@@ -676,7 +696,7 @@ struct LocalProcessRuntime::Impl {
     };
 
     std::error_code ec;
-    bp::child child(bp::exe = exe, bp::args = spec.args, env, bp::extend::on_exec_setup = setup,
+    bp::child child(bp::exe = exe, bp::args = args, env, bp::extend::on_exec_setup = setup,
                     bp::extend::on_error = reapFailed, ec);
     if (ec || !child.valid()) {
       if (cg) removeCgroup(*cg);
@@ -711,6 +731,16 @@ struct LocalProcessRuntime::Impl {
     return e->handle;
   }
 
+  // Root never runs an instance as root unless told to (runAs "root", or the spec's uid).
+  std::optional<std::pair<uid_t, gid_t>> idsFor(const LaunchSpec& spec) const {
+    if (::geteuid() != 0) return std::nullopt;
+    if (spec.uid)
+      return std::make_pair(*spec.uid,
+                            spec.gid ? *spec.gid : primaryGroup(*spec.uid).value_or(*spec.uid));
+    if (runAs) return std::make_pair(runAs->first, spec.gid.value_or(runAs->second));
+    return std::nullopt;
+  }
+
   static void configure(Entry& e, const LaunchSpec& spec) {
     e.logDir = spec.logDir;
     e.maxLogBytes = spec.maxLogBytes;
@@ -727,10 +757,10 @@ struct LocalProcessRuntime::Impl {
       if (it != entries.end()) return it->second->handle == h;
     }
     // An mcpd start may have made DATA_DIR private again (0700): the adopted instance must
-    // still reach its HOME by path.
-    if (runAs && !spec.workingDir.empty()) {
+    // still reach its HOME by path (and a dir of an earlier layout becomes its own).
+    if (auto ids = idsFor(spec); ids && ids->first != 0 && !spec.workingDir.empty()) {
       try {
-        makeReachable(spec.workingDir, runAs->first, runAs->second);
+        giveWorkingDir(spec.workingDir, ids->first, ids->second);
       } catch (const LaunchError& ex) {
         spdlog::warn("runtime: {}: {}", spec.key, ex.what());
       }

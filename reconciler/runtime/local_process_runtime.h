@@ -12,6 +12,8 @@
 
 namespace minimcp::runtime {
 
+enum class Sandbox { None, Bwrap };
+
 struct LocalRuntimeOptions {
   // false: never create cgroups, enforce limits by sampling (what a host without writable
   // cgroups gets; tests use it to exercise the fallback on any host).
@@ -31,6 +33,10 @@ struct LocalRuntimeOptions {
   // uid and primary gid), never as root. "root" keeps instances root (an explicit opt-out).
   // An unknown user makes the constructor throw std::runtime_error. Ignored when not root.
   std::string runAs = "nobody";
+  // Bwrap: every instance runs in a bubblewrap sandbox (sandbox.h): read-only root, private
+  // /tmp and /proc, its working directory the only writable path.
+  Sandbox sandbox = Sandbox::None;
+  std::string bwrapPath = "/usr/bin/bwrap";
 };
 
 class LocalProcessRuntime : public ProcessRuntime {

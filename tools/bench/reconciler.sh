@@ -11,13 +11,16 @@
 # The measuring is done by tools/bench/reconciler_bench.mjs; this script starts mcpd, installs
 # the pinned pm2 into a cache dir, and cleans up every process (by pid) whatever happens.
 # Usage: tools/bench/reconciler.sh [--build-dir DIR] [--runs N] [--count N] [--idle SECONDS]
-#          [--samples N] [--only startup,restart,expiry,fleet] [--no-pm2]
+#          [--samples N] [--only startup,restart,expiry,fleet] [--no-pm2] [--sandbox none|bwrap]
 #   (default build dir: build/, as tools/build.sh leaves it; needs mcpd and mcpctl)
+#   As root, mcpd gives every instance a uid of its own (the default); --sandbox bwrap adds the
+#   bubblewrap sandbox around each.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=build
 PM2_VERSION=6.0.8
 USE_PM2=1
+SANDBOX=none
 export RUNS=20 COUNT=100 IDLE_SECONDS=60 SAMPLES=5 ONLY=startup,restart,expiry,fleet
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,7 +31,8 @@ while [ $# -gt 0 ]; do
     --samples) SAMPLES=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --no-pm2) USE_PM2=0; shift ;;
-    -h|--help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --sandbox) SANDBOX=$2; shift 2 ;;
+    -h|--help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -77,7 +81,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$BIN/mcpd" --data-dir "$WORK/data" --listen 127.0.0.1:0 --port-range 31000-31999 \
-  --log-level warn >"$WORK/mcpd.log" 2>&1 &
+  --sandbox "$SANDBOX" --log-level warn >"$WORK/mcpd.log" 2>&1 &
 MCPD=$!
 URL=""
 for _ in $(seq 1 300); do
@@ -94,6 +98,9 @@ export KUBECONFIG_FILE="$WORK/data/admin.kubeconfig" MCPCTL="$BIN/mcpctl"
 MCPD_TOKEN=$(awk '/token:/ {print $2; exit}' "$KUBECONFIG_FILE")
 export MCPD_TOKEN
 
+ISOLATION="mcpd not root: instances share its uid"
+[ "$(id -u)" = 0 ] && ISOLATION="a uid per instance"
 echo "== MiniMCP reconciler benchmark ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)," \
+  "$ISOLATION, sandbox $SANDBOX," \
   "node $(node --version), pm2 $([ -n "$PM2_BIN" ] && echo "$PM2_VERSION" || echo n/a); same run) =="
 node tools/bench/reconciler_bench.mjs

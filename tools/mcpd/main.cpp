@@ -227,11 +227,26 @@ int main(int argc, char** argv) {
         return v == "0" || minimcp::parseDuration(v) ? std::string()
                                                      : "expected a duration like 24h";
       });
-  std::string runAs = "nobody";
+  std::string runAs;
   app.add_option("--run-as", runAs,
-                 "when mcpd runs as root: the user instance processes run as (\"root\": keep "
-                 "root)")
-      ->capture_default_str();
+                 "when mcpd runs as root: run every instance as this one user instead of a uid "
+                 "of its own (an opt-out of per-instance isolation; \"root\": keep root)");
+  std::string uidRange = std::to_string(minimcp::reconciler::kDefaultInstanceIdRange.lo) + "-" +
+                         std::to_string(minimcp::reconciler::kDefaultInstanceIdRange.hi);
+  app.add_option("--instance-uid-range", uidRange,
+                 "when mcpd runs as root: LO-HI uids (and gids) given one per instance; ids of "
+                 "/etc/passwd and /etc/group are skipped")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        return minimcp::reconciler::parseIdRange(v) ? std::string()
+                                                    : "expected LO-HI with 1 <= LO <= HI";
+      });
+  std::string sandbox = "none";
+  app.add_option("--sandbox", sandbox,
+                 "none|bwrap: bwrap runs every instance in a bubblewrap sandbox (read-only root, "
+                 "private /tmp and /proc, its own dir the only writable path)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "bwrap"}));
   std::string expiredRetention = "1h";
   app.add_option("--expired-retention", expiredRetention,
                  "how long an Expired MCPInstance stays visible before it is removed with its "
@@ -411,19 +426,46 @@ int main(int argc, char** argv) {
     spdlog::info("catalog {}: {} created, {} updated, {} unchanged, {} skipped", mcpServersDir,
                  catalog.created.size(), catalog.updated.size(), catalog.unchanged.size(),
                  catalog.skipped.size());
+    using minimcp::reconciler::Isolation;
     minimcp::runtime::LocalRuntimeOptions ropts;
-    ropts.runAs = runAs;
+    // Instances without a uid of their own (none is handed out when --run-as is given) run as
+    // --run-as; the default never lets one run as root.
+    ropts.runAs = runAs.empty() ? "nobody" : runAs;
+    if (sandbox == "bwrap") {
+      ropts.sandbox = minimcp::runtime::Sandbox::Bwrap;
+      if (::access(ropts.bwrapPath.c_str(), X_OK) != 0) {
+        spdlog::critical("--sandbox bwrap: {} is missing (apt-get install bubblewrap)",
+                         ropts.bwrapPath);
+        return 1;
+      }
+    }
     try {
       runtime.emplace(ropts);
     } catch (const std::exception& e) {
       spdlog::critical("cannot start the process runtime: {}", e.what());
       return 1;
     }
-    if (auto ids = runtime->runAsIds()) {
-      spdlog::info("instances run as uid {} gid {}", ids->first, ids->second);
+    minimcp::reconciler::ControllerOptions copts;
+    if (::geteuid() != 0) {
+      copts.isolation = Isolation::none(::geteuid(), ::getegid(), sandbox);
+      spdlog::warn("mcpd is not root: every instance runs as uid {} ({})", ::geteuid(),
+                   copts.isolation.message);
+    } else if (!runAs.empty()) {
+      const auto ids = runtime->runAsIds();
+      copts.isolation =
+          Isolation::sharedUser(runAs, ids ? ids->first : 0, ids ? ids->second : 0, sandbox);
+      spdlog::warn("--run-as {}: {}", runAs, copts.isolation.message);
+    } else {
+      const auto range = *minimcp::reconciler::parseIdRange(uidRange);
+      copts.uids = std::make_shared<minimcp::reconciler::UidAllocator>(
+          range, std::make_shared<minimcp::reconciler::SystemIdentityUsage>(dataDir),
+          minimcp::SystemClock::instance());
+      copts.isolation.mode = minimcp::reconciler::isolation::kDynamicUser;
+      copts.isolation.sandbox = sandbox;
+      spdlog::info("every instance runs as a uid and gid of its own from {} ({} held)", uidRange,
+                   copts.uids->inUse());
     }
     prober.emplace();
-    minimcp::reconciler::ControllerOptions copts;
     copts.node = node;
     copts.dataDir = dataDir;
     copts.mcpServersDir = mcpServersDir;

@@ -190,7 +190,7 @@ TEST_F(McpctlAdminTest, CreateApiKeyNeverShowsTheValue) {
 TEST_F(McpctlAdminTest, LogsTailAndFollow) {
   auto r = ctl({"apply", "-f", "-"}, instanceYaml("l1", "logs-ns"));
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  std::string dir = mcpd_->dataDir() + "/instances/logs-ns/l1/logs";
+  std::string dir = mcpd_->dataDir() + "/logs/logs-ns/l1";
   std::filesystem::create_directories(dir);
   std::string file = dir + "/output.log";
   std::ofstream(file) << "line1\nline2\nline3\n";

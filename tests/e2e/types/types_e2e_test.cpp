@@ -367,7 +367,8 @@ TEST(TypesE2E, FilesystemStdioTypeListsAndReadsAFileThroughTheGateway) {
   const std::string root = std::filesystem::canonical(rootDir.path()).string();
   std::filesystem::create_directory(root + "/docs");
   { std::ofstream(root + "/notes.txt") << "hello from the filesystem type\n"; }
-  // A root mcpd runs instances as "nobody": the tree must be readable by others (mkdtemp: 0700).
+  // A root mcpd runs each instance as a uid of its own: the tree must be readable by others
+  // (mkdtemp: 0700).
   namespace fs = std::filesystem;
   fs::permissions(root, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
   fs::permissions(root + "/notes.txt", fs::perms::others_read, fs::perm_options::add);

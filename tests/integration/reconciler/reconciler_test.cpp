@@ -1,14 +1,22 @@
 // The reconciler end to end on this host: a real Controller, SQLite store, LocalProcessRuntime,
 // BeastHealthProber and the real echo MCP server (mcp-servers/echo), loaded through the catalog.
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "api/crypto/instance_token.h"
@@ -29,6 +37,21 @@ using nlohmann::json;
 using runtime::testing::TempDir;
 using runtime::testing::waitFor;
 using namespace std::chrono_literals;
+
+namespace fs = std::filesystem;
+
+// The first value of a /proc/PID/status line ("Uid:" → the real uid).
+std::string readProcStatus(int pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field, 0) != 0) continue;
+    std::stringstream values(line.substr(field.size()));
+    std::string first;
+    values >> first;
+    return first;
+  }
+  return "";
+}
 
 bool processExists(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
@@ -68,6 +91,7 @@ class ReconcilerIT : public ::testing::Test {
   void startController() {
     runtime::LocalRuntimeOptions ro;
     ro.useCgroups = false;
+    ro.sandbox = sandbox_;
     runtime_ = std::make_unique<runtime::LocalProcessRuntime>(ro);
     prober_ = std::make_unique<runtime::BeastHealthProber>();
     ControllerOptions o;
@@ -78,6 +102,15 @@ class ReconcilerIT : public ::testing::Test {
     o.portHi = static_cast<uint16_t>(portLo_ + 39);
     o.gatewayBase = "https://127.0.0.1:7443";
     o.usagePeriod = 1s;
+    if (ownUids_) {
+      // What mcpd does at every start: a fresh allocator, restored from the instance dirs.
+      // A range per test process, so parallel runs do not hand out the same ids.
+      const uint32_t lo = 100000 + static_cast<uint32_t>(::getpid() % 1000) * 100;
+      o.uids = std::make_shared<UidAllocator>(IdRange{lo, lo + 99},
+                                              std::make_shared<SystemIdentityUsage>(o.dataDir),
+                                              SystemClock::instance());
+      o.isolation.sandbox = sandbox_ == runtime::Sandbox::Bwrap ? "bwrap" : "none";
+    }
     controller_ = std::make_unique<Controller>(o, *store_, *runtime_, *prober_, tokens_,
                                                SystemClock::instance());
     controller_->start();
@@ -174,7 +207,11 @@ class ReconcilerIT : public ::testing::Test {
   std::unique_ptr<runtime::LocalProcessRuntime> runtime_;
   std::unique_ptr<runtime::BeastHealthProber> prober_;
   std::unique_ptr<Controller> controller_;
+  void expectInstancesKeptApart();
+
   std::set<int> pids_;
+  bool ownUids_ = false;
+  runtime::Sandbox sandbox_ = runtime::Sandbox::None;
 };
 
 TEST_F(ReconcilerIT, LifecycleCrashSuspendResumeDelete) {
@@ -280,6 +317,122 @@ TEST_F(ReconcilerIT, RestoreAdoptsRunningProcessesWithoutSpawningTwice) {
   ASSERT_TRUE(waitStatus(
       "a", [&](const json& s) { return s.value("pid", 0) != 0 && s.value("pid", 0) != pidA; }));
   ASSERT_TRUE(waitReady("a"));
+}
+
+// What a process running as `uid`/`gid` may do to another instance: each probe's errno (0 when
+// it succeeded). Runs in a forked child that drops to the ids, as the instance's own code would.
+struct Reach {
+  int environ = 0, dir = 0, log = 0, signal = 0, ownDir = 0;
+};
+
+Reach reachAs(uid_t uid, gid_t gid, int otherPid, const std::string& otherDir,
+              const std::string& otherLog, const std::string& ownDir) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return {};
+  const pid_t child = ::fork();
+  if (child == 0) {
+    Reach r;
+    if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) ::_exit(2);
+    const std::string environ = "/proc/" + std::to_string(otherPid) + "/environ";
+    int fd = ::open(environ.c_str(), O_RDONLY | O_CLOEXEC);
+    r.environ = fd >= 0 ? 0 : errno;
+    if (fd >= 0) {
+      char c;
+      if (::read(fd, &c, 1) < 0) r.environ = errno;  // the check may come at read time
+    }
+    DIR* d = ::opendir(otherDir.c_str());
+    r.dir = d ? 0 : errno;
+    fd = ::open(otherLog.c_str(), O_RDONLY | O_CLOEXEC);
+    r.log = fd >= 0 ? 0 : errno;
+    r.signal = ::kill(otherPid, 0) == 0 ? 0 : errno;
+    fd = ::open((ownDir + "/written-by-own-uid").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    r.ownDir = fd >= 0 ? 0 : errno;
+    ::write(fds[1], &r, sizeof r);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  Reach r;
+  r.environ = r.dir = r.log = r.signal = r.ownDir = -1;
+  if (::read(fds[0], &r, sizeof r) != sizeof r) ADD_FAILURE() << "the probe child failed";
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return r;
+}
+
+// Two instances, each its own uid: neither reaches the other's environment, dir, log or process;
+// each writes its own dir. Their uids survive a crash of the process and are freed on delete.
+void ReconcilerIT::expectInstancesKeptApart() {
+  if (::geteuid() != 0) GTEST_SKIP() << "per-instance uids need root";
+  stopController();
+  ownUids_ = true;
+  startController();
+  apply("alice", {});
+  apply("bob", {});
+  ASSERT_TRUE(waitReady("alice"));
+  ASSERT_TRUE(waitReady("bob"));
+  const fs::path data = dir_ / "data";
+  struct Seen {
+    int pid;
+    uint32_t uid, gid;
+    std::string dir, log;
+  };
+  std::map<std::string, Seen> seen;
+  for (const std::string name : {"alice", "bob"}) {
+    const json st = status(name);
+    const json iso = st["isolation"];
+    EXPECT_EQ(iso["mode"], "DynamicUser") << iso.dump();
+    EXPECT_EQ(iso["sandbox"], sandbox_ == runtime::Sandbox::Bwrap ? "bwrap" : "none");
+    ASSERT_TRUE(iso["uid"].is_number() && iso["gid"].is_number()) << iso.dump();
+    seen[name] = {st["pid"].get<int>(), iso["uid"].get<uint32_t>(), iso["gid"].get<uint32_t>(),
+                  (data / "instances/it" / name).string(),
+                  (data / "logs/it" / name / "output.log").string()};
+    struct stat sb {};
+    ASSERT_EQ(::stat(seen[name].dir.c_str(), &sb), 0);
+    EXPECT_EQ(sb.st_uid, seen[name].uid) << name << "'s dir is its own";
+    EXPECT_EQ(sb.st_gid, seen[name].gid);
+    EXPECT_EQ(sb.st_mode & 07777, 0700u);
+    ASSERT_EQ(::stat(seen[name].log.c_str(), &sb), 0) << "the log exists";
+    EXPECT_EQ(sb.st_uid, 0u) << "the log is mcpd's";
+    EXPECT_EQ(readProcStatus(seen[name].pid, "Uid:"), std::to_string(seen[name].uid));
+  }
+  EXPECT_NE(seen["alice"].uid, seen["bob"].uid);
+  EXPECT_NE(seen["alice"].gid, seen["bob"].gid);
+
+  for (const auto& [self, other] : {std::pair{"alice", "bob"}, std::pair{"bob", "alice"}}) {
+    const Seen& me = seen[self];
+    const Seen& them = seen[other];
+    const Reach r = reachAs(me.uid, me.gid, them.pid, them.dir, them.log, me.dir);
+    EXPECT_EQ(r.environ, EACCES) << self << " reads " << other << "'s /proc/PID/environ";
+    EXPECT_EQ(r.dir, EACCES) << self << " lists " << other << "'s dir";
+    EXPECT_EQ(r.log, EACCES) << self << " reads " << other << "'s log";
+    EXPECT_EQ(r.signal, EPERM) << self << " signals " << other;
+    EXPECT_EQ(r.ownDir, 0) << self << " writes its own dir";
+  }
+
+  // A crash: a new process, the same uid.
+  ASSERT_EQ(::kill(seen["alice"].pid, SIGKILL), 0);
+  ASSERT_TRUE(waitStatus("alice", [&](const json& s) {
+    return s.value("pid", 0) != 0 && s.value("pid", 0) != seen["alice"].pid;
+  }));
+  ASSERT_TRUE(waitReady("alice"));
+  EXPECT_EQ(status("alice")["isolation"]["uid"], seen["alice"].uid);
+
+  // Deleted: its dir and log go, and with them its hold on the uid.
+  edit("bob", [](json& o) {
+    o["metadata"]["deletionTimestamp"] = formatRfc3339(SystemClock::instance().now());
+  });
+  ASSERT_TRUE(waitFor([&] { return !store_->get("mcpinstances", "it", "bob"); }, 10000ms));
+  EXPECT_FALSE(fs::exists(seen["bob"].dir));
+  EXPECT_FALSE(fs::exists(fs::path(seen["bob"].log).parent_path()));
+}
+
+TEST_F(ReconcilerIT, InstancesWithTheirOwnUidsCannotReachEachOther) { expectInstancesKeptApart(); }
+
+TEST_F(ReconcilerIT, SandboxedInstancesWithTheirOwnUidsCannotReachEachOther) {
+  if (::access("/usr/bin/bwrap", X_OK) != 0) GTEST_SKIP() << "bubblewrap not installed";
+  sandbox_ = runtime::Sandbox::Bwrap;
+  expectInstancesKeptApart();
 }
 
 }  // namespace

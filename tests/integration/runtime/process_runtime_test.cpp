@@ -1,9 +1,12 @@
 // LocalProcessRuntime against real processes (/bin/sh scripts, sleep, node).
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -469,11 +472,15 @@ TEST_F(ProcessRuntimeTest, RootRunsInstancesAsNobodyInAUsableDirectory) {
   ASSERT_TRUE(rt.runAsIds());
   EXPECT_EQ(*rt.runAsIds(), nobody);
   exits_.attach(rt);
-  // Laid out as mcpd does: DATA_DIR/instances/<ns>/<name> (0700, root's) with logs/ inside,
-  // under a 0700 mkdtemp directory the instance could not pass before.
+  // Laid out as mcpd does: DATA_DIR/instances/<ns>/<name> and DATA_DIR/logs/<ns>/<name> (0700,
+  // root's), under a 0700 mkdtemp directory the instance could not pass before.
   const std::string inst = dir_ / "data/instances/ns/drop";
-  std::filesystem::create_directories(inst + "/logs");
-  for (const std::string& d : {dir_.path(), dir_ / "data", inst, inst + "/logs"}) {
+  const std::string logs = dir_ / "data/logs/ns/drop";
+  std::filesystem::create_directories(inst);
+  std::filesystem::create_directories(logs);
+  for (const std::string& d :
+       {dir_.path(), dir_ / "data", dir_ / "data/instances", dir_ / "data/instances/ns", inst,
+        dir_ / "data/logs", dir_ / "data/logs/ns", logs}) {
     ::chmod(d.c_str(), 0700);
   }
   const std::string script = dir_ / "script.sh";  // a server file outside the instance dir
@@ -484,9 +491,9 @@ TEST_F(ProcessRuntimeTest, RootRunsInstancesAsNobodyInAUsableDirectory) {
         "echo \"$(id -u) $(id -g) $(id -G)\" > \"$HOME/ids\"\n"
         "echo hello from the instance\n"
         "mkdir \"$HOME/cache\" || exit 4\n"
-        // logs/ is root's in a sticky directory: the instance cannot swap it for a symlink.
-        "mv \"$HOME/logs\" \"$HOME/logs2\" 2>/dev/null && exit 5\n"
-        "{ echo x > \"$HOME/logs/output.log\"; } 2>/dev/null && exit 6\n"
+        // The log is mcpd's, out of the instance's reach.
+        "{ echo x >> \"$LOGS/output.log\"; } 2>/dev/null && exit 5\n"
+        "ls \"$LOGS\" >/dev/null 2>&1 && exit 6\n"
         "exit 0\n",
         f);
     std::fclose(f);
@@ -496,28 +503,199 @@ TEST_F(ProcessRuntimeTest, RootRunsInstancesAsNobodyInAUsableDirectory) {
   spec.key = "ns/drop";
   spec.command = "/bin/sh";
   spec.args = {script};
-  spec.env = {{"PATH", kPath}, {"HOME", inst}};
+  spec.env = {{"PATH", kPath}, {"HOME", inst}, {"LOGS", logs}};
   spec.workingDir = inst;
-  spec.logDir = inst + "/logs";
+  spec.logDir = logs;
   auto h = rt.launch(spec);
   auto info = exits_.wait("ns/drop");
   ASSERT_TRUE(info);
   EXPECT_EQ(info->pid, h.pid);
-  EXPECT_EQ(info->exitCode, 0) << readText(inst + "/logs/output.log");
+  EXPECT_EQ(info->exitCode, 0) << readText(logs + "/output.log");
   const std::string n = std::to_string(nobody.first), g = std::to_string(nobody.second);
   EXPECT_EQ(readText(inst + "/ids"), n + " " + g + " " + g + "\n") << "no supplementary group kept";
-  EXPECT_EQ(readText(inst + "/logs/output.log"), "hello from the instance\n");
+  EXPECT_EQ(readText(logs + "/output.log"), "hello from the instance\n");
   struct stat st {};
-  ASSERT_EQ(::stat((inst + "/logs/output.log").c_str(), &st), 0);
+  ASSERT_EQ(::stat((logs + "/output.log").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 0u) << "mcpd writes the log";
+  ASSERT_EQ(::stat(logs.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u) << "the log dir stays mcpd's";
+  ASSERT_EQ(::stat((dir_ / "data/logs").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u) << "no instance passes into the logs";
   ASSERT_EQ(::stat(inst.c_str(), &st), 0);
-  EXPECT_EQ(st.st_uid, 0u) << "the instance dir stays root's";
+  EXPECT_EQ(st.st_uid, nobody.first) << "the instance dir is the instance's";
   EXPECT_EQ(st.st_gid, nobody.second);
-  EXPECT_EQ(st.st_mode & 07777, 01770u);
+  EXPECT_EQ(st.st_mode & 07777, 0700u) << "and nobody else's";
   ASSERT_EQ(::stat((inst + "/cache").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, nobody.first);
-  ASSERT_EQ(::stat(dir_.path().c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0701u) << "searchable, not readable, by others";
+  for (const std::string& d :
+       {dir_.path(), dir_ / "data", dir_ / "data/instances", dir_ / "data/instances/ns"}) {
+    ASSERT_EQ(::stat(d.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0701u) << d << ": searchable, not readable, by others";
+  }
+}
+
+// An instance with a uid and gid of its own (DynamicUser): its dir is its own, 0700.
+TEST_F(ProcessRuntimeTest, InstanceWithItsOwnUidOwnsItsDirectory) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root drops privileges";
+  LocalProcessRuntime rt;
+  exits_.attach(rt);
+  const uid_t id = 61999;  // the range mcpd uses; no test user holds it
+  const std::string inst = dir_ / "data/instances/ns/own";
+  std::filesystem::create_directories(inst);
+  ::chmod(inst.c_str(), 0700);
+  auto spec = shell("ns/own", "echo \"$(id -u) $(id -g) $(id -G)\" > ids && touch mine");
+  spec.workingDir = inst;
+  spec.env = {{"PATH", kPath}, {"HOME", inst}};
+  spec.uid = id;
+  spec.gid = id;
+  rt.launch(spec);
+  auto info = exits_.wait("ns/own");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->exitCode, 0) << readText(dir_ / "logs/output.log");
+  const std::string i = std::to_string(id);
+  EXPECT_EQ(readText(inst + "/ids"), i + " " + i + " " + i + "\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(inst.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, id);
+  EXPECT_EQ(st.st_gid, id);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  ASSERT_EQ(::stat((inst + "/mine").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, id);
+}
+
+// A node server as the instance runs it, in the bubblewrap sandbox.
+LaunchSpec sandboxedServer(const std::string& key, const std::string& inst, int port,
+                           const std::string& script) {
+  LaunchSpec spec;
+  spec.key = key;
+  spec.command = "node";
+  spec.args = {script};
+  spec.env = {{"PATH", kPath}, {"HOME", inst}, {"PORT", std::to_string(port)}, {"MCP_ID", key}};
+  spec.workingDir = inst;
+  spec.logDir = inst + "-logs";
+  spec.stopGracePeriod = 5s;
+  return spec;
+}
+
+// What the server finds, served on 127.0.0.1:PORT; on SIGTERM it notes it and exits 0.
+constexpr const char* kSandboxProbe = R"JS(
+const fs = require('fs'), http = require('http');
+const tryWrite = (p) => { try { fs.writeFileSync(p, 'x'); return 'ok'; } catch (e) { return e.code; } };
+const facts = {
+  own: tryWrite(process.env.HOME + '/own'),
+  root: tryWrite('/sandbox-escape'),
+  usr: tryWrite('/usr/sandbox-escape'),
+  tmp: tryWrite('/tmp/minimcp-sandbox-private'),
+  procs: fs.readdirSync('/proc').filter((n) => /^[0-9]+$/.test(n)).length,
+  uid: process.getuid(),
+};
+process.on('SIGTERM', () => { fs.writeFileSync(process.env.HOME + '/sigterm', 'x'); process.exit(0); });
+http.createServer((req, res) => res.end(JSON.stringify(facts)))
+  .listen(Number(process.env.PORT), '127.0.0.1');
+)JS";
+
+std::string httpGet(int port) {
+  std::string out;
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return out;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const std::string req = "GET / HTTP/1.0\r\n\r\n";
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+// Every live process whose process group is `pgid`.
+std::vector<pid_t> groupMembers(pid_t pgid) {
+  std::vector<pid_t> out;
+  for (const auto& st : scanProcesses()) {
+    if (st.pgrp == pgid && !st.zombie()) out.push_back(st.pid);
+  }
+  return out;
+}
+
+TEST_F(ProcessRuntimeTest, SandboxedServerServesOnLoopbackWritesOnlyItsDirAndStopsCleanly) {
+  if (::access("/usr/bin/bwrap", X_OK) != 0) GTEST_SKIP() << "bubblewrap not installed";
+  if (::access("/usr/bin/node", X_OK) != 0) GTEST_SKIP() << "node not installed";
+  LocalRuntimeOptions o;
+  o.sandbox = Sandbox::Bwrap;
+  LocalProcessRuntime rt(o);
+  exits_.attach(rt);
+  const std::string inst = dir_ / "data/instances/ns/boxed";
+  std::filesystem::create_directories(inst);
+  // In its own dir: the test's temp dir is under /tmp, which the sandbox hides.
+  const std::string script = inst + "/probe.js";
+  std::FILE* f = std::fopen(script.c_str(), "w");
+  ASSERT_TRUE(f);
+  std::fputs(kSandboxProbe, f);
+  std::fclose(f);
+  ::chmod(script.c_str(), 0644);
+  const int port = 33000 + ::getpid() % 2000;
+  auto spec = sandboxedServer("ns/boxed", inst, port, script);
+  if (::geteuid() == 0) spec.uid = spec.gid = 61998;
+  ::unlink("/tmp/minimcp-sandbox-private");
+  auto h = rt.launch(spec);
+  std::string body;
+  ASSERT_TRUE(
+      waitFor([&] { return (body = httpGet(port)).find("\"own\"") != std::string::npos; }, 10s))
+      << readText(spec.logDir + "/output.log");
+  body = body.substr(body.find("\r\n\r\n") + 4);
+  EXPECT_NE(body.find("\"own\":\"ok\""), std::string::npos) << body;
+  EXPECT_NE(body.find("\"root\":\"EROFS\""), std::string::npos) << body;
+  EXPECT_NE(body.find("\"usr\":\"EROFS\""), std::string::npos) << body;
+  EXPECT_NE(body.find("\"tmp\":\"ok\""), std::string::npos) << body;
+  EXPECT_FALSE(fileExists("/tmp/minimcp-sandbox-private")) << "the sandbox's /tmp is its own";
+  EXPECT_FALSE(fileExists("/sandbox-escape"));
+  EXPECT_NE(body.find("\"procs\":2,"), std::string::npos)
+      << "its /proc: bwrap's init and itself: " << body;
+  if (spec.uid) {
+    EXPECT_NE(body.find("\"uid\":61998"), std::string::npos) << body;
+  }
+  // The recorded process is bwrap, in the instance's dir and environment; the server runs in
+  // its process group under the same path.
+  EXPECT_EQ(std::filesystem::read_symlink("/proc/" + std::to_string(h.pid) + "/cwd").string(),
+            inst);
+  EXPECT_NE(readText("/proc/" + std::to_string(h.pid) + "/environ").find("MCP_ID=ns/boxed"),
+            std::string::npos);
+  const auto members = groupMembers(h.pid);
+  EXPECT_EQ(members.size(), 3u) << "bwrap, its init and the server";
+  for (pid_t p : members) {
+    EXPECT_EQ(std::filesystem::read_symlink("/proc/" + std::to_string(p) + "/cwd").string(), inst);
+  }
+
+  auto info = rt.stop("ns/boxed");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->reason, "Stopped");
+  EXPECT_TRUE(fileExists(inst + "/sigterm")) << "the server got SIGTERM and its grace period";
+  EXPECT_TRUE(waitFor([&] { return groupMembers(h.pid).empty(); }, 3s)) << "nothing survives";
+  for (pid_t p : members) EXPECT_FALSE(readProcStat(p) && !readProcStat(p)->zombie()) << p;
+}
+
+TEST_F(ProcessRuntimeTest, SandboxedExitIsDetectedWithItsCode) {
+  if (::access("/usr/bin/bwrap", X_OK) != 0) GTEST_SKIP() << "bubblewrap not installed";
+  LocalRuntimeOptions o;
+  o.sandbox = Sandbox::Bwrap;
+  LocalProcessRuntime rt(o);
+  exits_.attach(rt);
+  const std::string inst = dir_ / "data/instances/ns/exits";
+  std::filesystem::create_directories(inst);
+  auto spec = shell("ns/exits", "touch here && exit 3");
+  spec.workingDir = inst;
+  spec.env = {{"PATH", kPath}, {"HOME", inst}};
+  auto h = rt.launch(spec);
+  auto info = exits_.wait("ns/exits");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->pid, h.pid);
+  EXPECT_EQ(info->exitCode, 3) << readText(dir_ / "logs/output.log");
+  EXPECT_TRUE(fileExists(inst + "/here"));
+  EXPECT_TRUE(waitFor([&] { return groupMembers(h.pid).empty(); }, 3s));
 }
 
 TEST_F(ProcessRuntimeTest, RunAsRootKeepsRootAndUnknownUserIsRefused) {

@@ -401,7 +401,7 @@ TEST_F(TenancyTest, LogsTailAndFollow) {
   EXPECT_EQ(empty.body, "");
   EXPECT_EQ(send(*alice, "GET", base + "/absent/log").status, 404);
 
-  fs::path dir = fs::path(mcpd_->dataDir()) / "instances" / "alice" / "logger" / "logs";
+  fs::path dir = fs::path(mcpd_->dataDir()) / "logs" / "alice" / "logger";
   fs::create_directories(dir);
   auto append = [&](const std::string& file, const std::string& text) {
     std::ofstream(dir / file, std::ios::app) << text;

@@ -74,8 +74,17 @@ TEST_F(ControllerTest, SpawnsOnCreateWithFinalizerPortAndEnvironmentBuiltFromNot
   EXPECT_EQ(spec.args[0], (std::filesystem::canonical(serversDir()) / "echo/server.js").string());
   EXPECT_EQ(spec.args[1], "--flag");
   EXPECT_EQ(spec.workingDir, instDir.string());
-  EXPECT_EQ(spec.logDir, (instDir / "logs").string());
-  EXPECT_TRUE(std::filesystem::is_directory(instDir / "logs"));
+  const auto logDir = dir_.path() / "data" / "logs" / "alice" / "inbox";
+  EXPECT_EQ(spec.logDir, logDir.string()) << "out of the instance's dir";
+  EXPECT_TRUE(std::filesystem::is_directory(logDir));
+  for (const auto& d :
+       {dir_.path() / "data" / "logs", dir_.path() / "data" / "logs" / "alice", logDir, instDir}) {
+    EXPECT_EQ(std::filesystem::status(d).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_all)
+        << d << " is mcpd's (the runtime hands the instance dir over)";
+  }
+  EXPECT_FALSE(spec.uid) << "no uid allocator: the runtime's user";
+  EXPECT_EQ(status("inbox")["isolation"]["mode"], "None");
   EXPECT_EQ(spec.limits.memoryBytes, 128u * 1024 * 1024);
   EXPECT_EQ(spec.limits.cpuMillis, 250u);
   EXPECT_EQ(spec.stopGracePeriod, std::chrono::seconds(3));
@@ -386,6 +395,81 @@ TEST_F(ControllerTest, ExpiredInstanceIsCollectedWithItsEventsAfterItsRetention)
   c->reconcile(key);
   EXPECT_TRUE(instance("inbox").is_null());
   EXPECT_TRUE(events().empty());
+}
+
+// DynamicUser: every instance its own uid/gid, kept across restarts, released with its files.
+class IdsInRange : public reconciler::IdentityUsage {
+ public:
+  std::set<uint32_t> systemIds() override { return {}; }
+  std::set<uint32_t> processIds() override { return {}; }
+  std::map<std::string, uint32_t> instanceDirOwners() override { return {}; }
+};
+
+TEST_F(ControllerTest, DynamicUserGivesEachInstanceItsOwnIdKeptAcrossRestartsFreedOnDelete) {
+  createType();
+  createInstance("inbox");
+  createInstance("other");
+  auto o = options();
+  o.uids = std::make_shared<reconciler::UidAllocator>(reconciler::IdRange{70000, 70001},
+                                                      std::make_shared<IdsInRange>(), clock_);
+  o.isolation.sandbox = "bwrap";
+  auto c = makeController(o);
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  ASSERT_TRUE(
+      reconcileUntil(*c, "alice/other", [&] { return status("other")["phase"] == "Running"; }));
+  const auto first = table_.launches(kKey).at(0);
+  const auto other = table_.launches("alice/other").at(0);
+  ASSERT_TRUE(first.uid && first.gid && other.uid);
+  EXPECT_EQ(*first.uid, *first.gid);
+  EXPECT_NE(*first.uid, *other.uid);
+  const json iso = status("inbox")["isolation"];
+  EXPECT_EQ(iso["mode"], "DynamicUser");
+  EXPECT_EQ(iso["uid"], *first.uid);
+  EXPECT_EQ(iso["gid"], *first.gid);
+  EXPECT_EQ(iso["sandbox"], "bwrap");
+  EXPECT_NE(iso.value("message", ""), "");
+
+  // A crash and restart: the same uid.
+  table_.exit(kKey, 1);
+  clock_.advance(1100ms);
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return table_.launches(kKey).size() == 2u; }));
+  EXPECT_EQ(table_.launches(kKey).at(1).uid, first.uid);
+
+  // Deleted: dir and logs removed, the uid free for a new instance.
+  const auto instDir = dir_.path() / "data" / "instances" / "alice" / "inbox";
+  const auto logDir = dir_.path() / "data" / "logs" / "alice" / "inbox";
+  std::ofstream(instDir / "left-behind") << "x";
+  std::filesystem::create_directories(instDir / "sub");
+  std::filesystem::create_symlink(dir_.path() / "servers", instDir / "sub" / "link");
+  json obj = instance("inbox");
+  obj["metadata"]["deletionTimestamp"] = formatRfc3339(clock_.now());
+  store_->update("mcpinstances", obj, store::parseResourceVersion(obj));
+  c->reconcile(kKey);
+  EXPECT_FALSE(store_->get("mcpinstances", "alice", "inbox"));
+  EXPECT_FALSE(std::filesystem::exists(instDir));
+  EXPECT_FALSE(std::filesystem::exists(logDir));
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() / "servers" / "echo" / "server.js"))
+      << "a symlink is removed, never followed";
+  EXPECT_EQ(o.uids->idOf(kKey), std::nullopt);
+  createInstance("third");
+  ASSERT_TRUE(
+      reconcileUntil(*c, "alice/third", [&] { return status("third")["phase"] == "Running"; }));
+  EXPECT_EQ(table_.launches("alice/third").at(0).uid, first.uid) << "the only free id";
+}
+
+TEST_F(ControllerTest, DynamicUserRestoresTheRecordedIdAfterAnMcpdRestart) {
+  createType();
+  createInstance("inbox");
+  json obj = instance("inbox");
+  obj["status"]["isolation"] = {{"mode", "DynamicUser"}, {"uid", 70005}, {"gid", 70005}};
+  store_->update("mcpinstances", obj, store::parseResourceVersion(obj));
+  auto o = options();
+  o.uids = std::make_shared<reconciler::UidAllocator>(reconciler::IdRange{70000, 70009},
+                                                      std::make_shared<IdsInRange>(), clock_);
+  auto c = makeController(o);
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  EXPECT_EQ(table_.launches(kKey).at(0).uid, 70005u);
+  EXPECT_EQ(status("inbox")["isolation"]["uid"], 70005);
 }
 
 }  // namespace

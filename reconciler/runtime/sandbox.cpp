@@ -1,0 +1,27 @@
+#include "reconciler/runtime/sandbox.h"
+
+namespace minimcp::runtime {
+
+std::vector<std::string> bwrapArgs(const std::string& workingDir, const std::string& command,
+                                   const std::vector<std::string>& args,
+                                   const std::string& envPath) {
+  // The host read-only; a /dev of null, zero, random and tty only; a /proc of the sandbox's own
+  // processes; a private /tmp; its own dir writable at the same path. The network stays the
+  // host's. --die-with-parent: nothing outlives the recorded bwrap.
+  // clang-format off
+  std::vector<std::string> out = {
+      "--ro-bind", "/", "/",
+      "--dev", "/dev",
+      "--proc", "/proc",
+      "--tmpfs", "/tmp",
+      "--bind", workingDir, workingDir,
+      "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+      "--die-with-parent",
+      "--chdir", workingDir,
+      "--", envPath, "--default-signal=TERM", command};
+  // clang-format on
+  out.insert(out.end(), args.begin(), args.end());
+  return out;
+}
+
+}  // namespace minimcp::runtime

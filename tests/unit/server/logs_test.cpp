@@ -59,7 +59,7 @@ Request logRequest(const std::string& query) {
 class LogsTest : public ::testing::Test {
  protected:
   LogsTest() {
-    dir_ = tmp_.path() + "/instances/alice/inbox/logs";
+    dir_ = tmp_.path() + "/logs/alice/inbox";
     fs::create_directories(dir_);
     log_ = dir_ + "/output.log";
   }

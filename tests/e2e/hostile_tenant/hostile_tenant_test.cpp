@@ -634,8 +634,7 @@ TEST_F(HostileTenant, FilesystemSymlinkPlantedLaterLeadsNowhere) {
 
 // --- 3. /status belongs to the control plane ---------------------------------------------------
 
-// DISABLED_ until it passes on main: /status is not yet forbidden to namespace tokens (authorizer).
-TEST_F(HostileTenant, DISABLED_StatusWritesAreForbiddenAndNoHostProcessIsSignalled) {
+TEST_F(HostileTenant, StatusWritesAreForbiddenAndNoHostProcessIsSignalled) {
   Cluster& c = *w_->cluster;
   // A process of the host that bob would like mcpd to adopt and then kill: its own group.
   static const std::string setsid = findExecutable("setsid");
@@ -721,9 +720,7 @@ TEST_F(HostileTenant, DISABLED_StatusWritesAreForbiddenAndNoHostProcessIsSignall
 
 // --- 4. gateway paths with dot segments --------------------------------------------------------
 
-// DISABLED_ until it passes on main: the gateway does not yet refuse dot segments with 400
-// (authorizer).
-TEST_F(HostileTenant, DISABLED_GatewayRefusesDotSegmentsAndReachesNoOtherService) {
+TEST_F(HostileTenant, GatewayRefusesDotSegmentsAndReachesNoOtherService) {
   Cluster& c = *w_->cluster;
   // The way in works: bob's own instance answers through the gateway.
   auto call = c.mcpCall(c.mcpd().url() + "/mcp/bob/b1", w_->bobToken, "echo", R"({"text":"ok"})");
@@ -857,9 +854,7 @@ json HostileTenant::createTarget(const std::string& name) {
   return mi;
 }
 
-// DISABLED_ until it passes on main: dryRun values other than All are not yet refused with 400 (bad
-// input).
-TEST_F(HostileTenant, DISABLED_DryRunOtherThanAllIsRefusedAndWritesNothing) {
+TEST_F(HostileTenant, DryRunOtherThanAllIsRefusedAndWritesNothing) {
   const std::vector<std::string> values = {"true", "1", "all", "None", "yes"};
   for (size_t i = 0; i < values.size(); ++i) {
     SCOPED_TRACE("dryRun=" + values[i]);
@@ -893,9 +888,7 @@ TEST_F(HostileTenant, DISABLED_DryRunOtherThanAllIsRefusedAndWritesNothing) {
   EXPECT_FALSE(now["metadata"].contains("deletionTimestamp")) << now.dump(2);
 }
 
-// DISABLED_ until it passes on main: expiresAt/ttl overflow and number overflow are not yet refused
-// (bad input).
-TEST_F(HostileTenant, DISABLED_FarDatesAndHugeNumbersAreRefusedAndDeleteNothing) {
+TEST_F(HostileTenant, FarDatesAndHugeNumbersAreRefusedAndDeleteNothing) {
   Cluster& c = *w_->cluster;
   const json target = createTarget("far-target");
   const std::string path = instancePath(kBob, "far-target");
@@ -966,9 +959,7 @@ TEST_F(HostileTenant, DISABLED_FarDatesAndHugeNumbersAreRefusedAndDeleteNothing)
   EXPECT_GE(c.eventsFor(uid, kBob).size(), eventsBefore) << "its events were deleted";
 }
 
-// DISABLED_ until it passes on main: 415 for foreign content types and 431 for huge headers have
-// not landed yet (bad input).
-TEST_F(HostileTenant, DISABLED_ForeignContentTypesAndHugeHeadersAreAnsweredAndWriteNothing) {
+TEST_F(HostileTenant, ForeignContentTypesAndHugeHeadersAreAnsweredAndWriteNothing) {
   const json target = createTarget("ct-target");
   const std::string path = instancePath(kBob, "ct-target");
   const std::vector<std::string> types = {"text/plain", "application/x-www-form-urlencoded",

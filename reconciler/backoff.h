@@ -10,7 +10,7 @@ class CrashLoopBackoff {
  public:
   using Duration = std::chrono::milliseconds;
 
-  // DESIGN §5: first restart at once, then 1 s doubling to 5 min, reset after 10 min healthy.
+  // First restart at once, then 1 s doubling to 5 min, reset after 10 min healthy.
   explicit CrashLoopBackoff(Duration initial = std::chrono::seconds(1),
                             Duration max = std::chrono::minutes(5),
                             Duration resetAfter = std::chrono::minutes(10))

@@ -1,4 +1,4 @@
-// The MCPType catalog (DESIGN §3): mcp-servers/<type>/mcptype.yaml manifests, loaded into the
+// The MCPType catalog: mcp-servers/<type>/mcptype.yaml manifests, loaded into the
 // store when mcpd starts so the shipped types are always there and up to date.
 #pragma once
 

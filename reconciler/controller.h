@@ -1,4 +1,4 @@
-// Controller: the MCPInstance reconciler (DESIGN §5). An Informer feeds instance keys into a
+// Controller: the MCPInstance reconciler. An Informer feeds instance keys into a
 // WorkQueue; `workers` threads take them and run reconcile(key) = observe → decide → act →
 // record. decide() (decide.h) is the pure part; the Executor runs its actions and remembers
 // what only this process knows (exits, probe results); the EventRecorder writes events.

@@ -1,9 +1,9 @@
-// decide(): the pure heart of the MCPInstance reconciler (DESIGN §5). Given what the user wants
+// decide(): the pure heart of the MCPInstance reconciler. Given what the user wants
 // (Desired) and what is true now (Observed), it returns a Plan: the actions to run, the new
 // status, the events to emit and when to look again. No I/O, no clock reads: every transition is
 // covered by table-driven unit tests with a fake clock.
 //
-// Status fields decide() reads and writes (JSON names under `status`, DESIGN §3):
+// Status fields decide() reads and writes (JSON names under `status`):
 //   phase                 Pending|Starting|Running|Degraded|Suspended|Expired|Failed|Terminating
 //   observedGeneration    metadata.generation this status describes
 //   conditions[]          Ready, KeyAvailable, Expired (metav1.Condition shape; lastTransitionTime
@@ -22,7 +22,7 @@
 //                         apart (one of them is null). reason: Completed (exit 0), Error (exit≠0),
 //                         Signal, OOMKilled, or HealthCheckFailed/ResourceLimitExceeded when we
 //                         killed it (then exitCode and signal are null).
-// Bookkeeping fields (extra to DESIGN §3, kept few):
+// Bookkeeping fields (kept few):
 //   launchedWith          {generation, specHash, keyVersion, tokenGeneration}: what the running
 //                         process was started with; a difference means "replace".
 //   healthySince          when the current process first passed a probe (absent: not yet). Drives

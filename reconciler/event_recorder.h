@@ -1,4 +1,4 @@
-// EventRecorder: writes "events" objects about MCPInstances (DESIGN §3 Event), the way
+// EventRecorder: writes "events" objects about MCPInstances, the way
 // client-go's recorder does: one object per distinct (instance, reason, message), and an
 // identical repeat folds into it (count++, lastTimestamp) instead of adding another.
 #pragma once

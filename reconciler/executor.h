@@ -2,7 +2,7 @@
 // process runtime, the port allocator and the health probes, and remembers per instance what
 // the store cannot know: exits and limit violations the runtime reported, probe results, when
 // the current process was spawned or adopted (steady clock), the pending restart time. Runtime
-// callbacks and probe results only update that memory and enqueue the key (DESIGN §5: no
+// callbacks and probe results only update that memory and enqueue the key (no
 // polling).
 #pragma once
 

@@ -1,4 +1,4 @@
-// How instance processes are kept apart (DESIGN §8), as written to status.isolation:
+// How instance processes are kept apart, as written to status.isolation:
 //   {mode: DynamicUser|SharedUser|None, uid, gid, sandbox: none|bwrap, message}
 // DynamicUser: mcpd is root and gives every instance a uid/gid of its own (UidAllocator).
 // SharedUser: mcpd is root and runs every instance as one user (--run-as USER, an opt-out).

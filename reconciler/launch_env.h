@@ -1,4 +1,4 @@
-// How an instance process is launched (DESIGN §5 Launch): the environment built from nothing
+// How an instance process is launched: the environment built from nothing
 // under the env policy (api/model/env_policy.h), config confined by the type's constraints
 // (api/model/config_constraints.h), the command resolved on mcpd's own PATH, path arguments kept
 // inside the mcp-servers directory, the instance directory as cwd and HOME, limits from the

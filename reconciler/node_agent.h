@@ -1,4 +1,4 @@
-// NodeAgent: this mcpd's Node object and its heartbeat lease (DESIGN §7), after the kubelet's
+// NodeAgent: this mcpd's Node object and its heartbeat lease, after the kubelet's
 // node lease. start() registers the node (creating its Node object, or taking it over after a
 // restart); a thread then renews status.renewTime every renewPeriod.
 //

@@ -1,4 +1,4 @@
-// Placement: the pure part of running several mcpd nodes on one store (DESIGN §7). Which
+// Placement: the pure part of running several mcpd nodes on one store. Which
 // nodes hold a live lease, and which node each MCPInstance should be bound to. The Scheduler
 // (scheduler.h) reads the store, calls schedule() and writes what it returns.
 //

@@ -1,5 +1,5 @@
-// PortAllocator: loopback ports for instance processes from a configured range (DESIGN §5
-// "Ports"): checked free by binding, one per instance key, reused only after release.
+// PortAllocator: loopback ports for instance processes from a configured range:
+// checked free by binding, one per instance key, reused only after release.
 #pragma once
 
 #include <cstdint>

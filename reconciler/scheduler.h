@@ -1,4 +1,4 @@
-// Scheduler: binds MCPInstances to nodes (DESIGN §7). Every node runs one; the one holding the
+// Scheduler: binds MCPInstances to nodes. Every node runs one; the one holding the
 // store's "minimcp-scheduler" lock (a PostgreSQL advisory lock) acts, the others wait to take
 // over. A pass reads every Node and MCPInstance, marks nodes whose lease lapsed as Lost, and
 // writes schedule()'s bindings (placement.h) with compare-and-swap, so a node that renews or

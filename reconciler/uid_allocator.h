@@ -1,5 +1,5 @@
 // UidAllocator: a uid of its own for every instance process, the way systemd's DynamicUser does
-// it (DESIGN §8). The gid is the number of the uid: an instance's files and processes then share
+// it. The gid is the number of the uid: an instance's files and processes then share
 // nothing with another instance's, and the kernel keeps them apart (/proc/PID/environ, signals,
 // the 0700 instance dir).
 //

@@ -1,4 +1,4 @@
-// Sealing secret values (APIKey values, DESIGN §3) with AES-256-GCM.
+// Sealing secret values (APIKey values) with AES-256-GCM.
 //
 // A sealed value is text, safe to store in any column:
 //   "v1:" + keyId + ":" + base64(nonce[12] || ciphertext || tag[16])

@@ -1,4 +1,4 @@
-// Per-instance access tokens (DESIGN §3 "Users, tokens, limits"):
+// Per-instance access tokens:
 //   token = "mcpi_" + base64url(HMAC-SHA256(K, uid + ":" + tokenGeneration)),
 //   K = HKDF-SHA256(master key, "instance-token").
 // Computed, never stored: any node with the same master key can check or re-print a token, and

@@ -1,4 +1,4 @@
-// The master key (DESIGN §3): 32 random bytes from a 0600 file or an environment variable,
+// The master key: 32 random bytes from a 0600 file or an environment variable,
 // never from the store. It is never used directly: every purpose derives its own subkey with
 // HKDF-SHA256 (derive("apikey-encryption"), derive("instance-token")), so every node holding
 // the same master key agrees on the subkeys. Deliberately not printable (no operator<<, no

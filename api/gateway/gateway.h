@@ -1,5 +1,5 @@
 // Gateway: the MCP reverse proxy /mcp/{ns}/{name}[/rest] -> http://127.0.0.1:PORT/mcp[/rest]
-// (DESIGN §4 "Gateway"). A route of the API server registered without API authentication,
+// A route of the API server registered without API authentication,
 // because it also accepts the instance's own access token:
 //
 //   server.addRoute("/mcp/", gateway.handler(), /*requiresAuth=*/false);
@@ -15,7 +15,7 @@
 // through chunk by chunk; a client that goes away closes the upstream connection. Upstream
 // connections are kept alive and reused.
 //
-// Several nodes on one store (DESIGN §7): every node authorises by itself (tokens and the
+// Several nodes on one store: every node authorises by itself (tokens and the
 // master key are shared), then a request for an instance whose status.node names another node
 // is forwarded unchanged (the caller's Authorization included) to that Node's spec.address,
 // with `X-MiniMCP-Forwarded-By: <this node>`, over TLS verified against the Node's

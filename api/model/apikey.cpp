@@ -1,4 +1,4 @@
-// APIKey: a write-only secret sealed at rest (DESIGN §3). See apikey.h for the stored layout.
+// APIKey: a write-only secret sealed at rest. See apikey.h for the stored layout.
 #include "api/model/apikey.h"
 
 #include <openssl/crypto.h>

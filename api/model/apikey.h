@@ -1,4 +1,4 @@
-// APIKey (DESIGN §3): a namespaced, write-only secret for one MCPType.
+// APIKey: a namespaced, write-only secret for one MCPType.
 //
 // spec.value is accepted on create/update and never stored or served: the strategy seals it
 // (AES-256-GCM, api/crypto/aead.h) under the process-wide key ring set with setApiKeyKeyRing(),

@@ -1,4 +1,4 @@
-// Instance config that reaches the filesystem, confined by the type (DESIGN §8). An MCPType's
+// Instance config that reaches the filesystem, confined by the type. An MCPType's
 //   spec.configConstraints: [{field: root, kind: directory, allowedRoots: [/srv/shared]}]
 // says that config.<field> (a string, or a list of strings) names directories that must resolve,
 // symlinks followed, inside the instance's own directory or inside one of allowedRoots. A

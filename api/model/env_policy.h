@@ -1,4 +1,4 @@
-// Which environment variables an MCPInstance may set (DESIGN §8: the environment is mcpd's to
+// Which environment variables an MCPInstance may set (the environment is mcpd's to
 // build). The one home of the lists; the API applies them when an instance or a type is written,
 // and the launch applies them again, because a type may change after its instances were stored.
 //

@@ -19,7 +19,7 @@ const Strategy& mcpTypeStrategy();
 const Strategy& mcpInstanceStrategy();
 const Strategy& eventStrategy();
 const Strategy& apiKeyStrategy();  // api/model/apikey.h: the key ring it seals with
-const Strategy& nodeStrategy();    // the mcpd hosts of a cluster (DESIGN §7)
+const Strategy& nodeStrategy();    // the mcpd hosts of a cluster
 
 struct EnvVar {
   std::string name;

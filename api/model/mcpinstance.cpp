@@ -1,4 +1,4 @@
-// MCPInstance: the unit of desired state (DESIGN §3).
+// MCPInstance: the unit of desired state.
 #include "api/model/env_policy.h"
 #include "api/model/kind_strategy.h"
 #include "api/model/kinds.h"

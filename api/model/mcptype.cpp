@@ -1,4 +1,4 @@
-// MCPType: the catalog entry saying what to run and how (DESIGN §3).
+// MCPType: the catalog entry saying what to run and how.
 #include <set>
 
 #include "api/model/env_policy.h"

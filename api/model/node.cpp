@@ -1,4 +1,4 @@
-// Node: one mcpd host of a cluster sharing a PostgreSQL store (DESIGN §7). Cluster-scoped; the
+// Node: one mcpd host of a cluster sharing a PostgreSQL store. Cluster-scoped; the
 // node writes it itself (registration, then a heartbeat lease in status). spec tells peers how
 // to reach the node (its API server and gateway) and how much it may run.
 #include "api/model/kind_strategy.h"

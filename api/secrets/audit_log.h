@@ -1,4 +1,4 @@
-// The audit log of APIKey decryptions (DESIGN §3: "every decryption is written to an audit
+// The audit log of APIKey decryptions ("every decryption is written to an audit
 // log"): who decrypted which key version for which instance, when, and whether it worked.
 // Records never hold the value. The file is append-only JSON lines (DATA_DIR/audit.log, 0600):
 //   {"time":"2026-01-01T00:00:00Z","actor":"mcpd/host-a","action":"decrypt",

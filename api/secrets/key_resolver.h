@@ -1,5 +1,5 @@
-// KeyResolver: from an MCPInstance's spec.keyRef to the plaintext API key, at spawn time only
-// (DESIGN §3, §5). Reads the "apikeys" object in the instance's namespace, checks it is for the
+// KeyResolver: from an MCPInstance's spec.keyRef to the plaintext API key, at spawn time only.
+// Reads the "apikeys" object in the instance's namespace, checks it is for the
 // instance's MCPType, opens its sealed value with the key ring (AAD "namespace/name/version"),
 // and writes every decryption, successful or not, to the audit log.
 //

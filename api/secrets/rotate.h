@@ -1,4 +1,4 @@
-// Master key rotation (DESIGN §3 `mcpd rotate-master-key`): re-seals every APIKey value under
+// Master key rotation (`mcpd rotate-master-key`): re-seals every APIKey value under
 // the key ring's primary key, so the previous master key can be retired.
 //
 // Intended flow of the mcpd subcommand (the store may be shared and mcpd may keep running):

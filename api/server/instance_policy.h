@@ -1,4 +1,4 @@
-// MCPInstance admission that needs the instance's MCPType (DESIGN §8): the spec.env names the
+// MCPInstance admission that needs the instance's MCPType: the spec.env names the
 // type allows (api/model/env_policy.h) and the type's config constraints
 // (api/model/config_constraints.h). A refusal is 422 Invalid naming the field
 // (spec.env[2].name, spec.config.root); dry runs are checked the same way.

@@ -1,4 +1,4 @@
-// Per-namespace limits (DESIGN §3, the guide's checkUserLimits): how many MCPInstances a
+// Per-namespace limits (the guide's checkUserLimits): how many MCPInstances a
 // namespace may hold and the longest TTL one may ask for. mcpd's defaults apply unless the
 // admin set an override, kept in the internal store resource "limits" (one record per
 // namespace, cluster-scoped, named after it) and served at

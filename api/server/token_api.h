@@ -1,4 +1,4 @@
-// The admin's management of API tokens (DESIGN §3 "Users, tokens, limits"):
+// The admin's management of API tokens:
 //   POST   /apis/minimcp.io/v1alpha1/tokens         {"namespace":"alice"} | {"admin":true}, "name"?
 //          → 201 {"kind":"Token","name","namespace" | "admin":true,"createdAt","token"}
 //            (the plaintext is shown this once; the store keeps only its SHA-256)

@@ -1,4 +1,4 @@
-// Per-instance cgroups (DESIGN §5): v2 where the host delegated a subtree with the memory
+// Per-instance cgroups: v2 where the host delegated a subtree with the memory
 // controller, v1 where the memory (and optionally cpu, pids) hierarchies are writable. All
 // instance cgroups live under <mcpd's own cgroup>/minimcp/, so they stay inside whatever the
 // host already confines mcpd to.

@@ -1,4 +1,4 @@
-// Health probes of instance servers (DESIGN §5: first healthy probe → Running; unhealthy
+// Health probes of instance servers (first healthy probe → Running; unhealthy
 // failureThreshold times → restart). HealthProber does one asynchronous HTTP GET;
 // ProbeScheduler repeats it per key. Beast stays in the .cpp.
 #pragma once

@@ -1,5 +1,5 @@
 // ProcessRuntime: the only way the reconciler starts, watches, measures and stops instance
-// processes (DESIGN §5 Launch / Stop / Restore). The reconciler is tested against a fake of this
+// processes (Launch / Stop / Restore). The reconciler is tested against a fake of this
 // interface; LocalProcessRuntime (local_process_runtime.h) is the real one.
 //
 // Threading: every method may be called from any thread. Callbacks (onExit, onLimitExceeded) run
@@ -37,7 +37,7 @@ struct LaunchSpec {
   std::string command;  // absolute, or looked up in the PATH of `env` (never mcpd's own PATH)
   std::vector<std::string> args;
   // The COMPLETE environment of the child, in order. The runtime adds nothing from mcpd's own
-  // environment: the caller builds it from nothing (DESIGN §5: PATH, HOME, PORT, ...).
+  // environment: the caller builds it from nothing (PATH, HOME, PORT, ...).
   std::vector<std::pair<std::string, std::string>> env;
   std::string workingDir;  // must exist
   // stdout and stderr both go, interleaved, to logDir/output.log (created if missing), rotated

@@ -1,4 +1,4 @@
-// mcpctl: the kubectl-like CLI for MiniMCP (DESIGN §6).
+// mcpctl: the kubectl-like CLI for MiniMCP.
 #include <iostream>
 
 #include "tools/mcpctl/mcpctl.h"

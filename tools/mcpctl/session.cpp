@@ -1,4 +1,4 @@
-// Connection resolution (DESIGN §1), discovery and server error messages.
+// Connection resolution, discovery and server error messages.
 #include <filesystem>
 #include <fstream>
 #include <sstream>

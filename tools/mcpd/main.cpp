@@ -1,4 +1,4 @@
-// mcpd: the MiniMCP daemon. Flags as DESIGN §1; the work is done by server::ApiServer.
+// mcpd: the MiniMCP daemon. The work is done by server::ApiServer.
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>

@@ -1,4 +1,4 @@
-// Three mcpd nodes on one real PostgreSQL (DESIGN §7, issue 6): instances spread over the
+// Three mcpd nodes on one real PostgreSQL (issue 6): instances spread over the
 // nodes, a write through one node is seen by a watch on another, a node's death moves its
 // instances to the others within the lease + 5 s, no instance ever has two live processes, and
 // the dead node, restarted, stops nothing that moved and takes new work.

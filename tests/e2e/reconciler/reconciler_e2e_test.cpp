@@ -106,7 +106,7 @@ TEST(ReconcilerE2E, DirectUrlNeedsTheInstanceToken) {
   EXPECT_EQ(r.status, 401) << r.body;
 }
 
-// The token as DESIGN §3 derives it (HMAC of uid:tokenGeneration under the master key), so this
+// The token as mcpd derives it (HMAC of uid:tokenGeneration under the master key), so this
 // runs before the token endpoint exists: the process got it, and only it opens the instance.
 TEST(ReconcilerE2E, DirectUrlToolsCallWithDerivedInstanceToken) {
   Cluster c;
@@ -389,7 +389,7 @@ TEST(ReconcilerE2E, ChildNeverGetsMcpdsEnvironment) {
   EXPECT_EQ(env["DEBUG"], "from-spec");
   EXPECT_EQ(env["NODE_ENV"], "production");
   EXPECT_NE(env["HOME"], mcpdEnv["HOME"]);
-  // Built from nothing (DESIGN §5 Launch): only the documented names, plus the spec's.
+  // Built from nothing: only the documented names, plus the spec's.
   const std::set<std::string> allowed = {
       "PATH",       "HOME",      "PORT",     "MCP_ID", "MCP_ACCESS_TOKEN",
       "MCP_CONFIG", "LOG_LEVEL", "NODE_ENV", "DEBUG"};

@@ -1,4 +1,4 @@
-// The REST API of a real mcpd over HTTPS: every verb and error path of DESIGN §4, watch
+// The REST API of a real mcpd over HTTPS: every verb and error path, watch
 // guarantees, authentication, and restart durability. Each refused write is checked by
 // reading the store back through the API.
 #include <gtest/gtest.h>

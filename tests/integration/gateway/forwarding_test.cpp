@@ -1,4 +1,4 @@
-// The gateway across nodes (DESIGN §7): two API servers in this process, node "a" and node "b",
+// The gateway across nodes: two API servers in this process, node "a" and node "b",
 // each with its own HTTPS listener, TLS CA and Gateway, both gateways on one store (A's: what a
 // shared PostgreSQL store is to two mcpd). The echo instance runs "on b" (status.node = "b");
 // a real MCP client talks to A, which authorises and forwards to B, which proxies to the

@@ -1,4 +1,4 @@
-// Tenancy against a real mcpd (DESIGN §3 "Users, tokens, limits"): Bob's token on Alice's
+// Tenancy against a real mcpd: Bob's token on Alice's
 // objects for every verb and kind (404 for named objects, 403 for her collections, nothing
 // changed — read back with the admin token), Alice's token on her own, token management,
 // per-namespace limits, instance tokens and logs.

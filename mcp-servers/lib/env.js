@@ -1,4 +1,4 @@
-// Reads the launch environment mcpd builds for an instance (DESIGN §5 Launch):
+// Reads the launch environment mcpd builds for an instance (docs/architecture.md, "The control loop"):
 // PORT, MCP_ID, MCP_ACCESS_TOKEN, MCP_CONFIG (merged JSON), LOG_LEVEL and the
 // type's auth env. Problems are collected, not thrown one by one, so a bad
 // launch reports everything that is wrong in a single message.

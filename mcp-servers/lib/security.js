@@ -1,5 +1,5 @@
 // Request checks every instance server applies to /mcp: the instance access
-// token (DESIGN §3 "Each instance also has its own access token") and Origin
+// token (README, "Security model") and Origin
 // validation against DNS-rebinding from a browser.
 
 import {createHash, timingSafeEqual} from 'node:crypto';

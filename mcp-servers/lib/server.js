@@ -1,4 +1,4 @@
-// The HTTP shell every MiniMCP instance server shares (DESIGN §4 Gateway, §5):
+// The HTTP shell every MiniMCP instance server shares (docs/architecture.md):
 //   GET /health  -> 200 {"status":"healthy","mcpId","uptimeSeconds"}; no auth, nothing secret
 //                   (200 {"status":"degraded",...,"reason"} while a type's upstream is unreachable)
 //   /mcp         -> MCP Streamable HTTP (stateful sessions, Mcp-Session-Id; POST, GET SSE, DELETE);

@@ -57,3 +57,19 @@ if [[ -f ${servers}/package-lock.json ]]; then
     (cd "${servers}" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
 fi
+
+# Debian's kubectl 1.20 (package kubernetes-client) for the end-to-end tests that check older
+# clients (tests/e2e/kubectl): extracted into .tools/, not installed, so the kubectl on PATH stays.
+old_kubectl="${ROOT}/.tools/kubectl-1.20/usr/bin/kubectl"
+if [[ ! -x ${old_kubectl} ]]; then
+  log "extracting Debian's kubectl 1.20 into .tools/kubectl-1.20"
+  tmp=$(mktemp -d)
+  if ! (cd "${tmp}" && apt-get download -qq kubernetes-client >/dev/null 2>&1); then
+    as_root apt-get update -qq
+    (cd "${tmp}" && apt-get download -qq kubernetes-client >/dev/null)
+  fi
+  mkdir -p "${ROOT}/.tools/kubectl-1.20"
+  dpkg -x "${tmp}"/kubernetes-client_*.deb "${ROOT}/.tools/kubectl-1.20"
+  rm -rf "${tmp}"
+  [[ -x ${old_kubectl} ]] || log "warning: kubernetes-client has no usr/bin/kubectl"
+fi

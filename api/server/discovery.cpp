@@ -1,5 +1,6 @@
 #include "api/server/discovery.h"
 
+#include "api/server/openapi.h"
 #include "api/util/api_error.h"
 
 namespace minimcp::server {
@@ -93,15 +94,23 @@ std::optional<Response> serveDiscovery(const Request& req, const model::Registry
     return Response::json(200, groupVersionResources(registry));
   }
   if (p == "/openapi/v2") {
-    // An empty protobuf document: kubectl accepts it and turns client-side validation off.
+    const nlohmann::json doc = openApiV2(registry);
+    // client-go asks for the protobuf encoding (and decodes nothing else); curl and browsers
+    // get JSON, as from kube-apiserver.
+    if (req.header("accept").find("protobuf") == std::string::npos) return Response::json(200, doc);
     Response r;
     // Go's mime parser (client-go) rejects the "@" of the Accept value kubectl sends, so the
     // response names the type the way kube-apiserver does.
     r.contentType = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+    r.body = openApiV2Protobuf(doc);
     return r;
   }
-  if (p == "/openapi/v3" || p.rfind("/openapi/v3/", 0) == 0) {
-    return Response::json(404, ApiError::NotFound("openapi", "v3", "").toStatus());
+  if (p == "/openapi/v3") return Response::json(200, openApiV3Index(registry));
+  if (p.rfind("/openapi/v3/", 0) == 0) {
+    if (auto doc = openApiV3(registry, p.substr(std::string("/openapi/v3/").size()))) {
+      return Response::json(200, *doc);
+    }
+    return Response::json(404, ApiError::NotFound("openapi", p.substr(12), "").toStatus());
   }
   return std::nullopt;
 }

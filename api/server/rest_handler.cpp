@@ -2,6 +2,7 @@
 
 #include "api/model/yaml.h"
 #include "api/server/authorizer.h"
+#include "api/server/field_validation.h"
 #include "api/server/patch.h"
 #include "api/server/request_body.h"
 #include "api/server/table.h"
@@ -24,6 +25,8 @@ struct RestHandler::Ctx {
   std::string ns;     // "" for cluster-scoped kinds and cross-namespace lists
   bool dryRun = false;
   bool table = false;
+  FieldValidation fieldValidation = FieldValidation::Warn;
+  mutable std::vector<std::string> warnings = {};  // answered as Warning headers
 };
 
 namespace {
@@ -227,7 +230,12 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
     c.dryRun = dryRunFrom(req.params("dryRun"), "dryRun");
     c.table = wantsTable(req.header("accept"));
     if (extra && !collection) return subresource(c, *extra);
-    return dispatch(c, apiVerb);
+    if (apiVerb == "create" || apiVerb == "update" || apiVerb == "patch") {
+      c.fieldValidation = fieldValidationFrom(req);
+    }
+    Response r = dispatch(c, apiVerb);
+    addWarnings(r, c.warnings);
+    return r;
   } catch (const ApiError& e) {
     return Response::json(e.code(), e.toStatus());
   } catch (const StoreError& e) {
@@ -243,7 +251,9 @@ Response RestHandler::dispatch(const Ctx& c, const std::string& verb) const {
     if (!c.path.hasNamespace && c.info.namespaced) {
       throw ApiError::MethodNotAllowed("create needs a namespace in the path");
     }
-    return create(c, parseObjectBody(c.req));
+    json obj = parseObjectBody(c.req);
+    c.warnings = checkUnknownFields(c.fieldValidation, c.info, obj);
+    return create(c, std::move(obj));
   }
   if (verb == "get") return get(c);
   if (verb == "update") return update(c);
@@ -500,6 +510,7 @@ Response RestHandler::create(const Ctx& c, json obj) const {
 
 Response RestHandler::update(const Ctx& c) const {
   json body = parseObjectBody(c.req);
+  c.warnings = checkUnknownFields(c.fieldValidation, c.info, body);
   return writeUpdate(
       c, [&](const json&) { return body; }, nullptr);
 }
@@ -517,6 +528,7 @@ Response RestHandler::patch(const Ctx& c) const {
       throw ApiError::BadRequest("the apply configuration must be an object");
     json probe = applied;
     checkTypeMeta(probe, c.info, c.path.core);
+    c.warnings = checkUnknownFields(c.fieldValidation, c.info, applied);
   }
   const std::string& body = c.req.body;
   // Patched over what a reader sees, never the stored form: a JSON patch "copy"/"move"/"test"
@@ -527,7 +539,10 @@ Response RestHandler::patch(const Ctx& c) const {
       [&](const json& old) {
         json visible = old;
         c.strategy.sanitizeForRead(visible);
-        return applyPatch(type, visible, body);
+        json patched = applyPatch(type, visible, body);
+        // As kube-apiserver: unknown fields are judged on the patched object.
+        c.warnings = checkUnknownFields(c.fieldValidation, c.info, patched);
+        return patched;
       },
       type == PatchType::Apply && c.path.subresource.empty() ? &applied : nullptr);
 }

@@ -1,0 +1,55 @@
+#include "api/server/field_validation.h"
+
+#include "api/model/schemas.h"
+#include "api/util/api_error.h"
+
+namespace minimcp::server {
+
+namespace {
+
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+FieldValidation fieldValidationFrom(const Request& req) {
+  const std::string v = req.param("fieldValidation");
+  if (v.empty() || v == "Warn") return FieldValidation::Warn;
+  if (v == "Strict") return FieldValidation::Strict;
+  if (v == "Ignore") return FieldValidation::Ignore;
+  throw ApiError::BadRequest("fieldValidation must be one of Ignore, Warn or Strict, not " +
+                             quoted(v));
+}
+
+std::vector<std::string> checkUnknownFields(FieldValidation mode, const model::KindInfo& kind,
+                                            nlohmann::json& obj) {
+  const model::KindSchema* schema = model::findKindSchema(kind.kind);
+  if (!schema) return {};
+  std::vector<std::string> warnings;
+  if (mode == FieldValidation::Strict) {
+    const auto unknown = model::unknownFields(schema->objectSchema, obj);
+    if (unknown.empty()) return {};
+    std::string msg = kind.kind + " in version " + quoted(kind.version) +
+                      " cannot be handled as a " + kind.kind + ": strict decoding error: ";
+    for (size_t i = 0; i < unknown.size(); ++i) {
+      msg += (i ? ", unknown field " : "unknown field ") + quoted(unknown[i]);
+    }
+    throw ApiError::BadRequest(msg);
+  }
+  for (const std::string& field : model::pruneUnknownFields(schema->objectSchema, obj)) {
+    if (mode == FieldValidation::Warn) warnings.push_back("unknown field " + quoted(field));
+  }
+  return warnings;
+}
+
+void addWarnings(Response& r, const std::vector<std::string>& warnings) {
+  for (const std::string& w : warnings) r.headers.emplace_back("Warning", "299 - " + quoted(w));
+}
+
+}  // namespace minimcp::server

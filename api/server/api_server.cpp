@@ -18,6 +18,7 @@
 #include "api/server/logs.h"
 #include "api/server/metrics.h"
 #include "api/server/resource_path.h"
+#include "api/server/self_review.h"
 #include "api/server/tls.h"
 #include "api/server/token_api.h"
 #include "api/util/api_error.h"
@@ -144,6 +145,10 @@ Response ApiServer::Impl::route(const Request& req, std::string& verb, std::stri
   if (p == kLimitsPath || p.rfind(std::string(kLimitsPath) + "/", 0) == 0) {
     resource = "limits";
     return limits->handle(req, *who, authz);
+  }
+  if (auto review = serveSelfReview(req, *who, authz)) {
+    resource = "selfreviews";
+    return std::move(*review);
   }
   if (auto path = parseResourcePath(p)) {
     resource = path->plural;

@@ -1,6 +1,7 @@
 #include "api/server/discovery.h"
 
 #include "api/server/openapi.h"
+#include "api/server/self_review.h"
 #include "api/util/api_error.h"
 
 namespace minimcp::server {
@@ -60,7 +61,9 @@ nlohmann::json groupEntry() {
 }  // namespace
 
 nlohmann::json versionInfo() {
-  return {{"major", "1"},       {"minor", "30"},           {"gitVersion", "v1.30.0-minimcp"},
+  // kubectl (1.28 and later) warns when its minor version and the server's are more than one
+  // apart: 1.32 keeps kubectl 1.31 to 1.33 quiet. No single version quiets 1.30 and 1.33 both.
+  return {{"major", "1"},       {"minor", "32"},           {"gitVersion", "v1.32.0-minimcp"},
           {"gitCommit", ""},    {"gitTreeState", "clean"}, {"buildDate", "1970-01-01T00:00:00Z"},
           {"goVersion", "n/a"}, {"compiler", "gcc"},       {"platform", "linux/amd64"}};
 }
@@ -80,9 +83,21 @@ std::optional<Response> serveDiscovery(const Request& req, const model::Registry
   }
   if (p == "/api/v1") return Response::json(200, coreResources(registry));
   if (p == "/apis") {
-    return Response::json(200, {{"kind", "APIGroupList"},
-                                {"apiVersion", "v1"},
-                                {"groups", nlohmann::json::array({groupEntry()})}});
+    auto groups = nlohmann::json::array({groupEntry()});
+    for (auto& g : selfReviewGroups()) groups.push_back(std::move(g));
+    return Response::json(200,
+                          {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}});
+  }
+  for (auto g : selfReviewGroups()) {
+    const std::string name = g["name"];
+    if (p == "/apis/" + name) {
+      g["kind"] = "APIGroup";
+      g["apiVersion"] = "v1";
+      return Response::json(200, g);
+    }
+    if (auto resources = selfReviewResources(name + "/v1"); p == "/apis/" + name + "/v1") {
+      return Response::json(200, *resources);
+    }
   }
   if (p == std::string("/apis/") + model::kGroup) {
     auto g = groupEntry();

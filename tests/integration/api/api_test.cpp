@@ -81,7 +81,7 @@ TEST_F(ApiTest, HealthAndVersionNeedNoToken) {
   EXPECT_EQ(anon.request("GET", "/readyz").status, 200);
   auto v = anon.request("GET", "/version");
   ASSERT_EQ(v.status, 200);
-  EXPECT_EQ(j(v)["gitVersion"], "v1.30.0-minimcp");
+  EXPECT_EQ(j(v)["gitVersion"], "v1.32.0-minimcp");
 }
 
 TEST_F(ApiTest, EverythingElseNeedsTheToken) {

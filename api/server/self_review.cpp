@@ -1,0 +1,214 @@
+#include "api/server/self_review.h"
+
+#include <map>
+#include <string_view>
+
+#include "api/model/strategy.h"
+#include "api/server/request_body.h"
+#include "api/util/api_error.h"
+
+namespace minimcp::server {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kAccessReviewPath = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+constexpr const char* kSubjectReviewPath = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+
+// The protobuf fields of one message: number → the last length-delimited value (the only wire
+// type the review messages kubectl sends use for what is read here; others are skipped).
+std::map<int, std::string> protoFields(std::string_view data) {
+  std::map<int, std::string> out;
+  auto varint = [&](size_t& i) {
+    uint64_t v = 0;
+    for (int shift = 0; i < data.size() && shift < 64; shift += 7) {
+      auto b = static_cast<unsigned char>(data[i++]);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    throw ApiError::BadRequest("malformed protobuf body");
+  };
+  for (size_t i = 0; i < data.size();) {
+    const uint64_t tag = varint(i);
+    const int wire = static_cast<int>(tag & 7);
+    if (wire == 0) {
+      varint(i);
+    } else if (wire == 1 || wire == 5) {
+      i += wire == 1 ? 8 : 4;
+    } else if (wire == 2) {
+      const uint64_t len = varint(i);
+      if (len > data.size() - i) throw ApiError::BadRequest("malformed protobuf body");
+      out[static_cast<int>(tag >> 3)] = std::string(data.substr(i, len));
+      i += len;
+    } else {
+      throw ApiError::BadRequest("malformed protobuf body");
+    }
+    if (i > data.size()) throw ApiError::BadRequest("malformed protobuf body");
+  }
+  return out;
+}
+
+// A SelfSubjectAccessReview in Kubernetes' protobuf encoding (what kubectl sends): the "k8s\0"
+// magic, a runtime.Unknown whose field 2 holds the object, its spec (field 2) holding
+// resourceAttributes (1) or nonResourceAttributes (2). Returned as the JSON spec.
+json protobufAccessReviewSpec(const std::string& body) {
+  static constexpr std::string_view kMagic("k8s\0", 4);
+  if (body.compare(0, kMagic.size(), kMagic) != 0) {
+    throw ApiError::BadRequest("a protobuf body must start with the Kubernetes magic bytes");
+  }
+  auto unknown = protoFields(std::string_view(body).substr(kMagic.size()));
+  auto review = protoFields(unknown[2]);
+  auto spec = protoFields(review[2]);
+  json out = json::object();
+  static constexpr const char* kResource[] = {"",        "namespace", "verb",        "group",
+                                              "version", "resource",  "subresource", "name"};
+  if (spec.count(1)) {
+    json& ra = out["resourceAttributes"] = json::object();
+    for (const auto& [n, v] : protoFields(spec[1])) {
+      if (n >= 1 && n <= 7) ra[kResource[n]] = v;
+    }
+  }
+  if (spec.count(2)) {
+    json& nra = out["nonResourceAttributes"] = json::object();
+    for (const auto& [n, v] : protoFields(spec[2])) {
+      if (n == 1) nra["path"] = v;
+      if (n == 2) nra["verb"] = v;
+    }
+  }
+  return out;
+}
+
+bool isProtobuf(const Request& req) {
+  return req.header("content-type").rfind("application/vnd.kubernetes.protobuf", 0) == 0;
+}
+
+// Paths every identity may GET: discovery, OpenAPI, health.
+bool publicPath(const std::string& path) {
+  for (const char* p : {"/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz"}) {
+    const std::string prefix = p;
+    if (path == prefix || path.rfind(prefix + "/", 0) == 0) return true;
+  }
+  return false;
+}
+
+std::string str(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// spec.resourceAttributes → the authorizer's Attributes. Resources of groups mcpd does not
+// serve keep their group in the name, so the authorizer knows none of them.
+Attributes resourceAttributes(const json& ra) {
+  Attributes a{str(ra, "verb"), str(ra, "resource"), str(ra, "subresource"), str(ra, "namespace"),
+               str(ra, "name")};
+  const std::string group = str(ra, "group");
+  const model::Strategy* s = model::Registry::instance().byPlural(a.resource);
+  const bool served =
+      (group == model::kGroup && s) ||
+      (group.empty() && (a.resource == "events" || a.resource == kNamespacesResource));
+  if (!served && !group.empty()) a.resource += "." + group;  // as kubectl spells it
+  if (s && !s->info().namespaced) a.ns.clear();
+  return a;
+}
+
+Decision nonResource(const Identity& who, const Authorizer& authz, const json& nra) {
+  const std::string path = str(nra, "path");
+  const std::string verb = str(nra, "verb");
+  if (who.isAdmin()) return {Decision::Effect::Allow, ""};
+  if (path == "/metrics") return authz.authorize(who, {verb, kMetricsResource, "", "", ""});
+  if (verb == "get" && publicPath(path)) return {Decision::Effect::Allow, ""};
+  return {Decision::Effect::Forbid, "namespace tokens may only read discovery and health paths"};
+}
+
+Response accessReview(const Request& req, const Identity& who, const Authorizer& authz) {
+  const json spec = isProtobuf(req) ? protobufAccessReviewSpec(req.body)
+                                    : parseObjectBody(req).value("spec", json::object());
+  const bool hasResource =
+      spec.contains("resourceAttributes") && spec["resourceAttributes"].is_object();
+  const bool hasNonResource =
+      spec.contains("nonResourceAttributes") && spec["nonResourceAttributes"].is_object();
+  if (hasResource == hasNonResource) {
+    throw ApiError::Invalid("SelfSubjectAccessReview", "",
+                            {{"spec.resourceAttributes", "FieldValueInvalid",
+                              "exactly one of nonResourceAttributes or resourceAttributes must "
+                              "be specified"}},
+                            "authorization.k8s.io");
+  }
+  const Decision d = hasResource
+                         ? authz.authorize(who, resourceAttributes(spec["resourceAttributes"]))
+                         : nonResource(who, authz, spec["nonResourceAttributes"]);
+  json status = {{"allowed", d.allowed()}};
+  if (!d.reason.empty()) status["reason"] = d.reason;
+  return Response::json(201, {{"kind", "SelfSubjectAccessReview"},
+                              {"apiVersion", kAuthorizationGroupVersion},
+                              {"metadata", {{"creationTimestamp", nullptr}}},
+                              {"spec", spec},
+                              {"status", std::move(status)}});
+}
+
+json resourceList(const std::string& groupVersion, const std::string& plural,
+                  const std::string& kind) {
+  return {{"kind", "APIResourceList"},
+          {"apiVersion", "v1"},
+          {"groupVersion", groupVersion},
+          {"resources",
+           {{{"name", plural},
+             {"singularName", ""},
+             {"namespaced", false},
+             {"kind", kind},
+             {"verbs", {"create"}}}}}};
+}
+
+json groupEntry(const std::string& group) {
+  json version = {{"groupVersion", group + "/v1"}, {"version", "v1"}};
+  return {{"name", group}, {"versions", {version}}, {"preferredVersion", version}};
+}
+
+}  // namespace
+
+json userInfo(const Identity& who) {
+  json groups = json::array();
+  if (who.isAdmin()) {
+    groups.push_back("minimcp:admins");
+  } else if (who.role == Identity::Role::Namespace) {
+    groups.push_back("minimcp:namespace:" + who.ns);
+  }
+  groups.push_back("system:authenticated");
+  json info = {{"username", who.name}, {"groups", std::move(groups)}};
+  if (!who.ns.empty()) info["extra"] = {{"minimcp.io/namespace", {who.ns}}};
+  return info;
+}
+
+std::optional<Response> serveSelfReview(const Request& req, const Identity& who,
+                                        const Authorizer& authz) {
+  std::string p = req.path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  if (p != kAccessReviewPath && p != kSubjectReviewPath) return std::nullopt;
+  if (req.method != "POST") {
+    throw ApiError::MethodNotAllowed(
+        "the server does not allow this method on the requested resource");
+  }
+  if (p == kAccessReviewPath) return accessReview(req, who, authz);
+  if (!isProtobuf(req)) parseObjectBody(req);  // a SelfSubjectReview carries nothing
+  return Response::json(201, {{"kind", "SelfSubjectReview"},
+                              {"apiVersion", kAuthenticationGroupVersion},
+                              {"metadata", {{"creationTimestamp", nullptr}}},
+                              {"status", {{"userInfo", userInfo(who)}}}});
+}
+
+json selfReviewGroups() {
+  return json::array({groupEntry("authentication.k8s.io"), groupEntry("authorization.k8s.io")});
+}
+
+std::optional<json> selfReviewResources(const std::string& groupVersion) {
+  if (groupVersion == kAuthorizationGroupVersion) {
+    return resourceList(groupVersion, "selfsubjectaccessreviews", "SelfSubjectAccessReview");
+  }
+  if (groupVersion == kAuthenticationGroupVersion) {
+    return resourceList(groupVersion, "selfsubjectreviews", "SelfSubjectReview");
+  }
+  return std::nullopt;
+}
+
+}  // namespace minimcp::server

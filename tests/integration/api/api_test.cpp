@@ -325,7 +325,13 @@ TEST_F(ApiTest, ListAndDiscovery) {
   EXPECT_TRUE(found);
   auto openapi = req("GET", "/openapi/v2");
   EXPECT_EQ(openapi.status, 200);
-  EXPECT_EQ(req("GET", "/openapi/v3").status, 404);
+  EXPECT_EQ(j(openapi)["swagger"], "2.0");
+  auto v3 = j(req("GET", "/openapi/v3"));
+  const std::string url = v3["paths"]["apis/minimcp.io/v1alpha1"]["serverRelativeURL"];
+  auto gv = req("GET", url);
+  EXPECT_EQ(gv.status, 200);
+  EXPECT_TRUE(j(gv)["components"]["schemas"].contains("io.minimcp.v1alpha1.MCPInstance"));
+  EXPECT_EQ(req("GET", "/openapi/v3/apis/apps/v1").status, 404);
   auto metrics = req("GET", "/metrics");
   EXPECT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("minimcp_apiserver_requests_total"), std::string::npos);

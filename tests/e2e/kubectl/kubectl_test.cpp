@@ -215,5 +215,148 @@ TEST_F(KubectlTest, WaitForConditionReadySetThroughStatus) {
   EXPECT_NE(r.out.find("condition met"), std::string::npos) << r.out;
 }
 
+// explain, validation, diff and dry run read the server's OpenAPI documents.
+
+TEST_F(KubectlTest, ExplainReadsTheSchema) {
+  auto r = kubectl({"explain", "mcpinstance.spec.ttl"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("FIELD: ttl <string>"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Lifetime from creation"), std::string::npos) << r.out;
+  auto env = kubectl({"explain", "mi.spec.env"});
+  ASSERT_EQ(env.exitCode, 0) << env.err;
+  EXPECT_NE(env.out.find("name\t<string> -required-"), std::string::npos) << env.out;
+  auto meta = kubectl({"explain", "mcptypes.metadata.labels"});
+  EXPECT_EQ(meta.exitCode, 0) << meta.err;
+  auto missing = kubectl({"explain", "mcpinstance.spec.nope"});
+  EXPECT_NE(missing.exitCode, 0);
+  EXPECT_NE(missing.err.find("nope"), std::string::npos) << missing.err;
+}
+
+std::string withUnknownFields(const std::string& name) {
+  return manifest(name, "2h") + "  foo: 1\n  restartPolicy: Always\n  bar: x\n";
+}
+
+TEST_F(KubectlTest, ValidateStrictNamesTheUnknownFieldsAndStoresNothing) {
+  auto strict = kubectl({"apply", "--validate=strict", "-f", "-"}, withUnknownFields("strict"));
+  EXPECT_EQ(strict.exitCode, 1);
+  EXPECT_NE(strict.err.find("unknown field \"spec.foo\""), std::string::npos) << strict.err;
+  EXPECT_NE(strict.err.find("unknown field \"spec.bar\""), std::string::npos) << strict.err;
+  EXPECT_EQ(api("GET", std::string(kInstances) + "/strict").status, 404);
+  // kubectl's default (--validate=true) is strict too.
+  auto byDefault = kubectl({"create", "-f", "-"}, withUnknownFields("default"));
+  EXPECT_EQ(byDefault.exitCode, 1);
+  EXPECT_NE(byDefault.err.find("unknown field \"spec.foo\""), std::string::npos) << byDefault.err;
+
+  auto warn = kubectl({"apply", "--validate=warn", "-f", "-"}, withUnknownFields("warned"));
+  ASSERT_EQ(warn.exitCode, 0) << warn.err;
+  EXPECT_NE(warn.err.find("Warning: unknown field \"spec.foo\""), std::string::npos) << warn.err;
+  auto stored = json::parse(api("GET", std::string(kInstances) + "/warned").body);
+  EXPECT_FALSE(stored["spec"].contains("foo")) << stored.dump();
+  EXPECT_EQ(stored["spec"]["ttl"], "2h");
+
+  auto ignore = kubectl({"apply", "--validate=false", "-f", "-"}, withUnknownFields("ignored"));
+  ASSERT_EQ(ignore.exitCode, 0) << ignore.err;
+  EXPECT_EQ(ignore.err.find("unknown field"), std::string::npos) << ignore.err;
+  stored = json::parse(api("GET", std::string(kInstances) + "/ignored").body);
+  EXPECT_FALSE(stored["spec"].contains("bar")) << stored.dump();
+}
+
+// Debian's kubectl 1.20 (tools/setup.sh extracts it): it checks the OpenAPI v2 document (in
+// protobuf) for dry-run support before diff and --dry-run=server.
+constexpr const char* kKubectl120 = MINIMCP_SOURCE_DIR "/.tools/kubectl-1.20/usr/bin/kubectl";
+
+CommandResult kubectl120(const McpdProcess& mcpd, const std::string& cacheDir,
+                         const std::vector<std::string>& args, const std::string& in) {
+  std::vector<std::string> argv = {kKubectl120, "--kubeconfig", mcpd.kubeconfig(), "--cache-dir",
+                                   cacheDir};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testing::runCommand(argv, in, std::chrono::seconds(30));
+}
+
+TEST_F(KubectlTest, Kubectl120DiffAndServerDryRun) {
+  if (access(kKubectl120, X_OK) != 0) {
+    GTEST_SKIP() << kKubectl120
+                 << " is absent: run tools/setup.sh to extract Debian's kubectl 1.20";
+  }
+  const std::string cache = cache_->path() + "/kubectl-1.20";
+  auto old = [&](const std::vector<std::string>& args, const std::string& in) {
+    return kubectl120(*mcpd_, cache, args, in);
+  };
+  applyOk("diffed");
+  const std::string before = api("GET", std::string(kInstances) + "/diffed").body;
+
+  auto same = old({"diff", "-f", "-"}, manifest("diffed", "2h"));
+  EXPECT_EQ(same.exitCode, 0) << same.out << same.err;
+  EXPECT_EQ(same.out, "");
+  auto changed = old({"diff", "-f", "-"}, manifest("diffed", "3h"));
+  EXPECT_EQ(changed.exitCode, 1) << changed.err;
+  EXPECT_NE(changed.out.find("-  ttl: 2h"), std::string::npos) << changed.out;
+  EXPECT_NE(changed.out.find("+  ttl: 3h"), std::string::npos) << changed.out;
+
+  auto dry = old({"apply", "--dry-run=server", "-f", "-"}, manifest("diffed", "3h"));
+  ASSERT_EQ(dry.exitCode, 0) << dry.err;
+  EXPECT_NE(dry.out.find("mcpinstance.minimcp.io/diffed configured (server dry run)"),
+            std::string::npos)
+      << dry.out;
+  auto created = old({"apply", "--dry-run=server", "-f", "-"}, manifest("never-stored", "3h"));
+  ASSERT_EQ(created.exitCode, 0) << created.err;
+  EXPECT_NE(created.out.find("mcpinstance.minimcp.io/never-stored created (server dry run)"),
+            std::string::npos)
+      << created.out;
+  // Nothing was stored: the object is as before, the other never created.
+  EXPECT_EQ(api("GET", std::string(kInstances) + "/diffed").body, before);
+  EXPECT_EQ(api("GET", std::string(kInstances) + "/never-stored").status, 404);
+}
+
+TEST_F(KubectlTest, AuthCanIAndWhoamiForAdminAndNamespaceTokens) {
+  auto yes = kubectl({"auth", "can-i", "create", "mcptypes"});
+  EXPECT_EQ(yes.exitCode, 0) << yes.err;
+  EXPECT_EQ(yes.out, "yes\n");
+  auto admin = kubectl({"auth", "whoami", "-o", "json"});
+  ASSERT_EQ(admin.exitCode, 0) << admin.err;
+  EXPECT_EQ(json::parse(admin.out)["status"]["userInfo"]["groups"][0], "minimcp:admins");
+
+  auto token =
+      mcpd_->mcpctl({"token", "create", "--namespace", "can-alice", "--name", "can-alice"});
+  ASSERT_EQ(token.exitCode, 0) << token.err;
+  const std::string t = token.out.substr(0, token.out.find('\n'));
+  auto as = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--token", t});
+    return kubectl(args);
+  };
+  struct Case {
+    std::vector<std::string> args;
+    bool allowed;
+  };
+  const std::vector<Case> cases = {
+      {{"auth", "can-i", "create", "mcpinstances", "-n", "can-alice"}, true},
+      {{"auth", "can-i", "delete", "mcpinstances", "-n", "can-alice"}, true},
+      {{"auth", "can-i", "create", "mcpinstances", "-n", "e2e"}, false},
+      {{"auth", "can-i", "get", "mcpinstances", "-n", "e2e"}, false},
+      {{"auth", "can-i", "list", "mcptypes"}, true},
+      {{"auth", "can-i", "create", "mcptypes"}, false},
+      {{"auth", "can-i", "patch", "mcpinstances", "--subresource=status", "-n", "can-alice"},
+       false},
+  };
+  for (const Case& c : cases) {
+    auto r = as(c.args);
+    std::string what;
+    for (const auto& a : c.args) what += a + " ";
+    EXPECT_EQ(r.exitCode, c.allowed ? 0 : 1) << what << r.err;
+    EXPECT_EQ(r.out.rfind(c.allowed ? "yes" : "no", 0), 0u) << what << r.out;
+  }
+  auto whoami = as({"auth", "whoami"});
+  ASSERT_EQ(whoami.exitCode, 0) << whoami.err;
+  EXPECT_NE(whoami.out.find("can-alice"), std::string::npos) << whoami.out;
+  EXPECT_NE(whoami.out.find("minimcp:namespace:can-alice"), std::string::npos) << whoami.out;
+}
+
+TEST_F(KubectlTest, VersionWithoutSkewWarning) {
+  auto r = kubectl({"version"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("Server Version: v1.32."), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("WARNING"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace minimcp

@@ -1,6 +1,8 @@
 #include "api/server/rest_handler.h"
 
+#include "api/model/schemas.h"
 #include "api/model/yaml.h"
+#include "api/registry/managed_fields.h"
 #include "api/server/authorizer.h"
 #include "api/server/field_validation.h"
 #include "api/server/patch.h"
@@ -27,6 +29,7 @@ struct RestHandler::Ctx {
   bool table = false;
   FieldValidation fieldValidation = FieldValidation::Warn;
   mutable std::vector<std::string> warnings = {};  // answered as Warning headers
+  std::string manager = {};                        // the field manager of a write
 };
 
 namespace {
@@ -141,7 +144,23 @@ bool dryRunFrom(const json& v) {
   return dryRunFrom(values, "DeleteOptions.dryRun");
 }
 
+// The schema whose list types (x-kubernetes-list-type) field ownership follows.
+const json& ownershipSchema(const model::KindInfo& info) {
+  static const json none;
+  const model::KindSchema* k = model::findKindSchema(info.plural);
+  return k ? k->objectSchema : none;
+}
+
 }  // namespace
+
+registry::FieldWriter RestHandler::fieldWriter(const Ctx& c) const {
+  return {c.manager, c.info.apiVersion(), c.path.subresource, formatRfc3339(clock_.now()),
+          c.info.hasStatus};
+}
+
+json RestHandler::recordUpdate(const Ctx& c, const json* old, json obj) const {
+  return registry::recordUpdate(old, std::move(obj), ownershipSchema(c.info), fieldWriter(c));
+}
 
 RestHandler::RestHandler(store::Store& store, const model::Registry& registry, const Clock& clock,
                          RestOptions options)
@@ -229,6 +248,7 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
     Ctx c{req, path, *s, info, who, group, info.namespaced ? path.ns : "", false, false};
     c.dryRun = dryRunFrom(req.params("dryRun"), "dryRun");
     c.table = wantsTable(req.header("accept"));
+    c.manager = registry::fieldManagerFor(req.param("fieldManager"), req.header("user-agent"));
     if (extra && !collection) return subresource(c, *extra);
     if (apiVerb == "create" || apiVerb == "update" || apiVerb == "patch") {
       c.fieldValidation = fieldValidationFrom(req);
@@ -253,7 +273,7 @@ Response RestHandler::dispatch(const Ctx& c, const std::string& verb) const {
     }
     json obj = parseObjectBody(c.req);
     c.warnings = checkUnknownFields(c.fieldValidation, c.info, obj);
-    return create(c, std::move(obj));
+    return create(c, std::move(obj), false);
   }
   if (verb == "get") return get(c);
   if (verb == "update") return update(c);
@@ -468,7 +488,7 @@ void throwIfInvalid(const std::vector<Cause>& causes, const model::KindInfo& inf
 
 }  // namespace
 
-Response RestHandler::create(const Ctx& c, json obj) const {
+Response RestHandler::create(const Ctx& c, json obj, bool applied) const {
   checkTypeMeta(obj, c.info, c.path.core);
   checkNamespace(obj, c.info, c.ns);
   auto& md = obj["metadata"];
@@ -478,7 +498,7 @@ Response RestHandler::create(const Ctx& c, json obj) const {
   }
   // Server-owned metadata is never taken from a client.
   for (const char* f : {"uid", "resourceVersion", "creationTimestamp", "deletionTimestamp",
-                        "deletionGracePeriodSeconds", "generation", "managedFields"}) {
+                        "deletionGracePeriodSeconds", "generation"}) {
     md.erase(f);
   }
   // Metadata first: strategies derive fields from it (MCPInstance: expiresAt from
@@ -486,6 +506,8 @@ Response RestHandler::create(const Ctx& c, json obj) const {
   model::initObjectMeta(obj, c.info, clock_);
   admitMutate(c, obj, nullptr);
   c.strategy.prepareForCreate(obj, clock_);
+  // An apply brings its own managedFields; any other create is an Update by its manager.
+  if (!applied) obj = recordUpdate(c, nullptr, std::move(obj));
   throwIfInvalid(c.strategy.validate(obj), c.info, obj, c.group);
   const std::string name = metaString(obj, "name");
   std::unique_lock<std::mutex> admitted;
@@ -521,16 +543,8 @@ Response RestHandler::patch(const Ctx& c) const {
     applyPatch(type, json::object(), "");  // throws the 415 Status
   }
   if (c.req.body.empty()) throw ApiError::BadRequest("the patch body is empty");
-  json applied;
-  if (type == PatchType::Apply) {
-    applied = model::parseJsonOrYaml(c.req.body);
-    if (!applied.is_object())
-      throw ApiError::BadRequest("the apply configuration must be an object");
-    json probe = applied;
-    checkTypeMeta(probe, c.info, c.path.core);
-    c.warnings = checkUnknownFields(c.fieldValidation, c.info, applied);
-  }
   const std::string& body = c.req.body;
+  if (type == PatchType::Apply) return apply(c);
   // Patched over what a reader sees, never the stored form: a JSON patch "copy"/"move"/"test"
   // must not reach a field that reads hide (an APIKey's sealed value). The strategy's
   // prepareForUpdate carries such fields over from the stored object.
@@ -544,11 +558,40 @@ Response RestHandler::patch(const Ctx& c) const {
         c.warnings = checkUnknownFields(c.fieldValidation, c.info, patched);
         return patched;
       },
-      type == PatchType::Apply && c.path.subresource.empty() ? &applied : nullptr);
+      nullptr);
+}
+
+Response RestHandler::apply(const Ctx& c) const {
+  // As kube-apiserver: an apply without a manager could never be told apart from another one.
+  if (c.req.param("fieldManager").empty()) {
+    throw ApiError::BadRequest("fieldManager is required for apply requests");
+  }
+  json applied = model::parseJsonOrYaml(c.req.body);
+  if (!applied.is_object()) throw ApiError::BadRequest("the apply configuration must be an object");
+  json probe = applied;
+  checkTypeMeta(probe, c.info, c.path.core);
+  c.warnings = checkUnknownFields(c.fieldValidation, c.info, applied);
+  const std::string force = c.req.param("force");
+  const auto onConflict =
+      force == "true" || force == "1" ? registry::OnConflict::Force : registry::OnConflict::Fail;
+  const json& schema = ownershipSchema(c.info);
+  const auto writer = fieldWriter(c);
+  json created;
+  if (c.path.subresource.empty()) {
+    created = registry::applyConfiguration(nullptr, applied, schema, writer, onConflict);
+  }
+  return writeUpdate(
+      c,
+      [&](const json& old) {
+        json visible = old;
+        c.strategy.sanitizeForRead(visible);
+        return registry::applyConfiguration(&visible, applied, schema, writer, onConflict);
+      },
+      created.is_null() ? nullptr : &created, true);
 }
 
 Response RestHandler::writeUpdate(const Ctx& c, const std::function<json(const json& old)>& mutate,
-                                  const json* createIfAbsent) const {
+                                  const json* createIfAbsent, bool applied) const {
   const auto& plural = c.info.plural;
   const auto& name = c.path.name;
   bool statusOnly = c.path.subresource == "status";
@@ -559,7 +602,7 @@ Response RestHandler::writeUpdate(const Ctx& c, const std::function<json(const j
         json obj = *createIfAbsent;
         checkTypeMeta(obj, c.info, c.path.core);
         checkName(obj, name);
-        return create(c, std::move(obj));
+        return create(c, std::move(obj), applied);
       }
       throw ApiError::NotFound(plural, name, c.group);
     }
@@ -592,7 +635,6 @@ Response RestHandler::writeUpdate(const Ctx& c, const std::function<json(const j
         md.erase(f);
       }
     }
-    md.erase("managedFields");
     if (statusOnly) {
       c.strategy.prepareForStatusUpdate(obj, old);
     } else {
@@ -602,6 +644,8 @@ Response RestHandler::writeUpdate(const Ctx& c, const std::function<json(const j
         obj["metadata"]["generation"] = oldMd.value("generation", int64_t{0}) + 1;
       }
     }
+    // An apply computed its managedFields; any other write is an Update by its manager.
+    if (!applied) obj = recordUpdate(c, &old, std::move(obj));
     auto causes = c.strategy.validate(obj);
     auto more = c.strategy.validateUpdate(obj, old);
     causes.insert(causes.end(), more.begin(), more.end());

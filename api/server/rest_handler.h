@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "api/model/strategy.h"
+#include "api/registry/managed_fields.h"
 #include "api/server/auth.h"
 #include "api/server/authorizer.h"
 #include "api/server/http_types.h"
@@ -80,18 +81,24 @@ class RestHandler {
   Response get(const Ctx& c) const;
   Response list(const Ctx& c) const;
   Response watch(const Ctx& c) const;
-  Response create(const Ctx& c, nlohmann::json obj) const;
+  // `applied`: obj carries the managedFields of a server-side apply; otherwise the create is
+  // recorded as an Update by the request's field manager.
+  Response create(const Ctx& c, nlohmann::json obj, bool applied) const;
   Response update(const Ctx& c) const;
   Response patch(const Ctx& c) const;
+  Response apply(const Ctx& c) const;  // server-side apply (application/apply-patch+yaml)
   Response remove(const Ctx& c) const;
   Response subresource(const Ctx& c, const SubresourceHandler& handler) const;
   void admitMutate(const Ctx& c, nlohmann::json& obj, const nlohmann::json* old) const;
   void admitValidate(const Ctx& c, nlohmann::json& obj, const nlohmann::json* old) const;
   // read old → mutate → strategy → validate → CAS write, retried while the client gave no
-  // resourceVersion. `createIfAbsent` holds the body for apply-patch on an absent object.
+  // resourceVersion. `createIfAbsent` holds the object an apply creates when there is none;
+  // `applied`: mutate computes managedFields (an apply), else the write is recorded as an Update.
   Response writeUpdate(const Ctx& c,
                        const std::function<nlohmann::json(const nlohmann::json& old)>& mutate,
-                       const nlohmann::json* createIfAbsent) const;
+                       const nlohmann::json* createIfAbsent, bool applied = false) const;
+  registry::FieldWriter fieldWriter(const Ctx& c) const;
+  nlohmann::json recordUpdate(const Ctx& c, const nlohmann::json* old, nlohmann::json obj) const;
 
   nlohmann::json present(const Ctx& c, nlohmann::json obj) const;
   Response objectResponse(const Ctx& c, int code, nlohmann::json obj) const;

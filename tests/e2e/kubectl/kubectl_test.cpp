@@ -126,6 +126,70 @@ TEST_F(KubectlTest, ServerSideApply) {
   EXPECT_EQ(stored["spec"]["ttl"], "4h");
 }
 
+// Two field managers on one MCPInstance, as two GitOps tools would: a 409 naming the field and
+// its owner, --force-conflicts taking it, a field dropped from a manifest removed, and
+// managedFields shown only on request.
+TEST_F(KubectlTest, ServerSideApplyOwnershipConflictsForceAndPruning) {
+  applyOk("ssa-type-holder");  // the echo MCPType
+  auto instance = [](const std::string& specYaml) {
+    return "apiVersion: minimcp.io/v1alpha1\nkind: MCPInstance\nmetadata:\n  name: owned\n"
+           "  namespace: e2e\nspec:\n" +
+           specYaml;
+  };
+  auto ssa = [&](const std::string& manager, const std::string& specYaml, bool force = false) {
+    std::vector<std::string> args = {"apply", "--server-side", "--field-manager=" + manager, "-f",
+                                     "-"};
+    if (force) args.push_back("--force-conflicts");
+    return kubectl(args, instance(specYaml));
+  };
+  auto stored = [&] { return json::parse(api("GET", std::string(kInstances) + "/owned").body); };
+
+  auto alice =
+      ssa("alice", "  type: echo\n  ttl: 2h\n  env:\n  - {name: LOG_LEVEL, value: debug}\n");
+  ASSERT_EQ(alice.exitCode, 0) << alice.err;
+
+  auto bob = ssa("bob", "  type: echo\n  ttl: 3h\n");
+  EXPECT_NE(bob.exitCode, 0);
+  EXPECT_NE(bob.err.find("Apply failed with 1 conflict: conflict with \"alice\" using "
+                         "minimcp.io/v1alpha1: .spec.ttl"),
+            std::string::npos)
+      << bob.err;
+  EXPECT_EQ(stored()["spec"]["ttl"], "2h") << "a refused apply stores nothing";
+
+  auto forced = ssa("bob", "  type: echo\n  ttl: 3h\n", true);
+  ASSERT_EQ(forced.exitCode, 0) << forced.err;
+  EXPECT_EQ(stored()["spec"]["ttl"], "3h");
+
+  auto shown = kubectl({"get", "mi", "owned", "-n", "e2e", "-o", "json", "--show-managed-fields"});
+  ASSERT_EQ(shown.exitCode, 0) << shown.err;
+  std::map<std::string, json> byManager;
+  const json shownObject = json::parse(shown.out);
+  for (const auto& e : shownObject["metadata"]["managedFields"]) {
+    byManager[e["manager"].get<std::string>()] = e;
+  }
+  ASSERT_TRUE(byManager.count("alice") && byManager.count("bob")) << shown.out;
+  EXPECT_EQ(byManager["alice"]["operation"], "Apply");
+  EXPECT_FALSE(byManager["alice"]["fieldsV1"]["f:spec"].contains("f:ttl")) << "force took it";
+  EXPECT_TRUE(
+      byManager["alice"]["fieldsV1"]["f:spec"]["f:env"].contains("k:{\"name\":\"LOG_LEVEL\"}"))
+      << shown.out;
+  EXPECT_TRUE(byManager["bob"]["fieldsV1"]["f:spec"].contains("f:ttl"));
+  auto hidden = kubectl({"get", "mi", "owned", "-n", "e2e", "-o", "yaml"});
+  ASSERT_EQ(hidden.exitCode, 0) << hidden.err;
+  EXPECT_EQ(hidden.out.find("managedFields"), std::string::npos) << hidden.out;
+
+  // alice stops sending env (and ttl, no longer hers): env goes, bob's ttl stays.
+  auto dropped = ssa("alice", "  type: echo\n");
+  ASSERT_EQ(dropped.exitCode, 0) << dropped.err;
+  json after = stored();
+  EXPECT_FALSE(after["spec"].contains("env")) << after.dump(2);
+  EXPECT_EQ(after["spec"]["ttl"], "3h");
+
+  // An apply must name its manager.
+  auto r = api("PATCH", std::string(kInstances) + "/owned", "{}", "application/apply-patch+yaml");
+  EXPECT_EQ(r.status, 400) << r.body;
+}
+
 TEST_F(KubectlTest, DescribeShowsStatusAndEvents) {
   applyOk("described");
   auto obj = json::parse(api("GET", std::string(kInstances) + "/described").body);

@@ -138,7 +138,7 @@ TEST_F(InstancePolicyTest, EveryWriteVerbRefusesWhatThePolicyRefusesAndStoresNot
        }},
       {"apply",
        [&](json obj) {
-         return call("PATCH", path + "?fieldManager=test", obj.dump(), kAlice_,
+         return call("PATCH", path + "?fieldManager=test&force=true", obj.dump(), kAlice_,
                      "application/apply-patch+yaml");
        }},
       {"apply creates",

@@ -332,7 +332,7 @@ TEST_F(RestHandlerTest, ApplyPatchCreatesThenUpdates) {
   EXPECT_EQ(j(again)["metadata"]["resourceVersion"], j(r)["metadata"]["resourceVersion"]);
   std::string changed = cfg;
   changed.replace(changed.find("size: 3"), 7, "size: 6");
-  auto upd = call("PATCH", std::string(kWidgets) + "/ap", changed,
+  auto upd = call("PATCH", std::string(kWidgets) + "/ap?fieldManager=kubectl", changed,
                   {{"content-type", "application/apply-patch+yaml"}});
   ASSERT_EQ(upd.status, 200);
   EXPECT_EQ(j(upd)["spec"]["size"], 6);
@@ -475,7 +475,7 @@ TEST_F(RestHandlerTest, BodiesMustBeJsonOrYaml) {
                  {{"content-type", "application/merge-patch+json; charset=utf-8"}})
                 .status,
             200);
-  EXPECT_EQ(call("PATCH", obj + "?fieldManager=kubectl",
+  EXPECT_EQ(call("PATCH", obj + "?fieldManager=kubectl&force=true",
                  "apiVersion: minimcp.io/v1alpha1\nkind: Widget\nspec:\n  size: 3\n",
                  {{"content-type", "application/apply-patch+yaml; charset=utf-8"}})
                 .status,

@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string_view>
 
@@ -523,11 +524,79 @@ nlohmann::json parseJson(const std::string& text, int maxDepth) {
   return root;
 }
 
-nlohmann::json parseJsonOrYaml(const std::string& text, int maxDepth) {
-  size_t first = text.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && (text[first] == '{' || text[first] == '[')) {
-    return parseJson(text, maxDepth);
+namespace {
+
+// Names the keys a JSON text repeats within one object (nlohmann keeps the last silently).
+class DuplicateKeySax {
+ public:
+  std::vector<std::string> duplicates;
+
+  bool null() { return value(); }
+  bool boolean(bool) { return value(); }
+  bool number_integer(json::number_integer_t) { return value(); }
+  bool number_unsigned(json::number_unsigned_t) { return value(); }
+  bool number_float(json::number_float_t, const std::string&) { return value(); }
+  bool string(std::string&) { return value(); }
+  bool binary(json::binary_t&) { return value(); }
+  bool start_object(std::size_t) { return open(true); }
+  bool key(std::string& k) {
+    Frame& f = stack_.back();
+    if (!f.keys.insert(k).second) duplicates.push_back(f.path.empty() ? k : f.path + "." + k);
+    f.key = k;
+    return true;
   }
+  bool end_object() { return close(); }
+  bool start_array(std::size_t) { return open(false); }
+  bool end_array() { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;  // the body's real parse reports it
+  }
+
+ private:
+  struct Frame {
+    bool object;
+    std::string path;
+    std::set<std::string> keys;
+    std::string key;
+    size_t index = 0;
+  };
+  std::string childPath() const {
+    if (stack_.empty()) return "";
+    const Frame& f = stack_.back();
+    if (f.object) return f.path.empty() ? f.key : f.path + "." + f.key;
+    return f.path + "[" + std::to_string(f.index) + "]";
+  }
+  bool value() {
+    if (!stack_.empty() && !stack_.back().object) ++stack_.back().index;
+    return true;
+  }
+  bool open(bool object) {
+    stack_.push_back(Frame{object, childPath(), {}, {}, 0});
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    return value();
+  }
+  std::vector<Frame> stack_;
+};
+
+bool looksLikeJson(const std::string& text) {
+  size_t first = text.find_first_not_of(" \t\r\n");
+  return first != std::string::npos && (text[first] == '{' || text[first] == '[');
+}
+
+}  // namespace
+
+std::vector<std::string> duplicateFields(const std::string& text) {
+  if (!looksLikeJson(text)) return {};  // YAML: parseYamlDocuments refuses repeated keys
+  DuplicateKeySax sax;
+  json::sax_parse(text, &sax, json::input_format_t::json, false);
+  return std::move(sax.duplicates);
+}
+
+nlohmann::json parseJsonOrYaml(const std::string& text, int maxDepth) {
+  if (looksLikeJson(text)) return parseJson(text, maxDepth);
   std::vector<json> docs = parseYamlDocuments(text, maxDepth);
   if (docs.empty()) throw ApiError::BadRequest("the request body is empty");
   if (docs.size() > 1) {

@@ -22,6 +22,11 @@ nlohmann::json parseJson(const std::string& text, int maxDepth = 64);
 // line and column.
 nlohmann::json parseJsonOrYaml(const std::string& text, int maxDepth = 64);
 
+// Keys a JSON body repeats within one object, named by path ("spec.ttl", "spec.env[0].name"), in
+// document order: parseJson keeps the last of them, and fieldValidation reports them. Always
+// empty for YAML, whose parser refuses repeated keys.
+std::vector<std::string> duplicateFields(const std::string& text);
+
 std::string toYaml(const nlohmann::json& value);
 
 }  // namespace minimcp::model

@@ -1,5 +1,9 @@
 #include "api/server/discovery.h"
 
+#include <map>
+#include <memory>
+#include <mutex>
+
 #include "api/server/openapi.h"
 #include "api/server/self_review.h"
 #include "api/util/api_error.h"
@@ -58,6 +62,39 @@ nlohmann::json groupEntry() {
           {"preferredVersion", version}};
 }
 
+// The OpenAPI answers depend only on the registry, fixed for the life of the process: each is
+// rendered once.
+struct OpenApiBodies {
+  std::string v2Json;
+  std::string v2Protobuf;
+  std::string v3Index;
+  std::map<std::string, std::string> v3;  // by group-version path, "apis/minimcp.io/v1alpha1"
+};
+
+const OpenApiBodies& openApiBodies(const model::Registry& registry) {
+  static std::mutex mu;
+  static std::map<const model::Registry*, std::unique_ptr<OpenApiBodies>> cache;
+  std::lock_guard lock(mu);
+  auto& slot = cache[&registry];
+  if (!slot) {
+    slot = std::make_unique<OpenApiBodies>();
+    const nlohmann::json v2 = openApiV2(registry);
+    slot->v2Json = v2.dump();
+    slot->v2Protobuf = openApiV2Protobuf(v2);
+    const nlohmann::json index = openApiV3Index(registry);
+    slot->v3Index = index.dump();
+    for (const auto& [gv, _] : index["paths"].items())
+      slot->v3[gv] = openApiV3(registry, gv)->dump();
+  }
+  return *slot;
+}
+
+Response jsonBody(const std::string& body) {
+  Response r;
+  r.body = body;
+  return r;
+}
+
 }  // namespace
 
 nlohmann::json versionInfo() {
@@ -109,23 +146,25 @@ std::optional<Response> serveDiscovery(const Request& req, const model::Registry
     return Response::json(200, groupVersionResources(registry));
   }
   if (p == "/openapi/v2") {
-    const nlohmann::json doc = openApiV2(registry);
+    const OpenApiBodies& bodies = openApiBodies(registry);
     // client-go asks for the protobuf encoding (and decodes nothing else); curl and browsers
     // get JSON, as from kube-apiserver.
-    if (req.header("accept").find("protobuf") == std::string::npos) return Response::json(200, doc);
+    if (req.header("accept").find("protobuf") == std::string::npos) {
+      return jsonBody(bodies.v2Json);
+    }
     Response r;
     // Go's mime parser (client-go) rejects the "@" of the Accept value kubectl sends, so the
     // response names the type the way kube-apiserver does.
     r.contentType = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
-    r.body = openApiV2Protobuf(doc);
+    r.body = bodies.v2Protobuf;
     return r;
   }
-  if (p == "/openapi/v3") return Response::json(200, openApiV3Index(registry));
+  if (p == "/openapi/v3") return jsonBody(openApiBodies(registry).v3Index);
   if (p.rfind("/openapi/v3/", 0) == 0) {
-    if (auto doc = openApiV3(registry, p.substr(std::string("/openapi/v3/").size()))) {
-      return Response::json(200, *doc);
-    }
-    return Response::json(404, ApiError::NotFound("openapi", p.substr(12), "").toStatus());
+    const OpenApiBodies& bodies = openApiBodies(registry);
+    const std::string gv = p.substr(std::string("/openapi/v3/").size());
+    if (auto it = bodies.v3.find(gv); it != bodies.v3.end()) return jsonBody(it->second);
+    return Response::json(404, ApiError::NotFound("openapi", gv, "").toStatus());
   }
   return std::nullopt;
 }

@@ -27,25 +27,25 @@ FieldValidation fieldValidationFrom(const Request& req) {
                              quoted(v));
 }
 
-std::vector<std::string> checkUnknownFields(FieldValidation mode, const model::KindInfo& kind,
-                                            nlohmann::json& obj) {
+std::vector<std::string> checkFields(FieldValidation mode, const model::KindInfo& kind,
+                                     nlohmann::json& obj,
+                                     const std::vector<std::string>& duplicates) {
   const model::KindSchema* schema = model::findKindSchema(kind.kind);
-  if (!schema) return {};
-  std::vector<std::string> warnings;
-  if (mode == FieldValidation::Strict) {
-    const auto unknown = model::unknownFields(schema->objectSchema, obj);
-    if (unknown.empty()) return {};
-    std::string msg = kind.kind + " in version " + quoted(kind.version) +
-                      " cannot be handled as a " + kind.kind + ": strict decoding error: ";
-    for (size_t i = 0; i < unknown.size(); ++i) {
-      msg += (i ? ", unknown field " : "unknown field ") + quoted(unknown[i]);
-    }
-    throw ApiError::BadRequest(msg);
+  std::vector<std::string> problems;
+  for (const std::string& field : duplicates)
+    problems.push_back("duplicate field " + quoted(field));
+  if (schema) {
+    const auto unknown = mode == FieldValidation::Strict
+                             ? model::unknownFields(schema->objectSchema, obj)
+                             : model::pruneUnknownFields(schema->objectSchema, obj);
+    for (const std::string& field : unknown) problems.push_back("unknown field " + quoted(field));
   }
-  for (const std::string& field : model::pruneUnknownFields(schema->objectSchema, obj)) {
-    if (mode == FieldValidation::Warn) warnings.push_back("unknown field " + quoted(field));
-  }
-  return warnings;
+  if (mode == FieldValidation::Ignore || problems.empty()) return {};
+  if (mode == FieldValidation::Warn) return problems;
+  std::string msg = kind.kind + " in version " + quoted(kind.version) + " cannot be handled as a " +
+                    kind.kind + ": strict decoding error: ";
+  for (size_t i = 0; i < problems.size(); ++i) msg += (i ? ", " : "") + problems[i];
+  throw ApiError::BadRequest(msg);
 }
 
 void addWarnings(Response& r, const std::vector<std::string>& warnings) {

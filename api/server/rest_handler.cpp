@@ -272,7 +272,7 @@ Response RestHandler::dispatch(const Ctx& c, const std::string& verb) const {
       throw ApiError::MethodNotAllowed("create needs a namespace in the path");
     }
     json obj = parseObjectBody(c.req);
-    c.warnings = checkUnknownFields(c.fieldValidation, c.info, obj);
+    c.warnings = checkFields(c.fieldValidation, c.info, obj, model::duplicateFields(c.req.body));
     return create(c, std::move(obj), false);
   }
   if (verb == "get") return get(c);
@@ -532,7 +532,7 @@ Response RestHandler::create(const Ctx& c, json obj, bool applied) const {
 
 Response RestHandler::update(const Ctx& c) const {
   json body = parseObjectBody(c.req);
-  c.warnings = checkUnknownFields(c.fieldValidation, c.info, body);
+  c.warnings = checkFields(c.fieldValidation, c.info, body, model::duplicateFields(c.req.body));
   return writeUpdate(
       c, [&](const json&) { return body; }, nullptr);
 }
@@ -543,8 +543,9 @@ Response RestHandler::patch(const Ctx& c) const {
     applyPatch(type, json::object(), "");  // throws the 415 Status
   }
   if (c.req.body.empty()) throw ApiError::BadRequest("the patch body is empty");
-  const std::string& body = c.req.body;
   if (type == PatchType::Apply) return apply(c);
+  const std::string& body = c.req.body;
+  const std::vector<std::string> duplicates = model::duplicateFields(body);
   // Patched over what a reader sees, never the stored form: a JSON patch "copy"/"move"/"test"
   // must not reach a field that reads hide (an APIKey's sealed value). The strategy's
   // prepareForUpdate carries such fields over from the stored object.
@@ -555,7 +556,7 @@ Response RestHandler::patch(const Ctx& c) const {
         c.strategy.sanitizeForRead(visible);
         json patched = applyPatch(type, visible, body);
         // As kube-apiserver: unknown fields are judged on the patched object.
-        c.warnings = checkUnknownFields(c.fieldValidation, c.info, patched);
+        c.warnings = checkFields(c.fieldValidation, c.info, patched, duplicates);
         return patched;
       },
       nullptr);
@@ -570,7 +571,7 @@ Response RestHandler::apply(const Ctx& c) const {
   if (!applied.is_object()) throw ApiError::BadRequest("the apply configuration must be an object");
   json probe = applied;
   checkTypeMeta(probe, c.info, c.path.core);
-  c.warnings = checkUnknownFields(c.fieldValidation, c.info, applied);
+  c.warnings = checkFields(c.fieldValidation, c.info, applied, model::duplicateFields(c.req.body));
   const std::string force = c.req.param("force");
   const auto onConflict =
       force == "true" || force == "1" ? registry::OnConflict::Force : registry::OnConflict::Fail;

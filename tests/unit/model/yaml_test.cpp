@@ -265,5 +265,24 @@ TEST(YamlEmit, RoundTripsAKubernetesObject) {
             json::array({1, "2", nullptr}));
 }
 
+TEST(DuplicateFields, NamesEveryRepeatedJsonKeyByPath) {
+  struct Case {
+    std::string text;
+    std::vector<std::string> duplicates;
+  };
+  const std::vector<Case> cases = {
+      {R"({"a":1,"b":2})", {}},
+      {R"({"a":1,"a":2})", {"a"}},
+      {R"({"spec":{"ttl":"1h","type":"t","ttl":"2h"}})", {"spec.ttl"}},
+      {R"({"spec":{"env":[{"name":"A"},{"name":"B","value":"1","name":"C"}]}})",
+       {"spec.env[1].name"}},
+      {R"({"a":{"x":1},"b":{"x":1},"a":{}})", {"a"}},
+      {R"([{"k":1,"k":2},[],{"k":1}])", {"[0].k"}},
+      {"a: 1\nb: 2\n", {}},       // YAML: its parser refuses repeated keys itself
+      {R"({"a":1,"a":)", {"a"}},  // malformed: what was seen; the real parse reports the rest
+  };
+  for (const Case& c : cases) EXPECT_EQ(duplicateFields(c.text), c.duplicates) << c.text;
+  EXPECT_EQ(one(R"({"a":1,"a":2})")["a"], 2);  // the parser keeps the last
+}
 }  // namespace
 }  // namespace minimcp::model

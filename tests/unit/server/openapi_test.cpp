@@ -258,7 +258,7 @@ TEST(FieldValidation, StrictWarnIgnore) {
 
   json strict = obj;
   try {
-    checkUnknownFields(FieldValidation::Strict, kind, strict);
+    checkFields(FieldValidation::Strict, kind, strict);
     ADD_FAILURE() << "Strict accepted unknown fields";
   } catch (const ApiError& e) {
     EXPECT_EQ(e.code(), 400);
@@ -270,16 +270,28 @@ TEST(FieldValidation, StrictWarnIgnore) {
 
   json warn = obj;
   EXPECT_EQ(
-      checkUnknownFields(FieldValidation::Warn, kind, warn),
+      checkFields(FieldValidation::Warn, kind, warn),
       (std::vector<std::string>{"unknown field \"metadata.bogus\"", "unknown field \"spec.foo\""}));
   EXPECT_EQ(warn, clean);
 
   json ignore = obj;
-  EXPECT_TRUE(checkUnknownFields(FieldValidation::Ignore, kind, ignore).empty());
+  EXPECT_TRUE(checkFields(FieldValidation::Ignore, kind, ignore).empty());
   EXPECT_EQ(ignore, clean);
 
   json known = clean;
-  EXPECT_TRUE(checkUnknownFields(FieldValidation::Strict, kind, known).empty());
+  EXPECT_TRUE(checkFields(FieldValidation::Strict, kind, known).empty());
+
+  // Keys the body repeated (model::duplicateFields): reported, as kube-apiserver does.
+  json dup = clean;
+  EXPECT_EQ(checkFields(FieldValidation::Warn, kind, dup, {"spec.type"}),
+            (std::vector<std::string>{"duplicate field \"spec.type\""}));
+  EXPECT_TRUE(checkFields(FieldValidation::Ignore, kind, dup, {"spec.type"}).empty());
+  try {
+    checkFields(FieldValidation::Strict, kind, dup, {"spec.type"});
+    ADD_FAILURE() << "Strict accepted a duplicate field";
+  } catch (const ApiError& e) {
+    EXPECT_NE(std::string(e.what()).find("duplicate field \"spec.type\""), std::string::npos);
+  }
 
   Response r;
   addWarnings(r, {"unknown field \"spec.foo\""});

@@ -1,6 +1,7 @@
 // get [-w]: server-side tables (meta.k8s.io/v1 Table), yaml/json/name output, and watch.
 #include <iostream>
 #include <map>
+#include <sstream>
 
 #include "api/client/table.h"
 #include "tools/mcpctl/mcpctl.h"
@@ -19,6 +20,8 @@ struct GetOptions {
   bool showLabels = false;
   bool noHeaders = false;
   bool ignoreNotFound = false;
+  bool allowMissingTemplateKeys = true;
+  std::shared_ptr<TemplatePrinter> printer;  // -o jsonpath=… / custom-columns=…
 };
 
 std::string listQuery(const GetOptions& o, const std::string& extraField = "") {
@@ -167,6 +170,9 @@ class Watcher {
         std::cout << "---\n" << toYamlText(obj) << std::flush;
       } else if (o_.output == "json") {
         std::cout << toJsonText(obj) << std::flush;
+      } else if (o_.printer) {
+        o_.printer->print(obj, std::cout);
+        std::cout << std::flush;
       } else {
         std::cout << r_.kindDotGroup() << "/" << objectName(obj) << std::endl;
       }
@@ -220,9 +226,16 @@ class Watcher {
 
 int runGet(Session& s, GetOptions& o) {
   if (!o.output.empty() && o.output != "wide" && o.output != "yaml" && o.output != "json" &&
-      o.output != "name") {
+      o.output != "name" && !isTemplateOutput(o.output)) {
     throw CommandError("error: unable to match a printer suitable for the output format \"" +
-                       o.output + "\", allowed formats are: json,name,wide,yaml");
+                       o.output +
+                       "\", allowed formats are: "
+                       "custom-columns,custom-columns-file,json,jsonpath,jsonpath-file,name,wide,"
+                       "yaml");
+  }
+  if (isTemplateOutput(o.output)) {
+    o.printer =
+        std::make_shared<TemplatePrinter>(o.output, o.noHeaders, o.allowMissingTemplateKeys);
   }
   auto targets = parseTargets(s, o.args, "get");
   if (o.watch && (targets.size() != 1 || targets[0].names.size() > 1)) {
@@ -324,6 +337,8 @@ int runGet(Session& s, GetOptions& o) {
           std::cout << "---\n" << toYamlText(obj);
         else if (o.output == "json")
           std::cout << toJsonText(obj);
+        else if (o.printer)
+          o.printer->print(obj, std::cout);
         else
           std::cout << r.kindDotGroup() << "/" << objectName(obj) << "\n";
       }
@@ -342,11 +357,18 @@ int runGet(Session& s, GetOptions& o) {
   }
   if (!tableMode && o.output != "name" && !o.watch) {
     bool single = targets.size() == 1 && targets[0].names.size() == 1;
+    auto text = [&](const json& obj) {
+      if (o.printer) {
+        std::ostringstream out;
+        o.printer->print(obj, out);
+        return out.str();
+      }
+      return o.output == "yaml" ? toYamlText(obj) : toJsonText(obj);
+    };
     if (single && printed.size() == 1) {
-      std::cout << (o.output == "yaml" ? toYamlText(printed[0]) : toJsonText(printed[0]));
+      std::cout << text(printed[0]);
     } else if (!single || !printed.empty()) {
-      json list = makeList(std::move(printed));
-      std::cout << (o.output == "yaml" ? toYamlText(list) : toJsonText(list));
+      std::cout << text(makeList(std::move(printed)));
     }
   }
   std::cout << std::flush;
@@ -367,7 +389,11 @@ void registerGet(CLI::App& app, Session& session, Action& action) {
   cmd->add_flag("--all-namespaces,-A", opts->allNamespaces, "List across all namespaces");
   cmd->add_option("--selector,-l", opts->selector, "Label selector (e.g. app=x,tier!=y)");
   cmd->add_option("--field-selector", opts->fieldSelector, "Field selector (metadata.name=x)");
-  cmd->add_option("--output,-o", opts->output, "Output format: wide|yaml|json|name");
+  cmd->add_option("--output,-o", opts->output,
+                  "Output format: wide|yaml|json|name|jsonpath=TEMPLATE|jsonpath-file=FILE|"
+                  "custom-columns=SPEC|custom-columns-file=FILE");
+  cmd->add_option("--allow-missing-template-keys", opts->allowMissingTemplateKeys,
+                  "Ignore missing fields in jsonpath templates (default true)");
   cmd->add_flag("--watch,-w", opts->watch, "After listing, watch for changes");
   cmd->add_flag("--show-labels", opts->showLabels, "Show labels as the last column");
   cmd->add_flag("--no-headers", opts->noHeaders, "Do not print headers");

@@ -21,6 +21,12 @@ int main(int argc, char** argv) {
   registerLogs(app, session, action);
   registerToken(app, session, action);
   registerLimits(app, session, action);
+  registerEdit(app, session, action);
+  registerPatch(app, session, action);
+  registerLabel(app, session, action);
+  registerAnnotate(app, session, action);
+  registerEvents(app, session, action);
+  registerExplain(app, session, action);
   registerApiResources(app, session, action);
   registerVersion(app, session, action);
   registerConfig(app, session, action);

@@ -11,8 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "api/client/custom_columns.h"
 #include "api/client/discovery.h"
 #include "api/client/http_client.h"
+#include "api/client/jsonpath.h"
 
 namespace minimcp::mcpctl {
 
@@ -113,6 +115,12 @@ void registerLogs(CLI::App& app, Session& session, Action& action);
 void registerToken(CLI::App& app, Session& session, Action& action);
 void registerCreate(CLI::App& app, Session& session, Action& action);
 void registerLimits(CLI::App& app, Session& session, Action& action);
+void registerEvents(CLI::App& app, Session& session, Action& action);
+void registerEdit(CLI::App& app, Session& session, Action& action);
+void registerPatch(CLI::App& app, Session& session, Action& action);
+void registerLabel(CLI::App& app, Session& session, Action& action);
+void registerAnnotate(CLI::App& app, Session& session, Action& action);
+void registerExplain(CLI::App& app, Session& session, Action& action);
 
 // --- output ---
 // kubectl prints JSON with 4-space indentation.
@@ -124,6 +132,28 @@ json makeList(std::vector<json> items);
 json withTypeMeta(json obj, const ResourceInfo& r);
 std::string objectName(const json& obj);
 std::string objectNamespace(const json& obj);
+
+// -o jsonpath=…, jsonpath-file=…, custom-columns=…, custom-columns-file=…
+bool isTemplateOutput(const std::string& output);
+class TemplatePrinter {
+ public:
+  // Throws CommandError with kubectl's message when the template does not parse.
+  TemplatePrinter(const std::string& output, bool noHeaders, bool allowMissingKeys = true);
+  // One object or a List (custom-columns: a row per item; the header once per printer).
+  // Throws CommandError when the template fails on the object.
+  void print(const json& object, std::ostream& out);
+
+ private:
+  std::optional<client::JsonPath> jsonPath_;
+  std::string template_;
+  std::vector<client::CustomColumn> columns_;
+  bool noHeaders_;
+  bool headerPrinted_ = false;
+};
+
+// "kind.group/name VERB" lines, with kubectl's " (server dry run)" suffix.
+std::string changedLine(const ResourceInfo& r, const std::string& name, const std::string& verb,
+                        bool dryRun);
 
 // --- input ---
 // Reads -f arguments (files, directories with .yaml/.yml/.json, "-" for stdin); returns

@@ -140,3 +140,12 @@ bool waitUntilGone(Session& session, const std::string& target,
 }
 
 }  // namespace minimcp::mcpctl
+
+namespace minimcp::mcpctl {
+
+std::string changedLine(const ResourceInfo& r, const std::string& name, const std::string& verb,
+                        bool dryRun) {
+  return r.kindDotGroup() + "/" + name + " " + verb + (dryRun ? " (server dry run)" : "") + "\n";
+}
+
+}  // namespace minimcp::mcpctl

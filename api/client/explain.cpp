@@ -267,15 +267,15 @@ std::string explainText(const json& document, const ExplainRequest& request) {
   }
   for (const auto& [name, schema] : schemas->items()) {
     if (!hasGvk(schema, request)) continue;
+    std::string head;
+    if (!request.group.empty()) head += "GROUP:      " + request.group + "\n";
+    head += "KIND:       " + request.kind + "\n";
+    head += "VERSION:    " + request.version + "\n\n";
     std::string body = renderer.output(schema, request.fieldPath, 0, {});
     if (body.empty()) {
-      throw std::invalid_argument("field \"" + request.fieldPath.back() + "\" does not exist");
+      throw ExplainFieldNotFound("field \"" + request.fieldPath.back() + "\" does not exist", head);
     }
-    std::string out;
-    if (!request.group.empty()) out += "GROUP:      " + request.group + "\n";
-    out += "KIND:       " + request.kind + "\n";
-    out += "VERSION:    " + request.version + "\n\n";
-    return out + body + "\n";
+    return head + body + "\n";
   }
   throw std::invalid_argument("GVK " + gvk + " not found in OpenAPI schema");
 }

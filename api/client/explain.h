@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,18 @@ namespace minimcp::client {
 std::optional<std::string> openApiV3Url(const nlohmann::json& index, const std::string& group,
                                         const std::string& version);
 
+// A field path that the schema does not have: kubectl has printed the GROUP/KIND/VERSION head
+// (`head`) by then, and says `field "x" does not exist`.
+class ExplainFieldNotFound : public std::invalid_argument {
+ public:
+  ExplainFieldNotFound(const std::string& message, std::string head)
+      : std::invalid_argument(message), head_(std::move(head)) {}
+  const std::string& head() const { return head_; }
+
+ private:
+  std::string head_;
+};
+
 struct ExplainRequest {
   std::string group, version, kind;
   std::vector<std::string> fieldPath;  // "spec", "ttl"
@@ -22,8 +35,8 @@ struct ExplainRequest {
 };
 
 // What kubectl explain prints (GROUP/KIND/VERSION, then FIELD, DESCRIPTION and FIELDS). Throws
-// std::invalid_argument with kubectl's message: `field "x" does not exist`, or that the kind is
-// not in the document.
+// ExplainFieldNotFound for a path the schema does not have, std::invalid_argument when the kind
+// is not in the document.
 std::string explainText(const nlohmann::json& document, const ExplainRequest& request);
 
 // mitchellh/go-wordwrap as kubectl uses it: lines of at most `limit` characters, broken at

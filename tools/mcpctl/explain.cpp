@@ -52,6 +52,9 @@ int runExplain(Session& s, const ExplainOptions& o) {
                                  o.recursive};
   try {
     std::cout << client::explainText(document, request);
+  } catch (const client::ExplainFieldNotFound& e) {
+    std::cout << e.head();
+    throw CommandError(std::string("error: ") + e.what());
   } catch (const std::invalid_argument& e) {
     throw CommandError(std::string("error: ") + e.what());
   }

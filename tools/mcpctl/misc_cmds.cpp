@@ -80,7 +80,7 @@ _mcpctl() {
   local cur prev words cword
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="apply create diff get describe delete wait logs token limits api-resources version config completion"
+  local commands="apply create diff get describe delete wait edit patch label annotate events explain logs token limits api-resources version config completion"
   local kinds="mcpinstances mcpinstance mi mcptypes mcptype mt apikeys apikey ak events"
   if [[ ${COMP_CWORD} -eq 1 ]]; then
     COMPREPLY=( $(compgen -W "${commands}" -- "${cur}") )
@@ -90,12 +90,12 @@ _mcpctl() {
     -f|--filename|--kubeconfig|--certificate-authority)
       COMPREPLY=( $(compgen -f -- "${cur}") ); return 0 ;;
     -o|--output)
-      COMPREPLY=( $(compgen -W "wide yaml json name" -- "${cur}") ); return 0 ;;
+      COMPREPLY=( $(compgen -W "wide yaml json name jsonpath= custom-columns=" -- "${cur}") ); return 0 ;;
     -n|--namespace)
       return 0 ;;
   esac
   case "${COMP_WORDS[1]}" in
-    get|describe|delete|wait)
+    get|describe|delete|wait|edit|patch|label|annotate|explain)
       if [[ ${COMP_CWORD} -eq 2 ]]; then
         COMPREPLY=( $(compgen -W "${kinds}" -- "${cur}") )
       elif [[ ${COMP_CWORD} -eq 3 && "${cur}" != -* ]]; then

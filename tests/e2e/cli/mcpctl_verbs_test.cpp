@@ -387,5 +387,39 @@ TEST_F(McpctlVerbsTest, Events) {
   EXPECT_THAT(r.err, HasSubstr("valid --types are Normal or Warning"));
 }
 
+// explain reads /openapi/v3 the way kubectl does; real kubectl 1.32 must print the same bytes.
+TEST_F(McpctlVerbsTest, ExplainMatchesKubectl) {
+  auto r = ctl({"explain", "mi.spec.ttl"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("GROUP:      minimcp.io\nKIND:       MCPInstance\nVERSION:    v1alpha1\n\n"
+                        "FIELD: ttl <string>\n",
+                        0),
+            0u)
+      << r.out;
+  EXPECT_THAT(r.out, HasSubstr("DESCRIPTION:\n"));
+
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"explain", "mcpinstance"},
+                                               {"explain", "mi.spec"},
+                                               {"explain", "mi.spec.ttl"},
+                                               {"explain", "mi", "--recursive"},
+                                               {"explain", "mcptypes.spec", "--recursive"},
+                                               {"explain", "mi.status.conditions"},
+                                               {"explain", "mi.spec.nope"}}) {
+    auto mine = ctl(args);
+    std::vector<std::string> argv = {"/usr/bin/kubectl", "--kubeconfig", mcpd_->kubeconfig()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto theirs = runCommand(argv);
+    EXPECT_EQ(mine.exitCode, theirs.exitCode) << args[1] << ": " << theirs.err << mine.err;
+    EXPECT_EQ(mine.out, theirs.out) << args[1];
+  }
+
+  r = ctl({"explain", "mi.spec.nope"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_THAT(r.err, HasSubstr("error: field \"nope\" does not exist"));
+  r = ctl({"explain", "nope"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_THAT(r.err, HasSubstr("the server doesn't have a resource type \"nope\""));
+}
+
 }  // namespace
 }  // namespace minimcp::testing

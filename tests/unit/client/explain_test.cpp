@@ -100,8 +100,9 @@ TEST(Explain, Errors) {
   try {
     explainText(document(), request({"spec", "nope"}));
     ADD_FAILURE();
-  } catch (const std::invalid_argument& e) {
+  } catch (const ExplainFieldNotFound& e) {
     EXPECT_EQ(std::string(e.what()), "field \"nope\" does not exist");
+    EXPECT_EQ(e.head(), kHead);
   }
   ExplainRequest other{"minimcp.io", "v1alpha1", "Other", {}, false};
   EXPECT_THROW(explainText(document(), other), std::invalid_argument);

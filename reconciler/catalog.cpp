@@ -7,7 +7,10 @@
 #include <sstream>
 
 #include "api/model/kinds.h"
+#include "api/model/schemas.h"
 #include "api/model/yaml.h"
+#include "api/registry/managed_fields.h"
+#include "api/util/api_error.h"
 #include "reconciler/informer.h"
 
 namespace minimcp::reconciler {
@@ -35,38 +38,68 @@ std::vector<fs::path> manifests(const fs::path& dir) {
   return out;
 }
 
-// Creates or updates one MCPType document. Returns "" or why it was skipped.
+// Server-side applies one MCPType document as kCatalogManager, yielding every field another
+// manager owns (a user's change wins, and stays through restarts). Returns "" or why it was
+// skipped.
 std::string apply(store::Store& store, json doc, const Clock& clock, CatalogResult& result) {
   const model::Strategy& strategy = model::mcpTypeStrategy();
-  if (!doc.is_object() || doc.value("kind", "") != strategy.info().kind) {
+  const auto& info = strategy.info();
+  if (!doc.is_object() || doc.value("kind", "") != info.kind) {
     return "not an MCPType document";
   }
   const std::string name = doc.contains("metadata") && doc["metadata"].is_object()
                                ? doc["metadata"].value("name", "")
                                : "";
+  static const json kNoSchema;
+  const model::KindSchema* ks = model::findKindSchema(info.kind);
+  const json& schema = ks ? ks->objectSchema : kNoSchema;
+  const registry::FieldWriter writer{kCatalogManager, info.apiVersion(), "",
+                                     formatRfc3339(clock.now()), info.hasStatus};
   std::optional<json> old = name.empty() ? std::nullopt : store.get(kTypes, "", name);
-  if (!old) {
-    model::initObjectMeta(doc, strategy.info(), clock);
-    strategy.prepareForCreate(doc, clock);
-    if (auto causes = strategy.validate(doc); !causes.empty()) return joinCauses(causes);
-    store.create(kTypes, doc);
-    result.created.push_back(name);
-    return "";
+  try {
+    if (!old) {
+      json obj = registry::applyConfiguration(nullptr, std::move(doc), schema, writer,
+                                              registry::OnConflict::Yield);
+      model::initObjectMeta(obj, info, clock);
+      strategy.prepareForCreate(obj, clock);
+      if (auto causes = strategy.validate(obj); !causes.empty()) return joinCauses(causes);
+      store.create(kTypes, obj);
+      result.created.push_back(name);
+      return "";
+    }
+  } catch (const ApiError& e) {
+    return e.what();
   }
-  json obj = *old;
-  obj["spec"] = doc.contains("spec") ? doc["spec"] : json(nullptr);
+  json live = *old;
+  if (registry::decodeManagedFields(live).empty()) {
+    // Written before fields had owners, when the catalog replaced the whole spec at every
+    // start: the catalog adopts all of it once, so that the shipped manifest still updates it.
+    live["metadata"]["managedFields"] =
+        registry::encodeManagedFields({{kCatalogManager, "Apply", info.apiVersion(), writer.time,
+                                        "", registry::fieldSetOf(live, schema, writer)}});
+  }
+  json obj;
+  try {
+    obj = registry::applyConfiguration(&live, std::move(doc), schema, writer,
+                                       registry::OnConflict::Yield);
+  } catch (const ApiError& e) {
+    return e.what();
+  }
   strategy.prepareForUpdate(obj, *old, clock);
   auto causes = strategy.validate(obj);
   auto more = strategy.validateUpdate(obj, *old);
   causes.insert(causes.end(), more.begin(), more.end());
   if (!causes.empty()) return joinCauses(causes);
-  if (obj["spec"] == (*old)["spec"]) {
+  if (obj == *old) {
     result.unchanged.push_back(name);
     return "";
   }
-  obj["metadata"]["generation"] = old->at("metadata").value("generation", int64_t{1}) + 1;
+  const bool specChanged = obj["spec"] != (*old)["spec"];
+  if (specChanged) {
+    obj["metadata"]["generation"] = old->at("metadata").value("generation", int64_t{1}) + 1;
+  }
   store.update(kTypes, obj, store::parseResourceVersion(*old));
-  result.updated.push_back(name);
+  (specChanged ? result.updated : result.unchanged).push_back(name);
   return "";
 }
 

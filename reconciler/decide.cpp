@@ -373,6 +373,8 @@ std::string Decider::replaceReason() const {
   if (!l) return "";  // started before launch records existed: nothing to compare
   const LaunchRecord cur = currentLaunch();
   if (!d_.specHash.empty() ? l->specHash != cur.specHash : l->generation != cur.generation) {
+    // The hash covers the type too: with the instance's generation unchanged, the type changed.
+    if (l->generation == cur.generation) return "its MCPType's spec changed";
     return "spec changed (generation " + std::to_string(l->generation) + " → " +
            std::to_string(cur.generation) + ")";
   }

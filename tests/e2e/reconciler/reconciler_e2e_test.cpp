@@ -399,5 +399,43 @@ TEST(ReconcilerE2E, ChildNeverGetsMcpdsEnvironment) {
   }
 }
 
+// The catalog applies mcp-servers/*/mcptype.yaml at every start with its own field manager: a
+// field a user changed stays theirs, so a restart changes no type and replaces no instance.
+TEST(ReconcilerE2E, AUserModifiedCatalogTypeSurvivesTwoRestartsAndItsInstanceKeepsItsPid) {
+  Cluster c;
+  std::string manifest = testing::readFileOr(MINIMCP_SOURCE_DIR "/mcp-servers/echo/mcptype.yaml");
+  const std::string shipped = "periodSeconds: 5";
+  ASSERT_NE(manifest.find(shipped), std::string::npos);
+  manifest.replace(manifest.find(shipped), shipped.size(), "periodSeconds: 7");
+  auto r = c.mcpd().mcpctl({"apply", "-f", "-"}, manifest);
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  auto periodSeconds = [&] {
+    auto t = c.api().request("GET", std::string(kApi) + "/mcptypes/echo", "", {}, 10s);
+    return json::parse(t.body)["spec"]["healthCheck"].value("periodSeconds", 0);
+  };
+  ASSERT_EQ(periodSeconds(), 7);
+
+  r = c.mcpd().mcpctl({"apply", "-f", "-"}, instanceYaml("kept"));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(c.await(
+      "kept", [](const json& m) { return isReady(m); }, 30s))
+      << c.lastSeen();
+  const json before = c.instance("kept");
+  const std::string uid = uidOf(before);
+  for (int restart = 1; restart <= 2; ++restart) {
+    c.mcpd().stop();
+    c.mcpd().start();
+    // The new mcpd has looked at the instance once it says so.
+    ASSERT_TRUE(
+        pollUntil([&] { return c.event(uid, "Adopted").value("count", 0) >= restart; }, 30s))
+        << "restart " << restart << ": " << c.instance("kept").dump(2);
+    EXPECT_EQ(periodSeconds(), 7) << "restart " << restart;
+    json now = c.instance("kept");
+    EXPECT_EQ(pidOf(now), pidOf(before)) << "restart " << restart;
+    EXPECT_TRUE(c.event(uid, "Replaced").is_null()) << c.event(uid, "Replaced").dump();
+  }
+  EXPECT_EQ(pidsWithMcpId(uid), std::vector<int>{pidOf(before)});
+}
+
 }  // namespace
 }  // namespace minimcp::e2e

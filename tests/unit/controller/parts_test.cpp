@@ -1,6 +1,8 @@
 // The controller's parts on their own: events, informer, launch environment, catalog.
 #include <set>
 
+#include "api/model/schemas.h"
+#include "api/registry/managed_fields.h"
 #include "reconciler/catalog.h"
 #include "reconciler/event_recorder.h"
 #include "reconciler/informer.h"
@@ -173,6 +175,63 @@ TEST_F(ControllerTest, CatalogCreatesUpdatesAndSkipsInvalidManifests) {
   EXPECT_EQ(updated["metadata"]["generation"], 2);
   EXPECT_EQ(updated["spec"]["description"], "two");
   EXPECT_EQ(updated["metadata"]["uid"], good["metadata"]["uid"]);
+}
+
+// A user's change to a catalog type (here a merge patch's Update, as the REST handler records
+// it) survives every later load; the catalog still updates the fields it owns.
+TEST_F(ControllerTest, CatalogLeavesAUsersFieldsAndUpdatesItsOwn) {
+  const auto cat = dir_.path() / "catalog";
+  std::filesystem::create_directories(cat / "good");
+  auto writeGood = [&](const std::string& args) {
+    std::ofstream(cat / "good" / "mcptype.yaml")
+        << "apiVersion: minimcp.io/v1alpha1\nkind: MCPType\nmetadata: {name: good}\n"
+           "spec:\n  description: shipped\n  server: {command: node, args: ["
+        << args << "]}\n";
+  };
+  writeGood("good/server.js");
+  ASSERT_EQ(reconciler::loadCatalog(*store_, cat, clock_).created,
+            std::vector<std::string>{"good"});
+
+  json live = *store_->get("mcptypes", "", "good");
+  json mine = live;
+  mine["spec"]["description"] = "mine";
+  const registry::FieldWriter user{"kubectl-edit", "minimcp.io/v1alpha1", "",
+                                   "2027-01-01T00:00:00Z", true};
+  mine = registry::recordUpdate(&live, mine, model::findKindSchema("MCPType")->objectSchema, user);
+  store_->update("mcptypes", mine, store::parseResourceVersion(live));
+
+  for (int start = 0; start < 2; ++start) {
+    auto r = reconciler::loadCatalog(*store_, cat, clock_);
+    EXPECT_EQ(r.unchanged, std::vector<std::string>{"good"}) << "start " << start;
+    EXPECT_EQ((*store_->get("mcptypes", "", "good"))["spec"]["description"], "mine");
+  }
+  writeGood("good/v2.js");
+  auto r = reconciler::loadCatalog(*store_, cat, clock_);
+  EXPECT_EQ(r.updated, std::vector<std::string>{"good"});
+  json after = *store_->get("mcptypes", "", "good");
+  EXPECT_EQ(after["spec"]["description"], "mine");
+  EXPECT_EQ(after["spec"]["server"]["args"], json::array({"good/v2.js"}));
+}
+
+// A type stored before fields had owners: the catalog adopts it once and keeps updating it.
+TEST_F(ControllerTest, CatalogAdoptsATypeWrittenBeforeFieldsHadOwners) {
+  const auto cat = dir_.path() / "catalog";
+  std::filesystem::create_directories(cat / "good");
+  std::ofstream(cat / "good" / "mcptype.yaml")
+      << "apiVersion: minimcp.io/v1alpha1\nkind: MCPType\nmetadata: {name: good}\n"
+         "spec:\n  description: new\n  server: {command: node, args: [good/server.js]}\n";
+  ASSERT_EQ(reconciler::loadCatalog(*store_, cat, clock_).created.size(), 1u);
+  json live = *store_->get("mcptypes", "", "good");
+  json legacy = live;
+  legacy["metadata"].erase("managedFields");
+  legacy["spec"]["description"] = "old";
+  store_->update("mcptypes", legacy, store::parseResourceVersion(live));
+  auto r = reconciler::loadCatalog(*store_, cat, clock_);
+  EXPECT_EQ(r.updated, std::vector<std::string>{"good"});
+  json after = *store_->get("mcptypes", "", "good");
+  EXPECT_EQ(after["spec"]["description"], "new");
+  ASSERT_EQ(after["metadata"]["managedFields"].size(), 1u);
+  EXPECT_EQ(after["metadata"]["managedFields"][0]["manager"], reconciler::kCatalogManager);
 }
 
 TEST(Catalog, ShippedManifestsAreValid) {

@@ -742,6 +742,22 @@ std::vector<Row> rows() {
          EXPECT_EQ(p.status.crashLoop.crashes, 0);
          EXPECT_EQ(condOf(p, cond::kReady).observedGeneration, 2);
        }},
+      {"TypeChangedWhileRunning_ReplacesSayingSo",
+       [](Desired& d, Observed& o) {
+         o = runningHealthy();
+         d.specHash = "h2";  // the instance's generation is the same: its type changed
+       },
+       {A::Stop, A::Spawn},
+       phase::kStarting,
+       "False",
+       "Starting",
+       {"Replaced", "Starting"},
+       Want::Requeue,
+       seconds(30),
+       [](const Plan& p, const Observed&) {
+         EXPECT_NE(p.events[0].message.find("its MCPType's spec changed"), std::string::npos)
+             << p.events[0].message;
+       }},
       {"KeyRotatedWhileRunning_Replaces",
        [](Desired& d, Observed& o) {
          o = runningHealthy();

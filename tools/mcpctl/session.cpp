@@ -121,6 +121,15 @@ client::Response Session::get(const std::string& target, const std::string& acce
 
 client::Response Session::send(const std::string& method, const std::string& target,
                                const std::string& body, const std::string& contentType) {
+  // As kubectl (--validate=true): a field the server's schema does not know is an error, not
+  // a warning the server drops it with.
+  if (method != "DELETE" && target.find("fieldValidation=") == std::string::npos) {
+    const std::string strict =
+        (target.find('?') == std::string::npos ? "?" : "&") + std::string("fieldValidation=Strict");
+    return http().request(method, target + strict, body,
+                          {{"Accept", "application/json"}, {"Content-Type", contentType}},
+                          requestTimeout(flags));
+  }
   return http().request(method, target, body,
                         {{"Accept", "application/json"}, {"Content-Type", contentType}},
                         requestTimeout(flags));

@@ -444,5 +444,24 @@ TEST_F(McpctlTest, ConfigCommands) {
   EXPECT_EQ(r.exitCode, 1);
 }
 
+// mcpctl asks for fieldValidation=Strict, as kubectl does: a mistyped field is an error naming
+// it, and nothing is stored.
+TEST_F(McpctlTest, UnknownFieldsAreRefusedByName) {
+  auto r =
+      ctl({"apply", "-f", "-"}, std::string(kTypeYaml) + "---\n" +
+                                    instanceYaml("typo", "strict-ns", "1h", "  sspend: true\n"));
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_THAT(r.err, HasSubstr("unknown field \"spec.sspend\""));
+  EXPECT_EQ(ctl({"get", "mi", "typo", "-n", "strict-ns"}).exitCode, 1);
+  // The same on an update: refused, the stored object unchanged.
+  r = ctl({"apply", "-f", "-"}, instanceYaml("typo", "strict-ns", "1h"));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  r = ctl({"apply", "-f", "-"}, instanceYaml("typo", "strict-ns", "2h", "  sspend: true\n"));
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_THAT(r.err, HasSubstr("unknown field \"spec.sspend\""));
+  r = ctl({"get", "mi", "typo", "-n", "strict-ns", "-o", "json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["spec"]["ttl"], "1h");
+}
 }  // namespace
 }  // namespace minimcp::testing

@@ -61,9 +61,7 @@ json publishedSchema(const Served& s, bool v2) {
   json out = s.schema->schema;
   const std::string ref = std::string(v2 ? kV2Refs : kV3Refs) + model::kObjectMetaDefinition;
   json& props = out["properties"];
-  const std::string metaDoc =
-      "Standard object's metadata: name, namespace, labels, annotations, and what the server "
-      "sets (uid, resourceVersion, generation, creationTimestamp, managedFields).";
+  const std::string metaDoc = "Standard object's metadata.";
   props["metadata"] = v2 ? json{{"$ref", ref}, {"description", metaDoc}}
                          : json{{"allOf", {{{"$ref", ref}}}}, {"description", metaDoc}};
   props["apiVersion"]["description"] =

@@ -73,9 +73,13 @@ struct OpenApiBodies {
 
 const OpenApiBodies& openApiBodies(const model::Registry& registry) {
   static std::mutex mu;
-  static std::map<const model::Registry*, std::unique_ptr<OpenApiBodies>> cache;
+  // Keyed by what the documents are made of (a registry's address could be reused).
+  static std::map<std::string, std::unique_ptr<OpenApiBodies>> cache;
+  std::string key;
+  for (const model::Strategy* s : registry.all())
+    key += s->info().apiVersion() + "/" + s->info().plural + " ";
   std::lock_guard lock(mu);
-  auto& slot = cache[&registry];
+  auto& slot = cache[key];
   if (!slot) {
     slot = std::make_unique<OpenApiBodies>();
     const nlohmann::json v2 = openApiV2(registry);

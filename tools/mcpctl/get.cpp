@@ -18,11 +18,21 @@ struct GetOptions {
   std::string output;
   bool watch = false;
   bool showLabels = false;
+  bool showManagedFields = false;
   bool noHeaders = false;
   bool ignoreNotFound = false;
   bool allowMissingTemplateKeys = true;
   std::shared_ptr<TemplatePrinter> printer;  // -o jsonpath=… / custom-columns=…
 };
+
+// As kubectl: metadata.managedFields are long and rarely wanted, so printed only on request.
+json forPrinting(json obj, const ResourceInfo& r, const GetOptions& o) {
+  obj = withTypeMeta(std::move(obj), r);
+  if (!o.showManagedFields && obj.contains("metadata") && obj["metadata"].is_object()) {
+    obj["metadata"].erase("managedFields");
+  }
+  return obj;
+}
 
 std::string listQuery(const GetOptions& o, const std::string& extraField = "") {
   std::string q;
@@ -165,7 +175,7 @@ class Watcher {
 
   void print(const std::string& type, const json& object, bool tableMode) {
     if (!tableMode) {
-      json obj = withTypeMeta(object, r_);
+      json obj = forPrinting(object, r_, o_);
       if (o_.output == "yaml") {
         std::cout << "---\n" << toYamlText(obj) << std::flush;
       } else if (o_.output == "json") {
@@ -315,7 +325,7 @@ int runGet(Session& s, GetOptions& o) {
     if (t.names.empty()) {
       json list = s.getJson(r.path(ns) + listQuery(o));
       for (auto& item : list.value("items", json::array()))
-        printed.push_back(withTypeMeta(item, r));
+        printed.push_back(forPrinting(item, r, o));
       if (list.contains("metadata") && list["metadata"].is_object()) {
         rv = list["metadata"].value("resourceVersion", "");
       }
@@ -326,7 +336,7 @@ int runGet(Session& s, GetOptions& o) {
           if (!(res.status == 404 && o.ignoreNotFound)) errors.push_back(serverError(res));
           continue;
         }
-        json obj = withTypeMeta(parseBody(res), r);
+        json obj = forPrinting(parseBody(res), r, o);
         rv = obj.value("metadata", json::object()).value("resourceVersion", "");
         printed.push_back(std::move(obj));
       }
@@ -396,6 +406,8 @@ void registerGet(CLI::App& app, Session& session, Action& action) {
                   "Ignore missing fields in jsonpath templates (default true)");
   cmd->add_flag("--watch,-w", opts->watch, "After listing, watch for changes");
   cmd->add_flag("--show-labels", opts->showLabels, "Show labels as the last column");
+  cmd->add_flag("--show-managed-fields", opts->showManagedFields,
+                "Keep metadata.managedFields in -o json|yaml|jsonpath output");
   cmd->add_flag("--no-headers", opts->noHeaders, "Do not print headers");
   cmd->add_flag("--ignore-not-found", opts->ignoreNotFound, "Treat a missing object as success");
   cmd->callback(

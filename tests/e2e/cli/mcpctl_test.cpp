@@ -184,6 +184,12 @@ TEST_F(McpctlTest, GetInEveryFormat) {
   EXPECT_THAT(r.out, HasSubstr("kind: MCPInstance"));
   EXPECT_THAT(r.out, HasSubstr("name: g1"));
   EXPECT_THAT(r.out, Not(HasSubstr("kind: List")));
+  // managedFields only on request, as kubectl; mcpctl's writes are recorded under "mcpctl".
+  EXPECT_THAT(r.out, Not(HasSubstr("managedFields")));
+  r = ctl({"get", "mi", "g1", "-n", "get-ns", "-o", "yaml", "--show-managed-fields"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("managedFields"));
+  EXPECT_THAT(r.out, HasSubstr("manager: mcpctl"));
 
   json list = getJson({"get", "mi", "-n", "get-ns"});
   EXPECT_EQ(list["kind"], "List");

@@ -387,6 +387,44 @@ TEST_F(McpctlVerbsTest, Events) {
   EXPECT_THAT(r.err, HasSubstr("valid --types are Normal or Warning"));
 }
 
+TEST_F(McpctlVerbsTest, EventsWatchPrintsNewEvents) {
+  auto event = [](const std::string& name, const std::string& reason) {
+    return "apiVersion: minimcp.io/v1alpha1\nkind: Event\nmetadata:\n  name: " + name +
+           "\n  namespace: watch-ns\ninvolvedObject:\n  kind: MCPInstance\n  name: w1\n"
+           "  namespace: watch-ns\ntype: Normal\nreason: " +
+           reason + "\nmessage: " + reason + "\n";
+  };
+  auto r = ctl({"apply", "-f", "-"}, event("w-a", "First"));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  pid_t pid = spawnProcess({mcpd_->binDir() + "/mcpctl", "--kubeconfig", mcpd_->kubeconfig(),
+                            "events", "-n", "watch-ns", "-w"},
+                           -1, out[1], -1);
+  close(out[1]);
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  std::string seen;
+  auto sawText = [&](const std::string& text) {
+    return waitUntil(
+        [&] {
+          char buf[4096];
+          ssize_t n;
+          while ((n = read(out[0], buf, sizeof buf)) > 0) seen.append(buf, static_cast<size_t>(n));
+          return seen.find(text) != std::string::npos;
+        },
+        std::chrono::seconds(15));
+  };
+  EXPECT_TRUE(sawText("First")) << seen;
+  // Created after the list: only the watch can print it.
+  r = ctl({"apply", "-f", "-"}, event("w-b", "Second"));
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(sawText("Second")) << seen;
+  terminatePid(pid, std::chrono::seconds(5));
+  close(out[0]);
+  EXPECT_EQ(seen.find("LAST SEEN"), seen.rfind("LAST SEEN")) << "one header: " << seen;
+}
+
 // explain reads /openapi/v3 the way kubectl does; real kubectl 1.32 must print the same bytes.
 TEST_F(McpctlVerbsTest, ExplainMatchesKubectl) {
   auto r = ctl({"explain", "mi.spec.ttl"});

@@ -1,5 +1,6 @@
-// edit: GET → $KUBE_EDITOR / $EDITOR (default vi) on YAML → PUT with the object's
-// resourceVersion, so a change made meanwhile answers 409 instead of being overwritten.
+// edit: GET → $KUBE_EDITOR / $EDITOR (default vi) on YAML → the changes as a merge patch, like
+// kubectl edit: only fields the user changed are sent, so the controller's status writes
+// meanwhile do not make every edit fail; an edited metadata.resourceVersion is sent and checked.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "api/client/merge_patch.h"
 #include "api/model/yaml.h"
 #include "tools/mcpctl/mcpctl.h"
 
@@ -120,24 +122,28 @@ int editOne(Session& s, const ResourceInfo& r, const std::string& name, const Ed
   }
   // Compared with what the editor was given, read back the same way, so YAML's spelling of a
   // value is no change.
-  if (obj == model::parseJsonOrYaml(original)) {
+  json given = model::parseJsonOrYaml(original);
+  if (obj == given) {
     unlink(path.c_str());
     std::cerr << "Edit cancelled, no changes made.\n";
     return 0;
   }
+  const char* refusal = nullptr;
   if (!obj.is_object()) {
-    std::cerr << "error: the edited file must hold one object\nA copy of your changes has been "
-                 "stored to \""
-              << path << "\"\n";
+    refusal = "the edited file must hold one object";
+  } else if (obj.value("apiVersion", json()) != given.value("apiVersion", json()) ||
+             obj.value("kind", json()) != given.value("kind", json()) ||
+             objectName(obj) != objectName(given)) {
+    refusal = "At least one of apiVersion, kind and name was changed";
+  }
+  if (refusal) {
+    std::cerr << "error: " << refusal << "\nA copy of your changes has been stored to \"" << path
+              << "\"\n";
     return 1;
   }
-  // The version that was edited, even if the editor dropped it: a change made meanwhile
-  // answers 409 instead of being overwritten.
-  json& meta = obj["metadata"];
-  if (meta.is_object() && meta.value("resourceVersion", "").empty()) {
-    meta["resourceVersion"] = live["metadata"].value("resourceVersion", "");
-  }
-  auto res = s.send("PUT", r.path(s.ns(), name), obj.dump(), "application/json");
+  // original → edited, as kubectl's two-way merge patch for custom resources.
+  json patch = client::threeWayMergePatch(given, given, obj);
+  auto res = s.send("PATCH", r.path(s.ns(), name), patch.dump(), "application/merge-patch+json");
   if (!isSuccess(res)) {
     std::cerr << serverError(res) << "\nA copy of your changes has been stored to \"" << path
               << "\"\nerror: Edit cancelled, no valid changes were saved.\n";

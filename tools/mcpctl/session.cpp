@@ -14,6 +14,33 @@ bool isSuccess(const client::Response& response) {
   return response.status >= 200 && response.status < 300;
 }
 
+namespace {
+
+// kubectl's wording for a 422 Invalid Status: `The Kind "name" is invalid: field: why` (several
+// causes as "[a, b]"), or "The request is invalid: message" when the Status has no details.
+std::string invalidMessage(const json& status, const std::string& message) {
+  const json details = status.value("details", json());
+  if (!details.is_object()) {
+    return "The request is invalid" + (message.empty() ? std::string() : ": " + message);
+  }
+  std::string out = "The request is invalid";
+  std::string kind = details.value("kind", ""), name = details.value("name", "");
+  if (!kind.empty() || !name.empty()) out = "The " + kind + " " + json(name).dump() + " is invalid";
+  std::vector<std::string> causes;
+  for (const auto& c : details.value("causes", json::array())) {
+    if (c.is_object()) causes.push_back(c.value("field", "") + ": " + c.value("message", ""));
+  }
+  if (causes.size() == 1) return out + ": " + causes[0];
+  if (causes.size() > 1) {
+    std::string joined;
+    for (const auto& c : causes) joined += (joined.empty() ? "" : ", ") + c;
+    return out + ": [" + joined + "]";
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string serverError(const client::Response& response, const std::string& context) {
   json status = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   std::string reason, message;
@@ -25,6 +52,7 @@ std::string serverError(const client::Response& response, const std::string& con
     return "error: You must be logged in to the server (" +
            (message.empty() ? std::string("Unauthorized") : message) + ")";
   }
+  if (response.status == 422 && reason == "Invalid") return invalidMessage(status, message);
   if (message.empty()) {
     message = response.body;
     while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) {

@@ -267,7 +267,11 @@ TEST_F(McpctlVerbsTest, PatchMergeJsonApplyAndStrategic) {
 
   r = ctl({"patch", "mi", "p1", "-n", "patch-ns", "-p", R"({"spec":{"ttl":"not a ttl"}})"});
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_THAT(r.err, HasSubstr("Error from server (Invalid)"));
+  EXPECT_THAT(r.err, HasSubstr("The MCPInstance \"p1\" is invalid: spec.ttl: Invalid value"));
+  r = ctl({"patch", "mi", "p1", "-n", "patch-ns", "--type=json", "-p",
+           R"([{"op":"test","path":"/spec/ttl","value":"zz"}])"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_THAT(r.err, HasSubstr("The request is invalid: the JSON patch could not be applied"));
   r = ctl({"patch", "mi", "nope", "-n", "patch-ns", "-p", "{}"});
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_THAT(r.err, HasSubstr("Error from server (NotFound)"));
@@ -322,18 +326,33 @@ TEST_F(McpctlVerbsTest, EditSavesCancelsAndKeepsRefusedChanges) {
   Editor invalid(R"(sed -i 's/ttl: 3h/ttl: forever/' "$1")");
   r = invalid.run(*mcpd_, {"edit", "mi", "e1", "-n", "edit-ns"});
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_THAT(r.err, HasSubstr("Error from server (Invalid)"));
+  EXPECT_THAT(r.err, HasSubstr("The MCPInstance \"e1\" is invalid: spec.ttl"));
   EXPECT_THAT(r.err, HasSubstr("A copy of your changes has been stored to"));
   EXPECT_EQ(object("e1", "edit-ns")["spec"]["ttl"], "3h");
 
-  // Someone else wrote meanwhile: the edit of the older version is a conflict.
+  // Like kubectl edit, only the changed fields are sent: a write by someone else meanwhile (here
+  // a label) survives, and so does the edit.
   Editor racing(R"(sed -i 's/ttl: 3h/ttl: 4h/' "$1" && ")" + mcpd_->binDir() +
                 "/mcpctl\" --kubeconfig \"" + mcpd_->kubeconfig() +
                 R"(" label mi e1 raced=yes -n edit-ns >/dev/null)");
   r = racing.run(*mcpd_, {"edit", "mi", "e1", "-n", "edit-ns"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  json after = object("e1", "edit-ns");
+  EXPECT_EQ(after["spec"]["ttl"], "4h");
+  EXPECT_EQ(after["metadata"]["labels"]["raced"], "yes");
+
+  // An edited resourceVersion is a precondition, as in kubectl.
+  Editor stale(
+      R"(sed -i -e 's/ttl: 4h/ttl: 5h/' -e 's/resourceVersion: .*/resourceVersion: "1"/' "$1")");
+  r = stale.run(*mcpd_, {"edit", "mi", "e1", "-n", "edit-ns"});
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_THAT(r.err, HasSubstr("Error from server (Conflict)"));
-  EXPECT_EQ(object("e1", "edit-ns")["spec"]["ttl"], "3h");
+  EXPECT_EQ(object("e1", "edit-ns")["spec"]["ttl"], "4h");
+
+  Editor rename(R"(sed -i 's/name: e1/name: e2/' "$1")");
+  r = rename.run(*mcpd_, {"edit", "mi", "e1", "-n", "edit-ns"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_THAT(r.err, HasSubstr("At least one of apiVersion, kind and name was changed"));
 }
 
 TEST_F(McpctlVerbsTest, Events) {

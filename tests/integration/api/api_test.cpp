@@ -3,6 +3,7 @@
 // reading the store back through the API.
 #include <gtest/gtest.h>
 
+#include <latch>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -219,6 +220,34 @@ TEST_F(ApiTest, PatchTypes) {
                   {{"Content-Type", "application/apply-patch+yaml"}});
   EXPECT_EQ(same.status, 200);
   EXPECT_EQ(j(same)["metadata"]["resourceVersion"], j(created)["metadata"]["resourceVersion"]);
+}
+
+// Writers without a resourceVersion precondition never see a conflict: the server retries a
+// lost compare-and-swap on the fresh object, so every patch lands and none undoes another.
+TEST_F(ApiTest, SixteenConcurrentMergePatchesAllSucceed) {
+  constexpr int kWriters = 16;
+  create("concurrent", "a");
+  std::latch start(kWriters);
+  std::vector<int> statuses(kWriters, 0);
+  std::vector<std::string> bodies(kWriters);
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kWriters; ++i) {
+    writers.emplace_back([&, i] {
+      HttpClient http(mcpd_->connection());
+      json patch = {{"metadata", {{"labels", {{"writer-" + std::to_string(i), "done"}}}}}};
+      start.arrive_and_wait();
+      auto r = http.request("PATCH", instances("concurrent") + "/a", patch.dump(),
+                            {{"Content-Type", "application/merge-patch+json"}});
+      statuses[i] = r.status;
+      bodies[i] = r.body;
+    });
+  }
+  for (auto& t : writers) t.join();
+  for (int i = 0; i < kWriters; ++i) EXPECT_EQ(statuses[i], 200) << "writer " << i << bodies[i];
+  auto labels = readBack(instances("concurrent") + "/a")["metadata"]["labels"];
+  for (int i = 0; i < kWriters; ++i) {
+    EXPECT_EQ(labels.value("writer-" + std::to_string(i), ""), "done") << labels.dump();
+  }
 }
 
 TEST_F(ApiTest, StatusSubresourceAndDryRun) {

@@ -7,6 +7,7 @@
 #include <limits>
 #include <set>
 
+#include "api/registry/guaranteed_update.h"
 #include "reconciler/launch_env.h"
 #include "reconciler/placement.h"
 #include "reconciler/remove_tree.h"
@@ -24,6 +25,13 @@ bool isRace(const store::StoreError& e) {
   // Conflict: someone wrote first. NotFound: deleted meanwhile. Both: look again.
   return e.code() == store::StoreError::Code::Conflict ||
          e.code() == store::StoreError::Code::NotFound;
+}
+
+// Writes what this reconcile decided only onto the object it read: a newer spec (or anything
+// else newer) makes the write fail with a race, and the reconcile looks again.
+json writeIfUnchanged(store::Store& store, const json& read, registry::Change change) {
+  return registry::updateIfUnchanged(store, kInstances, read, std::move(change))
+      .object.value_or(json());
 }
 
 std::string metaString(const json& obj, const char* field) {
@@ -311,7 +319,7 @@ void Controller::actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted) 
     case ActionType::Collect:
       spdlog::info("reconciler: {}: expired at {}, removing it and its events", s.key,
                    objectField(s.object, "status").value("expiresAt", "?"));
-      store_.remove(kInstances, s.ns, s.name, store::parseResourceVersion(s.object));
+      writeIfUnchanged(store_, s.object, registry::Change::remove());
       acted.removed = true;
       removeEvents(s);
       removeInstanceFiles(s.ns, s.name);
@@ -350,7 +358,7 @@ Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
     json updated = s.object;
     updated["status"] = status;
     try {
-      s.object = store_.update(kInstances, updated, store::parseResourceVersion(s.object));
+      s.object = writeIfUnchanged(store_, s.object, registry::Change::write(std::move(updated)));
     } catch (const store::StoreError& e) {
       if (!isRace(e)) throw;
       return lostRace();
@@ -556,11 +564,10 @@ void Controller::updateFinalizers(Snapshot& s, bool add, Acted& acted) {
     if (!(f.is_string() && f.get<std::string>() == kFinalizer)) kept.push_back(f);
   }
   if (add) kept.push_back(kFinalizer);
-  const int64_t rv = store::parseResourceVersion(s.object);
   const bool deleting = meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null();
   if (kept.empty() && deleting) {
     // The last finalizer is gone: the delete completes.
-    store_.remove(kInstances, s.ns, s.name, rv);
+    writeIfUnchanged(store_, s.object, registry::Change::remove());
     acted.removed = true;
     return;
   }
@@ -569,7 +576,7 @@ void Controller::updateFinalizers(Snapshot& s, bool add, Acted& acted) {
   } else {
     meta["finalizers"] = std::move(kept);
   }
-  s.object = store_.update(kInstances, obj, rv);
+  s.object = writeIfUnchanged(store_, s.object, registry::Change::write(std::move(obj)));
 }
 
 void Controller::spawn(Snapshot& s, Plan& plan) {

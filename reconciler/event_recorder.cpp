@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <stdexcept>
+
 #include "api/model/kinds.h"
+#include "api/registry/guaranteed_update.h"
 #include "api/util/random.h"
 
 namespace minimcp::reconciler {
@@ -32,78 +35,54 @@ std::string EventRecorder::eventName(const std::string& objectName, const std::s
 
 void EventRecorder::record(const json& object, const std::string& type, const std::string& reason,
                            const std::string& message) {
-  try {
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      if (tryRecord(object, type, reason, message)) return;
-    }
-    spdlog::warn("events: {} {}: gave up after repeated write conflicts", reason,
-                 metaString(object, "name"));
-  } catch (const std::exception& e) {
-    spdlog::warn("events: cannot record {} for {}/{}: {}", reason, metaString(object, "namespace"),
-                 metaString(object, "name"), e.what());
-  }
-}
-
-bool EventRecorder::tryRecord(const json& object, const std::string& type,
-                              const std::string& reason, const std::string& message) {
   const std::string ns = metaString(object, "namespace");
   const std::string uid = metaString(object, "uid");
   const std::string name = eventName(metaString(object, "name"), reason, message);
-  const std::string now = formatRfc3339(clock_.now());
-
-  std::optional<json> existing = store_.get(kEvents, ns, name);
-  // The same name for a recreated instance (another uid) starts a new series.
-  if (existing && existing->value("/involvedObject/uid"_json_pointer, "") == uid &&
-      existing->value("reason", "") == reason && existing->value("message", "") == message) {
-    json ev = *existing;
-    ev["count"] = ev.value("count", 1) + 1;
-    ev["lastTimestamp"] = now;
-    try {
-      store_.update(kEvents, ev, store::parseResourceVersion(*existing));
-      return true;
-    } catch (const store::StoreError& e) {
-      if (e.code() == store::StoreError::Code::Conflict ||
-          e.code() == store::StoreError::Code::NotFound)
-        return false;
-      throw;
-    }
-  }
-
-  const model::Strategy& strategy = model::eventStrategy();
-  json ev = {{"metadata", {{"name", name}, {"namespace", ns}}},
-             {"involvedObject",
-              {{"apiVersion", object.value("apiVersion", model::kApiVersion)},
-               {"kind", object.value("kind", "MCPInstance")},
-               {"name", metaString(object, "name")},
-               {"namespace", ns},
-               {"uid", uid}}},
-             {"type", type},
-             {"reason", reason},
-             {"message", message},
-             {"count", 1},
-             {"firstTimestamp", now},
-             {"lastTimestamp", now},
-             {"source", {{"component", "mcpd"}, {"host", node_}}}};
-  model::initObjectMeta(ev, strategy.info(), clock_);
-  strategy.prepareForCreate(ev, clock_);
-  if (auto causes = strategy.validate(ev); !causes.empty()) {
-    spdlog::warn("events: invalid event {} for {}/{} dropped: {}: {}", reason, ns,
-                 metaString(object, "name"), causes.front().field, causes.front().message);
-    return true;
-  }
   try {
-    if (existing) {
-      store_.update(kEvents, ev, store::parseResourceVersion(*existing));
-    } else {
-      store_.create(kEvents, ev);
-    }
-    return true;
-  } catch (const store::StoreError& e) {
-    if (e.code() == store::StoreError::Code::Conflict ||
-        e.code() == store::StoreError::Code::AlreadyExists ||
-        e.code() == store::StoreError::Code::NotFound)
-      return false;
-    throw;
+    registry::UpdateOptions options;
+    options.ignoreNotFound = true;
+    // An event is worth little next to the reconcile that records it: do not hold that up long.
+    options.timeout = std::chrono::seconds(2);
+    registry::guaranteedUpdate(
+        store_, kEvents, ns, name,
+        [&](const json* existing) {
+          const std::string now = formatRfc3339(clock_.now());
+          // The same name for a recreated instance (another uid) starts a new series.
+          if (existing && existing->value("/involvedObject/uid"_json_pointer, "") == uid &&
+              existing->value("reason", "") == reason &&
+              existing->value("message", "") == message) {
+            json ev = *existing;
+            ev["count"] = ev.value("count", 1) + 1;
+            ev["lastTimestamp"] = now;
+            return registry::Change::write(std::move(ev));
+          }
+          const model::Strategy& strategy = model::eventStrategy();
+          json ev = {{"metadata", {{"name", name}, {"namespace", ns}}},
+                     {"involvedObject",
+                      {{"apiVersion", object.value("apiVersion", model::kApiVersion)},
+                       {"kind", object.value("kind", "MCPInstance")},
+                       {"name", metaString(object, "name")},
+                       {"namespace", ns},
+                       {"uid", uid}}},
+                     {"type", type},
+                     {"reason", reason},
+                     {"message", message},
+                     {"count", 1},
+                     {"firstTimestamp", now},
+                     {"lastTimestamp", now},
+                     {"source", {{"component", "mcpd"}, {"host", node_}}}};
+          model::initObjectMeta(ev, strategy.info(), clock_);
+          strategy.prepareForCreate(ev, clock_);
+          if (auto causes = strategy.validate(ev); !causes.empty()) {
+            throw std::invalid_argument("invalid event: " + causes.front().field + ": " +
+                                        causes.front().message);
+          }
+          return registry::Change::write(std::move(ev));
+        },
+        options);
+  } catch (const std::exception& e) {
+    spdlog::warn("events: cannot record {} for {}/{}: {}", reason, ns, metaString(object, "name"),
+                 e.what());
   }
 }
 

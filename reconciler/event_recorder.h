@@ -27,10 +27,6 @@ class EventRecorder {
                                const std::string& message);
 
  private:
-  // One attempt; false on a write race (create/update lost to another writer).
-  bool tryRecord(const nlohmann::json& object, const std::string& type, const std::string& reason,
-                 const std::string& message);
-
   store::Store& store_;
   const Clock& clock_;
   std::string node_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "api/model/kinds.h"
+#include "api/registry/guaranteed_update.h"
 #include "reconciler/placement.h"
 
 namespace minimcp::reconciler {
@@ -38,42 +39,32 @@ json NodeAgent::nodeObject(int64_t generation) const {
 }
 
 void NodeAgent::registerNode(bool bump) {
-  for (int attempt = 0;; ++attempt) {
-    std::optional<json> cur = store_.get(kNodes, "", options_.name);
-    if (!cur) {
-      // Never reuse a generation this process already ran with (the object may have been
-      // deleted by hand while we ran).
-      const int64_t gen = std::max<int64_t>(1, generation_.load() + (bump ? 1 : 0));
-      json obj = nodeObject(gen);
-      model::initObjectMeta(obj, model::nodeStrategy().info(), clock_);
-      try {
-        store_.create(kNodes, obj);
-        generation_ = gen;
-        return;
-      } catch (const store::StoreError& e) {
-        if (e.code() != store::StoreError::Code::AlreadyExists || attempt > 5) throw;
-        continue;
-      }
-    }
-    const NodeView seen = NodeView::fromJson(*cur);
-    const bool lapsed = !seen.live(clock_.now());
-    const int64_t gen = std::max(seen.generation, generation_.load()) + (bump || lapsed ? 1 : 0);
-    json obj = *cur;
-    json fresh = nodeObject(std::max<int64_t>(gen, 1));
-    obj["spec"] = fresh["spec"];
-    obj["status"] = fresh["status"];
-    try {
-      store_.update(kNodes, obj, store::parseResourceVersion(*cur));
-      generation_ = std::max<int64_t>(gen, 1);
-      return;
-    } catch (const store::StoreError& e) {
-      if (e.code() != store::StoreError::Code::Conflict &&
-          e.code() != store::StoreError::Code::NotFound) {
-        throw;
-      }
-      if (attempt > 5) throw;
-    }
-  }
+  int64_t gen = 0;
+  registry::UpdateOptions upsert;
+  upsert.ignoreNotFound = true;
+  registry::guaranteedUpdate(
+      store_, kNodes, "", options_.name,
+      [&](const json* cur) {
+        if (!cur) {
+          // Never reuse a generation this process already ran with (the object may have been
+          // deleted by hand while we ran).
+          gen = std::max<int64_t>(1, generation_.load() + (bump ? 1 : 0));
+          json obj = nodeObject(gen);
+          model::initObjectMeta(obj, model::nodeStrategy().info(), clock_);
+          return registry::Change::write(std::move(obj));
+        }
+        const NodeView seen = NodeView::fromJson(*cur);
+        const bool lapsed = !seen.live(clock_.now());
+        gen = std::max<int64_t>(
+            std::max(seen.generation, generation_.load()) + (bump || lapsed ? 1 : 0), 1);
+        json obj = *cur;
+        json fresh = nodeObject(gen);
+        obj["spec"] = fresh["spec"];
+        obj["status"] = fresh["status"];
+        return registry::Change::write(std::move(obj));
+      },
+      upsert);
+  generation_ = gen;
 }
 
 void NodeAgent::start() {
@@ -96,32 +87,36 @@ void NodeAgent::stop() {
 
 bool NodeAgent::renew() {
   try {
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      std::optional<json> cur = store_.get(kNodes, "", options_.name);
-      const NodeView seen = cur ? NodeView::fromJson(*cur) : NodeView{};
-      if (!cur || seen.phase != "Ready" || seen.generation != generation_.load()) {
-        // Deleted, marked Lost by the scheduler, or taken over: whatever was bound to the
-        // previous generation has been (or will be) moved elsewhere.
-        const int64_t before = generation_.load();
-        registerNode(true);
-        spdlog::warn(
-            "node {}: lease was lost (phase {}, generation {}); rejoined as "
-            "generation {}",
-            options_.name, cur ? seen.phase : "absent", seen.generation, generation_.load());
-        if (generation_.load() != before && onFenced_) onFenced_();
-        return true;
-      }
-      json obj = *cur;
-      obj["status"]["renewTime"] = formatRfc3339Millis(clock_.now());
-      obj["status"]["leaseDurationSeconds"] = options_.leaseDuration.count();
-      try {
-        store_.update(kNodes, obj, store::parseResourceVersion(*cur));
-        return true;
-      } catch (const store::StoreError& e) {
-        if (e.code() != store::StoreError::Code::Conflict) throw;
-      }
+    bool lost = false;
+    std::string phase;
+    int64_t seenGeneration = 0;
+    registry::UpdateOptions options;
+    options.ignoreNotFound = true;
+    options.timeout = std::chrono::duration_cast<milliseconds>(options_.renewPeriod);
+    registry::guaranteedUpdate(
+        store_, kNodes, "", options_.name,
+        [&](const json* cur) {
+          const NodeView seen = cur ? NodeView::fromJson(*cur) : NodeView{};
+          phase = cur ? seen.phase : "absent";
+          seenGeneration = seen.generation;
+          lost = !cur || seen.phase != "Ready" || seen.generation != generation_.load();
+          if (lost) return registry::Change::keep();
+          json obj = *cur;
+          obj["status"]["renewTime"] = formatRfc3339Millis(clock_.now());
+          obj["status"]["leaseDurationSeconds"] = options_.leaseDuration.count();
+          return registry::Change::write(std::move(obj));
+        },
+        options);
+    if (lost) {
+      // Deleted, marked Lost by the scheduler, or taken over: whatever was bound to the
+      // previous generation has been (or will be) moved elsewhere.
+      const int64_t before = generation_.load();
+      registerNode(true);
+      spdlog::warn("node {}: lease was lost (phase {}, generation {}); rejoined as generation {}",
+                   options_.name, phase, seenGeneration, generation_.load());
+      if (generation_.load() != before && onFenced_) onFenced_();
     }
-    return false;
+    return true;
   } catch (const std::exception& e) {
     spdlog::warn("node {}: lease renewal failed: {}", options_.name, e.what());
     return false;

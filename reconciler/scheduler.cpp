@@ -5,6 +5,7 @@
 #include <map>
 
 #include "api/model/strategy.h"
+#include "api/registry/guaranteed_update.h"
 #include "reconciler/informer.h"
 
 namespace minimcp::reconciler {
@@ -18,6 +19,15 @@ constexpr const char* kLockName = "minimcp-scheduler";
 bool isRace(const store::StoreError& e) {
   return e.code() == store::StoreError::Code::Conflict ||
          e.code() == store::StoreError::Code::NotFound;
+}
+
+// Writes `obj` only over the version it was computed from (`read`): the plan was made from one
+// snapshot of every node and instance, so a newer object means a new pass, not a re-applied write.
+json writeIfUnchanged(store::Store& store, const std::string& resource, const json& read,
+                      json obj) {
+  return *registry::updateIfUnchanged(store, resource, read,
+                                      registry::Change::write(std::move(obj)))
+              .object;
 }
 
 }  // namespace
@@ -70,9 +80,10 @@ bool Scheduler::runOnce() {
       held = store_.tryLock(kLockName);
       if (held) spdlog::info("scheduler: node {} is the scheduler", options_.node);
     }
-    if (held) {
-      for (int i = 0; i < 5 && !pass(); ++i) {
-      }
+    if (held && !pass()) {
+      // A race lost to a node or an instance: the next pass, at once, starts from its write.
+      std::lock_guard lock(mu_);
+      dirty_ = true;
     }
   } catch (const std::exception& e) {
     spdlog::warn("scheduler: {}", e.what());
@@ -106,7 +117,7 @@ bool Scheduler::pass() {
     json lost = n;
     lost["status"]["phase"] = "Lost";
     try {
-      store_.update(kNodes, lost, store::parseResourceVersion(n));
+      writeIfUnchanged(store_, kNodes, n, std::move(lost));
       spdlog::warn("scheduler: node {} lost its lease (last renewed {})", name,
                    n["status"].value("renewTime", "never"));
     } catch (const store::StoreError& e) {
@@ -125,17 +136,23 @@ bool Scheduler::pass() {
   for (const auto& key : plan.unschedulable) {
     spdlog::warn("scheduler: {}: no live node has room", key);
   }
-  // status.instances, for `mcpctl get nodes`; a lost race here is harmless (next pass).
+  // status.instances, for `mcpctl get nodes`: a count, so it goes onto whatever is newest.
+  auto instancesOf = [](const json& node) {
+    return node.value("status", json::object()).value("instances", int64_t{-1});
+  };
+  registry::UpdateOptions absentIsFine;
+  absentIsFine.ignoreNotFound = true;
   for (const auto& [name, count] : plan.load) {
-    const json& n = *nodeByName.at(name);
-    if (n["status"].value("instances", int64_t{-1}) == count) continue;
-    json counted = n;
-    counted["status"]["instances"] = count;
-    try {
-      store_.update(kNodes, counted, store::parseResourceVersion(n));
-    } catch (const store::StoreError& e) {
-      if (!isRace(e)) throw;
-    }
+    if (instancesOf(*nodeByName.at(name)) == count) continue;
+    registry::guaranteedUpdate(
+        store_, kNodes, "", name,
+        [&](const json* current) {
+          if (!current || instancesOf(*current) == count) return registry::Change::keep();
+          json counted = *current;
+          counted["status"]["instances"] = count;
+          return registry::Change::write(std::move(counted));
+        },
+        absentIsFine);
   }
   return true;
 }
@@ -158,7 +175,7 @@ void Scheduler::bind(const json& instance, const Binding& b) {
     message = "node " + b.fromNode + " is not live; moved to node " + b.node;
     model::setCondition(obj, "Ready", "False", "Rescheduled", message, clock_.now());
   }
-  const json stored = store_.update(kInstances, obj, store::parseResourceVersion(instance));
+  const json stored = writeIfUnchanged(store_, kInstances, instance, std::move(obj));
   if (b.fromNode.empty()) {
     spdlog::info("scheduler: {} bound to node {}", b.key, b.node);
   } else {

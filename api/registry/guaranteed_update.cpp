@@ -88,4 +88,15 @@ UpdateResult guaranteedUpdate(store::Store& store, const std::string& resource,
   }
 }
 
+UpdateResult updateIfUnchanged(store::Store& store, const std::string& resource, const json& read,
+                               Change change) {
+  const int64_t rv = store::parseResourceVersion(read);
+  const json& md = read.at("metadata");
+  return guaranteedUpdate(store, resource, md.value("namespace", ""), md.value("name", ""),
+                          [&](const json* current) {
+                            expectResourceVersion(current, rv);
+                            return change;
+                          });
+}
+
 }  // namespace minimcp::registry

@@ -74,4 +74,9 @@ UpdateResult guaranteedUpdate(store::Store& store, const std::string& resource,
                               const std::string& ns, const std::string& name,
                               const TryUpdate& tryUpdate, const UpdateOptions& options = {});
 
+// guaranteedUpdate with expectResourceVersion: `change` lands only on the object as `read` (a
+// stored object: its metadata names it) still is.
+UpdateResult updateIfUnchanged(store::Store& store, const std::string& resource,
+                               const nlohmann::json& read, Change change);
+
 }  // namespace minimcp::registry

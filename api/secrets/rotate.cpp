@@ -2,20 +2,15 @@
 
 #include <openssl/crypto.h>
 
-#include <chrono>
-#include <optional>
-#include <thread>
-
 #include "api/crypto/aead.h"
 #include "api/model/apikey.h"
+#include "api/registry/guaranteed_update.h"
 
 namespace minimcp::secrets {
 
 using nlohmann::json;
 
 namespace {
-
-constexpr int kMaxAttempts = 8;
 
 std::string keyIdOfDigest(const std::string& digest) {
   auto colon = digest.find(':');
@@ -62,24 +57,24 @@ bool resealObject(json& obj, const crypto::KeyRing& keys, AuditLog& audit, const
   return true;
 }
 
-Outcome rotateOne(store::Store& store, json obj, const crypto::KeyRing& keys, AuditLog& audit,
-                  const std::string& actor, const Clock& clock) {
-  for (int attempt = 1;; ++attempt) {
-    if (!resealObject(obj, keys, audit, actor, clock)) return Outcome::Unchanged;
-    try {
-      store.update(model::kApiKeyPlural, obj, store::parseResourceVersion(obj));
-      return Outcome::Resealed;
-    } catch (const store::StoreError& e) {
-      if (e.code() == store::StoreError::Code::NotFound) return Outcome::Gone;
-      if (e.code() != store::StoreError::Code::Conflict || attempt >= kMaxAttempts) throw;
-    }
-    // Someone wrote the key meanwhile (a new value, a status update): start from their version.
-    std::this_thread::sleep_for(std::chrono::milliseconds(5 << attempt));
-    auto key = model::StoredApiKey::fromJson(obj);
-    auto fresh = store.get(model::kApiKeyPlural, key.ns, key.name);
-    if (!fresh) return Outcome::Gone;
-    obj = std::move(*fresh);
-  }
+Outcome rotateOne(store::Store& store, const json& listed, const crypto::KeyRing& keys,
+                  AuditLog& audit, const std::string& actor, const Clock& clock) {
+  auto key = model::StoredApiKey::fromJson(listed);
+  registry::UpdateOptions absentIsFine;
+  absentIsFine.ignoreNotFound = true;
+  // Someone may write the key meanwhile (a new value, a status update): each attempt reseals
+  // their version.
+  auto result = registry::guaranteedUpdate(
+      store, model::kApiKeyPlural, key.ns, key.name,
+      [&](const json* current) {
+        if (!current) return registry::Change::keep();
+        json obj = *current;
+        if (!resealObject(obj, keys, audit, actor, clock)) return registry::Change::keep();
+        return registry::Change::write(std::move(obj));
+      },
+      absentIsFine);
+  if (result.outcome == registry::UpdateResult::Outcome::Updated) return Outcome::Resealed;
+  return result.object ? Outcome::Unchanged : Outcome::Gone;
 }
 
 }  // namespace
@@ -93,7 +88,7 @@ RotationReport rotateMasterKey(store::Store& store, const crypto::KeyRing& keys,
     for (json& obj : page.items) {
       auto key = model::StoredApiKey::fromJson(obj);
       try {
-        switch (rotateOne(store, std::move(obj), keys, audit, actor, clock)) {
+        switch (rotateOne(store, obj, keys, audit, actor, clock)) {
           case Outcome::Resealed:
             ++report.resealed;
             break;

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "api/model/strategy.h"
+#include "api/registry/guaranteed_update.h"
 #include "api/util/clock.h"
 #include "api/util/random.h"
 
@@ -94,21 +95,14 @@ std::string StoreTokenAuthenticator::writeToken(const std::string& name, const I
        {{"sha256", sha256Hex(token)},
         {"role", identity.isAdmin() ? "admin" : "namespace"},
         {"namespace", identity.ns}}}};
-  for (int attempt = 0;; ++attempt) {
-    auto existing = store_.get(kTokensResource, "", name);
-    try {
-      if (existing && replace) {
-        store_.update(kTokensResource, record, store::parseResourceVersion(*existing));
-      } else {
-        store_.create(kTokensResource, record);
-      }
-      break;
-    } catch (const store::StoreError& e) {
-      bool race = replace && (e.code() == store::StoreError::Code::Conflict ||
-                              e.code() == store::StoreError::Code::AlreadyExists ||
-                              e.code() == store::StoreError::Code::NotFound);
-      if (!race || attempt >= 5) throw;
-    }
+  if (replace) {
+    registry::UpdateOptions upsert;
+    upsert.ignoreNotFound = true;
+    registry::guaranteedUpdate(
+        store_, kTokensResource, "", name,
+        [&](const nlohmann::json*) { return registry::Change::write(record); }, upsert);
+  } else {
+    store_.create(kTokensResource, record);
   }
   // The subscription updates the cache too; doing it here makes the token usable on return
   // even if delivery is asynchronous.
@@ -128,24 +122,26 @@ std::vector<StoreTokenAuthenticator::TokenInfo> StoreTokenAuthenticator::listTok
 StoreTokenAuthenticator::RevokeResult StoreTokenAuthenticator::revokeToken(
     const std::string& name) {
   std::lock_guard lock(revokeMu_);
-  for (int attempt = 0; attempt < 16; ++attempt) {
-    auto record = store_.get(kTokensResource, "", name);
-    if (!record) return RevokeResult::NotFound;
-    if (identityOf(*record).isAdmin()) {
-      int admins = 0;
-      for (const auto& t : listTokens()) admins += t.identity.isAdmin();
-      if (admins <= 1) return RevokeResult::LastAdmin;
-    }
-    try {
-      store_.remove(kTokensResource, "", name, store::parseResourceVersion(*record));
-      erase(name);
-      return RevokeResult::Revoked;
-    } catch (const store::StoreError& e) {
-      if (e.code() == store::StoreError::Code::NotFound) return RevokeResult::NotFound;
-      if (e.code() != store::StoreError::Code::Conflict) throw;
-    }
-  }
-  throw store::StoreError(store::StoreError::Code::Conflict, "too many concurrent writers");
+  RevokeResult result = RevokeResult::NotFound;
+  registry::UpdateOptions absentIsFine;
+  absentIsFine.ignoreNotFound = true;
+  registry::guaranteedUpdate(
+      store_, kTokensResource, "", name,
+      [&](const nlohmann::json* record) {
+        result = RevokeResult::NotFound;
+        if (!record) return registry::Change::keep();
+        if (identityOf(*record).isAdmin()) {
+          int admins = 0;
+          for (const auto& t : listTokens()) admins += t.identity.isAdmin();
+          result = RevokeResult::LastAdmin;
+          if (admins <= 1) return registry::Change::keep();
+        }
+        result = RevokeResult::Revoked;
+        return registry::Change::remove();
+      },
+      absentIsFine);
+  if (result == RevokeResult::Revoked) erase(name);
+  return result;
 }
 
 std::string bearerToken(const std::string& header) {

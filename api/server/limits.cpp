@@ -3,6 +3,7 @@
 #include "api/model/strategy.h"
 #include "api/model/validation.h"
 #include "api/model/yaml.h"
+#include "api/registry/guaranteed_update.h"
 #include "api/server/request_body.h"
 #include "api/util/api_error.h"
 
@@ -206,36 +207,20 @@ Response Limits::handle(const Request& req, const Identity& who, const Authorize
                    {"kind", "NamespaceLimits"},
                    {"metadata", {{"name", ns}}},
                    {"spec", parseLimitsBody(req, ns)}};
-    for (int attempt = 0;; ++attempt) {
-      auto existing = store_.get(kLimitsResource, "", ns);
-      try {
-        if (existing) {
-          store_.update(kLimitsResource, record, store::parseResourceVersion(*existing));
-        } else {
-          store_.create(kLimitsResource, record);
-        }
-        break;
-      } catch (const store::StoreError& e) {
-        bool race = e.code() == store::StoreError::Code::Conflict ||
-                    e.code() == store::StoreError::Code::AlreadyExists ||
-                    e.code() == store::StoreError::Code::NotFound;
-        if (!race || attempt >= 5) throw;
-      }
-    }
+    registry::UpdateOptions upsert;
+    upsert.ignoreNotFound = true;
+    registry::guaranteedUpdate(
+        store_, kLimitsResource, "", ns,
+        [&](const json*) { return registry::Change::write(record); }, upsert);
     return Response::json(200, present(ns));
   }
   if (req.method == "DELETE") {
     // Back to mcpd's defaults; deleting what is not there is not an error (idempotent).
-    for (int attempt = 0; attempt < 6; ++attempt) {
-      auto existing = store_.get(kLimitsResource, "", ns);
-      if (!existing) break;
-      try {
-        store_.remove(kLimitsResource, "", ns, store::parseResourceVersion(*existing));
-        break;
-      } catch (const store::StoreError& e) {
-        if (e.code() != store::StoreError::Code::Conflict) throw;
-      }
-    }
+    registry::UpdateOptions absentIsFine;
+    absentIsFine.ignoreNotFound = true;
+    registry::guaranteedUpdate(
+        store_, kLimitsResource, "", ns, [](const json*) { return registry::Change::remove(); },
+        absentIsFine);
     return Response::json(200, present(ns));
   }
   throw ApiError::MethodNotAllowed(

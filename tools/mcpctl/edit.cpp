@@ -92,7 +92,7 @@ std::string readFile(const std::string& path) {
 
 // Edits one object; 0 when saved or cancelled, 1 when the server refused it.
 int editOne(Session& s, const ResourceInfo& r, const std::string& name, const EditOptions& o) {
-  json live = withTypeMeta(s.getJson(r.path(s.ns(), name)), r);
+  json live = withoutManagedFields(withTypeMeta(s.getJson(r.path(s.ns(), name)), r));
   std::string original = o.output == "json" ? toJsonText(live) : toYamlText(live);
   const char* base = std::getenv("TMPDIR");
   std::string tmpl = std::string(base && *base ? base : "/tmp") + "/mcpctl-edit-XXXXXX." +

@@ -64,7 +64,8 @@ int runEvents(Session& s, const EventsOptions& o) {
   json list = s.getJson(target);
   if (!o.output.empty()) {
     std::vector<json> items;
-    for (auto& e : client::sortedEvents(list, types)) items.push_back(withTypeMeta(e, events));
+    for (auto& e : client::sortedEvents(list, types))
+      items.push_back(withoutManagedFields(withTypeMeta(e, events)));
     json out = makeList(std::move(items));
     if (o.output == "yaml") {
       std::cout << toYamlText(out);

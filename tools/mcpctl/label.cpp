@@ -96,7 +96,7 @@ int runMetadata(Session& s, MetadataOptions& o, client::MetadataField field) {
     auto res = s.send("PATCH", r.path(objectNamespace(obj), name) + query, patch.patch.dump(),
                       "application/merge-patch+json");
     if (!isSuccess(res)) throw CommandError(serverError(res));
-    json updated = withTypeMeta(parseObject(res), r);
+    json updated = withoutManagedFields(withTypeMeta(parseObject(res), r));
     if (o.output == "yaml") {
       std::cout << toYamlText(updated);
     } else if (o.output == "json") {

@@ -151,6 +151,10 @@ class TemplatePrinter {
   bool headerPrinted_ = false;
 };
 
+// `obj` without metadata.managedFields: kubectl leaves them out of printed and edited objects
+// unless --show-managed-fields.
+json withoutManagedFields(json obj);
+
 // "kind.group/name VERB" lines, with kubectl's " (server dry run)" suffix.
 std::string changedLine(const ResourceInfo& r, const std::string& name, const std::string& verb,
                         bool dryRun);

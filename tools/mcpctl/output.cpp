@@ -143,6 +143,13 @@ bool waitUntilGone(Session& session, const std::string& target,
 
 namespace minimcp::mcpctl {
 
+json withoutManagedFields(json obj) {
+  if (obj.is_object() && obj.contains("metadata") && obj["metadata"].is_object()) {
+    obj["metadata"].erase("managedFields");
+  }
+  return obj;
+}
+
 std::string changedLine(const ResourceInfo& r, const std::string& name, const std::string& verb,
                         bool dryRun) {
   return r.kindDotGroup() + "/" + name + " " + verb + (dryRun ? " (server dry run)" : "") + "\n";

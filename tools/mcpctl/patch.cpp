@@ -115,7 +115,7 @@ int runPatch(Session& s, PatchOptions& o) {
         exitCode = 1;
         continue;
       }
-      json updated = withTypeMeta(parseObject(res), r);
+      json updated = withoutManagedFields(withTypeMeta(parseObject(res), r));
       bool changed = parseObject(before) != parseObject(res);
       if (o.output == "yaml") {
         std::cout << toYamlText(updated);

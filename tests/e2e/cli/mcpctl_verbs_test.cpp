@@ -317,6 +317,14 @@ TEST_F(McpctlVerbsTest, EditSavesCancelsAndKeepsRefusedChanges) {
   EXPECT_EQ(r.out, "mcpinstance.minimcp.io/e1 edited\n");
   EXPECT_EQ(object("e1", "edit-ns")["spec"]["ttl"], "3h");
 
+  // Like kubectl, the buffer holds no managedFields.
+  Editor keep(R"(cp "$1" "$(dirname "$0")/seen.yaml")");
+  r = keep.run(*mcpd_, {"edit", "mi", "e1", "-n", "edit-ns"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  std::string seen = readFileOr(keep.dir().path() + "/seen.yaml");
+  EXPECT_THAT(seen, HasSubstr("ttl: 3h"));
+  EXPECT_THAT(seen, Not(HasSubstr("managedFields")));
+
   Editor nothing("true");
   r = nothing.run(*mcpd_, {"edit", "mi/e1", "-n", "edit-ns"});
   EXPECT_EQ(r.exitCode, 0) << r.err;

@@ -690,6 +690,7 @@ void Controller::markFailed(const Snapshot& s, Plan& plan, const Acted& acted) c
     if (it->status == "False") ready.lastTransitionTime = it->lastTransitionTime;
     *it = ready;
   }
+  setSummaryConditions(st, s.desired.generation, clock_.now());
   // What decide() announced did not happen (past a failed step); the failure did.
   if (!acted.sideEffects) plan.events.clear();
   std::erase_if(plan.events, [](const Event& e) { return e.reason == "Starting"; });

@@ -259,6 +259,22 @@ bool Plan::has(ActionType t) const {
 
 namespace {
 
+// Sets a condition; lastTransitionTime moves only when its status flips.
+void putCondition(InstanceStatus& st, const char* type, bool status, std::string reason,
+                  std::string message, int64_t generation, TimePoint now) {
+  const std::string s = status ? "True" : "False";
+  for (auto& c : st.conditions) {
+    if (c.type != type) continue;
+    if (c.status != s) c.lastTransitionTime = now;
+    c.status = s;
+    c.reason = std::move(reason);
+    c.message = std::move(message);
+    c.observedGeneration = generation;
+    return;
+  }
+  st.conditions.push_back({type, s, std::move(reason), std::move(message), now, generation});
+}
+
 // Durations round up: waking a millisecond early would only reconcile to "not yet" again.
 template <typename D>
 milliseconds ceilMs(D d) {
@@ -291,18 +307,7 @@ class Decider {
   InstanceStatus& st() { return plan_.status; }
 
   void setCondition(const char* type, bool status, std::string reason, std::string message) {
-    const std::string s = status ? "True" : "False";
-    for (auto& c : st().conditions) {
-      if (c.type != type) continue;
-      if (c.status != s) c.lastTransitionTime = now_;
-      c.status = s;
-      c.reason = std::move(reason);
-      c.message = std::move(message);
-      c.observedGeneration = d_.generation;
-      return;
-    }
-    st().conditions.push_back(
-        {type, s, std::move(reason), std::move(message), now_, d_.generation});
+    putCondition(st(), type, status, std::move(reason), std::move(message), d_.generation, now_);
   }
   std::string readyReason() const {
     const Condition* c = o_.status.condition(cond::kReady);
@@ -563,7 +568,6 @@ Plan Decider::run() {
     }
     setPhase(phase::kExpired);
     const std::string msg = "expired at " + formatRfc3339(*d_.expiresAt);
-    setCondition(cond::kReady, false, "Expired", msg);
     setCondition(cond::kExpired, true, "Expired", msg);
     // Beyond the times the API holds: never collected.
     const auto collectAt =
@@ -587,7 +591,6 @@ Plan Decider::run() {
     resetCrashLoop();
     if (!phaseWas(phase::kSuspended)) event("Normal", "Suspended", "instance suspended");
     setPhase(phase::kSuspended);
-    setCondition(cond::kReady, false, "Suspended", "spec.suspend is true");
     return std::move(plan_);
   }
 
@@ -708,7 +711,41 @@ Plan Decider::run() {
 
 Plan decide(const Desired& desired, const Observed& observed, TimePoint now,
             SteadyTimePoint steadyNow) {
-  return Decider(desired, observed, now, steadyNow).run();
+  Plan plan = Decider(desired, observed, now, steadyNow).run();
+  // Without our finalizer decide() has not taken the instance in hand (yet, or any more).
+  if (desired.hasFinalizer) setSummaryConditions(plan.status, desired.generation, now);
+  return plan;
+}
+
+void setSummaryConditions(InstanceStatus& st, int64_t generation, TimePoint now) {
+  // Not serving, and meant not to: a Ready=False would read as InProgress forever.
+  const bool endedOnPurpose = st.phase == phase::kSuspended || st.phase == phase::kExpired ||
+                              (st.phase == phase::kFailed && st.lastTermination &&
+                               st.lastTermination->reason == "Completed");
+  if (endedOnPurpose) {
+    std::erase_if(st.conditions, [](const Condition& c) { return c.type == cond::kReady; });
+  }
+  const Condition* ready = st.condition(cond::kReady);
+  const std::string readyReason = ready ? ready->reason : "";
+  const std::string readyMessage = ready ? ready->message : "";
+  const bool settled = endedOnPurpose || (ready && ready->status == "True");
+  const bool progressing =
+      !settled && (!ready || readyReason == "Starting" || readyReason == "Terminating" ||
+                   readyReason == "Rescheduled");
+  const bool stalled = !settled && !progressing;
+  const std::string phaseReason = st.phase.empty() ? phase::kPending : st.phase;
+  const std::string inPhase = "the instance is " + phaseReason;
+  if (progressing) {
+    putCondition(st, cond::kReconciling, true, ready ? readyReason : phase::kPending,
+                 ready ? readyMessage : "waiting for the controller", generation, now);
+  } else {
+    putCondition(st, cond::kReconciling, false, phaseReason, inPhase, generation, now);
+  }
+  if (stalled) {
+    putCondition(st, cond::kStalled, true, readyReason, readyMessage, generation, now);
+  } else {
+    putCondition(st, cond::kStalled, false, phaseReason, inPhase, generation, now);
+  }
 }
 
 }  // namespace minimcp::reconciler

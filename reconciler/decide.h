@@ -6,8 +6,10 @@
 // Status fields decide() reads and writes (JSON names under `status`):
 //   phase                 Pending|Starting|Running|Degraded|Suspended|Expired|Failed|Terminating
 //   observedGeneration    metadata.generation this status describes
-//   conditions[]          Ready, KeyAvailable, Expired (metav1.Condition shape; lastTransitionTime
-//                         changes only when `status` flips)
+//   conditions[]          Ready, KeyAvailable, Expired, and the summary pair Reconciling and
+//                         Stalled (setSummaryConditions) (metav1.Condition shape, each with the
+//                         observedGeneration it was computed for; lastTransitionTime changes only
+//                         when `status` flips)
 //   pid, processStartTime the process decide() believes is ours. decide() clears both when it
 //                         stops a process or sees it gone; the EXECUTOR fills them after Spawn.
 //                         processStartTime is opaque here (the runtime's /proc start time).
@@ -57,6 +59,8 @@ namespace cond {
 inline constexpr const char* kReady = "Ready";
 inline constexpr const char* kKeyAvailable = "KeyAvailable";
 inline constexpr const char* kExpired = "Expired";
+inline constexpr const char* kReconciling = "Reconciling";
+inline constexpr const char* kStalled = "Stalled";
 }  // namespace cond
 namespace phase = model::phase;
 
@@ -278,5 +282,21 @@ struct Plan {
 
 Plan decide(const Desired& desired, const Observed& observed, TimePoint now,
             SteadyTimePoint steadyNow);
+
+// The summary conditions GitOps tools read (kstatus, which Flux and `kubectl wait`-style tools
+// use: Reconciling=True → InProgress, Stalled=True → Failed, else Ready decides), derived from
+// the phase and the Ready condition, so that every status reads as what it is:
+//   Ready=True                                   Reconciling=False Stalled=False → Current
+//   Ready=False Starting|Terminating|Rescheduled,
+//     or no Ready yet                            Reconciling=True                → InProgress
+//   Ready=False any other reason (a crash loop,
+//     a failed health check, a missing type or
+//     key, a failed spawn, restartPolicy gave up) Stalled=True                   → Failed
+//   Suspended, Expired, or Failed with reason
+//     Completed (ended on purpose)               Ready removed, both False       → Current
+// (a Ready=False that stays would read as InProgress forever). decide() applies it to every plan
+// once the instance carries our finalizer; whoever changes Ready after decide() (the controller
+// when an action fails) applies it again.
+void setSummaryConditions(InstanceStatus& status, int64_t generation, TimePoint now);
 
 }  // namespace minimcp::reconciler

@@ -13,6 +13,7 @@ PACKAGES=(
   libspdlog-dev prometheus-cpp-dev libcli11-dev
   googletest libgtest-dev libgmock-dev clang-format wrk
   postgresql curl ca-certificates bubblewrap
+  lua5.1  # runs deploy/argocd's health check in tests (Argo CD's Lua is 5.1)
 )
 
 installed() {

@@ -43,7 +43,9 @@ class MCPInstanceStrategy : public KindStrategy {
   void prepareForCreate(json& obj, const Clock& clock) const override {
     KindStrategy::prepareForCreate(obj, clock);
     if (!obj.is_object()) return;
-    obj["status"] = {{"phase", phase::kPending}};
+    // observedGeneration 0 (generation is 1): until the controller has looked, health checkers
+    // that follow kstatus read the instance as InProgress rather than as done.
+    obj["status"] = {{"phase", phase::kPending}, {"observedGeneration", 0}};
     updateExpiresAt(obj);
   }
 

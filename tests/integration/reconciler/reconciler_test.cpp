@@ -275,8 +275,8 @@ TEST_F(ReconcilerIT, TtlExpiresAndStopsTheProcess) {
   ASSERT_TRUE(waitReady("short"));
   const int pid = status("short")["pid"];
   ASSERT_TRUE(waitStatus(
-      "short",
-      [](const json& s) { return s.value("phase", "") == "Expired" && ready(s) == "False"; }, 8s));
+      "short", [](const json& s) { return s.value("phase", "") == "Expired" && ready(s).empty(); },
+      8s));
   json st = status("short");
   EXPECT_FALSE(st.contains("pid"));
   EXPECT_FALSE(st.contains("port"));

@@ -181,6 +181,8 @@ TEST_F(ControllerTest, ASymlinkPlantedAfterTheWriteFailsTheLaunchWithAClearCondi
       *c, "alice/inbox", [&] { return condition("inbox", "Ready", "reason") == "SpawnFailed"; }));
   EXPECT_TRUE(table_.launches("alice/inbox").empty());
   EXPECT_EQ(condition("inbox", "Ready"), "False");
+  EXPECT_EQ(condition("inbox", "Stalled"), "True");  // kstatus: Failed
+  EXPECT_EQ(condition("inbox", "Stalled", "reason"), "SpawnFailed");
   const std::string message = condition("inbox", "Ready", "message");
   EXPECT_EQ(message.rfind("config.root \"docs\": must resolve, symlinks followed, inside the "
                           "instance's own directory",

@@ -174,7 +174,9 @@ TEST(MCPInstance, ValidObjectGetsDefaultsStatusAndExpiry) {
   EXPECT_EQ(obj["spec"]["suspend"], false);
   EXPECT_EQ(obj["spec"]["restartPolicy"], "Always");
   EXPECT_EQ(obj["spec"]["tokenGeneration"], 0);
-  EXPECT_EQ(obj["status"], json({{"phase", "Pending"}, {"expiresAt", "2026-01-01T02:00:00Z"}}));
+  EXPECT_EQ(obj["status"], json({{"phase", "Pending"},
+                                 {"observedGeneration", 0},
+                                 {"expiresAt", "2026-01-01T02:00:00Z"}}));
 
   auto spec = MCPInstanceSpec::fromJson(obj["spec"]);
   EXPECT_EQ(spec.type, "gmail");

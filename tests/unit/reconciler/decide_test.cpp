@@ -56,7 +56,9 @@ Observed runningHealthy() {
   const TimePoint t = kNow - hours(1);
   s.conditions = {{cond::kReady, "True", "Healthy", "process is healthy", t, 1},
                   {cond::kKeyAvailable, "True", "Decrypted", "API key version 1 decrypted", t, 1},
-                  {cond::kExpired, "False", "Active", "no expiry", t, 1}};
+                  {cond::kExpired, "False", "Active", "no expiry", t, 1},
+                  {cond::kReconciling, "False", "Running", "the instance is Running", t, 1},
+                  {cond::kStalled, "False", "Running", "the instance is Running", t, 1}};
   o.process.state = ProcessState::Running;
   o.process.since = kSteadyNow - hours(1);
   o.health.last = Health::Healthy;
@@ -111,12 +113,15 @@ Observed stopped(const char* ph, const std::string& readyReason) {
 
 enum class Want { Done, Requeue, Retry };
 
+// Phases where the instance is down on purpose carry no Ready condition (setSummaryConditions).
+const std::string kNoReady = "none";
+
 struct Row {
   std::string name;
   std::function<void(Desired&, Observed&)> given;
   std::vector<ActionType> actions;
   std::string phase;
-  std::string readyStatus;  // "" = do not check
+  std::string readyStatus;  // "" = do not check, kNoReady = there is none
   std::string readyReason;
   std::vector<std::string> events;  // reasons, in order
   Want want = Want::Done;
@@ -629,8 +634,8 @@ std::vector<Row> rows() {
        },
        {A::ReleasePort},
        phase::kFailed,
-       "False",
-       "Completed",
+       kNoReady,
+       "",
        {"Completed"},
        Want::Done,
        std::nullopt,
@@ -942,8 +947,8 @@ std::vector<Row> rows() {
        },
        {A::Stop, A::ReleasePort},
        phase::kExpired,
-       "False",
-       "Expired",
+       kNoReady,
+       "",
        {"Expired"},
        Want::Done,
        std::nullopt,
@@ -960,8 +965,8 @@ std::vector<Row> rows() {
        },
        {},
        phase::kExpired,
-       "False",
-       "Expired",
+       kNoReady,
+       "",
        {}},
       {"ExpiredWithinRetention_TimerAtCollection",
        [](Desired& d, Observed& o) {
@@ -971,8 +976,8 @@ std::vector<Row> rows() {
        },
        {},
        phase::kExpired,
-       "False",
-       "Expired",
+       kNoReady,
+       "",
        {},
        Want::Requeue,
        minutes(50)},
@@ -984,8 +989,8 @@ std::vector<Row> rows() {
        },
        {A::Collect},
        phase::kExpired,
-       "False",
-       "Expired",
+       kNoReady,
+       "",
        {}},
       {"ExpiringWithZeroRetention_StopsBeforeCollecting",
        [](Desired& d, Observed& o) {
@@ -995,8 +1000,8 @@ std::vector<Row> rows() {
        },
        {A::Stop, A::ReleasePort},
        phase::kExpired,
-       "False",
-       "Expired",
+       kNoReady,
+       "",
        {"Expired"},
        Want::Requeue,
        milliseconds(1)},
@@ -1051,8 +1056,8 @@ std::vector<Row> rows() {
        },
        {A::Adopt, A::Stop, A::ReleasePort},
        phase::kExpired,
-       "False",
-       "Expired",
+       kNoReady,
+       "",
        {"Adopted", "Expired"}},
 
       // --- suspend / resume ------------------------------------------------------------------
@@ -1063,8 +1068,8 @@ std::vector<Row> rows() {
        },
        {A::Stop, A::ReleasePort},
        phase::kSuspended,
-       "False",
-       "Suspended",
+       kNoReady,
+       "",
        {"Suspended"},
        Want::Done,
        std::nullopt,
@@ -1076,8 +1081,8 @@ std::vector<Row> rows() {
        },
        {},
        phase::kSuspended,
-       "False",
-       "Suspended",
+       kNoReady,
+       "",
        {}},
       {"Resume_Spawns",
        [](Desired&, Observed& o) { o = stopped(phase::kSuspended, "Suspended"); },
@@ -1156,7 +1161,9 @@ TEST_P(DecideTable, Transition) {
 
   EXPECT_EQ(describe(types(p)), describe(row.actions));
   EXPECT_EQ(p.status.phase, row.phase);
-  if (!row.readyStatus.empty()) {
+  if (row.readyStatus == kNoReady) {
+    EXPECT_EQ(p.status.condition(cond::kReady), nullptr);
+  } else if (!row.readyStatus.empty()) {
     EXPECT_EQ(condOf(p, cond::kReady).status, row.readyStatus);
     EXPECT_EQ(condOf(p, cond::kReady).reason, row.readyReason);
   }

@@ -16,26 +16,45 @@ using namespace detail;
 
 namespace detail {
 
-bool ServerShared::registerStream(const std::shared_ptr<Stream>& s) {
+bool ServerShared::registerStream(const std::shared_ptr<Stream>& s,
+                                  std::shared_ptr<StreamSink> sink) {
   std::lock_guard lock(mu);
   if (stopping) return false;
-  streams.insert(s);
+  streams.emplace(s, std::move(sink));
   return true;
 }
 
 void ServerShared::unregisterStream(const std::shared_ptr<Stream>& s) {
   std::lock_guard lock(mu);
   streams.erase(s);
+  if (streams.empty()) streamsGone.notify_all();
+}
+
+void ServerShared::finishAllStreams(std::chrono::milliseconds grace) {
+  std::vector<std::pair<std::shared_ptr<Stream>, std::shared_ptr<StreamSink>>> all;
+  {
+    std::lock_guard lock(mu);
+    stopping = true;
+    all.assign(streams.begin(), streams.end());
+  }
+  // Once stop() returns a producer writes nothing more, so the last chunk comes after every
+  // chunk it wrote (the sink posts both to the session's strand, in order).
+  for (auto& [stream, sink] : all) {
+    stream->stop();
+    if (sink) sink->finish();
+  }
+  std::unique_lock lock(mu);
+  streamsGone.wait_for(lock, grace, [this] { return streams.empty(); });
 }
 
 void ServerShared::stopAllStreams() {
-  std::set<std::shared_ptr<Stream>> all;
+  std::map<std::shared_ptr<Stream>, std::shared_ptr<StreamSink>> all;
   {
     std::lock_guard lock(mu);
     stopping = true;
     all.swap(streams);
   }
-  for (auto& s : all) s->stop();
+  for (auto& [stream, sink] : all) stream->stop();
 }
 
 Request toRequest(http::request<http::string_body>&& req) {
@@ -181,8 +200,10 @@ void HttpServer::stop() {
     impl->acceptor.close(ec);
     impl->acceptRetry.cancel();
   });
-  // Producers (watch threads) stop before the io_context does, so none posts into a dead one.
-  impl_->shared->stopAllStreams();
+  // Producers (watch threads) stop before the io_context does, so none posts into a dead one,
+  // and every streamed body (watch, log follow, gateway) ends with its last chunk: a client
+  // sees a complete response, then the connection close.
+  impl_->shared->finishAllStreams(impl_->shared->options.shutdownGrace);
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();

@@ -28,6 +28,8 @@ struct HttpServerOptions {
   std::chrono::seconds headerTimeout{10};
   // Open connections beyond this are answered 503 and closed (watches count too).
   size_t maxConnections = 1024;
+  // stop() waits this long at most for streamed bodies to be ended cleanly.
+  std::chrono::milliseconds shutdownGrace{5000};
 };
 
 class HttpServer {
@@ -39,7 +41,8 @@ class HttpServer {
 
   // Binds and starts serving. Throws std::runtime_error (address in use, bad certificate...).
   void start();
-  // Stops every stream, closes the listener and every connection, joins the threads.
+  // Closes the listener, ends every stream with its last chunk (waiting up to shutdownGrace for
+  // them to go out), then closes every connection and joins the threads.
   void stop();
   uint16_t port() const;
 

@@ -15,8 +15,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <condition_variable>
 #include <deque>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -40,13 +42,19 @@ struct ServerShared {
   HttpServerOptions options;
   Handler handler;
   std::mutex mu;
-  std::set<std::shared_ptr<Stream>> streams;
-  bool stopping = false;
+  std::condition_variable streamsGone;  // signalled when the last stream unregisters
+  // Each live stream with the sink of its session, to end its body on shutdown.
+  std::map<std::shared_ptr<Stream>, std::shared_ptr<StreamSink>> streams;
+  std::atomic<bool> stopping{false};   // set under mu; read anywhere
   std::atomic<size_t> connections{0};  // open sessions, those being refused included
 
-  // False when the server is stopping (the caller must stop the stream itself).
-  bool registerStream(const std::shared_ptr<Stream>& s);
+  // False when the server is stopping (the caller must end the stream itself).
+  bool registerStream(const std::shared_ptr<Stream>& s, std::shared_ptr<StreamSink> sink);
   void unregisterStream(const std::shared_ptr<Stream>& s);
+  // Refuses new streams, stops every producer and ends each body with its last chunk, then
+  // waits up to `grace` for the sessions to have written it (a client that reads nothing is not
+  // waited for longer).
+  void finishAllStreams(std::chrono::milliseconds grace);
   void stopAllStreams();
 };
 
@@ -308,7 +316,11 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     http::async_write_header(
         stream_, *sr, [self = this->shared_from_this(), head, sr](beast::error_code ec, size_t) {
           if (ec) return self->close();
-          if (!self->shared_->registerStream(self->producer_)) return self->close();
+          if (!self->shared_->registerStream(self->producer_, self->sink_)) {
+            // The server is stopping: an empty body, properly ended.
+            self->stopProducer();
+            return self->finishStream();
+          }
           // Bytes already buffered are a pipelined request: the client is there, and the
           // next read must wait until the stream is over.
           if (self->buffer_.size() != 0) {
@@ -334,7 +346,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
 
   void onProbe(beast::error_code ec, size_t n) {
     probePending_ = false;
-    if (ec) return close();
+    if (ec || closeWhenProbeEnds_) return close();
     buffer_.commit(n);
     // During the stream: the client pipelined its next request, which waits in buffer_; from
     // now on only a failed write tells that the client went away.
@@ -391,7 +403,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     finishing_ = false;
     chunks_.clear();
     queuedBytes_ = 0;
-    if (!keepAlive_) return close();
+    if (!keepAlive_ || shared_->stopping) return closeAfterStream();
     if (!probePending_) return readHeader();
     // The close watcher's read is still pending and becomes the first read of the next request
     // (a second concurrent read is not allowed); the idle timeout is enforced beside it.
@@ -399,6 +411,17 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     idleTimer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (!ec && self->probePending_ && !self->streaming_) self->close();
     });
+  }
+
+  // The body is complete and the connection is not kept: close it the orderly way (TLS
+  // close_notify, then FIN), so the client reads the end of the stream and not a broken
+  // connection. The close probe's read is cancelled first: close() may not shut TLS down under a
+  // pending read.
+  void closeAfterStream() {
+    if (!probePending_) return close();
+    closeWhenProbeEnds_ = true;
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().cancel(ignored);
   }
 
   void stopProducer() {
@@ -458,6 +481,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   bool writing_ = false;
   bool finishing_ = false;
   bool probePending_ = false;
+  bool closeWhenProbeEnds_ = false;
   uint64_t streamGen_ = 0;
   std::shared_ptr<Session> holdSelf_;  // set while a stream runs without the close probe  // which
                                        // stream the sink's queued callbacks belong to

@@ -304,19 +304,29 @@ Response RestHandler::watch(const Ctx& c) const {
                                                                  json::error_handler_t::replace) +
            "\n";
   };
-  std::string p = c.req.param("allowWatchBookmarks");
-  if (p == "true" || p == "1") {
+  const std::string bookmarks = c.req.param("allowWatchBookmarks");
+  if (bookmarks == "true" || bookmarks == "1") {
     std::string kind = c.info.kind;
     std::string apiVersion = core ? "v1" : c.info.apiVersion();
-    spec.bookmark = [kind, apiVersion](int64_t rv) {
+    spec.bookmark = [kind, apiVersion](int64_t rv, bool initialEventsEnd) {
+      json meta = {{"resourceVersion", std::to_string(rv)}};
+      if (initialEventsEnd) meta["annotations"] = {{"k8s.io/initial-events-end", "true"}};
       return json{{"type", "BOOKMARK"},
-                  {"object",
-                   {{"kind", kind},
-                    {"apiVersion", apiVersion},
-                    {"metadata", {{"resourceVersion", std::to_string(rv)}}}}}}
+                  {"object", {{"kind", kind}, {"apiVersion", apiVersion}, {"metadata", meta}}}}
                  .dump() +
              "\n";
     };
+  }
+  // The streaming list (client-go's WatchList): kube-apiserver's rules for its parameters.
+  const std::string initial = c.req.param("sendInitialEvents");
+  if (initial == "true" || initial == "1") {
+    if (!spec.bookmark) {
+      throw ApiError::BadRequest("sendInitialEvents requires allowWatchBookmarks=true");
+    }
+    if (c.req.param("resourceVersionMatch") != "NotOlderThan") {
+      throw ApiError::BadRequest("sendInitialEvents requires resourceVersionMatch=NotOlderThan");
+    }
+    spec.sendInitialEvents = true;
   }
   spec.bookmarkInterval = options_.bookmarkInterval;
   spec.timeout = options_.defaultWatchTimeout;

@@ -31,7 +31,7 @@ void WatchStream::prepare(const std::string& resourceVersion) {
     live_.push_back(ev);
     cv_.notify_one();
   });
-  if (resourceVersion.empty() || resourceVersion == "0") {
+  if (resourceVersion.empty() || resourceVersion == "0" || spec_.sendInitialEvents) {
     store::ListOptions opts;
     opts.ns = spec_.ns;
     opts.labelSelector = spec_.labelSelector;
@@ -97,8 +97,18 @@ void WatchStream::run(std::shared_ptr<StreamSink> sink) {
     if (!(ok = send(ev))) break;
   }
   initial_.clear();
-  auto deadline = Clock::now() + spec_.timeout;
-  auto nextBookmark = Clock::now() + spec_.bookmarkInterval;
+  if (ok && spec_.sendInitialEvents && spec_.bookmark) {
+    ok = sink->write(spec_.bookmark(sentRv, /*initialEventsEnd=*/true));
+  }
+  const auto deadline = Clock::now() + spec_.timeout;
+  // kube-apiserver's schedule: every interval, and 2 s before the deadline at the latest.
+  const auto lastBookmark =
+      deadline - std::min<Clock::duration>(std::chrono::seconds(2), spec_.timeout / 2);
+  auto nextBookmarkAfter = [&](Clock::time_point now) {
+    auto next = now + spec_.bookmarkInterval;
+    return now < lastBookmark ? std::min(next, lastBookmark) : next;
+  };
+  auto nextBookmark = nextBookmarkAfter(Clock::now());
   while (ok) {
     std::deque<store::WatchEvent> batch;
     int64_t seen;
@@ -121,8 +131,8 @@ void WatchStream::run(std::shared_ptr<StreamSink> sink) {
     if (spec_.bookmark && now >= nextBookmark) {
       // Every change up to `seen` has been delivered (callbacks run in rv order), so a client
       // may resume from there.
-      ok = sink->write(spec_.bookmark(std::max(sentRv, seen)));
-      nextBookmark = now + spec_.bookmarkInterval;
+      ok = sink->write(spec_.bookmark(std::max(sentRv, seen), false));
+      nextBookmark = nextBookmarkAfter(now);
     }
   }
   sink->finish();

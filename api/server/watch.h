@@ -26,10 +26,15 @@ struct WatchSpec {
   std::string fieldSelector;
   // One line of the stream (with its trailing '\n') for an event.
   std::function<std::string(const char* type, const nlohmann::json& object)> encode;
-  // A BOOKMARK line for a resourceVersion; unset = no bookmarks.
-  std::function<std::string(int64_t rv)> bookmark;
+  // A BOOKMARK line for a resourceVersion (`initialEventsEnd`: the one that closes the initial
+  // events of sendInitialEvents); unset = no bookmarks.
+  std::function<std::string(int64_t rv, bool initialEventsEnd)> bookmark;
+  // As kube-apiserver: a bookmark about every interval, and one shortly before the timeout
+  // ends the watch, so a client resumes from a recent resourceVersion.
   std::chrono::milliseconds bookmarkInterval{60000};
   std::chrono::milliseconds timeout{1800 * 1000};
+  // sendInitialEvents=true: the current objects as ADDED events, then a bookmark saying so.
+  bool sendInitialEvents = false;
 };
 
 class WatchStream : public Stream {
@@ -37,9 +42,9 @@ class WatchStream : public Stream {
   WatchStream(store::Store& store, WatchSpec spec);
   ~WatchStream() override;
 
-  // `resourceVersion` "" or "0": an ADDED event for every current object first, then changes.
-  // N: every change after N. Throws StoreError Gone when N is older than the kept history,
-  // BadSelector for bad selectors.
+  // `resourceVersion` "" or "0", or sendInitialEvents: an ADDED event for every current object
+  // first, then changes. N: every change after N. Throws StoreError Gone when N is older than the
+  // kept history, BadSelector for bad selectors.
   void prepare(const std::string& resourceVersion);
 
   void start(std::shared_ptr<StreamSink> sink) override;

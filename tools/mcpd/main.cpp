@@ -211,6 +211,15 @@ int main(int argc, char** argv) {
   app.add_option("--watch-history", watchHistory, "changes kept for watch resumption")
       ->group("")
       ->check(CLI::PositiveNumber);
+  std::string bookmarkInterval = "60s";
+  app.add_option("--watch-bookmark-interval", bookmarkInterval,
+                 "how often a watch with allowWatchBookmarks=true gets a BOOKMARK (as "
+                 "kube-apiserver: about every minute)")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        auto d = minimcp::parseDuration(v);
+        return d && d->count() > 0 ? std::string() : "expected a duration like 60s";
+      });
   // API-only mode, like kube-apiserver without its controllers: the API semantics tests use it
   // so that no controller writes to the objects they compare.
   int64_t maxInstances = 50;
@@ -380,6 +389,7 @@ int main(int argc, char** argv) {
   opts.insecureHttp = insecureHttp;
   opts.maxConnections = maxConnections;
   opts.watchHistory = watchHistory;
+  opts.rest.bookmarkInterval = *minimcp::parseDuration(bookmarkInterval);
   opts.storeUrl = storeUrl;
   opts.instanceTokens = &instanceTokens;
   opts.limits.maxInstances = maxInstances;

@@ -193,6 +193,51 @@ inline CommandResult runCommand(const std::vector<std::string>& argv,
   return result;
 }
 
+// curl following a streamed response (watch, log follow, SSE) into DIR/NAME.out, raw: the chunk
+// framing is kept, so a test sees the terminating chunk. curl exits 0 only for a complete
+// chunked body (18: cut short, 56: reset by the server). The token goes in a header file, not
+// in curl's arguments.
+class CurlStream {
+ public:
+  CurlStream(const client::ConnectionConfig& cfg, const std::string& dir, const std::string& name,
+             const std::string& target, const std::vector<std::string>& extraHeaders = {})
+      : out_(dir + "/" + name + ".out"), err_(dir + "/" + name + ".err") {
+    const std::string ca = dir + "/" + name + ".ca", headers = dir + "/" + name + ".headers";
+    std::ofstream(ca) << cfg.caPem;
+    {
+      std::ofstream h(headers);
+      h << "Authorization: Bearer " << cfg.token << "\n";
+      for (const auto& e : extraHeaders) h << e << "\n";
+    }
+    int outFd = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int errFd = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    pid_ = spawnProcess({"/usr/bin/curl", "--silent", "--show-error", "--no-buffer", "--raw",
+                         "--http1.1", "--cacert", ca, "-H", "@" + headers, cfg.server + target},
+                        -1, outFd, errFd);
+    ::close(outFd);
+    ::close(errFd);
+  }
+  ~CurlStream() {
+    if (pid_ > 0) terminatePid(pid_, std::chrono::seconds(1));
+  }
+  CurlStream(const CurlStream&) = delete;
+  CurlStream& operator=(const CurlStream&) = delete;
+
+  std::string body() const { return readFileOr(out_); }
+  std::string errors() const { return readFileOr(err_); }
+  // curl's exit code; -1 while it still runs after `timeout`, or when a signal ended it.
+  int exitCode(std::chrono::milliseconds timeout) {
+    const int st = waitPid(pid_, timeout);
+    if (st == -1) return -1;
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+
+ private:
+  std::string out_, err_;
+  pid_t pid_ = -1;
+};
+
 // The real mcpd on a free loopback port with a fresh data dir.
 class McpdProcess {
  public:

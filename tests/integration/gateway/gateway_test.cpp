@@ -382,6 +382,52 @@ TEST_F(GatewayTest, StreamRelaysAndClientDisconnectClosesTheUpstream) {
   EXPECT_NE(lower(req).find("last-event-id: 41"), std::string::npos) << req;
 }
 
+// What SIGTERM does to mcpd's server (ApiServer::stop): an open gateway stream ends with the
+// last chunk of its body, so the client reads a complete response, not a cut connection.
+TEST(GatewayShutdown, StoppingTheServerEndsAnOpenStreamWithItsLastChunk) {
+  TempDir tmp{"minimcp-gateway-stop"};
+  server::ApiServerOptions o;
+  o.dataDir = tmp.path() + "/data";
+  o.port = 0;
+  o.node = "test";
+  server::ApiServer server(o);
+  RecordedUpstreams upstreams;
+  std::atomic<gateway::Gateway*> gwPtr{nullptr};
+  server.addRoute(
+      "/mcp/",
+      [&gwPtr](const server::Request& req, const server::Identity*) {
+        auto* g = gwPtr.load();
+        if (!g) return server::Response::json(503, {{"kind", "Status"}, {"code", 503}});
+        return g->handle(req);
+      },
+      false);
+  server.start();
+  crypto::InstanceTokens tokens(crypto::MasterKey::generate());
+  auto gw = std::make_unique<gateway::Gateway>(server.store(), server.authenticator(), tokens,
+                                               upstreams, gateway::GatewayOptions{});
+  gwPtr = gw.get();
+  EndlessUpstream upstream;
+  server.store().create("mcpinstances",
+                        instance("alice", "endless", "uid-endless", upstream.port()));
+  upstreams.set("alice/endless", upstream.port());
+  auto conn = client::loadKubeconfig(server.kubeconfigPath());
+  conn.token = server.authenticator().issueToken(
+      "alice", server::Identity{server::Identity::Role::Namespace, "alice", "alice"});
+
+  testing::CurlStream sse(conn, tmp.path(), "sse", "/mcp/alice/endless/sub",
+                          {"Accept: text/event-stream"});
+  ASSERT_TRUE(testing::waitUntil([&] { return sse.body().find("data: tick") != std::string::npos; },
+                                 std::chrono::seconds(10)))
+      << sse.body() << sse.errors();
+  server.stop();
+  EXPECT_EQ(sse.exitCode(std::chrono::seconds(10)), 0) << sse.errors();  // 18: cut, 56: reset
+  const std::string body = sse.body();
+  ASSERT_GE(body.size(), 5u);
+  EXPECT_EQ(body.substr(body.size() - 5), "0\r\n\r\n") << body;
+  gwPtr = nullptr;
+  gw.reset();
+}
+
 // A loopback port something listens on that must never be connected to: a connection the
 // gateway made would wait in its accept queue.
 class Tripwire {

@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PACKAGES=(
   build-essential cmake pkg-config ccache git
   libboost-dev libboost-system-dev libboost-filesystem-dev
-  nlohmann-json3-dev libyaml-cpp-dev libpqxx-dev libsqlite3-dev sqlite3 libssl-dev
+  nlohmann-json3-dev libyaml-cpp-dev libpqxx-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev
   libspdlog-dev prometheus-cpp-dev libcli11-dev
   googletest libgtest-dev libgmock-dev clang-format wrk
   postgresql curl ca-certificates bubblewrap

@@ -3,6 +3,7 @@
 #include "api/model/yaml.h"
 #include "api/registry/managed_fields.h"
 #include "api/server/authorizer.h"
+#include "api/server/compression.h"
 #include "api/server/field_validation.h"
 #include "api/server/patch.h"
 #include "api/server/request_body.h"
@@ -252,14 +253,22 @@ Response RestHandler::list(const Ctx& c) const {
   if (!ok) throw ApiError::BadRequest("invalid limit \"" + limit + "\"");
   opts.continueToken = c.req.param("continue");
   bool cacheable = cache_ && !c.table && !c.path.core;
+  // A large list goes out gzipped to a client that accepts it, compressed once per change: the
+  // cache keeps the compressed body under a key of its own.
+  const bool gzip = acceptsGzip(c.req.header("accept-encoding"));
   std::string key = opts.ns + '\n' + opts.labelSelector + '\n' + opts.fieldSelector + '\n' +
-                    std::to_string(opts.limit) + '\n' + opts.continueToken;
-  if (cacheable) {
-    if (auto body = cache_->getList(c.info.plural, key)) {
-      Response cached;
-      cached.body = std::move(*body);
-      return cached;
+                    std::to_string(opts.limit) + '\n' + opts.continueToken + (gzip ? "\ngzip" : "");
+  auto encoded = [](std::string body) {
+    Response r;
+    // A JSON body never starts with gzip's magic bytes.
+    if (body.size() >= 2 && body[0] == '\x1f' && body[1] == '\x8b') {
+      r.headers.emplace_back("Content-Encoding", "gzip");
     }
+    r.body = std::move(body);
+    return r;
+  };
+  if (cacheable) {
+    if (auto body = cache_->getList(c.info.plural, key)) return encoded(std::move(*body));
   }
   uint64_t ticket = cacheable ? cache_->ticket(c.info.plural) : 0;
   auto r = store_.list(c.info.plural, opts);
@@ -278,9 +287,10 @@ Response RestHandler::list(const Ctx& c) const {
               {"kind", c.info.kind + "List"},
               {"metadata", std::move(meta)},
               {"items", std::move(r.items)}};
-  Response resp = Response::json(200, out);
-  if (cacheable) cache_->putList(ticket, c.info.plural, key, resp.body);
-  return resp;
+  std::string body = Response::json(200, out).body;
+  if (gzip && body.size() > kCompressAbove) body = gzipCompress(body);
+  if (cacheable) cache_->putList(ticket, c.info.plural, key, body);
+  return encoded(std::move(body));
 }
 
 Response RestHandler::watch(const Ctx& c) const {

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <thread>
 
+#include "api/server/compression.h"
 #include "api/server/watch.h"
 #include "tests/unit/server/fake_kinds.h"
 
@@ -705,6 +706,50 @@ TEST_F(RestHandlerTest, WatchSendsBookmarksAndEndsAtTimeout) {
             std::to_string(store_->currentResourceVersion()));
   EXPECT_TRUE(sink.waitFinished(std::chrono::seconds(5)));
   w->stop();
+}
+
+TEST_F(RestHandlerTest, LargeListsGoOutGzippedToClientsThatAcceptIt) {
+  for (int i = 0; i < 150; ++i) {
+    createWidget("w" + std::to_string(i), {{"size", 2}, {"note", std::string(1000, 'n')}});
+  }
+  auto encoding = [](const Response& r) {
+    for (const auto& [k, v] : r.headers) {
+      if (k == "Content-Encoding") return v;
+    }
+    return std::string();
+  };
+  const Response plain = call("GET", kWidgets);
+  ASSERT_EQ(plain.status, 200);
+  ASSERT_GT(plain.body.size(), kCompressAbove);
+  EXPECT_EQ(encoding(plain), "");
+  for (int pass = 0; pass < 2; ++pass) {  // built, then from the response cache
+    const Response gz = call("GET", kWidgets, "", {{"accept-encoding", "deflate, gzip"}});
+    ASSERT_EQ(gz.status, 200);
+    EXPECT_EQ(encoding(gz), "gzip") << pass;
+    EXPECT_LT(gz.body.size(), plain.body.size() / 10) << pass;
+    EXPECT_EQ(gzipDecompress(gz.body), plain.body) << pass;
+  }
+  // A change is seen at once by both encodings.
+  createWidget("late");
+  const Response after = call("GET", kWidgets, "", {{"accept-encoding", "gzip"}});
+  EXPECT_NE(gzipDecompress(after.body).find("\"late\""), std::string::npos);
+  // Small bodies go out as they are.
+  const Response one =
+      call("GET", std::string(kWidgets) + "?limit=1", "", {{"accept-encoding", "gzip"}});
+  EXPECT_EQ(encoding(one), "");
+  EXPECT_EQ(j(one)["items"].size(), 1u);
+}
+
+TEST(Compression, AcceptEncodingAsRfc9110ReadsIt) {
+  EXPECT_TRUE(acceptsGzip("gzip"));
+  EXPECT_TRUE(acceptsGzip("deflate, GZIP;q=0.5"));
+  EXPECT_TRUE(acceptsGzip("*"));
+  EXPECT_FALSE(acceptsGzip("gzip;q=0"));
+  EXPECT_FALSE(acceptsGzip("gzip; q=0.000, identity"));
+  EXPECT_FALSE(acceptsGzip("identity"));
+  EXPECT_FALSE(acceptsGzip(""));
+  EXPECT_FALSE(acceptsGzip("x-gzip2"));
+  EXPECT_THROW(gzipDecompress(gzipCompress("hello").substr(0, 8)), std::runtime_error);
 }
 
 TEST_F(RestHandlerTest, TableWatchSendsOneRowTables) {

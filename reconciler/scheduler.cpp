@@ -6,6 +6,7 @@
 
 #include "api/model/strategy.h"
 #include "api/registry/guaranteed_update.h"
+#include "reconciler/decide.h"
 #include "reconciler/informer.h"
 
 namespace minimcp::reconciler {
@@ -174,6 +175,11 @@ void Scheduler::bind(const json& instance, const Binding& b) {
     st["phase"] = "Pending";
     message = "node " + b.fromNode + " is not live; moved to node " + b.node;
     model::setCondition(obj, "Ready", "False", "Rescheduled", message, clock_.now());
+    // The old node's verdict (a crash loop, say) no longer holds: in progress until the new
+    // node has started it.
+    InstanceStatus summary = InstanceStatus::fromJson(obj["status"]);
+    setSummaryConditions(summary, summary.observedGeneration, clock_.now());
+    obj["status"] = summary.toJson();
   }
   const json stored = writeIfUnchanged(store_, kInstances, instance, std::move(obj));
   if (b.fromNode.empty()) {

@@ -113,6 +113,7 @@ TEST_F(ClusterTest, LapsedNodeIsMarkedLostItsInstancesMoveAndItRejoinsFenced) {
   EXPECT_FALSE(status("i2").contains("port"));
   EXPECT_EQ(status("i2")["phase"], "Pending");
   EXPECT_EQ(condition("i2", "Ready", "reason"), "Rescheduled");
+  EXPECT_EQ(condition("i2", "Reconciling"), "True");  // kstatus: InProgress until it runs again
   EXPECT_EQ(eventsWithReason("Rescheduled").size(), 1u);
 
   // b comes back: its next renewal finds itself Lost and rejoins with a new generation.

@@ -517,12 +517,18 @@ std::vector<Row> rows() {
          return w.object();
        },
        "Terminating", "Terminating", "Progressing"},
-      {"RescheduledToAnotherNode",
+      {"RescheduledToAnotherNode_WhileCrashLooping",
        [] {
          // The scheduler's write (Scheduler::bind) when the instance's node was lost.
-         json obj = running().object();
+         World w = running();
+         w.crash();
+         w.crash();
+         json obj = w.object();
          obj["status"]["phase"] = "Pending";
          model::setCondition(obj, "Ready", "False", "Rescheduled", "node a is not live", kNow);
+         InstanceStatus summary = InstanceStatus::fromJson(obj["status"]);
+         setSummaryConditions(summary, summary.observedGeneration, kNow);
+         obj["status"] = summary.toJson();
          return obj;
        },
        "Pending", "InProgress", "Progressing"},

@@ -7,7 +7,6 @@
 #include <sstream>
 
 #include "api/model/kinds.h"
-#include "api/model/schemas.h"
 #include "api/model/yaml.h"
 #include "api/registry/managed_fields.h"
 #include "api/util/api_error.h"
@@ -50,11 +49,9 @@ std::string apply(store::Store& store, json doc, const Clock& clock, CatalogResu
   const std::string name = doc.contains("metadata") && doc["metadata"].is_object()
                                ? doc["metadata"].value("name", "")
                                : "";
-  static const json kNoSchema;
-  const model::KindSchema* ks = model::findKindSchema(info.kind);
-  const json& schema = ks ? ks->objectSchema : kNoSchema;
-  const registry::FieldWriter writer{kCatalogManager, info.apiVersion(), "",
-                                     formatRfc3339(clock.now()), info.hasStatus};
+  const json& schema = registry::ownershipSchema(info);
+  const registry::FieldWriter writer =
+      registry::fieldWriter(info, kCatalogManager, "", clock.now());
   std::optional<json> old = name.empty() ? std::nullopt : store.get(kTypes, "", name);
   try {
     if (!old) {

@@ -1,6 +1,5 @@
 #include "api/registry/generic_store.h"
 
-#include "api/model/schemas.h"
 #include "api/registry/guaranteed_update.h"
 #include "api/registry/managed_fields.h"
 #include "api/util/random.h"
@@ -83,13 +82,6 @@ std::string randomSuffix() {
   return out;
 }
 
-// The schema whose list types (x-kubernetes-list-type) field ownership follows.
-const json& ownershipSchema(const model::KindInfo& info) {
-  static const json none;
-  const model::KindSchema* k = model::findKindSchema(info.plural);
-  return k ? k->objectSchema : none;
-}
-
 void throwIfInvalid(const std::vector<Cause>& causes, const WriteRequest& r, const json& obj) {
   if (causes.empty()) return;
   throw ApiError::Invalid(r.strategy.info().kind, metaString(obj, "name"), causes, r.group);
@@ -142,8 +134,7 @@ GenericStore::GenericStore(store::Store& store, const Clock& clock)
     : store_(store), clock_(clock) {}
 
 FieldWriter GenericStore::fieldWriter(const WriteRequest& r) const {
-  const auto& info = r.strategy.info();
-  return {r.manager, info.apiVersion(), r.subresource, formatRfc3339(clock_.now()), info.hasStatus};
+  return registry::fieldWriter(r.strategy.info(), r.manager, r.subresource, clock_.now());
 }
 
 void GenericStore::addAdmission(const std::string& plural,

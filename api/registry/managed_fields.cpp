@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "api/model/schemas.h"
 #include "api/util/api_error.h"
 
 namespace minimcp::registry {
@@ -599,6 +600,17 @@ json encodeManagedFields(std::vector<ManagedFieldsEntry> entries) {
     out.push_back(std::move(j));
   }
   return out;
+}
+
+FieldWriter fieldWriter(const model::KindInfo& kind, std::string manager, std::string subresource,
+                        TimePoint now) {
+  return {std::move(manager), kind.apiVersion(), std::move(subresource), formatRfc3339(now),
+          kind.hasStatus};
+}
+
+const json& ownershipSchema(const model::KindInfo& kind) {
+  const model::KindSchema* k = model::findKindSchema(kind.plural);
+  return k ? k->objectSchema : nullSchema();
 }
 
 FieldSet fieldSetOf(const json& obj, const json& schema, const FieldWriter& writer) {

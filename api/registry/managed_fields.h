@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "api/model/strategy.h"
+#include "api/util/clock.h"
+
 namespace minimcp::registry {
 
 // A path in FieldsV1 form, one element per step: "f:<field>", "k:<key fields as JSON>" (an item
@@ -76,6 +79,14 @@ struct FieldWriter {
   // /status own nothing else (kube's reset fields).
   bool statusSubresource = true;
 };
+
+// `manager` writing an object of `kind` through `subresource` ("" or "status") at `now`.
+FieldWriter fieldWriter(const model::KindInfo& kind, std::string manager, std::string subresource,
+                        TimePoint now);
+
+// The schema of `kind` whose list and map types field ownership follows (its compiled CRD
+// schema, api/model/schemas.h); null, and so every list atomic, for a kind without one.
+const nlohmann::json& ownershipSchema(const model::KindInfo& kind);
 
 // The field set of `obj` as `writer` would own it: server-set metadata (name, uid, ...),
 // apiVersion and kind are never owned.

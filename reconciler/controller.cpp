@@ -7,6 +7,8 @@
 #include <limits>
 #include <set>
 
+#include "api/model/json_fields.h"
+#include "api/model/object_meta.h"
 #include "api/registry/guaranteed_update.h"
 #include "reconciler/launch_env.h"
 #include "reconciler/placement.h"
@@ -34,15 +36,8 @@ json writeIfUnchanged(store::Store& store, const json& read, registry::Change ch
       .object.value_or(json());
 }
 
-std::string metaString(const json& obj, const char* field) {
-  const json::json_pointer ptr("/metadata/" + std::string(field));
-  return obj.contains(ptr) && obj.at(ptr).is_string() ? obj.at(ptr).get<std::string>() : "";
-}
-
-json objectField(const json& obj, const char* field) {
-  auto it = obj.find(field);
-  return it != obj.end() && it->is_object() ? *it : json::object();
-}
+using model::objectField;
+using model::ObjectMeta;
 
 uint64_t parseStartTime(const std::string& s) {
   try {
@@ -80,7 +75,7 @@ std::map<uid_t, UidOwner> ownUids(const std::map<std::string, json>& instances,
     if (isolation.value("mode", "") != "DynamicUser") continue;
     const std::optional<uid_t> uid = isolationUid(object);
     if (!uid || *uid == 0 || *uid == ::geteuid()) continue;
-    if (!owners.emplace(*uid, UidOwner{key, metaString(object, "uid")}).second) {
+    if (!owners.emplace(*uid, UidOwner{key, ObjectMeta(object).uid()}).second) {
       claimedTwice.insert(*uid);
     }
   }
@@ -206,12 +201,12 @@ Result Controller::reconcile(const std::string& key) {
 Controller::Snapshot Controller::observe(const std::string& key, json object) {
   Snapshot s;
   s.key = key;
-  s.ns = metaString(object, "namespace");
-  s.name = metaString(object, "name");
+  s.ns = ObjectMeta(object).ns();
+  s.name = ObjectMeta(object).name();
   s.object = std::move(object);
   const json spec = objectField(s.object, "spec");
   s.spec = model::MCPInstanceSpec::fromJson(spec);
-  s.desired = desiredFromInstance(s.object);
+  s.desired = desiredFromInstance(s.object, s.spec);
   s.desired.expiredRetention = options_.expiredRetention;
 
   std::optional<json> type =
@@ -394,7 +389,7 @@ void Controller::removeEvents(const Snapshot& s) {
         store_.list("events", {.ns = s.ns, .fieldSelector = "involvedObject.uid=" + uid});
     for (const json& e : events.items) {
       try {
-        store_.remove("events", s.ns, metaString(e, "name"), 0);
+        store_.remove("events", s.ns, ObjectMeta(e).name(), 0);
       } catch (const store::StoreError& err) {
         if (err.code() != store::StoreError::Code::NotFound) throw;
       }
@@ -406,12 +401,12 @@ void Controller::removeEvents(const Snapshot& s) {
 
 InstanceMarks Controller::marksOf(const json& object) const {
   InstanceMarks m;
-  const std::string ns = metaString(object, "namespace");
-  const std::string name = metaString(object, "name");
+  const std::string ns = ObjectMeta(object).ns();
+  const std::string name = ObjectMeta(object).name();
   if (!instancesRoot_.empty() && !ns.empty() && !name.empty()) {
     m.dir = instancesRoot_ + "/" + ns + "/" + name;
   }
-  m.mcpId = metaString(object, "uid");
+  m.mcpId = ObjectMeta(object).uid();
   m.uid = isolationUid(object);
   return m;
 }

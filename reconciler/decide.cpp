@@ -4,6 +4,8 @@
 #include <csignal>
 #include <cstring>
 
+#include "api/model/json_fields.h"
+#include "api/model/object_meta.h"
 #include "api/util/random.h"
 #include "reconciler/backoff.h"
 
@@ -58,32 +60,22 @@ T valueOr(const json& obj, const char* field, T fallback) {
   }
 }
 
-const json& member(const json& obj, const char* field) {
-  static const json kEmpty = json::object();
-  auto it = obj.find(field);
-  return it != obj.end() && it->is_object() ? *it : kEmpty;
-}
-
 }  // namespace
 
-Desired desiredFromInstance(const json& instance) {
+Desired desiredFromInstance(const json& instance, const model::MCPInstanceSpec& spec) {
   Desired d;
-  const json& meta = member(instance, "metadata");
-  const json& spec = member(instance, "spec");
-  const json& status = member(instance, "status");
-  d.ns = valueOr<std::string>(meta, "namespace", "");
-  d.name = valueOr<std::string>(meta, "name", "");
-  d.uid = valueOr<std::string>(meta, "uid", "");
-  d.generation = valueOr<int64_t>(meta, "generation", 0);
-  d.deleting = meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null();
-  if (auto it = meta.find("finalizers"); it != meta.end() && it->is_array()) {
-    for (const auto& f : *it) d.hasFinalizer |= f.is_string() && f.get<std::string>() == kFinalizer;
-  }
-  d.suspend = valueOr<bool>(spec, "suspend", false);
-  d.restartPolicy = parseRestartPolicy(valueOr<std::string>(spec, "restartPolicy", "Always"));
-  d.tokenGeneration = valueOr<int64_t>(spec, "tokenGeneration", 0);
-  d.expiresAt = timeField(status, "expiresAt");
-  if (!d.expiresAt) d.expiresAt = timeField(spec, "expiresAt");
+  const model::ObjectMeta meta(instance);
+  d.ns = meta.ns();
+  d.name = meta.name();
+  d.uid = meta.uid();
+  d.generation = meta.generation();
+  d.deleting = meta.deleting();
+  d.hasFinalizer = meta.hasFinalizer(kFinalizer);
+  d.suspend = spec.suspend;
+  d.restartPolicy = parseRestartPolicy(spec.restartPolicy);
+  d.tokenGeneration = spec.tokenGeneration;
+  d.expiresAt = model::timeField(model::objectField(instance, "status"), "expiresAt");
+  if (!d.expiresAt) d.expiresAt = spec.expiresAt;
   return d;
 }
 

@@ -114,11 +114,11 @@ struct Desired {
   KeyResolution key;
 };
 
-// Fills the instance-only fields of Desired from an MCPInstance object: metadata (namespace,
-// name, uid, generation, deletionTimestamp, finalizers), spec.suspend, spec.restartPolicy,
-// spec.tokenGeneration, and expiresAt from status.expiresAt (else spec.expiresAt). Type, key and
-// specHash are the caller's (they need other objects).
-Desired desiredFromInstance(const nlohmann::json& instance);
+// Fills the instance-only fields of Desired from an MCPInstance object and its spec, parsed once
+// by the caller: metadata (namespace, name, uid, generation, deletionTimestamp, finalizers),
+// spec.suspend, spec.restartPolicy, spec.tokenGeneration, and expiresAt from status.expiresAt
+// (else spec.expiresAt). Type, key and specHash are the caller's (they need other objects).
+Desired desiredFromInstance(const nlohmann::json& instance, const model::MCPInstanceSpec& spec);
 
 // A digest of everything the process is launched from: the instance spec without the fields that
 // must not restart it (suspend, ttl, expiresAt, restartPolicy, tokenGeneration — the last has its

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "api/model/kinds.h"
+#include "api/model/object_meta.h"
 #include "api/registry/guaranteed_update.h"
 #include "api/util/random.h"
 
@@ -15,13 +16,6 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kEvents = "events";
-
-std::string metaString(const json& obj, const char* field) {
-  auto meta = obj.find("metadata");
-  if (meta == obj.end() || !meta->is_object()) return "";
-  auto it = meta->find(field);
-  return it != meta->end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 }  // namespace
 
@@ -35,9 +29,10 @@ std::string EventRecorder::eventName(const std::string& objectName, const std::s
 
 void EventRecorder::record(const json& object, const std::string& type, const std::string& reason,
                            const std::string& message) {
-  const std::string ns = metaString(object, "namespace");
-  const std::string uid = metaString(object, "uid");
-  const std::string name = eventName(metaString(object, "name"), reason, message);
+  const model::ObjectMeta meta(object);
+  const std::string& ns = meta.ns();
+  const std::string& uid = meta.uid();
+  const std::string name = eventName(meta.name(), reason, message);
   try {
     registry::UpdateOptions options;
     options.ignoreNotFound = true;
@@ -61,7 +56,7 @@ void EventRecorder::record(const json& object, const std::string& type, const st
                      {"involvedObject",
                       {{"apiVersion", object.value("apiVersion", model::kApiVersion)},
                        {"kind", object.value("kind", "MCPInstance")},
-                       {"name", metaString(object, "name")},
+                       {"name", meta.name()},
                        {"namespace", ns},
                        {"uid", uid}}},
                      {"type", type},
@@ -81,8 +76,7 @@ void EventRecorder::record(const json& object, const std::string& type, const st
         },
         options);
   } catch (const std::exception& e) {
-    spdlog::warn("events: cannot record {} for {}/{}: {}", reason, ns, metaString(object, "name"),
-                 e.what());
+    spdlog::warn("events: cannot record {} for {}/{}: {}", reason, ns, meta.name(), e.what());
   }
 }
 

@@ -1,20 +1,15 @@
 #include "reconciler/informer.h"
 
+#include "api/model/json_fields.h"
+#include "api/model/object_meta.h"
+
 namespace minimcp::reconciler {
 
 using nlohmann::json;
 
-namespace {
-
-std::string str(const json& obj, const json::json_pointer& ptr) {
-  return obj.contains(ptr) && obj.at(ptr).is_string() ? obj.at(ptr).get<std::string>() : "";
-}
-
-}  // namespace
-
 std::string objectKey(const json& obj) {
-  return str(obj, "/metadata/namespace"_json_pointer) + "/" +
-         str(obj, "/metadata/name"_json_pointer);
+  const model::ObjectMeta meta(obj);
+  return meta.ns() + "/" + meta.name();
 }
 
 Informer::Informer(store::Store& store, Enqueue enqueue)
@@ -54,7 +49,7 @@ void Informer::onEvent(const store::WatchEvent& ev) {
     std::string ref;
     if (ev.resource == kTypes) {
       m = &byType_;
-      ref = str(ev.object, "/metadata/name"_json_pointer);
+      ref = model::ObjectMeta(ev.object).name();
     } else if (ev.resource == kApiKeys) {
       m = &byApiKey_;
       ref = objectKey(ev.object);
@@ -76,10 +71,10 @@ void Informer::index(const json& instance, bool deleted) {
   }
   if (deleted) return;
   Refs r;
-  r.type = str(instance, "/spec/type"_json_pointer);
-  const std::string keyName = str(instance, "/spec/keyRef/name"_json_pointer);
-  if (!keyName.empty())
-    r.apiKey = str(instance, "/metadata/namespace"_json_pointer) + "/" + keyName;
+  r.type = model::stringField(model::objectField(instance, "spec"), "type");
+  const std::string keyName = model::stringField(
+      model::objectField(model::objectField(instance, "spec"), "keyRef"), "name");
+  if (!keyName.empty()) r.apiKey = model::ObjectMeta(instance).ns() + "/" + keyName;
   link(byType_, r.type, key);
   link(byApiKey_, r.apiKey, key);
   refs_[key] = std::move(r);

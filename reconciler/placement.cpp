@@ -10,33 +10,21 @@ namespace minimcp::reconciler {
 
 using nlohmann::json;
 
+using model::intField;
+using model::objectField;
 using model::stringField;
 
-namespace {
-
-// obj[key] when it is an object, else an empty object.
-const json& objectAt(const json& obj, const char* key) {
-  static const json empty = json::object();
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_object() ? *it : empty;
-}
-
-int64_t intField(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 NodeView NodeView::fromJson(const json& node) {
   NodeView n;
-  n.name = stringField(objectAt(node, "metadata"), "name");
-  const json& st = objectAt(node, "status");
+  n.name = stringField(objectField(node, "metadata"), "name");
+  const json& st = objectField(node, "status");
   n.phase = stringField(st, "phase");
   n.generation = intField(st, "leaseGeneration");
   n.renewTime = parseRfc3339(stringField(st, "renewTime"));
   n.leaseDuration = std::chrono::seconds(intField(st, "leaseDurationSeconds"));
-  n.capacity = intField(objectAt(node, "spec"), "capacity");
+  n.capacity = intField(objectField(node, "spec"), "capacity");
   return n;
 }
 
@@ -47,7 +35,7 @@ bool NodeView::live(TimePoint now) const {
 InstanceView InstanceView::fromJson(const json& instance) {
   InstanceView v;
   v.key = objectKey(instance);
-  const json& st = objectAt(instance, "status");
+  const json& st = objectField(instance, "status");
   v.node = stringField(st, "node");
   v.nodeGeneration = intField(st, "nodeGeneration");
   return v;

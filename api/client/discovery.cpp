@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cctype>
 
+#include "api/model/json_fields.h"
+
 namespace minimcp::client {
+
+using model::stringField;
 
 namespace {
 
@@ -11,11 +15,6 @@ std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
-}
-
-std::string stringField(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 bool matches(const ResourceInfo& r, const std::string& typed) {

@@ -22,6 +22,7 @@
 #include <thread>
 #include <utility>
 
+#include "api/model/json_fields.h"
 #include "api/model/kinds.h"
 #include "api/server/tls.h"
 #include "api/util/api_error.h"
@@ -110,13 +111,6 @@ Response unavailable(const std::string& message,
 
 Response badGateway(const std::string& message) {
   return status(ApiError(502, "InternalError", message));
-}
-
-// A string field of a JSON document, "" when absent or not a string.
-std::string stringAt(const nlohmann::json& obj, const nlohmann::json::json_pointer& ptr) {
-  if (!obj.contains(ptr)) return "";
-  const auto& v = obj.at(ptr);
-  return v.is_string() ? v.get<std::string>() : "";
 }
 
 // /mcp/{ns}/{name}[/rest][?query] → ns, name and the upstream target /mcp[/rest][?query].
@@ -843,7 +837,7 @@ Response Gateway::handle(const Request& req) {
   if (!ready(*obj)) return notReady();
 
   // Decided on this node, so a refusal never costs a hop and a peer never sees a bad token.
-  std::string host = stringAt(*obj, "/status/node"_json_pointer);
+  std::string host = model::stringField(model::objectField(*obj, "status"), "node");
   if (!options_.node.empty() && !host.empty() && host != options_.node) {
     if (!req.header(lower(kForwardedByHeader)).empty()) {
       return unavailable(subject + " runs on node " + host + ", not here on node " + options_.node +
@@ -880,12 +874,12 @@ Response Gateway::forward(const Request& req, const std::string& subject,
   std::string where = subject + " runs on node " + nodeName;
   auto node = store_.get(kNodes, "", nodeName);
   if (!node) return unavailable(where + ", which is not registered", kRetryAfterPlacement);
-  std::string phase = stringAt(*node, "/status/phase"_json_pointer);
+  std::string phase = model::stringField(model::objectField(*node, "status"), "phase");
   if (phase != "Ready") {
     return unavailable(where + ", which is " + (phase.empty() ? "not ready" : phase),
                        kRetryAfterPlacement);
   }
-  std::string address = stringAt(*node, "/spec/address"_json_pointer);
+  std::string address = model::stringField(model::objectField(*node, "spec"), "address");
   auto peer = parseAddress(address);
   if (!peer) return badGateway(where + ", whose address \"" + address + "\" is not a URL");
 
@@ -897,7 +891,7 @@ Response Gateway::forward(const Request& req, const std::string& subject,
   up.label = "node " + nodeName + " (" + address + ")";
   up.key = "peer " + address;
   if (peer->tls) {
-    std::string caBundle = stringAt(*node, "/spec/caBundle"_json_pointer);
+    std::string caBundle = model::stringField(model::objectField(*node, "spec"), "caBundle");
     std::string error;
     up.tls = core_->clientContext(caBundle, error);
     if (!up.tls) return badGateway(where + ", whose caBundle is unusable (" + error + ")");

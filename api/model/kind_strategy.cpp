@@ -80,33 +80,6 @@ json ageCell(const json& rfc3339, TimePoint now) {
   return humanDuration(std::chrono::duration_cast<std::chrono::milliseconds>(now - *t));
 }
 
-json cellAt(const json& obj, const std::string& dottedPath) {
-  const json* cur = &obj;
-  size_t start = 0;
-  while (cur) {
-    size_t dot = dottedPath.find('.', start);
-    cur = member(*cur, dottedPath.substr(start, dot == std::string::npos ? dot : dot - start));
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return cur ? *cur : json(nullptr);
-}
-
-std::string stringField(const json& obj, const std::string& key, const std::string& fallback) {
-  const json* v = member(obj, key);
-  return v && v->is_string() ? v->get<std::string>() : fallback;
-}
-
-std::vector<std::string> stringListField(const json& obj, const std::string& key) {
-  std::vector<std::string> out;
-  const json* v = member(obj, key);
-  if (!v || !v->is_array()) return out;
-  for (const json& item : *v) {
-    if (item.is_string()) out.push_back(item.get<std::string>());
-  }
-  return out;
-}
-
 std::vector<EnvVar> envFromJson(const json& spec) {
   std::vector<EnvVar> out;
   const json* env = member(spec, "env");

@@ -49,13 +49,6 @@ class KindStrategy : public Strategy {
 // Cells shared by several kinds.
 // humanDuration(now - t) for an RFC 3339 string, or null when absent/malformed.
 nlohmann::json ageCell(const nlohmann::json& rfc3339, TimePoint now);
-// The value at a dotted path ("spec.server.transport"), or null.
-nlohmann::json cellAt(const nlohmann::json& obj, const std::string& dottedPath);
-
-// Tolerant typed reads (for objects that may not have been validated).
-std::string stringField(const nlohmann::json& obj, const std::string& key,
-                        const std::string& fallback = "");
-std::vector<std::string> stringListField(const nlohmann::json& obj, const std::string& key);
 std::vector<EnvVar> envFromJson(const nlohmann::json& spec);
 
 // Sets obj[key] = value when obj is an object and key is absent or null.

@@ -133,13 +133,6 @@ std::string indexPath(const std::string& parent, size_t index) {
   return parent + "[" + std::to_string(index) + "]";
 }
 
-const json* member(const json& obj, const std::string& key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
 void rejectUnknownFields(FieldErrors& errs, const json& obj, const std::string& path,
                          std::initializer_list<const char*> known) {
   if (!obj.is_object()) return;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "api/model/json_fields.h"
 #include "api/util/api_error.h"
 
 namespace minimcp::model {
@@ -40,10 +41,6 @@ class FieldErrors {
 // "spec" + "ttl" → "spec.ttl"; index → "spec.env[2]".
 std::string joinPath(const std::string& parent, const std::string& key);
 std::string indexPath(const std::string& parent, size_t index);
-
-// The member `key` of `obj`, or nullptr when absent or null (null means "not set", as with
-// omitempty in Go).
-const nlohmann::json* member(const nlohmann::json& obj, const std::string& key);
 
 // Records `unknown field` for every member of `obj` not in `known`.
 void rejectUnknownFields(FieldErrors& errs, const nlohmann::json& obj, const std::string& path,

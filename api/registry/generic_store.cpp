@@ -1,5 +1,6 @@
 #include "api/registry/generic_store.h"
 
+#include "api/model/object_meta.h"
 #include "api/registry/guaranteed_update.h"
 #include "api/registry/managed_fields.h"
 #include "api/util/random.h"
@@ -11,22 +12,7 @@ using store::StoreError;
 
 namespace {
 
-const std::string& metaString(const json& obj, const char* field) {
-  static const std::string empty;
-  auto md = obj.find("metadata");
-  if (md == obj.end() || !md->is_object()) return empty;
-  auto it = md->find(field);
-  return it != md->end() && it->is_string() ? it->get_ref<const std::string&>() : empty;
-}
-
-bool hasDeletionTimestamp(const json& obj) { return !metaString(obj, "deletionTimestamp").empty(); }
-
-bool hasFinalizers(const json& obj) {
-  auto md = obj.find("metadata");
-  if (md == obj.end() || !md->is_object()) return false;
-  auto f = md->find("finalizers");
-  return f != md->end() && f->is_array() && !f->empty();
-}
+using model::ObjectMeta;
 
 const char* kStaleMessage =
     "the object has been modified; please apply your changes to the latest version and try again";
@@ -84,7 +70,7 @@ std::string randomSuffix() {
 
 void throwIfInvalid(const std::vector<Cause>& causes, const WriteRequest& r, const json& obj) {
   if (causes.empty()) return;
-  throw ApiError::Invalid(r.strategy.info().kind, metaString(obj, "name"), causes, r.group);
+  throw ApiError::Invalid(r.strategy.info().kind, ObjectMeta(obj).name(), causes, r.group);
 }
 
 }  // namespace
@@ -190,7 +176,7 @@ WriteResult GenericStore::create(const WriteRequest& r, json obj) const {
   const auto& plural = r.strategy.info().plural;
   std::unique_lock<std::mutex> admitted;
   obj = prepareCreate(r, std::move(obj), false, admitted);
-  const std::string name = metaString(obj, "name");
+  const std::string name = ObjectMeta(obj).name();
   try {
     if (r.dryRun) {
       if (store_.get(plural, r.ns, name)) throw ApiError::AlreadyExists(plural, name, r.group);
@@ -251,11 +237,11 @@ WriteResult GenericStore::write(const WriteRequest& r, const MakeObject& make,
     if (clientRv != 0 && clientRv != oldRv) {
       throw ApiError::Conflict(info.plural, r.name, kStaleMessage, r.group);
     }
-    const std::string& uid = metaString(obj, "uid");
-    if (!uid.empty() && uid != metaString(old, "uid")) {
+    const std::string& uid = ObjectMeta(obj).uid();
+    if (!uid.empty() && uid != ObjectMeta(old).uid()) {
       throw ApiError::Conflict(info.plural, r.name,
                                "Precondition failed: UID in object meta: " + uid +
-                                   ", does not match the stored UID " + metaString(old, "uid"),
+                                   ", does not match the stored UID " + ObjectMeta(old).uid(),
                                r.group);
     }
     // Fields only the server sets are carried over from the stored object.
@@ -284,7 +270,7 @@ WriteResult GenericStore::write(const WriteRequest& r, const MakeObject& make,
     causes.insert(causes.end(), more.begin(), more.end());
     throwIfInvalid(causes, r, obj);
     if (!statusOnly) admitValidate(r, obj, &old);
-    if (hasDeletionTimestamp(old) && !hasFinalizers(obj)) {
+    if (ObjectMeta(old).deleting() && !ObjectMeta(obj).hasFinalizers()) {
       // The last finalizer is gone: the deletion that was waiting for it completes now (a dry
       // run shows the object without it).
       return r.dryRun ? Change::write(std::move(obj)) : Change::remove();
@@ -308,10 +294,10 @@ WriteResult GenericStore::remove(const WriteRequest& r, const DeleteOptions& opt
   auto tryUpdate = [&](const json* current) -> Change {
     const json& old = *current;
     int64_t oldRv = store::parseResourceVersion(old);
-    if (!options.uid.empty() && options.uid != metaString(old, "uid")) {
+    if (!options.uid.empty() && options.uid != ObjectMeta(old).uid()) {
       throw ApiError::Conflict(plural, r.name,
                                "Precondition failed: UID in precondition: " + options.uid +
-                                   ", UID in object meta: " + metaString(old, "uid"),
+                                   ", UID in object meta: " + ObjectMeta(old).uid(),
                                r.group);
     }
     if (options.resourceVersion != 0 && options.resourceVersion != oldRv) {
@@ -321,9 +307,9 @@ WriteResult GenericStore::remove(const WriteRequest& r, const DeleteOptions& opt
               ", ResourceVersion in meta: " + std::to_string(oldRv),
           r.group);
     }
-    if (!hasFinalizers(old)) return Change::remove();
+    if (!ObjectMeta(old).hasFinalizers()) return Change::remove();
     // Graceful: mark it; whoever owns the finalizer removes it when done.
-    if (hasDeletionTimestamp(old)) return Change::keep();
+    if (ObjectMeta(old).deleting()) return Change::keep();
     json obj = old;
     obj["metadata"]["deletionTimestamp"] = formatRfc3339(clock_.now());
     obj["metadata"]["deletionGracePeriodSeconds"] = 0;

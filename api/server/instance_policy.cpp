@@ -6,6 +6,7 @@
 #include "api/model/env_policy.h"
 #include "api/model/kind_strategy.h"
 #include "api/model/kinds.h"
+#include "api/model/object_meta.h"
 #include "api/model/validation.h"
 #include "api/util/api_error.h"
 
@@ -16,28 +17,20 @@ using nlohmann::json;
 
 namespace {
 
-json objectAt(const json* obj, const char* key) {
-  const json* v = obj ? model::member(*obj, key) : nullptr;
-  return v && v->is_object() ? *v : json::object();
-}
-
-std::string metaString(const json& obj, const char* key) {
-  return model::stringField(objectAt(&obj, "metadata"), key);
-}
-
 class InstancePolicyAdmission : public AdmissionPlugin {
  public:
   InstancePolicyAdmission(store::Store& store, fs::path dataDir)
       : store_(store), dataDir_(std::move(dataDir)) {}
 
   void validate(const AdmissionRequest& r) const override {
-    const json spec = objectAt(&r.object, "spec");
+    const json spec = model::objectField(r.object, "spec");
     const std::string typeName = model::stringField(spec, "type");
     if (typeName.empty()) return;
     const std::optional<json> typeObj = store_.get("mcptypes", "", typeName);
     if (!typeObj) return;
-    const model::MCPTypeSpec type = model::MCPTypeSpec::fromJson(objectAt(&*typeObj, "spec"));
-    const json oldSpec = objectAt(r.old, "spec");
+    const model::MCPTypeSpec type =
+        model::MCPTypeSpec::fromJson(model::objectField(*typeObj, "spec"));
+    const json oldSpec = (r.old ? model::objectField(*r.old, "spec") : json::object());
 
     model::FieldErrors errs;
     std::set<std::string> stored;
@@ -51,21 +44,22 @@ class InstancePolicyAdmission : public AdmissionPlugin {
       if (why) errs.invalid(model::indexPath("spec.env", i) + ".name", name, *why);
     }
 
-    const json config = objectAt(&spec, "config");
-    const json oldConfig = objectAt(&oldSpec, "config");
+    const json config = model::objectField(spec, "config");
+    const json oldConfig = model::objectField(oldSpec, "config");
     json changed = json::object();
     for (const auto& [field, value] : config.items()) {
       if (!oldConfig.contains(field) || oldConfig[field] != value) changed[field] = value;
     }
     // The runtime's layout (reconciler/launch_env.h instanceDir).
-    const fs::path instanceDir =
-        dataDir_ / "instances" / metaString(r.object, "namespace") / metaString(r.object, "name");
+    const fs::path instanceDir = dataDir_ / "instances" / model::ObjectMeta(r.object).ns() /
+                                 model::ObjectMeta(r.object).name();
     for (const auto& v :
          model::checkConfigConstraints(type, changed, instanceDir, model::resolveExisting)) {
       errs.invalid("spec.config." + v.field, v.value, v.message);
     }
     if (!errs.empty()) {
-      throw ApiError::Invalid(r.info.kind, metaString(r.object, "name"), errs.take(), r.info.group);
+      throw ApiError::Invalid(r.info.kind, model::ObjectMeta(r.object).name(), errs.take(),
+                              r.info.group);
     }
   }
 

@@ -1,5 +1,6 @@
 #include "api/server/limits.h"
 
+#include "api/model/object_meta.h"
 #include "api/model/strategy.h"
 #include "api/model/validation.h"
 #include "api/model/yaml.h"
@@ -16,18 +17,9 @@ namespace {
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
-std::string nsOf(const json& obj) {
-  const json* md = obj.is_object() ? model::member(obj, "metadata") : nullptr;
-  const json* ns = md && md->is_object() ? model::member(*md, "namespace") : nullptr;
-  return ns && ns->is_string() ? ns->get<std::string>() : "";
-}
-
 // spec.<field> as a string; "" when absent or not a string.
 std::string specString(const json* obj, const char* field) {
-  if (!obj || !obj->is_object()) return "";
-  const json* spec = model::member(*obj, "spec");
-  const json* v = spec && spec->is_object() ? model::member(*spec, field) : nullptr;
-  return v && v->is_string() ? v->get<std::string>() : "";
+  return obj ? model::stringField(model::objectField(*obj, "spec"), field) : "";
 }
 
 class InstanceLimitsAdmission : public AdmissionPlugin {
@@ -41,12 +33,12 @@ class InstanceLimitsAdmission : public AdmissionPlugin {
     json* spec = r.object.contains("spec") ? &r.object["spec"] : nullptr;
     if (!spec || !spec->is_object()) return;  // validation reports it
     if (model::member(*spec, "ttl") || model::member(*spec, "expiresAt")) return;
-    auto max = limits_.effective(nsOf(r.object)).maxTTL;
+    auto max = limits_.effective(model::ObjectMeta(r.object).ns()).maxTTL;
     if (max.count() > 0) (*spec)["ttl"] = formatDuration(max);
   }
 
   void validate(const AdmissionRequest& r) const override {
-    const std::string ns = nsOf(r.object);
+    const std::string& ns = model::ObjectMeta(r.object).ns();
     const NamespaceLimits l = limits_.effective(ns);
     if (!r.old && l.maxInstances > 0) {
       store::ListOptions opts;

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "tests/mocks/forwarding_store.h"
 #include "tests/unit/controller/controller_fixture.h"
 
 namespace minimcp::test {
@@ -173,19 +174,11 @@ TEST_F(ControllerTest, ObjectRemovedBehindOurBackStopsTheStrayProcess) {
 
 // Writes a label into the stored object right before the controller's first status write that
 // carries a pid, so that write meets a newer resourceVersion.
-class RacingStore : public store::Store {
+class RacingStore : public testing::ForwardingStore {
  public:
-  explicit RacingStore(store::Store& inner) : inner_(inner) {}
+  using ForwardingStore::ForwardingStore;
   std::atomic<bool> armed{false};
 
-  json create(const std::string& r, json o) override { return inner_.create(r, std::move(o)); }
-  std::optional<json> get(const std::string& r, const std::string& ns,
-                          const std::string& n) override {
-    return inner_.get(r, ns, n);
-  }
-  store::ListResult list(const std::string& r, const store::ListOptions& o) override {
-    return inner_.list(r, o);
-  }
   json update(const std::string& r, json o, int64_t rv) override {
     if (r == "mcpinstances" && o.contains("status") && o["status"].contains("pid") &&
         armed.exchange(false)) {
@@ -195,26 +188,6 @@ class RacingStore : public store::Store {
     }
     return inner_.update(r, std::move(o), rv);
   }
-  json remove(const std::string& r, const std::string& ns, const std::string& n,
-              int64_t rv) override {
-    return inner_.remove(r, ns, n, rv);
-  }
-  std::vector<store::WatchEvent> changesSince(const std::string& r, const std::string& ns,
-                                              int64_t rv) override {
-    return inner_.changesSince(r, ns, rv);
-  }
-  int64_t currentResourceVersion() override { return inner_.currentResourceVersion(); }
-  std::unique_ptr<store::Subscription> subscribe(
-      std::function<void(const store::WatchEvent&)> cb) override {
-    return inner_.subscribe(std::move(cb));
-  }
-  std::unique_ptr<store::ExclusiveLock> tryLock(const std::string& name) override {
-    return inner_.tryLock(name);
-  }
-  void compactHistory(int64_t keep) override { inner_.compactHistory(keep); }
-
- private:
-  store::Store& inner_;
 };
 
 TEST_F(ControllerTest, ConflictOnStatusWriteRequeuesAndLosesNothing) {

@@ -1355,7 +1355,7 @@ TEST(Desired, FromInstance) {
       {"spec", {{"suspend", true}, {"restartPolicy", "OnFailure"}, {"tokenGeneration", 2}}},
       {"status", {{"expiresAt", "2026-01-01T02:00:00Z"}}},
   };
-  const Desired d = desiredFromInstance(obj);
+  const Desired d = desiredFromInstance(obj, model::MCPInstanceSpec::fromJson(obj["spec"]));
   EXPECT_EQ(d.ns, "alice");
   EXPECT_EQ(d.name, "inbox");
   EXPECT_EQ(d.generation, 4);
@@ -1366,7 +1366,7 @@ TEST(Desired, FromInstance) {
   EXPECT_EQ(d.tokenGeneration, 2);
   EXPECT_EQ(d.expiresAt, TimePoint(FakeClock::kEpoch) + hours(2));
 
-  const Desired bare = desiredFromInstance({{"metadata", {{"name", "x"}}}});
+  const Desired bare = desiredFromInstance({{"metadata", {{"name", "x"}}}}, {});
   EXPECT_FALSE(bare.deleting);
   EXPECT_FALSE(bare.hasFinalizer);
   EXPECT_EQ(bare.restartPolicy, RestartPolicy::Always);

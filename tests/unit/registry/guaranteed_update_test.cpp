@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api/util/api_error.h"
+#include "tests/mocks/forwarding_store.h"
 #include "tests/unit/server/fake_kinds.h"
 
 namespace minimcp::registry {
@@ -18,45 +19,17 @@ using store::StoreError;
 
 // The real store, with a hook that runs just before every update (to slip a writer in between
 // guaranteedUpdate's read and its write).
-class InterposedStore : public store::Store {
+class InterposedStore : public testing::ForwardingStore {
  public:
-  explicit InterposedStore(store::Store& inner) : inner_(inner) {}
+  using ForwardingStore::ForwardingStore;
   std::function<void()> beforeUpdate;
   int updates = 0;
 
-  json create(const std::string& r, json obj) override { return inner_.create(r, std::move(obj)); }
-  std::optional<json> get(const std::string& r, const std::string& ns,
-                          const std::string& name) override {
-    return inner_.get(r, ns, name);
-  }
-  store::ListResult list(const std::string& r, const store::ListOptions& o) override {
-    return inner_.list(r, o);
-  }
   json update(const std::string& r, json obj, int64_t rv) override {
     ++updates;
     if (beforeUpdate) beforeUpdate();
     return inner_.update(r, std::move(obj), rv);
   }
-  json remove(const std::string& r, const std::string& ns, const std::string& name,
-              int64_t rv) override {
-    return inner_.remove(r, ns, name, rv);
-  }
-  std::vector<store::WatchEvent> changesSince(const std::string& r, const std::string& ns,
-                                              int64_t rv) override {
-    return inner_.changesSince(r, ns, rv);
-  }
-  int64_t currentResourceVersion() override { return inner_.currentResourceVersion(); }
-  std::unique_ptr<store::Subscription> subscribe(
-      std::function<void(const store::WatchEvent&)> cb) override {
-    return inner_.subscribe(std::move(cb));
-  }
-  std::unique_ptr<store::ExclusiveLock> tryLock(const std::string& name) override {
-    return inner_.tryLock(name);
-  }
-  void compactHistory(int64_t keep) override { inner_.compactHistory(keep); }
-
- private:
-  store::Store& inner_;
 };
 
 class GuaranteedUpdateTest : public ::testing::Test {

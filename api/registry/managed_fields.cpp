@@ -284,6 +284,14 @@ bool trackedTopLevel(const std::string& field, const FieldWriter& w) {
   return w.subresource == "status" ? field == "status" : field != "status";
 }
 
+// Top-level fields the kind's schema does not declare are the server's own bookkeeping (an
+// APIKey's sealed value): owning them would name them in managedFields, which every reader sees.
+bool declaredTopLevel(const std::string& field, const json& schema) {
+  if (field == "metadata") return true;
+  auto p = schema.is_object() ? schema.find("properties") : schema.end();
+  return !schema.is_object() || p == schema.end() || !p->is_object() || p->contains(field);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Walking an object along its schema
 
@@ -304,6 +312,7 @@ void collect(const json& v, const json& s, FieldPath& path, Members& out, bool s
     const bool meta = path.size() == 1 && path[0] == "f:metadata";
     for (const auto& [k, child] : v.items()) {
       if (root && top && !trackedTopLevel(k, *top)) continue;
+      if (root && !declaredTopLevel(k, s)) continue;
       if (meta && serverSetMeta(k)) continue;
       const json& cs = root && k == "metadata" ? objectMetaSchema() : childSchema(s, k);
       path.push_back("f:" + k);

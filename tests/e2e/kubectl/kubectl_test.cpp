@@ -265,8 +265,10 @@ TEST_F(KubectlTest, WaitForConditionReadySetThroughStatus) {
   auto waiter = std::async(std::launch::async, [] {
     return kubectl({"wait", "--for=condition=Ready", "mi/waited", "-n", "e2e", "--timeout=20s"});
   });
+  // As a controller writes it: kubectl wait ignores a condition older than the generation.
   json status = {{"status",
-                  {{"conditions",
+                  {{"observedGeneration", 1},
+                   {"conditions",
                     {{{"type", "Ready"},
                       {"status", "True"},
                       {"reason", "Healthy"},

@@ -112,6 +112,16 @@ config: {}
   EXPECT_EQ(FieldSet::fromFieldsV1(want), s);
 }
 
+TEST(FieldSet, TopLevelFieldsTheSchemaDoesNotDeclareAreNeverOwned) {
+  // The server's own bookkeeping beside spec (an APIKey's sealed value) must not be named in
+  // managedFields, which every reader of the object sees.
+  json obj = base("ttl: 1h");
+  obj["sealed"] = yaml("{value: c2VjcmV0, digest: abc}");
+  EXPECT_EQ(paths(fieldSetOf(obj, schema(), writer("m"))), std::vector<std::string>{".spec.ttl"});
+  json recorded = recordUpdate(nullptr, obj, schema(), writer("m"));
+  EXPECT_EQ(recorded["metadata"]["managedFields"].dump().find("sealed"), std::string::npos);
+}
+
 TEST(FieldSet, PathStringsAsKubePrintsThem) {
   struct Case {
     FieldPath path;

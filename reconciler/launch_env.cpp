@@ -192,6 +192,7 @@ runtime::LaunchSpec buildLaunchSpec(const model::MCPTypeSpec& type,
   }
   spec.command = command->string();
   for (const auto& a : type.server.args) spec.args.push_back(resolveArg(a, ctx.mcpServersDir));
+  spec.codeDirs.push_back(canonicalDir(ctx.mcpServersDir).string());
   spec.env = env.take();
   return spec;
 }

@@ -586,7 +586,7 @@ struct LocalProcessRuntime::Impl {
     std::vector<std::string> args = spec.args;
     const bool sandboxed = options.sandbox == Sandbox::Bwrap;
     if (sandboxed) {
-      args = bwrapArgs(spec.workingDir, exe, spec.args);
+      args = bwrapArgs(spec.workingDir, exe, spec.args, spec.codeDirs);
       exe = options.bwrapPath;
     }
     ResourceLimits limits = spec.limits;

@@ -40,6 +40,9 @@ struct LaunchSpec {
   // environment: the caller builds it from nothing (PATH, HOME, PORT, ...).
   std::vector<std::pair<std::string, std::string>> env;
   std::string workingDir;  // must exist
+  // Directories the command reads its code from (the mcp-servers dir). A sandbox's private
+  // mounts (its own /tmp) must not hide them, so it binds them back, read-only.
+  std::vector<std::string> codeDirs;
   // stdout and stderr both go, interleaved, to logDir/output.log (created if missing), rotated
   // when it grows past maxLogBytes into output.log.1 .. output.log.<maxLogFiles>. Empty logDir:
   // output is discarded (/dev/null).

@@ -21,8 +21,10 @@ inline constexpr int kBwrapProcesses = 2;
 // bwrap's arguments (without argv[0]) that run `command args` in the sandbox. The group's
 // SIGTERM is ignored by bwrap (the runtime sets it so before exec): env(1) puts it back to the
 // default for the command, so a stop keeps its grace period.
+// `codeDirs` are bound back read-only after the private /tmp (a checkout under /tmp).
 std::vector<std::string> bwrapArgs(const std::string& workingDir, const std::string& command,
                                    const std::vector<std::string>& args,
+                                   const std::vector<std::string>& codeDirs = {},
                                    const std::string& envPath = "/usr/bin/env");
 
 }  // namespace minimcp::runtime

@@ -12,6 +12,19 @@ bool hasRun(const std::vector<std::string>& args, const std::vector<std::string>
   return std::search(args.begin(), args.end(), seq.begin(), seq.end()) != args.end();
 }
 
+TEST(BwrapArgs, CodeDirsAreBoundBackReadOnlyAfterThePrivateTmp) {
+  // A checkout under /tmp: the server's code must stay visible through the private /tmp.
+  const std::string dir = "/tmp/data/instances/ns/name", code = "/tmp/checkout/mcp-servers";
+  const auto args = bwrapArgs(dir, "/usr/bin/node", {code + "/echo/server.js"}, {code});
+  auto at = [&](const std::vector<std::string>& seq) {
+    return std::search(args.begin(), args.end(), seq.begin(), seq.end()) - args.begin();
+  };
+  ASSERT_TRUE(hasRun(args, {"--ro-bind", code, code}));
+  EXPECT_LT(at({"--tmpfs", "/tmp"}), at({"--ro-bind", code, code}));
+  EXPECT_LT(at({"--tmpfs", "/tmp"}), at({"--bind", dir, dir}));
+  EXPECT_EQ(std::count(args.begin(), args.end(), "--bind"), 1);
+}
+
 TEST(BwrapArgs, ReadOnlyHostPrivateTmpAndProcOwnDirWritableAtTheSamePath) {
   const std::string dir = "/data/instances/ns/name";
   const auto args = bwrapArgs(dir, "/usr/bin/node", {"/srv/echo/server.js", "--flag"});

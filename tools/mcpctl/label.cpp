@@ -97,17 +97,8 @@ int runMetadata(Session& s, MetadataOptions& o, client::MetadataField field) {
                       "application/merge-patch+json");
     if (!isSuccess(res)) throw CommandError(serverError(res));
     json updated = withoutManagedFields(withTypeMeta(parseObject(res), r));
-    if (o.output == "yaml") {
-      std::cout << toYamlText(updated);
-    } else if (o.output == "json") {
-      std::cout << toJsonText(updated);
-    } else if (o.output == "name") {
-      std::cout << r.kindDotGroup() << "/" << name << "\n";
-    } else if (printer) {
-      printer->print(updated, std::cout);
-    } else {
-      std::cout << changedLine(r, name, patch.outcome, dryRun);
-    }
+    printWritten(updated, r, name, o.output, printer.get(),
+                 changedLine(r, name, patch.outcome, dryRun));
   }
   return 0;
 }

@@ -159,6 +159,11 @@ json withoutManagedFields(json obj);
 std::string changedLine(const ResourceInfo& r, const std::string& name, const std::string& verb,
                         bool dryRun);
 
+// The object a write answered, printed as -o asks: yaml, json, name or a template (`printer`);
+// without -o, `line` (a changedLine).
+void printWritten(const json& updated, const ResourceInfo& r, const std::string& name,
+                  const std::string& output, TemplatePrinter* printer, const std::string& line);
+
 // --- input ---
 // Reads -f arguments (files, directories with .yaml/.yml/.json, "-" for stdin); returns
 // (source name, documents) per file, expanding kind: List. Throws CommandError on unreadable or

@@ -155,4 +155,19 @@ std::string changedLine(const ResourceInfo& r, const std::string& name, const st
   return r.kindDotGroup() + "/" + name + " " + verb + (dryRun ? " (server dry run)" : "") + "\n";
 }
 
+void printWritten(const json& updated, const ResourceInfo& r, const std::string& name,
+                  const std::string& output, TemplatePrinter* printer, const std::string& line) {
+  if (output == "yaml") {
+    std::cout << toYamlText(updated);
+  } else if (output == "json") {
+    std::cout << toJsonText(updated);
+  } else if (output == "name") {
+    std::cout << r.kindDotGroup() << "/" << name << "\n";
+  } else if (printer) {
+    printer->print(updated, std::cout);
+  } else {
+    std::cout << line;
+  }
+}
+
 }  // namespace minimcp::mcpctl

@@ -117,19 +117,10 @@ int runPatch(Session& s, PatchOptions& o) {
       }
       json updated = withoutManagedFields(withTypeMeta(parseObject(res), r));
       bool changed = parseObject(before) != parseObject(res);
-      if (o.output == "yaml") {
-        std::cout << toYamlText(updated);
-      } else if (o.output == "json") {
-        std::cout << toJsonText(updated);
-      } else if (o.output == "name") {
-        std::cout << r.kindDotGroup() << "/" << name << "\n";
-      } else if (printer) {
-        printer->print(updated, std::cout);
-      } else {
-        // kubectl patch prints no dry-run suffix (label and annotate do).
-        std::cout << changedLine(r, name, changed || dryRun ? "patched" : "patched (no change)",
-                                 false);
-      }
+      // kubectl patch prints no dry-run suffix (label and annotate do).
+      printWritten(
+          updated, r, name, o.output, printer.get(),
+          changedLine(r, name, changed || dryRun ? "patched" : "patched (no change)", false));
     }
   }
   return exitCode;

@@ -15,19 +15,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 KUBECTL=$(command -v kubectl) || { echo "kubectl is missing" >&2; exit 2; }
-BIN=build/bin
-WORK=$(mktemp -d /tmp/minimcp-ssa-bench.XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN/mcpd" --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" --log-level warn --disable-reconciler --max-instances-per-namespace 0 --max-ttl 0 >"$WORK/mcpd.log" 2>&1 &
-MCPD=$!
-cleanup() { kill -TERM "$MCPD" 2>/dev/null || true; wait "$MCPD" 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-KCFG="$WORK/data/admin.kubeconfig"
-for _ in $(seq 1 100); do
-  [ -s "$KCFG" ] && curl -skf "https://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-[ -s "$KCFG" ] || { echo "mcpd did not become ready" >&2; cat "$WORK/mcpd.log" >&2; exit 1; }
+# shellcheck source=tools/bench/api_mcpd.sh
+. tools/bench/api_mcpd.sh
+start_api_mcpd minimcp-ssa-bench
 ctl() { "$BIN/mcpctl" --kubeconfig "$KCFG" "$@"; }
 kc() { "$KUBECTL" --kubeconfig "$KCFG" --cache-dir "$WORK/kube-cache" "$@"; }
 

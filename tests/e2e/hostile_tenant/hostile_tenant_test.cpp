@@ -822,6 +822,25 @@ TEST_F(HostileTenant, AlicesNamespaceIsNeitherReadableNorWritableByBob) {
       {"POST", "/mcp/alice/a1", "{}", kJson, {403, 404}},
       {"GET", "/mcp/alice/a1", "", {}, {403, 404}},
       {"DELETE", "/mcp/alice/a1", "", {}, {403, 404}},
+      // Routes of the GitOps API: server-side apply with force, a gzipped list, bookmarks and
+      // initial events.
+      {"PATCH",
+       a1 + "?fieldManager=bob&force=true",
+       "spec:\n  suspend: true\n",
+       {{"Content-Type", "application/apply-patch+yaml"}},
+       {403, 404}},
+      {"PATCH",
+       aliceNs + "/mcpinstances/fresh?fieldManager=bob",
+       "apiVersion: minimcp.io/v1alpha1\nkind: MCPInstance\nmetadata: {name: fresh}\n",
+       {{"Content-Type", "application/apply-patch+yaml"}},
+       {403, 404}},
+      {"GET", aliceNs + "/mcpinstances", "", {{"Accept-Encoding", "gzip"}}, {403}},
+      {"GET",
+       aliceNs + "/mcpinstances?watch=true&allowWatchBookmarks=true&sendInitialEvents=true"
+                 "&resourceVersionMatch=NotOlderThan",
+       "",
+       {},
+       {403}},
   };
   for (const auto& a : attempts) {
     SCOPED_TRACE(a.method + " " + a.target);
@@ -829,6 +848,20 @@ TEST_F(HostileTenant, AlicesNamespaceIsNeitherReadableNorWritableByBob) {
     EXPECT_TRUE(a.codes.count(r.status)) << r.status << " " << r.body;
   }
   EXPECT_TRUE(c.instance("stolen", kAlice).is_null());
+  EXPECT_TRUE(c.instance("fresh", kAlice).is_null());
+  // An access review answers for the caller only: bob may not read alice's instances.
+  json review = {{"apiVersion", "authorization.k8s.io/v1"},
+                 {"kind", "SelfSubjectAccessReview"},
+                 {"spec",
+                  {{"resourceAttributes",
+                    {{"namespace", kAlice},
+                     {"verb", "get"},
+                     {"group", "minimcp.io"},
+                     {"resource", "mcpinstances"}}}}}};
+  auto rev = bob_->request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                           review.dump(), kJson);
+  ASSERT_EQ(rev.status, 201) << rev.body;
+  EXPECT_EQ(json::parse(rev.body)["status"].value("allowed", true), false) << rev.body;
   auto types = c.api().request("GET", std::string(kApi) + "/mcptypes/bobs-type", "", {}, 10s);
   EXPECT_EQ(types.status, 404);
   json a1After = c.instance("a1", kAlice);

@@ -60,6 +60,9 @@ struct GatewayOptions {
   std::chrono::milliseconds coalesceWindow{20};
   // This mcpd's node name (the name of its Node object). "" = single node: never forward.
   std::string node;
+  // The authorization server (issuer URL) named in the protected resource metadata of every
+  // instance; "" = none.
+  std::string authorizationServer;
 };
 
 // Set on a request one gateway forwards to another (value: the forwarding node's name).

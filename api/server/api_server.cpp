@@ -298,6 +298,7 @@ void ApiServer::stop() {
 uint16_t ApiServer::port() const { return impl_->http ? impl_->http->port() : 0; }
 std::string ApiServer::url() const { return impl_->url; }
 std::string ApiServer::caPem() const { return impl_->caPem; }
+const ApiServerOptions& ApiServer::options() const { return impl_->opts; }
 std::string ApiServer::kubeconfigPath() const { return impl_->opts.dataDir + "/admin.kubeconfig"; }
 store::Store& ApiServer::store() { return *impl_->store; }
 StoreTokenAuthenticator& ApiServer::authenticator() { return *impl_->auth; }

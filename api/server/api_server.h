@@ -49,6 +49,9 @@ struct ApiServerOptions {
   std::function<std::vector<std::string>(const std::string& ns, const std::string& name)> logFiles;
   // Per-namespace defaults (mcpd flags); the admin overrides them per namespace over the API.
   NamespaceLimits limits;
+  // The OAuth 2.0 authorization server (an OpenID Connect issuer, https://…) that issues
+  // access tokens for this server's MCP instances; "" = none (only mcpd's own tokens).
+  std::string oidcIssuer;
 };
 
 // An extra route: answers requests whose path starts with its prefix. `who` is null for
@@ -75,6 +78,7 @@ class ApiServer {
   std::string kubeconfigPath() const;
   // PEM of the CA clients should trust for url() ("" for plain HTTP or a publicly rooted cert).
   std::string caPem() const;
+  const ApiServerOptions& options() const;
   store::Store& store();
   StoreTokenAuthenticator& authenticator();
 

@@ -24,6 +24,7 @@
 #include "api/secrets/key_resolver.h"
 #include "api/secrets/rotate.h"
 #include "api/server/api_server.h"
+#include "api/server/issuer_url.h"
 #include "api/store/store.h"
 #include "api/util/api_error.h"
 #include "api/util/clock.h"
@@ -286,6 +287,11 @@ int main(int argc, char** argv) {
                    ? std::string()
                    : "expected an https:// or http:// URL";
       });
+  std::string oidcIssuer;
+  app.add_option("--oidc-issuer", oidcIssuer,
+                 "https URL of the OAuth 2.0 authorization server (OpenID Connect issuer) MCP "
+                 "clients sign in with; the gateway names it in its protected resource metadata")
+      ->check([](const std::string& v) { return minimcp::server::issuerUrlProblem(v); });
   size_t maxConnections = 1024;
   app.add_option("--max-connections", maxConnections,
                  "open API connections (watches included) beyond which new ones are answered "
@@ -395,6 +401,7 @@ int main(int argc, char** argv) {
   opts.limits.maxInstances = maxInstances;
   opts.limits.maxTTL =
       maxTTL == "0" ? std::chrono::milliseconds(0) : *minimcp::parseDuration(maxTTL);
+  opts.oidcIssuer = oidcIssuer;
   minimcp::server::ApiServer server(opts);
 #ifdef MINIMCP_HAVE_GATEWAY
   // The gateway needs the store, which exists only after start(); routes must be added before.
@@ -417,6 +424,7 @@ int main(int argc, char** argv) {
 #ifdef MINIMCP_HAVE_GATEWAY
   minimcp::gateway::GatewayOptions gatewayOptions;
   if (cluster) gatewayOptions.node = node;  // forwards to the node that runs the instance
+  gatewayOptions.authorizationServer = server.options().oidcIssuer;
   ControllerUpstreams upstreams;
   auto gatewayImpl = std::make_unique<minimcp::gateway::Gateway>(
       server.store(), server.authenticator(), instanceTokens, upstreams, gatewayOptions);

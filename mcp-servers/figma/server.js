@@ -47,9 +47,9 @@ function registerTools(mcp, ctx) {
 
   mcp.registerTool('list_files', {
     description: 'List the files of a Figma project (key, name, last modified, thumbnail)',
-    inputSchema: {project_id: PROJECT_ID.describe('Project id (from the project URL)')},
-  }, wrap(async ({project_id: projectId}, extra) => {
-    const r = await figma(ctx).request('GET', `/v1/projects/${encodeURIComponent(projectId)}/files`, {signal: extra?.signal});
+    inputSchema: z.object({project_id: PROJECT_ID.describe('Project id (from the project URL)')}),
+  }, wrap(async ({project_id: projectId}, reqCtx) => {
+    const r = await figma(ctx).request('GET', `/v1/projects/${encodeURIComponent(projectId)}/files`, {signal: reqCtx?.mcpReq.signal});
     return jsonResult({
       project: r?.name,
       files: (r?.files ?? []).map((f) => ({key: f.key, name: f.name, lastModified: f.last_modified,
@@ -59,12 +59,12 @@ function registerTools(mcp, ctx) {
 
   mcp.registerTool('read_file', {
     description: 'Read a Figma file: name, version, last modified and its node tree (id, name, type) to the given depth',
-    inputSchema: {
+    inputSchema: z.object({
       file_key: FILE_KEY,
       depth: z.number().int().min(1).max(10).optional().describe('Tree depth: 1 = pages, 2 = pages and top-level frames (default)'),
-    },
-  }, wrap(async ({file_key: key, depth = 2}, extra) => {
-    const r = await figma(ctx).request('GET', `/v1/files/${encodeURIComponent(key)}`, {query: {depth}, signal: extra?.signal});
+    }),
+  }, wrap(async ({file_key: key, depth = 2}, reqCtx) => {
+    const r = await figma(ctx).request('GET', `/v1/files/${encodeURIComponent(key)}`, {query: {depth}, signal: reqCtx?.mcpReq.signal});
     const budget = {left: MAX_NODES};
     const doc = r?.document ? outline(r.document, budget) : undefined;
     return jsonResult({
@@ -81,15 +81,15 @@ function registerTools(mcp, ctx) {
 
   mcp.registerTool('export_assets', {
     description: 'Render nodes of a Figma file as images; returns a temporary download URL per node id',
-    inputSchema: {
+    inputSchema: z.object({
       file_key: FILE_KEY,
       ids: z.array(NODE_ID).min(1).max(200).describe('Node ids to render, e.g. ["1:2", "3:4"]'),
       format: z.enum(['png', 'jpg', 'svg', 'pdf']).optional().describe('Image format (default png)'),
       scale: z.number().min(0.01).max(4).optional().describe('Scale factor 0.01..4 (default 1)'),
-    },
-  }, wrap(async ({file_key: key, ids, format = 'png', scale}, extra) => {
+    }),
+  }, wrap(async ({file_key: key, ids, format = 'png', scale}, reqCtx) => {
     const r = await figma(ctx).request('GET', `/v1/images/${encodeURIComponent(key)}`, {
-      query: {ids: ids.join(','), format, scale}, signal: extra?.signal,
+      query: {ids: ids.join(','), format, scale}, signal: reqCtx?.mcpReq.signal,
     });
     // Figma can answer 200 with {err: "..."} when rendering fails.
     if (r?.err) throw new UpstreamError('figma', r.status ?? 400, String(r.err));
@@ -99,9 +99,9 @@ function registerTools(mcp, ctx) {
 
   mcp.registerTool('get_comments', {
     description: 'List the comments on a Figma file (author, text, time, resolved, the node they are pinned to)',
-    inputSchema: {file_key: FILE_KEY},
-  }, wrap(async ({file_key: key}, extra) => {
-    const r = await figma(ctx).request('GET', `/v1/files/${encodeURIComponent(key)}/comments`, {signal: extra?.signal});
+    inputSchema: z.object({file_key: FILE_KEY}),
+  }, wrap(async ({file_key: key}, reqCtx) => {
+    const r = await figma(ctx).request('GET', `/v1/files/${encodeURIComponent(key)}/comments`, {signal: reqCtx?.mcpReq.signal});
     const comments = (r?.comments ?? []).map((c) => {
       const out = {id: c.id, message: c.message, author: c.user?.handle, createdAt: c.created_at};
       if (c.resolved_at) out.resolvedAt = c.resolved_at;

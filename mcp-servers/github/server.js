@@ -99,12 +99,12 @@ function registerTools(mcp, ctx) {
 
   tool('list_repos', {
     description: 'List repositories of the authenticated user, or the public repositories of `owner`',
-    inputSchema: {
+    inputSchema: z.object({
       owner: name.optional().describe('a user or organisation login; omit for the token\'s own repositories'),
       sort: z.enum(['created', 'updated', 'pushed', 'full_name']).optional(),
       per_page: perPage,
       page,
-    },
+    }),
   }, async ({owner, sort, per_page: perPageN, page: pageN}) => {
     const params = {sort, per_page: perPageN, page: pageN};
     const repos = owner ?
@@ -115,12 +115,12 @@ function registerTools(mcp, ctx) {
 
   tool('read_files', {
     description: 'Read a file (decoded text) or list a directory of a repository through the contents API',
-    inputSchema: {
+    inputSchema: z.object({
       owner: name,
       repo: name,
       path: z.string().max(1000).optional().describe('file or directory path; empty for the repository root'),
       ref: z.string().max(250).optional().describe('branch, tag or commit; default branch when omitted'),
-    },
+    }),
   }, async ({owner, repo, path = '', ref}) => {
     const clean = path.replace(/^\/+|\/+$/g, '');
     // {+path} keeps the slashes of a nested path unescaped, as GitHub expects.
@@ -135,14 +135,14 @@ function registerTools(mcp, ctx) {
 
   tool('create_issue', {
     description: 'Open an issue in a repository',
-    inputSchema: {
+    inputSchema: z.object({
       owner: name,
       repo: name,
       title: z.string().min(1).max(256),
       body: z.string().max(65536).optional(),
       labels: z.array(z.string().min(1)).max(100).optional(),
       assignees: z.array(z.string().min(1)).max(10).optional(),
-    },
+    }),
   }, async ({owner, repo, title, body, labels, assignees}) => {
     const issue = await gh('POST /repos/{owner}/{repo}/issues', {owner, repo, title, body, labels, assignees});
     return json({number: issue.number, title: issue.title, state: issue.state, html_url: issue.html_url});
@@ -151,7 +151,7 @@ function registerTools(mcp, ctx) {
   tool('manage_pr', {
     description: 'Pull requests: list (state), create (title, head, base, body), ' +
       'merge (pull_number, merge_method) or comment (pull_number, body)',
-    inputSchema: {
+    inputSchema: z.object({
       action: z.enum(['list', 'create', 'merge', 'comment']),
       owner: name,
       repo: name,
@@ -165,7 +165,7 @@ function registerTools(mcp, ctx) {
       draft: z.boolean().optional().describe('create'),
       pull_number: z.number().int().min(1).optional().describe('merge, comment'),
       merge_method: z.enum(['merge', 'squash', 'rebase']).optional().describe('merge: default merge'),
-    },
+    }),
   }, async (a) => {
     const {owner, repo} = a;
     switch (a.action) {

@@ -47,20 +47,20 @@ async function listPage(ctx, {q, maxResults = 20, pageToken, labelIds, includeSp
 function registerTools(mcp, ctx) {
   mcp.registerTool('list_messages', {
     description: 'List message ids in the mailbox, newest first; filter by labels, page with pageToken',
-    inputSchema: PAGE,
-  }, withToolErrors((args, extra) => listPage(ctx, args, extra?.signal), {service: 'gmail'}));
+    inputSchema: z.object(PAGE),
+  }, withToolErrors((args, reqCtx) => listPage(ctx, args, reqCtx?.mcpReq.signal), {service: 'gmail'}));
 
   mcp.registerTool('search_messages', {
     description: 'Search messages with Gmail search syntax (e.g. "from:alice has:attachment newer_than:7d")',
-    inputSchema: {query: z.string().min(1).max(2048).describe('Gmail search query (the q parameter)'), ...PAGE},
-  }, withToolErrors(({query, ...rest}, extra) => listPage(ctx, {q: query, ...rest}, extra?.signal), {service: 'gmail'}));
+    inputSchema: z.object({query: z.string().min(1).max(2048).describe('Gmail search query (the q parameter)'), ...PAGE}),
+  }, withToolErrors(({query, ...rest}, reqCtx) => listPage(ctx, {q: query, ...rest}, reqCtx?.mcpReq.signal), {service: 'gmail'}));
 
   mcp.registerTool('read_message', {
     description: 'Read one message: Subject, From, To, Cc, Date, the plain-text body and attachment names',
-    inputSchema: {id: ID.describe('Message id from list_messages or search_messages')},
-  }, withToolErrors(async ({id}, extra) => {
+    inputSchema: z.object({id: ID.describe('Message id from list_messages or search_messages')}),
+  }, withToolErrors(async ({id}, reqCtx) => {
     const msg = await gmail(ctx).request('GET', `${USER}/messages/${encodeURIComponent(id)}`, {
-      query: {format: 'full'}, signal: extra?.signal,
+      query: {format: 'full'}, signal: reqCtx?.mcpReq.signal,
     });
     return jsonResult(decodeMessage(msg ?? {}));
   }, {service: 'gmail'}));
@@ -68,7 +68,7 @@ function registerTools(mcp, ctx) {
   mcp.registerTool('send_message', {
     description: 'Send a plain-text email (UTF-8). Addresses: "a@x.org" or "Name <a@x.org>", one string ' +
       'comma-separated or a list. Give threadId and inReplyTo (the Message-ID) to reply in a thread.',
-    inputSchema: {
+    inputSchema: z.object({
       to: ADDRESSES,
       subject: z.string().max(2000),
       body: z.string().max(5 * 1024 * 1024),
@@ -77,8 +77,8 @@ function registerTools(mcp, ctx) {
       from: z.string().min(1).optional().describe('Defaults to config from_address, else the account'),
       threadId: ID.optional(),
       inReplyTo: z.string().max(998).optional().describe('Message-ID header of the message replied to'),
-    },
-  }, withToolErrors(async ({to, subject, body, cc, bcc, from, threadId, inReplyTo}, extra) => {
+    }),
+  }, withToolErrors(async ({to, subject, body, cc, bcc, from, threadId, inReplyTo}, reqCtx) => {
     let raw;
     try {
       raw = buildMessage({from: from ?? ctx.config.from_address, to, cc, bcc, subject, body, inReplyTo});
@@ -88,7 +88,7 @@ function registerTools(mcp, ctx) {
     }
     const sent = await gmail(ctx).request('POST', `${USER}/messages/send`, {
       body: {raw: Buffer.from(raw, 'utf8').toString('base64url'), ...(threadId ? {threadId} : {})},
-      signal: extra?.signal,
+      signal: reqCtx?.mcpReq.signal,
     });
     return jsonResult({id: sent?.id, threadId: sent?.threadId, labelIds: sent?.labelIds ?? []});
   }, {service: 'gmail'}));

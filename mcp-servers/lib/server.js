@@ -1,8 +1,14 @@
 // The HTTP shell every MiniMCP instance server shares (docs/architecture.md):
 //   GET /health  -> 200 {"status":"healthy","mcpId","uptimeSeconds"}; no auth, nothing secret
 //                   (200 {"status":"degraded",...,"reason"} while a type's upstream is unreachable)
-//   /mcp         -> MCP Streamable HTTP (stateful sessions, Mcp-Session-Id; POST, GET SSE, DELETE);
-//                   Origin checked (403), then `Authorization: Bearer $MCP_ACCESS_TOKEN` (401)
+//   /mcp         -> MCP Streamable HTTP in both protocol eras, Origin checked (403), then
+//                   `Authorization: Bearer $MCP_ACCESS_TOKEN` (401):
+//                   2026-07-28: sessionless, one POST per request (`server/discover`, the
+//                     `Mcp-Method`/`Mcp-Name` headers, the per-request `_meta` envelope), each
+//                     answered by a fresh McpServer (SDK v2 createMcpHandler);
+//                   2025-11-25 and older: stateful sessions (`initialize`, Mcp-Session-Id;
+//                     POST, GET SSE, DELETE) on the SDK v2 Web-standard transport.
+//                   The SDK's own classification (isLegacyRequest) picks the era per request.
 // Listens on 127.0.0.1 only. SIGTERM/SIGINT close every session's streams and the
 // listener, destroy what is still open after a short deadline, and exit 0.
 //
@@ -11,9 +17,13 @@
 
 import http from 'node:http';
 import {randomUUID} from 'node:crypto';
-import {McpServer} from '@modelcontextprotocol/sdk/server/mcp.js';
-import {StreamableHTTPServerTransport} from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import {isInitializeRequest} from '@modelcontextprotocol/sdk/types.js';
+import {
+  McpServer,
+  WebStandardStreamableHTTPServerTransport,
+  createMcpHandler,
+  isInitializeRequest,
+  isLegacyRequest,
+} from '@modelcontextprotocol/server';
 import {ConfigError, readEnv} from './env.js';
 import {createLogger} from './log.js';
 import {bearerMatches, originAllowed} from './security.js';
@@ -74,17 +84,78 @@ function readBody(req, limit) {
   });
 }
 
+// Hop-by-hop headers and the framing of the original body: the Request gets its own.
+const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length']);
+
+// The Web-standard Request the SDK v2 transports take, built from a Node request whose body
+// was already read (bounded) as `text`. Its signal aborts when the client goes away.
+function toWebRequest(req, res, text) {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    if (!NOT_FORWARDED.has(req.rawHeaders[i].toLowerCase())) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  }
+  const aborter = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) aborter.abort();
+  });
+  return new Request(`http://127.0.0.1${req.url}`, {
+    method: req.method,
+    headers,
+    body: text === undefined ? undefined : text,
+    signal: aborter.signal,
+  });
+}
+
+// Writes a Web-standard Response to `res`, streaming its body (SSE frames are written as
+// they come, so a stream's headers go out before its first event).
+async function sendWebResponse(res, response) {
+  const headers = {};
+  response.headers.forEach((v, k) => { headers[k] = v; });
+  res.writeHead(response.status, headers);
+  if (!response.body) {
+    res.end();
+    return;
+  }
+  res.flushHeaders();
+  const reader = response.body.getReader();
+  res.on('close', () => reader.cancel().catch(() => {}));
+  try {
+    for (;;) {
+      const {done, value} = await reader.read();
+      if (done) break;
+      res.write(value);
+    }
+  } catch { /* the stream was cancelled or errored: end what was sent */ }
+  res.end();
+}
+
 // Options:
 //   name, version       reported in the MCP initialize result
 //   authEnv             the MCPType's spec.auth.env (undefined for auth type none)
 //   registerTools(mcp, ctx)
-//                       called once per session on a fresh McpServer; ctx is shared:
+//                       called on every fresh McpServer (one per 2025 session, one per 2026-07-28
+//                       request); ctx is shared:
 //                       {config, mcpId, apiKey, log, health: {setMode(mode, reason?), mode}, shutdown(code)}
+//   connectSession(transport, ctx)
+//                       optional, replaces the McpServer of a 2025 session: wires the session's
+//                       transport itself and resolves to {close()} (the stdio bridge relays it)
+//   createServer(ctx)   optional, replaces the McpServer answering one 2026-07-28 request
 //   env                 defaults to process.env
 //   exitOnSignal        install SIGTERM/SIGINT handlers and exit (default true)
 // Returns a promise of {port, close()} once listening (tests embed it with exitOnSignal false).
 export async function startMcpServer(options) {
   const {name, version = '0.1.0', authEnv, registerTools, env = process.env, exitOnSignal = true} = options;
+  const newMcpServer = () => {
+    const mcp = new McpServer({name, version}, {capabilities: {logging: {}, tools: {}}});
+    registerTools(mcp, ctx);
+    return mcp;
+  };
+  const connectSession = options.connectSession ?? (async (transport) => {
+    const mcp = newMcpServer();
+    await mcp.connect(transport);
+    return mcp;
+  });
+  const createServer = options.createServer ?? newMcpServer;
 
   let settings;
   try {
@@ -168,10 +239,9 @@ export async function startMcpServer(options) {
 
   // Session state is registered only once the SDK has assigned the session id.
   async function newSessionTransport() {
-    const mcp = new McpServer({name, version}, {capabilities: {logging: {}, tools: {}}});
-    registerTools(mcp, ctx);
+    let mcp;
     let inflight;
-    const transport = new StreamableHTTPServerTransport({
+    const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       maxRequestBodySize: limits.maxBodyBytes,
       onsessioninitialized: (sid) => {
@@ -184,7 +254,7 @@ export async function startMcpServer(options) {
       if (sid && sessions.delete(sid)) log.info('session closed', {sessions: sessions.size});
     };
     transport.onerror = (err) => log.debug('transport error', {error: err.message});
-    await mcp.connect(transport);
+    mcp = await connectSession(transport, ctx);
     inflight = trackInflight(transport);
     return transport;
   }
@@ -243,27 +313,34 @@ export async function startMcpServer(options) {
       return;
     }
 
-    const sid = req.headers['mcp-session-id'];
-    const session = typeof sid === 'string' ? sessions.get(sid) : undefined;
-
     let parsedBody;
+    let text;
     if (req.method === 'POST') {
       const body = await readBody(req, limits.maxBodyBytes);
       if (body.tooLarge) {
         rpcError(res, 413, -32000, `Request body exceeds ${limits.maxBodyBytes} bytes`);
         return;
       }
+      text = body.text;
       try {
-        parsedBody = JSON.parse(body.text);
+        parsedBody = JSON.parse(text);
       } catch {
         rpcError(res, 400, -32700, 'Parse error: Invalid JSON');
         return;
       }
     }
+    const request = toWebRequest(req, res, text);
 
+    if (req.method === 'POST' && !(await isLegacyRequest(request, parsedBody, {maxRequestBodySize: limits.maxBodyBytes}))) {
+      await handleModern(request, res, parsedBody);
+      return;
+    }
+
+    const sid = req.headers['mcp-session-id'];
+    const session = typeof sid === 'string' ? sessions.get(sid) : undefined;
     if (session) {
       track(session, res);
-      await session.transport.handleRequest(req, res, parsedBody);
+      await sendWebResponse(res, await session.transport.handleRequest(request, {parsedBody}));
       return;
     }
     if (sid !== undefined) {
@@ -279,7 +356,31 @@ export async function startMcpServer(options) {
       return;
     }
     const transport = await newSessionTransport();
-    await transport.handleRequest(req, res, parsedBody);
+    await sendWebResponse(res, await transport.handleRequest(request, {parsedBody}));
+  }
+
+  // 2026-07-28: no session to find or create; the SDK validates the envelope and headers,
+  // builds a server for this one request and answers it (JSON, or SSE when it notifies first).
+  const modern = createMcpHandler(() => createServer(ctx), {
+    legacy: 'reject',
+    maxRequestBodySize: limits.maxBodyBytes,
+    onerror: (err) => log.debug('modern request refused or failed', {error: err.message}),
+  });
+  const modernOpen = new Set(); // responses of 2026-07-28 requests still being answered
+
+  async function handleModern(request, res, parsedBody) {
+    modernOpen.add(res);
+    res.on('close', () => modernOpen.delete(res));
+    let response;
+    try {
+      response = await modern.fetch(request, {parsedBody});
+    } catch (err) {
+      // A shutdown tears down in-flight exchanges: say so rather than end the response silently.
+      if (shuttingDown) rpcError(res, 503, -32000, 'Server shutting down', {Connection: 'close'});
+      else throw err;
+      return;
+    }
+    await sendWebResponse(res, response);
   }
 
   const server = http.createServer((req, res) => {
@@ -337,8 +438,9 @@ export async function startMcpServer(options) {
       await Promise.allSettled(all.map(async (s) => {
         await failInflight(s);
         await s.transport.close();
-        await s.mcp.close();
+        await s.mcp?.close();
       }));
+      await modern.close().catch(() => {});
       for (const res of pendingHealth) res.destroy();
       pendingHealth.clear();
       server.closeIdleConnections();

@@ -14,15 +14,24 @@
 //                             client cannot widen what the child may touch (filesystem)
 // COMMAND and ARGs starting with "./" resolve inside the mcp-servers directory.
 //
-// Each MCP session gets its own child process: a stdio server speaks to exactly
-// one client, and separate processes keep one session's state (and crash) away
-// from the others. JSON-RPC messages are relayed unchanged in both directions;
-// ids never collide because each child sees a single client.
+// Both protocol eras are served:
+// - 2025-11-25 (sessions): each MCP session gets its own child process: a stdio server
+//   speaks to exactly one client, and separate processes keep one session's state (and
+//   crash) away from the others. JSON-RPC messages are relayed unchanged in both
+//   directions; ids never collide because each child sees a single client.
+// - 2026-07-28 (sessionless): there is no session to give a child to, so one shared child
+//   answers these requests, driven by an SDK client the bridge owns (it makes the 2025
+//   handshake the child understands, and its own request ids keep callers apart). Each
+//   request is answered by a server forwarding the requests the child's capabilities offer;
+//   server-to-client requests (sampling, elicitation, roots) do not exist in that era.
+//   The shared child is started on the first such request and again after it exits.
 
 import path from 'node:path';
 import {existsSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
-import {StdioClientTransport} from '@modelcontextprotocol/sdk/client/stdio.js';
+import {Client} from '@modelcontextprotocol/client';
+import {StdioClientTransport} from '@modelcontextprotocol/client/stdio';
+import {Server} from '@modelcontextprotocol/server';
 import {startMcpServer, EXIT_CONFIG} from './server.js';
 import {readEnv, ConfigError} from './env.js';
 
@@ -107,9 +116,9 @@ process.on('exit', () => {
   }
 });
 
-// Connects one session's HTTP transport to a fresh child over stdio.
-async function relay(httpT, {opts, childArgs, ctx}) {
-  const {log} = ctx;
+// A child's stdio transport; its stderr lines are logged, the last one kept as the reason
+// to give when it exits.
+function childTransport({opts, childArgs, ctx}) {
   const child = new StdioClientTransport({
     command: opts.command,
     args: [...opts.args, ...childArgs],
@@ -118,22 +127,28 @@ async function relay(httpT, {opts, childArgs, ctx}) {
     env: {NODE_ENV: 'production', ...(opts.keyEnv && ctx.apiKey ? {[opts.keyEnv]: ctx.apiKey} : {})},
     stderr: 'pipe',
   });
-  const pending = new Set(); // client request ids forwarded and not yet answered
-  const progressOf = new Map(); // progressToken -> client request id
-  let lastStderr = '';
-  let closed = false;
-  let pid;
-
+  const state = {lastStderr: ''};
   let partial = '';
   child.stderr.on('data', (chunk) => {
     const lines = (partial + chunk).split('\n');
     partial = lines.pop().slice(-STDERR_LINE_MAX);
     for (const line of lines) {
       if (line.trim() === '') continue;
-      lastStderr = line.slice(0, STDERR_LINE_MAX);
-      log.info('stdio server stderr', {pid, line: lastStderr});
+      state.lastStderr = line.slice(0, STDERR_LINE_MAX);
+      ctx.log.info('stdio server stderr', {pid: child.pid, line: state.lastStderr});
     }
   });
+  return {child, state};
+}
+
+// Connects one session's HTTP transport to a fresh child over stdio.
+async function relay(httpT, {opts, childArgs, ctx}) {
+  const {log} = ctx;
+  const {child, state} = childTransport({opts, childArgs, ctx});
+  const pending = new Set(); // client request ids forwarded and not yet answered
+  const progressOf = new Map(); // progressToken -> client request id
+  let closed = false;
+  let pid;
 
   async function answerPending(message) {
     const ids = [...pending];
@@ -162,6 +177,7 @@ async function relay(httpT, {opts, childArgs, ctx}) {
     livePids.delete(pid);
     if (closed) return;
     closed = true;
+    const {lastStderr} = state;
     log.warn('stdio server exited', {pid, lastStderr});
     const why = `stdio server exited${lastStderr ? `: ${lastStderr}` : ''}`;
     answerPending(why).finally(() => httpT.close().catch(() => {}));
@@ -200,6 +216,77 @@ async function relay(httpT, {opts, childArgs, ctx}) {
   return child;
 }
 
+// The requests a 2026-07-28 caller may make of the shared child, by the capability that
+// offers them.
+const FORWARDED = {
+  tools: ['tools/list', 'tools/call'],
+  resources: ['resources/list', 'resources/templates/list', 'resources/read'],
+  prompts: ['prompts/list', 'prompts/get'],
+  completions: ['completion/complete'],
+};
+
+// The shared child for 2026-07-28 requests and the per-request servers forwarding to it.
+function sharedChild({opts, childArgs, ctx, name}) {
+  const {log} = ctx;
+  let connecting; // Promise of the connected client, undefined when there is no child
+
+  function connect() {
+    connecting ??= (async () => {
+      const {child, state} = childTransport({opts, childArgs, ctx});
+      // No roots capability: the child keeps the directories it was started with.
+      const client = new Client({name: `minimcp-bridge-${name}`, version: '0.1.0'});
+      let pid;
+      client.onclose = () => {
+        livePids.delete(pid);
+        connecting = undefined;
+        log.warn('shared stdio server exited', {pid, lastStderr: state.lastStderr});
+      };
+      try {
+        await client.connect(child);
+      } catch (err) {
+        log.error('cannot start the shared stdio server', {command: opts.command, error: err.message,
+          lastStderr: state.lastStderr});
+        await client.close().catch(() => {});
+        throw new Error(`stdio server failed to start${state.lastStderr ? `: ${state.lastStderr}` : ''}`);
+      }
+      pid = child.pid;
+      livePids.add(pid);
+      log.info('shared stdio server started', {pid});
+      return client;
+    })().catch((err) => {
+      connecting = undefined;
+      throw err;
+    });
+    return connecting;
+  }
+
+  return async function createServer() {
+    const client = await connect();
+    const offered = client.getServerCapabilities() ?? {};
+    const capabilities = {};
+    for (const cap of Object.keys(FORWARDED)) if (offered[cap]) capabilities[cap] = {};
+    const info = client.getServerVersion();
+    const server = new Server({name: info?.name ?? name, version: info?.version ?? '0.0.0'}, {capabilities});
+    for (const cap of Object.keys(capabilities)) {
+      for (const method of FORWARDED[cap]) {
+        server.setRequestHandler(method, (request, {mcpReq}) => {
+          // The caller's envelope stays here: the child speaks 2025-11-25 to our client.
+          const {_meta: meta, ...params} = request.params ?? {};
+          const progressToken = meta?.progressToken;
+          return client.request({method, params}, {
+            signal: mcpReq.signal,
+            ...(progressToken !== undefined ? {
+              onprogress: (p) => mcpReq.notify({method: 'notifications/progress', params: {...p, progressToken}})
+                  .catch(() => {}),
+            } : {}),
+          });
+        });
+      }
+    }
+    return server;
+  };
+}
+
 async function main() {
   let opts;
   let childArgs = [];
@@ -220,19 +307,16 @@ async function main() {
     process.exit(EXIT_CONFIG);
   }
 
+  let createShared;
   await startMcpServer({
     name: opts.name,
     authEnv: opts.keyEnv ? 'API_KEY' : undefined,
-    registerTools(mcp, ctx) {
-      // The shell hands every session a fresh McpServer and then connects it to
-      // the session's transport; here the transport is wired to a child instead.
-      let child;
-      mcp.connect = async (transport) => {
-        child = await relay(transport, {opts, childArgs, ctx});
-      };
-      mcp.close = async () => {
-        await child?.close();
-      };
+    async connectSession(transport, ctx) {
+      return relay(transport, {opts, childArgs, ctx});
+    },
+    createServer(ctx) {
+      createShared ??= sharedChild({opts, childArgs, ctx, name: opts.name});
+      return createShared();
     },
   });
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {Client} from '@modelcontextprotocol/sdk/client/index.js';
 import {StreamableHTTPClientTransport} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {Client as ClientV2, StreamableHTTPClientTransport as StreamableHTTPClientTransportV2} from '@modelcontextprotocol/client';
 
 export const SERVERS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -88,6 +89,17 @@ export async function connectClient(srv, {token = srv.token, name = 'test-client
     requestInit: {headers: {Authorization: `Bearer ${token}`}},
   });
   const client = new Client({name, version: '0.0.0'});
+  await client.connect(transport);
+  return {client, transport};
+}
+
+// An SDK v2 client. mode: {pin: '2026-07-28'} (sessionless only, no fallback), 'auto'
+// (server/discover first, falls back to initialize) or 'legacy' (the 2025 handshake).
+export async function connectClientV2(srv, {token = srv.token, name = 'test-client-v2', mode = {pin: '2026-07-28'}} = {}) {
+  const transport = new StreamableHTTPClientTransportV2(new URL(`${srv.url}/mcp`), {
+    requestInit: {headers: {Authorization: `Bearer ${token}`}},
+  });
+  const client = new ClientV2({name, version: '0.0.0'}, {versionNegotiation: {mode}});
   await client.connect(transport);
   return {client, transport};
 }

@@ -128,12 +128,12 @@ function registerTools(mcp, ctx) {
 
   mcp.registerTool('list_channels', {
     description: 'List conversations the bot can see (conversations.list); page with next_cursor',
-    inputSchema: {
+    inputSchema: z.object({
       types: z.array(z.enum(CHANNEL_TYPES)).min(1).optional().describe('default ["public_channel"]'),
       limit: z.number().int().min(1).max(1000).optional().describe('page size, default 100'),
       cursor: z.string().max(500).optional().describe('next_cursor of the previous page'),
       exclude_archived: z.boolean().optional(),
-    },
+    }),
   }, withSlackErrors(async ({types, limit = 100, cursor, exclude_archived: excludeArchived}) => {
     const r = await slack.call('conversations.list', {query: {
       types: (types ?? ['public_channel']).join(','),
@@ -155,11 +155,11 @@ function registerTools(mcp, ctx) {
 
   mcp.registerTool('send_message', {
     description: 'Post a message to a channel, or reply in a thread with thread_ts (chat.postMessage)',
-    inputSchema: {
+    inputSchema: z.object({
       channel: z.string().min(1).max(200).describe('channel id (C…), or #name'),
       text: z.string().min(1).max(40000),
       thread_ts: z.string().regex(/^\d+\.\d+$/, 'a message ts such as 1700000000.000100').optional(),
-    },
+    }),
   }, withSlackErrors(async ({channel, text, thread_ts: threadTs}) => {
     const r = await slack.call('chat.postMessage', {body: {channel, text, thread_ts: threadTs}});
     return json({channel: r.channel, ts: r.ts, thread_ts: r.message?.thread_ts});

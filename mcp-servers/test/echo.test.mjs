@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {readFileSync} from 'node:fs';
 import net from 'node:net';
 import {LoggingMessageNotificationSchema} from '@modelcontextprotocol/sdk/types.js';
-import {spawnServer, waitHealthy, stopServer, connectClient, withTimeout, freePort} from '../lib/testing.js';
+import {spawnServer, waitHealthy, stopServer, connectClient, connectClientV2, withTimeout, freePort} from '../lib/testing.js';
 
 const ECHO = 'echo/server.js';
 const INIT = {
@@ -68,8 +68,57 @@ describe('echo server without test hooks', () => {
     assert.deepEqual(tools.map((t) => t.name), ['echo']);
     const s = 'héllo, wörld \n {"json": true} ';
     assert.equal(textOf(await c.client.callTool({name: 'echo', arguments: {text: s}})), s);
-    const bad = await c.client.callTool({name: 'crash', arguments: {}});
-    assert.equal(bad.isError, true);
+    // An unknown tool is a protocol error (-32602), as the spec says, not a tool result.
+    await assert.rejects(c.client.callTool({name: 'crash', arguments: {}}), (e) => e.code === -32602);
+  });
+
+  test('2026-07-28: a pinned SDK v2 client discovers and calls echo without a session', async () => {
+    const c = await connectClientV2(srv);
+    clients.push(c);
+    assert.equal(c.client.getProtocolEra(), 'modern');
+    assert.equal(c.client.getNegotiatedProtocolVersion(), '2026-07-28');
+    const {tools} = await c.client.listTools();
+    assert.deepEqual(tools.map((t) => t.name), ['echo']);
+    assert.equal(textOf(await c.client.callTool({name: 'echo', arguments: {text: 'modern'}})), 'modern');
+    assert.equal(c.transport.sessionId, undefined);
+    assert.equal(c.client.getServerVersion()?.name, 'echo');
+  });
+
+  test('2026-07-28 on the wire: server/discover and tools/call answer one POST each, no session id', async () => {
+    const envelope = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientInfo': {name: 'raw', version: '0'},
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    const post = (body, extra = {}) => fetch(`${srv.url}/mcp`, {
+      method: 'POST',
+      headers: {...MCP_HEADERS, Authorization: `Bearer ${srv.token}`, 'MCP-Protocol-Version': '2026-07-28', ...extra},
+      body: JSON.stringify(body), signal: AbortSignal.timeout(3000),
+    });
+    const d = await post({jsonrpc: '2.0', id: 1, method: 'server/discover', params: {_meta: envelope}},
+        {'Mcp-Method': 'server/discover'});
+    assert.equal(d.status, 200);
+    assert.equal(d.headers.get('mcp-session-id'), null);
+    const discovered = await d.json();
+    assert.ok(discovered.result.supportedVersions.includes('2026-07-28'), JSON.stringify(discovered));
+    assert.equal(discovered.result._meta['io.modelcontextprotocol/serverInfo'].name, 'echo');
+    const r = await post({jsonrpc: '2.0', id: 2, method: 'tools/call',
+      params: {name: 'echo', arguments: {text: 'raw'}, _meta: envelope}},
+    {'Mcp-Method': 'tools/call', 'Mcp-Name': 'echo'});
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('mcp-session-id'), null);
+    assert.equal((await r.json()).result.content[0].text, 'raw');
+    // Without the token it is refused like any other request.
+    const denied = await post({jsonrpc: '2.0', id: 3, method: 'server/discover', params: {_meta: envelope}},
+        {'Mcp-Method': 'server/discover', 'Authorization': 'Bearer wrong'});
+    assert.equal(denied.status, 401);
+  });
+
+  test('an SDK v2 client in auto mode negotiates 2026-07-28', async () => {
+    const c = await connectClientV2(srv, {mode: 'auto'});
+    clients.push(c);
+    assert.equal(c.client.getProtocolEra(), 'modern');
+    assert.equal(textOf(await c.client.callTool({name: 'echo', arguments: {text: 'auto'}})), 'auto');
   });
 
   test('/mcp without a valid token answers 401', async () => {
@@ -174,6 +223,23 @@ describe('echo server with test hooks', () => {
     assert.deepEqual(logs.map((l) => l.data.tick), [1, 2, 3, 4]);
     // Delivered as they happen, not batched with the result.
     assert.ok(progress[0].t - t0 < tEnd - t0 - 200, JSON.stringify({progress, t0, tEnd}));
+  });
+
+  test('2026-07-28: stream delivers its progress notifications before the result', async () => {
+    const v2 = await connectClientV2(srv);
+    try {
+      const progress = [];
+      const t0 = Date.now();
+      const result = await v2.client.callTool({name: 'stream', arguments: {count: 3, intervalMs: 100}}, {
+        onprogress: (p) => progress.push({t: Date.now(), ...p}),
+      });
+      const tEnd = Date.now();
+      assert.equal(textOf(result), 'streamed 3');
+      assert.deepEqual(progress.map((p) => p.progress), [1, 2, 3]);
+      assert.ok(progress[0].t - t0 < tEnd - t0 - 100, JSON.stringify({progress, t0, tEnd}));
+    } finally {
+      await v2.client.close();
+    }
   });
 
   test('hang stops /health answering; unhealthy gives 503; ok recovers', async () => {

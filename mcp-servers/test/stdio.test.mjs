@@ -11,7 +11,7 @@ import path from 'node:path';
 import {Client} from '@modelcontextprotocol/sdk/client/index.js';
 import {StreamableHTTPClientTransport} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {ListRootsRequestSchema} from '@modelcontextprotocol/sdk/types.js';
-import {SERVERS_DIR, freePort, waitHealthy, stopServer, connectClient, withTimeout} from '../lib/testing.js';
+import {SERVERS_DIR, freePort, waitHealthy, stopServer, connectClient, connectClientV2, withTimeout} from '../lib/testing.js';
 
 const TOKEN = 'stdio-test-token-0123456789';
 const INIT = {
@@ -21,8 +21,8 @@ const INIT = {
 const MCP_HEADERS = {'Content-Type': 'application/json', 'Accept': 'application/json, text/event-stream'};
 
 // The manifest's launch line: mcpd runs `command args...` from it unchanged.
-function manifestLaunch() {
-  const y = readFileSync(path.join(SERVERS_DIR, 'filesystem', 'mcptype.yaml'), 'utf8');
+function manifestLaunch(type = 'filesystem') {
+  const y = readFileSync(path.join(SERVERS_DIR, type, 'mcptype.yaml'), 'utf8');
   const command = /^\s+command: (\S+)$/m.exec(y)[1];
   const args = JSON.parse(/^\s+args: (\[.*\])$/m.exec(y)[1]);
   assert.match(y, /^\s+transport: stdio$/m);
@@ -32,8 +32,8 @@ function manifestLaunch() {
 // lib/testing.js spawnServer runs `node <script>` only; a stdio type needs the
 // bridge's arguments too, so this starts the manifest's line with the same
 // from-nothing environment and returns the same shape.
-async function spawnFilesystem(config) {
-  const {command, args} = manifestLaunch();
+async function spawnFilesystem(config, type = 'filesystem') {
+  const {command, args} = manifestLaunch(type);
   assert.equal(command, 'node');
   const port = await freePort();
   const env = {
@@ -50,6 +50,10 @@ async function spawnFilesystem(config) {
 
 function childPids(srv) {
   return [...srv.out.stdout.matchAll(/"msg":"stdio server started".*?"pid":(\d+)/g)].map((m) => Number(m[1]));
+}
+
+function sharedPids(srv) {
+  return [...srv.out.stdout.matchAll(/"msg":"shared stdio server started".*?"pid":(\d+)/g)].map((m) => Number(m[1]));
 }
 
 function alive(pid) {
@@ -137,8 +141,24 @@ describe('filesystem type (stdio behind the bridge)', () => {
     assert.equal(asked, false);
   });
 
+  test('2026-07-28: pinned SDK v2 clients list and read through one shared child, still confined', async () => {
+    for (let i = 0; i < 2; i++) {
+      const c = await connectClientV2(srv);
+      clients.push(c);
+      assert.equal(c.client.getProtocolEra(), 'modern');
+      const {tools} = await c.client.listTools();
+      assert.ok(tools.some((x) => x.name === 'read_text_file'), JSON.stringify(tools.map((t) => t.name)));
+      const read = await c.client.callTool({name: 'read_text_file', arguments: {path: path.join(dir, 'hello.txt')}});
+      assert.equal(read.content[0].text, 'héllo from stdio\n');
+      const outside = await c.client.callTool({name: 'read_text_file', arguments: {path: '/etc/hostname'}});
+      assert.equal(outside.isError, true);
+      assert.match(outside.content[0].text, /Access denied/);
+    }
+    assert.equal(sharedPids(srv).length, 1, srv.out.stdout);
+  });
+
   test('each session has its own child; SIGTERM stops the bridge and its children', async () => {
-    const pids = childPids(srv);
+    const pids = [...childPids(srv), ...sharedPids(srv)];
     assert.ok(pids.length >= 2, `children: ${pids}`);
     assert.equal(new Set(pids).size, pids.length);
     assert.ok(pids.every(alive));
@@ -178,5 +198,33 @@ describe('filesystem type launch checks', () => {
     } finally {
       await stopServer(srv);
     }
+  });
+});
+
+describe('everything type (the reference server behind the bridge)', () => {
+  let srv;
+  const clients = [];
+  before(async () => {
+    srv = await spawnFilesystem({}, 'everything');
+    await waitHealthy(srv);
+  });
+  after(async () => {
+    for (const c of clients) await c.client.close().catch(() => {});
+    await stopServer(srv);
+  });
+
+  for (const [era, connect] of [['2025-11-25, SDK 1.32', connectClient], ['2026-07-28, SDK v2', connectClientV2]]) {
+    test(`${era}: echo, and get-env shows no instance token`, async () => {
+      const c = await connect(srv);
+      clients.push(c);
+      const r = await c.client.callTool({name: 'echo', arguments: {message: 'hi'}});
+      assert.equal(r.content[0].text, 'Echo: hi');
+      const env = await c.client.callTool({name: 'get-env', arguments: {}});
+      assert.doesNotMatch(JSON.stringify(env), new RegExp(TOKEN));
+    });
+  }
+
+  test('a request without the instance token is refused', async () => {
+    await assert.rejects(connectClient(srv, {token: 'not-the-token'}), /401|Unauthorized/);
   });
 });

@@ -221,12 +221,16 @@ TEST(TenancyE2E, EverythingServerIsReadyAndListsToolsThroughTheGateway) {
   EXPECT_NE(call.out.find("get-sum"), std::string::npos) << call.out;
   EXPECT_NE(call.out.find("everything"), std::string::npos) << call.out;
 
-  // The same tool results directly from the instance (server-everything checks no token) as
-  // through the gateway: the gateway carries a server nobody here wrote without changing it.
+  // The same tool results directly from the instance (with its own token: the stdio bridge in
+  // front of server-everything checks it) as through the gateway: the gateway carries a server
+  // nobody here wrote without changing it.
+  const std::string directToken =
+      tokenLine(c.mcpd().mcpctl({"token", "mcpinstance", "ev", "-n", "alice"}));
+  EXPECT_NE(c.mcpCall(mi["status"].value("url", ""), "", "echo", R"({"message":"x"})").exitCode, 0);
   for (const auto& [tool, args] : std::vector<std::pair<std::string, std::string>>{
            {"echo", R"({"message":"same both ways"})"}, {"get-sum", R"({"a":19,"b":23})"}}) {
     auto viaGateway = c.mcpCall(mi["status"].value("gatewayURL", ""), alice, tool, args);
-    auto direct = c.mcpCall(mi["status"].value("url", ""), "", tool, args);
+    auto direct = c.mcpCall(mi["status"].value("url", ""), directToken, tool, args);
     ASSERT_EQ(viaGateway.exitCode, 0) << viaGateway.out << viaGateway.err;
     ASSERT_EQ(direct.exitCode, 0) << direct.out << direct.err;
     EXPECT_EQ(viaGateway.out, direct.out) << tool;

@@ -135,11 +135,15 @@ async function sendWebResponse(res, response) {
 //   registerTools(mcp, ctx)
 //                       called on every fresh McpServer (one per 2025 session, one per 2026-07-28
 //                       request); ctx is shared:
-//                       {config, mcpId, apiKey, log, health: {setMode(mode, reason?), mode}, shutdown(code)}
+//                       {config, mcpId, apiKey, log, health: {setMode(mode, reason?), mode}, shutdown(code),
+//                        notify (the 2026-07-28 listen streams' toolsChanged(), promptsChanged(), ...)}
 //   connectSession(transport, ctx)
 //                       optional, replaces the McpServer of a 2025 session: wires the session's
 //                       transport itself and resolves to {close()} (the stdio bridge relays it)
 //   createServer(ctx)   optional, replaces the McpServer answering one 2026-07-28 request
+//   sessionTransportOptions()
+//                       optional, more options for each 2025 session's transport (e.g. an
+//                       eventStore and retryInterval for resumable streams)
 //   env                 defaults to process.env
 //   exitOnSignal        install SIGTERM/SIGINT handlers and exit (default true)
 // Returns a promise of {port, close()} once listening (tests embed it with exitOnSignal false).
@@ -242,6 +246,7 @@ export async function startMcpServer(options) {
     let mcp;
     let inflight;
     const transport = new WebStandardStreamableHTTPServerTransport({
+      ...options.sessionTransportOptions?.(),
       sessionIdGenerator: () => randomUUID(),
       maxRequestBodySize: limits.maxBodyBytes,
       onsessioninitialized: (sid) => {
@@ -366,6 +371,8 @@ export async function startMcpServer(options) {
     maxRequestBodySize: limits.maxBodyBytes,
     onerror: (err) => log.debug('modern request refused or failed', {error: err.message}),
   });
+  // Publishes list-changed events to the open 2026-07-28 subscriptions/listen streams.
+  ctx.notify = modern.notify;
   const modernOpen = new Set(); // responses of 2026-07-28 requests still being answered
 
   async function handleModern(request, res, parsedBody) {

@@ -1,6 +1,6 @@
 // Request checks every instance server applies to /mcp: the instance access
-// token (README, "Security model") and Origin
-// validation against DNS-rebinding from a browser.
+// token (README, "Security model"), and Host and Origin validation against
+// DNS rebinding from a browser.
 
 import {createHash, timingSafeEqual} from 'node:crypto';
 
@@ -43,4 +43,14 @@ export function originAllowed(originHeader, allowedOrigins = []) {
     const au = normaliseOrigin(a);
     return au !== undefined && au.origin === u.origin;
   });
+}
+
+// The server listens on 127.0.0.1 only, so every legitimate request (the gateway, the health
+// prober, a local client, an ssh -L forward) names a loopback host; a page that rebinds its own
+// name to 127.0.0.1 sends that name instead. An absent Host (HTTP/1.0) is let through.
+export function hostAllowed(hostHeader) {
+  if (hostHeader === undefined) return true;
+  if (typeof hostHeader !== 'string') return false;
+  const m = /^(\[::1\]|[^:[\]]+)(?::([0-9]{1,5}))?$/.exec(hostHeader.trim().toLowerCase());
+  return m !== null && LOOPBACK_HOSTS.has(m[1]);
 }

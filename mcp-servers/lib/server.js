@@ -1,7 +1,7 @@
 // The HTTP shell every MiniMCP instance server shares (docs/architecture.md):
 //   GET /health  -> 200 {"status":"healthy","mcpId","uptimeSeconds"}; no auth, nothing secret
 //                   (200 {"status":"degraded",...,"reason"} while a type's upstream is unreachable)
-//   /mcp         -> MCP Streamable HTTP in both protocol eras, Origin checked (403), then
+//   /mcp         -> MCP Streamable HTTP in both protocol eras, Host and Origin checked (403), then
 //                   `Authorization: Bearer $MCP_ACCESS_TOKEN` (401):
 //                   2026-07-28: sessionless, one POST per request (`server/discover`, the
 //                     `Mcp-Method`/`Mcp-Name` headers, the per-request `_meta` envelope), each
@@ -26,7 +26,7 @@ import {
 } from '@modelcontextprotocol/server';
 import {ConfigError, readEnv} from './env.js';
 import {createLogger} from './log.js';
-import {bearerMatches, originAllowed} from './security.js';
+import {bearerMatches, hostAllowed, originAllowed} from './security.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -282,6 +282,18 @@ export async function startMcpServer(options) {
     return inflight;
   }
 
+  // The 2026-07-28 counterpart: the request's own server sends the error as its terminal
+  // message, so the client's call settles (its stream ending alone leaves the SDK v2 client
+  // waiting for its request timeout).
+  async function failModernInflight() {
+    await Promise.allSettled([...modernOpen].map(async ([request, id]) => {
+      const server = await modernServers.get(request);
+      const protocol = server instanceof McpServer ? server.server : server;
+      await protocol?.transport?.send({jsonrpc: '2.0', id, error: {code: -32000, message: 'Server shutting down'}},
+          {relatedRequestId: id});
+    }));
+  }
+
   async function failInflight(session) {
     const ids = [...session.inflight];
     await Promise.allSettled(ids.map((id) => session.transport.send(
@@ -298,6 +310,11 @@ export async function startMcpServer(options) {
   }
 
   async function handleMcp(req, res) {
+    if (!hostAllowed(req.headers.host)) {
+      log.warn('rejected host', {host: String(req.headers.host).slice(0, 200)});
+      rpcError(res, 403, -32000, 'Forbidden: Host not allowed');
+      return;
+    }
     if (!originAllowed(req.headers.origin, config.allowedOrigins)) {
       log.warn('rejected origin', {origin: String(req.headers.origin).slice(0, 200)});
       rpcError(res, 403, -32000, 'Forbidden: Origin not allowed');
@@ -366,18 +383,26 @@ export async function startMcpServer(options) {
 
   // 2026-07-28: no session to find or create; the SDK validates the envelope and headers,
   // builds a server for this one request and answers it (JSON, or SSE when it notifies first).
-  const modern = createMcpHandler(() => createServer(ctx), {
+  const modernServers = new Map(); // Request -> promise of the server answering it
+  const modern = createMcpHandler(({requestInfo}) => {
+    const server = Promise.resolve(createServer(ctx));
+    if (requestInfo) modernServers.set(requestInfo, server);
+    return server;
+  }, {
     legacy: 'reject',
     maxRequestBodySize: limits.maxBodyBytes,
     onerror: (err) => log.debug('modern request refused or failed', {error: err.message}),
   });
   // Publishes list-changed events to the open 2026-07-28 subscriptions/listen streams.
   ctx.notify = modern.notify;
-  const modernOpen = new Set(); // responses of 2026-07-28 requests still being answered
+  const modernOpen = new Map(); // Request -> JSON-RPC id, for 2026-07-28 requests being answered
 
   async function handleModern(request, res, parsedBody) {
-    modernOpen.add(res);
-    res.on('close', () => modernOpen.delete(res));
+    if (parsedBody?.id !== undefined && parsedBody?.method !== undefined) modernOpen.set(request, parsedBody.id);
+    res.on('close', () => {
+      modernOpen.delete(request);
+      modernServers.delete(request);
+    });
     let response;
     try {
       response = await modern.fetch(request, {parsedBody});
@@ -447,6 +472,7 @@ export async function startMcpServer(options) {
         await s.transport.close();
         await s.mcp?.close();
       }));
+      await failModernInflight();
       await modern.close().catch(() => {});
       for (const res of pendingHealth) res.destroy();
       pendingHealth.clear();

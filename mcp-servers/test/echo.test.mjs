@@ -1,6 +1,7 @@
 import {describe, test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import {readFileSync} from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import {LoggingMessageNotificationSchema} from '@modelcontextprotocol/sdk/types.js';
 import {spawnServer, waitHealthy, stopServer, connectClient, connectClientV2, withTimeout, freePort} from '../lib/testing.js';
@@ -133,6 +134,21 @@ describe('echo server without test hooks', () => {
     const g = await fetch(`${srv.url}/mcp`, {method: 'GET', headers: {Accept: 'text/event-stream'}});
     assert.equal(g.status, 401);
     await g.body?.cancel();
+  });
+
+  test('a Host other than a loopback name answers 403 (DNS rebinding), before the token is looked at', async () => {
+    const r = await new Promise((resolve, reject) => {
+      const req = http.request({host: '127.0.0.1', port: srv.port, path: '/mcp', method: 'POST',
+        headers: {...MCP_HEADERS, Host: `rebound.example:${srv.port}`, Authorization: `Bearer ${srv.token}`}},
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(INIT));
+    });
+    assert.equal(r.statusCode, 403);
+    assert.equal((await rawInit(srv, {})).status, 200);
   });
 
   test('a bad Origin answers 403, a loopback Origin is accepted', async () => {
@@ -330,6 +346,29 @@ describe('echo server process lifecycle', () => {
       } catch { /* reset is fine too */ }
     })(), 2000, 'SSE stream end');
     // In-flight calls are answered with an error rather than left to the client's timeout.
+    const outcome = await withTimeout(inflight, 2000, 'in-flight call to settle');
+    assert.ok(outcome instanceof Error, String(outcome));
+    assert.match(outcome.message, /Server shutting down/);
+    await client.close().catch(() => {});
+  });
+
+  test('SIGTERM during a 2026-07-28 streaming call exits 0 within 2 s and the call settles with an error', async () => {
+    const s = await start({config: {testHooks: true}});
+    await waitHealthy(s);
+    const {client} = await connectClientV2(s);
+    let sawTick = false;
+    const inflight = client.callTool({name: 'stream', arguments: {count: 1000, intervalMs: 50}}, {
+      onprogress: () => { sawTick = true; },
+    }).catch((e) => e);
+    const t0 = Date.now();
+    while (!sawTick) {
+      assert.ok(Date.now() - t0 < 3000, 'stream tool never started');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const tSig = Date.now();
+    process.kill(s.pid, 'SIGTERM');
+    assert.deepEqual(await withTimeout(s.exited, 2000, 'exit after SIGTERM'), {code: 0, signal: null});
+    assert.ok(Date.now() - tSig < 2000);
     const outcome = await withTimeout(inflight, 2000, 'in-flight call to settle');
     assert.ok(outcome instanceof Error, String(outcome));
     assert.match(outcome.message, /Server shutting down/);

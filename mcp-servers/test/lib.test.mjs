@@ -1,6 +1,16 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {bearerMatches, originAllowed, readEnv, ConfigError, createLogger} from '../lib/index.js';
+import {bearerMatches, hostAllowed, originAllowed, readEnv, ConfigError, createLogger} from '../lib/index.js';
+
+test('hostAllowed accepts loopback names with any port, nothing else', () => {
+  for (const h of ['127.0.0.1:8080', '127.0.0.1', 'localhost:1', 'LOCALHOST', '[::1]:443', undefined]) {
+    assert.equal(hostAllowed(h), true, String(h));
+  }
+  for (const h of ['evil.example', 'evil.example:8080', '127.0.0.1.evil.example', '127.0.0.2:80', '',
+    'localhost:80:80', '[::2]:1', ['127.0.0.1']]) {
+    assert.equal(hostAllowed(h), false, String(h));
+  }
+});
 
 test('bearerMatches accepts only the exact token', () => {
   assert.equal(bearerMatches('Bearer abc123456', 'abc123456'), true);

@@ -381,18 +381,22 @@ class FakeUpstream {
   pid_t pid_ = -1;
 };
 
-// One SDK Client session through `url` that lists the tools and runs `calls` in order
-// (tests/e2e/types/call_tools.mjs); on success it prints {tools, results} as one JSON line.
+// One SDK Client connection through `url` that lists the tools and runs `calls` in order
+// (tests/e2e/types/call_tools.mjs); on success it prints {client, era, protocolVersion, tools,
+// results} as one JSON line. `client`: sdk1 (SDK 1.32, 2025 handshake), v2-pinned (SDK v2 pinned
+// to 2026-07-28) or v2-auto (SDK v2 negotiating).
 inline testing::CommandResult runToolCalls(Cluster& c, const std::string& url,
-                                           const std::string& token, const json& calls) {
-  return testing::runCommand({nodeBinary(), kE2eScripts + "/call_tools.mjs", url}, calls.dump(),
-                             30s, {"NODE_EXTRA_CA_CERTS=" + c.caFile(), "MCP_TOKEN=" + token});
+                                           const std::string& token, const json& calls,
+                                           const std::string& client = "sdk1") {
+  return testing::runCommand({nodeBinary(), kE2eScripts + "/call_tools.mjs", url, client},
+                             calls.dump(), 30s,
+                             {"NODE_EXTRA_CA_CERTS=" + c.caFile(), "MCP_TOKEN=" + token});
 }
 
-// runToolCalls that must succeed: {tools, results}; null (with a failure) on error.
+// runToolCalls that must succeed: {tools, results, ...}; null (with a failure) on error.
 inline json callTools(Cluster& c, const std::string& url, const std::string& token,
-                      const json& calls) {
-  auto r = runToolCalls(c, url, token, calls);
+                      const json& calls, const std::string& client = "sdk1") {
+  auto r = runToolCalls(c, url, token, calls, client);
   EXPECT_EQ(r.exitCode, 0) << url << "\n" << r.out << r.err;
   json out = json::parse(r.out, nullptr, false);
   EXPECT_FALSE(out.is_discarded()) << r.out << r.err;

@@ -6,6 +6,8 @@
 // The upstream URLs and the filesystem root are the admin's to open up: the test, as the admin,
 // applies the shipped types with the endpoint variable in instanceEnv and the test's directory
 // in allowedRoots; tenants get 422 for the same without that.
+// Issue 12's client matrix: an SDK v2 client pinned to 2026-07-28, one negotiating (auto) and an
+// SDK 1.32 client each call a tool of every shipped type through the gateway.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -359,6 +361,127 @@ TEST(TypesE2E, EveryToolOfEveryTypeReachesItsFakeUpstreamWithTheDecryptedKey) {
   }
   const std::string log = c.mcpd().log();
   for (const auto& t : types) EXPECT_EQ(log.find(t.key), std::string::npos) << t.type;
+}
+
+// Today's clients in both protocol eras: an SDK v2 client pinned to 2026-07-28 (sessionless, no
+// fallback), an SDK v2 client in auto mode (server/discover, falling back to initialize) and an
+// SDK 1.32 client (2025 handshake) each call a tool of every shipped type through the gateway,
+// and the API types' calls reach their recording fakes with the decrypted key.
+TEST(TypesE2E, EachClientAndEraCallsEveryTypeThroughTheGateway) {
+  const std::vector<TypeUnderTest> apiTypes = {
+      {"gmail", "ya29.matrix-" + randomHex(12), "GMAIL_API_ENDPOINT", ""},
+      {"figma", "figd_matrix-" + randomHex(12), "FIGMA_API_ENDPOINT", ""},
+      {"github", "ghp_matrix" + randomHex(12), "GITHUB_API_URL", "/api/v3"},
+      {"slack", "xoxb-matrix-" + randomHex(12), "SLACK_API_URL", "/api"},
+  };
+  testing::TempDir dir("types-matrix");
+  std::map<std::string, std::unique_ptr<FakeUpstream>> fakes;
+  for (const auto& t : apiTypes) fakes[t.type] = std::make_unique<FakeUpstream>(t.type, dir.path());
+  testing::TempDir rootDir("types-matrix-fs");
+  const std::string root = std::filesystem::canonical(rootDir.path()).string();
+  { std::ofstream(root + "/notes.txt") << "read by every client\n"; }
+  namespace fs = std::filesystem;
+  fs::permissions(root, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
+  fs::permissions(root + "/notes.txt", fs::perms::others_read, fs::perm_options::add);
+  Cluster c;  // declared after the fakes: its clean-up runs first, while they still answer
+  for (auto& [_, fake] : fakes) fake->awaitListening();
+
+  const std::string token = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kNs}));
+  for (const auto& t : apiTypes) {
+    applyShippedType(c, t.type, [&](json& spec) { spec["instanceEnv"] = {t.endpointEnv}; });
+    auto r = c.mcpd().mcpctl(
+        {"create", "apikey", t.type + "-key", "-n", kNs, "--type", t.type, "--from-stdin"}, t.key);
+    ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+    applyOk(c, instanceYaml(t, fakes[t.type]->url() + t.endpointSuffix));
+  }
+  applyShippedType(c, "filesystem",
+                   [&](json& spec) { spec["configConstraints"][0]["allowedRoots"] = {root}; });
+  auto plainInstance = [&](const std::string& type, const std::string& config) {
+    return "apiVersion: minimcp.io/v1alpha1\nkind: MCPInstance\nmetadata:\n  name: " + type +
+           "-e2e\n  namespace: " + kNs + "\nspec:\n  type: " + type +
+           "\n  ttl: 1h\n  config: " + config + "\n";
+  };
+  applyOk(c, plainInstance("echo", "{}"));
+  applyOk(c, plainInstance("everything", "{}"));
+  applyOk(c, plainInstance("filesystem", "{root: \"" + root + "\"}"));
+
+  // One tool of each type and what its result must say.
+  struct Probe {
+    std::string type;
+    json call;
+    std::function<void(const json& result)> check;
+  };
+  const std::vector<Probe> probes = {
+      {"echo",
+       {{"name", "echo"}, {"arguments", {{"text", "every era"}}}},
+       [](const json& r) { EXPECT_EQ(r.value("text", ""), "every era") << r.dump(); }},
+      {"everything",
+       {{"name", "echo"}, {"arguments", {{"message", "every era"}}}},
+       [](const json& r) { EXPECT_EQ(r.value("text", ""), "Echo: every era") << r.dump(); }},
+      {"filesystem",
+       {{"name", "read_text_file"}, {"arguments", {{"path", root + "/notes.txt"}}}},
+       [](const json& r) { EXPECT_EQ(r.value("text", ""), "read by every client\n") << r.dump(); }},
+      {"gmail",
+       {{"name", "read_message"}, {"arguments", {{"id", "m1"}}}},
+       [](const json& r) { EXPECT_EQ(resultJson(r).value("subject", ""), "Quarterly report"); }},
+      {"figma",
+       {{"name", "get_comments"}, {"arguments", {{"file_key", "abcDEF123"}}}},
+       [](const json& r) {
+         EXPECT_EQ(resultJson(r)["comments"][0].value("message", ""), "Looks good");
+       }},
+      {"github",
+       {{"name", "list_repos"}, {"arguments", json::object()}},
+       [](const json& r) { EXPECT_EQ(resultJson(r)[0].value("full_name", ""), "octo/hello"); }},
+      {"slack",
+       {{"name", "list_channels"}, {"arguments", {{"limit", 50}}}},
+       [](const json& r) { EXPECT_EQ(resultJson(r)["channels"][0].value("name", ""), "general"); }},
+  };
+  std::vector<std::string> names;
+  for (const auto& p : probes) names.push_back(p.type + "-e2e");
+  ASSERT_TRUE(allReady(c, names));
+
+  struct Client {
+    std::string name;
+    std::string era;
+    std::string protocolVersion;
+  };
+  const std::vector<Client> clients = {{"v2-pinned", "modern", "2026-07-28"},
+                                       {"v2-auto", "modern", "2026-07-28"},
+                                       {"sdk1", "legacy", "2025-11-25"}};
+  for (const auto& client : clients) {
+    for (const auto& p : probes) {
+      SCOPED_TRACE(client.name + " → " + p.type);
+      const std::string url = c.instance(p.type + "-e2e", kNs)["status"].value("gatewayURL", "");
+      json out = callTools(c, url, token, json::array({p.call}), client.name);
+      ASSERT_FALSE(out.is_null());
+      EXPECT_EQ(out.value("era", ""), client.era);
+      EXPECT_EQ(out.value("protocolVersion", ""), client.protocolVersion);
+      auto tools = toolNames(out);
+      EXPECT_NE(std::find(tools.begin(), tools.end(), p.call.value("name", "")), tools.end());
+      ASSERT_EQ(out["results"].size(), 1u) << out.dump(2);
+      EXPECT_FALSE(out["results"][0].value("isError", true)) << out.dump(2);
+      p.check(out["results"][0]);
+    }
+  }
+
+  // Each client's call reached the fake, with the key mcpd decrypted.
+  const std::map<std::string, std::pair<std::string, std::string>> seenAs = {
+      {"gmail", {"/gmail/v1/users/me/messages/m1", "authorization"}},
+      {"figma", {"/v1/files/abcDEF123/comments", "x-figma-token"}},
+      {"github", {"/api/v3/user/repos", "authorization"}},
+      {"slack", {"/api/conversations.list", "authorization"}},
+  };
+  for (const auto& t : apiTypes) {
+    SCOPED_TRACE(t.type);
+    const auto& [path, header] = seenAs.at(t.type);
+    size_t calls = 0;
+    for (const auto& r : fakes[t.type]->requests()) {
+      if (r.value("path", "") != path) continue;
+      ++calls;
+      EXPECT_NE(r["headers"].value(header, "").find(t.key), std::string::npos) << r.dump();
+    }
+    EXPECT_EQ(calls, clients.size());
+  }
 }
 
 TEST(TypesE2E, FilesystemStdioTypeListsAndReadsAFileThroughTheGateway) {

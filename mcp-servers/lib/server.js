@@ -54,8 +54,8 @@ function sendJson(res, status, body, headers = {}) {
   res.end(text);
 }
 
-function rpcError(res, status, code, message, headers) {
-  sendJson(res, status, {jsonrpc: '2.0', error: {code, message}, id: null}, headers);
+function rpcError(res, status, code, message, headers, id = null) {
+  sendJson(res, status, {jsonrpc: '2.0', error: {code, message}, id}, headers);
 }
 
 function readBody(req, limit) {
@@ -140,7 +140,8 @@ async function sendWebResponse(res, response) {
 //   connectSession(transport, ctx)
 //                       optional, replaces the McpServer of a 2025 session: wires the session's
 //                       transport itself and resolves to {close()} (the stdio bridge relays it)
-//   createServer(ctx)   optional, replaces the McpServer answering one 2026-07-28 request
+//   createServer(ctx)   optional, replaces the McpServer answering one 2026-07-28 request; an
+//                       error it throws with `expose: true` is answered to the client (502)
 //   sessionTransportOptions()
 //                       optional, more options for each 2025 session's transport (e.g. an
 //                       eventStore and retryInterval for resumable streams)
@@ -410,6 +411,15 @@ export async function startMcpServer(options) {
       // A shutdown tears down in-flight exchanges: say so rather than end the response silently.
       if (shuttingDown) rpcError(res, 503, -32000, 'Server shutting down', {Connection: 'close'});
       else throw err;
+      return;
+    }
+    // A server that could not be built for this request (createServer threw an error meant
+    // for the client, e.g. the stdio bridge's child failing to start) is reported as such,
+    // not as the SDK's bare 500.
+    const failed = await modernServers.get(request)?.then(() => undefined, (err) => err);
+    if (failed?.expose === true) {
+      await response.body?.cancel();
+      rpcError(res, 502, -32000, failed.message, {}, parsedBody?.id ?? null);
       return;
     }
     await sendWebResponse(res, response);

@@ -247,7 +247,9 @@ function sharedChild({opts, childArgs, ctx, name}) {
         log.error('cannot start the shared stdio server', {command: opts.command, error: err.message,
           lastStderr: state.lastStderr});
         await client.close().catch(() => {});
-        throw new Error(`stdio server failed to start${state.lastStderr ? `: ${state.lastStderr}` : ''}`);
+        // The same reason a 2025 session gets when its child exits.
+        throw Object.assign(new Error(`stdio server exited${state.lastStderr ? `: ${state.lastStderr}` : ''}`),
+            {expose: true});
       }
       pid = child.pid;
       livePids.add(pid);

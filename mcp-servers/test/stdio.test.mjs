@@ -190,11 +190,26 @@ describe('filesystem type launch checks', () => {
     }
   });
 
-  test('a root that does not exist fails the session with the child\'s reason', async () => {
+  test('a root that does not exist fails the session (and a 2026-07-28 request) with the child\'s reason', async () => {
     const srv = await spawnFilesystem({root: path.join(os.tmpdir(), 'minimcp-no-such-dir-9f3a')});
     try {
       await waitHealthy(srv);
       await assert.rejects(withTimeout(connectClient(srv), 10000, 'connect'), /stdio server exited/);
+      // 2026-07-28: the shared child fails the same way, and says why.
+      await assert.rejects(withTimeout(connectClientV2(srv), 10000, 'connect v2'), /502/);
+      const r = await fetch(`${srv.url}/mcp`, {
+        method: 'POST',
+        headers: {...MCP_HEADERS, 'Authorization': `Bearer ${TOKEN}`, 'MCP-Protocol-Version': '2026-07-28',
+          'Mcp-Method': 'server/discover'},
+        body: JSON.stringify({jsonrpc: '2.0', id: 7, method: 'server/discover', params: {_meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientInfo': {name: 'raw', version: '0'},
+          'io.modelcontextprotocol/clientCapabilities': {}}}}),
+      });
+      assert.equal(r.status, 502);
+      const body = await r.json();
+      assert.equal(body.id, 7);
+      assert.match(body.error.message, /stdio server exited: .*None of the specified directories are accessible/);
     } finally {
       await stopServer(srv);
     }

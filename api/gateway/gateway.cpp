@@ -22,8 +22,10 @@
 #include <thread>
 #include <utility>
 
+#include "api/gateway/oauth_resource.h"
 #include "api/model/json_fields.h"
 #include "api/model/kinds.h"
+#include "api/model/validation.h"
 #include "api/server/tls.h"
 #include "api/util/api_error.h"
 
@@ -96,21 +98,28 @@ bool originAllowed(const std::string& origin, const std::vector<std::string>& al
   return false;
 }
 
-Response status(const ApiError& e) { return Response::json(e.code(), e.toStatus()); }
+// Every refusal on an MCP path: a JSON-RPC error body, which MCP clients read (a Kubernetes
+// Status they cannot).
+Response refuse(const Request& req, const ApiError& e) { return jsonRpcRefusal(req, e); }
 
-Response notFound(const std::string& ns, const std::string& name) {
-  return status(ApiError::NotFound(kResource, ns.empty() ? name : ns + "/" + name));
+// Also what an instance of another namespace answers: nothing tells the two apart.
+Response notFound(const Request& req, const std::string& ns, const std::string& name) {
+  return refuse(req, ApiError::NotFound(kResource, ns.empty() ? name : ns + "/" + name));
 }
 
-Response unavailable(const std::string& message,
+Response unavailable(const Request& req, const std::string& message,
                      const char* retryAfterSeconds = kRetryAfterSeconds) {
-  auto r = status(ApiError::ServiceUnavailable(message));
+  auto r = refuse(req, ApiError::ServiceUnavailable(message));
   r.headers.emplace_back("Retry-After", retryAfterSeconds);
   return r;
 }
 
-Response badGateway(const std::string& message) {
-  return status(ApiError(502, "InternalError", message));
+Response badGateway(const Request& req, const std::string& message) {
+  return refuse(req, ApiError(502, "InternalError", message));
+}
+
+bool isJson(const std::string& contentType) {
+  return lower(contentType.substr(0, contentType.find(';'))).find("json") != std::string::npos;
 }
 
 // /mcp/{ns}/{name}[/rest][?query] → ns, name and the upstream target /mcp[/rest][?query].
@@ -717,19 +726,31 @@ http::request<http::string_body> nextHop(const Request& req, const std::string& 
 
 // Runs one exchange and turns what comes back into the caller's response. `subject` names the
 // instance in error messages.
-Response relay(const std::shared_ptr<Gateway::Core>& core, std::shared_ptr<Exchange> ex,
-               const GatewayOptions& options, const std::string& subject) {
+Response relay(const Request& req, const std::shared_ptr<Gateway::Core>& core,
+               std::shared_ptr<Exchange> ex, const GatewayOptions& options,
+               const std::string& subject) {
   auto future = ex->head();
-  if (!core->post([ex] { ex->begin(); })) return unavailable("the gateway is stopping");
+  if (!core->post([ex] { ex->begin(); })) return unavailable(req, "the gateway is stopping");
   if (future.wait_for(options.idleTimeout + std::chrono::seconds(5)) != std::future_status::ready) {
     ex->abort();
-    return status(ApiError(504, "Timeout", subject + ": no answer in time"));
+    return refuse(req, ApiError(504, "Timeout", subject + ": no answer in time"));
   }
   Head h = future.get();
   if (!h.error.empty()) {
-    if (h.status == 503) return unavailable(subject + ": " + h.error);
+    if (h.status == 503) return unavailable(req, subject + ": " + h.error);
     std::string reason = h.status == 504 ? "Timeout" : "InternalError";
-    return status(ApiError(h.status, reason, subject + ": " + h.error));
+    return refuse(req, ApiError(h.status, reason, subject + ": " + h.error));
+  }
+  if (h.status >= 400 && !h.streaming &&
+      (!isJson(h.contentType) || h.body.find("\"jsonrpc\"") == std::string::npos)) {
+    // The instance's own refusal in a shape MCP clients cannot read (a page, or JSON that is
+    // not JSON-RPC, as for a path it does not serve): the same status with a JSON-RPC body.
+    auto r =
+        refuse(req, ApiError(h.status, "", subject + " answered HTTP " + std::to_string(h.status)));
+    for (auto& [k, v] : h.headers) {
+      if (lower(k) != "content-type") r.headers.emplace_back(std::move(k), std::move(v));
+    }
+    return r;
   }
   Response r;
   r.status = h.status;
@@ -753,6 +774,7 @@ Gateway::Gateway(store::Store& store, const server::Authenticator& auth,
       tokens_(tokens),
       upstreams_(upstreams),
       options_(std::move(options)),
+      resourceUrls_(options_.publicUrls),
       core_(std::make_shared<Core>()) {
   core_->work.emplace(core_->ioc.get_executor());
   core_->thread = std::thread([core = core_.get()] { core->ioc.run(); });
@@ -777,28 +799,83 @@ server::RouteHandler Gateway::handler() {
 }
 
 Response Gateway::handle(const Request& req) {
+  try {
+    return serve(req);
+  } catch (const ApiError& e) {
+    return refuse(req, e);
+  } catch (const store::StoreError& e) {
+    return refuse(req, ApiError::ServiceUnavailable(e.what()));
+  } catch (const std::exception& e) {
+    spdlog::error("gateway: {} {}: {}", req.method, req.path, e.what());
+    return refuse(req, ApiError::Internal(e.what()));
+  }
+}
+
+Response Gateway::unauthorized(const Request& req, const std::string& ns, const std::string& name,
+                               const std::string& message, bool tokenGiven) const {
+  auto r = refuse(req, ApiError::Unauthorized(message));
+  std::string metadata;
+  if (!options_.authorizationServer.empty() && model::isDns1123Label(ns) &&
+      model::isDns1123Label(name)) {
+    if (auto base = resourceUrls_.base(req.header("host")); !base.empty()) {
+      metadata = ResourceUrls::metadataUrl(base, ns, name);
+    }
+  }
+  // RFC 6750 §3.1: a request that carried no token gets no error code.
+  r.headers.emplace_back("WWW-Authenticate",
+                         bearerChallenge(tokenGiven ? "invalid_token" : "", message, metadata));
+  return r;
+}
+
+Response Gateway::discovery(const Request& req) const {
+  auto notFound = [] {
+    return Response::json(
+        404,
+        ApiError(404, "NotFound", "the server could not find the requested resource").toStatus());
+  };
+  // /.well-known/oauth-protected-resource/mcp/{ns}/{name}: the same answer for every name that
+  // could exist, whether or not it does, so nobody learns which instances exist from it.
+  const std::string prefix = std::string(kProtectedResourceWellKnown) + "/mcp/";
+  if (options_.authorizationServer.empty() || !startsWith(req.path, prefix)) return notFound();
+  const std::string rest = req.path.substr(prefix.size());
+  const auto slash = rest.find('/');
+  if (slash == std::string::npos) return notFound();
+  const std::string ns = rest.substr(0, slash), name = rest.substr(slash + 1);
+  if (!model::isDns1123Label(ns) || !model::isDns1123Label(name)) return notFound();
+  const std::string base = resourceUrls_.base(req.header("host"));
+  if (base.empty()) return notFound();
+  if (req.method != "GET" && req.method != "HEAD") {
+    auto r = Response::json(405, ApiError::MethodNotAllowed("only GET is served here").toStatus());
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    return r;
+  }
+  auto r = Response::json(200, protectedResourceMetadata(ResourceUrls::resource(base, ns, name),
+                                                         options_.authorizationServer));
+  // Public metadata: browser-based MCP clients read it from their own origin.
+  r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  return r;
+}
+
+Response Gateway::serve(const Request& req) {
   if (std::string why = server::unsafePathReason(req.target); !why.empty()) {
-    return status(ApiError::BadRequest("the request path must not contain " + why));
+    return refuse(req, ApiError::BadRequest("the request path must not contain " + why));
   }
   auto route = parseRoute(req.target);
   if (!route) {
-    return status(ApiError(404, "NotFound", "expected /mcp/{namespace}/{name}"));
+    return refuse(req, ApiError(404, "NotFound", "expected /mcp/{namespace}/{name}"));
   }
   const auto& [ns, name, upstreamTarget] = *route;
 
   // Before anything else: a page on another site must learn nothing, not even 401 vs 404.
   std::string origin = req.header("origin");
   if (!origin.empty() && !originAllowed(origin, options_.allowedOrigins)) {
-    return status(ApiError::Forbidden("origin " + origin.substr(0, 200) + " is not allowed"));
+    return refuse(req, ApiError::Forbidden("origin " + origin.substr(0, 200) + " is not allowed"));
   }
   std::string token = server::bearerToken(req.header("authorization"));
-  if (token.empty()) {
-    auto r = status(ApiError::Unauthorized("a bearer token is required"));
-    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"minimcp\"");
-    return r;
-  }
+  if (token.empty()) return unauthorized(req, ns, name, "a bearer token is required", false);
   if (req.body.size() > options_.maxBody) {
-    return status(ApiError::RequestEntityTooLarge("request body too large (limit " +
+    return refuse(req,
+                  ApiError::RequestEntityTooLarge("request body too large (limit " +
                                                   std::to_string(options_.maxBody) + " bytes)"));
   }
 
@@ -816,23 +893,19 @@ Response Gateway::handle(const Request& req) {
     who = auth_.authenticate(token);
     // Neither an API token nor an instance token: the caller is not authenticated at all.
     // The answer must not depend on whether the instance exists.
-    if (!who) {
-      auto r = status(ApiError::Unauthorized("invalid bearer token"));
-      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"minimcp\"");
-      return r;
-    }
+    if (!who) return unauthorized(req, ns, name, "invalid bearer token", true);
   } else if (obj && !uid.empty() && tokens_.verify(token, uid, generation)) {
     who = server::Identity{server::Identity::Role::Instance, ns, name};
   }
-  if (!who) return notFound(ns, name);
+  if (!who) return notFound(req, ns, name);
   auto decision = authz_.authorize(*who, {server::kConnectVerb, kResource, "", ns, name});
-  if (decision.effect == server::Decision::Effect::Hide) return notFound(ns, name);
-  if (!decision.allowed()) return status(ApiError::Forbidden(decision.reason));
-  if (!obj) return notFound(ns, name);
+  if (decision.effect == server::Decision::Effect::Hide) return notFound(req, ns, name);
+  if (!decision.allowed()) return refuse(req, ApiError::Forbidden(decision.reason));
+  if (!obj) return notFound(req, ns, name);
   std::string subject = "mcpinstance " + ns + "/" + name;
   auto notReady = [&] {
     std::string phase = obj->value("/status/phase"_json_pointer, std::string("Pending"));
-    return unavailable(subject + " is not ready (phase " + phase + ")");
+    return unavailable(req, subject + " is not ready (phase " + phase + ")");
   };
   if (!ready(*obj)) return notReady();
 
@@ -840,7 +913,8 @@ Response Gateway::handle(const Request& req) {
   std::string host = model::stringField(model::objectField(*obj, "status"), "node");
   if (!options_.node.empty() && !host.empty() && host != options_.node) {
     if (!req.header(lower(kForwardedByHeader)).empty()) {
-      return unavailable(subject + " runs on node " + host + ", not here on node " + options_.node +
+      return unavailable(req,
+                         subject + " runs on node " + host + ", not here on node " + options_.node +
                              " (placement changed while forwarding)",
                          kRetryAfterPlacement);
     }
@@ -866,22 +940,22 @@ Response Gateway::handle(const Request& req) {
   local.what = "the instance";
   local.label = local.key;
   auto ex = std::make_shared<Exchange>(core_, std::move(local), std::move(up), options_);
-  return relay(core_, std::move(ex), options_, subject);
+  return relay(req, core_, std::move(ex), options_, subject);
 }
 
 Response Gateway::forward(const Request& req, const std::string& subject,
                           const std::string& nodeName) {
   std::string where = subject + " runs on node " + nodeName;
   auto node = store_.get(kNodes, "", nodeName);
-  if (!node) return unavailable(where + ", which is not registered", kRetryAfterPlacement);
+  if (!node) return unavailable(req, where + ", which is not registered", kRetryAfterPlacement);
   std::string phase = model::stringField(model::objectField(*node, "status"), "phase");
   if (phase != "Ready") {
-    return unavailable(where + ", which is " + (phase.empty() ? "not ready" : phase),
+    return unavailable(req, where + ", which is " + (phase.empty() ? "not ready" : phase),
                        kRetryAfterPlacement);
   }
   std::string address = model::stringField(model::objectField(*node, "spec"), "address");
   auto peer = parseAddress(address);
-  if (!peer) return badGateway(where + ", whose address \"" + address + "\" is not a URL");
+  if (!peer) return badGateway(req, where + ", whose address \"" + address + "\" is not a URL");
 
   Upstream up;
   up.host = peer->host;
@@ -894,7 +968,7 @@ Response Gateway::forward(const Request& req, const std::string& subject,
     std::string caBundle = model::stringField(model::objectField(*node, "spec"), "caBundle");
     std::string error;
     up.tls = core_->clientContext(caBundle, error);
-    if (!up.tls) return badGateway(where + ", whose caBundle is unusable (" + error + ")");
+    if (!up.tls) return badGateway(req, where + ", whose caBundle is unusable (" + error + ")");
     // A connection verified against another CA is never reused for this one.
     up.key += " ca " + std::to_string(std::hash<std::string>{}(caBundle));
   }
@@ -908,7 +982,7 @@ Response Gateway::forward(const Request& req, const std::string& subject,
   out.set(kForwardedByHeader, options_.node);
   spdlog::debug("gateway: forwarding {} {} to {}", req.method, subject, up.label);
   auto ex = std::make_shared<Exchange>(core_, std::move(up), std::move(out), options_);
-  return relay(core_, std::move(ex), options_, subject);
+  return relay(req, core_, std::move(ex), options_, subject);
 }
 
 }  // namespace minimcp::gateway

@@ -24,6 +24,12 @@
 // is elsewhere: placement moved meanwhile); so is a request for an instance whose node is
 // missing or not Ready. A peer that cannot be reached answers 502.
 //
+// Every refusal on an MCP path has a JSON-RPC error body with the HTTP status kept
+// (oauth_resource.h), the API server's own (413, 503, …) included (the route's refusal
+// renderer); so does an instance's error answer that is not JSON. A 401 carries
+// `WWW-Authenticate: Bearer` with error="invalid_token" when a token was given, and
+// resource_metadata="…" when an authorization server is configured (RFC 9728, discovery()).
+//
 // Beast stays in gateway.cpp; this header is cheap to include.
 #pragma once
 
@@ -36,6 +42,7 @@
 #include <vector>
 
 #include "api/crypto/instance_token.h"
+#include "api/gateway/oauth_resource.h"
 #include "api/server/api_server.h"
 #include "api/server/auth.h"
 #include "api/server/authorizer.h"
@@ -61,8 +68,11 @@ struct GatewayOptions {
   // This mcpd's node name (the name of its Node object). "" = single node: never forward.
   std::string node;
   // The authorization server (issuer URL) named in the protected resource metadata of every
-  // instance; "" = none.
+  // instance; "" = none: no metadata is served (404) and no 401 names any.
   std::string authorizationServer;
+  // Where clients reach the gateway (scheme://authority, servedBaseUrls()), the canonical one
+  // first: an instance's resource identifier is one of these + /mcp/{ns}/{name}.
+  std::vector<std::string> publicUrls;
 };
 
 // Set on a request one gateway forwards to another (value: the forwarding node's name).
@@ -100,9 +110,19 @@ class Gateway {
   // One request (what handler() calls); public for tests.
   server::Response handle(const server::Request& req);
 
+  // The OAuth discovery documents a client looks for beside an MCP endpoint (a route without
+  // authentication): the protected resource metadata of /mcp/{ns}/{name} when an authorization
+  // server is configured; 404 for everything else (mcpd is no authorization server).
+  server::Response discovery(const server::Request& req) const;
+
   struct Core;
 
  private:
+  server::Response serve(const server::Request& req);
+  // 401 with the Bearer challenge; `tokenGiven`: the request carried a token that is not valid.
+  server::Response unauthorized(const server::Request& req, const std::string& ns,
+                                const std::string& name, const std::string& message,
+                                bool tokenGiven) const;
   // After authorisation: the request for `subject` ("mcpinstance ns/name") goes to node `node`.
   server::Response forward(const server::Request& req, const std::string& subject,
                            const std::string& node);
@@ -113,6 +133,7 @@ class Gateway {
   const LocalUpstreams& upstreams_;
   const server::Authorizer authz_;
   GatewayOptions options_;
+  ResourceUrls resourceUrls_;
   std::shared_ptr<Core> core_;
 };
 

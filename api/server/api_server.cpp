@@ -41,6 +41,7 @@ struct ApiServer::Impl {
     std::string prefix;
     RouteHandler handler;
     bool requiresAuth;
+    RefusalRenderer renderRefusal;
   };
   std::vector<Route> routes;
   std::atomic<bool> ready{false};
@@ -51,6 +52,8 @@ struct ApiServer::Impl {
 
   Response handle(const Request& req);
   Response route(const Request& req, std::string& verb, std::string& resource);
+  // `e` as the route of `req` renders refusals.
+  Response refusal(const Request& req, const ApiError& e) const;
   void ensureKubeconfig();
   void installInstanceEndpoints();
 };
@@ -73,6 +76,13 @@ std::string hostForUrl(const std::string& host) {
 
 }  // namespace
 
+Response ApiServer::Impl::refusal(const Request& req, const ApiError& e) const {
+  for (const auto& r : routes) {
+    if (r.renderRefusal && req.path.rfind(r.prefix, 0) == 0) return r.renderRefusal(req, e);
+  }
+  return statusResponse(e);
+}
+
 Response ApiServer::Impl::handle(const Request& req) {
   auto start = std::chrono::steady_clock::now();
   std::string verb = lower(req.method), resource = "other";
@@ -80,12 +90,12 @@ Response ApiServer::Impl::handle(const Request& req) {
   try {
     r = route(req, verb, resource);
   } catch (const ApiError& e) {
-    r = statusResponse(e);
+    r = refusal(req, e);
   } catch (const store::StoreError& e) {
-    r = statusResponse(ApiError::ServiceUnavailable(e.what()));
+    r = refusal(req, ApiError::ServiceUnavailable(e.what()));
   } catch (const std::exception& e) {
     spdlog::error("{} {}: {}", req.method, req.path, e.what());
-    r = statusResponse(ApiError::Internal(e.what()));
+    r = refusal(req, ApiError::Internal(e.what()));
   }
   auto elapsed = std::chrono::steady_clock::now() - start;
   metrics.observe(r.stream ? "watch" : verb, resource, r.status, elapsed);
@@ -100,7 +110,7 @@ Response ApiServer::Impl::route(const Request& req, std::string& verb, std::stri
   if (std::string why = unsafePathReason(req.target); !why.empty()) {
     // Refused for every route, so no handler ever sees a path that reads two ways.
     resource = "invalid";
-    return statusResponse(ApiError::BadRequest("the request path must not contain " + why));
+    return refusal(req, ApiError::BadRequest("the request path must not contain " + why));
   }
   if (p == "/healthz" || p == "/livez") {
     resource = "healthz";
@@ -233,8 +243,10 @@ ApiServer::~ApiServer() {
   impl_->store.reset();
 }
 
-void ApiServer::addRoute(std::string prefix, RouteHandler handler, bool requiresAuth) {
-  impl_->routes.push_back({std::move(prefix), std::move(handler), requiresAuth});
+void ApiServer::addRoute(std::string prefix, RouteHandler handler, bool requiresAuth,
+                         RefusalRenderer renderRefusal) {
+  impl_->routes.push_back(
+      {std::move(prefix), std::move(handler), requiresAuth, std::move(renderRefusal)});
 }
 
 void ApiServer::start() {
@@ -259,6 +271,16 @@ void ApiServer::start() {
   ho.threads = o.threads;
   ho.maxConnections = o.maxConnections;
   ho.tls = !o.insecureHttp;
+  ho.refusal = [impl = impl_.get()](const std::string& target, int code,
+                                    const std::string& message) {
+    Request req;
+    req.target = target;
+    parseTarget(target, req.path, req.query);
+    const char* reason = code == 413   ? "RequestEntityTooLarge"
+                         : code == 503 ? "ServiceUnavailable"
+                                       : "BadRequest";
+    return impl->refusal(req, ApiError(code, reason, message));
+  };
   if (ho.tls) {
     if (!o.tlsCert.empty() || !o.tlsKey.empty()) {
       if (o.tlsCert.empty() || o.tlsKey.empty()) {

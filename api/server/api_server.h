@@ -18,6 +18,9 @@
 #include "api/store/store.h"
 #include "api/util/clock.h"
 
+namespace minimcp {
+class ApiError;
+}
 namespace minimcp::crypto {
 class InstanceTokens;
 }
@@ -57,6 +60,9 @@ struct ApiServerOptions {
 // An extra route: answers requests whose path starts with its prefix. `who` is null for
 // routes registered with requiresAuth = false.
 using RouteHandler = std::function<Response(const Request& req, const Identity* who)>;
+// How the server's own refusals of a route's requests look (a bad path, 413, 503, an error
+// thrown by the handler). Unset: a Kubernetes Status.
+using RefusalRenderer = std::function<Response(const Request& req, const ApiError& e)>;
 
 class ApiServer {
  public:
@@ -71,7 +77,8 @@ class ApiServer {
   void stop();
 
   // Before start(): serve `prefix` (e.g. "/mcp/") with `handler`.
-  void addRoute(std::string prefix, RouteHandler handler, bool requiresAuth = true);
+  void addRoute(std::string prefix, RouteHandler handler, bool requiresAuth = true,
+                RefusalRenderer renderRefusal = nullptr);
 
   uint16_t port() const;
   std::string url() const;  // https://HOST:PORT as written into the kubeconfig

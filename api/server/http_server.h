@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,9 @@ struct HttpServerOptions {
   size_t maxConnections = 1024;
   // stop() waits this long at most for streamed bodies to be ended cleanly.
   std::chrono::milliseconds shutdownGrace{5000};
+  // The response to a refusal answered before the handler runs (413, 503 over capacity) of a
+  // request whose target is known. Unset: a Kubernetes Status.
+  std::function<Response(const std::string& target, int code, const std::string& message)> refusal;
 };
 
 class HttpServer {

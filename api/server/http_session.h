@@ -169,8 +169,10 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     if (ec) return close();
     firstRequest_ = false;
     if (overCapacity_) {
-      return writeError(503, "too many open connections (limit " +
-                                 std::to_string(opts.maxConnections) + "); try again later");
+      return writeError(503,
+                        "too many open connections (limit " + std::to_string(opts.maxConnections) +
+                            "); try again later",
+                        headerParser_->get().target());
     }
     beast::get_lowest_layer(stream_).expires_after(opts.requestTimeout);
     auto& hdr = headerParser_->get();
@@ -181,7 +183,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     bool oversized = length && *length > opts.bodyLimit;
     if (oversized) {
       if (*length > 16 * opts.bodyLimit || hdr[http::field::expect] == "100-continue") {
-        return writeError(413, tooLarge());
+        return writeError(413, tooLarge(), hdr.target());
       }
       limit = static_cast<size_t>(*length);
     }
@@ -212,12 +214,11 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   }
 
   void onBody(beast::error_code ec, bool oversized) {
-    if (ec == http::error::body_limit) return writeError(413, tooLarge());
+    if (ec == http::error::body_limit) return writeError(413, tooLarge(), parser_->get().target());
     if (ec) return close();
     if (oversized) {
       keepAlive_ = parser_->get().keep_alive();
-      auto res = std::make_shared<http::response<http::string_body>>(
-          statusResponse(413, tooLarge(), parser_->get().version()));
+      auto res = refusal(413, tooLarge(), parser_->get().version(), parser_->get().target());
       res->keep_alive(keepAlive_);
       parser_.reset();
       return writeResponse(res);
@@ -241,12 +242,26 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     writeResponse(res);
   }
 
+  // A refusal answered before any handler runs: the server's refusal renderer for a request
+  // whose target is known, else a Status.
+  std::shared_ptr<http::response<http::string_body>> refusal(int code, const std::string& message,
+                                                             unsigned version,
+                                                             beast::string_view target) {
+    if (shared_->options.refusal && !target.empty()) {
+      auto res = std::make_shared<http::response<http::string_body>>();
+      fillResponse(*res, shared_->options.refusal(std::string(target), code, message), version,
+                   false);
+      return res;
+    }
+    return std::make_shared<http::response<http::string_body>>(
+        statusResponse(code, message, version));
+  }
+
   // Answers a request that is not read to its end, then closes the connection.
-  void writeError(int code, const std::string& message) {
+  void writeError(int code, const std::string& message, beast::string_view target = {}) {
     keepAlive_ = false;
     drainBeforeClose_ = true;
-    auto res =
-        std::make_shared<http::response<http::string_body>>(statusResponse(code, message, 11));
+    auto res = refusal(code, message, 11, target);
     if (code == 503) res->set(http::field::retry_after, "1");
     res->keep_alive(false);
     writeResponse(res);

@@ -410,10 +410,24 @@ int main(int argc, char** argv) {
       "/mcp/",
       [&gateway](const minimcp::server::Request& r, const minimcp::server::Identity*) {
         if (auto* g = gateway.load()) return g->handle(r);
-        return minimcp::server::Response::json(
-            503, minimcp::ApiError::ServiceUnavailable("the gateway is starting").toStatus());
+        return minimcp::gateway::jsonRpcRefusal(
+            r, minimcp::ApiError::ServiceUnavailable("the gateway is starting"));
       },
-      /*requiresAuth=*/false);
+      /*requiresAuth=*/false, &minimcp::gateway::jsonRpcRefusal);
+  // What an MCP client looks for when a 401 sends it to sign in: the protected resource
+  // metadata, and the authorization server's documents and endpoints at this origin (the
+  // fallback of clients that find no metadata). Answered without a token: a 401 there would
+  // send the client on to wait for a sign-in that cannot happen.
+  for (const char* prefix : {"/.well-known/", "/authorize", "/token", "/register"}) {
+    server.addRoute(
+        prefix,
+        [&gateway](const minimcp::server::Request& r, const minimcp::server::Identity*) {
+          if (auto* g = gateway.load()) return g->discovery(r);
+          return minimcp::server::Response::json(
+              503, minimcp::ApiError::ServiceUnavailable("the gateway is starting").toStatus());
+        },
+        /*requiresAuth=*/false);
+  }
 #endif
   try {
     server.start();
@@ -425,6 +439,7 @@ int main(int argc, char** argv) {
   minimcp::gateway::GatewayOptions gatewayOptions;
   if (cluster) gatewayOptions.node = node;  // forwards to the node that runs the instance
   gatewayOptions.authorizationServer = server.options().oidcIssuer;
+  gatewayOptions.publicUrls = minimcp::gateway::servedBaseUrls(server.url(), advertiseUrl);
   ControllerUpstreams upstreams;
   auto gatewayImpl = std::make_unique<minimcp::gateway::Gateway>(
       server.store(), server.authenticator(), instanceTokens, upstreams, gatewayOptions);

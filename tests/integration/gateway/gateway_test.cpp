@@ -1,7 +1,7 @@
 // The gateway end to end: an in-process ApiServer (HTTPS, port 0) with the /mcp/ route, a real
 // echo MCP server process, and a real MCP client (the SDK's Client over Streamable HTTP, in
 // node) talking to /mcp/alice/inbox with the admin, namespace and instance tokens. The refusals
-// (401, 403, 404, 413, 503) are checked with the plain HTTP client.
+// (401, 403, 404, 413, 503), each a JSON-RPC error body, are checked with the plain HTTP client.
 #include "api/gateway/gateway.h"
 
 #include <gtest/gtest.h>
@@ -62,7 +62,7 @@ struct Env {
           if (!g) return server::Response::json(503, {{"kind", "Status"}, {"code", 503}});
           return g->handle(req);
         },
-        false);
+        false, &gateway::jsonRpcRefusal);
     server->start();
     tokens = std::make_unique<crypto::InstanceTokens>(crypto::MasterKey::generate());
     gateway::GatewayOptions go;
@@ -139,12 +139,19 @@ class GatewayTest : public ::testing::Test {
     delete env;
     env = nullptr;
   }
-  static std::string reason(const client::Response& r) {
-    try {
-      return json::parse(r.body).value("reason", "");
-    } catch (const std::exception&) {
-      return "(not JSON) " + r.body;
+  // The message of a JSON-RPC error body with id null (the raw requests' id is 1: they are
+  // refused before the body is looked at, or the id is echoed); what else the body is, otherwise.
+  static std::string rpcError(const client::Response& r) {
+    json b = json::parse(r.body, nullptr, false);
+    if (!b.is_object() || b.value("jsonrpc", "") != "2.0" || !b.contains("error") ||
+        !b["error"].is_object() || !b["error"]["code"].is_number_integer() ||
+        !b["error"]["message"].is_string() || !(b["id"].is_null() || b["id"] == 1)) {
+      return "(not a JSON-RPC error) " + r.body;
     }
+    return b["error"]["message"];
+  }
+  static bool has(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
   }
 };
 
@@ -193,27 +200,38 @@ TEST_F(GatewayTest, StreamedResponseArrivesAsProduced) {
 TEST_F(GatewayTest, WithoutATokenIs401) {
   auto r = env->post("/mcp/alice/inbox", "");
   EXPECT_EQ(r.status, 401) << r.body;
-  EXPECT_EQ(reason(r), "Unauthorized");
-  EXPECT_NE(r.headers["www-authenticate"].find("Bearer"), std::string::npos);
+  EXPECT_TRUE(has(rpcError(r), "a bearer token is required")) << r.body;
+  // No token, no error code (RFC 6750 §3.1); no authorization server, no resource_metadata.
+  EXPECT_EQ(r.headers["www-authenticate"], "Bearer realm=\"minimcp\"");
   auto out = env->mcp("/mcp/alice/inbox", "basic", "");
   EXPECT_FALSE(out.value("ok", true));
   EXPECT_EQ(out["status"], 401) << out.dump();
 }
 
 TEST_F(GatewayTest, UnknownTokenIs401WhetherOrNotTheInstanceExists) {
-  EXPECT_EQ(env->post("/mcp/alice/inbox", "not-a-token").status, 401);
-  EXPECT_EQ(env->post("/mcp/alice/nothing", "not-a-token").status, 401);
+  auto r = env->post("/mcp/alice/inbox", "not-a-token");
+  auto absent = env->post("/mcp/alice/nothing", "not-a-token");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(absent.status, 401);
+  EXPECT_EQ(r.body, absent.body);
+  EXPECT_EQ(r.body,
+            R"({"error":{"code":-32000,"message":"invalid bearer token"},"id":1,"jsonrpc":"2.0"})");
+  EXPECT_EQ(
+      r.headers["www-authenticate"],
+      R"(Bearer realm="minimcp", error="invalid_token", error_description="invalid bearer token")");
 }
 
 TEST_F(GatewayTest, AnotherNamespacesTokenIs404) {
   auto r = env->post("/mcp/alice/inbox", env->bobToken);
   EXPECT_EQ(r.status, 404) << r.body;
-  EXPECT_EQ(reason(r), "NotFound");
-  // Exactly what an absent instance answers: nothing leaks.
+  EXPECT_TRUE(has(rpcError(r), "not found")) << r.body;
+  // Exactly what an absent instance answers (its name aside): nothing leaks.
   auto absent = env->post("/mcp/alice/nothing", env->bobToken);
   EXPECT_EQ(absent.status, 404);
-  EXPECT_EQ(json::parse(absent.body)["message"].get<std::string>().find("inbox"),
-            std::string::npos);
+  auto same = absent.body;
+  ASSERT_NE(same.find("alice/nothing"), std::string::npos) << same;
+  same.replace(same.find("alice/nothing"), 13, "alice/inbox");
+  EXPECT_EQ(r.body, same);
   auto out = env->mcp("/mcp/alice/inbox", "basic", env->bobToken);
   EXPECT_EQ(out["status"], 404) << out.dump();
 }
@@ -228,14 +246,16 @@ TEST_F(GatewayTest, InstanceTokenOpensOnlyItsInstance) {
 TEST_F(GatewayTest, UnknownInstanceIs404) {
   auto r = env->post("/mcp/alice/nothing", env->adminToken);
   EXPECT_EQ(r.status, 404) << r.body;
-  EXPECT_EQ(reason(r), "NotFound");
-  EXPECT_EQ(env->post("/mcp/alice", env->adminToken).status, 404);
+  EXPECT_TRUE(has(rpcError(r), "not found")) << r.body;
+  auto bare = env->post("/mcp/alice", env->adminToken);
+  EXPECT_EQ(bare.status, 404);
+  EXPECT_TRUE(has(rpcError(bare), "expected /mcp/{namespace}/{name}")) << bare.body;
 }
 
 TEST_F(GatewayTest, ForeignOriginIs403) {
   auto r = env->post("/mcp/alice/inbox", env->aliceToken, {{"Origin", "https://evil.example"}});
   EXPECT_EQ(r.status, 403) << r.body;
-  EXPECT_EQ(reason(r), "Forbidden");
+  EXPECT_TRUE(has(rpcError(r), "origin https://evil.example is not allowed")) << r.body;
   auto out = env->mcp("/mcp/alice/inbox", "basic", env->aliceToken, "https://evil.example");
   EXPECT_EQ(out["status"], 403) << out.dump();
 }
@@ -243,14 +263,14 @@ TEST_F(GatewayTest, ForeignOriginIs403) {
 TEST_F(GatewayTest, NotReadyIs503WithRetryAfter) {
   auto r = env->post("/mcp/alice/starting", env->aliceToken);
   EXPECT_EQ(r.status, 503) << r.body;
-  EXPECT_EQ(reason(r), "ServiceUnavailable");
+  EXPECT_TRUE(has(rpcError(r), "is not ready (phase Starting)")) << r.body;
   EXPECT_FALSE(r.headers["retry-after"].empty());
-  EXPECT_NE(r.body.find("Starting"), std::string::npos) << r.body;
 }
 
 TEST_F(GatewayTest, UnreachableInstanceIs503) {
   auto r = env->post("/mcp/alice/dead", env->aliceToken);
   EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_TRUE(has(rpcError(r), "mcpinstance alice/dead")) << r.body;
   EXPECT_FALSE(r.headers["retry-after"].empty());
 }
 
@@ -258,6 +278,32 @@ TEST_F(GatewayTest, OversizedBodyIs413) {
   std::string big(100 << 10, ' ');
   auto r = env->post("/mcp/alice/inbox", env->aliceToken, {}, big);
   EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_TRUE(has(rpcError(r), "request body too large")) << r.body;
+  // Over the server's own limit: refused before the gateway runs, in the same shape.
+  std::string huge(2 << 20, ' ');
+  auto h = env->post("/mcp/alice/inbox", env->aliceToken, {}, huge);
+  EXPECT_EQ(h.status, 413) << h.body;
+  EXPECT_TRUE(has(rpcError(h), "request body too large")) << h.body;
+}
+
+TEST_F(GatewayTest, TheInstancesOwnRefusalsReachTheClientAsJsonRpcErrors) {
+  // Its JSON-RPC refusals pass unchanged (the status, the body, Allow).
+  auto c = env->conn;
+  c.token = env->aliceToken;
+  client::HttpClient http(c);
+  auto r = http.request(
+      "PUT", "/mcp/alice/inbox", kInitialize,
+      {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}});
+  EXPECT_EQ(r.status, 405) << r.body;
+  EXPECT_TRUE(has(rpcError(r), "Method not allowed")) << r.body;
+  EXPECT_FALSE(r.headers["allow"].empty());
+  auto parse = env->post("/mcp/alice/inbox", env->aliceToken, {}, "{not json");
+  EXPECT_EQ(parse.status, 400) << parse.body;
+  EXPECT_EQ(json::parse(parse.body)["error"]["code"], -32700) << parse.body;
+  // A path the instance does not serve answers JSON that is not JSON-RPC: it becomes one.
+  auto other = env->post("/mcp/alice/inbox/elsewhere", env->aliceToken);
+  EXPECT_EQ(other.status, 404) << other.body;
+  EXPECT_TRUE(has(rpcError(other), "mcpinstance alice/inbox answered HTTP 404")) << other.body;
 }
 
 TEST_F(GatewayTest, RawRequestsKeepHeadersAndReuseUpstreamConnections) {
@@ -464,7 +510,7 @@ TEST_F(GatewayTest, StatusPortNeverChoosesTheUpstream) {
                               instance("alice", "phantom", "uid-phantom", other.port()));
   auto phantom = env->post("/mcp/alice/phantom", env->aliceToken);
   EXPECT_EQ(phantom.status, 503) << phantom.body;
-  EXPECT_EQ(reason(phantom), "ServiceUnavailable");
+  EXPECT_TRUE(has(rpcError(phantom), "is not ready")) << phantom.body;
   EXPECT_FALSE(other.tripped());
   auto back =
       admin.request("PATCH", status, R"({"status":{"port":)" + std::to_string(env->echoPort) + "}}",
@@ -492,7 +538,7 @@ TEST_F(GatewayTest, DotSegmentsAndEncodedSlashesAre400AndReachNothing) {
         {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}},
         std::chrono::seconds(10));
     EXPECT_EQ(r.status, 400) << r.body;
-    EXPECT_EQ(reason(r), "BadRequest");
+    EXPECT_EQ(json::parse(r.body, nullptr, false)["error"]["code"], -32600) << r.body;
     EXPECT_NE(r.body.find("the request path must not contain"), std::string::npos) << r.body;
     // The gateway refuses by itself too, whoever routes to it.
     server::Request direct;

@@ -896,8 +896,12 @@ Response Gateway::serve(const Request& req) {
     if (!who) return unauthorized(req, ns, name, "invalid bearer token", true);
   } else if (obj && !uid.empty() && tokens_.verify(token, uid, generation)) {
     who = server::Identity{server::Identity::Role::Instance, ns, name};
+  } else {
+    // An instance token that does not open this instance (another's, a revoked generation, a
+    // made-up one) is not valid here, exists the instance or not: the same 401, so a client
+    // stops instead of taking the instance for gone.
+    return unauthorized(req, ns, name, "invalid bearer token", true);
   }
-  if (!who) return notFound(req, ns, name);
   auto decision = authz_.authorize(*who, {server::kConnectVerb, kResource, "", ns, name});
   if (decision.effect == server::Decision::Effect::Hide) return notFound(req, ns, name);
   if (!decision.allowed()) return refuse(req, ApiError::Forbidden(decision.reason));

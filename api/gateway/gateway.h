@@ -6,9 +6,10 @@
 //
 // Per request: a path with dot segments ("..", ".", percent-encoded ones too) or encoded
 // slashes is refused (400) before anything else; then the Origin check (403), bearer token (401
-// when absent), the MCPInstance from the store, authorisation by the Authorizer (verb
-// "connect": the instance token, or an API token that is admin or bound to the namespace;
-// anything else 404, so nobody learns what exists elsewhere), readiness (503 with
+// when absent, unknown, or an instance token that is not this instance's — whether or not it
+// exists), the MCPInstance from the store, authorisation by the Authorizer (verb "connect": the
+// instance token, or an API token that is admin or bound to the namespace; another namespace's
+// token 404, so nobody learns what exists elsewhere), readiness (503 with
 // Retry-After), then the proxy. The upstream port comes from this node's controller
 // (LocalUpstreams), never from the stored status, which a client could have written. The
 // upstream gets the instance token, never the caller's. Streamed responses (SSE, chunked) pass

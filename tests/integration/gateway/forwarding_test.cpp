@@ -432,7 +432,7 @@ TEST_F(GatewayForwardingTest, RefusalsAreDecidedOnTheReceivingNode) {
   EXPECT_EQ(other.status, 404) << other.body;
   EXPECT_NE(body(other)["error"]["message"].dump().find("not found"), std::string::npos)
       << other.body;
-  EXPECT_EQ(env->post("/mcp/alice/inbox", env->tokens->issue("uid-inbox", 1)).status, 404);
+  EXPECT_EQ(env->post("/mcp/alice/inbox", env->tokens->issue("uid-inbox", 1)).status, 401);
   EXPECT_EQ(
       env->post("/mcp/alice/inbox", env->aliceToken, {{"Origin", "https://evil.example"}}).status,
       403);

@@ -237,10 +237,18 @@ TEST_F(GatewayTest, AnotherNamespacesTokenIs404) {
 }
 
 TEST_F(GatewayTest, InstanceTokenOpensOnlyItsInstance) {
-  EXPECT_EQ(env->post("/mcp/bob/other", env->instanceToken).status, 404);
-  EXPECT_EQ(env->post("/mcp/alice/nothing", env->instanceToken).status, 404);
-  // A forged or revoked token (another generation) opens nothing.
-  EXPECT_EQ(env->post("/mcp/alice/inbox", env->tokens->issue("uid-inbox", 1)).status, 404);
+  // Anywhere else it is an invalid token, whether or not the instance there exists.
+  auto other = env->post("/mcp/bob/other", env->instanceToken);
+  auto absent = env->post("/mcp/alice/nothing", env->instanceToken);
+  // A forged or revoked token (another generation) opens nothing either.
+  auto revoked = env->post("/mcp/alice/inbox", env->tokens->issue("uid-inbox", 1));
+  auto forged = env->post("/mcp/alice/inbox", "mcpi_forged");
+  for (const auto* r : {&other, &absent, &revoked, &forged}) {
+    EXPECT_EQ(r->status, 401) << r->body;
+    EXPECT_EQ(r->body, other.body);
+    EXPECT_NE(r->headers.at("www-authenticate").find(R"(error="invalid_token")"),
+              std::string::npos);
+  }
 }
 
 TEST_F(GatewayTest, UnknownInstanceIs404) {

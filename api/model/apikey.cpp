@@ -45,17 +45,112 @@ KindInfo apiKeyInfo() {
   return k;
 }
 
-// The value as the strategy may seal it: a non-empty string within limits. Anything else is left
-// in place for validate() to report (without echoing it).
-const std::string* sealableValue(const json& obj) {
+bool hasControlCharacter(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+bool isLoopbackHost(std::string_view host) {
+  return host == "127.0.0.1" || host == "[::1]" || host == "localhost";
+}
+
+// spec.oauth2, every message without a secret in it.
+void validateOAuth2(FieldErrors& errs, const json& o, const std::string& path) {
+  if (!o.is_object()) {
+    errs.invalidHidden(path, "must be of type object");
+    return;
+  }
+  rejectUnknownFields(errs, o, path,
+                      {"tokenURL", "clientID", "clientSecret", "refreshToken", "scopes"});
+  if (const std::string* url = requiredString(errs, o, "tokenURL", path + ".tokenURL")) {
+    if (url->size() > kMaxTokenUrlBytes) {
+      errs.tooLong(path + ".tokenURL", kMaxTokenUrlBytes);
+    } else if (std::string why = tokenUrlProblem(*url); !why.empty()) {
+      errs.invalid(path + ".tokenURL", *url, why);
+    }
+  }
+  if (const std::string* id = requiredString(errs, o, "clientID", path + ".clientID")) {
+    if (id->size() > 1024) {
+      errs.tooLong(path + ".clientID", 1024);
+    } else if (hasControlCharacter(*id)) {
+      errs.invalidHidden(path + ".clientID", "must not contain control characters");
+    }
+  }
+  // The two secrets: the values never appear in a message.
+  for (const char* f : {"clientSecret", "refreshToken"}) {
+    const std::string field = path + "." + f;
+    const json* v = member(o, f);
+    if (!v) {
+      if (std::string_view(f) == "refreshToken") {
+        errs.required(field, "the credentials are written whole: give the refresh token with them");
+      }
+      continue;
+    }
+    if (!v->is_string()) {
+      errs.invalidHidden(field, "must be of type string (quote it in YAML)");
+    } else if (v->get_ref<const std::string&>().empty()) {
+      errs.required(field);
+    } else if (v->get_ref<const std::string&>().size() > kMaxApiKeyValueBytes / 2) {
+      errs.tooLong(field, kMaxApiKeyValueBytes / 2);
+    } else if (hasControlCharacter(v->get_ref<const std::string&>())) {
+      errs.invalidHidden(field, "must not contain control characters");
+    }
+  }
+  if (const json* scopes = member(o, "scopes")) {
+    if (expectArray(errs, *scopes, path + ".scopes")) {
+      if (scopes->size() > 64) errs.invalid(path + ".scopes", *scopes, "at most 64 scopes");
+      for (size_t i = 0; i < scopes->size() && i < 64; ++i) {
+        const json& sc = (*scopes)[i];
+        const std::string field = indexPath(path + ".scopes", i);
+        if (!expectString(errs, sc, field)) continue;
+        const auto& text = sc.get_ref<const std::string&>();
+        // RFC 6749 §3.3: scope tokens are printable ASCII without space, '"' or '\\'.
+        bool ok = !text.empty() && text.size() <= 512;
+        for (unsigned char c : text) ok = ok && c > 0x20 && c < 0x7f && c != '"' && c != '\\';
+        if (!ok) {
+          errs.invalid(field, sc,
+                       "must be a scope token: 1-512 printable ASCII characters, no space, '\"' "
+                       "or '\\'");
+        }
+      }
+    }
+  }
+}
+
+// The secret as the strategy may seal it: the plaintext (spec.value, or oauth2Plaintext of a
+// valid spec.oauth2) and what status shows of it. Anything else (both shapes, a malformed one) is
+// left in place for validate() to report (without echoing it).
+struct Sealable {
+  std::string plaintext;
+  std::string hint;
+  json oauth2Description;  // null for a static value
+};
+
+std::optional<Sealable> sealableSecret(const json& obj) {
   const json* spec = member(obj, "spec");
   const json* value = spec ? member(*spec, "value") : nullptr;
-  if (!value || !value->is_string()) return nullptr;
-  const auto& s = value->get_ref<const std::string&>();
-  if (s.empty() || s.size() > kMaxApiKeyValueBytes || s.find('\0') != std::string::npos) {
-    return nullptr;
+  const json* oauth2 = spec ? member(*spec, "oauth2") : nullptr;
+  if (value && oauth2) return std::nullopt;
+  if (oauth2) {
+    FieldErrors errs;
+    validateOAuth2(errs, *oauth2, "spec.oauth2");
+    if (!errs.empty()) return std::nullopt;
+    Sealable s{oauth2Plaintext(*oauth2), crypto::hint((*oauth2)["refreshToken"].get<std::string>()),
+               json::object()};
+    if (s.plaintext.size() > kMaxApiKeyValueBytes) return std::nullopt;
+    for (const char* f : {"tokenURL", "clientID", "scopes"}) {
+      if (const json* v = member(*oauth2, f)) s.oauth2Description[f] = *v;
+    }
+    return s;
   }
-  return &s;
+  if (!value || !value->is_string()) return std::nullopt;
+  const auto& v = value->get_ref<const std::string&>();
+  if (v.empty() || v.size() > kMaxApiKeyValueBytes || v.find('\0') != std::string::npos) {
+    return std::nullopt;
+  }
+  return Sealable{v, crypto::hint(v), nullptr};
 }
 
 // mcpctl records "sha256:<64 hex>" of the value in its last-applied annotation, not the value,
@@ -86,16 +181,20 @@ void scrubLastApplied(json& obj) {
     return;
   }
   if (!applied.contains("spec") || !applied["spec"].is_object()) return;
-  auto value = applied["spec"].find("value");
-  if (value == applied["spec"].end() || isRecordedDigest(*value)) return;
-  applied["spec"].erase(value);
+  json& spec = applied["spec"];
+  auto value = spec.find("value");
+  const bool valueInClear = value != spec.end() && !isRecordedDigest(*value);
+  if (!valueInClear && !spec.contains("oauth2")) return;
+  if (valueInClear) spec.erase("value");
+  spec.erase("oauth2");
   const bool newline = it->get_ref<const std::string&>().ends_with('\n');
   *it = applied.dump() + (newline ? "\n" : "");
 }
 
-void eraseValue(json& obj) {
+void eraseSecret(json& obj) {
   if (obj.is_object() && obj.contains("spec") && obj["spec"].is_object()) {
     obj["spec"].erase("value");
+    obj["spec"].erase("oauth2");
   }
 }
 
@@ -114,40 +213,47 @@ bool sameDigest(const std::string& a, const std::string& b) {
   return !a.empty() && a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-// Seals `value` as the object's next version: sealed.{value,digest} and status.{version,hint,
-// rotatedAt}. The caller removes spec.value.
+// Seals `secret` as the object's next version: sealed.{value,digest} and status.{version,hint,
+// rotatedAt,oauth2}. The caller removes the secret from spec.
 void sealNewVersion(json& obj, const crypto::KeyRing& keys, const std::string& ns,
-                    const std::string& name, const std::string& value, const std::string& digest,
+                    const std::string& name, const Sealable& secret, const std::string& digest,
                     int64_t version, TimePoint now) {
   obj[kApiKeySealedField] = {
-      {"value", crypto::seal(keys, value, apiKeyAad(ns, name, version))},
+      {"value", crypto::seal(keys, secret.plaintext, apiKeyAad(ns, name, version))},
       {"digest", digest},
   };
   json& st = statusOf(obj);
   st["version"] = version;
-  st["hint"] = crypto::hint(value);
+  st["hint"] = secret.hint;
   st["rotatedAt"] = formatRfc3339(now);
+  if (secret.oauth2Description.is_object()) {
+    st["oauth2"] = secret.oauth2Description;
+  } else {
+    st.erase("oauth2");
+  }
 }
 
-// Seals spec.value when present and well-formed. `old` is the stored object on update.
+// Seals spec.value or spec.oauth2 when present and well-formed. `old` is the stored object on
+// update.
 void sealValue(json& obj, const json* old, TimePoint now) {
-  const std::string* value = sealableValue(obj);
+  std::optional<Sealable> secret = sealableSecret(obj);
   const std::string ns = stringField(cellAt(obj, "metadata"), "namespace");
   const std::string name = stringField(cellAt(obj, "metadata"), "name");
   // Without a name there is no AAD; validation rejects the object and nothing is stored.
-  if (!value || ns.empty() || name.empty()) return;
+  if (!secret || ns.empty() || name.empty()) return;
   const crypto::KeyRing* keys = apiKeyKeyRing();
   if (!keys) {
     throw ApiError::Internal("APIKey values cannot be stored: the server has no master key");
   }
-  std::string digest = apiKeyDigest(*keys, ns, name, *value);
+  std::string digest = apiKeyDigest(*keys, ns, name, secret->plaintext);
   int64_t oldVersion = old ? statusVersion(*old) : 0;
   std::string oldDigest = old ? stringField(cellAt(*old, kApiKeySealedField), "digest") : "";
   // The same value again (kubectl apply of an unchanged manifest) is no new version.
   if (!(oldVersion > 0 && sameDigest(digest, oldDigest))) {
-    sealNewVersion(obj, *keys, ns, name, *value, digest, oldVersion + 1, now);
+    sealNewVersion(obj, *keys, ns, name, *secret, digest, oldVersion + 1, now);
   }
-  eraseValue(obj);
+  OPENSSL_cleanse(secret->plaintext.data(), secret->plaintext.size());
+  eraseSecret(obj);
 }
 
 // status.rotateBy from rotatedAt + spec.rotationPeriod, and the RotationDue condition.
@@ -218,7 +324,7 @@ class APIKeyStrategy : public KindStrategy {
     if (!obj.is_object()) return;
     const json* oldStatus = member(old, "status");
     json& st = statusOf(obj);
-    for (const char* f : {"version", "hint", "rotatedAt", "rotateBy"}) {
+    for (const char* f : {"version", "hint", "rotatedAt", "rotateBy", "oauth2"}) {
       const json* v = oldStatus ? member(*oldStatus, f) : nullptr;
       if (v) {
         st[f] = *v;
@@ -230,7 +336,7 @@ class APIKeyStrategy : public KindStrategy {
 
   void sanitizeForRead(json& obj) const override {
     if (!obj.is_object()) return;
-    eraseValue(obj);
+    eraseSecret(obj);
     obj.erase(kApiKeySealedField);
     scrubLastApplied(obj);
   }
@@ -268,12 +374,24 @@ class APIKeyStrategy : public KindStrategy {
       return;
     }
     if (!expectObject(errs, *spec, "spec")) return;
-    rejectUnknownFields(errs, *spec, "spec", {"type", "value", "rotationPeriod"});
+    rejectUnknownFields(errs, *spec, "spec", {"type", "value", "oauth2", "rotationPeriod"});
     if (const std::string* type = requiredString(errs, *spec, "type", "spec.type")) {
       validateDns1123Label(errs, *type, "spec.type");
     }
     // Every message about the value leaves the value out.
-    if (const json* value = member(*spec, "value")) {
+    const json* oauth2 = member(*spec, "oauth2");
+    if (oauth2) {
+      if (member(*spec, "value")) {
+        errs.invalidHidden("spec.oauth2", "must not be set together with spec.value");
+      } else {
+        FieldErrors oauth2Errs;
+        validateOAuth2(oauth2Errs, *oauth2, "spec.oauth2");
+        if (oauth2Errs.empty() && oauth2Plaintext(*oauth2).size() > kMaxApiKeyValueBytes) {
+          oauth2Errs.tooLong("spec.oauth2", kMaxApiKeyValueBytes);
+        }
+        errs.append(oauth2Errs.take());
+      }
+    } else if (const json* value = member(*spec, "value")) {
       if (!value->is_string()) {
         errs.invalidHidden("spec.value", "must be of type string (quote it in YAML)");
       } else if (value->get_ref<const std::string&>().empty()) {
@@ -284,7 +402,8 @@ class APIKeyStrategy : public KindStrategy {
         errs.invalidHidden("spec.value", "must not contain NUL characters");
       }
     } else if (!sealed) {
-      errs.required("spec.value", "an APIKey needs a value when it is created");
+      errs.required("spec.value",
+                    "an APIKey needs a value (or spec.oauth2 credentials) when it is created");
     }
     if (const std::string* p =
             optionalString(errs, *spec, "rotationPeriod", "spec.rotationPeriod")) {
@@ -333,6 +452,56 @@ std::string apiKeyDigest(const crypto::KeyRing& keys, std::string_view ns, std::
   if (!ok) throw std::runtime_error("HMAC-SHA256 failed");
   return keys.primary().id() + ":" +
          crypto::base64UrlEncode({reinterpret_cast<const char*>(mac), macLen});
+}
+
+std::string tokenUrlProblem(std::string_view url) {
+  if (hasControlCharacter(url) || url.find(' ') != std::string_view::npos ||
+      url.find('\\') != std::string_view::npos) {
+    return "must not contain spaces, control characters or backslashes";
+  }
+  bool https = url.starts_with("https://");
+  if (!https && !url.starts_with("http://")) return "must be an https:// URL";
+  std::string_view rest = url.substr(https ? 8 : 7);
+  if (rest.find('#') != std::string_view::npos) return "must not have a fragment";
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+  if (authority.find('@') != std::string_view::npos) return "must not carry user info";
+  std::string_view host = authority;
+  std::string_view port;
+  if (host.starts_with('[')) {
+    size_t close = host.find(']');
+    if (close == std::string_view::npos) return "has an unterminated IPv6 address";
+    if (close + 1 < host.size()) {
+      if (host[close + 1] != ':') return "has a malformed host";
+      port = host.substr(close + 2);
+    }
+    host = host.substr(0, close + 1);
+  } else if (size_t colon = host.find(':'); colon != std::string_view::npos) {
+    port = host.substr(colon + 1);
+    host = host.substr(0, colon);
+  }
+  if (host.empty() || host == "[]") return "must name a host";
+  if (authority.size() != host.size() && port.empty()) return "has an empty port";
+  if (!port.empty()) {
+    if (port.size() > 5) return "has a port out of range";
+    int n = 0;
+    for (char c : port) {
+      if (c < '0' || c > '9') return "has a malformed port";
+      n = n * 10 + (c - '0');
+    }
+    if (n < 1 || n > 65535) return "has a port out of range";
+  }
+  if (!https && !isLoopbackHost(host)) {
+    return "must be an https:// URL (plain http only to 127.0.0.1, [::1] or localhost)";
+  }
+  return "";
+}
+
+std::string oauth2Plaintext(const json& oauth2) {
+  json o = json::object();
+  for (const char* f : {"tokenURL", "clientID", "clientSecret", "refreshToken", "scopes"}) {
+    if (const json* v = member(oauth2, f)) o[f] = *v;
+  }
+  return json{{"oauth2", std::move(o)}}.dump();
 }
 
 StoredApiKey StoredApiKey::fromJson(const json& obj) {

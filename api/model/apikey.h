@@ -1,5 +1,12 @@
 // APIKey: a namespaced, write-only secret for one MCPType.
 //
+// The secret is one of two shapes: spec.value (a static key) or spec.oauth2 (OAuth 2.0 client
+// credentials and a refresh token: {tokenURL, clientID, clientSecret?, refreshToken, scopes?}),
+// which is sealed whole as the canonical JSON {"oauth2": {...}} (oauth2Plaintext) and reaches the
+// instance in that form; the instance, never mcpd, fetches the token URL.
+// status.oauth2 {tokenURL, clientID, scopes} describes a sealed OAuth 2.0 credential as status.hint
+// describes a value (the hint is then the refresh token's).
+//
 // spec.value is accepted on create/update and never stored or served: the strategy seals it
 // (AES-256-GCM, api/crypto/aead.h) under the process-wide key ring set with setApiKeyKeyRing(),
 // removes it from spec, and keeps the sealed form in the top-level field `sealed`, which the store
@@ -29,6 +36,8 @@ inline constexpr const char* kApiKeyPlural = "apikeys";
 // Top-level, stored, never served.
 inline constexpr const char* kApiKeySealedField = "sealed";
 inline constexpr size_t kMaxApiKeyValueBytes = 16 * 1024;
+// spec.oauth2.tokenURL: at most this long.
+inline constexpr size_t kMaxTokenUrlBytes = 2048;
 
 // The condition the strategy keeps on every write: True once status.rotateBy has passed.
 inline constexpr const char* kConditionRotationDue = "RotationDue";
@@ -45,6 +54,15 @@ std::string apiKeyAad(std::string_view ns, std::string_view name, int64_t versio
 // Bound to the key's identity so equal values of different keys are not linkable.
 std::string apiKeyDigest(const crypto::KeyRing& keys, std::string_view ns, std::string_view name,
                          std::string_view value);
+
+// Why `url` cannot be an OAuth 2.0 token endpoint ("" when it can): an absolute https URL with a
+// host, no user info and no fragment; plain http only to a loopback host (127.0.0.1, [::1],
+// localhost), for tests and local providers. The instance that fetches it checks again.
+std::string tokenUrlProblem(std::string_view url);
+
+// The canonical plaintext sealed for a valid spec.oauth2 object: {"oauth2": {...}} with exactly
+// the fields given (keys sorted, so the same credentials always give the same digest).
+std::string oauth2Plaintext(const nlohmann::json& oauth2);
 
 // The parts of a stored APIKey that key resolution and rotation read. Tolerant: absent or
 // mistyped fields stay empty/0.

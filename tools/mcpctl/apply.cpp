@@ -23,7 +23,7 @@ struct Prepared {
 
 // Fields the server accepts but never returns; the annotation must not carry them at all.
 std::vector<std::string> writeOnlyFields(const ResourceInfo& r) {
-  if (r.group == "minimcp.io" && r.kind == "APIKey") return {"/spec/value"};
+  if (r.group == "minimcp.io" && r.kind == "APIKey") return {"/spec/value", "/spec/oauth2"};
   return {};
 }
 

@@ -1,10 +1,13 @@
-// create apikey NAME --type T --from-literal|--from-file|--from-stdin: the value goes into the
-// request body only; it is never printed, logged or handed to another process.
+// create apikey NAME --type T --from-literal|--from-file|--from-stdin, or with OAuth 2.0
+// credentials: --oauth2-client-id ID [--oauth2-client-secret-file F] --refresh-token-file F
+// --token-url URL [--scope S]...: secrets go into the request body only; they are never printed,
+// logged or handed to another process, and are read from files (or stdin), not argv.
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "api/client/commands.h"
+#include "api/client/oauth2_login.h"
 #include "tools/mcpctl/mcpctl.h"
 
 namespace minimcp::mcpctl {
@@ -19,7 +22,42 @@ struct CreateApiKeyOptions {
   bool fromStdin = false;
   std::string rotationPeriod;
   std::string dryRun = "none";
+  // OAuth 2.0 credentials instead of a value.
+  std::string clientId;
+  std::string clientSecretFile;
+  std::string refreshTokenFile;
+  std::string tokenUrl;
+  std::vector<std::string> scopes;
+
+  bool oauth2() const {
+    return !clientId.empty() || !clientSecretFile.empty() || !refreshTokenFile.empty() ||
+           !tokenUrl.empty() || !scopes.empty();
+  }
 };
+
+json oauth2Credentials(const CreateApiKeyOptions& o) {
+  if (o.literal || !o.file.empty() || o.fromStdin) {
+    throw CommandError(
+        "error: --from-literal, --from-file and --from-stdin give a static value; "
+        "OAuth 2.0 credentials are given with the --oauth2-* flags instead");
+  }
+  if (o.clientId.empty() || o.refreshTokenFile.empty() || o.tokenUrl.empty()) {
+    throw CommandError(
+        "error: OAuth 2.0 credentials need --oauth2-client-id, "
+        "--refresh-token-file and --token-url");
+  }
+  if (o.clientSecretFile == "-" && o.refreshTokenFile == "-") {
+    throw CommandError(
+        "error: only one of --oauth2-client-secret-file and --refresh-token-file "
+        "can read standard input");
+  }
+  const std::string secret =
+      o.clientSecretFile.empty()
+          ? ""
+          : readSecretFile(o.clientSecretFile, "--oauth2-client-secret-file");
+  return client::oauth2Spec(o.tokenUrl, o.clientId, secret,
+                            readSecretFile(o.refreshTokenFile, "--refresh-token-file"), o.scopes);
+}
 
 std::string readValue(const CreateApiKeyOptions& o) {
   int sources = (o.literal ? 1 : 0) + (o.file.empty() ? 0 : 1) + (o.fromStdin ? 1 : 0);
@@ -51,9 +89,15 @@ int runCreateApiKey(Session& s, const CreateApiKeyOptions& o) {
                        "). Must be \"none\", \"server\", or \"client\".");
   }
   if (o.type.empty()) throw CommandError("error: --type is required");
-  std::string value = readValue(o);
   ResourceInfo r = s.resolve("apikeys");
-  json body = client::apiKeyManifest(s.ns(), o.name, o.type, value, o.rotationPeriod);
+  json body;
+  if (o.oauth2()) {
+    body = client::apiKeyManifest(s.ns(), o.name, o.type, "", o.rotationPeriod);
+    body["spec"].erase("value");
+    body["spec"]["oauth2"] = oauth2Credentials(o);
+  } else {
+    body = client::apiKeyManifest(s.ns(), o.name, o.type, readValue(o), o.rotationPeriod);
+  }
   const std::string id = r.kindDotGroup() + "/" + o.name;
   if (o.dryRun == "client") {
     std::cout << id << " created (dry run)" << std::endl;
@@ -67,6 +111,20 @@ int runCreateApiKey(Session& s, const CreateApiKeyOptions& o) {
 }
 
 }  // namespace
+
+std::string readSecretFile(const std::string& path, const std::string& flag) {
+  std::stringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw CommandError("error: cannot read " + path + " (" + flag + ")");
+    ss << in.rdbuf();
+  }
+  std::string v = client::trimOneTrailingNewline(ss.str());
+  if (v.empty()) throw CommandError("error: " + flag + " " + path + " is empty");
+  return v;
+}
 
 void registerCreate(CLI::App& app, Session& session, Action& action) {
   auto* cmd = app.add_subcommand("create", "Create a resource from flags");
@@ -88,6 +146,14 @@ void registerCreate(CLI::App& app, Session& session, Action& action) {
   key->add_option("--rotation-period", opts->rotationPeriod,
                   "How long a value may be used before rotation is due (e.g. 2160h)");
   key->add_option("--dry-run", opts->dryRun, "none|server|client (--dry-run=server)");
+  key->add_option("--oauth2-client-id", opts->clientId,
+                  "OAuth 2.0 credentials instead of a value: the client id");
+  key->add_option("--oauth2-client-secret-file", opts->clientSecretFile,
+                  "Read the client secret from this file (- for standard input)");
+  key->add_option("--refresh-token-file", opts->refreshTokenFile,
+                  "Read the refresh token from this file (- for standard input)");
+  key->add_option("--token-url", opts->tokenUrl, "The provider's token endpoint (https)");
+  key->add_option("--scope", opts->scopes, "A scope to ask for on refresh (repeat the flag)");
   key->callback([&session, &action, opts] {
     action = [&session, opts] { return runCreateApiKey(session, *opts); };
   });

@@ -121,6 +121,7 @@ void registerPatch(CLI::App& app, Session& session, Action& action);
 void registerLabel(CLI::App& app, Session& session, Action& action);
 void registerAnnotate(CLI::App& app, Session& session, Action& action);
 void registerExplain(CLI::App& app, Session& session, Action& action);
+void registerOAuth2(CLI::App& app, Session& session, Action& action);
 
 // --- output ---
 // kubectl prints JSON with 4-space indentation.
@@ -173,6 +174,9 @@ struct SourceDoc {
   json object;
 };
 std::vector<SourceDoc> readManifests(const std::vector<std::string>& paths, bool recursive);
+// A secret from a file ("-": standard input) without one trailing newline; `flag` names it in
+// errors. Secrets come from files, not argv, which every user of the host can read.
+std::string readSecretFile(const std::string& path, const std::string& flag);
 
 // --- time ---
 // "30s", "2m", "1h30m", or a bare number of seconds; throws CommandError when malformed.

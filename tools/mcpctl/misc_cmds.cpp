@@ -80,7 +80,7 @@ _mcpctl() {
   local cur prev words cword
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="apply create diff get describe delete wait edit patch label annotate events explain logs token limits api-resources version config completion"
+  local commands="apply create diff get describe delete wait edit patch label annotate events explain logs token limits oauth2 api-resources version config completion"
   local kinds="mcpinstances mcpinstance mi mcptypes mcptype mt apikeys apikey ak events"
   if [[ ${COMP_CWORD} -eq 1 ]]; then
     COMPREPLY=( $(compgen -W "${commands}" -- "${cur}") )
@@ -117,6 +117,10 @@ _mcpctl() {
       if [[ ${COMP_CWORD} -eq 2 ]]; then
         COMPREPLY=( $(compgen -W "apikey" -- "${cur}") )
       fi ;;
+    oauth2)
+      if [[ ${COMP_CWORD} -eq 2 ]]; then
+        COMPREPLY=( $(compgen -W "login" -- "${cur}") )
+      fi ;;
     limits)
       if [[ ${COMP_CWORD} -eq 2 ]]; then
         COMPREPLY=( $(compgen -W "get set" -- "${cur}") )
@@ -127,7 +131,7 @@ _mcpctl() {
       COMPREPLY=( $(compgen -W "bash" -- "${cur}") ) ;;
   esac
   if [[ "${cur}" == -* ]]; then
-    COMPREPLY=( $(compgen -W "--kubeconfig --server --token --certificate-authority --insecure-skip-tls-verify --context --namespace -n -o -l -A -w -f --dry-run --timeout --for --prune --tail --rotate --type --from-literal --from-file --from-stdin --help" -- "${cur}") )
+    COMPREPLY=( $(compgen -W "--kubeconfig --server --token --certificate-authority --insecure-skip-tls-verify --context --namespace -n -o -l -A -w -f --dry-run --timeout --for --prune --tail --rotate --type --from-literal --from-file --from-stdin --oauth2-client-id --oauth2-client-secret-file --refresh-token-file --token-url --scope --auth-url --client-id --client-secret-file --help" -- "${cur}") )
   fi
   return 0
 }

@@ -2,7 +2,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "api/crypto/aead.h"
+#include "api/model/apikey.h"
 #include "api/util/api_error.h"
 #include "tests/unit/secrets/secrets_fixture.h"
 
@@ -274,6 +277,144 @@ TEST_F(APIKeyStrategyTest, WithoutAKeyRingValuesAreRefused) {
   } catch (const ApiError& e) {
     EXPECT_EQ(e.code(), 500);
     EXPECT_THAT(e.what(), Not(HasSubstr(kValue)));
+  }
+}
+
+// --- spec.oauth2: client credentials and a refresh token, sealed whole ---------------------------
+
+constexpr const char* kRefreshToken = "1//0refresh-token-abcdefghij-WXYZ";
+constexpr const char* kClientSecret = "GOCSPX-client-secret-0123456789";
+
+json oauth2Manifest(const std::string& name, const std::string& refreshToken = kRefreshToken) {
+  json obj = apiKeyManifest("alice", name, "gmail", "");
+  obj["spec"]["oauth2"] = {{"tokenURL", "https://oauth2.googleapis.com/token"},
+                           {"clientID", "123.apps.googleusercontent.com"},
+                           {"clientSecret", kClientSecret},
+                           {"refreshToken", refreshToken},
+                           {"scopes", {"https://www.googleapis.com/auth/gmail.readonly"}}};
+  return obj;
+}
+
+TEST_F(APIKeyStrategyTest, OAuth2CredentialsAreSealedWholeAndDescribedInStatus) {
+  json stored = create(oauth2Manifest("gmail-oauth"));
+
+  EXPECT_FALSE(stored["spec"].contains("oauth2"));
+  EXPECT_THAT(stored.dump(), Not(HasSubstr(kRefreshToken)));
+  EXPECT_THAT(stored.dump(), Not(HasSubstr(kClientSecret)));
+  EXPECT_THAT(storeFileBytes(), Not(HasSubstr(kRefreshToken)));
+  EXPECT_THAT(storeFileBytes(), Not(HasSubstr(kClientSecret)));
+  EXPECT_EQ(stored["status"]["version"], 1);
+  EXPECT_EQ(stored["status"]["hint"], "…WXYZ");  // the refresh token's
+  EXPECT_EQ(stored["status"]["oauth2"],
+            json({{"tokenURL", "https://oauth2.googleapis.com/token"},
+                  {"clientID", "123.apps.googleusercontent.com"},
+                  {"scopes", {"https://www.googleapis.com/auth/gmail.readonly"}}}));
+  // What the instance receives: the canonical JSON of every field given.
+  const json opened = json::parse(
+      crypto::open(ring_, stored["sealed"]["value"].get<std::string>(), "alice/gmail-oauth/1"));
+  EXPECT_EQ(opened, json({{"oauth2", oauth2Manifest("x")["spec"]["oauth2"]}}));
+
+  json served = stored;
+  strategy().sanitizeForRead(served);
+  EXPECT_FALSE(served.contains("sealed"));
+  EXPECT_EQ(served["status"]["oauth2"]["clientID"], "123.apps.googleusercontent.com");
+}
+
+TEST_F(APIKeyStrategyTest, OAuth2ReappliedIsNoNewVersionANewRefreshTokenIs) {
+  json first = create(oauth2Manifest("k"));
+  clock_.advance(1h);
+  EXPECT_EQ(update(oauth2Manifest("k")), first);
+  json stored = update(oauth2Manifest("k", "1//0another-refresh-token-0000"));
+  EXPECT_EQ(stored["status"]["version"], 2);
+  EXPECT_EQ(stored["status"]["hint"], "…0000");
+  // An update without the credentials keeps them; a static value replaces them.
+  stored = update(apiKeyManifest("alice", "k", "gmail", "", "720h"));
+  EXPECT_EQ(stored["status"]["version"], 2);
+  EXPECT_TRUE(stored["status"].contains("oauth2"));
+  stored = update(apiKeyManifest("alice", "k", "gmail", kValue));
+  EXPECT_EQ(stored["status"]["version"], 3);
+  EXPECT_FALSE(stored["status"].contains("oauth2"));
+}
+
+TEST_F(APIKeyStrategyTest, OAuth2InLastAppliedIsScrubbed) {
+  json obj = oauth2Manifest("k");
+  obj["metadata"]["annotations"] = {
+      {"kubectl.kubernetes.io/last-applied-configuration", obj.dump()}};
+  json stored = create(obj);
+  const std::string applied =
+      stored["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"];
+  EXPECT_THAT(applied, Not(HasSubstr(kRefreshToken)));
+  EXPECT_THAT(applied, Not(HasSubstr(kClientSecret)));
+  EXPECT_EQ(json::parse(applied)["spec"]["type"], "gmail");
+}
+
+TEST_F(APIKeyStrategyTest, OAuth2ValidationNamesTheFieldAndNeverEchoesASecret) {
+  struct Case {
+    std::string name;
+    std::function<void(json&)> edit;
+    std::string field;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"with value", [](json& o) { o["spec"]["value"] = "static-secret-value"; }, "spec.oauth2",
+       "FieldValueInvalid"},
+      {"http to a host",
+       [](json& o) { o["spec"]["oauth2"]["tokenURL"] = "http://169.254.169.254/t"; },
+       "spec.oauth2.tokenURL", "FieldValueInvalid"},
+      {"user info",
+       [](json& o) { o["spec"]["oauth2"]["tokenURL"] = "https://u:p@example.com/token"; },
+       "spec.oauth2.tokenURL", "FieldValueInvalid"},
+      {"file", [](json& o) { o["spec"]["oauth2"]["tokenURL"] = "file:///etc/passwd"; },
+       "spec.oauth2.tokenURL", "FieldValueInvalid"},
+      {"no refresh token", [](json& o) { o["spec"]["oauth2"].erase("refreshToken"); },
+       "spec.oauth2.refreshToken", "FieldValueRequired"},
+      {"no client id", [](json& o) { o["spec"]["oauth2"].erase("clientID"); },
+       "spec.oauth2.clientID", "FieldValueRequired"},
+      {"secret not a string",
+       [](json& o) {
+         o["spec"]["oauth2"]["clientSecret"] = {{"s", kClientSecret}};
+       },
+       "spec.oauth2.clientSecret", "FieldValueInvalid"},
+      {"refresh token with newline",
+       [](json& o) { o["spec"]["oauth2"]["refreshToken"] = std::string(kRefreshToken) + "\n"; },
+       "spec.oauth2.refreshToken", "FieldValueInvalid"},
+      {"scope with space", [](json& o) { o["spec"]["oauth2"]["scopes"] = {"a b"}; },
+       "spec.oauth2.scopes[0]", "FieldValueInvalid"},
+      {"unknown field", [](json& o) { o["spec"]["oauth2"]["accessToken"] = "x"; },
+       "spec.oauth2.accessToken", "FieldValueNotSupported"},
+      {"not an object", [](json& o) { o["spec"]["oauth2"] = kRefreshToken; }, "spec.oauth2",
+       "FieldValueInvalid"},
+  };
+  for (const auto& c : cases) {
+    json obj = oauth2Manifest("k");
+    c.edit(obj);
+    auto causes = createCauses(strategy(), obj, clock_);
+    ASSERT_EQ(causes.size(), 1u) << c.name << "\n" << describeCauses(causes);
+    EXPECT_EQ(causes[0].field, c.field) << c.name;
+    EXPECT_EQ(causes[0].reason, c.reason) << c.name;
+    EXPECT_THAT(describeCauses(causes), Not(HasSubstr(kRefreshToken))) << c.name;
+    EXPECT_THAT(describeCauses(causes), Not(HasSubstr(kClientSecret))) << c.name;
+    EXPECT_THAT(describeCauses(causes), Not(HasSubstr("static-secret"))) << c.name;
+  }
+  // A public client (no secret) and a loopback http endpoint are fine.
+  json pub = oauth2Manifest("pub");
+  pub["spec"]["oauth2"].erase("clientSecret");
+  pub["spec"]["oauth2"]["tokenURL"] = "http://127.0.0.1:8080/token";
+  EXPECT_TRUE(createCauses(strategy(), pub, clock_).empty());
+}
+
+TEST(TokenUrl, HttpsOrLoopbackHttpOnly) {
+  for (const char* ok : {"https://oauth2.googleapis.com/token", "https://idp.example:8443/t?x=1",
+                         "https://[2001:db8::1]/token", "http://127.0.0.1:9999/token",
+                         "http://[::1]:80/token", "http://localhost/token"}) {
+    EXPECT_EQ(model::tokenUrlProblem(ok), "") << ok;
+  }
+  for (const char* bad :
+       {"http://example.com/token", "http://127.0.0.2/token", "http://localhost.evil.com/t",
+        "ftp://x/token", "https:///token", "https://user@host/token", "https://host/t#frag",
+        "https://host:0/t", "https://host:99999/t", "https://host:/t", "https://[::1/t",
+        "https://host/a b", "https://host\\@evil/t", "HTTPS//host"}) {
+    EXPECT_NE(model::tokenUrlProblem(bad), "") << bad;
   }
 }
 

@@ -1,11 +1,14 @@
-// The gmail MCPType: Gmail REST API v1 with an OAuth2 access token (API_KEY)
-// sent as `Authorization: Bearer`. The API root comes from GMAIL_API_ENDPOINT so
-// tests can point it at a local fake. Config (MCP_CONFIG): timeout_ms,
-// retry_attempts, retry_base_ms (lib/upstream.js), from_address (default From).
+// The gmail MCPType: Gmail REST API v1 with an OAuth2 access token sent as
+// `Authorization: Bearer`: API_KEY is the access token itself, or OAuth 2.0 client
+// credentials and a refresh token from which lib/oauth2.js keeps one fresh. The API
+// root comes from GMAIL_API_ENDPOINT so tests can point it at a local fake. Config
+// (MCP_CONFIG): timeout_ms, retry_attempts, retry_base_ms (lib/upstream.js),
+// from_address (default From).
 
 import * as z from 'zod';
 import {startMcpServer} from '../lib/index.js';
 import {createUpstream, jsonResult, withToolErrors} from '../lib/upstream.js';
+import {upstreamAuth} from '../lib/oauth2.js';
 import {buildMessage, decodeMessage, MessageError} from './mime.js';
 
 const USER = '/gmail/v1/users/me';
@@ -19,12 +22,15 @@ const PAGE = {
 };
 
 let upstream; // one per process: registerTools runs once per MCP session
+let auth;
 
 function gmail(ctx) {
+  auth ??= upstreamAuth(ctx);
   upstream ??= createUpstream({
     service: 'gmail',
     baseUrl: process.env.GMAIL_API_ENDPOINT || 'https://gmail.googleapis.com',
-    authHeaders: () => ({Authorization: `Bearer ${ctx.apiKey}`}),
+    authHeaders: auth.authHeaders,
+    onUnauthorized: auth.onUnauthorized,
     config: ctx.config,
     log: ctx.log,
     health: ctx.health,
@@ -94,4 +100,6 @@ function registerTools(mcp, ctx) {
   }, {service: 'gmail'}));
 }
 
-await startMcpServer({name: 'gmail', version: '0.1.0', authEnv: 'API_KEY', registerTools});
+const server = await startMcpServer({name: 'gmail', version: '0.1.0', authEnv: 'API_KEY', registerTools});
+gmail(server.ctx);
+await auth.start(); // the first access token now: a refused refresh token shows at once

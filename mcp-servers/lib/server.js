@@ -1,6 +1,8 @@
 // The HTTP shell every MiniMCP instance server shares (docs/architecture.md):
 //   GET /health  -> 200 {"status":"healthy","mcpId","uptimeSeconds"}; no auth, nothing secret
-//                   (200 {"status":"degraded",...,"reason"} while a type's upstream is unreachable)
+//                   (200 {"status":"degraded",...,"reason"} while a type's upstream is unreachable;
+//                   "key": {"available": false, "reason"} while the upstream refuses the key for
+//                   good, e.g. RefreshTokenRejected: mcpd sets KeyAvailable=False from it)
 //   /mcp         -> MCP Streamable HTTP in both protocol eras, Host and Origin checked (403), then
 //                   `Authorization: Bearer $MCP_ACCESS_TOKEN` (401):
 //                   2026-07-28: sessionless, one POST per request (`server/discover`, the
@@ -135,7 +137,8 @@ async function sendWebResponse(res, response) {
 //   registerTools(mcp, ctx)
 //                       called on every fresh McpServer (one per 2025 session, one per 2026-07-28
 //                       request); ctx is shared:
-//                       {config, mcpId, apiKey, log, health: {setMode(mode, reason?), mode}, shutdown(code),
+//                       {config, mcpId, apiKey, log, health: {setMode(mode, reason?), mode,
+//                        setKey({available, reason?})}, shutdown(code),
 //                        notify (the 2026-07-28 listen streams' toolsChanged(), promptsChanged(), ...)}
 //   connectSession(transport, ctx)
 //                       optional, replaces the McpServer of a 2025 session: wires the session's
@@ -192,6 +195,7 @@ export async function startMcpServer(options) {
   // not restart a healthy process over a network blip.
   let healthMode = 'ok'; // ok | degraded | unhealthy | hang
   let healthReason;
+  let keyState; // {available: false, reason} while the key is refused for good
   let shuttingDown = false;
 
   const ctx = {
@@ -213,16 +217,22 @@ export async function startMcpServer(options) {
         }
       },
       get mode() { return healthMode; },
+      setKey({available, reason} = {}) {
+        const next = available === false ? {available: false, reason: String(reason ?? 'KeyRejected').slice(0, 64)} : undefined;
+        if (JSON.stringify(next) !== JSON.stringify(keyState)) log.warn('key state changed', {key: next ?? {available: true}});
+        keyState = next;
+      },
     },
     shutdown: (code = EXIT_OK) => shutdown(code, 'requested'),
   };
 
   function answerHealth(res) {
     const uptimeSeconds = Number((process.hrtime.bigint() - startedAt) / 1000000n) / 1000;
+    const key = keyState ? {key: keyState} : {};
     if (healthMode === 'ok' && !shuttingDown) {
-      sendJson(res, 200, {status: 'healthy', mcpId, uptimeSeconds});
+      sendJson(res, 200, {status: 'healthy', mcpId, uptimeSeconds, ...key});
     } else if (healthMode === 'degraded' && !shuttingDown) {
-      sendJson(res, 200, {status: 'degraded', mcpId, uptimeSeconds, ...(healthReason ? {reason: healthReason} : {})});
+      sendJson(res, 200, {status: 'degraded', mcpId, uptimeSeconds, ...(healthReason ? {reason: healthReason} : {}), ...key});
     } else {
       sendJson(res, 503, {status: shuttingDown ? 'terminating' : 'unhealthy', mcpId, uptimeSeconds});
     }

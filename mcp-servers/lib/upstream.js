@@ -124,12 +124,16 @@ async function readBody(res) {
 
 // service      name used in messages and logs ("gmail")
 // baseUrl      the upstream root from the type's env, e.g. GMAIL_API_ENDPOINT
-// authHeaders  () => headers carrying the key; applied by request(), not by fetch()
+// authHeaders  () => headers carrying the key (or a promise of them); applied by request(),
+//              not by fetch()
+// onUnauthorized (sentHeaders) => promise of true to resend once after a 401 with fresh
+//              authHeaders() (an OAuth 2.0 access token that was refreshed meanwhile)
 // config       ctx.config: retry_attempts, timeout_ms, retry_base_ms, retry_max_ms,
 //              retry_after_max_ms, health_probe_ms
 // health       ctx.health (optional): degraded while unreachable
 // probePath    path GET-ed (without auth) while degraded; any HTTP answer means reachable
-export function createUpstream({service, baseUrl, authHeaders = () => ({}), config = {}, log, health, probePath = '/'}) {
+export function createUpstream({service, baseUrl, authHeaders = () => ({}), onUnauthorized, config = {}, log, health,
+  probePath = '/'}) {
   if (!baseUrl) throw new Error(`${service}: no upstream base URL`);
   const base = String(baseUrl).replace(/\/+$/, '');
   const policy = Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k, numberSetting(config, k)]));
@@ -232,14 +236,22 @@ export function createUpstream({service, baseUrl, authHeaders = () => ({}), conf
     // empty) or, with raw, the Response; non-2xx rejects with UpstreamError.
     async request(method, path, {query, body, headers, raw = false, idempotent, signal} = {}) {
       const m = method.toUpperCase();
-      const h = {Accept: 'application/json', ...authHeaders(), ...headers};
       let payload = body;
-      if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) {
-        payload = JSON.stringify(body);
-        h['Content-Type'] ??= 'application/json';
+      const json = body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array);
+      if (json) payload = JSON.stringify(body);
+      const url = `${base}${path}${buildQuery(query)}`;
+      const attempt = async () => {
+        const h = {Accept: 'application/json', ...await authHeaders(), ...headers};
+        if (json) h['Content-Type'] ??= 'application/json';
+        return {h, res: await send(url, {method: m, headers: h, body: payload}, {idempotent, signal})};
+      };
+      let {h, res} = await attempt();
+      // A 401 was not acted on, so resending is safe even for a POST; once only.
+      if (res.status === 401 && onUnauthorized && await onUnauthorized(h)) {
+        await res.body?.cancel().catch(() => {});
+        log?.info('resending after 401 with a new access token', {service, method: m, path});
+        ({res} = await attempt());
       }
-      const res = await send(`${base}${path}${buildQuery(query)}`, {method: m, headers: h, body: payload},
-          {idempotent, signal});
       if (!res.ok) throw await toError(res, m, path);
       if (raw) return res;
       try {

@@ -1,0 +1,319 @@
+// OAuth 2.0 access tokens for an instance whose APIKey holds client credentials and a refresh
+// token instead of a static key. mcpd delivers the sealed credentials in the type's auth
+// variable as the JSON {"oauth2": {tokenURL, clientID, clientSecret?, refreshToken, scopes?}};
+// this process, under the instance's own uid, is the only one that ever calls the token
+// endpoint (mcpd never fetches a tenant-given URL).
+//
+//  - Access tokens come from the refresh_token grant (RFC 6749 §6), are kept in memory only,
+//    refreshed ahead of their expiry (a third of their lifetime, at most a minute, before it) and
+//    once more when the upstream answers 401 to one of them.
+//  - A refresh the provider refuses for good (invalid_grant, invalid_client, ...) stops the
+//    refreshing and is reported through onState as {available: false, reason}, which /health
+//    carries to mcpd (KeyAvailable=False there); the process stays up, a new key replaces it.
+//  - Network errors and 5xx/429 are retried with backoff, and reported as nothing but a log line.
+//  - The token URL must be https; plain http only to a loopback host, and only when the admin
+//    allows it in the type's env (OAUTH2_ALLOW_HTTP_LOOPBACK=true, for tests). Redirects are not
+//    followed, so an https endpoint cannot bounce the request elsewhere.
+//  - No token or secret is ever logged: each is registered with the logger's mask as well.
+
+const REFRESH_MARGIN_MAX_MS = 60000;
+const DEFAULT_LIFETIME_S = 3600; // when the provider sends no expires_in
+const RETRY_BASE_MS = 1000;
+const RETRY_MAX_MS = 60000;
+const MAX_RESPONSE_BYTES = 64 * 1024;
+
+// The reasons a token request is refused for good, as the KeyAvailable condition shows them.
+export const REJECTION_REASONS = {
+  invalid_grant: 'RefreshTokenRejected',
+  invalid_client: 'ClientRejected',
+  unauthorized_client: 'ClientRejected',
+  invalid_scope: 'ScopeRejected',
+};
+export const TOKEN_URL_REFUSED = 'TokenURLRefused';
+export const TOKEN_REQUEST_REJECTED = 'TokenRequestRejected';
+
+export class OAuth2Error extends Error {
+  // reason: a KeyAvailable reason when the credentials are unusable for good, else undefined.
+  constructor(message, {reason, status} = {}) {
+    super(message);
+    this.name = 'OAuth2Error';
+    this.reason = reason;
+    this.status = status;
+  }
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+// '' when the instance may POST its credentials to `url`, else why not.
+export function tokenUrlProblem(url, {allowHttpLoopback = false} = {}) {
+  let u;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'is not a URL';
+  }
+  if (u.username || u.password) return 'must not carry user info';
+  if (u.hash) return 'must not have a fragment';
+  if (u.protocol === 'https:') return '';
+  if (u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname)) {
+    return allowHttpLoopback ? '' :
+      'is plain http: allowed only to a loopback host when the type sets OAUTH2_ALLOW_HTTP_LOOPBACK=true';
+  }
+  return 'must be an https:// URL';
+}
+
+// The credentials in an APIKey value, or undefined for a static key.
+export function parseOAuth2Key(apiKey) {
+  if (typeof apiKey !== 'string' || !apiKey.startsWith('{')) return undefined;
+  let doc;
+  try {
+    doc = JSON.parse(apiKey);
+  } catch {
+    return undefined;
+  }
+  const o = doc?.oauth2;
+  if (!o || typeof o !== 'object') return undefined;
+  const str = (v) => typeof v === 'string' && v !== '';
+  if (!str(o.tokenURL) || !str(o.clientID) || !str(o.refreshToken) ||
+      (o.clientSecret !== undefined && !str(o.clientSecret)) ||
+      (o.scopes !== undefined && !(Array.isArray(o.scopes) && o.scopes.every(str)))) {
+    throw new OAuth2Error('the OAuth 2.0 credentials are incomplete', {reason: TOKEN_REQUEST_REJECTED});
+  }
+  return {tokenURL: o.tokenURL, clientID: o.clientID, clientSecret: o.clientSecret,
+    refreshToken: o.refreshToken, scopes: o.scopes};
+}
+
+// When to refresh a token that lives `lifetimeMs`: a third of its life, at most a minute, early.
+export function refreshDelayMs(lifetimeMs) {
+  return Math.max(0, lifetimeMs - Math.min(REFRESH_MARGIN_MAX_MS, lifetimeMs / 3));
+}
+
+// An OAuth error code as it may appear in a log line: RFC 6749's charset, bounded.
+function safeCode(code) {
+  return typeof code === 'string' && /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/.test(code) ? code : undefined;
+}
+
+async function readLimited(res) {
+  const text = await res.text();
+  return text.length > MAX_RESPONSE_BYTES ? '' : text;
+}
+
+// The body of a refresh_token grant (client_secret_post: the client authenticates in the body,
+// as Google documents it; RFC 6749 §2.3.1 allows it).
+export function refreshRequestBody({clientID, clientSecret, refreshToken, scopes}) {
+  const p = new URLSearchParams({grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientID});
+  if (clientSecret) p.set('client_secret', clientSecret);
+  if (scopes?.length) p.set('scope', scopes.join(' '));
+  return p.toString();
+}
+
+// One token request: resolves to {accessToken, lifetimeMs, refreshToken?} or throws OAuth2Error
+// (with .reason when the provider refused the credentials for good).
+export async function requestToken(credentials, {fetch = globalThis.fetch, timeoutMs = 10000} = {}) {
+  let res;
+  try {
+    res = await fetch(credentials.tokenURL, {
+      method: 'POST',
+      redirect: 'error',
+      headers: {'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json'},
+      body: refreshRequestBody(credentials),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const why = err?.name === 'TimeoutError' ? `timeout after ${timeoutMs} ms` : (err?.cause?.code ?? err?.message ?? 'error');
+    throw new OAuth2Error(`token endpoint unreachable (${String(why).slice(0, 100)})`);
+  }
+  let body;
+  try {
+    body = JSON.parse(await readLimited(res));
+  } catch {
+    body = undefined;
+  }
+  if (res.ok) {
+    const accessToken = body?.access_token;
+    const type = body?.token_type;
+    if (typeof accessToken !== 'string' || accessToken === '' ||
+        (type !== undefined && String(type).toLowerCase() !== 'bearer')) {
+      throw new OAuth2Error(`token endpoint answered ${res.status} without a bearer access token`);
+    }
+    const seconds = Number(body.expires_in);
+    const lifetimeMs = (Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_LIFETIME_S) * 1000;
+    const out = {accessToken, lifetimeMs};
+    if (typeof body.refresh_token === 'string' && body.refresh_token !== '') out.refreshToken = body.refresh_token;
+    return out;
+  }
+  const code = safeCode(body?.error);
+  // RFC 6749 §5.2: 400 (or 401 for client authentication) with an error code.
+  if ((res.status === 400 || res.status === 401) && code) {
+    throw new OAuth2Error(`token endpoint refused the request (${res.status} ${code})`, {
+      status: res.status, reason: REJECTION_REASONS[code] ?? TOKEN_REQUEST_REJECTED,
+    });
+  }
+  if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+    throw new OAuth2Error(`token endpoint refused the request (${res.status})`, {
+      status: res.status, reason: TOKEN_REQUEST_REJECTED,
+    });
+  }
+  throw new OAuth2Error(`token endpoint answered ${res.status}`, {status: res.status});
+}
+
+// credentials   parseOAuth2Key's result
+// onState       ({available, reason?}) => void, on every change
+// log           the instance logger (its mask learns every token)
+// allowHttpLoopback, fetch, timeoutMs, now, setTimer/clearTimer: for tests
+export function createTokenSource({credentials, onState = () => {}, log, allowHttpLoopback = false,
+  fetch = globalThis.fetch, timeoutMs = 10000, now = Date.now,
+  setTimer = setTimeout, clearTimer = clearTimeout}) {
+  const creds = {...credentials};
+  log?.addSecret(creds.refreshToken);
+  log?.addSecret(creds.clientSecret);
+  let current; // {accessToken, expiresAt}
+  let inflight; // Promise of the refresh in progress
+  let failure; // OAuth2Error that ends refreshing
+  let timer;
+  let retries = 0;
+  let closed = false;
+  let refreshes = 0;
+  let state = {available: true};
+
+  function setState(next) {
+    if (next.available === state.available && next.reason === state.reason) return;
+    state = next;
+    onState(state);
+  }
+
+  function schedule(delayMs) {
+    if (closed) return;
+    if (timer) clearTimer(timer);
+    timer = setTimer(() => {
+      timer = undefined;
+      refresh().catch(() => {}); // logged and scheduled inside
+    }, delayMs);
+    timer?.unref?.();
+  }
+
+  const urlProblem = tokenUrlProblem(creds.tokenURL, {allowHttpLoopback});
+  if (urlProblem) {
+    failure = new OAuth2Error(`the token URL ${urlProblem}`, {reason: TOKEN_URL_REFUSED});
+    log?.warn('oauth2 token URL refused', {problem: urlProblem});
+    setState({available: false, reason: TOKEN_URL_REFUSED});
+  }
+
+  async function doRefresh() {
+    const startedAt = now();
+    try {
+      const t = await requestToken(creds, {fetch, timeoutMs});
+      log?.addSecret(t.accessToken);
+      if (t.refreshToken && t.refreshToken !== creds.refreshToken) {
+        // The provider rotates refresh tokens: the new one is good from now on (in memory only).
+        log?.addSecret(t.refreshToken);
+        creds.refreshToken = t.refreshToken;
+      }
+      current = {accessToken: t.accessToken, expiresAt: startedAt + t.lifetimeMs,
+        refreshAt: startedAt + refreshDelayMs(t.lifetimeMs)};
+      retries = 0;
+      refreshes++;
+      log?.info('oauth2 access token refreshed', {expiresInSeconds: Math.round(t.lifetimeMs / 1000)});
+      setState({available: true});
+      schedule(refreshDelayMs(t.lifetimeMs));
+      return current.accessToken;
+    } catch (err) {
+      if (err.reason) {
+        failure = err;
+        current = undefined;
+        log?.warn('oauth2 credentials rejected', {reason: err.reason, error: err.message});
+        setState({available: false, reason: err.reason});
+        if (timer) clearTimer(timer);
+        timer = undefined;
+        throw err;
+      }
+      const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** retries++);
+      log?.warn('oauth2 token refresh failed', {error: err.message, retryInMs: delay});
+      schedule(delay);
+      throw err;
+    }
+  }
+
+  function refresh() {
+    if (failure) return Promise.reject(failure);
+    inflight ??= doRefresh().finally(() => { inflight = undefined; });
+    return inflight;
+  }
+
+
+  return {
+    // Fetches the first token (resolves either way; the outcome is in state) and keeps refreshing.
+    async start() {
+      if (failure) return;
+      await refresh().catch(() => {});
+    },
+    // A valid access token: the current one, or a new one when it is about to expire.
+    async accessToken() {
+      if (failure) throw failure;
+      if (current && now() < current.refreshAt) return current.accessToken;
+      try {
+        return await refresh();
+      } catch (err) {
+        // The endpoint is down for now: the current token is still good until it expires.
+        if (!err.reason && current && now() < current.expiresAt) return current.accessToken;
+        throw err;
+      }
+    },
+    // The upstream answered 401 to `rejected`: a new token unless another request already got
+    // one. Returns the token to retry with, or undefined when there is none.
+    async afterUnauthorized(rejected) {
+      if (failure) return undefined;
+      if (inflight) return inflight.catch(() => undefined);
+      if (current && current.accessToken !== rejected) return current.accessToken;
+      return refresh().catch(() => undefined);
+    },
+    get state() { return state; },
+    get refreshes() { return refreshes; },
+    close() {
+      closed = true;
+      if (timer) clearTimer(timer);
+      timer = undefined;
+    },
+  };
+}
+
+// What createUpstream needs to authenticate with the instance's key, for either shape:
+// {authHeaders, onUnauthorized} plus start() and close(). A static key is sent as is; OAuth 2.0
+// credentials go through a token source whose state reaches /health (ctx.health.setKey).
+export function upstreamAuth(ctx, {env = process.env, ...options} = {}) {
+  let credentials;
+  try {
+    credentials = parseOAuth2Key(ctx.apiKey);
+  } catch (err) {
+    ctx.log?.warn('oauth2 credentials unusable', {error: err.message});
+    ctx.health?.setKey?.({available: false, reason: err.reason});
+    return {
+      authHeaders: () => { throw err; },
+      start() {},
+      close() {},
+    };
+  }
+  if (!credentials) {
+    return {authHeaders: () => ({Authorization: `Bearer ${ctx.apiKey}`}), start() {}, close() {}};
+  }
+  const source = createTokenSource({
+    credentials,
+    log: ctx.log,
+    allowHttpLoopback: env.OAUTH2_ALLOW_HTTP_LOOPBACK === 'true',
+    onState: (s) => ctx.health?.setKey?.(s),
+    ...options,
+  });
+  const bearer = (t) => ({Authorization: `Bearer ${t}`});
+  return {
+    source,
+    authHeaders: async () => bearer(await source.accessToken()),
+    // Retry once with a new token when the upstream rejected the one sent.
+    async onUnauthorized(sentHeaders) {
+      const sent = String(sentHeaders?.Authorization ?? '').replace(/^Bearer /, '');
+      const next = await source.afterUnauthorized(sent);
+      return next !== undefined && next !== sent;
+    },
+    start: () => source.start(),
+    close: () => source.close(),
+  };
+}

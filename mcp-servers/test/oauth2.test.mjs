@@ -1,0 +1,319 @@
+// lib/oauth2.js: the token source (refresh ahead of expiry, once on a 401, refusals for good)
+// with a fake fetch and timers, and the gmail server with OAuth 2.0 credentials against a local
+// fake token endpoint and a fake Gmail that accepts only live access tokens.
+import {describe, test, before, after} from 'node:test';
+import assert from 'node:assert/strict';
+import {spawnServer, waitHealthy, stopServer, connectClient, withTimeout} from '../lib/testing.js';
+import {startFakeUpstream} from '../lib/fake_upstream.js';
+import {createTokenSource, parseOAuth2Key, refreshDelayMs, refreshRequestBody, requestToken,
+  tokenUrlProblem, upstreamAuth} from '../lib/oauth2.js';
+
+const REFRESH = '1//refresh-token-0123456789-abcdef';
+const SECRET = 'client-secret-0123456789';
+const CREDS = {tokenURL: 'https://idp.example/token', clientID: 'client-1', clientSecret: SECRET,
+  refreshToken: REFRESH, scopes: ['a', 'b']};
+
+function jsonResponse(status, body) {
+  return new Response(JSON.stringify(body), {status, headers: {'Content-Type': 'application/json'}});
+}
+
+// A fake clock and timer queue: run() fires every timer due by `now`.
+function fakeTime() {
+  let now = 1_000_000;
+  const timers = [];
+  return {
+    now: () => now,
+    setTimer: (fn, ms) => {
+      const t = {at: now + ms, fn};
+      timers.push(t);
+      return t;
+    },
+    clearTimer: (t) => {
+      const i = timers.indexOf(t);
+      if (i >= 0) timers.splice(i, 1);
+    },
+    advance(ms) { now += ms; },
+    async fireDue() {
+      for (const t of timers.filter((x) => x.at <= now)) {
+        timers.splice(timers.indexOf(t), 1);
+        t.fn();
+      }
+      await new Promise((r) => setImmediate(r));
+    },
+    next: () => Math.min(...timers.map((t) => t.at)),
+    pending: () => timers.length,
+  };
+}
+
+function recordingLog() {
+  const secrets = new Set();
+  const lines = [];
+  const write = (level) => (msg, fields) => lines.push(JSON.stringify({level, msg, ...fields}));
+  return {lines, secrets, debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error'),
+    addSecret: (s) => { if (s) secrets.add(s); }};
+}
+
+describe('oauth2 pure parts', () => {
+  test('tokenUrlProblem: https, or loopback http when the type allows it', () => {
+    assert.equal(tokenUrlProblem('https://oauth2.googleapis.com/token'), '');
+    assert.match(tokenUrlProblem('http://127.0.0.1:9/token'), /OAUTH2_ALLOW_HTTP_LOOPBACK/);
+    assert.equal(tokenUrlProblem('http://127.0.0.1:9/token', {allowHttpLoopback: true}), '');
+    assert.equal(tokenUrlProblem('http://[::1]:9/token', {allowHttpLoopback: true}), '');
+    for (const bad of ['http://10.0.0.1/token', 'http://169.254.169.254/', 'file:///etc/passwd',
+      'https://u:p@idp.example/t', 'https://idp.example/t#x', 'not a url']) {
+      assert.notEqual(tokenUrlProblem(bad, {allowHttpLoopback: true}), '', bad);
+    }
+  });
+
+  test('parseOAuth2Key: the sealed JSON shape, a static key, incomplete credentials', () => {
+    assert.deepEqual(parseOAuth2Key(JSON.stringify({oauth2: CREDS})), CREDS);
+    assert.equal(parseOAuth2Key('ya29.static-token'), undefined);
+    assert.equal(parseOAuth2Key('{"other": 1}'), undefined);
+    assert.throws(() => parseOAuth2Key(JSON.stringify({oauth2: {...CREDS, refreshToken: ''}})),
+        (e) => e.reason === 'TokenRequestRejected' && !e.message.includes(REFRESH));
+  });
+
+  test('refreshDelayMs: a third of the lifetime early, at most a minute', () => {
+    assert.equal(refreshDelayMs(3000), 2000);
+    assert.equal(refreshDelayMs(3600_000), 3540_000);
+  });
+
+  test('refreshRequestBody: refresh_token grant with client_secret_post and scopes', () => {
+    const p = new URLSearchParams(refreshRequestBody(CREDS));
+    assert.deepEqual(Object.fromEntries(p), {grant_type: 'refresh_token', refresh_token: REFRESH,
+      client_id: 'client-1', client_secret: SECRET, scope: 'a b'});
+    const pub = new URLSearchParams(refreshRequestBody({...CREDS, clientSecret: undefined, scopes: undefined}));
+    assert.equal(pub.has('client_secret'), false);
+    assert.equal(pub.has('scope'), false);
+  });
+
+  test('requestToken: classifies the answers of RFC 6749 §5', async () => {
+    const answer = (status, body) => requestToken(CREDS, {fetch: async () => jsonResponse(status, body)});
+    assert.deepEqual(await answer(200, {access_token: 'at-1', token_type: 'Bearer', expires_in: 3}),
+        {accessToken: 'at-1', lifetimeMs: 3000});
+    assert.deepEqual(await answer(200, {access_token: 'at-1', token_type: 'bearer', refresh_token: 'rt-2'}),
+        {accessToken: 'at-1', lifetimeMs: 3600_000, refreshToken: 'rt-2'});
+    await assert.rejects(answer(200, {token_type: 'Bearer'}), (e) => !e.reason);
+    await assert.rejects(answer(200, {access_token: 'x', token_type: 'mac'}), (e) => !e.reason);
+    const cases = [[400, 'invalid_grant', 'RefreshTokenRejected'], [401, 'invalid_client', 'ClientRejected'],
+      [400, 'unauthorized_client', 'ClientRejected'], [400, 'invalid_scope', 'ScopeRejected'],
+      [400, 'unsupported_grant_type', 'TokenRequestRejected'], [403, undefined, 'TokenRequestRejected']];
+    for (const [status, error, reason] of cases) {
+      await assert.rejects(answer(status, {error, error_description: `has ${REFRESH}`}), (e) => {
+        assert.equal(e.reason, reason, `${status} ${error}`);
+        assert.ok(!e.message.includes(REFRESH), e.message);
+        return true;
+      });
+    }
+    for (const status of [429, 500, 503]) await assert.rejects(answer(status, {}), (e) => e.reason === undefined);
+    await assert.rejects(requestToken(CREDS, {fetch: async () => { throw new TypeError('fetch failed'); }}),
+        (e) => e.reason === undefined && /unreachable/.test(e.message));
+  });
+
+  test('requestToken: never follows a redirect', async () => {
+    let init;
+    await requestToken(CREDS, {fetch: async (_url, i) => {
+      init = i;
+      return jsonResponse(200, {access_token: 'x'});
+    }});
+    assert.equal(init.redirect, 'error');
+    assert.equal(init.method, 'POST');
+  });
+});
+
+describe('oauth2 token source', () => {
+  function source({answers, ...rest}) {
+    const time = fakeTime();
+    const log = recordingLog();
+    const states = [];
+    const calls = [];
+    const fetch = async (url, init) => {
+      calls.push({url, body: Object.fromEntries(new URLSearchParams(init.body))});
+      const next = answers.shift();
+      if (next instanceof Error) throw next;
+      return jsonResponse(next[0], next[1]);
+    };
+    const src = createTokenSource({credentials: CREDS, fetch, log, now: time.now, setTimer: time.setTimer,
+      clearTimer: time.clearTimer, onState: (s) => states.push(s), ...rest});
+    return {src, time, log, states, calls};
+  }
+
+  test('refreshes ahead of expiry, on its own, three times over', async () => {
+    const answers = [1, 2, 3, 4].map((i) => [200, {access_token: `at-${i}`, token_type: 'Bearer', expires_in: 3}]);
+    const {src, time, calls, log} = source({answers});
+    await src.start();
+    assert.equal(await src.accessToken(), 'at-1');
+    for (const i of [2, 3, 4]) {
+      assert.equal(time.next() - time.now(), 2000); // a third of 3 s early
+      time.advance(2000);
+      await time.fireDue();
+      assert.equal(await src.accessToken(), `at-${i}`);
+    }
+    assert.equal(calls.length, 4);
+    assert.equal(src.refreshes, 4);
+    assert.equal(calls[0].url, CREDS.tokenURL);
+    assert.equal(calls[0].body.grant_type, 'refresh_token');
+    for (const t of ['at-1', 'at-4', REFRESH, SECRET]) assert.ok(log.secrets.has(t), t);
+    assert.ok(!log.lines.join('\n').includes('at-1'));
+  });
+
+  test('a token about to expire is refreshed before it is handed out', async () => {
+    const answers = [[200, {access_token: 'at-1', expires_in: 3}], [200, {access_token: 'at-2', expires_in: 3}]];
+    const {src, time} = source({answers});
+    await src.start();
+    src.close(); // no timer: only the lazy check
+    time.advance(2900);
+    assert.equal(await src.accessToken(), 'at-2');
+  });
+
+  test('a 401 gets one new token, shared by the requests that saw it', async () => {
+    const answers = [[200, {access_token: 'at-1', expires_in: 3600}], [200, {access_token: 'at-2', expires_in: 3600}]];
+    const {src, calls} = source({answers});
+    await src.start();
+    const [a, b] = await Promise.all([src.afterUnauthorized('at-1'), src.afterUnauthorized('at-1')]);
+    assert.equal(a, 'at-2');
+    assert.equal(b, 'at-2');
+    assert.equal(await src.afterUnauthorized('at-1'), 'at-2'); // already replaced: no new request
+    assert.equal(calls.length, 2);
+  });
+
+  test('invalid_grant: key unavailable, no more refreshing, no token', async () => {
+    const answers = [[200, {access_token: 'at-1', expires_in: 3}], [400, {error: 'invalid_grant'}]];
+    const {src, time, states, calls, log} = source({answers});
+    await src.start();
+    time.advance(2000);
+    await time.fireDue();
+    assert.deepEqual(states, [{available: false, reason: 'RefreshTokenRejected'}]);
+    assert.deepEqual(src.state, {available: false, reason: 'RefreshTokenRejected'});
+    assert.equal(time.pending(), 0);
+    await assert.rejects(src.accessToken(), /invalid_grant/);
+    assert.equal(await src.afterUnauthorized('at-1'), undefined);
+    assert.equal(calls.length, 2);
+    assert.ok(log.lines.some((l) => l.includes('RefreshTokenRejected')));
+  });
+
+  test('an unreachable endpoint is retried with backoff and the key stays available', async () => {
+    const answers = [new TypeError('fetch failed'), [503, {}], [200, {access_token: 'at-1', expires_in: 60}]];
+    const {src, time, states} = source({answers});
+    await src.start();
+    assert.equal(time.next() - time.now(), 1000);
+    time.advance(1000);
+    await time.fireDue();
+    assert.equal(time.next() - time.now(), 2000);
+    time.advance(2000);
+    await time.fireDue();
+    assert.equal(await src.accessToken(), 'at-1');
+    assert.deepEqual(states, []);
+  });
+
+  test('a rotated refresh token is used from then on', async () => {
+    const answers = [[200, {access_token: 'at-1', expires_in: 3, refresh_token: 'rt-rotated-0123456789'}],
+      [200, {access_token: 'at-2', expires_in: 3}]];
+    const {src, time, calls, log} = source({answers});
+    await src.start();
+    time.advance(2000);
+    await time.fireDue();
+    assert.equal(calls[1].body.refresh_token, 'rt-rotated-0123456789');
+    assert.ok(log.secrets.has('rt-rotated-0123456789'));
+  });
+
+  test('plain http is refused unless the type allows loopback http', async () => {
+    const creds = {...CREDS, tokenURL: 'http://127.0.0.1:1/token'};
+    const {src, states, calls} = source({answers: [], credentials: creds});
+    await src.start();
+    assert.deepEqual(states, [{available: false, reason: 'TokenURLRefused'}]);
+    assert.equal(calls.length, 0);
+  });
+
+  test('upstreamAuth: a static key is sent as is', async () => {
+    const auth = upstreamAuth({apiKey: 'ya29.static'});
+    assert.deepEqual(await auth.authHeaders(), {Authorization: 'Bearer ya29.static'});
+    assert.equal(auth.onUnauthorized, undefined);
+  });
+});
+
+describe('gmail server with OAuth 2.0 credentials', () => {
+  let fake;
+  let srv;
+  let client;
+  let issued = 0;
+  const live = new Map(); // access token -> expiry (ms)
+  let revoked = false;
+  let rejectNext401 = false;
+  const LIFETIME_S = 1;
+
+  before(async () => {
+    fake = await startFakeUpstream({
+      'POST /token': (req) => {
+        const p = new URLSearchParams(req.body);
+        if (p.get('client_id') !== 'client-1' || p.get('client_secret') !== SECRET) {
+          return {status: 401, json: {error: 'invalid_client'}};
+        }
+        if (revoked || p.get('refresh_token') !== REFRESH) return {status: 400, json: {error: 'invalid_grant'}};
+        const token = `ya29.access-${++issued}-${Math.random().toString(36).slice(2)}`;
+        live.set(token, Date.now() + LIFETIME_S * 1000);
+        return {json: {access_token: token, token_type: 'Bearer', expires_in: LIFETIME_S}};
+      },
+      'GET /gmail/v1/users/me/messages': (req) => {
+        const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
+        if (rejectNext401 || !(live.get(token) > Date.now())) {
+          rejectNext401 = false;
+          return {status: 401, json: {error: {code: 401, message: 'Invalid Credentials'}}};
+        }
+        return {json: {messages: [{id: 'm1', threadId: 't1'}], resultSizeEstimate: 1}};
+      },
+    });
+    const key = JSON.stringify({oauth2: {...CREDS, tokenURL: `${fake.url}/token`}});
+    srv = await spawnServer('gmail/server.js', {
+      config: {timeout_ms: 2000, retry_attempts: 0},
+      env: {API_KEY: key, GMAIL_API_ENDPOINT: fake.url, OAUTH2_ALLOW_HTTP_LOOPBACK: 'true', LOG_LEVEL: 'debug'},
+    });
+    await waitHealthy(srv);
+    ({client} = await connectClient(srv));
+  });
+  after(async () => {
+    await client?.close().catch(() => {});
+    await stopServer(srv);
+    await fake.close();
+  });
+
+  const list = () => withTimeout(client.callTool({name: 'list_messages', arguments: {}}), 10000, 'list_messages');
+  const health = async () => (await fetch(`${srv.url}/health`)).json();
+
+  async function until(what, cond, ms = 10000) {
+    const deadline = Date.now() + ms;
+    while (!(await cond())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  test('answers across refreshes, retries once on a 401, reports a revoked refresh token', async () => {
+    for (const n of [2, 3, 4]) {
+      await until(`refresh ${n}`, () => issued >= n);
+      const r = await list();
+      assert.equal(r.isError, undefined, JSON.stringify(r));
+      assert.deepEqual(r.structuredContent.messages, [{id: 'm1', threadId: 't1'}]);
+    }
+    const before401 = issued;
+    rejectNext401 = true;
+    const r = await list();
+    assert.equal(r.isError, undefined, JSON.stringify(r));
+    assert.equal(issued, before401 + 1);
+
+    revoked = true;
+    await until('key rejected in /health', async () => (await health()).key?.reason === 'RefreshTokenRejected');
+    const h = await health();
+    assert.deepEqual(h.key, {available: false, reason: 'RefreshTokenRejected'});
+    assert.equal(h.status, 'healthy'); // the process is fine: no restart
+    await until('the last token expired', () => [...live.values()].every((t) => t < Date.now()));
+    const failed = await list();
+    assert.equal(failed.isError, true);
+    assert.match(failed.content[0].text, /invalid_grant/);
+
+    const out = srv.out.stdout + srv.out.stderr;
+    assert.match(out, /oauth2 access token refreshed/);
+    for (const secret of [REFRESH, SECRET, ...live.keys()]) assert.ok(!out.includes(secret), 'a secret in the log');
+    assert.ok(!JSON.stringify(failed).includes(REFRESH));
+  });
+});

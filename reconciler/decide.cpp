@@ -346,6 +346,13 @@ class Decider {
   }
 
   void setKeyCondition();
+  // The running process reports that its upstream refuses the key it was started with (only for
+  // a key that decrypts: a missing one says more; a new version replaces the process anyway).
+  bool keyRejected() const {
+    const auto& l = o_.status.launchedWith;
+    return running_ && d_.key.state == KeyState::Available && !o_.keyRejected.empty() && l &&
+           l->keyVersion == d_.key.version;
+  }
   // Records a failure (termination already recorded) and schedules the restart. Returns false
   // when restartPolicy forbids one (phase Failed has been set).
   // `cause` is the Ready reason and event reason while restarting; `finalReason` replaces it
@@ -390,6 +397,15 @@ void Decider::setKeyCondition() {
       setCondition(cond::kKeyAvailable, true, "NotRequired", "the instance uses no API key");
       break;
     case KeyState::Available:
+      if (keyRejected()) {
+        auto [reason, message] = keyRejectionCondition(o_.keyRejected);
+        const Condition* was = o_.status.condition(cond::kKeyAvailable);
+        if (!was || was->status != "False" || was->reason != reason) {
+          event("Warning", reason, message);
+        }
+        setCondition(cond::kKeyAvailable, false, std::move(reason), std::move(message));
+        break;
+      }
       setCondition(cond::kKeyAvailable, true, "Decrypted",
                    "API key version " + std::to_string(d_.key.version) + " decrypted");
       break;
@@ -671,6 +687,14 @@ Plan Decider::run() {
       st().healthySince = now_;
       event("Normal", "Healthy", "process passed its first health check");
     }
+    if (keyRejected()) {
+      // Alive but useless until the key changes (which replaces the process): no restart, which
+      // would only ask the provider again with the same refused credentials.
+      const Condition* kc = st().condition(cond::kKeyAvailable);
+      setPhase(phase::kDegraded);
+      setCondition(cond::kReady, false, kc->reason, kc->message);
+      return std::move(plan_);
+    }
     setPhase(phase::kRunning);
     setCondition(cond::kReady, true, "Healthy", "process is healthy");
     return std::move(plan_);
@@ -700,6 +724,26 @@ Plan Decider::run() {
 }
 
 }  // namespace
+
+std::pair<std::string, std::string> keyRejectionCondition(std::string_view reported) {
+  static const std::pair<const char*, const char*> kKnown[] = {
+      {"RefreshTokenRejected",
+       "the token endpoint rejected the OAuth 2.0 refresh token (invalid_grant): it was revoked "
+       "or expired; store a new one (mcpctl oauth2 login)"},
+      {"ClientRejected",
+       "the token endpoint rejected the OAuth 2.0 client credentials (invalid_client or "
+       "unauthorized_client)"},
+      {"ScopeRejected", "the token endpoint rejected the requested scopes (invalid_scope)"},
+      {"TokenURLRefused",
+       "the instance does not send the credentials to this token URL (https only; plain http to "
+       "a loopback host only when the MCPType allows it)"},
+      {"TokenRequestRejected", "the token endpoint refused to issue an access token"},
+  };
+  for (const auto& [reason, message] : kKnown) {
+    if (reported == reason) return {reason, message};
+  }
+  return {"KeyRejected", "the instance reports that its upstream refuses the API key"};
+}
 
 Plan decide(const Desired& desired, const Observed& observed, TimePoint now,
             SteadyTimePoint steadyNow) {

@@ -6,7 +6,9 @@
 // Status fields decide() reads and writes (JSON names under `status`):
 //   phase                 Pending|Starting|Running|Degraded|Suspended|Expired|Failed|Terminating
 //   observedGeneration    metadata.generation this status describes
-//   conditions[]          Ready, KeyAvailable, Expired, and the summary pair Reconciling and
+//   conditions[]          Ready, KeyAvailable (False also while the running instance reports its
+//                         upstream refuses the key: Degraded, Ready=False, no restart), Expired,
+//                         and the summary pair Reconciling and
 //                         Stalled (setSummaryConditions) (metav1.Condition shape, each with the
 //                         observedGeneration it was computed for; lastTransitionTime changes only
 //                         when `status` flips)
@@ -42,6 +44,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "api/model/kinds.h"
@@ -218,10 +221,21 @@ struct HealthObservation {
   std::string message;  // of the last failure
 };
 
+// The KeyAvailable reason and message for a key rejection an instance reported: a known reason
+// (RefreshTokenRejected, ClientRejected, ScopeRejected, TokenURLRefused, TokenRequestRejected)
+// keeps its name, anything else becomes KeyRejected.
+std::pair<std::string, std::string> keyRejectionCondition(std::string_view reported);
+
 struct Observed {
   InstanceStatus status;
   ProcessFacts process;
   HealthObservation health;
+  // The current process's last healthy answer said its upstream refuses its key for good
+  // (/health {"key": {"available": false, "reason"}}, e.g. a revoked OAuth 2.0 refresh token):
+  // that reason as the instance spelled it (bounded), "" when it did not. decide() keeps only
+  // the reasons it knows (keyRejectionCondition) and writes its own message: status stays the
+  // controller's words.
+  std::string keyRejected;
   bool limitExceeded = false;
   std::string limitMessage;  // e.g. "memory 600Mi over limit 512Mi"
   // Plan::restartNotBefore of the previous reconcile, kept in memory by the executor: a pending

@@ -82,10 +82,11 @@ void Executor::onProbe(const std::string& key, uint64_t generation, const runtim
     HealthObservation& h = m.health;
     if (r.healthy) {
       m.everHealthy = true;
-      changed = h.last != Health::Healthy;
+      changed = h.last != Health::Healthy || m.keyRejected != r.keyRejected;
       h.last = Health::Healthy;
       h.consecutiveFailures = 0;
       h.message.clear();
+      m.keyRejected = r.keyRejected;
     } else {
       h.last = Health::Unhealthy;
       ++h.consecutiveFailures;
@@ -149,6 +150,7 @@ Observed Executor::observe(const std::string& key, InstanceStatus status,
       checkAlive = true;
     }
     o.health = m.health;
+    o.keyRejected = m.keyRejected;
     o.limitExceeded = m.limitExceeded;
     o.limitMessage = m.limitMessage;
     o.restartNotBefore = m.restartNotBefore;
@@ -219,6 +221,7 @@ void Executor::resetProcessMemory(const std::string& key) {
   m.since.reset();
   m.health = {};
   m.everHealthy = false;
+  m.keyRejected.clear();
   m.limitExceeded = false;
   m.limitMessage.clear();
 }
@@ -266,6 +269,7 @@ void Executor::stop(const std::string& key, std::optional<std::chrono::milliseco
   m.since.reset();
   m.health = {};
   m.everHealthy = false;
+  m.keyRejected.clear();
   m.limitExceeded = false;
   m.limitMessage.clear();
 }

@@ -112,6 +112,7 @@ class Executor {
     pid_t ownPid = 0;
     HealthObservation health;
     bool everHealthy = false;  // the current process has passed a probe
+    std::string keyRejected;   // what its last healthy answer said of its key (Observed)
     bool limitExceeded = false;
     std::string limitMessage;
     std::optional<SteadyTimePoint> restartNotBefore;

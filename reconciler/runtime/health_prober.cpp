@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <thread>
@@ -110,6 +111,7 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
     ProbeResult r;
     r.statusCode = static_cast<int>(parser_.get().result_int());
     r.healthy = r.statusCode >= 200 && r.statusCode < 400;
+    if (r.healthy && !ec) r.keyRejected = keyRejectionOf(parser_.get().body());
     complete(r);
   }
 
@@ -144,6 +146,22 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
 };
 
 }  // namespace
+
+std::string keyRejectionOf(std::string_view healthBody) {
+  if (healthBody.find("\"key\"") == std::string_view::npos) return "";  // the common answer
+  const nlohmann::json doc = nlohmann::json::parse(healthBody, nullptr, false);
+  if (!doc.is_object()) return "";
+  auto key = doc.find("key");
+  if (key == doc.end() || !key->is_object()) return "";
+  auto available = key->find("available");
+  if (available == key->end() || *available != false) return "";
+  auto reason = key->find("reason");
+  if (reason == key->end() || !reason->is_string() ||
+      reason->get_ref<const std::string&>().empty()) {
+    return "KeyRejected";
+  }
+  return reason->get<std::string>().substr(0, kMaxKeyReasonBytes);
+}
 
 struct BeastHealthProber::Impl {
   asio::io_context io;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -28,7 +29,15 @@ struct ProbeResult {
   int statusCode = 0;    // 0 when no response arrived
   std::string error;     // "timeout", "connection refused", ... (empty when a response came)
   std::chrono::milliseconds latency{0};
+  // A healthy answer's {"key": {"available": false, "reason": "…"}}: the reason (at most
+  // kMaxKeyReasonBytes), or "KeyRejected" when it has none; "" when the key is not refused.
+  std::string keyRejected;
 };
+
+inline constexpr size_t kMaxKeyReasonBytes = 64;
+
+// The keyRejected of a /health response body (pure; tolerant of any body).
+std::string keyRejectionOf(std::string_view healthBody);
 
 class HealthProber {
  public:

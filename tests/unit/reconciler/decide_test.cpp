@@ -883,6 +883,79 @@ std::vector<Row> rows() {
        "TypeNotFound",
        {},
        Want::Retry},
+      {"RunningKeyRejected_DegradedNotRestarted",
+       [](Desired&, Observed& o) {
+         o = runningHealthy();
+         o.keyRejected = "RefreshTokenRejected";
+       },
+       {},
+       phase::kDegraded,
+       "False",
+       "RefreshTokenRejected",
+       {"RefreshTokenRejected"},
+       Want::Done,
+       std::nullopt,
+       [](const Plan& p, const Observed&) {
+         EXPECT_EQ(condOf(p, cond::kKeyAvailable).status, "False");
+         EXPECT_EQ(condOf(p, cond::kKeyAvailable).reason, "RefreshTokenRejected");
+         EXPECT_NE(condOf(p, cond::kKeyAvailable).message.find("invalid_grant"), std::string::npos);
+         EXPECT_EQ(condOf(p, cond::kStalled).status, "True");
+         EXPECT_EQ(p.status.pid, 4242);  // the process stays: a restart would not help
+         EXPECT_EQ(p.status.restartCount, 0);
+         EXPECT_FALSE(p.status.crashLoop.nextRestartAt.has_value());
+       }},
+      {"KeyRejectedAgain_NoSecondEvent",
+       [](Desired&, Observed& o) {
+         o = runningHealthy();
+         o.keyRejected = "RefreshTokenRejected";
+         for (auto& c : o.status.conditions) {
+           if (c.type == cond::kKeyAvailable) {
+             c.status = "False";
+             c.reason = "RefreshTokenRejected";
+           }
+         }
+       },
+       {},
+       phase::kDegraded,
+       "False",
+       "RefreshTokenRejected",
+       {}},
+      {"KeyRejectedWithAnUnknownReason_ControllerWordsOnly",
+       [](Desired&, Observed& o) {
+         o = runningHealthy();
+         o.keyRejected = "Leak sk-live-0123 <b>";
+       },
+       {},
+       phase::kDegraded,
+       "False",
+       "KeyRejected",
+       {"KeyRejected"},
+       Want::Done,
+       std::nullopt,
+       [](const Plan& p, const Observed&) {
+         EXPECT_EQ(condOf(p, cond::kKeyAvailable).reason, "KeyRejected");
+         for (const auto& c : p.status.conditions) {
+           EXPECT_EQ(c.message.find("sk-live"), std::string::npos) << c.type;
+         }
+         for (const auto& e : p.events) EXPECT_EQ(e.message.find("sk-live"), std::string::npos);
+       }},
+      {"KeyRejected_NewKeyVersionReplacesTheProcess",
+       [](Desired& d, Observed& o) {
+         o = runningHealthy();
+         o.keyRejected = "RefreshTokenRejected";
+         d.key = {KeyState::Available, 2, ""};
+       },
+       {A::Stop, A::Spawn},
+       phase::kStarting,
+       "False",
+       "Starting",
+       {"Replaced", "Starting"},
+       Want::Requeue,
+       seconds(30),
+       [](const Plan& p, const Observed&) {
+         EXPECT_EQ(condOf(p, cond::kKeyAvailable).status, "True");
+         EXPECT_EQ(condOf(p, cond::kKeyAvailable).reason, "Decrypted");
+       }},
       {"KeyNotFound_PendingRetry",
        [](Desired& d, Observed&) {
          d.key = {KeyState::NotFound, 0, "APIKey \"gmail-key\" not found"};

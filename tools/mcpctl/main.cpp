@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   registerAnnotate(app, session, action);
   registerEvents(app, session, action);
   registerExplain(app, session, action);
+  registerOAuth2(app, session, action);
   registerApiResources(app, session, action);
   registerVersion(app, session, action);
   registerConfig(app, session, action);

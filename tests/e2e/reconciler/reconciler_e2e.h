@@ -365,11 +365,14 @@ class FakeUpstream {
   int port() const { return std::stoi(url_.substr(url_.rfind(':') + 1)); }
 
   // Every request the fake has answered, in arrival order.
-  json requests() const {
+  json requests() const { return control("GET", "/__fake/requests"); }
+
+  // A control route of the fake (/__fake/...): its JSON answer; throws unless 200.
+  json control(const std::string& method, const std::string& path) const {
     client::ConnectionConfig cfg;
     cfg.server = url_;
     client::HttpClient http(cfg);
-    auto r = http.request("GET", "/__fake/requests", "", {}, 10s);
+    auto r = http.request(method, path, "", {}, 10s);
     if (r.status != 200) throw std::runtime_error("fake " + kind_ + ": " + r.body);
     return json::parse(r.body);
   }

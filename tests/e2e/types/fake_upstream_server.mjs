@@ -1,13 +1,21 @@
-// One fake upstream API (gmail | figma | github | slack) as its own process, for
-// the types end-to-end test: mcp-servers/lib/fake_upstream.js with canned answers
-// that the test's assertions mirror, plus a control route for the test.
+// One fake upstream API (gmail | figma | github | slack | gmail-oauth2) as its own
+// process, for the types end-to-end test: mcp-servers/lib/fake_upstream.js with canned
+// answers that the test's assertions mirror, plus a control route for the test.
 //
 //   node tests/e2e/types/fake_upstream_server.mjs KIND
+//
+// gmail-oauth2 is the fake Gmail that accepts only live access tokens, next to a fake OAuth 2.0
+// provider issuing them: POST /token (refresh_token grant, and authorization_code with PKCE
+// S256), GET /authorize (consents at once: 302 to redirect_uri with a code and the state).
+// Access tokens live FAKE_TOKEN_TTL_S seconds (3). GET /__fake/oauth2 tells the test the client
+// secret and refresh token to store, how many access tokens it issued and which;
+// POST /__fake/oauth2/revoke revokes every refresh token.
 //
 // Prints one line {"url": "http://127.0.0.1:PORT"} once it listens. Every request
 // is recorded; GET /__fake/requests answers the records (without the control
 // requests themselves). SIGTERM closes it.
 
+import {createHash, randomBytes} from 'node:crypto';
 import {startFakeUpstream} from '../../../mcp-servers/lib/fake_upstream.js';
 
 const b64url = (s) => Buffer.from(s, 'utf8').toString('base64url');
@@ -91,6 +99,95 @@ const ROUTES = {
     ], response_metadata: {next_cursor: 'dGVhbTpDMDAwMw=='}}}),
     'POST /api/chat.postMessage': (req) => ({json: {ok: true, channel: req.body.channel, ts: '1700000001.000200',
       message: {text: req.body.text, thread_ts: req.body.thread_ts}}}),
+  },
+};
+
+// --- gmail-oauth2 ------------------------------------------------------------------------
+const rand = () => randomBytes(12).toString('base64url');
+const provider = {
+  clientId: 'e2e-client',
+  clientSecret: `e2e-secret-${rand()}`,
+  refreshTokens: new Set([`1//e2e-refresh-${rand()}`]),
+  ttlSeconds: Number(process.env.FAKE_TOKEN_TTL_S ?? 3),
+  issued: [], // every access token, in order
+  live: new Map(), // access token -> expiry (ms)
+  codes: new Map(), // code -> {challenge, redirectUri}
+  revoked: false,
+  refreshGrants: 0,
+  codeGrants: 0,
+};
+
+function tokenError(status, error) {
+  return {status, json: {error}};
+}
+
+function issue(refreshToken) {
+  const accessToken = `ya29.e2e-access-${rand()}`;
+  provider.issued.push(accessToken);
+  provider.live.set(accessToken, Date.now() + provider.ttlSeconds * 1000);
+  return {json: {access_token: accessToken, token_type: 'Bearer', expires_in: provider.ttlSeconds,
+    ...(refreshToken ? {refresh_token: refreshToken} : {})}};
+}
+
+function tokenEndpoint(req) {
+  const p = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
+  if (p.get('client_id') !== provider.clientId || p.get('client_secret') !== provider.clientSecret) {
+    return tokenError(401, 'invalid_client');
+  }
+  if (p.get('grant_type') === 'refresh_token') {
+    if (provider.revoked || !provider.refreshTokens.has(p.get('refresh_token'))) return tokenError(400, 'invalid_grant');
+    provider.refreshGrants++;
+    return issue();
+  }
+  if (p.get('grant_type') === 'authorization_code') {
+    const c = provider.codes.get(p.get('code'));
+    provider.codes.delete(p.get('code'));
+    const challenge = createHash('sha256').update(p.get('code_verifier') ?? '').digest('base64url');
+    if (!c || c.challenge !== challenge || c.redirectUri !== p.get('redirect_uri')) return tokenError(400, 'invalid_grant');
+    provider.codeGrants++;
+    const refreshToken = `1//e2e-refresh-${rand()}`;
+    provider.refreshTokens.add(refreshToken);
+    return issue(refreshToken);
+  }
+  return tokenError(400, 'unsupported_grant_type');
+}
+
+function authorize(req) {
+  const q = req.query;
+  const redirect = new URL(String(q.redirect_uri ?? ''));
+  if (q.client_id !== provider.clientId || q.response_type !== 'code' || q.code_challenge_method !== 'S256' ||
+      !q.code_challenge || redirect.hostname !== '127.0.0.1') {
+    return {status: 400, text: 'bad authorization request'};
+  }
+  const code = `code-${rand()}`;
+  provider.codes.set(code, {challenge: q.code_challenge, redirectUri: q.redirect_uri});
+  redirect.searchParams.set('code', code);
+  redirect.searchParams.set('state', String(q.state ?? ''));
+  return {status: 302, headers: {Location: redirect.href}, text: ''};
+}
+
+// The gmail routes behind a check of the access token, as Gmail answers an expired one.
+function withLiveToken(handler) {
+  return (req) => {
+    const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
+    if (!(provider.live.get(token) > Date.now())) {
+      return {status: 401, json: {error: {code: 401, message: 'Request had invalid authentication credentials.',
+        status: 'UNAUTHENTICATED'}}};
+    }
+    return handler(req);
+  };
+}
+
+ROUTES['gmail-oauth2'] = {
+  ...Object.fromEntries(Object.entries(ROUTES.gmail).map(([k, h]) => [k, withLiveToken(h)])),
+  'POST /token': tokenEndpoint,
+  'GET /authorize': authorize,
+  'GET /__fake/oauth2': () => ({json: {clientId: provider.clientId, clientSecret: provider.clientSecret,
+    refreshTokens: [...provider.refreshTokens], issued: provider.issued, refreshGrants: provider.refreshGrants,
+    codeGrants: provider.codeGrants, revoked: provider.revoked}}),
+  'POST /__fake/oauth2/revoke': () => {
+    provider.revoked = true;
+    return {json: {revoked: true}};
   },
 };
 

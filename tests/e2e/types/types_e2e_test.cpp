@@ -7,7 +7,8 @@
 // applies the shipped types with the endpoint variable in instanceEnv and the test's directory
 // in allowedRoots; tenants get 422 for the same without that.
 // Issue 12's client matrix: an SDK v2 client pinned to 2026-07-28, one negotiating (auto) and an
-// SDK 1.32 client each call a tool of every shipped type through the gateway.
+// SDK 1.32 client each call a tool of every shipped type through the gateway. Issue 12's gmail
+// acceptance: OAuth 2.0 credentials in the APIKey, access tokens the instance refreshes itself.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <map>
 #include <sstream>
 
+#include "api/client/oauth2_login.h"
 #include "api/crypto/encoding.h"
 #include "api/model/yaml.h"
 #include "tests/e2e/reconciler/reconciler_e2e.h"
@@ -530,6 +532,229 @@ TEST(TypesE2E, FilesystemStdioTypeListsAndReadsAFileThroughTheGateway) {
   EXPECT_EQ(res[1].value("text", ""), "hello from the filesystem type\n");
   // config.root confines it: a path outside is refused, not read.
   EXPECT_TRUE(res[2].value("isError", false)) << res[2].dump(2);
+}
+
+// Issue 12's Gmail acceptance: an APIKey holding OAuth 2.0 client credentials and a refresh
+// token, a gmail instance that gets its own access tokens (3 s each) from a fake token endpoint
+// and answers through at least three refreshes; the refresh token revoked → KeyAvailable=False
+// (RefreshTokenRejected) and a Warning event, the process kept; no access token, refresh token or
+// client secret in mcpd's log, the instance's log, events or any API response.
+TEST(TypesE2E, GmailWithOAuth2CredentialsRefreshesItsTokensAndReportsARevokedRefreshToken) {
+  testing::TempDir dir("types-oauth2");
+  FakeUpstream fake("gmail-oauth2", dir.path());
+  Cluster c;
+  fake.awaitListening();
+  const json provider = fake.control("GET", "/__fake/oauth2");
+  const std::string clientSecret = provider.value("clientSecret", "");
+  const std::string refreshToken = provider["refreshTokens"].at(0).get<std::string>();
+  ASSERT_FALSE(clientSecret.empty());
+
+  // The admin opens the endpoint to instances, lets the instance send its credentials to a
+  // loopback http token URL (tests only), and probes every second.
+  applyShippedType(c, "gmail", [&](json& spec) {
+    spec["instanceEnv"] = {"GMAIL_API_ENDPOINT"};
+    spec["env"].push_back({{"name", "OAUTH2_ALLOW_HTTP_LOOPBACK"}, {"value", "true"}});
+    spec["healthCheck"]["periodSeconds"] = 1;
+  });
+  const std::string token = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kNs}));
+
+  // Secrets from a file and stdin, never argv.
+  const std::string secretFile = dir.path() + "/client-secret";
+  { std::ofstream(secretFile) << clientSecret << "\n"; }
+  auto created = c.mcpd().mcpctl(
+      {"create", "apikey", "gmail-oauth", "-n", kNs, "--type", "gmail", "--token", token,
+       "--oauth2-client-id", "e2e-client", "--oauth2-client-secret-file", secretFile,
+       "--refresh-token-file", "-", "--token-url", fake.url() + "/token", "--scope",
+       "https://www.googleapis.com/auth/gmail.readonly"},
+      refreshToken + "\n");
+  ASSERT_EQ(created.exitCode, 0) << created.out << created.err;
+  // A token URL that would aim the credentials at another host over plain http: 422.
+  auto refused =
+      c.mcpd().mcpctl({"create", "apikey", "gmail-ssrf", "-n", kNs, "--type", "gmail", "--token",
+                       token, "--oauth2-client-id", "e2e-client", "--refresh-token-file", "-",
+                       "--token-url", "http://169.254.169.254/token"},
+                      refreshToken);
+  EXPECT_NE(refused.exitCode, 0);
+  EXPECT_NE(refused.err.find("spec.oauth2.tokenURL"), std::string::npos) << refused.err;
+
+  TypeUnderTest gmail{"gmail", "", "GMAIL_API_ENDPOINT", ""};
+  std::string yaml = instanceYaml(gmail, fake.url());
+  yaml.replace(yaml.find("gmail-key"), 9, "gmail-oauth");
+  applyOk(c, yaml);
+  ASSERT_TRUE(allReady(c, {"gmail-e2e"}));
+  const std::string url = c.instance("gmail-e2e", kNs)["status"].value("gatewayURL", "");
+
+  auto issued = [&] { return fake.control("GET", "/__fake/oauth2").value("refreshGrants", 0); };
+  const json list = json::parse(R"([{"name": "list_messages", "arguments": {"maxResults": 2}}])");
+  // Ready may come before the first token (the server listens first): wait for that one too.
+  ASSERT_TRUE(pollUntil([&] { return issued() >= 1; }, 15s)) << c.mcpd().log();
+  const int first = issued();
+  for (int n = 1; n <= 3; ++n) {
+    SCOPED_TRACE("after refresh " + std::to_string(n));
+    ASSERT_TRUE(pollUntil([&] { return issued() >= first + n; }, 15s)) << c.mcpd().log();
+    json out = callTools(c, url, token, list);
+    ASSERT_FALSE(out.is_null());
+    EXPECT_EQ(resultJson(out["results"][0])["messages"][0]["id"], "m1");
+  }
+  // Every Gmail request carried a token the provider had issued, and none was refused.
+  json issuedTokens = fake.control("GET", "/__fake/oauth2")["issued"];
+  for (const auto& r : fake.requests()) {
+    if (r.value("path", "").rfind("/gmail/", 0) != 0) continue;
+    const std::string auth = r["headers"].value("authorization", "");
+    EXPECT_NE(std::find(issuedTokens.begin(), issuedTokens.end(), auth.substr(7)),
+              issuedTokens.end())
+        << auth;
+  }
+
+  // The provider revokes the refresh token: the next refresh is refused for good.
+  fake.control("POST", "/__fake/oauth2/revoke");
+  json mi;
+  ASSERT_TRUE(pollUntil(
+      [&] {
+        mi = c.instance("gmail-e2e", kNs);
+        return conditionOf(mi, "KeyAvailable").value("reason", "") == "RefreshTokenRejected";
+      },
+      20s))
+      << mi.dump(2) << c.mcpd().log();
+  EXPECT_EQ(conditionOf(mi, "KeyAvailable").value("status", ""), "False");
+  EXPECT_EQ(conditionOf(mi, "Ready").value("reason", ""), "RefreshTokenRejected");
+  EXPECT_EQ(mi["status"].value("phase", ""), "Degraded");
+  const int pid = mi["status"].value("pid", 0);
+  bool warned = false;
+  for (const auto& e : c.eventsFor(mi["metadata"].value("uid", ""), kNs)) {
+    warned = warned ||
+             (e.value("reason", "") == "RefreshTokenRejected" && e.value("type", "") == "Warning");
+  }
+  EXPECT_TRUE(warned);
+  // No crash loop: the process that reported it is the one that runs, never restarted.
+  EXPECT_TRUE(processRunning(pid));
+  EXPECT_EQ(mi["status"].value("restartCount", -1), 0);
+
+  // No secret anywhere a user or an operator reads.
+  std::vector<std::string> secrets = {refreshToken, clientSecret};
+  const json allIssued = fake.control("GET", "/__fake/oauth2")["issued"];
+  for (const auto& t : allIssued) secrets.push_back(t);
+  ASSERT_GE(secrets.size(), 6u);
+  const std::string everything =
+      c.mcpd().log() + c.mcpd().mcpctl({"logs", "gmail-e2e", "-n", kNs}).out +
+      c.mcpd().mcpctl({"get", "apikey", "gmail-oauth", "-n", kNs, "-o", "json"}).out +
+      c.mcpd().mcpctl({"get", "mi", "gmail-e2e", "-n", kNs, "-o", "yaml"}).out +
+      c.mcpd().mcpctl({"describe", "mi", "gmail-e2e", "-n", kNs}).out +
+      c.mcpd().mcpctl({"events", "-n", kNs}).out + created.out + created.err;
+  EXPECT_NE(everything.find("oauth2 access token refreshed"), std::string::npos);
+  for (const auto& s : secrets) EXPECT_EQ(everything.find(s), std::string::npos) << s;
+  auto key = c.mcpd().mcpctl({"get", "apikey", "gmail-oauth", "-n", kNs, "-o", "json"});
+  json shown = json::parse(key.out, nullptr, false);
+  EXPECT_EQ(shown["status"]["oauth2"]["clientID"], "e2e-client") << key.out;
+}
+
+// `mcpctl oauth2 login`: the authorization-code flow with PKCE against the fake provider, the
+// test playing the browser (GET the printed URL, follow the redirect to mcpctl's loopback
+// listener); the refresh token lands in a new APIKey, which an instance then uses.
+TEST(TypesE2E, OAuth2LoginStoresTheRefreshTokenOfACodeFlowWithPkce) {
+  testing::TempDir dir("types-login");
+  FakeUpstream fake("gmail-oauth2", dir.path());
+  Cluster c;
+  fake.awaitListening();
+  const std::string secretFile = dir.path() + "/client-secret";
+  { std::ofstream(secretFile) << fake.control("GET", "/__fake/oauth2").value("clientSecret", ""); }
+
+  const std::string errPath = dir.path() + "/login.err";
+  const std::string outPath = dir.path() + "/login.out";
+  int errFd = open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int outFd = open(outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  pid_t login = testing::spawnProcess({c.mcpd().binDir() + "/mcpctl",
+                                       "--kubeconfig",
+                                       c.mcpd().kubeconfig(),
+                                       "oauth2",
+                                       "login",
+                                       "gmail-login",
+                                       "-n",
+                                       kNs,
+                                       "--type",
+                                       "gmail",
+                                       "--auth-url",
+                                       fake.url() + "/authorize",
+                                       "--token-url",
+                                       fake.url() + "/token",
+                                       "--client-id",
+                                       "e2e-client",
+                                       "--client-secret-file",
+                                       secretFile,
+                                       "--scope",
+                                       "https://www.googleapis.com/auth/gmail.readonly",
+                                       "--timeout",
+                                       "30s"},
+                                      -1, outFd, errFd);
+  close(errFd);
+  close(outFd);
+
+  // The URL mcpctl prints for the user to open.
+  std::string authUrl;
+  ASSERT_TRUE(pollUntil(
+      [&] {
+        std::string err = testing::readFileOr(errPath);
+        size_t at = err.find(fake.url() + "/authorize?");
+        size_t end = at == std::string::npos ? at : err.find('\n', at);
+        if (end == std::string::npos) return false;
+        authUrl = err.substr(at, end - at);
+        return true;
+      },
+      15s))
+      << testing::readFileOr(errPath);
+  EXPECT_NE(authUrl.find("code_challenge_method=S256"), std::string::npos) << authUrl;
+  EXPECT_NE(authUrl.find("redirect_uri=http%3A%2F%2F127.0.0.1%3A"), std::string::npos) << authUrl;
+
+  // The browser: the provider consents at once and redirects to mcpctl's loopback listener.
+  auto get = [](const std::string& url) {
+    auto [server, target] = client::splitUrl(url);
+    client::ConnectionConfig cfg;
+    cfg.server = server;
+    client::HttpClient http(cfg);
+    return http.request("GET", target, "", {}, 10s);
+  };
+  client::Response consent = get(authUrl);
+  ASSERT_EQ(consent.status, 302) << consent.body;
+  const std::string callback = consent.headers["location"];
+  ASSERT_EQ(callback.rfind("http://127.0.0.1:", 0), 0u) << callback;
+  // A forged redirect (wrong state) would be refused; this one is the provider's.
+  client::Response landed = get(callback);
+  EXPECT_EQ(landed.status, 200);
+  EXPECT_NE(landed.body.find("signed in"), std::string::npos) << landed.body;
+
+  const int status = testing::waitPid(login, 30s);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << testing::readFileOr(errPath);
+  EXPECT_EQ(testing::readFileOr(outPath), "apikey.minimcp.io/gmail-login created\n");
+  const json provider = fake.control("GET", "/__fake/oauth2");
+  EXPECT_EQ(provider.value("codeGrants", 0), 1);
+  ASSERT_EQ(provider["refreshTokens"].size(), 2u);  // the fake's first one, and the code's
+  const std::string issued = provider["refreshTokens"][1];
+  const std::string printed = testing::readFileOr(errPath) + testing::readFileOr(outPath);
+  EXPECT_EQ(printed.find(issued), std::string::npos);
+  EXPECT_EQ(printed.find(provider.value("clientSecret", "-")), std::string::npos);
+
+  auto shown = c.mcpd().mcpctl({"get", "apikey", "gmail-login", "-n", kNs, "-o", "json"});
+  ASSERT_EQ(shown.exitCode, 0) << shown.err;
+  json key = json::parse(shown.out);
+  EXPECT_EQ(key["status"]["oauth2"]["tokenURL"], fake.url() + "/token");
+  EXPECT_EQ(key["status"]["hint"], "…" + issued.substr(issued.size() - 4));
+  EXPECT_EQ(shown.out.find(issued), std::string::npos);
+
+  // The stored credentials work: an instance refreshes with the code flow's refresh token.
+  applyShippedType(c, "gmail", [&](json& spec) {
+    spec["instanceEnv"] = {"GMAIL_API_ENDPOINT"};
+    spec["env"].push_back({{"name", "OAUTH2_ALLOW_HTTP_LOOPBACK"}, {"value", "true"}});
+  });
+  TypeUnderTest gmail{"gmail", "", "GMAIL_API_ENDPOINT", ""};
+  std::string yaml = instanceYaml(gmail, fake.url());
+  yaml.replace(yaml.find("gmail-key"), 9, "gmail-login");
+  applyOk(c, yaml);
+  ASSERT_TRUE(allReady(c, {"gmail-e2e"}));
+  const std::string token = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kNs}));
+  json out = callTools(c, c.instance("gmail-e2e", kNs)["status"].value("gatewayURL", ""), token,
+                       json::parse(R"([{"name": "list_messages", "arguments": {}}])"));
+  ASSERT_FALSE(out.is_null());
+  EXPECT_EQ(resultJson(out["results"][0])["messages"][0]["id"], "m1");
 }
 
 }  // namespace

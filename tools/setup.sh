@@ -10,6 +10,7 @@ PACKAGES=(
   build-essential cmake pkg-config ccache git
   libboost-dev libboost-system-dev libboost-filesystem-dev
   nlohmann-json3-dev libyaml-cpp-dev libpqxx-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev
+  libcpp-jwt-dev  # verifies the signatures of OpenID Connect access tokens
   libspdlog-dev prometheus-cpp-dev libcli11-dev
   googletest libgtest-dev libgmock-dev clang-format wrk
   postgresql curl ca-certificates bubblewrap

@@ -258,12 +258,11 @@ HttpClient::HttpClient(ConnectionConfig config) : config_(std::move(config)), im
       ctx.set_verify_mode(ssl::verify_none);
     } else {
       ctx.set_verify_mode(ssl::verify_peer);
+      if (config_.caPem.empty() || config_.systemRootsToo) ctx.set_default_verify_paths();
       if (!config_.caPem.empty()) {
         error_code ec;
         ctx.add_certificate_authority(net::buffer(config_.caPem), ec);
         if (ec) throw std::runtime_error("invalid certificate authority data: " + ec.message());
-      } else {
-        ctx.set_default_verify_paths();
       }
     }
   }

@@ -11,9 +11,10 @@
 namespace minimcp::client {
 
 struct ConnectionConfig {
-  std::string server;  // "https://127.0.0.1:7443" or "http://…"
-  std::string token;   // bearer token; "" = none
-  std::string caPem;   // PEM of the CA that signed the server certificate; "" = system
+  std::string server;           // "https://127.0.0.1:7443" or "http://…"
+  std::string token;            // bearer token; "" = none
+  std::string caPem;            // PEM of the CA that signed the server certificate; "" = system
+  bool systemRootsToo = false;  // with caPem: trust the system's CAs as well
   bool insecureSkipVerify = false;
   std::string ns = "default";  // the default namespace (from kubeconfig context or -n)
 };

@@ -766,6 +766,16 @@ Response relay(const Request& req, const std::shared_ptr<Gateway::Core>& core,
 
 }  // namespace
 
+std::optional<server::Identity> Gateway::authenticate(const std::string& token,
+                                                      const std::string& ns,
+                                                      const std::string& name) const {
+  std::vector<std::string> resources;
+  for (const auto& base : resourceUrls_.bases()) {
+    resources.push_back(ResourceUrls::resource(base, ns, name));
+  }
+  return auth_.authenticate(token, resources);
+}
+
 Gateway::Gateway(store::Store& store, const server::Authenticator& auth,
                  const crypto::InstanceTokens& tokens, const LocalUpstreams& upstreams,
                  GatewayOptions options)
@@ -890,7 +900,7 @@ Response Gateway::serve(const Request& req) {
                      .tokenGeneration;
   }
   if (!instanceToken) {
-    who = auth_.authenticate(token);
+    who = authenticate(token, ns, name);
     // Neither an API token nor an instance token: the caller is not authenticated at all.
     // The answer must not depend on whether the instance exists.
     if (!who) return unauthorized(req, ns, name, "invalid bearer token", true);

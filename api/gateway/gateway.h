@@ -72,7 +72,8 @@ struct GatewayOptions {
   // instance; "" = none: no metadata is served (404) and no 401 names any.
   std::string authorizationServer;
   // Where clients reach the gateway (scheme://authority, servedBaseUrls()), the canonical one
-  // first: an instance's resource identifier is one of these + /mcp/{ns}/{name}.
+  // first: an instance's resource identifier is one of these + /mcp/{ns}/{name}, an audience an
+  // OpenID Connect access token for it may name (RFC 8707).
   std::vector<std::string> publicUrls;
 };
 
@@ -124,6 +125,9 @@ class Gateway {
   server::Response unauthorized(const server::Request& req, const std::string& ns,
                                 const std::string& name, const std::string& message,
                                 bool tokenGiven) const;
+  // mcpd's own tokens, or an OpenID Connect token whose audience is this instance's resource.
+  std::optional<server::Identity> authenticate(const std::string& token, const std::string& ns,
+                                               const std::string& name) const;
   // After authorisation: the request for `subject` ("mcpinstance ns/name") goes to node `node`.
   server::Response forward(const server::Request& req, const std::string& subject,
                            const std::string& node);

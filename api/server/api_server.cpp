@@ -32,6 +32,7 @@ struct ApiServer::Impl {
   const Clock& clock;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<StoreTokenAuthenticator> auth;
+  std::unique_ptr<RequestAuthenticator> requestAuth;
   std::unique_ptr<RestHandler> rest;
   std::unique_ptr<Limits> limits;
   Authorizer authz;
@@ -130,7 +131,7 @@ Response ApiServer::Impl::route(const Request& req, std::string& verb, std::stri
       return r.handler(req, nullptr);
     }
   }
-  auto who = auth->authenticate(bearerToken(req.header("authorization")));
+  auto who = requestAuth->authenticate(bearerToken(req.header("authorization")), {});
   if (!who) {
     resource = "unauthorized";
     return statusResponse(ApiError::Unauthorized());
@@ -239,6 +240,7 @@ ApiServer::~ApiServer() {
   impl_->http.reset();
   impl_->rest.reset();
   impl_->limits.reset();
+  impl_->requestAuth.reset();
   impl_->auth.reset();
   impl_->store.reset();
 }
@@ -264,6 +266,13 @@ void ApiServer::start() {
   std::string url = o.storeUrl.empty() ? "sqlite:" + o.dataDir + "/minimcp.db" : o.storeUrl;
   impl_->store = store::openStore(url, o.watchHistory);
   impl_->auth = std::make_unique<StoreTokenAuthenticator>(*impl_->store);
+  std::shared_ptr<const OidcVerifier> oidc;
+  if (!o.oidcIssuer.empty()) {
+    OidcOptions oidcOptions = o.oidc;
+    oidcOptions.issuer = o.oidcIssuer;
+    oidc = std::make_shared<OidcVerifier>(std::move(oidcOptions), o.oidcGet, impl_->clock);
+  }
+  impl_->requestAuth = std::make_unique<RequestAuthenticator>(*impl_->auth, std::move(oidc));
 
   HttpServerOptions ho;
   ho.host = o.host;
@@ -324,5 +333,6 @@ const ApiServerOptions& ApiServer::options() const { return impl_->opts; }
 std::string ApiServer::kubeconfigPath() const { return impl_->opts.dataDir + "/admin.kubeconfig"; }
 store::Store& ApiServer::store() { return *impl_->store; }
 StoreTokenAuthenticator& ApiServer::authenticator() { return *impl_->auth; }
+const Authenticator& ApiServer::requestAuthenticator() const { return *impl_->requestAuth; }
 
 }  // namespace minimcp::server

@@ -14,6 +14,7 @@
 #include "api/server/auth.h"
 #include "api/server/http_types.h"
 #include "api/server/limits.h"
+#include "api/server/oidc.h"
 #include "api/server/rest_handler.h"
 #include "api/store/store.h"
 #include "api/util/clock.h"
@@ -55,6 +56,10 @@ struct ApiServerOptions {
   // The OAuth 2.0 authorization server (an OpenID Connect issuer, https://…) that issues
   // access tokens for this server's MCP instances; "" = none (only mcpd's own tokens).
   std::string oidcIssuer;
+  // OpenID Connect access tokens (oidc.h) from oidcIssuer (it overrides oidc.issuer); oidcGet
+  // fetches the issuer's discovery document and key set.
+  OidcOptions oidc;
+  HttpGet oidcGet;
 };
 
 // An extra route: answers requests whose path starts with its prefix. `who` is null for
@@ -88,6 +93,8 @@ class ApiServer {
   const ApiServerOptions& options() const;
   store::Store& store();
   StoreTokenAuthenticator& authenticator();
+  // What every request is authenticated with: mcpd's own tokens, then OpenID Connect tokens.
+  const Authenticator& requestAuthenticator() const;
 
  private:
   struct Impl;

@@ -54,7 +54,8 @@ void StoreTokenAuthenticator::erase(const std::string& name) {
   std::erase_if(entries_, [&](const Entry& e) { return e.name == name; });
 }
 
-std::optional<Identity> StoreTokenAuthenticator::authenticate(const std::string& token) const {
+std::optional<Identity> StoreTokenAuthenticator::authenticate(
+    const std::string& token, const std::vector<std::string>&) const {
   if (token.empty()) return std::nullopt;
   std::string hash = sha256Hex(token);
   std::shared_lock lock(mu_);

@@ -3,6 +3,7 @@
 // time. The interface leaves room for namespace-bound tokens (tenancy).
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,14 +24,23 @@ struct Identity {
   Role role = Role::Admin;
   std::string ns;    // Namespace: the only namespace it may touch; Instance: the instance's
   std::string name;  // the token record's name, for logs; Instance: the instance's name
+  // Namespace from an OpenID Connect token (ns empty): every namespace it is a tenant of.
+  std::vector<std::string> namespaces{};
   bool isAdmin() const { return role == Role::Admin; }
+  // Namespace: whether `n` is (one of) its namespace(s).
+  bool tenantOf(const std::string& n) const {
+    return !n.empty() &&
+           (n == ns || std::find(namespaces.begin(), namespaces.end(), n) != namespaces.end());
+  }
 };
 
 class Authenticator {
  public:
   virtual ~Authenticator() = default;
-  // nullopt when the token is unknown.
-  virtual std::optional<Identity> authenticate(const std::string& token) const = 0;
+  // nullopt when the token is unknown. `resources`: the RFC 8707 resources the request is for
+  // (the gateway: the instance's URLs; none for the API), audiences a token may be bound to.
+  virtual std::optional<Identity> authenticate(const std::string& token,
+                                               const std::vector<std::string>& resources) const = 0;
 };
 
 // Tokens kept in the store; a cache follows the store's changes, so a token added or revoked
@@ -40,7 +50,8 @@ class StoreTokenAuthenticator : public Authenticator {
   explicit StoreTokenAuthenticator(store::Store& store);
   ~StoreTokenAuthenticator() override;
 
-  std::optional<Identity> authenticate(const std::string& token) const override;
+  std::optional<Identity> authenticate(
+      const std::string& token, const std::vector<std::string>& resources = {}) const override;
 
   // Creates or replaces the token record `name`; returns the plaintext, which exists nowhere
   // else afterwards.

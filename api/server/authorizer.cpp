@@ -52,7 +52,7 @@ Decision Authorizer::tenant(const Identity& who, const Attributes& a) const {
   if (a.resource == kTokensResource) return forbid("tokens are managed by the admin");
   if (a.resource == kMetricsResource) return forbid("metrics need the admin token");
   if (a.resource == kLimitsResource) {
-    if (a.verb == "get" && !a.name.empty() && a.name == who.ns) return allow();
+    if (a.verb == "get" && who.tenantOf(a.name)) return allow();
     return forbid("limits " +
                   (a.name.empty() ? std::string() : "of namespace " + quoted(a.name) + " ") +
                   "are managed by the admin");
@@ -71,7 +71,7 @@ Decision Authorizer::tenant(const Identity& who, const Attributes& a) const {
     if (read) return allow();
     return forbid(a.resource + " are read-only for namespace tokens");
   }
-  if (a.ns != who.ns) {
+  if (!who.tenantOf(a.ns)) {
     if (!a.name.empty()) return hide("the object is in another namespace");
     if (a.ns.empty()) return forbid("this token may not access objects across namespaces");
     return forbid("this token may not access namespace " + quoted(a.ns));

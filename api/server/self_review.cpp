@@ -171,12 +171,17 @@ json userInfo(const Identity& who) {
   json groups = json::array();
   if (who.isAdmin()) {
     groups.push_back("minimcp:admins");
-  } else if (who.role == Identity::Role::Namespace) {
-    groups.push_back("minimcp:namespace:" + who.ns);
+  }
+  json namespaces = json::array();
+  if (!who.ns.empty()) namespaces.push_back(who.ns);
+  for (const auto& ns : who.namespaces) namespaces.push_back(ns);
+  if (who.role == Identity::Role::Namespace) {
+    for (const auto& ns : namespaces)
+      groups.push_back("minimcp:namespace:" + ns.get<std::string>());
   }
   groups.push_back("system:authenticated");
   json info = {{"username", who.name}, {"groups", std::move(groups)}};
-  if (!who.ns.empty()) info["extra"] = {{"minimcp.io/namespace", {who.ns}}};
+  if (!namespaces.empty()) info["extra"] = {{"minimcp.io/namespace", std::move(namespaces)}};
   return info;
 }
 

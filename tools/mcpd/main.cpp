@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <regex>
 #include <shared_mutex>
 
+#include "api/client/http_client.h"
 #include "api/client/kubeconfig.h"
 #include "api/crypto/instance_token.h"
 #include "api/crypto/master_key.h"
@@ -166,6 +168,32 @@ int rotateMasterKey(const std::string& storeUrl, const fs::path& dataDir, const 
   return 0;
 }
 
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// GETs for the OpenID Connect verifier: HTTPS only, the system's CAs plus `caPem`, 5 s each.
+minimcp::server::HttpGet httpsGetter(std::string caPem) {
+  return [caPem = std::move(caPem)](const std::string& url) {
+    static const std::regex re(R"(^(https://[^/?#]+)([/?].*)?$)");
+    std::smatch m;
+    if (!std::regex_match(url, m, re)) throw std::runtime_error(url + " is not an https URL");
+    minimcp::client::ConnectionConfig cfg;
+    cfg.server = m[1].str();
+    cfg.caPem = caPem;
+    cfg.systemRootsToo = true;
+    minimcp::client::HttpClient client(cfg);
+    auto res = client.request("GET", m[2].matched ? m[2].str() : "/", "",
+                              {{"Accept", "application/json"}}, std::chrono::seconds(5));
+    if (res.status != 200) {
+      throw std::runtime_error(url + " answered HTTP " + std::to_string(res.status));
+    }
+    return res.body;
+  };
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -292,6 +320,22 @@ int main(int argc, char** argv) {
                  "https URL of the OAuth 2.0 authorization server (OpenID Connect issuer) MCP "
                  "clients sign in with; the gateway names it in its protected resource metadata")
       ->check([](const std::string& v) { return minimcp::server::issuerUrlProblem(v); });
+  minimcp::server::OidcOptions oidc;
+  std::string oidcCaFile;
+  app.add_option("--oidc-audience", oidc.audience,
+                 "an audience (aud) OpenID Connect access tokens may name instead of the "
+                 "instance's URL; the only one the API accepts them with");
+  app.add_option("--oidc-namespaces-claim", oidc.namespacesClaim,
+                 "the access token claim (a string or an array of strings) naming the "
+                 "namespaces its bearer is a tenant of")
+      ->capture_default_str();
+  app.add_option("--oidc-namespace-prefix", oidc.namespacePrefix,
+                 "only claim values with this prefix name a namespace (the prefix removed); "
+                 "\"\" = every value")
+      ->capture_default_str();
+  app.add_option("--oidc-ca-file", oidcCaFile,
+                 "PEM of a CA trusted besides the system's for the issuer's HTTPS endpoints")
+      ->check(CLI::ExistingFile);
   size_t maxConnections = 1024;
   app.add_option("--max-connections", maxConnections,
                  "open API connections (watches included) beyond which new ones are answered "
@@ -402,6 +446,15 @@ int main(int argc, char** argv) {
   opts.limits.maxTTL =
       maxTTL == "0" ? std::chrono::milliseconds(0) : *minimcp::parseDuration(maxTTL);
   opts.oidcIssuer = oidcIssuer;
+  opts.oidc = oidc;
+  if (!oidcIssuer.empty()) {
+    try {
+      opts.oidcGet = httpsGetter(oidcCaFile.empty() ? "" : readFile(oidcCaFile));
+    } catch (const std::exception& e) {
+      spdlog::critical("--oidc-ca-file: {}", e.what());
+      return 1;
+    }
+  }
   minimcp::server::ApiServer server(opts);
 #ifdef MINIMCP_HAVE_GATEWAY
   // The gateway needs the store, which exists only after start(); routes must be added before.
@@ -442,7 +495,7 @@ int main(int argc, char** argv) {
   gatewayOptions.publicUrls = minimcp::gateway::servedBaseUrls(server.url(), advertiseUrl);
   ControllerUpstreams upstreams;
   auto gatewayImpl = std::make_unique<minimcp::gateway::Gateway>(
-      server.store(), server.authenticator(), instanceTokens, upstreams, gatewayOptions);
+      server.store(), server.requestAuthenticator(), instanceTokens, upstreams, gatewayOptions);
   gateway = gatewayImpl.get();
 #endif
 

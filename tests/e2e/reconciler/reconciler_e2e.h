@@ -171,12 +171,14 @@ inline std::string instanceYaml(const std::string& name, const std::string& spec
          "\n  namespace: default\nspec:\n  type: echo\n  ttl: 1h\n" + specExtra;
 }
 
-// A running mcpd (own port range), its admin API, and clean-up of every process it started.
+// A running mcpd (own port range, plus `extraArgs`), its admin API, and clean-up of every
+// process it started.
 class Cluster {
  public:
-  Cluster() {
+  explicit Cluster(const std::vector<std::string>& extraArgs = {}) {
     McpdProcess::Options o;
     o.extraArgs = {"--port-range", portRangeForThisProcess()};
+    o.extraArgs.insert(o.extraArgs.end(), extraArgs.begin(), extraArgs.end());
     mcpd_ = std::make_unique<McpdProcess>(o);
   }
   ~Cluster() { cleanUp(); }

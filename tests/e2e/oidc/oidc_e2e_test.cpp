@@ -1,8 +1,9 @@
 // Issue 12's "OIDC end to end": the real `oidc-provider` (npm) on loopback HTTPS as the
 // company's identity provider, mcpd trusting it (--oidc-issuer, --oidc-ca-file for the test CA,
 // --oidc-audience for the API), one echo instance in namespace alice.
-// - An SDK v2 client signs in with PKCE and a resource indicator (the authorization-code flow,
-//   the provider's sign-in and consent followed as a browser would) and calls the echo tool
+// - An SDK v2 client with its OAuth provider discovers the authorization server from the
+//   gateway's 401 and protected resource metadata, signs in with PKCE and a resource indicator
+//   (the provider's sign-in and consent followed as a browser would), and calls the echo tool
 //   with the audience-bound token it got.
 // - Tokens the provider signs with the same key but for another audience, from another issuer,
 //   expired, not yet valid or for another namespace are refused; mcpd's own tokens still work.
@@ -153,13 +154,10 @@ IdentityProvider* OidcE2E::idp_ = nullptr;
 Cluster* OidcE2E::cluster_ = nullptr;
 std::string OidcE2E::cas_;
 
-TEST_F(OidcE2E, ClientSignsInWithPkceAndCallsATool) {
+TEST_F(OidcE2E, ClientDiscoversSignsInWithPkceAndCallsATool) {
   auto r = testing::runCommand({nodeBinary(), std::string(kScripts) + "/signin_call.mjs",
                                 resource(), "echo", R"({"text":"hello through OIDC"})"},
-                               "", 60s,
-                               // ISSUER: sign in there without the gateway's discovery
-                               // metadata, which the gateway does not serve yet.
-                               {"NODE_EXTRA_CA_CERTS=" + cas_, "ISSUER=" + idp_->issuer()});
+                               "", 60s, {"NODE_EXTRA_CA_CERTS=" + cas_});
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err << cluster_->mcpd().log();
   json out = json::parse(r.out);
   EXPECT_FALSE(out.value("isError", true)) << r.out;
@@ -199,7 +197,12 @@ TEST_F(OidcE2E, GatewayRefusesTokensNotForThisInstance) {
     auto r = callGateway(idp_->sign(c));
     EXPECT_EQ(r.status, tc.status) << r.body;
     json body = json::parse(r.body, nullptr, false);
-    EXPECT_TRUE(body.is_object()) << r.body;
+    EXPECT_TRUE(body.is_object() && body.value("jsonrpc", "") == "2.0" && body.contains("error"))
+        << "a JSON-RPC error body: " << r.body;
+    if (tc.status == 401) {
+      EXPECT_NE(r.headers["www-authenticate"].find("error=\"invalid_token\""), std::string::npos)
+          << r.headers["www-authenticate"];
+    }
     EXPECT_EQ(r.body.find("bob"), std::string::npos) << r.body;
   }
   // A token that is not a JWT at all, and mcpd's own admin token beside OIDC.

@@ -20,6 +20,7 @@
 #pragma GCC diagnostic pop
 
 #include "api/model/validation.h"
+#include "api/util/random.h"
 
 namespace minimcp::server {
 
@@ -99,6 +100,8 @@ std::vector<std::string> namespacesOf(const json& value, const std::string& pref
   }
   return {out.begin(), out.end()};
 }
+
+constexpr size_t kVerifiedTokens = 4096;
 
 }  // namespace
 
@@ -277,8 +280,55 @@ void OidcVerifier::fetch() const {
     }
   }
   if (keys.empty()) throw std::runtime_error("the key set holds no usable signing key");
-  std::unique_lock lock(keysMu_);
-  keys_ = std::move(keys);
+  {
+    std::unique_lock lock(keysMu_);
+    keys_ = std::move(keys);
+  }
+  std::lock_guard lock(verifiedMu_);
+  verified_.clear();
+  ++keyGeneration_;
+}
+
+std::optional<json> OidcVerifier::signedClaims(const std::string& token,
+                                               OidcRefusal& refusal) const {
+  auto refuseClaims = [&](OidcRefusal r) -> std::optional<json> {
+    refusal = r;
+    return std::nullopt;
+  };
+  auto parts = jwt::jwt_object::three_parts(token);
+  if (parts[0].empty() || parts[1].empty() || parts[2].empty()) {
+    return refuseClaims(OidcRefusal::Malformed);
+  }
+  json header, claims;
+  try {
+    header = json::parse(jwt::base64_uri_decode(parts[0].data(), parts[0].size()));
+    claims = json::parse(jwt::base64_uri_decode(parts[1].data(), parts[1].size()));
+  } catch (const std::exception&) {
+    return refuseClaims(OidcRefusal::Malformed);
+  }
+  if (!header.is_object() || !claims.is_object()) return refuseClaims(OidcRefusal::Malformed);
+  auto algIt = header.find("alg");
+  if (algIt == header.end() || !algIt->is_string()) return refuseClaims(OidcRefusal::Malformed);
+  std::string alg = algIt->get<std::string>();
+  if (!algInfo(alg)) return refuseClaims(OidcRefusal::Algorithm);
+  auto kidIt = header.find("kid");
+  std::string kid = kidIt != header.end() && kidIt->is_string() ? kidIt->get<std::string>() : "";
+  auto k = key(kid, alg);
+  if (!k) return refuseClaims(OidcRefusal::UnknownKey);
+
+  // The signature, by cpp-jwt over the token's own first two parts: the algorithm is the one
+  // allowed above, and the key's type must match it (cpp-jwt checks that too).
+  try {
+    jwt::jwt_signature signature(k->pem);
+    jwt::jwt_header signedWith(jwt::str_to_alg(alg));
+    auto input = jwt::string_view(token.data(), parts[0].size() + 1 + parts[1].size());
+    auto [valid, error] = signature.verify(signedWith, input, parts[2]);
+    if (!valid || error) return refuseClaims(OidcRefusal::Signature);
+  } catch (const std::exception&) {
+    return refuseClaims(OidcRefusal::Signature);
+  }
+
+  return claims;
 }
 
 std::optional<Identity> OidcVerifier::verify(const std::string& token,
@@ -291,39 +341,26 @@ std::optional<Identity> OidcVerifier::verify(const std::string& token,
     return std::nullopt;
   };
   if (!looksLikeJwt(token)) return refuse(OidcRefusal::Malformed);
-  auto parts = jwt::jwt_object::three_parts(token);
-  if (parts[0].empty() || parts[1].empty() || parts[2].empty()) {
-    return refuse(OidcRefusal::Malformed);
+  const std::string digest = sha256Hex(token);
+  std::shared_ptr<const json> verified;
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(verifiedMu_);
+    if (auto it = verified_.find(digest); it != verified_.end()) verified = it->second;
+    generation = keyGeneration_;
   }
-  json header, claims;
-  try {
-    header = json::parse(jwt::base64_uri_decode(parts[0].data(), parts[0].size()));
-    claims = json::parse(jwt::base64_uri_decode(parts[1].data(), parts[1].size()));
-  } catch (const std::exception&) {
-    return refuse(OidcRefusal::Malformed);
+  if (!verified) {
+    auto claims = signedClaims(token, refusal);
+    if (!claims) return std::nullopt;
+    verified = std::make_shared<const json>(std::move(*claims));
+    std::lock_guard lock(verifiedMu_);
+    // Not when the key set changed meanwhile: the key may just have been withdrawn.
+    if (generation == keyGeneration_) {
+      if (verified_.size() >= kVerifiedTokens) verified_.clear();
+      verified_.emplace(digest, verified);
+    }
   }
-  if (!header.is_object() || !claims.is_object()) return refuse(OidcRefusal::Malformed);
-  auto algIt = header.find("alg");
-  if (algIt == header.end() || !algIt->is_string()) return refuse(OidcRefusal::Malformed);
-  std::string alg = algIt->get<std::string>();
-  if (!algInfo(alg)) return refuse(OidcRefusal::Algorithm);
-  auto kidIt = header.find("kid");
-  std::string kid = kidIt != header.end() && kidIt->is_string() ? kidIt->get<std::string>() : "";
-  auto k = key(kid, alg);
-  if (!k) return refuse(OidcRefusal::UnknownKey);
-
-  // The signature, by cpp-jwt over the token's own first two parts: the algorithm is the one
-  // allowed above, and the key's type must match it (cpp-jwt checks that too).
-  try {
-    jwt::jwt_signature signature(k->pem);
-    jwt::jwt_header signedWith(jwt::str_to_alg(alg));
-    auto input = jwt::string_view(token.data(), parts[0].size() + 1 + parts[1].size());
-    auto [valid, error] = signature.verify(signedWith, input, parts[2]);
-    if (!valid || error) return refuse(OidcRefusal::Signature);
-  } catch (const std::exception&) {
-    return refuse(OidcRefusal::Signature);
-  }
-
+  const json& claims = *verified;
   auto issIt = claims.find("iss");
   if (issIt == claims.end() || !issIt->is_string() || *issIt != options_.issuer) {
     return refuse(OidcRefusal::Issuer);

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -28,6 +29,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "api/server/auth.h"
@@ -83,6 +85,9 @@ class OidcVerifier {
  private:
   struct Key;
   std::shared_ptr<const Key> key(const std::string& kid, const std::string& alg) const;
+  // The claims of `token` when its signature is good (by a key of the set, with an allowed
+  // algorithm), else nullopt with the refusal.
+  std::optional<nlohmann::json> signedClaims(const std::string& token, OidcRefusal& refusal) const;
   bool refresh() const;  // fetches the key set now if allowed; true when it changed
   void fetch() const;
 
@@ -92,6 +97,14 @@ class OidcVerifier {
 
   mutable std::shared_mutex keysMu_;
   mutable std::vector<std::shared_ptr<const Key>> keys_;
+
+  // Claims of tokens whose signature was verified, by the token's SHA-256: a token seen again
+  // skips the signature (cpp-jwt decodes the PEM key for every verification, most of a JWT's
+  // cost); issuer, time, audience and namespaces are checked every time. Emptied when the key
+  // set changes, so a key the issuer withdrew stops working at the next fetch; bounded.
+  mutable std::mutex verifiedMu_;
+  mutable std::unordered_map<std::string, std::shared_ptr<const nlohmann::json>> verified_;
+  mutable uint64_t keyGeneration_ = 0;  // +1 with every new key set
 
   mutable std::mutex fetchMu_;  // one fetch at a time; held only by requests with a new key
   mutable std::string jwksUri_;

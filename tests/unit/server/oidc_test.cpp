@@ -406,6 +406,30 @@ TEST_F(OidcTest, DiscoveryMustNameTheIssuer) {
   EXPECT_EQ(issuer_.jwksFetches, 0);
 }
 
+// A token seen again skips its signature, nothing else: audience, time and keys still count.
+TEST_F(OidcTest, AVerifiedTokenIsCheckedAgainButForItsSignature) {
+  std::string token = jws(rsaHeader(), goodClaims(), rsaKey());
+  EXPECT_EQ(refusal(token), OidcRefusal::None);
+  EXPECT_EQ(refusal(token), OidcRefusal::None);
+  EXPECT_EQ(refusal(token, {"https://mcp.example.com:7443/mcp/alice/other"}),
+            OidcRefusal::Audience);
+  EXPECT_EQ(refusal(token, {}), OidcRefusal::Audience);
+  clock_.advance(331s);
+  EXPECT_EQ(refusal(token), OidcRefusal::Expired);
+}
+
+TEST_F(OidcTest, AWithdrawnKeyStopsWorkingAtTheNextFetch) {
+  std::string token = jws(rsaHeader(), goodClaims(), rsaKey());
+  EXPECT_EQ(refusal(token), OidcRefusal::None);
+  // The issuer withdraws rsa-1; the first token naming its new key fetches the set.
+  issuer_.publish({rotatedKey().jwk()});
+  clock_.advance(11s);
+  json header = rsaHeader();
+  header["kid"] = "rsa-2";
+  EXPECT_EQ(refusal(jws(header, goodClaims(), rotatedKey())), OidcRefusal::None);
+  EXPECT_EQ(refusal(token), OidcRefusal::UnknownKey);
+}
+
 TEST(JwkToPem, RefusesWhatIsNotAPublicSigningKey) {
   EXPECT_EQ(jwkToPem(rsaKey().jwk()), rsaKey().publicPem());
   EXPECT_EQ(jwkToPem(ecKey().jwk()), ecKey().publicPem());

@@ -97,7 +97,9 @@ Controller::Controller(ControllerOptions options, store::Store& store,
                                  : std::make_shared<StoreKeyResolver>(store)),
       host_(options_.hostProcesses ? options_.hostProcesses
                                    : std::make_shared<runtime::ProcHostProcesses>()),
-      queue_(SystemClock::instance()),
+      queue_(SystemClock::instance(), std::chrono::milliseconds(5), std::chrono::seconds(1000),
+             options_.metrics ? &options_.metrics->queue() : nullptr),
+      queueWatch_(options_.metrics ? options_.metrics->watch(queue_) : nullptr),
       events_(store, clock, options_.node),
       executor_(runtime, prober, *host_, options_.portLo, options_.portHi, options_.portChecker,
                 clock, [this](const std::string& key) { queue_.add(key); }),
@@ -157,11 +159,21 @@ void Controller::stop() {
 void Controller::worker() {
   while (auto key = queue_.get()) {
     Result r;
+    const auto started = std::chrono::steady_clock::now();
     try {
       r = reconcile(*key);
     } catch (const std::exception& e) {
       spdlog::error("reconciler: {}: {}", *key, e.what());
       r.retryWithBackoff = true;
+    }
+    if (options_.metrics) {
+      const char* result = r.retryWithBackoff            ? "error"
+                           : !r.requeueAfter             ? "success"
+                           : r.requeueAfter->count() > 0 ? "requeue_after"
+                                                         : "requeue";
+      options_.metrics->reconciled(
+          result,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
     if (r.retryWithBackoff) {
       queue_.addRateLimited(*key);
@@ -184,11 +196,13 @@ Result Controller::reconcile(const std::string& key) {
                                 boundTo(*object, options_.node, options_.leaseGeneration()));
   stopStrays(key, object ? &*object : nullptr, bound);
   if (!object) {
+    if (options_.metrics) options_.metrics->instanceGone(key);
     executor_.forget(key);
     removeInstanceFiles(ns, name);
     return {};
   }
   if (!bound) {
+    if (options_.metrics) options_.metrics->instanceGone(key);
     fence(key, *object);
     return {};
   }
@@ -324,6 +338,7 @@ void Controller::actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted) 
 
 Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
   if (acted.removed) {
+    if (options_.metrics) options_.metrics->instanceGone(s.key);
     executor_.forget(s.key);
     emit(s, plan.events);
     return {};
@@ -359,6 +374,7 @@ Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
       return lostRace();
     }
   }
+  countInstance(s, old, plan);
   executor_.clearPendingStatus(s.key);
   executor_.setRestartNotBefore(s.key, plan.restartNotBefore);
   if (usageSampled) executor_.usageWritten(s.key);
@@ -370,6 +386,16 @@ Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
     r.requeueAfter = options_.usagePeriod;
   }
   return r;
+}
+
+void Controller::countInstance(const Snapshot& s, const json& oldStatus, const Plan& plan) {
+  if (!options_.metrics) return;
+  options_.metrics->instance(s.key, plan.status.phase, s.spec.type);
+  const int before = oldStatus.is_object() ? oldStatus.value("restartCount", 0) : 0;
+  if (plan.status.restartCount > before) {
+    options_.metrics->restarted(plan.status.lastTermination ? plan.status.lastTermination->reason
+                                                            : "Unknown");
+  }
 }
 
 void Controller::resync() {

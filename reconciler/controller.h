@@ -24,6 +24,7 @@
 #include "api/model/kinds.h"
 #include "api/store/store.h"
 #include "api/util/clock.h"
+#include "reconciler/controller_metrics.h"
 #include "reconciler/decide.h"
 #include "reconciler/event_recorder.h"
 #include "reconciler/executor.h"
@@ -71,6 +72,8 @@ struct ControllerOptions {
   std::shared_ptr<UidAllocator> uids;
   // status.isolation when `uids` is not set; its sandbox is written in either case.
   Isolation isolation;
+  // Where reconciles, the work queue, instances and restarts are counted. nullptr: nowhere.
+  std::shared_ptr<ControllerMetrics> metrics;
 };
 
 class Controller {
@@ -131,6 +134,8 @@ class Controller {
   Acted act(Snapshot& s, Plan& plan);
   void actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted);
   Result record(Snapshot& s, Plan& plan, const Acted& acted);
+  // Counts the instance in its phase, and a restart the written status records.
+  void countInstance(const Snapshot& s, const nlohmann::json& oldStatus, const Plan& plan);
 
   // Bookkeeping helpers.
   void updateFinalizers(Snapshot& s, bool add, Acted& acted);
@@ -178,6 +183,7 @@ class Controller {
   std::map<std::string, std::vector<runtime::ProcessInfo>> strays_;  // key → to stop
   // Delays are real time whatever clock_ is (tests drive reconcile() directly with a fake one).
   WorkQueue queue_;
+  std::shared_ptr<void> queueWatch_;  // before queue_ goes
   EventRecorder events_;
   Executor executor_;
   Informer informer_;

@@ -2,8 +2,28 @@
 
 namespace minimcp::reconciler {
 
-WorkQueue::WorkQueue(const Clock& clock, Duration baseDelay, Duration maxDelay)
-    : clock_(clock), baseDelay_(baseDelay), maxDelay_(maxDelay) {}
+namespace {
+
+double secondsBetween(std::chrono::steady_clock::time_point from,
+                      std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+}  // namespace
+
+WorkQueue::WorkQueue(const Clock& clock, Duration baseDelay, Duration maxDelay,
+                     WorkQueueMetrics* metrics)
+    : clock_(clock), baseDelay_(baseDelay), maxDelay_(maxDelay), metrics_(metrics) {}
+
+void WorkQueue::pushLocked(const std::string& key) {
+  queue_.push_back(key);
+  queuedAt_.emplace(key, clock_.steadyNow());
+  if (metrics_) {
+    metrics_->added();
+    metrics_->depth(queue_.size());
+  }
+  cv_.notify_one();
+}
 
 void WorkQueue::add(const std::string& key) {
   std::lock_guard lock(mu_);
@@ -13,8 +33,7 @@ void WorkQueue::add(const std::string& key) {
 void WorkQueue::addLocked(const std::string& key) {
   if (shutdown_ || !dirty_.insert(key).second) return;
   if (processing_.count(key)) return;  // done() queues it again
-  queue_.push_back(key);
-  cv_.notify_one();
+  pushLocked(key);
 }
 
 void WorkQueue::addAfter(const std::string& key, Duration delay) {
@@ -39,6 +58,7 @@ void WorkQueue::addRateLimited(const std::string& key) {
   {
     std::lock_guard lock(mu_);
     d = backoffFor(++failures_[key]);
+    if (metrics_) metrics_->retried();
   }
   addAfter(key, d);
 }
@@ -102,18 +122,24 @@ std::optional<std::string> WorkQueue::getUntil(std::optional<SteadyTimePoint> de
   }
   std::string key = std::move(queue_.front());
   queue_.pop_front();
-  processing_.insert(key);
+  const SteadyTimePoint now = clock_.steadyNow();
+  if (auto it = queuedAt_.find(key); it != queuedAt_.end()) {
+    if (metrics_) metrics_->queued(secondsBetween(it->second, now));
+    queuedAt_.erase(it);
+  }
+  if (metrics_) metrics_->depth(queue_.size());
+  processing_.emplace(key, now);
   dirty_.erase(key);
   return key;
 }
 
 void WorkQueue::done(const std::string& key) {
   std::lock_guard lock(mu_);
-  processing_.erase(key);
-  if (dirty_.count(key) && !shutdown_) {
-    queue_.push_back(key);
-    cv_.notify_one();
+  if (auto it = processing_.find(key); it != processing_.end()) {
+    if (metrics_) metrics_->worked(secondsBetween(it->second, clock_.steadyNow()));
+    processing_.erase(it);
   }
+  if (dirty_.count(key) && !shutdown_) pushLocked(key);
 }
 
 void WorkQueue::shutdown() {
@@ -135,6 +161,18 @@ size_t WorkQueue::len() const {
 size_t WorkQueue::delayedLen() const {
   std::lock_guard lock(mu_);
   return delayedAt_.size();
+}
+
+WorkQueue::InProcess WorkQueue::inProcess() const {
+  std::lock_guard lock(mu_);
+  const SteadyTimePoint now = clock_.steadyNow();
+  InProcess r;
+  for (const auto& [key, since] : processing_) {
+    const double s = secondsBetween(since, now);
+    r.totalSeconds += s;
+    if (s > r.longestSeconds) r.longestSeconds = s;
+  }
+  return r;
 }
 
 }  // namespace minimcp::reconciler

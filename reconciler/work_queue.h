@@ -19,6 +19,18 @@
 
 namespace minimcp::reconciler {
 
+// What a WorkQueue reports as it goes (client-go's workqueue metrics provider). Called with
+// the queue's lock held: implementations must be quick and must not call back into the queue.
+class WorkQueueMetrics {
+ public:
+  virtual ~WorkQueueMetrics() = default;
+  virtual void added() = 0;                 // an add() that queued the key
+  virtual void depth(size_t ready) = 0;     // the ready queue's new length
+  virtual void queued(double seconds) = 0;  // from add to get
+  virtual void worked(double seconds) = 0;  // from get to done
+  virtual void retried() = 0;               // an addRateLimited()
+};
+
 class WorkQueue {
  public:
   using Duration = std::chrono::milliseconds;
@@ -28,7 +40,8 @@ class WorkQueue {
   // so the clock must advance like steady_clock (SystemClock in production).
   explicit WorkQueue(const Clock& clock = SystemClock::instance(),
                      Duration baseDelay = std::chrono::milliseconds(5),
-                     Duration maxDelay = std::chrono::seconds(1000));
+                     Duration maxDelay = std::chrono::seconds(1000),
+                     WorkQueueMetrics* metrics = nullptr);
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
 
@@ -62,6 +75,13 @@ class WorkQueue {
   // Keys waiting for their delay.
   size_t delayedLen() const;
 
+  // Keys handed to workers and not done yet: their total and their longest time in process
+  // (client-go's unfinished work and longest running processor), in seconds.
+  struct InProcess {
+    double totalSeconds = 0, longestSeconds = 0;
+  };
+  InProcess inProcess() const;
+
  private:
   using SteadyTimePoint = std::chrono::steady_clock::time_point;
   struct Delayed {
@@ -72,6 +92,8 @@ class WorkQueue {
   };
 
   void addLocked(const std::string& key);
+  // Appends to the ready queue (the key is dirty and not in process).
+  void pushLocked(const std::string& key);
   // Moves every delayed key whose time has come into the ready queue.
   void promoteDueLocked(SteadyTimePoint now);
   std::optional<std::string> getUntil(std::optional<SteadyTimePoint> deadline);
@@ -84,13 +106,15 @@ class WorkQueue {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;
-  std::unordered_set<std::string> dirty_;       // queued or to be re-queued after done()
-  std::unordered_set<std::string> processing_;  // handed to a worker
+  std::unordered_set<std::string> dirty_;  // queued or to be re-queued after done()
+  std::unordered_map<std::string, SteadyTimePoint> processing_;  // handed to a worker, since
+  std::unordered_map<std::string, SteadyTimePoint> queuedAt_;    // in queue_, since
   std::priority_queue<Delayed, std::vector<Delayed>, std::greater<>> delayed_;
   std::unordered_map<std::string, SteadyTimePoint> delayedAt_;  // earliest pending time per key
   std::unordered_map<std::string, int> failures_;
   uint64_t seq_ = 0;
   bool shutdown_ = false;
+  WorkQueueMetrics* metrics_;
 };
 
 }  // namespace minimcp::reconciler

@@ -40,6 +40,19 @@ if ((${#missing[@]})); then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# promtool (checks /metrics in the tests) from Debian's prometheus package, without installing
+# the package: that would enable and start a Prometheus server (init script and systemd unit)
+# and pull in node-exporter, another daemon. Only the static promtool binary is taken.
+if ! command -v promtool >/dev/null 2>&1; then
+  log "installing promtool from Debian's prometheus package"
+  tmp=$(mktemp -d)
+  (cd "${tmp}" && { apt-get download prometheus >/dev/null 2>&1 ||
+    { as_root apt-get update -qq && apt-get download prometheus >/dev/null; }; })
+  dpkg-deb --fsys-tarfile "${tmp}"/prometheus_*.deb | tar -xO ./usr/bin/promtool >"${tmp}/promtool"
+  as_root install -m 0755 "${tmp}/promtool" /usr/local/bin/promtool
+  rm -rf "${tmp}"
+fi
+
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if ((node_major < 20)); then
   log "warning: node ${node_major} found; the MCP servers are written for Node 20"

@@ -36,7 +36,8 @@ struct ApiServer::Impl {
   std::unique_ptr<RestHandler> rest;
   std::unique_ptr<Limits> limits;
   Authorizer authz;
-  Metrics metrics;
+  metrics::Registry registry;
+  Metrics metrics{registry};
   std::unique_ptr<HttpServer> http;
   struct Route {
     std::string prefix;
@@ -145,7 +146,7 @@ Response ApiServer::Impl::route(const Request& req, std::string& verb, std::stri
   if (p == "/metrics") {
     resource = "metrics";
     authz.check(*who, {"get", kMetricsResource, "", "", ""});
-    auto r = Response::text(200, metrics.render());
+    auto r = Response::text(200, registry.render());
     r.contentType = "text/plain; version=0.0.4; charset=utf-8";
     return r;
   }
@@ -334,5 +335,6 @@ std::string ApiServer::kubeconfigPath() const { return impl_->opts.dataDir + "/a
 store::Store& ApiServer::store() { return *impl_->store; }
 StoreTokenAuthenticator& ApiServer::authenticator() { return *impl_->auth; }
 const Authenticator& ApiServer::requestAuthenticator() const { return *impl_->requestAuth; }
+metrics::Registry& ApiServer::metrics() { return impl_->registry; }
 
 }  // namespace minimcp::server

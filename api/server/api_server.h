@@ -26,6 +26,10 @@ namespace minimcp::crypto {
 class InstanceTokens;
 }
 
+namespace minimcp::metrics {
+class Registry;
+}
+
 namespace minimcp::server {
 
 struct ApiServerOptions {
@@ -95,6 +99,8 @@ class ApiServer {
   StoreTokenAuthenticator& authenticator();
   // What every request is authenticated with: mcpd's own tokens, then OpenID Connect tokens.
   const Authenticator& requestAuthenticator() const;
+  // The registry /metrics serves: other parts of mcpd add their families to it.
+  metrics::Registry& metrics();
 
  private:
   struct Impl;

@@ -3,7 +3,6 @@
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 
 #include <map>
 #include <mutex>
@@ -12,17 +11,17 @@
 namespace minimcp::server {
 
 struct Metrics::Impl {
-  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
-  prometheus::Family<prometheus::Counter>& requests =
-      prometheus::BuildCounter()
-          .Name("minimcp_apiserver_requests_total")
-          .Help("API requests by verb, resource and HTTP status code")
-          .Register(*registry);
-  prometheus::Family<prometheus::Histogram>& latency =
-      prometheus::BuildHistogram()
-          .Name("minimcp_apiserver_request_duration_seconds")
-          .Help("API request latency by verb and resource (watches excluded)")
-          .Register(*registry);
+  explicit Impl(prometheus::Registry& registry)
+      : requests(prometheus::BuildCounter()
+                     .Name("minimcp_apiserver_requests_total")
+                     .Help("API requests by verb, resource and HTTP status code")
+                     .Register(registry)),
+        latency(prometheus::BuildHistogram()
+                    .Name("minimcp_apiserver_request_duration_seconds")
+                    .Help("API request latency by verb and resource (watches excluded)")
+                    .Register(registry)) {}
+  prometheus::Family<prometheus::Counter>& requests;
+  prometheus::Family<prometheus::Histogram>& latency;
   // Family::Add locks and hashes the labels; caching the children keeps /healthz-level
   // requests cheap.
   std::mutex mu;
@@ -30,7 +29,8 @@ struct Metrics::Impl {
   std::map<std::pair<std::string, std::string>, prometheus::Histogram*> histograms;
 };
 
-Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
+Metrics::Metrics(metrics::Registry& registry)
+    : impl_(std::make_unique<Impl>(registry.families())) {}
 Metrics::~Metrics() = default;
 
 void Metrics::observe(const std::string& verb, const std::string& resource, int code,
@@ -58,11 +58,6 @@ void Metrics::observe(const std::string& verb, const std::string& resource, int 
   }
   counter->Increment();
   if (histogram) histogram->Observe(latency.count());
-}
-
-std::string Metrics::render() const {
-  prometheus::TextSerializer serializer;
-  return serializer.Serialize(impl_->registry->Collect());
 }
 
 }  // namespace minimcp::server

@@ -1,22 +1,22 @@
-// Request metrics in the Prometheus exposition format (served at /metrics).
+// API request metrics, on the shared metrics registry (served at /metrics).
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <string>
 
+#include "api/metrics/registry.h"
+
 namespace minimcp::server {
 
 class Metrics {
  public:
-  Metrics();
+  explicit Metrics(metrics::Registry& registry);
   ~Metrics();
   // One finished request: `verb` is the API verb (get, list, watch, create...) or the HTTP
   // method for non-resource paths, `resource` the plural or the path class ("healthz").
   void observe(const std::string& verb, const std::string& resource, int code,
                std::chrono::duration<double> latency);
-  // The text exposition format, from prometheus-cpp's TextSerializer.
-  std::string render() const;
 
  private:
   struct Impl;

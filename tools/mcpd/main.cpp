@@ -532,6 +532,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     minimcp::reconciler::ControllerOptions copts;
+    copts.metrics =
+        std::make_shared<minimcp::reconciler::ControllerMetrics>(server.metrics(), "mcpinstance");
     if (::geteuid() != 0) {
       copts.isolation = Isolation::none(::geteuid(), ::getegid(), sandbox);
       spdlog::warn("mcpd is not root: every instance runs as uid {} ({})", ::geteuid(),

@@ -12,7 +12,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <future>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -328,8 +327,8 @@ struct Gateway::Core {
 namespace {
 
 // One proxied request: connect (or reuse), send, read the head, then either read the whole
-// body or relay it chunk by chunk to a StreamSink. Everything but attach()/detach()/abort()
-// runs on the I/O thread.
+// body or relay it chunk by chunk to a StreamSink. Everything but
+// onHead()/dropHead()/attach()/detach() runs on the I/O thread.
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(std::shared_ptr<Gateway::Core> core, Upstream upstream,
@@ -341,7 +340,25 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
         window_(core_->ioc),
         coalesceWindow_(options.coalesceWindow) {}
 
-  std::future<Head> head() { return promise_.get_future(); }
+  const std::string& requestBody() const { return req_.body(); }
+
+  // Who is told the response head, once (on the I/O thread); set before begin().
+  void onHead(std::function<void(Head)> fn) {
+    std::lock_guard lock(mu_);
+    headFn_ = std::move(fn);
+  }
+
+  // Nobody waits for the head any more (any thread): once this returns the head function is
+  // never called; an exchange that has not answered yet is ended.
+  void dropHead() {
+    bool answered;
+    {
+      std::lock_guard lock(mu_);
+      answered = headGiven_;
+      headFn_ = nullptr;
+    }
+    if (!answered) core_->post([self = shared_from_this()] { self->fail(503, "cancelled"); });
+  }
 
   void begin() {
     core_->live.insert(shared_from_this());
@@ -368,12 +385,6 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       sink_.reset();
     }
     core_->post([self = shared_from_this()] { self->end(); });
-  }
-
-  // The request's thread gave up waiting for the head (any thread).
-  void abort() {
-    core_->post(
-        [self = shared_from_this()] { self->fail(504, "the instance did not answer in time"); });
   }
 
   // The gateway stops (I/O thread): whoever waits for this exchange is told so.
@@ -638,7 +649,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void promise(Head h) {
     if (promised_) return;
     promised_ = true;
-    promise_.set_value(std::move(h));
+    std::lock_guard lock(mu_);
+    headGiven_ = true;
+    if (auto fn = std::move(headFn_)) {
+      headFn_ = nullptr;
+      fn(std::move(h));
+    }
   }
 
   void fail(int code, const std::string& message) {
@@ -676,7 +692,6 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   bool retried_ = false;
   bool closed_ = false;
   bool promised_ = false;
-  std::promise<Head> promise_;
   std::optional<http::response_parser<http::empty_body>> hp_;
   std::optional<http::response_parser<http::string_body>> bp_;
   std::optional<http::response_parser<http::buffer_body>> sp_;
@@ -687,7 +702,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   net::steady_timer window_;
   std::chrono::milliseconds coalesceWindow_;
 
-  std::mutex mu_;  // guards the sink side, shared with the server's threads
+  std::mutex mu_;  // guards the head function and the sink side, shared with the server's threads
+  std::function<void(Head)> headFn_;
+  bool headGiven_ = false;
   std::shared_ptr<server::StreamSink> sink_;
   bool detached_ = false;
   bool finished_ = false;
@@ -724,18 +741,11 @@ http::request<http::string_body> nextHop(const Request& req, const std::string& 
   return up;
 }
 
-// Runs one exchange and turns what comes back into the caller's response. `subject` names the
-// instance in error messages.
-Response relay(const Request& req, const std::shared_ptr<Gateway::Core>& core,
-               std::shared_ptr<Exchange> ex, const GatewayOptions& options,
-               const std::string& subject) {
-  auto future = ex->head();
-  if (!core->post([ex] { ex->begin(); })) return unavailable(req, "the gateway is stopping");
-  if (future.wait_for(options.idleTimeout + std::chrono::seconds(5)) != std::future_status::ready) {
-    ex->abort();
-    return refuse(req, ApiError(504, "Timeout", subject + ": no answer in time"));
-  }
-  Head h = future.get();
+// What the caller gets for the head of an exchange. `subject` names the instance in messages.
+Response toResponse(Head h, const std::shared_ptr<Exchange>& ex, const std::string& subject) {
+  // A refusal names the caller's JSON-RPC id: the request body the exchange sent.
+  Request req;
+  if (h.status >= 400 && ex) req.body = ex->requestBody();
   if (!h.error.empty()) {
     if (h.status == 503) return unavailable(req, subject + ": " + h.error);
     std::string reason = h.status == 504 ? "Timeout" : "InternalError";
@@ -757,10 +767,46 @@ Response relay(const Request& req, const std::shared_ptr<Gateway::Core>& core,
   r.contentType = std::move(h.contentType);
   r.headers = std::move(h.headers);
   if (h.streaming) {
-    r.stream = std::make_shared<RelayStream>(std::move(ex));
+    r.stream = std::make_shared<RelayStream>(ex);
   } else {
     r.body = std::move(h.body);
   }
+  return r;
+}
+
+// The answer to a proxied request, given by the I/O thread when the head arrives: no server
+// thread waits for an instance.
+class ProxiedAnswer : public server::Deferred {
+ public:
+  ProxiedAnswer(std::shared_ptr<Gateway::Core> core, std::shared_ptr<Exchange> ex,
+                std::string subject)
+      : core_(std::move(core)), ex_(std::move(ex)), subject_(std::move(subject)) {}
+
+  void start(std::function<void(Response)> answer) override {
+    std::weak_ptr<Exchange> weak = ex_;
+    ex_->onHead([weak, subject = subject_, answer](Head h) {
+      // Called by the exchange itself, which is therefore alive.
+      answer(toResponse(std::move(h), weak.lock(), subject));
+    });
+    if (!core_->post([ex = ex_] { ex->begin(); })) {
+      ex_->dropHead();
+      Request req;
+      req.body = ex_->requestBody();
+      answer(unavailable(req, "the gateway is stopping"));
+    }
+  }
+  void stop() override { ex_->dropHead(); }
+
+ private:
+  std::shared_ptr<Gateway::Core> core_;
+  std::shared_ptr<Exchange> ex_;
+  std::string subject_;
+};
+
+Response relay(const std::shared_ptr<Gateway::Core>& core, std::shared_ptr<Exchange> ex,
+               const std::string& subject) {
+  Response r;
+  r.deferred = std::make_shared<ProxiedAnswer>(core, std::move(ex), subject);
   return r;
 }
 
@@ -954,7 +1000,7 @@ Response Gateway::serve(const Request& req) {
   local.what = "the instance";
   local.label = local.key;
   auto ex = std::make_shared<Exchange>(core_, std::move(local), std::move(up), options_);
-  return relay(req, core_, std::move(ex), options_, subject);
+  return relay(core_, std::move(ex), subject);
 }
 
 Response Gateway::forward(const Request& req, const std::string& subject,
@@ -996,7 +1042,7 @@ Response Gateway::forward(const Request& req, const std::string& subject,
   out.set(kForwardedByHeader, options_.node);
   spdlog::debug("gateway: forwarding {} {} to {}", req.method, subject, up.label);
   auto ex = std::make_shared<Exchange>(core_, std::move(up), std::move(out), options_);
-  return relay(req, core_, std::move(ex), options_, subject);
+  return relay(core_, std::move(ex), subject);
 }
 
 }  // namespace minimcp::gateway

@@ -76,6 +76,24 @@ std::string hostForUrl(const std::string& host) {
   return host;
 }
 
+// A request answered later is counted when its answer comes.
+class ObservedDeferred : public Deferred {
+ public:
+  ObservedDeferred(std::shared_ptr<Deferred> inner, std::function<void(const Response&)> observe)
+      : inner_(std::move(inner)), observe_(std::move(observe)) {}
+  void start(std::function<void(Response)> answer) override {
+    inner_->start([observe = observe_, answer = std::move(answer)](Response r) {
+      observe(r);
+      answer(std::move(r));
+    });
+  }
+  void stop() override { inner_->stop(); }
+
+ private:
+  std::shared_ptr<Deferred> inner_;
+  std::function<void(const Response&)> observe_;
+};
+
 }  // namespace
 
 Response ApiServer::Impl::refusal(const Request& req, const ApiError& e) const {
@@ -99,11 +117,19 @@ Response ApiServer::Impl::handle(const Request& req) {
     spdlog::error("{} {}: {}", req.method, req.path, e.what());
     r = refusal(req, ApiError::Internal(e.what()));
   }
-  auto elapsed = std::chrono::steady_clock::now() - start;
-  metrics.observe(r.stream ? "watch" : verb, resource, r.status, elapsed);
-  // Never the query string or the body: either may carry secrets.
-  spdlog::debug("{} {} {} {}us", req.method, req.path, r.status,
-                std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  auto observe = [this, start, verb, resource, method = req.method,
+                  path = req.path](const Response& answer) {
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    metrics.observe(answer.stream ? "watch" : verb, resource, answer.status, elapsed);
+    // Never the query string or the body: either may carry secrets.
+    spdlog::debug("{} {} {} {}us", method, path, answer.status,
+                  std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  };
+  if (r.deferred) {
+    r.deferred = std::make_shared<ObservedDeferred>(std::move(r.deferred), std::move(observe));
+  } else {
+    observe(r);
+  }
   return r;
 }
 

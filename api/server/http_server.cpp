@@ -30,6 +30,18 @@ void ServerShared::unregisterStream(const std::shared_ptr<Stream>& s) {
   if (streams.empty()) streamsGone.notify_all();
 }
 
+bool ServerShared::registerDeferred(const std::shared_ptr<Deferred>& d) {
+  std::lock_guard lock(mu);
+  if (stopping) return false;
+  deferred.insert(d);
+  return true;
+}
+
+void ServerShared::unregisterDeferred(const std::shared_ptr<Deferred>& d) {
+  std::lock_guard lock(mu);
+  deferred.erase(d);
+}
+
 void ServerShared::finishAllStreams(std::chrono::milliseconds grace) {
   std::vector<std::pair<std::shared_ptr<Stream>, std::shared_ptr<StreamSink>>> all;
   {
@@ -49,12 +61,16 @@ void ServerShared::finishAllStreams(std::chrono::milliseconds grace) {
 
 void ServerShared::stopAllStreams() {
   std::map<std::shared_ptr<Stream>, std::shared_ptr<StreamSink>> all;
+  std::set<std::shared_ptr<Deferred>> waiting;
   {
     std::lock_guard lock(mu);
     stopping = true;
     all.swap(streams);
+    waiting.swap(deferred);
   }
   for (auto& [stream, sink] : all) stream->stop();
+  // Each holds its session through the answer it was given: dropping that frees the session.
+  for (const auto& d : waiting) d->stop();
 }
 
 Request toRequest(http::request<http::string_body>&& req) {

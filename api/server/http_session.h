@@ -45,15 +45,19 @@ struct ServerShared {
   std::condition_variable streamsGone;  // signalled when the last stream unregisters
   // Each live stream with the sink of its session, to end its body on shutdown.
   std::map<std::shared_ptr<Stream>, std::shared_ptr<StreamSink>> streams;
-  std::atomic<bool> stopping{false};   // set under mu; read anywhere
-  std::atomic<size_t> connections{0};  // open sessions, those being refused included
+  std::set<std::shared_ptr<Deferred>> deferred;  // answers being waited for
+  std::atomic<bool> stopping{false};             // set under mu; read anywhere
+  std::atomic<size_t> connections{0};            // open sessions, those being refused included
 
   // False when the server is stopping (the caller must end the stream itself).
   bool registerStream(const std::shared_ptr<Stream>& s, std::shared_ptr<StreamSink> sink);
   void unregisterStream(const std::shared_ptr<Stream>& s);
-  // Refuses new streams, stops every producer and ends each body with its last chunk, then
-  // waits up to `grace` for the sessions to have written it (a client that reads nothing is not
-  // waited for longer).
+  // False when the server is stopping (the caller answers by itself).
+  bool registerDeferred(const std::shared_ptr<Deferred>& d);
+  void unregisterDeferred(const std::shared_ptr<Deferred>& d);
+  // Refuses new streams and deferred answers, stops every producer and ends each body with its last
+  // chunk, then waits up to `grace` for the sessions to have written it (a client that reads
+  // nothing is not waited for longer).
   void finishAllStreams(std::chrono::milliseconds grace);
   void stopAllStreams();
 };
@@ -108,6 +112,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
         idleTimer_(stream_.get_executor()) {}
 
   ~Session() {
+    releaseDeferred();
     stopProducer();
     --shared_->connections;
   }
@@ -236,6 +241,11 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
       res->keep_alive(keepAlive_);
       return writeResponse(res);
     }
+    if (r.deferred) return awaitAnswer(std::move(r.deferred), version);
+    answer(std::move(r), version);
+  }
+
+  void answer(Response r, unsigned version) {
     if (r.stream) return startStream(std::move(r), version);
     auto res = std::make_shared<http::response<http::string_body>>();
     fillResponse(*res, std::move(r), version, keepAlive_);
@@ -255,6 +265,31 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     }
     return std::make_shared<http::response<http::string_body>>(
         statusResponse(code, message, version));
+  }
+
+  // The handler answers later: nothing is read meanwhile (a pipelined request waits in the
+  // socket), and the answer is written on this session's strand.
+  void awaitAnswer(std::shared_ptr<Deferred> d, unsigned version) {
+    if (!shared_->registerDeferred(d)) {
+      d->stop();
+      return writeError(503, "the server is stopping");
+    }
+    deferred_ = d;
+    d->start([self = this->shared_from_this(), version](Response r) mutable {
+      auto ex = self->stream_.get_executor();
+      net::post(ex, [self = std::move(self), version, r = std::move(r)]() mutable {
+        self->releaseDeferred();
+        if (self->closed_) return;
+        self->answer(std::move(r), version);
+      });
+    });
+  }
+
+  void releaseDeferred() {
+    if (!deferred_) return;
+    deferred_->stop();
+    shared_->unregisterDeferred(deferred_);
+    deferred_.reset();
   }
 
   // Answers a request that is not read to its end, then closes the connection.
@@ -453,6 +488,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     auto self = std::move(holdSelf_);  // released when this returns
     if (closed_) return;
     closed_ = true;
+    releaseDeferred();
     stopProducer();
     idleTimer_.cancel();
     beast::error_code ec;
@@ -489,6 +525,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   bool drainBeforeClose_ = false;
   size_t drained_ = 0;
 
+  std::shared_ptr<Deferred> deferred_;  // an answer being waited for
   std::shared_ptr<Stream> producer_;
   std::shared_ptr<Sink> sink_;
   std::deque<std::string> chunks_;

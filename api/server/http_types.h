@@ -60,12 +60,27 @@ class Stream {
   virtual void stop() = 0;
 };
 
+struct Response;
+
+// An answer that comes later (the gateway waiting for an instance), so that no server thread
+// waits for it. The server calls start() once, after the handler returned; `answer` may be
+// called from any thread, at most once, with the response (a streamed one too, never another
+// deferred one). stop(): the server is stopping or the connection is gone; it must be
+// idempotent, and once it returns `answer` is never called (the producer drops it).
+class Deferred {
+ public:
+  virtual ~Deferred() = default;
+  virtual void start(std::function<void(Response)> answer) = 0;
+  virtual void stop() = 0;
+};
+
 struct Response {
   int status = 200;
   std::string contentType = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  std::shared_ptr<Stream> stream;  // set: a chunked body from the stream; `body` is unused
+  std::shared_ptr<Stream> stream;      // set: a chunked body from the stream; `body` is unused
+  std::shared_ptr<Deferred> deferred;  // set: the response comes from it; the rest is unused
 
   static Response json(int status, const nlohmann::json& body);
   static Response text(int status, std::string body);

@@ -112,16 +112,17 @@ inline nlohmann::json instance(const std::string& ns, const std::string& name,
 }
 
 // The echo MCP server (with its test hooks) on a free loopback port, demanding `token`;
-// started by the constructor (throws unless /health answers), stopped by its pid.
+// started by the constructor (throws unless /health answers), stopped by its pid. `script`:
+// another server with the same contract (PORT, MCP_ACCESS_TOKEN, GET /health).
 class EchoServer {
  public:
-  EchoServer(const std::string& node, const std::string& logFile, const std::string& token)
+  EchoServer(const std::string& node, const std::string& logFile, const std::string& token,
+             const std::string& script = kSourceDir + "/mcp-servers/echo/server.js")
       : port_(freePort()), log_(logFile) {
     int logFd = ::open(logFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    pid_ =
-        testing::spawnProcess({node, kSourceDir + "/mcp-servers/echo/server.js"}, -1, logFd, logFd,
-                              {"PORT=" + std::to_string(port_), "MCP_ACCESS_TOKEN=" + token,
-                               R"(MCP_CONFIG={"testHooks":true})"});
+    pid_ = testing::spawnProcess({node, script}, -1, logFd, logFd,
+                                 {"PORT=" + std::to_string(port_), "MCP_ACCESS_TOKEN=" + token,
+                                  R"(MCP_CONFIG={"testHooks":true})"});
     ::close(logFd);
     client::ConnectionConfig direct;
     direct.server = "http://127.0.0.1:" + std::to_string(port_);
@@ -145,6 +146,7 @@ class EchoServer {
   EchoServer& operator=(const EchoServer&) = delete;
 
   uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
 
  private:
   void stop() {

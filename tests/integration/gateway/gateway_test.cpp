@@ -566,13 +566,71 @@ TEST_F(GatewayTest, DotSegmentsAndEncodedSlashesAre400AndReachNothing) {
   EXPECT_EQ(env->gw->handle(fine).status, 503);
 }
 
+// The server's threads never wait for an instance: with more calls outstanding to instances
+// that do not answer than the server has threads, the API still answers at once.
+TEST_F(GatewayTest, InstancesThatDoNotAnswerHoldNoServerThread) {
+  uint16_t port = 0;
+  const int listener = bindLoopback(port, 16);  // accepts, reads nothing, never answers
+  env->server->store().create("mcpinstances", instance("alice", "silent", "uid-silent", port));
+  env->upstreams.set("alice/silent", port);
+  constexpr int kCalls = 4;  // twice the server's threads
+  std::vector<std::thread> callers;
+  std::atomic<int> finished{0};
+  for (int i = 0; i < kCalls; ++i) {
+    callers.emplace_back([&] {
+      auto c = env->conn;
+      c.token = env->aliceToken;
+      try {
+        client::HttpClient(c).request("POST", "/mcp/alice/silent", kInitialize,
+                                      {{"Content-Type", "application/json"},
+                                       {"Accept", "application/json, text/event-stream"}},
+                                      std::chrono::seconds(4));
+      } catch (const std::exception&) {
+        // the client's own timeout: the instance never answers
+      }
+      ++finished;
+    });
+  }
+  std::vector<int> upstreamConns;
+  ASSERT_TRUE(testing::waitUntil(
+      [&] {
+        pollfd p{listener, POLLIN, 0};
+        if (::poll(&p, 1, 0) > 0) upstreamConns.push_back(::accept(listener, nullptr, nullptr));
+        return upstreamConns.size() == kCalls;
+      },
+      std::chrono::seconds(5)));
+  client::HttpClient admin(env->conn);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = admin.request("GET", "/healthz", "", {}, std::chrono::seconds(3));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  EXPECT_EQ(finished.load(), 0);  // every call was still outstanding
+  for (auto& t : callers) t.join();
+  for (int fd : upstreamConns) ::close(fd);
+  ::close(listener);
+}
+
 // The benchmark of tools/bench/gateway.sh (gateway vs direct, same run), here because this
-// harness already has a gateway and an instance. Not part of the normal test run.
+// harness already has a gateway and an instance. For protocol 2026-07-28 it adds the bench's
+// own SDK v2 echo server as instance alice/modern (the bench uses it only while the echo type
+// does not speak that revision). Not part of the normal test run.
 TEST_F(GatewayTest, DISABLED_Benchmark) {
+  EchoServer modern(env->node, env->tmp.path() + "/echo-v2.log", env->instanceToken,
+                    kSourceDir + "/tools/bench/gateway_echo_v2.mjs");
+  env->server->store().create("mcpinstances",
+                              instance("alice", "modern", "uid-inbox", modern.port()));
+  env->upstreams.set("alice/modern", modern.port());
   std::vector<std::string> benchEnv = {
-      "GW_URL=" + env->url("/mcp/alice/inbox"), "GW_TOKEN=" + env->aliceToken,
+      "GW_URL=" + env->url("/mcp/alice/inbox"),
+      "GW_URL_V2=" + env->url("/mcp/alice/modern"),
+      "GW_TOKEN=" + env->aliceToken,
+      "GW_PID=" + std::to_string(::getpid()),
       "DIRECT_URL=http://127.0.0.1:" + std::to_string(env->echoPort) + "/mcp",
-      "DIRECT_TOKEN=" + env->instanceToken, "NODE_EXTRA_CA_CERTS=" + env->caFile};
+      "DIRECT_URL_V2=http://127.0.0.1:" + std::to_string(modern.port()) + "/mcp",
+      "DIRECT_TOKEN=" + env->instanceToken,
+      "DIRECT_PID=" + std::to_string(env->echo->pid()),
+      "DIRECT_PID_V2=" + std::to_string(modern.pid()),
+      "NODE_EXTRA_CA_CERTS=" + env->caFile};
   auto r = runCommand({env->node, kSourceDir + "/tools/bench/gateway.mjs"}, "",
                       std::chrono::minutes(10), benchEnv);
   std::cout << r.out << r.err << std::flush;

@@ -54,11 +54,14 @@ class SlowStream : public Stream {
       stopped_ = true;
     }
     cv_.notify_all();
+    // The session and the server's shutdown may both stop a stream, on two threads: one joins.
+    std::lock_guard joinLock(joinMu_);
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   }
 
  private:
   std::mutex mu_;
+  std::mutex joinMu_;
   std::condition_variable cv_;
   bool stopped_ = false;
   std::thread thread_;

@@ -14,19 +14,9 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-BIN=build/bin
-WORK=$(mktemp -d /tmp/minimcp-bench-metrics.XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN/mcpd" --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" --log-level warn \
-  --max-instances-per-namespace 0 --max-ttl 0 >"$WORK/mcpd.log" 2>&1 &
-MCPD=$!
-trap 'kill -TERM "$MCPD" 2>/dev/null || true; wait "$MCPD" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-KCFG="$WORK/data/admin.kubeconfig"
-for _ in $(seq 1 100); do
-  [ -s "$KCFG" ] && curl -skf "https://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-[ -s "$KCFG" ] || { echo "mcpd did not become ready" >&2; cat "$WORK/mcpd.log" >&2; exit 1; }
+# shellcheck source=tools/bench/api_mcpd.sh
+. tools/bench/api_mcpd.sh
+start_mcpd minimcp-bench-metrics
 TOKEN=$(awk '/token:/ {print $2; exit}' "$KCFG")
 URL="https://127.0.0.1:$PORT"
 scrape() { curl -skf -H "Authorization: Bearer $TOKEN" "$URL/metrics"; }

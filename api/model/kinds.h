@@ -35,6 +35,9 @@ struct ConfigConstraint {
   std::vector<std::string> allowedRoots;
 };
 
+// spec.warmPool.size at most: each waiting process holds a node's memory (~60 MiB).
+inline constexpr int kMaxWarmPoolSize = 32;
+
 struct MCPTypeSpec {
   struct Server {
     std::string command;
@@ -72,6 +75,8 @@ struct MCPTypeSpec {
   Resources resources;
   HealthCheck healthCheck;
   int stopGracePeriodSeconds = 10;
+  // spec.warmPool.size: processes kept started and waiting for an instance's identity.
+  int warmPoolSize = 0;
 
   // `spec` is the object's .spec. Absent or mistyped fields keep their defaults.
   static MCPTypeSpec fromJson(const nlohmann::json& spec);

@@ -118,10 +118,10 @@ class MCPTypeStrategy : public KindStrategy {
   void validateBody(FieldErrors& errs, const json& obj) const override {
     const json* spec = specToValidate(errs, obj);
     if (!spec) return;
-    rejectUnknownFields(
-        errs, *spec, "spec",
-        {"displayName", "description", "server", "auth", "capabilities", "config", "env",
-         "instanceEnv", "configConstraints", "resources", "healthCheck", "stopGracePeriodSeconds"});
+    rejectUnknownFields(errs, *spec, "spec",
+                        {"displayName", "description", "server", "auth", "capabilities", "config",
+                         "env", "instanceEnv", "configConstraints", "resources", "healthCheck",
+                         "stopGracePeriodSeconds", "warmPool"});
     if (const std::string* d = optionalString(errs, *spec, "displayName", "spec.displayName");
         d && d->size() > 256) {
       errs.tooLong("spec.displayName", 256);
@@ -162,6 +162,11 @@ class MCPTypeStrategy : public KindStrategy {
     }
     optionalIntInRange(errs, *spec, "stopGracePeriodSeconds", "spec.stopGracePeriodSeconds", 0,
                        86400);
+    if (const json* pool = member(*spec, "warmPool");
+        pool && expectObject(errs, *pool, "spec.warmPool")) {
+      rejectUnknownFields(errs, *pool, "spec.warmPool", {"size"});
+      optionalIntInRange(errs, *pool, "size", "spec.warmPool.size", 0, kMaxWarmPoolSize);
+    }
   }
 
  private:
@@ -338,6 +343,7 @@ MCPTypeSpec MCPTypeSpec::fromJson(const json& spec) {
     intField(*hc, "startupTimeoutSeconds", s.healthCheck.startupTimeoutSeconds);
   }
   intField(spec, "stopGracePeriodSeconds", s.stopGracePeriodSeconds);
+  if (const json* pool = member(spec, "warmPool")) intField(*pool, "size", s.warmPoolSize);
   return s;
 }
 

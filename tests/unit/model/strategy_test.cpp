@@ -435,6 +435,8 @@ TEST(MCPType, DefaultsAndTypedSpec) {
   EXPECT_EQ(spec.resources.memoryBytes, 512 * 1024 * 1024);
   EXPECT_EQ(spec.healthCheck.failureThreshold, 3);
   EXPECT_EQ(spec.stopGracePeriodSeconds, 10);
+  EXPECT_EQ(spec.warmPoolSize, 0);
+  EXPECT_EQ(MCPTypeSpec::fromJson({{"warmPool", {{"size", 4}}}}).warmPoolSize, 4);
   EXPECT_EQ(spec.config, json({{"api_version", "v1"}}));
 
   json minimal = {{"metadata", {{"name", "echo"}}}, {"spec", {{"server", {{"command", "node"}}}}}};
@@ -509,6 +511,16 @@ TEST(MCPType, ValidationTable) {
        {{"spec", {{"stopGracePeriodSeconds", -1}}}},
        {"spec.stopGracePeriodSeconds FieldValueInvalid"}},
       {"grace period zero", {{"spec", {{"stopGracePeriodSeconds", 0}}}}, {}},
+      {"warm pool", {{"spec", {{"warmPool", {{"size", 3}}}}}}, {}},
+      {"warm pool too large",
+       {{"spec", {{"warmPool", {{"size", 33}}}}}},
+       {"spec.warmPool.size FieldValueInvalid"}},
+      {"warm pool negative or not a number",
+       {{"spec", {{"warmPool", {{"size", "2"}, {"min", 1}}}}}},
+       {"spec.warmPool.size FieldValueInvalid", "spec.warmPool.min FieldValueNotSupported"}},
+      {"warm pool not an object",
+       {{"spec", {{"warmPool", 4}}}},
+       {"spec.warmPool FieldValueInvalid"}},
       {"displayName too long",
        {{"spec", {{"displayName", std::string(300, 'x')}}}},
        {"spec.displayName FieldValueTooLong"}},

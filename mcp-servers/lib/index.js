@@ -4,3 +4,4 @@ export {readEnv, ConfigError} from './env.js';
 export {createLogger, parseLogLevel} from './log.js';
 export {bearerMatches, hostAllowed, originAllowed} from './security.js';
 export {createUpstream, UpstreamError, toolError, withToolErrors, jsonResult, parseRetryAfter} from './upstream.js';
+export {awaitIdentity} from './identity.js';

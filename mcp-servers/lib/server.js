@@ -11,6 +11,8 @@
 //                   2025-11-25 and older: stateful sessions (`initialize`, Mcp-Session-Id;
 //                     POST, GET SSE, DELETE) on the SDK v2 Web-standard transport.
 //                   The SDK's own classification (isLegacyRequest) picks the era per request.
+// A warm-pool process (MCP_IDENTITY_FD set) waits for its instance's environment before any of
+// this (identity.js); it then serves exactly as one launched with that environment.
 // Listens on 127.0.0.1 only. SIGTERM/SIGINT close every session's streams and the
 // listener, destroy what is still open after a short deadline, and exit 0.
 //
@@ -27,6 +29,7 @@ import {
   isLegacyRequest,
 } from '@modelcontextprotocol/server';
 import {ConfigError, readEnv} from './env.js';
+import {awaitIdentity} from './identity.js';
 import {createLogger} from './log.js';
 import {bearerMatches, hostAllowed, originAllowed} from './security.js';
 
@@ -165,6 +168,8 @@ export async function startMcpServer(options) {
   });
   const createServer = options.createServer ?? newMcpServer;
 
+  // A warm-pool process gets its instance here, its code already loaded (identity.js).
+  awaitIdentity(env);
   let settings;
   try {
     settings = readEnv(env, {authEnv});

@@ -34,6 +34,7 @@ import {StdioClientTransport} from '@modelcontextprotocol/client/stdio';
 import {Server} from '@modelcontextprotocol/server';
 import {startMcpServer, EXIT_CONFIG} from './server.js';
 import {readEnv, ConfigError} from './env.js';
+import {awaitIdentity} from './identity.js';
 
 const SERVERS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const STDERR_LINE_MAX = 1000;
@@ -292,6 +293,7 @@ function sharedChild({opts, childArgs, ctx, name}) {
 async function main() {
   let opts;
   let childArgs = [];
+  awaitIdentity(); // a warm-pool process: its instance's environment first
   try {
     opts = parseArgs(process.argv.slice(2));
     // The lib reports launch-environment problems itself; here only our own keys

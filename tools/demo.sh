@@ -89,5 +89,7 @@ cat <<MSG
 mcpd keeps running (pid ${pid}, log ${LOGFILE}). Try:
   build/bin/mcpctl describe mcpinstance echo
   kubectl --kubeconfig ${MCPCTL_KUBECONFIG} get mcpinstances -A
+  open https://${LISTEN}/ui/ and paste a token (the admin's: the token: line of
+    ${MCPCTL_KUBECONFIG}; the browser must trust ${DATA_DIR}/tls/ca.crt)
 Stop it with tools/stop.sh.
 MSG

@@ -7,7 +7,7 @@
 
 namespace minimcp::model {
 
-// Defined in the source cmake/embed_yaml.cmake generates: (file name, text) of each schema file.
+// Defined in the source cmake/embed_files.cmake generates: (file name, text) of each schema file.
 const std::vector<std::pair<std::string_view, std::string_view>>& embeddedSchemaYaml();
 
 namespace {

@@ -21,6 +21,7 @@
 #include "api/server/self_review.h"
 #include "api/server/tls.h"
 #include "api/server/token_api.h"
+#include "api/server/web_ui.h"
 #include "api/util/api_error.h"
 
 namespace minimcp::server {
@@ -151,6 +152,10 @@ Response ApiServer::Impl::route(const Request& req, std::string& verb, std::stri
   if (p == "/version") {
     resource = "version";
     return Response::json(200, versionInfo());
+  }
+  if (auto ui = serveWebUi(req)) {
+    resource = "ui";  // static files only: the page reads its data through the API below
+    return std::move(*ui);
   }
   for (const auto& r : routes) {
     if (!r.requiresAuth && p.rfind(r.prefix, 0) == 0) {

@@ -15,6 +15,7 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev clang-format wrk
   postgresql curl ca-certificates bubblewrap
   lua5.1  # runs deploy/argocd's health check in tests (Argo CD's Lua is 5.1)
+  chromium  # the web view's end-to-end test drives it headless (tests/webui, puppeteer-core)
 )
 
 installed() {
@@ -65,7 +66,9 @@ fi
 # npm ci only when the installed tree is missing or older than the lock file. npm writes
 # node_modules/.package-lock.json on every install, so its mtime says when that was.
 # tests/e2e/oidc: the OpenID Connect provider of the OIDC end-to-end test (oidc-provider).
-for dir in mcp-servers tests/e2e/oidc; do
+# tests/webui: puppeteer-core for the web view's end-to-end test; it drives Debian's chromium
+# (above) and downloads no browser of its own. It runs on the Node 22 installed below.
+for dir in mcp-servers tests/e2e/oidc tests/webui; do
   if [[ -f ${ROOT}/${dir}/package-lock.json ]]; then
     stamp="${ROOT}/${dir}/node_modules/.package-lock.json"
     if [[ ! -e ${stamp} || ${ROOT}/${dir}/package-lock.json -nt ${stamp} ]]; then

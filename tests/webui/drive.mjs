@@ -1,6 +1,7 @@
 // Drives mcpd's web view (/ui/) in Debian's headless Chromium with puppeteer-core, as a person
 // would: a wrong token first, then the tenant's token; `mcpctl apply` of an instance, which must
-// show up within 2 s and turn Running; its events. Writes screenshots into WEBUI_ARTIFACTS and
+// show up within 2 s and turn Running, beside one in another namespace, which must not; its
+// events; then the admin's token, which sees both. Writes screenshots into WEBUI_ARTIFACTS and
 // prints one JSON line of what it saw. Exit 0 when every check held.
 //
 // Environment (tokens never in argv):
@@ -8,7 +9,8 @@
 //   WEBUI_CERT       that mcpd's serving certificate (PEM): Chromium trusts exactly its key
 //   WEBUI_TOKEN      a namespace token of WEBUI_NAMESPACE
 //   WEBUI_NAMESPACE  the tenant's namespace
-//   WEBUI_MCPCTL     mcpctl, and WEBUI_KUBECONFIG the admin kubeconfig it applies with
+//   WEBUI_MCPCTL     mcpctl, and WEBUI_KUBECONFIG the admin kubeconfig it applies with (its
+//                    token signs in as the admin at the end)
 //   WEBUI_ARTIFACTS  where screenshots go
 //   CHROMIUM         the browser (default /usr/bin/chromium)
 import {spawn} from 'node:child_process';
@@ -27,6 +29,7 @@ const ns = env('WEBUI_NAMESPACE');
 const artifacts = env('WEBUI_ARTIFACTS');
 const instance = 'webview';
 const key = `${ns}/${instance}`;
+const otherKey = 'webui-other/hidden';  // another tenant's: never on the tenant's page
 mkdirSync(artifacts, {recursive: true});
 
 // --ignore-certificate-errors-spki-list: Chromium accepts this one key (the test mcpd's
@@ -122,6 +125,11 @@ try {
 kind: MCPInstance
 metadata: {name: ${instance}, namespace: ${ns}}
 spec: {type: echo, ttl: 1h}
+---
+apiVersion: minimcp.io/v1alpha1
+kind: MCPInstance
+metadata: {name: ${otherKey.split('/')[1]}, namespace: ${otherKey.split('/')[0]}}
+spec: {type: echo, ttl: 1h, suspend: true}
 `);
   const row = `#instances tr[data-key="${key}"]`;
   await page.waitForSelector(row, {timeout: 10000});
@@ -152,6 +160,24 @@ spec: {type: echo, ttl: 1h}
   seen.nodes = await page.$$eval('#nodes tbody tr', (trs) => trs.length);
   check(seen.nodes >= 1, 'no node listed');
   await page.screenshot({path: path.join(artifacts, 'webui.png'), fullPage: true});
+  seen.tenantRows = await page.$$eval('#instances tbody tr', (trs) => trs.map((tr) => tr.dataset.key));
+  seen.tenantNamespaces = await page.$$eval('#ns option', (os) => os.map((o) => o.value));
+  check(!seen.tenantRows.includes(otherKey) && !seen.tenantNamespaces.includes('webui-other'),
+        `the tenant's page shows another namespace: ${seen.tenantRows} ${seen.tenantNamespaces}`);
+
+  // 5. Sign out (the token leaves session storage), then the admin: every namespace.
+  await page.click('#signout');
+  await page.waitForSelector('#token', {visible: true});
+  check(await page.evaluate(() => sessionStorage.length === 0), 'the token outlived sign-out');
+  const admin = /^\s*token:\s*(\S+)/m.exec(readFileSync(env('WEBUI_KUBECONFIG'), 'utf8'))[1];
+  await page.type('#token', admin);
+  await page.click('#signin-button');
+  await page.waitForSelector('body[data-live="live"]', {timeout: 20000});
+  await page.waitForSelector(`#instances tr[data-key="${otherKey}"]`, {timeout: 10000});
+  seen.adminRows = await page.$$eval('#instances tbody tr', (trs) => trs.map((tr) => tr.dataset.key));
+  check(seen.adminRows.includes(key), `the admin does not see ${key}: ${seen.adminRows}`);
+  seen.adminWho = await page.$eval('#who', (e) => e.textContent);
+  check(/\(admin\)/.test(seen.adminWho), `the admin is not shown as one: ${seen.adminWho}`);
 
   check(seen.problems.length === 0, `problems: ${seen.problems.join('; ')}`);
   console.log(JSON.stringify({ok: true, ...seen}));

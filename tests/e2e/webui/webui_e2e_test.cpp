@@ -1,8 +1,8 @@
 // The web view (/ui/) of the real mcpd in Debian's headless Chromium, driven by puppeteer-core
 // (tests/webui/drive.mjs, on the Node 22 tools/setup.sh installs): a wrong token shows a clear
 // message; the tenant's token signs in; an instance applied with mcpctl shows up within 2 s
-// (the page's watch) and turns Running; its events show. Screenshots are left in
-// BUILD_DIR/test-artifacts/webui/.
+// (the page's watch) and turns Running, while one in another namespace never does; its events
+// show; the admin's token then sees both. Screenshots are left in BUILD_DIR/test-artifacts/webui/.
 #include <gtest/gtest.h>
 
 #include <filesystem>

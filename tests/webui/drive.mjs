@@ -64,6 +64,7 @@ const browser = await puppeteer.launch({
     ...(process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : []),
     `--ignore-certificate-errors-spki-list=${spki}`,
     '--disable-gpu',
+    '--disable-dev-shm-usage',  // a small /dev/shm (containers, CI sandboxes) crashes tabs
     '--no-first-run',
     '--disable-extensions',
   ],

@@ -15,6 +15,10 @@ constexpr const char* kTitle = "MiniMCP";
 constexpr const char* kInfoVersion = "v1alpha1";
 constexpr const char* kV2Refs = "#/definitions/";
 constexpr const char* kV3Refs = "#/components/schemas/";
+constexpr const char* kV3Parameters = "#/components/parameters/";
+constexpr const char* kV3RequestBodies = "#/components/requestBodies/";
+constexpr const char* kV3Responses = "#/components/responses/";
+constexpr const char* kPatchBody = "patch";
 
 // One kind as served in one group-version: minimcp.io/v1alpha1 for every kind, and core v1 for
 // Event as well (kubectl's `events` live there).
@@ -177,44 +181,6 @@ json v2Operation(const Served& s, const Operation& op) {
   return o;
 }
 
-json v3Operation(const Served& s, const Operation& op) {
-  const json ref = {{"$ref", kV3Refs + s.definitionName()}};
-  json o = {{"operationId", operationId(s, op)},
-            {"description", op.action + " " + s.info->kind},
-            {"tags", {s.groupVersionPath()}},
-            {"x-kubernetes-action", op.action},
-            {"x-kubernetes-group-version-kind", s.gvk()}};
-  json params = json::array();
-  if (op.writes) {
-    for (const Param& p : writeParams(op)) {
-      params.push_back({{"name", p.name},
-                        {"in", "query"},
-                        {"description", p.description},
-                        {"schema", {{"type", p.type}, {"uniqueItems", true}}}});
-    }
-  }
-  o["parameters"] = std::move(params);
-  if (op.body) {
-    json content = json::object();
-    if (op.method == "patch") {
-      for (const char* t : {"application/json-patch+json", "application/merge-patch+json",
-                            "application/apply-patch+yaml"}) {
-        content[t] = {{"schema", {{"type", "object"}}}};
-      }
-    } else {
-      content["*/*"] = {{"schema", ref}};
-    }
-    o["requestBody"] = {{"content", std::move(content)}, {"required", true}};
-  }
-  json ok = {{"description", "OK"}};
-  if (op.returnsKind) {
-    ok["content"] = {{"application/json", {{"schema", ref}}},
-                     {"application/yaml", {{"schema", ref}}}};
-  }
-  o["responses"] = {{"200", std::move(ok)}, {"401", {{"description", "Unauthorized"}}}};
-  return o;
-}
-
 json pathParam(const std::string& name, bool v2) {
   json p = {{"name", name},
             {"in", "path"},
@@ -229,6 +195,70 @@ json pathParam(const std::string& name, bool v2) {
   return p;
 }
 
+json v3Param(const Param& p) {
+  return {{"name", p.name},
+          {"in", "query"},
+          {"description", p.description},
+          {"schema", {{"type", p.type}, {"uniqueItems", true}}}};
+}
+
+// kubectl parses the whole group-version document again for every object it applies with
+// validation on, so what many operations share (parameters, request bodies, responses) is
+// defined once under components and referenced. fieldValidation stays inline on PATCH: that is
+// where kubectl looks for it by name to learn that the server validates fields.
+json v3Operation(const Served& s, const Operation& op) {
+  json o = {{"operationId", operationId(s, op)},
+            {"description", op.action + " " + s.info->kind},
+            {"tags", {s.groupVersionPath()}},
+            {"x-kubernetes-action", op.action},
+            {"x-kubernetes-group-version-kind", s.gvk()}};
+  if (op.writes) {
+    json params = json::array();
+    for (const Param& p : writeParams(op)) {
+      params.push_back(p.name == "fieldValidation" && op.method == "patch"
+                           ? v3Param(p)
+                           : json{{"$ref", kV3Parameters + p.name}});
+    }
+    o["parameters"] = std::move(params);
+  }
+  if (op.body) {
+    o["requestBody"] = {
+        {"$ref", kV3RequestBodies + (op.method == "patch" ? kPatchBody : s.definitionName())}};
+  }
+  o["responses"] = {{"200", op.returnsKind ? json{{"$ref", kV3Responses + s.definitionName()}}
+                                           : json{{"description", "OK"}}}};
+  return o;
+}
+
+// What the operations of `served` reference (v3Operation, pathParam).
+json v3SharedComponents(const std::vector<const Served*>& served) {
+  json parameters = json::object();
+  for (const Param& p : writeParams({"patch", "patch", "", true, true, true})) {
+    parameters[p.name] = v3Param(p);
+  }
+  json bodies = json::object();
+  json patchContent = json::object();
+  for (const char* t : {"application/json-patch+json", "application/merge-patch+json",
+                        "application/apply-patch+yaml"}) {
+    patchContent[t] = {{"schema", {{"type", "object"}}}};
+  }
+  bodies[kPatchBody] = {{"content", std::move(patchContent)}, {"required", true}};
+  json responses = json::object();
+  for (const Served* s : served) {
+    const json ref = {{"$ref", kV3Refs + s->definitionName()}};
+    bodies[s->definitionName()] = {{"content", {{"*/*", {{"schema", ref}}}}}, {"required", true}};
+    responses[s->definitionName()] = {
+        {"description", "OK"},
+        {"content",
+         {{"application/json", {{"schema", ref}}}, {"application/yaml", {{"schema", ref}}}}}};
+    if (s->info->namespaced) parameters["namespace"] = pathParam("namespace", false);
+  }
+  parameters["name"] = pathParam("name", false);
+  return {{"parameters", std::move(parameters)},
+          {"requestBodies", std::move(bodies)},
+          {"responses", std::move(responses)}};
+}
+
 // Every path of a served kind, each with its operations, rendered by `render`.
 void addPaths(json& paths, const Served& s, bool v2) {
   const auto render = [&](const Operation& op) {
@@ -241,8 +271,14 @@ void addPaths(json& paths, const Served& s, bool v2) {
   const std::string item = collection + "/{name}";
   auto params = [&](bool named) {
     json p = json::array();
-    if (named) p.push_back(pathParam("name", v2));
-    if (ns) p.push_back(pathParam("namespace", v2));
+    if (named) {
+      p.push_back(v2 ? pathParam("name", true)
+                     : json{{"$ref", std::string(kV3Parameters) + "name"}});
+    }
+    if (ns) {
+      p.push_back(v2 ? pathParam("namespace", true)
+                     : json{{"$ref", std::string(kV3Parameters) + "namespace"}});
+    }
     return p;
   };
   paths[collection] = {{"get", render({"get", "list", scope, false, false, false})},
@@ -301,25 +337,27 @@ std::optional<json> openApiV3(const model::Registry& registry,
                               const std::string& groupVersionPath) {
   json paths = json::object();
   json schemas = sharedDefinitions(false);
-  bool any = false;
-  for (const Served& s : served(registry)) {
+  const std::vector<Served> all = served(registry);
+  std::vector<const Served*> here;
+  for (const Served& s : all) {
     if (s.groupVersionPath() != groupVersionPath) continue;
-    any = true;
+    here.push_back(&s);
     schemas[s.definitionName()] = publishedSchema(s, false);
     addPaths(paths, s, false);
   }
-  if (!any) return std::nullopt;
+  if (here.empty()) return std::nullopt;
+  json components = v3SharedComponents(here);
+  components["schemas"] = std::move(schemas);
+  components["securitySchemes"] = {
+      {"BearerToken",
+       {{"type", "apiKey"},
+        {"name", "authorization"},
+        {"in", "header"},
+        {"description", "Bearer token: an admin or a namespace token"}}}};
   return json{{"openapi", "3.0.0"},
               {"info", {{"title", kTitle}, {"version", kInfoVersion}}},
               {"paths", std::move(paths)},
-              {"components",
-               {{"schemas", std::move(schemas)},
-                {"securitySchemes",
-                 {{"BearerToken",
-                   {{"type", "apiKey"},
-                    {"name", "authorization"},
-                    {"in", "header"},
-                    {"description", "Bearer token: an admin or a namespace token"}}}}}}}};
+              {"components", std::move(components)}};
 }
 
 json openApiV3Index(const model::Registry& registry) {

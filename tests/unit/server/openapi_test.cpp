@@ -19,14 +19,15 @@ using nlohmann::json;
 
 const model::Registry& registry() { return model::Registry::instance(); }
 
-// Every "$ref" in `doc` names an entry of `defs` (refs start with `prefix`).
+// Every "$ref" in `doc` names an entry of `defs` (refs start with `prefix`, the rest is a JSON
+// pointer into `defs`).
 void expectRefsResolve(const json& doc, const json& defs, const std::string& prefix) {
   std::function<void(const json&)> walk = [&](const json& v) {
     if (v.is_object()) {
       if (auto it = v.find("$ref"); it != v.end()) {
         const std::string ref = *it;
         ASSERT_EQ(ref.rfind(prefix, 0), 0u) << ref;
-        EXPECT_TRUE(defs.contains(ref.substr(prefix.size()))) << ref;
+        EXPECT_TRUE(defs.contains(json::json_pointer("/" + ref.substr(prefix.size())))) << ref;
       }
       for (const auto& [_, c] : v.items()) walk(c);
     } else if (v.is_array()) {
@@ -192,7 +193,7 @@ TEST(OpenApiV3, IndexPointsAtEachGroupVersionDocument) {
     auto doc = openApiV3(registry(), gv);
     ASSERT_TRUE(doc) << gv;
     EXPECT_EQ((*doc)["openapi"], "3.0.0");
-    expectRefsResolve(*doc, (*doc)["components"]["schemas"], "#/components/schemas/");
+    expectRefsResolve(*doc, (*doc)["components"], "#/components/");
   }
   EXPECT_FALSE(openApiV3(registry(), "apis/apps/v1"));
   // The same document hashes the same: kubectl caches by the URL.
@@ -211,12 +212,28 @@ TEST(OpenApiV3, SchemasAreTheCrdsWithGroupVersionKind) {
   EXPECT_EQ(mi["properties"]["status"], crd["properties"]["status"]);
   EXPECT_EQ(mi["properties"]["metadata"]["allOf"][0]["$ref"],
             std::string("#/components/schemas/") + model::kObjectMetaDefinition);
-  // kubectl 1.32 learns that the server validates fields from PATCH's parameters.
-  const json& patch =
+  // kubectl 1.32 learns that the server validates fields from PATCH's own parameters, by
+  // name: for every kind, fieldValidation is inline there, not a reference.
+  for (const model::Strategy* s : registry().all()) {
+    const auto& info = s->info();
+    const std::string item = "/apis/minimcp.io/v1alpha1/" +
+                             std::string(info.namespaced ? "namespaces/{namespace}/" : "") +
+                             info.plural + "/{name}";
+    const json& patch = (*doc)["paths"][item]["patch"];
+    EXPECT_TRUE(hasQueryParam(patch, "fieldValidation")) << item;
+    EXPECT_EQ(patch["x-kubernetes-group-version-kind"]["kind"], info.kind) << item;
+  }
+  // What operations share is defined once and referenced: kubectl parses the whole document
+  // again for every object it applies.
+  const json& put =
       (*doc)["paths"]["/apis/minimcp.io/v1alpha1/namespaces/{namespace}/mcpinstances/{name}"]
-            ["patch"];
-  EXPECT_TRUE(hasQueryParam(patch, "fieldValidation"));
-  EXPECT_EQ(patch["x-kubernetes-group-version-kind"]["kind"], "MCPInstance");
+            ["put"];
+  EXPECT_EQ(put["requestBody"]["$ref"],
+            "#/components/requestBodies/io.minimcp.v1alpha1.MCPInstance");
+  EXPECT_EQ(put["responses"]["200"]["$ref"],
+            "#/components/responses/io.minimcp.v1alpha1.MCPInstance");
+  EXPECT_EQ(put["parameters"][0]["$ref"], "#/components/parameters/dryRun");
+  EXPECT_EQ((*doc)["components"]["parameters"]["fieldValidation"]["in"], "query");
   auto core = openApiV3(registry(), "api/v1");
   ASSERT_TRUE(core);
   EXPECT_EQ((*core)["components"]["schemas"]["io.k8s.api.core.v1.Event"]

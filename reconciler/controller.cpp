@@ -108,6 +108,16 @@ Controller::Controller(ControllerOptions options, store::Store& store,
   std::error_code ec;
   instancesRoot_ = fs::weakly_canonical(options_.dataDir / "instances", ec).string();
   if (ec || options_.dataDir.empty()) instancesRoot_.clear();
+  if (options_.warmPools && options_.uids && options_.isolation.sandbox == "none" &&
+      !options_.dataDir.empty()) {
+    WarmPoolOptions popts;
+    popts.dataDir = options_.dataDir;
+    popts.mcpServersDir = options_.mcpServersDir;
+    popts.uids = options_.uids;
+    popts.metrics = options_.metricsRegistry;
+    pool_ = std::make_unique<WarmPool>(std::move(popts), store_, runtime_, *host_);
+    executor_.setClaimer(pool_.get());
+  }
 }
 
 Controller::~Controller() { stop(); }
@@ -140,6 +150,7 @@ void Controller::start() {
     }
   }
   sweepStrays();
+  if (pool_) pool_->start();
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
     workers_.emplace_back([this] { worker(); });
   }
@@ -153,6 +164,8 @@ void Controller::stop() {
   queue_.shutdown();
   for (auto& t : workers_) t.join();
   workers_.clear();
+  // Waiting processes read the end of their channel and exit: none was any instance's.
+  if (pool_) pool_->stop();
   spdlog::info("reconciler: stopped; instance processes keep running");
 }
 
@@ -617,11 +630,18 @@ void Controller::spawn(Snapshot& s, Plan& plan) {
   std::vector<std::string> warnings;
   runtime::LaunchSpec spec = buildLaunchSpec(*s.type, s.spec, ctx, &warnings);
   assignIdentity(s, spec);
+  spec.pool = s.spec.type;
   for (const auto& w : warnings) plan.events.push_back({"Warning", "EnvNotPassed", w});
   const runtime::ProcessHandle h = executor_.spawn(spec, port, probeSettings(s));
   plan.status.pid = h.pid;
   plan.status.processStartTime = std::to_string(h.startTime);
-  spdlog::info("reconciler: {}: spawned pid {} on port {}", s.key, h.pid, port);
+  if (executor_.claimedFromPool(s.key)) {
+    plan.events.push_back({"Normal", "ClaimedFromPool",
+                           "took over pid " + std::to_string(h.pid) + " from the warm pool of " +
+                               s.spec.type + " (started before it was needed)"});
+  }
+  spdlog::info("reconciler: {}: {} pid {} on port {}", s.key,
+               executor_.claimedFromPool(s.key) ? "claimed" : "spawned", h.pid, port);
 }
 
 void Controller::assignIdentity(const Snapshot& s, runtime::LaunchSpec& spec) {

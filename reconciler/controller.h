@@ -36,6 +36,7 @@
 #include "reconciler/runtime/process_runtime.h"
 #include "reconciler/stray_processes.h"
 #include "reconciler/uid_allocator.h"
+#include "reconciler/warm_pool.h"
 #include "reconciler/work_queue.h"
 
 namespace minimcp::reconciler {
@@ -74,6 +75,13 @@ struct ControllerOptions {
   Isolation isolation;
   // Where reconciles, the work queue, instances and restarts are counted. nullptr: nowhere.
   std::shared_ptr<ControllerMetrics> metrics;
+  // MCPTypes' spec.warmPool is honoured: waiting processes are kept and claimed by starts
+  // (warm_pool.h). Only with `uids` (each waiting process needs a uid of its own) and without a
+  // sandbox (a bwrap sandbox is built around one working directory, fixed before the instance is
+  // known); otherwise every start launches anew.
+  bool warmPools = true;
+  // Where the warm pools are counted (minimcp_warm_pool_*). nullptr: nowhere.
+  metrics::Registry* metricsRegistry = nullptr;
 };
 
 class Controller {
@@ -178,7 +186,8 @@ class Controller {
   const Clock& clock_;
   std::shared_ptr<KeyResolver> keys_;
   std::shared_ptr<runtime::HostProcesses> host_;
-  std::string instancesRoot_;  // DATA_DIR/instances, canonical; "" when there is no data dir
+  std::string instancesRoot_;       // DATA_DIR/instances, canonical; "" when there is no data dir
+  std::unique_ptr<WarmPool> pool_;  // before executor_, whose callbacks reach it
   std::mutex straysMu_;
   std::map<std::string, std::vector<runtime::ProcessInfo>> strays_;  // key → to stop
   // Delays are real time whatever clock_ is (tests drive reconcile() directly with a fake one).

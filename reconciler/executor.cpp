@@ -50,7 +50,10 @@ Executor::~Executor() {
 
 // --- callbacks ------------------------------------------------------------------------------
 
+void Executor::setClaimer(ProcessClaimer* claimer) { claimer_ = claimer; }
+
 void Executor::onExit(const std::string& key, const runtime::ExitInfo& info) {
+  if (ProcessClaimer* c = claimer_.load(); c && c->onExit(key, info)) return;
   {
     std::lock_guard lock(mu_);
     Memory& m = mem_[key];
@@ -231,14 +234,25 @@ runtime::ProcessHandle Executor::spawn(const runtime::LaunchSpec& spec, int port
   stopProbing(spec.key);
   // Before launch: a process that dies at once reports its exit before launch() returns.
   resetProcessMemory(spec.key);
-  runtime::ProcessHandle h = runtime_.launch(spec);
+  std::optional<runtime::ProcessHandle> claimed;
+  runtime::LaunchSpec launch = spec;
+  if (ProcessClaimer* c = claimer_.load(); c && !spec.pool.empty()) claimed = c->claim(launch);
+  runtime::ProcessHandle h = claimed ? *claimed : runtime_.launch(launch);
   {
     std::lock_guard lock(mu_);
-    mem_[spec.key].since = clock_.steadyNow();
-    mem_[spec.key].ownPid = h.pid;
+    Memory& m = mem_[spec.key];
+    m.since = clock_.steadyNow();
+    m.ownPid = h.pid;
+    m.claimed = claimed.has_value();
   }
   startProbing(spec.key, port, probe);
   return h;
+}
+
+bool Executor::claimedFromPool(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = mem_.find(key);
+  return it != mem_.end() && it->second.claimed;
 }
 
 void Executor::adopt(const runtime::LaunchSpec& spec, const runtime::ProcessHandle& handle,
@@ -253,6 +267,7 @@ void Executor::adopt(const runtime::LaunchSpec& spec, const runtime::ProcessHand
     std::lock_guard lock(mu_);
     mem_[spec.key].since = clock_.steadyNow();
     mem_[spec.key].ownPid = handle.pid;
+    mem_[spec.key].claimed = false;
   }
   if (port > 0 && !ports_.markUsed(static_cast<uint16_t>(port), spec.key)) {
     spdlog::warn("reconciler: {}: adopted process listens on port {}, already held by {}", spec.key,

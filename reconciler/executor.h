@@ -6,6 +6,7 @@
 // polling).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -45,6 +46,19 @@ inline constexpr double kUsageCpuPoints = 1.0;       // cpuPercent, absolute
 inline constexpr double kUsageMemoryFraction = 0.1;  // of the memory last written
 inline constexpr std::chrono::minutes kUsageMaxAge{10};
 
+// Where a start may come from besides a fresh launch: a warm pool's waiting process
+// (warm_pool.h). Executor::spawn asks it first whenever the spec names a pool.
+class ProcessClaimer {
+ public:
+  virtual ~ProcessClaimer() = default;
+  // A waiting process made spec.key's and handed its identity, or nullopt (then the executor
+  // launches `spec`, which the claimer may have changed: its uid/gid).
+  virtual std::optional<runtime::ProcessHandle> claim(runtime::LaunchSpec& spec) = 0;
+  // The runtime reports the exit of `key`: true when the key is one of the claimer's (then it is
+  // no instance's, and nothing else hears of it).
+  virtual bool onExit(const std::string& key, const runtime::ExitInfo& info) = 0;
+};
+
 class Executor {
  public:
   using Enqueue = std::function<void(const std::string& key)>;
@@ -58,6 +72,9 @@ class Executor {
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
+
+  // Set before the first spawn; must outlive the executor's runtime callbacks (the executor).
+  void setClaimer(ProcessClaimer* claimer);
 
   // --- observe
   // What decide() needs besides Desired. `status` is the stored status; where the executor
@@ -74,8 +91,12 @@ class Executor {
   int allocatePort(const std::string& key);
   // The port a spawn uses: `port` from status when this key holds it or it is free, else a new one.
   int ensurePort(const std::string& key, int port);
+  // The one way an instance's process starts: a waiting process of spec.pool's warm pool when
+  // one fits (claimedFromPool() then says so), else a fresh launch.
   runtime::ProcessHandle spawn(const runtime::LaunchSpec& spec, int port,
                                const ProbeSettings& probe);
+  // Whether the key's current process came from a warm pool.
+  bool claimedFromPool(const std::string& key) const;
   // Throws when the process is gone or not the one recorded.
   void adopt(const runtime::LaunchSpec& spec, const runtime::ProcessHandle& handle, int port,
              const ProbeSettings& probe);
@@ -123,6 +144,7 @@ class Executor {
     ProbeSettings probe;
     int probePort = 0;
     bool startupProbes = false;  // still probing every kStartupProbePeriod
+    bool claimed = false;        // the current process came from a warm pool
   };
   // Shared with the runtime callbacks so they become no-ops once the executor is gone.
   struct Sink {
@@ -146,6 +168,7 @@ class Executor {
   const Clock& clock_;
   Enqueue enqueue_;
   std::shared_ptr<Sink> sink_;
+  std::atomic<ProcessClaimer*> claimer_{nullptr};
   std::unique_ptr<runtime::ProbeScheduler> probes_;
 
   mutable std::mutex mu_;

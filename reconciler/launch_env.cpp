@@ -197,4 +197,45 @@ runtime::LaunchSpec buildLaunchSpec(const model::MCPTypeSpec& type,
   return spec;
 }
 
+fs::path poolDir(const fs::path& dataDir, const std::string& type, const std::string& slot) {
+  return dataDir / "pool" / type / slot;
+}
+
+fs::path poolLogDir(const fs::path& dataDir, const std::string& type, const std::string& slot) {
+  return dataDir / "pool-logs" / type / slot;
+}
+
+runtime::LaunchSpec buildPoolLaunchSpec(const model::MCPTypeSpec& type, const std::string& typeName,
+                                        const std::string& slot, const fs::path& dataDir,
+                                        const fs::path& mcpServersDir) {
+  runtime::LaunchSpec spec;
+  spec.key = std::string(kPoolKeyPrefix) + typeName + "/" + slot;
+  spec.workingDir = poolDir(dataDir, typeName, slot).string();
+  spec.logDir = poolLogDir(dataDir, typeName, slot).string();
+  ensureDir(dataDir, spec.workingDir);
+  ensureDir(dataDir, spec.logDir);
+  if (type.resources.memoryBytes) spec.limits.memoryBytes = *type.resources.memoryBytes;
+  if (type.resources.cpuMillis) spec.limits.cpuMillis = *type.resources.cpuMillis;
+  spec.stopGracePeriod = std::chrono::seconds(type.stopGracePeriodSeconds);
+  Env env;
+  env.set("PATH", kInstancePath);
+  env.set("HOME", spec.workingDir);
+  env.set("LOG_LEVEL", "info");
+  env.set("NODE_ENV", "production");
+  for (const auto& v : type.env) {
+    if (!model::reservedEnvReason(v.name, type.auth.env)) env.set(v.name, v.value);
+  }
+  env.set("MCP_POOL_ID", slot);
+  env.set("MCP_IDENTITY_FD", "3");
+  auto command = resolveCommand(type.server.command, kInstancePath, mcpServersDir);
+  if (!command) {
+    throw LaunchEnvError("command \"" + type.server.command + "\" not found on " + kInstancePath);
+  }
+  spec.command = command->string();
+  for (const auto& a : type.server.args) spec.args.push_back(resolveArg(a, mcpServersDir));
+  spec.codeDirs.push_back(canonicalDir(mcpServersDir).string());
+  spec.env = env.take();
+  return spec;
+}
+
 }  // namespace minimcp::reconciler

@@ -64,6 +64,25 @@ runtime::LaunchSpec buildLaunchSpec(const model::MCPTypeSpec& type,
                                     const LaunchContext& ctx,
                                     std::vector<std::string>* warnings = nullptr);
 
+// Warm pools. A waiting process of type T runs in DATA_DIR/pool/T/<slot> (cwd and HOME until
+// claimed) and logs to DATA_DIR/pool-logs/T/<slot> (mcpd's); its runtime key is
+// kPoolKeyPrefix + "T/<slot>", which no instance key can be ("~" is not in a namespace name).
+inline constexpr const char* kPoolKeyPrefix = "~pool/";
+std::filesystem::path poolDir(const std::filesystem::path& dataDir, const std::string& type,
+                              const std::string& slot);
+std::filesystem::path poolLogDir(const std::filesystem::path& dataDir, const std::string& type,
+                                 const std::string& slot);
+
+// What a waiting process is launched with: the type's command, args, limits and grace period as
+// buildLaunchSpec gives them, and an environment with nothing of any instance: PATH, HOME,
+// LOG_LEVEL, NODE_ENV, the type's env, MCP_POOL_ID=<slot> (a mark, not a secret) and
+// MCP_IDENTITY_FD=3 (the channel its instance's identity arrives on: mcp-servers/lib/identity.js).
+// Creates its directories (0700, mcpd's; the runtime hands the working dir to its uid).
+runtime::LaunchSpec buildPoolLaunchSpec(const model::MCPTypeSpec& type, const std::string& typeName,
+                                        const std::string& slot,
+                                        const std::filesystem::path& dataDir,
+                                        const std::filesystem::path& mcpServersDir);
+
 // `command` looked up in `path` (colon-separated) as execvp would; a command containing '/'
 // resolves against `mcpServersDir` when relative. nullopt when no executable file matches.
 std::optional<std::filesystem::path> resolveCommand(const std::string& command,

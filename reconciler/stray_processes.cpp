@@ -26,7 +26,14 @@ ProcessCheck checkRecordedProcess(const std::optional<runtime::ProcessInfo>& fou
   if (!found || recorded.pid <= 0 || found->pid != recorded.pid) return ProcessCheck::Gone;
   if (found->startTime != recorded.startTime) return ProcessCheck::OtherStartTime;
   if (marks.dir.empty() || found->cwd != marks.dir) return ProcessCheck::OtherDir;
-  if (marks.mcpId.empty() || found->mcpId != marks.mcpId) return ProcessCheck::OtherMcpId;
+  if (marks.mcpId.empty()) return ProcessCheck::OtherMcpId;
+  if (found->mcpId != marks.mcpId) {
+    // A warm-pool process claimed for the instance got its MCP_ID over its channel, not in its
+    // environment, which names only its pool slot; the instance's own uid (one per instance)
+    // together with the instance dir as its cwd is what makes it the instance's.
+    const bool claimed = !found->mcpId && found->poolId && marks.uid && found->realUid == marks.uid;
+    if (!claimed) return ProcessCheck::OtherMcpId;
+  }
   if (marks.uid && found->realUid != marks.uid) return ProcessCheck::OtherUid;
   return ProcessCheck::Ours;
 }

@@ -6,7 +6,9 @@
 // as the instance's own uid when it has one (status.isolation.uid). status.pid and
 // status.processStartTime name that process; anything may have written them (an admin, a
 // restore from backup), so the controller adopts or signals a recorded pid only when the
-// process carries every one of those marks (checkRecordedProcess).
+// process carries every one of those marks (checkRecordedProcess). A process claimed from a
+// warm pool (warm_pool.h) has MCP_POOL_ID instead of MCP_ID in its environment; its instance's
+// own uid stands in for the MCP_ID mark.
 //
 // After a crash of mcpd an instance may have processes nobody recorded (spawned just before
 // the crash). On every start (and resync) the controller groups the host's processes by

@@ -192,6 +192,21 @@ void UidAllocator::release(const std::string& key) {
   byKey_.erase(it);
 }
 
+std::optional<uint32_t> UidAllocator::handOver(const std::string& from, const std::string& to) {
+  std::lock_guard lock(mu_);
+  auto f = byKey_.find(from);
+  if (f == byKey_.end()) return std::nullopt;
+  const uint32_t id = f->second;
+  byKey_.erase(f);
+  if (auto t = byKey_.find(to); t != byKey_.end() && t->second != id) {
+    releasedSinceScan_.insert(t->second);
+    byId_.erase(t->second);
+  }
+  byId_[id] = to;
+  byKey_[to] = id;
+  return id;
+}
+
 std::optional<uint32_t> UidAllocator::idOf(const std::string& key) const {
   std::lock_guard lock(mu_);
   auto it = byKey_.find(key);

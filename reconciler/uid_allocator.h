@@ -89,6 +89,11 @@ class UidAllocator {
   // process carries it any more.
   void release(const std::string& key);
 
+  // The id `from` holds becomes `to`'s (a warm-pool process claimed for instance `to`); the one
+  // `to` held before is released as by release(), so its files must already be the new id's.
+  // nullopt (nothing changes) when `from` holds none.
+  std::optional<uint32_t> handOver(const std::string& from, const std::string& to);
+
   std::optional<uint32_t> idOf(const std::string& key) const;
   std::optional<std::string> holderOf(uint32_t id) const;
   size_t inUse() const;

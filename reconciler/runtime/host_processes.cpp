@@ -71,7 +71,10 @@ std::optional<ProcessInfo> ProcHostProcesses::inspect(pid_t pid) const {
   auto st = readProcStat(pid);
   if (!st) return std::nullopt;
   auto p = fromStat(*st);
-  if (p) p->mcpId = readProcEnvVar(pid, "MCP_ID");
+  if (p) {
+    p->mcpId = readProcEnvVar(pid, "MCP_ID");
+    p->poolId = readProcEnvVar(pid, "MCP_POOL_ID");
+  }
   return p;
 }
 

@@ -28,6 +28,8 @@ struct ProcessInfo {
   // MCP_ID of /proc/PID/environ. Filled by inspect() only (list() leaves it unset); nullopt
   // when the variable is absent or the environment unreadable.
   std::optional<std::string> mcpId;
+  // MCP_POOL_ID of /proc/PID/environ (a warm-pool process), as mcpId.
+  std::optional<std::string> poolId;
 
   bool operator==(const ProcessInfo&) const = default;
 };

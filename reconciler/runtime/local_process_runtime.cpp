@@ -1,5 +1,6 @@
 #include "reconciler/runtime/local_process_runtime.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
@@ -236,6 +237,78 @@ void rotateLogIfNeeded(const std::string& dir, uint64_t maxBytes, int keep) {
   ::truncate(path.c_str(), 0);
 }
 
+void moveLog(const std::string& fromDir, const std::string& toDir, int keep) {
+  std::error_code ec;
+  fs::create_directories(toDir, ec);
+  struct stat st {};
+  if (::lstat(toDir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
+    throw LaunchError("log directory " + toDir + " is not a directory owned by mcpd");
+  }
+  const std::string to = toDir + "/" + kLogFileName;
+  if (::access(to.c_str(), F_OK) == 0) {
+    if (keep > 0) {
+      for (int i = keep - 1; i >= 1; --i) {
+        ::rename((to + "." + std::to_string(i)).c_str(),
+                 (to + "." + std::to_string(i + 1)).c_str());
+      }
+      ::rename(to.c_str(), (to + ".1").c_str());
+    } else {
+      ::unlink(to.c_str());
+    }
+  }
+  const std::string from = fromDir + "/" + kLogFileName;
+  if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
+    spdlog::warn("runtime: cannot move {} to {}: {}", from, to, std::strerror(errno));
+  }
+  fs::remove_all(fromDir, ec);
+}
+
+namespace {
+
+void reownAt(int dirFd, uint32_t from, uint32_t to, dev_t dev, int depth) {
+  if (depth > 256) return;  // deeper than any real tree; a hostile one gets no further
+  DIR* d = ::fdopendir(dirFd);
+  if (!d) {
+    ::close(dirFd);
+    return;
+  }
+  while (dirent* ent = ::readdir(d)) {
+    const std::string name = ent->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st {};
+    if (::fstatat(dirFd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_dev != dev) {
+      continue;
+    }
+    if ((st.st_uid == from || st.st_gid == from) &&
+        ::fchownat(dirFd, name.c_str(), st.st_uid == from ? to : st.st_uid,
+                   st.st_gid == from ? to : st.st_gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      spdlog::warn("runtime: cannot give {} to uid {}: {}", name, to, std::strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode)) {
+      const int child =
+          ::openat(dirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (child >= 0) reownAt(child, from, to, dev, depth + 1);
+    }
+  }
+  ::closedir(d);  // closes dirFd
+}
+
+}  // namespace
+
+void reownTree(const std::string& dir, uint32_t from, uint32_t to) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot open " + dir + ": " + std::strerror(errno));
+  }
+  if ((st.st_uid == from || st.st_gid == from) &&
+      ::fchown(fd, st.st_uid == from ? to : st.st_uid, st.st_gid == from ? to : st.st_gid) != 0) {
+    spdlog::warn("runtime: cannot give {} to uid {}: {}", dir, to, std::strerror(errno));
+  }
+  reownAt(fd, from, to, st.st_dev, 0);
+}
+
 std::vector<std::string> logFiles(const std::string& logDir) {
   std::vector<std::string> out;
   std::string base = logDir + "/" + kLogFileName;
@@ -409,22 +482,24 @@ struct LocalProcessRuntime::Impl {
   void finish(const EntryPtr& e) {
     ExitInfo info;
     ExitCallback cb;
+    std::string key;
     {
       std::lock_guard lock(mu);
       if (e->finished) return;
       e->finished = true;
       info = *e->exit;
+      key = e->key;  // rekey() may rename it until now
       auto it = entries.find(e->key);
       if (it != entries.end() && it->second == e) entries.erase(it);
       if (e->cgroup && !removeCgroup(*e->cgroup)) pendingCgroups.push_back(*e->cgroup);
       cb = exitCallback;
     }
     exited.notify_all();
-    spdlog::info("runtime: {} pid {} exited: {}{}", e->key, info.pid, info.reason,
+    spdlog::info("runtime: {} pid {} exited: {}{}", key, info.pid, info.reason,
                  info.exitCode ? " code " + std::to_string(*info.exitCode)
                  : info.signal ? " signal " + std::to_string(*info.signal)
                                : std::string());
-    if (cb) asio::post(io, [cb, key = e->key, info] { cb(key, info); });
+    if (cb) asio::post(io, [cb, key, info] { cb(key, info); });
   }
 
   // --- sampling -------------------------------------------------------------------------
@@ -647,6 +722,7 @@ struct LocalProcessRuntime::Impl {
       rlimits.push_back({RLIMIT_NPROC, rlimit{n, n}});
     }
     const char* cwd = spec.workingDir.c_str();
+    const int channel = spec.channelFd;
     const int logOut = logFd.get();
     const int nullIn = nullFd.get();
 
@@ -689,6 +765,9 @@ struct LocalProcessRuntime::Impl {
       if (::dup2(nullIn, 0) < 0 || ::dup2(logOut, 1) < 0 || ::dup2(logOut, 2) < 0) fail("dup2");
       // Nothing of mcpd's (sockets, store, pidfds) leaks into the instance.
       ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+      // ... but the warm pool's identity channel, which becomes descriptor 3.
+      if (channel == 3 && ::fcntl(3, F_SETFD, 0) != 0) fail("keeping the identity channel");
+      if (channel >= 0 && channel != 3 && ::dup2(channel, 3) < 0) fail("dup2 identity channel");
     };
     // A child that failed before exec has already exited: reap it here, its pid is lost else.
     auto reapFailed = [](auto& exec, const std::error_code&) {
@@ -789,6 +868,31 @@ struct LocalProcessRuntime::Impl {
     return true;
   }
 
+  std::optional<ProcessHandle> rekey(const std::string& from, const LaunchSpec& to) {
+    if (to.key.empty()) return std::nullopt;
+    std::string fromLogDir;
+    {
+      std::lock_guard lock(mu);
+      auto it = entries.find(from);
+      if (it == entries.end() || it->second->exit || entries.count(to.key)) return std::nullopt;
+      fromLogDir = it->second->logDir;
+    }
+    if (auto ids = idsFor(to); ids && ids->first != 0 && !to.workingDir.empty()) {
+      giveWorkingDir(to.workingDir, ids->first, ids->second);
+    }
+    if (!fromLogDir.empty() && !to.logDir.empty()) moveLog(fromLogDir, to.logDir, to.maxLogFiles);
+    std::lock_guard lock(mu);
+    auto it = entries.find(from);
+    if (it == entries.end() || it->second->exit || entries.count(to.key)) return std::nullopt;
+    EntryPtr e = it->second;
+    entries.erase(it);
+    e->key = to.key;
+    configure(*e, to);
+    entries[to.key] = e;
+    spdlog::info("runtime: {} pid {} is now {}", from, e->handle.pid, to.key);
+    return e->handle;
+  }
+
   std::optional<ExitInfo> stop(const std::string& key,
                                std::optional<std::chrono::milliseconds> grace) {
     EntryPtr e;
@@ -856,6 +960,11 @@ std::optional<Usage> LocalProcessRuntime::usage(const std::string& key) const {
   auto it = impl_->entries.find(key);
   if (it == impl_->entries.end()) return std::nullopt;
   return it->second->usage;
+}
+
+std::optional<ProcessHandle> LocalProcessRuntime::rekey(const std::string& from,
+                                                        const LaunchSpec& to) {
+  return impl_->rekey(from, to);
 }
 
 std::optional<ProcessHandle> LocalProcessRuntime::handle(const std::string& key) const {

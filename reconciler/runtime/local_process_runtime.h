@@ -54,6 +54,7 @@ class LocalProcessRuntime : public ProcessRuntime {
                                std::optional<std::chrono::milliseconds> grace = {}) override;
   std::optional<Usage> usage(const std::string& key) const override;
   std::optional<ProcessHandle> handle(const std::string& key) const override;
+  std::optional<ProcessHandle> rekey(const std::string& from, const LaunchSpec& to) override;
   void onExit(ExitCallback callback) override;
   void onLimitExceeded(LimitCallback callback) override;
   std::string enforcement() const override;
@@ -71,5 +72,16 @@ class LocalProcessRuntime : public ProcessRuntime {
 // O_APPEND descriptor, so rotation needs no cooperation and survives mcpd restarts (a pipe
 // through mcpd would not). Lines written between the copy and the truncate are lost.
 void rotateLogIfNeeded(const std::string& dir, uint64_t maxBytes, int keep);
+
+// Moves `fromDir/output.log` to `toDir/output.log` (created mcpd's own if missing), an
+// output.log already there shifted to output.log.1 (older ones up, at most `keep`), then removes
+// fromDir with what is left in it. The writer's O_APPEND descriptor follows the file.
+void moveLog(const std::string& fromDir, const std::string& toDir, int keep);
+
+// Every entry under `dir` (itself included, never following a symlink nor leaving its file
+// system) owned by uid or gid `from` gets uid/gid `to`: the files of an instance whose uid
+// changed. Walked through directory descriptors, so a name swapped for a symlink meanwhile hands
+// nothing else over. Throws std::runtime_error when `dir` cannot be opened.
+void reownTree(const std::string& dir, uint32_t from, uint32_t to);
 
 }  // namespace minimcp::runtime

@@ -54,6 +54,12 @@ struct LaunchSpec {
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   std::chrono::milliseconds stopGracePeriod{10000};
+  // A socket the child gets as descriptor 3 (a warm-pool process's identity channel), its only
+  // inherited descriptor besides 0-2. -1: none. The caller keeps (and closes) its own copy.
+  int channelFd = -1;
+  // The MCPType of the instance: a start may claim a waiting process of that type's warm pool
+  // instead of launching one (Executor::spawn). Empty: never.
+  std::string pool;
 };
 
 // Names one process across mcpd restarts: the pid alone can be reused by the kernel; the pid
@@ -124,6 +130,18 @@ class ProcessRuntime {
 
   // Handle of the key's running process, nullopt when none.
   virtual std::optional<ProcessHandle> handle(const std::string& key) const = 0;
+
+  // A warm-pool process launched as `from` becomes `to.key`'s process: exit detection, usage,
+  // limits, log settings and the grace period follow `to` from now on; to.workingDir becomes
+  // uid/gid's own (as a launch gives it) and the process's log file moves to to.logDir (an
+  // output.log there is kept as output.log.1, ...). nullopt when `from` runs no process or
+  // `to.key` already has one. The caller hands the process its identity. Throws LaunchError
+  // when the working directory cannot be given.
+  virtual std::optional<ProcessHandle> rekey(const std::string& from, const LaunchSpec& to) {
+    (void)from;
+    (void)to;
+    return std::nullopt;
+  }
 
   // Set once, before the first launch/adopt.
   virtual void onExit(ExitCallback callback) = 0;

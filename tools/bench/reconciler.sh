@@ -11,7 +11,7 @@
 # The measuring is done by tools/bench/reconciler_bench.mjs; this script starts mcpd, installs
 # the pinned pm2 into a cache dir, and cleans up every process (by pid) whatever happens.
 # Usage: tools/bench/reconciler.sh [--build-dir DIR] [--runs N] [--count N] [--idle SECONDS]
-#          [--samples N] [--only startup,restart,expiry,fleet] [--no-pm2] [--sandbox none|bwrap]
+#          [--samples N] [--only startup,restart,expiry,fleet,pool] [--no-pm2] [--sandbox none|bwrap]
 #   (default build dir: build/, as tools/build.sh leaves it; needs mcpd and mcpctl)
 #   As root, mcpd gives every instance a uid of its own (the default); --sandbox bwrap adds the
 #   bubblewrap sandbox around each.

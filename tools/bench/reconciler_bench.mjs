@@ -283,6 +283,61 @@ async function benchStartup(w, tmp) {
     `status.pid seen ${ms(sp.median)} after the create`, '≤ 25 ms', m.median - b.median <= 25);
 }
 
+// apply → Ready when the type keeps a warm pool (every start claims a waiting process), next to
+// a bare node start, interleaved. The pool refills between runs (its refill is not measured).
+async function poolReady(size, timeoutMs = 60000) {
+  const series = `minimcp_warm_pool_processes{state="ready",type="${TYPE}"} ${size}\n`;
+  const deadline = now() + timeoutMs;
+  while (now() < deadline) {
+    const r = await api('GET', '/metrics');
+    if (r.body.includes(series)) return;
+    await sleep(20);
+  }
+  throw new Error(`the warm pool of ${TYPE} never reached ${size} ready`);
+}
+async function setPoolSize(size) {
+  const r = await api('PATCH', `/apis/minimcp.io/v1alpha1/mcptypes/${TYPE}`,
+    JSON.stringify({spec: {warmPool: {size}}}), 'application/merge-patch+json');
+  if (r.status !== 200) throw new Error(`warmPool of ${TYPE}: ${r.status} ${r.body}`);
+}
+async function benchPool(w, tmp) {
+  const bare = [], pooled = [], claimedEvents = [];
+  await setPoolSize(2);
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      await poolReady(2);
+      const [port] = await freePorts(1);
+      const t0 = now();
+      const child = spawnBare(port, `bench-bare-pool-${i}`, tmp);
+      const t1 = await untilHealthy(port, `bench-bare-pool-${i}`, 30000, 2);
+      bare.push(t1 - t0);
+      await stopChildren([child]);
+
+      await poolReady(2);
+      const name = `pooled-${i}`;
+      const s0 = now();
+      const created = await create(name);
+      remember(0, created.metadata.uid);
+      const s1 = await w.until((x) => ready(x.objects.get(name)), 30000, `${name} Ready`);
+      pooled.push(s1 - s0);
+      const pid = w.objects.get(name).status.pid;
+      remember(pid, created.metadata.uid);
+      const ev = await api('GET', `/apis/minimcp.io/v1alpha1/namespaces/${NS}/events`);
+      claimedEvents.push(JSON.parse(ev.body).items.some((e) =>
+        e.involvedObject?.uid === created.metadata.uid && e.reason === 'ClaimedFromPool') ? 1 : 0);
+      await deleteAndWait(w, [name]);
+    }
+  } finally {
+    await setPoolSize(0);
+  }
+  const b = stats(bare), p = stats(pooled);
+  const claimed = claimedEvents.reduce((a, x) => a + x, 0);
+  log('pool bare', JSON.stringify(b), 'pooled', JSON.stringify(p), 'claimed', claimed);
+  row(`apply → Ready with a warm pool (watch), median of ${RUNS}`, `${ms(p.median)} (p90 ${ms(p.p90)})`,
+    `bare node → /health ${ms(b.median)} (p90 ${ms(b.p90)}); ${claimed}/${RUNS} claimed`, '≤ 30 ms',
+    p.median <= 30 && claimed === RUNS);
+}
+
 // Pids of mcpd's children created after `known` whose environment names the instance.
 function newChildOf(uid, known) {
   for (const d of fs.readdirSync('/proc')) {
@@ -462,6 +517,7 @@ try {
   await w.start();
   const only = (E.ONLY ?? 'startup,restart,expiry,fleet').split(',');
   if (only.includes('startup')) await benchStartup(w, tmp);
+  if (only.includes('pool')) await benchPool(w, tmp);
   if (only.includes('restart')) await benchRestart(w);
   if (only.includes('expiry')) await benchExpiry(w);
   if (only.includes('fleet')) await benchFleet(w, tmp, rssFresh);

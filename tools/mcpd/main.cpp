@@ -534,6 +534,7 @@ int main(int argc, char** argv) {
     minimcp::reconciler::ControllerOptions copts;
     copts.metrics =
         std::make_shared<minimcp::reconciler::ControllerMetrics>(server.metrics(), "mcpinstance");
+    copts.metricsRegistry = &server.metrics();
     if (::geteuid() != 0) {
       copts.isolation = Isolation::none(::geteuid(), ::getegid(), sandbox);
       spdlog::warn("mcpd is not root: every instance runs as uid {} ({})", ::geteuid(),

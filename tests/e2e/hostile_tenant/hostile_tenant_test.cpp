@@ -10,6 +10,11 @@
 //
 // One mcpd for the whole suite (when the binary runs all cases in one process); every case is
 // self-contained, so a case run alone (ctest) sets up its own.
+//
+// MINIMCP_E2E_WARM_POOL=N runs the same suite with warm pools: the types the cases use keep N
+// waiting processes, and alice's and bob's instances are claimed from them (ctest runs the
+// suite both ways, the second under the prefix "warm_pool."). A claimed process got its key
+// over its private channel: the key is then in no /proc/PID/environ at all.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -37,6 +42,11 @@ constexpr auto kReadyTimeout = 40s;
 constexpr const char* kAlice = "alice";
 constexpr const char* kBob = "bob";
 constexpr const char* kKeyedType = "echo-keyed";
+
+int warmPoolSize() {
+  const char* v = std::getenv("MINIMCP_E2E_WARM_POOL");
+  return v ? std::atoi(v) : 0;
+}
 
 // The echo server with its key decrypted into API_KEY (the type's auth env).
 constexpr const char* kKeyedTypeYaml = R"(apiVersion: minimcp.io/v1alpha1
@@ -198,6 +208,30 @@ struct World {
   std::string setupFailure;
 
   std::string dataDir() { return cluster->mcpd().dataDir(); }
+  // What /proc/PID/environ of alice's process shows as API_KEY: her key when launched with it,
+  // nothing when her process was claimed from a warm pool.
+  std::string environKey() const { return warmPoolSize() > 0 ? "" : aliceMarker; }
+
+  // The types the cases use keep warmPoolSize() waiting processes; waits for the keyed type's.
+  void givePools() {
+    Cluster& c = *cluster;
+    for (const char* type : {kKeyedType, "echo", "filesystem"}) {
+      auto r = c.api().request("PATCH", std::string(kApi) + "/mcptypes/" + type,
+                               json{{"spec", {{"warmPool", {{"size", warmPoolSize()}}}}}}.dump(),
+                               {{"Content-Type", "application/merge-patch+json"}}, 10s);
+      if (r.status != 200) throw std::runtime_error("warm pool of " + std::string(type) + r.body);
+    }
+    const std::string series = std::string("minimcp_warm_pool_processes{state=\"ready\",type=\"") +
+                               kKeyedType + "\"} " + std::to_string(warmPoolSize()) + "\n";
+    if (!pollUntil(
+            [&] {
+              auto r = c.api().request("GET", "/metrics", "", {}, 10s);
+              return r.body.find(series) != std::string::npos;
+            },
+            60s)) {
+      throw std::runtime_error("the warm pool of " + std::string(kKeyedType) + " never filled");
+    }
+  }
   std::string instanceDir(const std::string& ns, const std::string& name) {
     return dataDir() + "/instances/" + ns + "/" + name;
   }
@@ -214,6 +248,7 @@ struct World {
     Cluster& c = *cluster;
     auto r = c.mcpd().mcpctl({"apply", "-f", "-"}, kKeyedTypeYaml);
     if (r.exitCode != 0) throw std::runtime_error("apply type: " + r.err);
+    if (warmPoolSize() > 0) givePools();
     for (const auto& [ns, marker] : {std::pair{kAlice, aliceMarker}, std::pair{kBob, bobMarker}}) {
       r = c.mcpd().mcpctl({"create", "apikey", "k", "-n", ns, "--type", kKeyedType, "--from-stdin"},
                           marker);
@@ -246,8 +281,13 @@ struct World {
     }
     alicePid = pidOf(alice);
     aliceStartTime = alice["status"].value("processStartTime", "");
-    if (procEnviron(alicePid)["API_KEY"] != aliceMarker) {
-      throw std::runtime_error("alice's process does not hold her key as API_KEY");
+    if (procEnviron(alicePid)["API_KEY"] != environKey()) {
+      throw std::runtime_error(warmPoolSize() > 0
+                                   ? "alice's claimed process shows her key in its environ"
+                                   : "alice's process does not hold her key as API_KEY");
+    }
+    if (warmPoolSize() > 0 && c.event(uidOf(alice), "ClaimedFromPool").is_null()) {
+      throw std::runtime_error("alice's instance was not claimed from the warm pool");
     }
     // A file alice's server wrote into its own dir, as it would: its owner, umask 022.
     aliceSecretFile = instanceDir(kAlice, "a1") + "/alice-notes.txt";
@@ -326,7 +366,7 @@ class HostileTenant : public ::testing::Test {
     EXPECT_EQ(pidOf(a1), w_->alicePid) << a1.dump(2);
     EXPECT_EQ(a1["status"].value("processStartTime", ""), w_->aliceStartTime);
     EXPECT_TRUE(processRunning(w_->alicePid));
-    EXPECT_EQ(procEnviron(w_->alicePid)["API_KEY"], w_->aliceMarker);
+    EXPECT_EQ(procEnviron(w_->alicePid)["API_KEY"], w_->environKey());
     EXPECT_NE(testing::readFileOr(w_->aliceSecretFile).find(w_->aliceMarker), std::string::npos)
         << "alice's file changed";
 

@@ -91,6 +91,29 @@ inline std::vector<int> pidsWithMcpId(const std::string& uid) {
   return pids;
 }
 
+// Live processes whose working directory is `dir` or below it (e.g. an instance dir, or
+// DATA_DIR/pool: warm-pool processes, which carry no MCP_ID once claimed either).
+inline std::vector<int> pidsUnder(const std::string& dir) {
+  std::vector<int> pids;
+  DIR* d = opendir("/proc");
+  if (!d) return pids;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    char buf[4096];
+    const ssize_t n =
+        readlink((std::string("/proc/") + e->d_name + "/cwd").c_str(), buf, sizeof buf - 1);
+    if (n <= 0) continue;
+    const std::string cwd(buf, static_cast<size_t>(n));
+    if ((cwd == dir || cwd.rfind(dir + "/", 0) == 0) && processRunning(static_cast<int>(pid))) {
+      pids.push_back(static_cast<int>(pid));
+    }
+  }
+  closedir(d);
+  return pids;
+}
+
 // True when a server could listen on 127.0.0.1:port now. SO_REUSEADDR as every server (node,
 // mcpd's port checker) sets it: connections the old server closed linger in TIME_WAIT.
 inline bool portBindable(int port) {
@@ -290,6 +313,13 @@ class Cluster {
     std::vector<int> left;
     for (const auto& uid : uids_) {
       for (int pid : pidsWithMcpId(uid)) {
+        kill(pid, SIGKILL);
+        left.push_back(pid);
+      }
+    }
+    // Processes claimed from a warm pool carry no MCP_ID: they are found by their directory.
+    for (const char* dir : {"/instances", "/pool"}) {
+      for (int pid : pidsUnder(mcpd_->dataDir() + dir)) {
         kill(pid, SIGKILL);
         left.push_back(pid);
       }

@@ -29,6 +29,13 @@ ProcessInfo proc(pid_t pid, uint64_t start, std::string cwd, std::optional<std::
   return p;
 }
 
+// A warm-pool process claimed for the instance: MCP_POOL_ID, no MCP_ID, in the instance dir.
+ProcessInfo pooled(uid_t uid) {
+  ProcessInfo p = proc(4242, 777, kDir, std::nullopt, uid);
+  p.poolId = "3fa9c0d1e2b4";
+  return p;
+}
+
 TEST(CheckRecordedProcess, EveryMarkMustMatch) {
   const runtime::ProcessHandle recorded{4242, 777};
   const InstanceMarks withUid{kDir, kMcpId, 61000};
@@ -67,6 +74,10 @@ TEST(CheckRecordedProcess, EveryMarkMustMatch) {
        ProcessCheck::OtherDir},
       {"marks without an MCP_ID", proc(4242, 777, kDir, "", 61000), InstanceMarks{kDir, "", 61000},
        ProcessCheck::OtherMcpId},
+      {"claimed from a warm pool: its slot's mark and the instance's uid", pooled(61000), withUid,
+       ProcessCheck::Ours},
+      {"a pool process under another uid", pooled(61001), withUid, ProcessCheck::OtherMcpId},
+      {"a pool process while no uid is recorded", pooled(61000), noUid, ProcessCheck::OtherMcpId},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(checkRecordedProcess(c.found, recorded, c.marks), c.want)

@@ -94,6 +94,26 @@ TEST(UidAllocator, OneIdPerKeyKeptAcrossReserves) {
   EXPECT_EQ(a.inUse(), 2u);
 }
 
+TEST(UidAllocator, HandOverGivesTheWarmProcessIdToTheInstanceAndReleasesItsOld) {
+  auto usage = std::make_shared<FakeUsage>();
+  test::FakeClock clock;
+  UidAllocator a({100, 103}, usage, clock);
+  const uint32_t slot = a.reserve("~pool/echo/1");
+  const uint32_t old = a.reserve("ns/a");
+  EXPECT_EQ(a.handOver("~pool/echo/1", "ns/a"), slot);
+  EXPECT_EQ(a.idOf("ns/a"), slot);
+  EXPECT_EQ(a.idOf("~pool/echo/1"), std::nullopt) << "the slot holds nothing any more";
+  EXPECT_EQ(a.holderOf(slot), "ns/a");
+  EXPECT_EQ(a.holderOf(old), std::nullopt);
+  EXPECT_EQ(a.inUse(), 1u);
+  // The released id is not handed out again before a process scan says nothing carries it.
+  const uint32_t next = a.reserve("ns/b");
+  EXPECT_NE(next, old);
+  EXPECT_NE(next, slot);
+  EXPECT_EQ(a.handOver("~pool/echo/1", "ns/c"), std::nullopt) << "a slot is handed over once";
+  EXPECT_EQ(a.idOf("ns/c"), std::nullopt);
+}
+
 TEST(UidAllocator, RestoresIdsFromDirOwnersThenFromStatus) {
   auto usage = std::make_shared<FakeUsage>();
   usage->dirs = {{"ns/a", 150}, {"ns/root-owned", 0}};

@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -18,13 +17,13 @@
 #include <optional>
 #include <regex>
 #include <set>
-#include <thread>
 #include <utility>
 
 #include "api/gateway/oauth_resource.h"
 #include "api/model/json_fields.h"
 #include "api/model/kinds.h"
 #include "api/model/validation.h"
+#include "api/server/io_executor.h"
 #include "api/server/tls.h"
 #include "api/util/api_error.h"
 
@@ -148,20 +147,6 @@ std::optional<Route> parseRoute(const std::string& target) {
   return r;
 }
 
-bool conditionTrue(const nlohmann::json& status, const std::string& type) {
-  auto it = status.find("conditions");
-  if (it == status.end() || !it->is_array()) return false;
-  for (const auto& c : *it) {
-    if (c.is_object() && c.value("type", "") == type) return c.value("status", "") == "True";
-  }
-  return false;
-}
-
-bool ready(const nlohmann::json& obj) {
-  auto st = obj.find("status");
-  return st != obj.end() && st->is_object() && conditionTrue(*st, "Ready");
-}
-
 // A peer node's spec.address: scheme://host[:port][/prefix].
 struct PeerAddress {
   bool tls = true;
@@ -244,7 +229,10 @@ struct Head {
   bool streaming = false;
 };
 
-// One upstream connection, plain or TLS; pooled between requests.
+// One upstream connection, plain or TLS; pooled between requests. Its socket belongs to the
+// server's io_context and to no strand: the exchange using it binds every completion to its own
+// session's strand, and only one exchange uses it at a time (the pool hands it over under a
+// mutex).
 struct Conn {
   Conn(net::io_context& ioc, std::shared_ptr<ssl::context> ctx) : context(std::move(ctx)) {
     if (context) {
@@ -254,12 +242,12 @@ struct Conn {
     }
   }
   std::shared_ptr<ssl::context> context;
-  std::optional<beast::tcp_stream> plain;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  std::optional<tcp::socket> plain;
+  std::optional<ssl::stream<tcp::socket>> tls;
   beast::flat_buffer buffer;
   SteadyClock::time_point idleSince;
 
-  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  tcp::socket& socket() { return tls ? tls->next_layer() : *plain; }
   // Runs `fn` with the stream to read and write HTTP on.
   template <class Fn>
   void visit(Fn&& fn) {
@@ -275,15 +263,48 @@ class Exchange;
 
 }  // namespace
 
-// The upstream side: one I/O thread, the idle connections per port and the exchanges in
-// progress. `idle` and `live` are touched only on the I/O thread.
+// What the exchanges share: the idle connections per upstream and the peers' TLS contexts.
+// The exchanges themselves run on the API server's I/O threads (each on the strand of the
+// session waiting for it): no thread of the gateway's own, so no hand-off between threads per
+// request.
 struct Gateway::Core {
-  net::io_context ioc{1};
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
-  std::thread thread;
-  std::atomic<bool> stopped{false};
-  std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle;
-  std::set<std::shared_ptr<Exchange>> live;
+  // An idle connection to `key` young enough to reuse, else null.
+  std::unique_ptr<Conn> takeIdle(const std::string& key) {
+    std::lock_guard lock(mu);
+    auto it = idle.find(key);
+    if (it == idle.end()) return nullptr;
+    auto now = SteadyClock::now();
+    while (!it->second.empty()) {
+      auto c = std::move(it->second.back());
+      it->second.pop_back();
+      if (now - c->idleSince < kMaxIdleAge) return c;
+    }
+    return nullptr;
+  }
+
+  // Keeps `c` for the next exchange to `key`; drops (closes) it when the pool is full or the
+  // gateway is gone.
+  void keepIdle(const std::string& key, std::unique_ptr<Conn> c) {
+    std::lock_guard lock(mu);
+    if (stopped) return;
+    auto& pool = idle[key];
+    if (pool.size() >= kMaxIdlePerUpstream) return;
+    c->idleSince = SteadyClock::now();
+    pool.push_back(std::move(c));
+  }
+
+  bool stopping() {
+    std::lock_guard lock(mu);
+    return stopped;
+  }
+
+  // The gateway goes away: every idle connection is closed now (their sockets belong to the
+  // server's io_context, which outlives the gateway) and none is kept any more.
+  void stop() {
+    std::lock_guard lock(mu);
+    stopped = true;
+    idle.clear();
+  }
 
   // Client TLS contexts for peer nodes, by CA bundle (any thread).
   std::mutex tlsMu;
@@ -315,20 +336,18 @@ struct Gateway::Core {
     return ctx;
   }
 
-  // False once the I/O thread is gone: the caller must not expect `fn` to run.
-  template <class Fn>
-  bool post(Fn&& fn) {
-    if (stopped) return false;
-    net::post(ioc, std::forward<Fn>(fn));
-    return true;
-  }
+ private:
+  std::mutex mu;  // guards stopped and idle
+  bool stopped = false;
+  std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle;
 };
 
 namespace {
 
 // One proxied request: connect (or reuse), send, read the head, then either read the whole
 // body or relay it chunk by chunk to a StreamSink. Everything but
-// onHead()/dropHead()/attach()/detach() runs on the I/O thread.
+// onHead()/dropHead()/attach()/detach() runs on the strand begin() was given (the waiting
+// session's).
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(std::shared_ptr<Gateway::Core> core, Upstream upstream,
@@ -337,12 +356,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
         up_(std::move(upstream)),
         req_(std::move(req)),
         idleTimeout_(options.idleTimeout),
-        window_(core_->ioc),
         coalesceWindow_(options.coalesceWindow) {}
 
   const std::string& requestBody() const { return req_.body(); }
 
-  // Who is told the response head, once (on the I/O thread); set before begin().
+  // Who is told the response head, once; set before begin().
   void onHead(std::function<void(Head)> fn) {
     std::lock_guard lock(mu_);
     headFn_ = std::move(fn);
@@ -357,11 +375,17 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       answered = headGiven_;
       headFn_ = nullptr;
     }
-    if (!answered) core_->post([self = shared_from_this()] { self->fail(503, "cancelled"); });
+    if (!answered) post([self = shared_from_this()] { self->fail(503, "cancelled"); });
   }
 
-  void begin() {
-    core_->live.insert(shared_from_this());
+  // Starts the exchange on `ex`, the strand of the session waiting for it (called there).
+  void begin(net::any_io_executor ex) {
+    {
+      std::lock_guard lock(mu_);
+      ex_ = ex;
+    }
+    window_.emplace(ex);
+    deadline_.emplace(ex);
     acquire();
   }
 
@@ -372,7 +396,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       if (detached_) return;
       sink_ = sink;
     }
-    if (!core_->post([self = shared_from_this()] { self->flush(); })) sink->finish();
+    post([self = shared_from_this()] { self->flush(); });
   }
 
   // The client went away or the server stops (any thread). No sink call happens after this
@@ -384,65 +408,105 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       detached_ = true;
       sink_.reset();
     }
-    core_->post([self = shared_from_this()] { self->end(); });
+    post([self = shared_from_this()] { self->end(); });
   }
 
-  // The gateway stops (I/O thread): whoever waits for this exchange is told so.
-  void shutdown() { fail(503, "the gateway is stopping"); }
-
-  // Closes the connection and forgets the exchange (I/O thread).
+  // Closes the connection.
   void end() {
     closed_ = true;
-    window_.cancel();
+    disarm();
+    if (window_) window_->cancel();
     if (resolver_) resolver_->cancel();
     if (conn_) {
       beast::error_code ec;
-      conn_->lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
-      conn_->lowest().close();
+      conn_->socket().shutdown(tcp::socket::shutdown_both, ec);
+      conn_->socket().close(ec);
     }
-    core_->live.erase(shared_from_this());
   }
 
  private:
+  // Runs `fn` on the exchange's strand; nothing when it never began.
+  template <class Fn>
+  void post(Fn&& fn) {
+    std::optional<net::any_io_executor> ex;
+    {
+      std::lock_guard lock(mu_);
+      ex = ex_;
+    }
+    if (ex) net::post(*ex, std::forward<Fn>(fn));
+  }
+
+  // A completion handler that runs on the exchange's strand.
+  template <class Handler>
+  auto bound(Handler&& h) {
+    return net::bind_executor(*ex_, std::forward<Handler>(h));
+  }
+
+  // Bounds the next step on the connection (connect, handshake, write, read): when `d` passes
+  // first, the socket's operations are cancelled and their handlers see a timeout (outcome()).
+  void arm(SteadyClock::duration d) {
+    const uint64_t gen = ++deadlineGen_;
+    timedOut_ = false;
+    deadline_->expires_after(d);
+    deadline_->async_wait([weak = weak_from_this(), gen](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->deadlineGen_ != gen || !self->conn_) return;
+      self->timedOut_ = true;
+      beast::error_code ignored;
+      self->conn_->socket().cancel(ignored);
+    });
+  }
+
+  void disarm() {
+    ++deadlineGen_;
+    if (deadline_) deadline_->cancel();
+  }
+
+  beast::error_code outcome(beast::error_code ec) const {
+    if (ec == net::error::operation_aborted && timedOut_ && !closed_) return beast::error::timeout;
+    return ec;
+  }
+
+  net::io_context& ioContext() {
+    return static_cast<net::io_context&>(net::query(*ex_, net::execution::context));
+  }
+
   void acquire() {
-    auto& pool = core_->idle[up_.key];
-    auto now = SteadyClock::now();
-    while (!pool.empty()) {
-      auto c = std::move(pool.back());
-      pool.pop_back();
-      if (now - c->idleSince < kMaxIdleAge) {
-        conn_ = std::move(c);
-        reused_ = true;
-        return send();
-      }
+    if (auto c = core_->takeIdle(up_.key)) {
+      conn_ = std::move(c);
+      reused_ = true;
+      return send();
     }
     connect();
   }
 
   void connect() {
     reused_ = false;
-    conn_ = std::make_unique<Conn>(core_->ioc, up_.tls);
-    conn_->lowest().expires_after(kConnectTimeout);
+    conn_ = std::make_unique<Conn>(ioContext(), up_.tls);
+    arm(kConnectTimeout);
     beast::error_code ec;
     auto address = net::ip::make_address(up_.host, ec);
     if (!ec) {
-      conn_->lowest().async_connect(
+      conn_->socket().async_connect(
           tcp::endpoint(address, up_.port),
-          [self = shared_from_this()](beast::error_code e) { self->onConnect(e); });
+          bound([self = shared_from_this()](beast::error_code e) { self->onConnect(e); }));
       return;
     }
-    resolver_.emplace(core_->ioc);
+    resolver_.emplace(*ex_);
     resolver_->async_resolve(
         up_.host, std::to_string(up_.port),
         [self = shared_from_this()](beast::error_code e, tcp::resolver::results_type results) {
           if (e) return self->onConnect(e);
           if (self->closed_) return self->onConnect(net::error::operation_aborted);
-          self->conn_->lowest().async_connect(
-              results, [self](beast::error_code e2, const tcp::endpoint&) { self->onConnect(e2); });
+          net::async_connect(self->conn_->socket(), results,
+                             self->bound([self](beast::error_code e2, const tcp::endpoint&) {
+                               self->onConnect(e2);
+                             }));
         });
   }
 
   void onConnect(beast::error_code ec) {
+    ec = outcome(ec);
     if (ec) {
       spdlog::debug("gateway: cannot connect to {}: {}", up_.label, ec.message());
       if (closed_) return fail(503, "the gateway is stopping");
@@ -450,7 +514,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       return fail(503, "the instance is not accepting connections");
     }
     beast::error_code ignored;
-    conn_->lowest().socket().set_option(tcp::no_delay(true), ignored);
+    conn_->socket().set_option(tcp::no_delay(true), ignored);
     if (!conn_->tls) return send();
     SSL* handle = conn_->tls->native_handle();
     // SNI never carries an IP literal (RFC 6066); the name or address check applies either way.
@@ -462,11 +526,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
       X509_VERIFY_PARAM_set1_host(param, up_.host.c_str(), 0);
     }
+    arm(kConnectTimeout);
     conn_->tls->async_handshake(ssl::stream_base::client,
-                                [self = shared_from_this()](beast::error_code e) {
+                                bound([self = shared_from_this()](beast::error_code e) {
                                   if (!e) return self->send();
-                                  self->onHandshakeFailed(e);
-                                });
+                                  self->onHandshakeFailed(self->outcome(e));
+                                }));
   }
 
   void onHandshakeFailed(beast::error_code ec) {
@@ -488,21 +553,23 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     // Not boost::none: Beast 1.74 compares `len > optional` and treats none as exceeded.
     hp_->body_limit(std::numeric_limits<std::uint64_t>::max());
     if (req_.method() == http::verb::head) hp_->skip(true);
-    conn_->lowest().expires_after(idleTimeout_);
+    arm(idleTimeout_);
     conn_->visit([this](auto& stream) {
-      http::async_write(stream, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
-        self->onWritten(ec);
-      });
+      http::async_write(stream, req_,
+                        bound([self = shared_from_this()](beast::error_code ec, size_t) {
+                          self->onWritten(self->outcome(ec));
+                        }));
     });
   }
 
   void onWritten(beast::error_code ec) {
     if (ec) return retryOr(ec);
-    conn_->lowest().expires_after(idleTimeout_);
+    arm(idleTimeout_);
     conn_->visit([this](auto& stream) {
-      http::async_read_header(
-          stream, conn_->buffer, *hp_,
-          [self = shared_from_this()](beast::error_code e, size_t) { self->onHeader(e); });
+      http::async_read_header(stream, conn_->buffer, *hp_,
+                              bound([self = shared_from_this()](beast::error_code e, size_t) {
+                                self->onHeader(self->outcome(e));
+                              }));
     });
   }
 
@@ -513,7 +580,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (reused_ && !retried_ && !hp_->got_some() && conn_->buffer.size() == 0) {
       retried_ = true;
       beast::error_code ignored;
-      conn_->lowest().socket().close(ignored);
+      conn_->socket().close(ignored);
       return connect();
     }
     spdlog::debug("gateway: {}: {}", up_.label, ec.message());
@@ -546,16 +613,19 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (!sse && length && *length <= kMaxBuffered) {
       bp_.emplace(std::move(*hp_));
       bp_->body_limit(*length);
-      conn_->lowest().expires_after(idleTimeout_);
+      arm(idleTimeout_);
       conn_->visit([this, &h](auto& stream) {
         http::async_read(
             stream, conn_->buffer, *bp_,
-            [self = shared_from_this(), h = std::move(h)](beast::error_code e, size_t) mutable {
-              if (e) return self->fail(502, "the response of " + self->up_.what + " broke off");
-              h.body = std::move(self->bp_->get().body());
-              self->promise(std::move(h));
-              self->complete(self->bp_->keep_alive());
-            });
+            bound(
+                [self = shared_from_this(), h = std::move(h)](beast::error_code e, size_t) mutable {
+                  if (e) {
+                    return self->fail(502, "the response of " + self->up_.what + " broke off");
+                  }
+                  h.body = std::move(self->bp_->get().body());
+                  self->promise(std::move(h));
+                  self->complete(self->bp_->keep_alive());
+                }));
       });
       return;
     }
@@ -568,8 +638,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     // Only a POST's stream (the answer to JSON-RPC requests) usually ends soon; a GET opens
     // the session's standing notification stream.
     if (coalesceWindow_.count() > 0 && req_.method() == http::verb::post) {
-      window_.expires_after(coalesceWindow_);
-      window_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      window_->expires_after(coalesceWindow_);
+      window_->async_wait([self = shared_from_this()](beast::error_code ec) {
         if (!ec) self->promiseStream();
       });
     } else {
@@ -589,11 +659,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     auto& body = sp_->get().body();
     body.data = chunk_.data();
     body.size = chunk_.size();
-    conn_->lowest().expires_after(idleTimeout_);
+    arm(idleTimeout_);
     conn_->visit([this](auto& stream) {
-      http::async_read_some(
-          stream, conn_->buffer, *sp_,
-          [self = shared_from_this()](beast::error_code ec, size_t) { self->onSome(ec); });
+      http::async_read_some(stream, conn_->buffer, *sp_,
+                            bound([self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->onSome(self->outcome(ec));
+                            }));
     });
   }
 
@@ -605,7 +676,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     bool done = !ec && sp_->is_done();
     if (done && !promised_ && pending_.size() <= kMaxBuffered) {
       // Complete within the window: one plain response, and the client's connection stays.
-      window_.cancel();
+      window_->cancel();
       head_.body = std::move(pending_);
       promise(std::move(head_));
       return complete(sp_->keep_alive());
@@ -614,7 +685,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       spdlog::debug("gateway: stream from {} ended: {}", up_.label, ec.message());
     }
     if (ec || done) {
-      window_.cancel();
+      window_->cancel();
       promiseStream();
       ended_ = true;
       if (!flush()) return end();
@@ -669,25 +740,24 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   // The response is complete: keep the connection for the next request when it can be.
   void complete(bool keepAlive) {
-    if (!closed_ && keepAlive && conn_->buffer.size() == 0 && !core_->stopped) {
-      auto& pool = core_->idle[up_.key];
-      if (pool.size() < kMaxIdlePerUpstream) {
-        conn_->lowest().expires_never();
-        conn_->idleSince = SteadyClock::now();
-        pool.push_back(std::move(conn_));
-      }
+    disarm();
+    if (!closed_ && keepAlive && conn_->buffer.size() == 0) {
+      core_->keepIdle(up_.key, std::move(conn_));
     }
     end();
   }
 
-  // First: the I/O context lives as long as any exchange (a RelayStream may outlive the
-  // Gateway until the server drops it).
   std::shared_ptr<Gateway::Core> core_;
   Upstream up_;
   http::request<http::string_body> req_;
   std::chrono::milliseconds idleTimeout_;
+  std::chrono::milliseconds coalesceWindow_;
+  std::optional<net::any_io_executor> ex_;  // set once by begin(), under mu_
   std::optional<tcp::resolver> resolver_;
   std::unique_ptr<Conn> conn_;
+  std::optional<net::steady_timer> deadline_;
+  uint64_t deadlineGen_ = 0;  // which arm() the pending wait belongs to
+  bool timedOut_ = false;
   bool reused_ = false;
   bool retried_ = false;
   bool closed_ = false;
@@ -699,10 +769,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   Head head_;            // a streamed response's head, until promised
   std::string pending_;  // body bytes not yet handed to the sink
   bool ended_ = false;   // the upstream body is complete (or broke off)
-  net::steady_timer window_;
-  std::chrono::milliseconds coalesceWindow_;
+  std::optional<net::steady_timer> window_;
 
-  std::mutex mu_;  // guards the head function and the sink side, shared with the server's threads
+  std::mutex mu_;  // guards ex_, the head function and the sink side, shared with other threads
   std::function<void(Head)> headFn_;
   bool headGiven_ = false;
   std::shared_ptr<server::StreamSink> sink_;
@@ -782,18 +851,20 @@ class ProxiedAnswer : public server::Deferred {
                 std::string subject)
       : core_(std::move(core)), ex_(std::move(ex)), subject_(std::move(subject)) {}
 
-  void start(std::function<void(Response)> answer) override {
+  void start(std::function<void(Response)> answer, const server::IoExecutor& io) override {
     std::weak_ptr<Exchange> weak = ex_;
     ex_->onHead([weak, subject = subject_, answer](Head h) {
       // Called by the exchange itself, which is therefore alive.
       answer(toResponse(std::move(h), weak.lock(), subject));
     });
-    if (!core_->post([ex = ex_] { ex->begin(); })) {
+    if (core_->stopping()) {
       ex_->dropHead();
       Request req;
       req.body = ex_->requestBody();
       answer(unavailable(req, "the gateway is stopping"));
+      return;
     }
+    ex_->begin(io.executor);
   }
   void stop() override { ex_->dropHead(); }
 
@@ -831,24 +902,12 @@ Gateway::Gateway(store::Store& store, const server::Authenticator& auth,
       upstreams_(upstreams),
       options_(std::move(options)),
       resourceUrls_(options_.publicUrls),
-      core_(std::make_shared<Core>()) {
-  core_->work.emplace(core_->ioc.get_executor());
-  core_->thread = std::thread([core = core_.get()] { core->ioc.run(); });
-}
+      index_(store),
+      core_(std::make_shared<Core>()) {}
 
-Gateway::~Gateway() {
-  // Close every upstream connection, then let the I/O thread drain: every pending operation
-  // completes (aborted) and no handler is left holding an exchange.
-  net::post(core_->ioc, [core = core_.get()] {
-    core->stopped = true;
-    auto live = core->live;
-    for (const auto& ex : live) ex->shutdown();
-    core->idle.clear();
-  });
-  core_->work.reset();
-  core_->thread.join();
-  core_->stopped = true;
-}
+// Exchanges still in progress finish on the server's threads (they hold the Core, never the
+// Gateway); none returns its connection to the pool any more.
+Gateway::~Gateway() { core_->stop(); }
 
 server::RouteHandler Gateway::handler() {
   return [this](const Request& req, const server::Identity*) { return handle(req); };
@@ -935,22 +994,17 @@ Response Gateway::serve(const Request& req) {
                                                   std::to_string(options_.maxBody) + " bytes)"));
   }
 
-  auto obj = store_.get(kResource, ns, name);
+  // From memory, kept current by the store's change feed: no store read per request.
+  const auto inst = index_.get(ns, name);
   bool instanceToken = startsWith(token, crypto::kInstanceTokenPrefix);
   std::optional<server::Identity> who;
-  std::string uid;
-  int64_t generation = 0;
-  if (obj) {
-    uid = obj->value("/metadata/uid"_json_pointer, std::string());
-    generation = model::MCPInstanceSpec::fromJson(obj->value("spec", nlohmann::json::object()))
-                     .tokenGeneration;
-  }
   if (!instanceToken) {
     who = authenticate(token, ns, name);
     // Neither an API token nor an instance token: the caller is not authenticated at all.
     // The answer must not depend on whether the instance exists.
     if (!who) return unauthorized(req, ns, name, "invalid bearer token", true);
-  } else if (obj && !uid.empty() && tokens_.verify(token, uid, generation)) {
+  } else if (inst && !inst->uid.empty() &&
+             tokens_.verify(token, inst->uid, inst->tokenGeneration)) {
     who = server::Identity{server::Identity::Role::Instance, ns, name};
   } else {
     // An instance token that does not open this instance (another's, a revoked generation, a
@@ -961,16 +1015,16 @@ Response Gateway::serve(const Request& req) {
   auto decision = authz_.authorize(*who, {server::kConnectVerb, kResource, "", ns, name});
   if (decision.effect == server::Decision::Effect::Hide) return notFound(req, ns, name);
   if (!decision.allowed()) return refuse(req, ApiError::Forbidden(decision.reason));
-  if (!obj) return notFound(req, ns, name);
+  if (!inst) return notFound(req, ns, name);
   std::string subject = "mcpinstance " + ns + "/" + name;
   auto notReady = [&] {
-    std::string phase = obj->value("/status/phase"_json_pointer, std::string("Pending"));
-    return unavailable(req, subject + " is not ready (phase " + phase + ")");
+    return unavailable(req, subject + " is not ready (phase " +
+                                (inst->phase.empty() ? "Pending" : inst->phase) + ")");
   };
-  if (!ready(*obj)) return notReady();
+  if (!inst->ready) return notReady();
 
   // Decided on this node, so a refusal never costs a hop and a peer never sees a bad token.
-  std::string host = model::stringField(model::objectField(*obj, "status"), "node");
+  const std::string& host = inst->node;
   if (!options_.node.empty() && !host.empty() && host != options_.node) {
     if (!req.header(lower(kForwardedByHeader)).empty()) {
       return unavailable(req,
@@ -991,7 +1045,7 @@ Response Gateway::serve(const Request& req) {
     up.insert(k, v);
   }
   up.set(http::field::host, "127.0.0.1:" + std::to_string(*port));
-  up.set(http::field::authorization, "Bearer " + tokens_.issue(uid, generation));
+  up.set(http::field::authorization, "Bearer " + tokens_.issue(inst->uid, inst->tokenGeneration));
 
   Upstream local;
   local.key = "127.0.0.1:" + std::to_string(*port);

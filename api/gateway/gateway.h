@@ -7,10 +7,10 @@
 // Per request: a path with dot segments ("..", ".", percent-encoded ones too) or encoded
 // slashes is refused (400) before anything else; then the Origin check (403), bearer token (401
 // when absent, unknown, or an instance token that is not this instance's — whether or not it
-// exists), the MCPInstance from the store, authorisation by the Authorizer (verb "connect": the
-// instance token, or an API token that is admin or bound to the namespace; another namespace's
-// token 404, so nobody learns what exists elsewhere), readiness (503 with
-// Retry-After), then the proxy. The upstream port comes from this node's controller
+// exists), the MCPInstance (InstanceIndex: memory fed by the store), authorisation by the
+// Authorizer (verb "connect": the instance token, or an API token that is admin or bound to the
+// namespace; another namespace's token 404, so nobody learns what exists elsewhere), readiness (503
+// with Retry-After), then the proxy. The upstream port comes from this node's controller
 // (LocalUpstreams), never from the stored status, which a client could have written. The
 // upstream gets the instance token, never the caller's. Streamed responses (SSE, chunked) pass
 // through chunk by chunk; a client that goes away closes the upstream connection. Upstream
@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "api/crypto/instance_token.h"
+#include "api/gateway/instance_index.h"
 #include "api/gateway/oauth_resource.h"
 #include "api/server/api_server.h"
 #include "api/server/auth.h"
@@ -98,7 +99,9 @@ class NoLocalUpstreams : public LocalUpstreams {
 class Gateway {
  public:
   // The references must outlive the Gateway; the Gateway must outlive the server's use of
-  // handler() (stop the server first). Starts one I/O thread for upstream connections.
+  // handler() (stop the server first) and go before the server does (its idle upstream
+  // connections live on the server's I/O threads, where every exchange runs: the gateway has
+  // no thread of its own).
   Gateway(store::Store& store, const server::Authenticator& auth,
           const crypto::InstanceTokens& tokens, const LocalUpstreams& upstreams,
           GatewayOptions options = {});
@@ -139,6 +142,7 @@ class Gateway {
   const server::Authorizer authz_;
   GatewayOptions options_;
   ResourceUrls resourceUrls_;
+  InstanceIndex index_;
   std::shared_ptr<Core> core_;
 };
 

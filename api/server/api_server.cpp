@@ -82,11 +82,13 @@ class ObservedDeferred : public Deferred {
  public:
   ObservedDeferred(std::shared_ptr<Deferred> inner, std::function<void(const Response&)> observe)
       : inner_(std::move(inner)), observe_(std::move(observe)) {}
-  void start(std::function<void(Response)> answer) override {
-    inner_->start([observe = observe_, answer = std::move(answer)](Response r) {
-      observe(r);
-      answer(std::move(r));
-    });
+  void start(std::function<void(Response)> answer, const IoExecutor& io) override {
+    inner_->start(
+        [observe = observe_, answer = std::move(answer)](Response r) {
+          observe(r);
+          answer(std::move(r));
+        },
+        io);
   }
   void stop() override { inner_->stop(); }
 

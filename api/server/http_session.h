@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "api/server/http_server.h"
+#include "api/server/io_executor.h"
 
 namespace minimcp::server::detail {
 
@@ -275,14 +276,16 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
       return writeError(503, "the server is stopping");
     }
     deferred_ = d;
-    d->start([self = this->shared_from_this(), version](Response r) mutable {
-      auto ex = self->stream_.get_executor();
-      net::post(ex, [self = std::move(self), version, r = std::move(r)]() mutable {
-        self->releaseDeferred();
-        if (self->closed_) return;
-        self->answer(std::move(r), version);
-      });
-    });
+    d->start(
+        [self = this->shared_from_this(), version](Response r) mutable {
+          auto ex = self->stream_.get_executor();
+          net::post(ex, [self = std::move(self), version, r = std::move(r)]() mutable {
+            self->releaseDeferred();
+            if (self->closed_) return;
+            self->answer(std::move(r), version);
+          });
+        },
+        IoExecutor{stream_.get_executor()});
   }
 
   void releaseDeferred() {

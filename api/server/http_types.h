@@ -62,15 +62,21 @@ class Stream {
 
 struct Response;
 
+// The executor of the session waiting for a deferred answer (a strand of the server's I/O
+// threads), on which the answer's own asynchronous work may run: no thread of its own, no
+// hand-off between threads. Opaque here so Asio stays out of this header: io_executor.h.
+struct IoExecutor;
+
 // An answer that comes later (the gateway waiting for an instance), so that no server thread
-// waits for it. The server calls start() once, after the handler returned; `answer` may be
-// called from any thread, at most once, with the response (a streamed one too, never another
-// deferred one). stop(): the server is stopping or the connection is gone; it must be
-// idempotent, and once it returns `answer` is never called (the producer drops it).
+// waits for it. The server calls start() once, after the handler returned, on the session's
+// executor `io`; `answer` may be called from any thread, at most once, with the response (a
+// streamed one too, never another deferred one). stop(): the server is stopping or the
+// connection is gone; it must be idempotent, and once it returns `answer` is never called (the
+// producer drops it).
 class Deferred {
  public:
   virtual ~Deferred() = default;
-  virtual void start(std::function<void(Response)> answer) = 0;
+  virtual void start(std::function<void(Response)> answer, const IoExecutor& io) = 0;
   virtual void stop() = 0;
 };
 

@@ -249,6 +249,13 @@ for (const {era, paths, server} of eras) {
   console.log(`  gateway = ${(tp.ratio * 100).toFixed(1)}% of direct (rounds ` +
       `${(tp.ratioRange[0] * 100).toFixed(0)}–${(tp.ratioRange[1] * 100).toFixed(0)}%)   ` +
       `(target >= 90%)  ${tp.ratio >= 0.9 ? 'OK' : 'MISSED'}`);
+  // What a machine busy with nothing else would give when CPU is what runs out: the calls
+  // each path gets from the same CPU (client, gateway and server together).
+  const total = (c) => c.client + (Number.isNaN(c.gateway) ? 0 : c.gateway) + c.server;
+  const byCpu = total(tp.direct.cpuUsPerCall) / total(tp.gateway.cpuUsPerCall);
+  console.log(`  mcpd (gateway) CPU per 1,000 calls: ${(tp.gateway.cpuUsPerCall.gateway / 1000).toFixed(3)} s;` +
+      ` calls per CPU second, gateway vs direct: ${(byCpu * 100).toFixed(1)}%`);
+  tp.callsPerCpuRatio = byCpu;
   results[era] = {server, latency: lat, addedMedianMs: added, throughput: tp};
 }
 console.log(JSON.stringify(results));

@@ -4,7 +4,9 @@
 #   - tools/call echo latency, N sequential calls through /mcp/alice/... (HTTPS, namespace
 #     token) vs directly to the instance (median, p99, added median; target <= 0.5 ms)
 #   - throughput with 8 concurrent MCP clients in alternating rounds, gateway vs direct
-#     (target >= 90%), with the CPU per call of the client, the gateway and the MCP server
+#     (target >= 90%), with the CPU per call of the client, the gateway and the MCP server,
+#     mcpd's CPU seconds per 1,000 calls and the calls each path gets per CPU second; the whole
+#     run is in a CPU cgroup of its own when the host allows (see below)
 #   - the proxy's own cost on a kept-alive connection (a plain JSON answer)
 # The clients are the reference SDKs (tools/bench/gateway.mjs). The harness is the gateway
 # integration test's environment (an in-process API server with the gateway route and real
@@ -34,8 +36,34 @@ esac
 BIN="$BUILD/bin/integration_gateway"
 [ -x "$BIN" ] || { echo "$BIN is missing: cmake --build $BUILD --target integration_gateway" >&2; exit 2; }
 [ -d mcp-servers/node_modules ] || { echo "mcp-servers/node_modules is missing: run tools/setup.sh" >&2; exit 2; }
+# Every process of the run (clients, gateway, MCP servers) in one CPU cgroup of its own: on a
+# shared machine the scheduler then shares CPU between the benchmark as a whole and the rest,
+# so a path made of more processes (client + gateway + server vs client + server) gets no more
+# CPU than the other. Weight: two busy processes' worth (what the direct path alone would get).
+CG=""
+if [ -w /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.shares ]; then
+  CG=/sys/fs/cgroup/cpu/minimcp-bench-gateway-$$
+  mkdir "$CG" 2>/dev/null && echo 2048 >"$CG/cpu.shares" || CG=""
+elif [ -w /sys/fs/cgroup ] && grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+  CG=/sys/fs/cgroup/minimcp-bench-gateway-$$
+  mkdir "$CG" 2>/dev/null && echo 200 >"$CG/cpu.weight" || CG=""
+fi
+# The cgroup is removed once its processes are gone (they are when the test binary returns).
+trap '[ -z "$CG" ] || rmdir "$CG" 2>/dev/null || true' EXIT
+in_cgroup() {
+  if [ -n "$CG" ]; then
+    sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$CG" "$@"
+  else
+    "$@"
+  fi
+}
 echo "== MiniMCP gateway benchmark ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), same run) =="
-OUT=$("$BIN" --gtest_also_run_disabled_tests --gtest_filter='GatewayTest.DISABLED_Benchmark' 2>&1) || {
+if [ -n "$CG" ]; then
+  echo "(in CPU cgroup $CG)"
+else
+  echo "(no CPU cgroup: each process of either path competes with the rest of the machine alone)"
+fi
+OUT=$(in_cgroup "$BIN" --gtest_also_run_disabled_tests --gtest_filter='GatewayTest.DISABLED_Benchmark' 2>&1) || {
   echo "$OUT" >&2
   exit 1
 }

@@ -320,6 +320,7 @@ void ApiServer::start() {
     req.target = target;
     parseTarget(target, req.path, req.query);
     const char* reason = code == 413   ? "RequestEntityTooLarge"
+                         : code == 431 ? "RequestHeaderFieldsTooLarge"
                          : code == 503 ? "ServiceUnavailable"
                                        : "BadRequest";
     return impl->refusal(req, ApiError(code, reason, message));

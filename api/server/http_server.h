@@ -31,8 +31,9 @@ struct HttpServerOptions {
   size_t maxConnections = 1024;
   // stop() waits this long at most for streamed bodies to be ended cleanly.
   std::chrono::milliseconds shutdownGrace{5000};
-  // The response to a refusal answered before the handler runs (413, 503 over capacity) of a
-  // request whose target is known. Unset: a Kubernetes Status.
+  // The response to a refusal answered before the handler runs or without it (400 and 431 for a
+  // malformed head whose request line still names a target, 413, 503 over capacity or while
+  // stopping) of a request whose target is known. Unset, or no target: a Kubernetes Status.
   std::function<Response(const std::string& target, int code, const std::string& message)> refusal;
 };
 

@@ -159,6 +159,26 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->onHeader(ec); });
   }
 
+  // The target of the request line at the front of the unparsed input ("METHOD SP TARGET SP"),
+  // when it is an origin-form path of printable characters; "" otherwise.
+  std::string requestLineTarget() const {
+    constexpr size_t kMaxLine = 8 << 10;
+    auto data = buffer_.data();
+    std::string_view in(static_cast<const char*>(data.data()), std::min(data.size(), kMaxLine));
+    in = in.substr(0, in.find("\r\n"));
+    const size_t sp = in.find(' ');
+    if (sp == std::string_view::npos) return "";
+    std::string_view target = in.substr(sp + 1);
+    const size_t end = target.find(' ');
+    if (end == std::string_view::npos) return "";
+    target = target.substr(0, end);
+    if (target.empty() || target.front() != '/') return "";
+    for (unsigned char c : target) {
+      if (c <= 0x20 || c >= 0x7f) return "";
+    }
+    return std::string(target);
+  }
+
   // Beast's parse errors (bad method, target, field...) as opposed to a client that went away.
   static bool malformed(const beast::error_code& ec) {
     return ec.category() == beast::error_code(http::error::bad_method).category() &&
@@ -167,11 +187,17 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
 
   void onHeader(beast::error_code ec) {
     auto& opts = shared_->options;
+    // The target is read from the request line as received, so a refusal on a route with a
+    // renderer of its own (the gateway's JSON-RPC errors) looks like the route's.
     if (ec == http::error::header_limit) {
-      return writeError(431, "request header fields too large (limit " +
-                                 std::to_string(opts.headerLimit >> 10) + " KiB)");
+      return writeError(431,
+                        "request header fields too large (limit " +
+                            std::to_string(opts.headerLimit >> 10) + " KiB)",
+                        requestLineTarget());
     }
-    if (malformed(ec)) return writeError(400, "malformed HTTP request: " + ec.message());
+    if (malformed(ec)) {
+      return writeError(400, "malformed HTTP request: " + ec.message(), requestLineTarget());
+    }
     if (ec) return close();
     firstRequest_ = false;
     if (overCapacity_) {
@@ -234,15 +260,16 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     unsigned version = msg.version();
     keepAlive_ = msg.keep_alive();
     Response r;
+    Request request = toRequest(std::move(msg));
     try {
-      r = shared_->handler(toRequest(std::move(msg)));
+      r = shared_->handler(request);
     } catch (const std::exception& e) {
       auto res = std::make_shared<http::response<http::string_body>>(
           statusResponse(500, std::string("internal error: ") + e.what(), version));
       res->keep_alive(keepAlive_);
       return writeResponse(res);
     }
-    if (r.deferred) return awaitAnswer(std::move(r.deferred), version);
+    if (r.deferred) return awaitAnswer(std::move(r.deferred), version, request.target);
     answer(std::move(r), version);
   }
 
@@ -270,10 +297,10 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
 
   // The handler answers later: nothing is read meanwhile (a pipelined request waits in the
   // socket), and the answer is written on this session's strand.
-  void awaitAnswer(std::shared_ptr<Deferred> d, unsigned version) {
+  void awaitAnswer(std::shared_ptr<Deferred> d, unsigned version, const std::string& target) {
     if (!shared_->registerDeferred(d)) {
       d->stop();
-      return writeError(503, "the server is stopping");
+      return writeError(503, "the server is stopping", target);
     }
     deferred_ = d;
     d->start(

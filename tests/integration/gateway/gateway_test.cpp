@@ -10,6 +10,14 @@
 #include <sys/socket.h>
 
 #include <atomic>
+// clang-format off
+#include <utility>  // before Boost 1.74's asio (std::exchange)
+// clang-format on
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -131,6 +139,42 @@ struct Env {
 };
 
 Env* env = nullptr;
+
+// Writes `raw` as it is on a new TLS connection to the server (no certificate check: the test
+// talks to its own server) and reads one response; nullopt when none came within 5 s.
+std::optional<client::Response> rawTlsExchange(uint16_t port, const std::string& raw) {
+  namespace net = boost::asio;
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  net::io_context ioc;
+  net::ssl::context ctx(net::ssl::context::tls_client);
+  ctx.set_verify_mode(net::ssl::verify_none);
+  beast::ssl_stream<beast::tcp_stream> s(ioc, ctx);
+  try {
+    beast::get_lowest_layer(s).connect(
+        net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    s.handshake(net::ssl::stream_base::client);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  bool answered = false;
+  beast::get_lowest_layer(s).expires_after(std::chrono::seconds(5));
+  net::async_write(s, net::buffer(raw), [&](beast::error_code ec, size_t) {
+    if (ec) return;
+    http::async_read(s, buffer, res, [&](beast::error_code e, size_t) {
+      answered = !e;
+      beast::get_lowest_layer(s).expires_never();
+    });
+  });
+  ioc.run();
+  if (!answered) return std::nullopt;
+  client::Response out;
+  out.status = static_cast<int>(res.result_int());
+  out.body = res.body();
+  return out;
+}
 
 class GatewayTest : public ::testing::Test {
  protected:
@@ -292,6 +336,38 @@ TEST_F(GatewayTest, OversizedBodyIs413) {
   auto h = env->post("/mcp/alice/inbox", env->aliceToken, {}, huge);
   EXPECT_EQ(h.status, 413) << h.body;
   EXPECT_TRUE(has(rpcError(h), "request body too large")) << h.body;
+}
+
+// A head the server cannot take (too large: 431; malformed: 400) is refused before any
+// handler runs, yet on an MCP path in the gateway's shape: the request line names the path.
+// Elsewhere the same refusals stay Kubernetes Status bodies.
+TEST_F(GatewayTest, MalformedHeadsOnMcpPathsAreJsonRpcErrors) {
+  std::map<std::string, std::string> huge;
+  for (int i = 0; i < 2; ++i) huge["X-Filler-" + std::to_string(i)] = std::string(62000, 'x');
+  auto r = env->post("/mcp/alice/inbox", env->aliceToken, huge);
+  EXPECT_EQ(r.status, 431) << r.body;
+  EXPECT_TRUE(has(rpcError(r), "request header fields too large")) << r.body;
+  auto status =
+      json::parse(env->post("/api/v1/namespaces", env->aliceToken, huge).body, nullptr, false);
+  EXPECT_EQ(status.value("kind", ""), "Status") << status.dump();
+  EXPECT_EQ(status.value("reason", ""), "RequestHeaderFieldsTooLarge") << status.dump();
+
+  // A field name with a space in it: Beast refuses the head (bad field).
+  auto raw = [](const std::string& path) {
+    return rawTlsExchange(env->server->port(),
+                          "POST " + path +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Field: x\r\n"
+                              "Content-Length: 0\r\n\r\n");
+  };
+  auto bad = raw("/mcp/alice/inbox");
+  ASSERT_TRUE(bad) << "no answer";
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_TRUE(has(rpcError(*bad), "malformed HTTP request")) << bad->body;
+  auto elsewhere = raw("/api/v1/namespaces");
+  ASSERT_TRUE(elsewhere) << "no answer";
+  EXPECT_EQ(elsewhere->status, 400) << elsewhere->body;
+  EXPECT_EQ(json::parse(elsewhere->body, nullptr, false).value("kind", ""), "Status")
+      << elsewhere->body;
 }
 
 TEST_F(GatewayTest, TheInstancesOwnRefusalsReachTheClientAsJsonRpcErrors) {

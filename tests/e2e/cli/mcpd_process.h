@@ -126,6 +126,30 @@ inline int terminatePid(pid_t pid, std::chrono::milliseconds grace) {
   return status;
 }
 
+// SIGKILL to every process (and its group) whose working directory is under `dirPrefix` (an
+// mcpd's DATA_DIR/instances/: the instance processes it started, which outlive it by design);
+// waits up to 5 s for them to be gone.
+inline void killProcessesIn(const std::string& dirPrefix) {
+  namespace fs = std::filesystem;
+  auto survivors = [&] {
+    std::vector<pid_t> pids;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::error_code linkError;
+      const std::string cwd = fs::read_symlink(entry.path() / "cwd", linkError).string();
+      if (!linkError && cwd.rfind(dirPrefix, 0) == 0) pids.push_back(std::stoi(name));
+    }
+    return pids;
+  };
+  for (pid_t p : survivors()) {
+    kill(-p, SIGKILL);
+    kill(p, SIGKILL);
+  }
+  waitUntil([&] { return survivors().empty(); }, std::chrono::seconds(5));
+}
+
 struct CommandResult {
   int exitCode = -1;  // -1: killed on timeout or by a signal
   std::string out;
@@ -348,27 +372,7 @@ class McpdProcess {
  private:
   // Every process whose working directory is inside DATA_DIR/instances (the controller's
   // layout), with its process group: SIGKILL, then wait until none is left.
-  void killInstanceProcesses() {
-    namespace fs = std::filesystem;
-    const std::string prefix = dataDir_ + "/instances/";
-    auto survivors = [&] {
-      std::vector<pid_t> pids;
-      std::error_code ec;
-      for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-        const std::string name = entry.path().filename().string();
-        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-        std::error_code linkError;
-        const std::string cwd = fs::read_symlink(entry.path() / "cwd", linkError).string();
-        if (!linkError && cwd.rfind(prefix, 0) == 0) pids.push_back(std::stoi(name));
-      }
-      return pids;
-    };
-    for (pid_t p : survivors()) {
-      kill(-p, SIGKILL);
-      kill(p, SIGKILL);
-    }
-    waitUntil([&] { return survivors().empty(); }, std::chrono::seconds(5));
-  }
+  void killInstanceProcesses() { killProcessesIn(dataDir_ + "/instances/"); }
 
   bool readyz() {
     try {

@@ -4,10 +4,16 @@
 // build's; the mcp-remote configuration is started the way a desktop client starts it (command,
 // args, env: tests/e2e/clients/stdio_client.mjs, the SDK's StdioClientTransport), with the
 // example URL, token and CA path replaced by this mcpd's.
+// The OpenID Connect sign-in block runs too, with the test provider (tests/e2e/oidc/idp.mjs) and
+// an mcpd it starts itself, on free ports instead of the example ones.
 // And the acceptance case of a wrong token: mcp-remote, with no authorization server
 // configured, exits with an error within 30 s instead of waiting for a sign-in.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -187,6 +193,65 @@ TEST_F(ConnectingClients, McpRemoteWithAWrongTokenExitsWithAnErrorWithin30s) {
   const std::string stderrText = out.value("stderr", "");
   EXPECT_EQ(stderrText.find("Waiting for authorization"), std::string::npos) << stderrText;
   EXPECT_NE(stderrText.find("404"), std::string::npos) << stderrText;
+}
+
+// A port nothing listens on now, for a block that names its ports.
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    throw std::runtime_error("no free port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// README's sign-in block as written, but for its ports (9443, 7443) and /tmp paths, which become
+// free ports and this test's dir: it starts the test provider and an mcpd of its own (in a HOME of
+// its own, so the default data dir is not the suite's mcpd's), creates alice's echo instance,
+// signs in and calls echo. Both background processes stop when the block ends, and so does
+// the instance process that mcpd started.
+TEST_F(ConnectingClients, SigningInThroughOpenIdConnect) {
+  std::string block;
+  for (const auto& [lang, body] : readmeBlocks()) {
+    if (lang == "sh" && body.find("--oidc-issuer") != std::string::npos) block = body;
+  }
+  ASSERT_FALSE(block.empty()) << "README has no OpenID Connect sign-in block";
+  testing::TempDir tmp("minimcp-oidc-readme");
+  const std::string home = tmp.path() + "/home", work = tmp.path() + "/work";
+  fs::create_directories(home + "/.local/state");
+  fs::create_directories(work + "/build");
+  for (const auto& d : {tmp.path(), home, home + "/.local", home + "/.local/state"}) {
+    ::chmod(d.c_str(), 0755);
+  }
+  fs::create_symlink(MINIMCP_BIN_DIR, work + "/build/bin");
+  fs::create_symlink(kSourceDir + "/tests", work + "/tests");
+  fs::create_symlink(kSourceDir + "/mcp-servers", work + "/mcp-servers");
+  const std::string idpPort = std::to_string(freePort());
+  std::string mcpdPort;
+  do {
+    mcpdPort = std::to_string(freePort());
+  } while (mcpdPort == idpPort);
+  replaceAll(block, "9443", idpPort);
+  replaceAll(block, "7443", mcpdPort);
+  replaceAll(block, "/tmp/", tmp.path() + "/");
+  replaceAll(block, "build/bin/mcpd ", "build/bin/mcpd --listen 127.0.0.1:" + mcpdPort + " ");
+  CommandResult r =
+      runCommand({"/bin/bash", "-c",
+                  "set -euo pipefail\ncd " + work +
+                      "\ntrap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n" + block},
+                 "", std::chrono::seconds(150), {"HOME=" + home, "MCPCTL_KUBECONFIG="});
+  testing::killProcessesIn(home + "/.local/state/minimcp/instances/");
+  ASSERT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(R"("isError":false)"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find(R"("text":"hi")"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find(R"("aud":"https://127.0.0.1:)" + mcpdPort + R"(/mcp/alice/echo")"),
+            std::string::npos)
+      << r.out << r.err;
 }
 
 }  // namespace

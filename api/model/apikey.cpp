@@ -1,13 +1,17 @@
 // APIKey: a write-only secret sealed at rest. See apikey.h for the stored layout.
 #include "api/model/apikey.h"
 
+#include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <optional>
 #include <stdexcept>
+#include <vector>
 
 #include "api/crypto/aead.h"
 #include "api/crypto/encoding.h"
@@ -25,6 +29,7 @@ constexpr const char* kLastApplied = "kubectl.kubernetes.io/last-applied-configu
 constexpr std::string_view kDigestLabel = "apikey-digest";
 
 std::atomic<const crypto::KeyRing*> gKeyRing{nullptr};
+std::atomic<TokenUrlHosts> gTokenUrlHosts{TokenUrlHosts::Public};
 
 KindInfo apiKeyInfo() {
   KindInfo k;
@@ -67,7 +72,7 @@ void validateOAuth2(FieldErrors& errs, const json& o, const std::string& path) {
   if (const std::string* url = requiredString(errs, o, "tokenURL", path + ".tokenURL")) {
     if (url->size() > kMaxTokenUrlBytes) {
       errs.tooLong(path + ".tokenURL", kMaxTokenUrlBytes);
-    } else if (std::string why = tokenUrlProblem(*url); !why.empty()) {
+    } else if (std::string why = tokenUrlProblem(*url, apiKeyTokenUrlHosts()); !why.empty()) {
       errs.invalid(path + ".tokenURL", *url, why);
     }
   }
@@ -428,6 +433,8 @@ const Strategy& apiKeyStrategy() {
 
 void setApiKeyKeyRing(const crypto::KeyRing* keys) { gKeyRing.store(keys); }
 const crypto::KeyRing* apiKeyKeyRing() { return gKeyRing.load(); }
+void setApiKeyTokenUrlHosts(TokenUrlHosts hosts) { gTokenUrlHosts.store(hosts); }
+TokenUrlHosts apiKeyTokenUrlHosts() { return gTokenUrlHosts.load(); }
 
 std::string apiKeyAad(std::string_view ns, std::string_view name, int64_t version) {
   std::string aad;
@@ -454,7 +461,109 @@ std::string apiKeyDigest(const crypto::KeyRing& keys, std::string_view ns, std::
          crypto::base64UrlEncode({reinterpret_cast<const char*>(mac), macLen});
 }
 
-std::string tokenUrlProblem(std::string_view url) {
+namespace {
+
+// The address a URL parser (WHATWG's, which Node's fetch uses) reads from a host whose last
+// label is a number (decimal, 0x-hex or 0-prefixed octal): "127.1", "2130706433", "0x7f.0.0.1"
+// and "127.0.0.1." all are 127.0.0.1. nullopt for a name; `malformed` when it ends in a
+// number yet is no address (the parser refuses such a URL).
+std::optional<uint32_t> ipv4Of(std::string_view host, bool& malformed) {
+  std::vector<std::string_view> parts;
+  for (size_t start = 0;;) {
+    size_t dot = host.find('.', start);
+    parts.push_back(host.substr(start, dot == std::string_view::npos ? dot : dot - start));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  if (parts.size() > 1 && parts.back().empty()) parts.pop_back();
+  auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  const std::string_view last = parts.back();
+  const bool endsInNumber =
+      !last.empty() && (std::all_of(last.begin(), last.end(), digit) ||
+                        (last.size() >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X') &&
+                         std::all_of(last.begin() + 2, last.end(), hex)));
+  if (!endsInNumber) return std::nullopt;
+  malformed = true;
+  if (parts.size() > 4) return std::nullopt;
+  std::vector<uint64_t> numbers;
+  for (std::string_view p : parts) {
+    if (p.empty()) return std::nullopt;
+    unsigned base = 10;
+    if (p.size() >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+      base = 16;
+      p.remove_prefix(2);
+    } else if (p.size() >= 2 && p[0] == '0') {
+      base = 8;
+      p.remove_prefix(1);
+    }
+    uint64_t v = 0;
+    for (char c : p) {
+      unsigned d = digit(c) ? static_cast<unsigned>(c - '0')
+                   : hex(c) ? static_cast<unsigned>(std::tolower(c) - 'a' + 10)
+                            : base;
+      if (d >= base) return std::nullopt;
+      v = v * base + d;
+      if (v > 0xffffffffULL) return std::nullopt;
+    }
+    numbers.push_back(v);
+  }
+  const size_t n = numbers.size();
+  uint64_t address = numbers.back();
+  if (address >= (1ULL << (8 * (5 - n)))) return std::nullopt;
+  for (size_t i = 0; i + 1 < n; ++i) {
+    if (numbers[i] > 255) return std::nullopt;
+    address += numbers[i] << (8 * (3 - i));
+  }
+  malformed = false;
+  return static_cast<uint32_t>(address);
+}
+
+std::string ipv4Reason(uint32_t a) {
+  if ((a >> 24) == 0) return "an unspecified address";
+  if ((a >> 24) == 127) return "a loopback address";
+  if ((a >> 16) == 0xa9fe) return "a link-local address";  // 169.254/16: metadata services
+  if ((a >> 24) == 10 || (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8) return "a private address";
+  if ((a >> 22) == ((100u << 2) | 1u)) return "a private (shared, carrier-grade NAT) address";
+  return "";
+}
+
+}  // namespace
+
+std::string nonPublicHostReason(std::string_view host) {
+  if (host.starts_with('[')) {
+    std::string inside(host.substr(1, host.size() >= 2 ? host.size() - 2 : 0));
+    unsigned char b[16];
+    if (inet_pton(AF_INET6, inside.c_str(), b) != 1) return "a malformed IPv6 address";
+    auto zero = [&](size_t from, size_t to) {
+      return std::all_of(b + from, b + to, [](unsigned char c) { return c == 0; });
+    };
+    auto v4 = [&] {
+      return (uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) | b[15];
+    };
+    if (zero(0, 16)) return "an unspecified address";
+    if (zero(0, 15) && b[15] == 1) return "a loopback address";
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "a link-local address";
+    if ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)) {
+      return "a private address";
+    }
+    // IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d).
+    const bool mapped = zero(0, 10) && b[10] == 0xff && b[11] == 0xff;
+    const bool nat64 = b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && zero(4, 12);
+    if (mapped || zero(0, 12) || nat64) return ipv4Reason(v4());
+    return "";
+  }
+  std::string name(host);
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  bool malformed = false;
+  if (auto a = ipv4Of(name, malformed)) return ipv4Reason(*a);
+  if (malformed) return "a malformed IPv4 address";
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  if (name == "localhost" || name.ends_with(".localhost")) return "a loopback name";
+  return "";
+}
+
+std::string tokenUrlProblem(std::string_view url, TokenUrlHosts hosts) {
   if (hasControlCharacter(url) || url.find(' ') != std::string_view::npos ||
       url.find('\\') != std::string_view::npos) {
     return "must not contain spaces, control characters or backslashes";
@@ -480,6 +589,10 @@ std::string tokenUrlProblem(std::string_view url) {
     host = host.substr(0, colon);
   }
   if (host.empty() || host == "[]") return "must name a host";
+  // A URL parser would percent-decode and map such a host before reading it as an address.
+  for (unsigned char c : host) {
+    if (c == '%' || c >= 0x80) return "must have a host written in ASCII, without percent-encoding";
+  }
   if (authority.size() != host.size() && port.empty()) return "has an empty port";
   if (!port.empty()) {
     if (port.size() > 5) return "has a port out of range";
@@ -490,7 +603,15 @@ std::string tokenUrlProblem(std::string_view url) {
     }
     if (n < 1 || n > 65535) return "has a port out of range";
   }
-  if (!https && !isLoopbackHost(host)) {
+  if (hosts == TokenUrlHosts::Public) {
+    if (std::string why = nonPublicHostReason(host); !why.empty()) {
+      if (why.starts_with("a malformed")) return "has " + why;
+      return "must not name " + why +
+             " (token endpoints on the host or its networks need mcpd "
+             "--oauth2-allow-private-token-urls)";
+    }
+    if (!https) return "must be an https:// URL";
+  } else if (!https && !isLoopbackHost(host)) {
     return "must be an https:// URL (plain http only to 127.0.0.1, [::1] or localhost)";
   }
   return "";

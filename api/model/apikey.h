@@ -55,10 +55,33 @@ std::string apiKeyAad(std::string_view ns, std::string_view name, int64_t versio
 std::string apiKeyDigest(const crypto::KeyRing& keys, std::string_view ns, std::string_view name,
                          std::string_view value);
 
+// Which hosts an OAuth 2.0 token URL may name.
+enum class TokenUrlHosts {
+  // Public ones only, what a tenant may name: no loopback, unspecified, link-local or private
+  // address (IPv4 in every notation a URL parser reads as one: "127.1", "2130706433",
+  // "0x7f.0.0.1"; IPv6, IPv4-mapped included), no `localhost` or `*.localhost`. Otherwise the
+  // instance would send its refresh-token grant to a service of the host or its network.
+  Public,
+  // Any host, plain http to a loopback one too: an admin lets token endpoints live on the host
+  // or its networks (mcpd --oauth2-allow-private-token-urls: tests, an in-house provider), or
+  // the user's own mcpctl checks a URL it fetches itself.
+  Any,
+};
+
 // Why `url` cannot be an OAuth 2.0 token endpoint ("" when it can): an absolute https URL with a
-// host, no user info and no fragment; plain http only to a loopback host (127.0.0.1, [::1],
-// localhost), for tests and local providers. The instance that fetches it checks again.
-std::string tokenUrlProblem(std::string_view url);
+// host written in ASCII (no percent-encoding), no user info and no fragment, the host allowed by
+// `hosts`; plain http only to a loopback host (127.0.0.1, [::1], localhost) and only with
+// TokenUrlHosts::Any. The instance that fetches it checks again.
+std::string tokenUrlProblem(std::string_view url, TokenUrlHosts hosts);
+
+// Why `host` (a URL's host as written, an IPv6 address in brackets) is not a public one: "a
+// loopback address", "a private address", …; "" when it is public.
+std::string nonPublicHostReason(std::string_view host);
+
+// The hosts the APIKey strategy accepts in spec.oauth2.tokenURL: Public unless set at mcpd
+// start (before the API serves).
+void setApiKeyTokenUrlHosts(TokenUrlHosts hosts);
+TokenUrlHosts apiKeyTokenUrlHosts();
 
 // The canonical plaintext sealed for a valid spec.oauth2 object: {"oauth2": {...}} with exactly
 // the fields given (keys sorted, so the same credentials always give the same digest).

@@ -11,9 +11,10 @@
 //    refreshing and is reported through onState as {available: false, reason}, which /health
 //    carries to mcpd (KeyAvailable=False there); the process stays up, a new key replaces it.
 //  - Network errors and 5xx/429 are retried with backoff, and reported as nothing but a log line.
-//  - The token URL must be https; plain http only to a loopback host, and only when the admin
-//    allows it in the type's env (OAUTH2_ALLOW_HTTP_LOOPBACK=true, for tests). Redirects are not
-//    followed, so an https endpoint cannot bounce the request elsewhere.
+//  - The token URL must be https to a public host; a loopback, private or link-local one (and
+//    plain http to loopback) only when the admin allows it in the type's env
+//    (OAUTH2_ALLOW_HTTP_LOOPBACK=true, for tests). Redirects are not followed, so an https
+//    endpoint cannot bounce the request elsewhere.
 //  - No token or secret is ever logged: each is registered with the logger's mask as well.
 
 const REFRESH_MARGIN_MAX_MS = 60000;
@@ -44,7 +45,41 @@ export class OAuth2Error extends Error {
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
-// '' when the instance may POST its credentials to `url`, else why not.
+function ipv4Reason([a, b]) {
+  if (a === 0) return 'an unspecified address';
+  if (a === 127) return 'a loopback address';
+  if (a === 169 && b === 254) return 'a link-local address';
+  if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) ||
+      (a === 100 && b >= 64 && b <= 127)) return 'a private address';
+  return '';
+}
+
+// Why the hostname of a parsed URL (the URL parser has already read every IPv4 notation as
+// a.b.c.d and compressed IPv6) names this host or a network beside it; '' when it is public.
+export function nonPublicHost(hostname) {
+  const h = hostname.toLowerCase().replace(/\.$/, '');
+  if (h === 'localhost' || h.endsWith('.localhost')) return 'a loopback name';
+  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(h);
+  if (v4) return ipv4Reason(v4.slice(1).map(Number));
+  if (!h.startsWith('[')) return '';
+  const [left, right = ''] = h.slice(1, -1).split('::');
+  const groups = (s) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
+  const l = groups(left), r = groups(right);
+  const words = [...l, ...Array(8 - l.length - r.length).fill(0), ...r];
+  const zero = (from, to) => words.slice(from, to).every((w) => w === 0);
+  if (zero(0, 8)) return 'an unspecified address';
+  if (zero(0, 7) && words[7] === 1) return 'a loopback address';
+  if ((words[0] & 0xffc0) === 0xfe80) return 'a link-local address';
+  if ((words[0] & 0xfe00) === 0xfc00 || (words[0] & 0xffc0) === 0xfec0) return 'a private address';
+  const mapped = zero(0, 5) && words[5] === 0xffff;
+  const nat64 = words[0] === 0x64 && words[1] === 0xff9b && zero(2, 6);
+  if (mapped || zero(0, 6) || nat64) return ipv4Reason([words[6] >> 8, words[6] & 0xff]);
+  return '';
+}
+
+// '' when the instance may POST its credentials to `url`, else why not. Without the admin's
+// OAUTH2_ALLOW_HTTP_LOOPBACK, the host must be a public one (mcpd refuses the others already,
+// unless its admin allowed them: this is the instance's own check).
 export function tokenUrlProblem(url, {allowHttpLoopback = false} = {}) {
   let u;
   try {
@@ -54,6 +89,10 @@ export function tokenUrlProblem(url, {allowHttpLoopback = false} = {}) {
   }
   if (u.username || u.password) return 'must not carry user info';
   if (u.hash) return 'must not have a fragment';
+  if (!allowHttpLoopback && (u.protocol === 'https:' || u.protocol === 'http:')) {
+    const why = nonPublicHost(u.hostname);
+    if (why) return `must not name ${why} unless the type sets OAUTH2_ALLOW_HTTP_LOOPBACK=true`;
+  }
   if (u.protocol === 'https:') return '';
   if (u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname)) {
     return allowHttpLoopback ? '' :

@@ -63,6 +63,20 @@ describe('oauth2 pure parts', () => {
       'https://u:p@idp.example/t', 'https://idp.example/t#x', 'not a url']) {
       assert.notEqual(tokenUrlProblem(bad, {allowHttpLoopback: true}), '', bad);
     }
+    // Without the admin's switch, https to the host or its networks is refused too, however
+    // the address is written.
+    for (const bad of ['https://127.0.0.1:9/token', 'https://2130706433/t', 'https://0x7f.1/t',
+      'https://localhost/t', 'https://a.localhost./t', 'https://[::1]/t', 'https://[::ffff:127.0.0.1]/t',
+      'https://[fe80::1]/t', 'https://[fd00:ec2::254]/t', 'https://169.254.169.254/t',
+      'https://10.1.2.3/t', 'https://172.16.0.1/t', 'https://192.168.1.1/t', 'https://0.0.0.0/t',
+      'https://[::]/t', 'https://%31%32%37.0.0.1/t']) {
+      assert.match(tokenUrlProblem(bad), /must not name/, bad);
+      assert.equal(tokenUrlProblem(bad, {allowHttpLoopback: true}), '', bad);
+    }
+    for (const ok of ['https://8.8.8.8/t', 'https://172.32.0.1/t', 'https://[2001:4860::8888]/t',
+      'https://localhost.example.com/t']) {
+      assert.equal(tokenUrlProblem(ok), '', ok);
+    }
   });
 
   test('parseOAuth2Key: the sealed JSON shape, a static key, incomplete credentials', () => {

@@ -342,6 +342,11 @@ int main(int argc, char** argv) {
                  "503 and closed")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  bool allowPrivateTokenUrls = false;
+  app.add_flag("--oauth2-allow-private-token-urls", allowPrivateTokenUrls,
+               "let APIKeys name an OAuth 2.0 token endpoint on this host or its networks "
+               "(loopback, private, link-local addresses; plain http to loopback): refused by "
+               "default, since the instance would send its refresh-token grant there");
   bool disableReconciler = false;
   app.add_flag("--disable-reconciler", disableReconciler,
                "serve the API and gateway only: start no instance processes");
@@ -402,6 +407,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   minimcp::model::setApiKeyKeyRing(&*keyRing);
+  if (allowPrivateTokenUrls) {
+    minimcp::model::setApiKeyTokenUrlHosts(minimcp::model::TokenUrlHosts::Any);
+  }
   const minimcp::crypto::InstanceTokens instanceTokens(keyRing->primary());
 
   // Signals are taken synchronously by sigwait below; every thread started after this inherits

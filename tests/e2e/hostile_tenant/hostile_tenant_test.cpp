@@ -970,6 +970,7 @@ TEST_F(HostileTenant, DryRunOtherThanAllIsRefusedAndWritesNothing) {
 // service, another scheme or a host reached with credentials, it is refused and nothing is stored.
 TEST_F(HostileTenant, OAuth2TokenUrlsAimedElsewhereAreRefusedAndNothingIsStored) {
   const std::string keys = std::string(kApi) + "/namespaces/bob/apikeys";
+  const std::string hostPort = std::to_string(w_->hostService->port());
   const std::vector<std::string> urls = {
       "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
       "http://metadata.google.internal/computeMetadata/v1/token",
@@ -980,6 +981,25 @@ TEST_F(HostileTenant, OAuth2TokenUrlsAimedElsewhereAreRefusedAndNothingIsStored)
       "gopher://127.0.0.1:6379/_FLUSHALL",
       "ftp://127.0.0.1/token",
       "not a url",
+      // The host's own loopback service, over https or plain http, in every spelling a URL
+      // parser reads as loopback (mcpd runs without --oauth2-allow-private-token-urls).
+      "https://127.0.0.1:" + hostPort + "/token",
+      "http://127.0.0.1:" + hostPort + "/token",
+      "https://localhost:" + hostPort + "/token",
+      "https://evil.localhost:" + hostPort + "/token",
+      "https://[::1]:" + hostPort + "/token",
+      "https://[::ffff:127.0.0.1]:" + hostPort + "/token",
+      "https://2130706433:" + hostPort + "/token",
+      "https://0x7f.1:" + hostPort + "/token",
+      "https://%31%32%37.0.0.1:" + hostPort + "/token",
+      "https://0.0.0.0:" + hostPort + "/token",
+      // Link-local (the metadata services) and private networks over https.
+      "https://169.254.169.254/latest/api/token",
+      "https://[fe80::a9fe:a9fe]/token",
+      "https://[fd00:ec2::254]/token",
+      "https://10.0.0.1/token",
+      "https://172.16.0.1/token",
+      "https://192.168.0.1/token",
   };
   for (size_t i = 0; i < urls.size(); ++i) {
     SCOPED_TRACE(urls[i]);

@@ -542,7 +542,8 @@ TEST(TypesE2E, FilesystemStdioTypeListsAndReadsAFileThroughTheGateway) {
 TEST(TypesE2E, GmailWithOAuth2CredentialsRefreshesItsTokensAndReportsARevokedRefreshToken) {
   testing::TempDir dir("types-oauth2");
   FakeUpstream fake("gmail-oauth2", dir.path());
-  Cluster c;
+  // The fake token endpoint is on loopback: the admin allows that.
+  Cluster c({"--oauth2-allow-private-token-urls"});
   fake.awaitListening();
   const json provider = fake.control("GET", "/__fake/oauth2");
   const std::string clientSecret = provider.value("clientSecret", "");
@@ -654,7 +655,7 @@ TEST(TypesE2E, GmailWithOAuth2CredentialsRefreshesItsTokensAndReportsARevokedRef
 TEST(TypesE2E, OAuth2LoginStoresTheRefreshTokenOfACodeFlowWithPkce) {
   testing::TempDir dir("types-login");
   FakeUpstream fake("gmail-oauth2", dir.path());
-  Cluster c;
+  Cluster c({"--oauth2-allow-private-token-urls"});  // the fake provider is on loopback
   fake.awaitListening();
   const std::string secretFile = dir.path() + "/client-secret";
   { std::ofstream(secretFile) << fake.control("GET", "/__fake/oauth2").value("clientSecret", ""); }

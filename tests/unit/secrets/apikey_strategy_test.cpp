@@ -396,25 +396,93 @@ TEST_F(APIKeyStrategyTest, OAuth2ValidationNamesTheFieldAndNeverEchoesASecret) {
     EXPECT_THAT(describeCauses(causes), Not(HasSubstr(kClientSecret))) << c.name;
     EXPECT_THAT(describeCauses(causes), Not(HasSubstr("static-secret"))) << c.name;
   }
-  // A public client (no secret) and a loopback http endpoint are fine.
+  // A public client (no secret) is fine.
   json pub = oauth2Manifest("pub");
   pub["spec"]["oauth2"].erase("clientSecret");
-  pub["spec"]["oauth2"]["tokenURL"] = "http://127.0.0.1:8080/token";
   EXPECT_TRUE(createCauses(strategy(), pub, clock_).empty());
+  // A token endpoint on the host: refused unless the admin allows such endpoints.
+  json local = oauth2Manifest("local");
+  local["spec"]["oauth2"]["tokenURL"] = "http://127.0.0.1:8080/token";
+  auto causes = createCauses(strategy(), local, clock_);
+  ASSERT_EQ(causes.size(), 1u) << describeCauses(causes);
+  EXPECT_EQ(causes[0].field, "spec.oauth2.tokenURL");
+  EXPECT_THAT(causes[0].message, HasSubstr("loopback"));
+  model::setApiKeyTokenUrlHosts(model::TokenUrlHosts::Any);
+  EXPECT_TRUE(createCauses(strategy(), local, clock_).empty());
+  model::setApiKeyTokenUrlHosts(model::TokenUrlHosts::Public);
 }
 
-TEST(TokenUrl, HttpsOrLoopbackHttpOnly) {
-  for (const char* ok : {"https://oauth2.googleapis.com/token", "https://idp.example:8443/t?x=1",
-                         "https://[2001:db8::1]/token", "http://127.0.0.1:9999/token",
-                         "http://[::1]:80/token", "http://localhost/token"}) {
-    EXPECT_EQ(model::tokenUrlProblem(ok), "") << ok;
+TEST(TokenUrl, HttpsOnlyAndNeverToTheHostOrItsNetworksForTenants) {
+  for (const char* ok :
+       {"https://oauth2.googleapis.com/token", "https://idp.example:8443/t?x=1",
+        "https://[2001:db8::1]/token", "https://8.8.8.8/token", "https://172.32.0.1/t",
+        "https://192.169.0.1/t", "https://100.128.0.1/t", "https://[2001:4860::8888]/t",
+        "https://localhost.example.com/t", "https://1.2.3.4.example/t", "https://x-0x7f/t"}) {
+    EXPECT_EQ(model::tokenUrlProblem(ok, model::TokenUrlHosts::Public), "") << ok;
+  }
+  // Each names the host itself or a network next to it, in one notation or another.
+  for (const char* bad : {"https://127.0.0.1:9999/token",
+                          "https://127.0.0.2/token",
+                          "https://127.1/token",
+                          "https://2130706433/token",
+                          "https://0x7f.0.0.1/token",
+                          "https://0177.0.0.1/token",
+                          "https://0x7f000001/t",
+                          "https://127.0.0.1./t",
+                          "https://0.0.0.0/t",
+                          "https://0/t",
+                          "https://10.1.2.3/t",
+                          "https://172.16.0.1/t",
+                          "https://172.31.255.255/t",
+                          "https://192.168.1.1/t",
+                          "https://169.254.169.254/latest",
+                          "https://100.64.0.1/t",
+                          "https://[::1]/t",
+                          "https://[::]/t",
+                          "https://[0:0:0:0:0:0:0:1]/t",
+                          "https://[fe80::1]/t",
+                          "https://[fd00:ec2::254]/t",
+                          "https://[fc00::1]/t",
+                          "https://[::ffff:127.0.0.1]/t",
+                          "https://[::ffff:a9fe:a9fe]/t",
+                          "https://[::127.0.0.1]/t",
+                          "https://[64:ff9b::a00:1]/t",
+                          "https://[fe80::1%25eth0]/t",
+                          "https://localhost/t",
+                          "https://LOCALHOST:443/t",
+                          "https://localhost./t",
+                          "https://api.localhost/t",
+                          "https://%31%32%37.0.0.1/t",
+                          "https://１２７.0.0.1/t",
+                          "https://256.0.0.1/t",
+                          "https://1.2.3.4.5/t",
+                          "https://0x100000000/t",
+                          "http://127.0.0.1:9999/token",
+                          "http://[::1]:80/token",
+                          "http://localhost/token",
+                          "http://example.com/token"}) {
+    EXPECT_NE(model::tokenUrlProblem(bad, model::TokenUrlHosts::Public), "") << bad;
+  }
+  EXPECT_THAT(model::tokenUrlProblem("https://2130706433/t", model::TokenUrlHosts::Public),
+              HasSubstr("a loopback address"));
+  EXPECT_THAT(model::tokenUrlProblem("https://169.254.169.254/", model::TokenUrlHosts::Public),
+              HasSubstr("a link-local address"));
+  EXPECT_THAT(model::tokenUrlProblem("https://[fd00::1]/", model::TokenUrlHosts::Public),
+              HasSubstr("a private address"));
+}
+
+TEST(TokenUrl, AnAdminMayAllowTheHostAndPlainHttpToLoopback) {
+  for (const char* ok :
+       {"https://oauth2.googleapis.com/token", "https://127.0.0.1:9999/token", "https://10.1.2.3/t",
+        "http://127.0.0.1:9999/token", "http://[::1]:80/token", "http://localhost/token"}) {
+    EXPECT_EQ(model::tokenUrlProblem(ok, model::TokenUrlHosts::Any), "") << ok;
   }
   for (const char* bad :
        {"http://example.com/token", "http://127.0.0.2/token", "http://localhost.evil.com/t",
         "ftp://x/token", "https:///token", "https://user@host/token", "https://host/t#frag",
         "https://host:0/t", "https://host:99999/t", "https://host:/t", "https://[::1/t",
-        "https://host/a b", "https://host\\@evil/t", "HTTPS//host"}) {
-    EXPECT_NE(model::tokenUrlProblem(bad), "") << bad;
+        "https://host/a b", "https://host\\@evil/t", "HTTPS//host", "https://%6c%6fcalhost/t"}) {
+    EXPECT_NE(model::tokenUrlProblem(bad, model::TokenUrlHosts::Any), "") << bad;
   }
 }
 

@@ -25,6 +25,16 @@
 //   request is answered by a server forwarding the requests the child's capabilities offer;
 //   server-to-client requests (sampling, elicitation, roots) do not exist in that era.
 //   The shared child is started on the first such request and again after it exits.
+//   What the child pushes on its own goes where the 2026-07-28 era carries it:
+//   - progress: on the stream of the request whose progressToken it names;
+//   - list changes (tools, prompts, resources): to the open subscriptions/listen streams
+//     (the lib's ctx.notify), which is where that era's clients wait for them;
+//   - log messages: on the stream of the request being answered, when exactly one is and its
+//     caller asked for logs (its envelope's log level, which also filters them). Over stdio the
+//     child cannot say which request a message is about, so with several in flight, or none,
+//     nobody can be told it was theirs: such messages are dropped (a debug log line);
+//   - anything else (resources/updated: the bridge subscribes to nothing on the shared
+//     child; cancellations; task status) is dropped the same way.
 
 import path from 'node:path';
 import {existsSync} from 'node:fs';
@@ -230,12 +240,34 @@ const FORWARDED = {
 function sharedChild({opts, childArgs, ctx, name}) {
   const {log} = ctx;
   let connecting; // Promise of the connected client, undefined when there is no child
+  const answering = new Set(); // the mcpReq of each forwarded request being answered
+
+  const LIST_CHANGED = {
+    'notifications/tools/list_changed': (n) => n.toolsChanged(),
+    'notifications/prompts/list_changed': (n) => n.promptsChanged(),
+    'notifications/resources/list_changed': (n) => n.resourcesChanged(),
+  };
+  function fromChild(notification) {
+    const {method, params} = notification;
+    if (LIST_CHANGED[method] && ctx.notify) {
+      LIST_CHANGED[method](ctx.notify);
+      return;
+    }
+    if (method === 'notifications/message' && answering.size === 1 && params?.level) {
+      const [mcpReq] = answering;
+      // mcpReq.log sends only to a caller that asked for logs, at or above its level.
+      mcpReq.log(params.level, params.data, params.logger).catch(() => {});
+      return;
+    }
+    log.debug('dropped a notification of the shared stdio server', {method, answering: answering.size});
+  }
 
   function connect() {
     connecting ??= (async () => {
       const {child, state} = childTransport({opts, childArgs, ctx});
       // No roots capability: the child keeps the directories it was started with.
       const client = new Client({name: `minimcp-bridge-${name}`, version: '0.1.0'});
+      client.fallbackNotificationHandler = async (n) => fromChild(n);
       let pid;
       client.onclose = () => {
         livePids.delete(pid);
@@ -267,22 +299,28 @@ function sharedChild({opts, childArgs, ctx, name}) {
     const client = await connect();
     const offered = client.getServerCapabilities() ?? {};
     const capabilities = {};
-    for (const cap of Object.keys(FORWARDED)) if (offered[cap]) capabilities[cap] = {};
+    for (const cap of Object.keys(FORWARDED)) {
+      if (!offered[cap]) continue;
+      // listChanged lets a subscriptions/listen caller ask for the child's list changes.
+      capabilities[cap] = offered[cap].listChanged === true ? {listChanged: true} : {};
+    }
+    if (offered.logging) capabilities.logging = {};
     const info = client.getServerVersion();
     const server = new Server({name: info?.name ?? name, version: info?.version ?? '0.0.0'}, {capabilities});
-    for (const cap of Object.keys(capabilities)) {
+    for (const cap of Object.keys(FORWARDED).filter((c) => capabilities[c])) {
       for (const method of FORWARDED[cap]) {
         server.setRequestHandler(method, (request, {mcpReq}) => {
           // The caller's envelope stays here: the child speaks 2025-11-25 to our client.
           const {_meta: meta, ...params} = request.params ?? {};
           const progressToken = meta?.progressToken;
+          answering.add(mcpReq);
           return client.request({method, params}, {
             signal: mcpReq.signal,
             ...(progressToken !== undefined ? {
               onprogress: (p) => mcpReq.notify({method: 'notifications/progress', params: {...p, progressToken}})
                   .catch(() => {}),
             } : {}),
-          });
+          }).finally(() => answering.delete(mcpReq));
         });
       }
     }

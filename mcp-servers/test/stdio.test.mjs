@@ -35,10 +35,15 @@ function manifestLaunch(type = 'filesystem') {
 async function spawnFilesystem(config, type = 'filesystem') {
   const {command, args} = manifestLaunch(type);
   assert.equal(command, 'node');
+  return spawnBridge(args, config);
+}
+
+// `node ARGS...` (a bridge launch line) with the environment mcpd gives an instance.
+async function spawnBridge(args, config = {}, {logLevel = 'info'} = {}) {
   const port = await freePort();
   const env = {
     PATH: process.env.PATH, HOME: os.tmpdir(), NODE_ENV: 'production', PORT: String(port),
-    MCP_ID: 'fs-test', MCP_ACCESS_TOKEN: TOKEN, LOG_LEVEL: 'info', MCP_CONFIG: JSON.stringify(config),
+    MCP_ID: 'fs-test', MCP_ACCESS_TOKEN: TOKEN, LOG_LEVEL: logLevel, MCP_CONFIG: JSON.stringify(config),
   };
   const child = spawn(process.execPath, args, {cwd: SERVERS_DIR, env, stdio: ['ignore', 'pipe', 'pipe']});
   const out = {stdout: '', stderr: ''};
@@ -241,5 +246,96 @@ describe('everything type (the reference server behind the bridge)', () => {
 
   test('a request without the instance token is refused', async () => {
     await assert.rejects(connectClient(srv, {token: 'not-the-token'}), /401|Unauthorized/);
+  });
+});
+
+// 2026-07-28 has no session: what the shared child pushes on its own goes on the stream of the
+// request it concerns, or to subscriptions/listen streams, or nowhere.
+describe('stdio bridge, 2026-07-28: notifications the shared child pushes', () => {
+  let srv;
+  const ENVELOPE = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientInfo': {name: 'raw', version: '0'},
+    'io.modelcontextprotocol/clientCapabilities': {},
+  };
+  let nextId = 1;
+  const post = (method, params, {meta = {}, signal} = {}) => fetch(`${srv.url}/mcp`, {
+    method: 'POST',
+    headers: {...MCP_HEADERS, 'Authorization': `Bearer ${TOKEN}`, 'MCP-Protocol-Version': '2026-07-28',
+      'Mcp-Method': method, ...(params?.name ? {'Mcp-Name': params.name} : {})},
+    body: JSON.stringify({jsonrpc: '2.0', id: nextId++, method, params: {...params, _meta: {...ENVELOPE, ...meta}}}),
+    signal,
+  });
+  // Every JSON-RPC message of a response, JSON or SSE.
+  async function messages(res) {
+    const text = await res.text();
+    if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) return [JSON.parse(text)];
+    return [...text.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]));
+  }
+  const call = (name, args, opts) => post('tools/call', {name, arguments: args}, opts);
+  // An SSE response read as it arrives: until(re) waits for text matching re.
+  function sseReader(res) {
+    assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    return {
+      text: () => text,
+      until: (re) => withTimeout((async () => {
+        while (!re.test(text)) {
+          const {value, done} = await reader.read();
+          if (done) throw new Error(`stream ended: ${text}`);
+          text += decoder.decode(value, {stream: true});
+        }
+      })(), 10000, `stream ${re}`),
+    };
+  }
+  const LOG_LEVEL = 'io.modelcontextprotocol/logLevel';
+
+  before(async () => {
+    srv = await spawnBridge(['lib/stdio_bridge.js', '--name', 'notifying', '--', 'node',
+      './lib/fake_stdio_server.js'], {}, {logLevel: 'debug'});
+    await waitHealthy(srv);
+  });
+  after(async () => stopServer(srv));
+
+  test('a log message during the only request in flight goes on its stream, at the level it asked for', async () => {
+    const got = await messages(await call('log', {text: 'hello-1'}, {meta: {[LOG_LEVEL]: 'info'}}));
+    assert.deepEqual(got.map((m) => m.method ?? 'result'), ['notifications/message', 'result'], JSON.stringify(got));
+    assert.deepEqual(got[0].params, {level: 'info', logger: 'notifying', data: 'hello-1'});
+    assert.equal(got[1].result.content[0].text, 'logged hello-1');
+    // A caller that asked for no logs, or only for worse ones, gets none.
+    for (const meta of [{}, {[LOG_LEVEL]: 'error'}]) {
+      const quiet = await messages(await call('log', {text: 'hello-2'}, {meta}));
+      assert.deepEqual(quiet.map((m) => m.method ?? 'result'), ['result'], JSON.stringify(quiet));
+    }
+  });
+
+  test('with two requests in flight a log message belongs to neither: dropped, and both answered', async () => {
+    const held = await call('hold', {}, {meta: {[LOG_LEVEL]: 'debug', progressToken: 'held'}});
+    const stream = sseReader(held);
+    // Its progress says the child has it: now two requests are in flight.
+    await stream.until(/notifications\/progress/);
+    const logged = await messages(await call('log', {text: 'crowded'}, {meta: {[LOG_LEVEL]: 'debug'}}));
+    assert.deepEqual(logged.map((m) => m.method ?? 'result'), ['result'], JSON.stringify(logged));
+    await messages(await call('release', {}));
+    await stream.until(/"released"/);
+    assert.doesNotMatch(stream.text(), /notifications\/message/);
+    assert.match(srv.out.stdout, /dropped a notification of the shared stdio server.*notifications\/message/);
+  });
+
+  test('a list change reaches the subscriptions/listen streams', async () => {
+    const stop = new AbortController();
+    const listen = await post('subscriptions/listen', {notifications: {toolsListChanged: true}}, {signal: stop.signal});
+    assert.equal(listen.status, 200);
+    assert.match(listen.headers.get('content-type'), /text\/event-stream/);
+    const stream = sseReader(listen);
+    await stream.until(/notifications\/subscriptions\/acknowledged/);
+    const added = await messages(await call('add_tool', {}));
+    assert.equal(added.at(-1).result.content[0].text, 'added_1');
+    await stream.until(/notifications\/tools\/list_changed/);
+    stop.abort();
+    const tools = await messages(await post('tools/list', {}));
+    assert.ok(tools[0].result.tools.some((t) => t.name === 'added_1'), JSON.stringify(tools));
   });
 });

@@ -1,11 +1,14 @@
 // The figma MCPType: Figma REST API v1 with a personal access token (API_KEY)
-// sent as `X-Figma-Token`. The API root comes from FIGMA_API_ENDPOINT so tests
+// sent as `X-Figma-Token`, or OAuth 2.0 client credentials and a refresh token (Figma's OAuth
+// apps) from which lib/oauth2.js keeps an access token fresh, sent as `Authorization: Bearer`
+// as Figma takes OAuth tokens. The API root comes from FIGMA_API_ENDPOINT so tests
 // can point it at a local fake. Config (MCP_CONFIG): timeout_ms, retry_attempts,
 // retry_base_ms (lib/upstream.js).
 
 import * as z from 'zod';
 import {startMcpServer} from '../lib/index.js';
 import {createUpstream, jsonResult, UpstreamError, withToolErrors} from '../lib/upstream.js';
+import {upstreamAuth} from '../lib/oauth2.js';
 
 const FILE_KEY = z.string().regex(/^[A-Za-z0-9]{1,128}$/, 'a Figma file key (the part after /file/ or /design/ in its URL)');
 const PROJECT_ID = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a Figma project id');
@@ -14,12 +17,15 @@ const NODE_ID = z.string().regex(/^[A-Za-z0-9:;_-]{1,256}$/, 'a Figma node id su
 const MAX_NODES = 2000; // keeps read_file's answer readable for a model
 
 let upstream; // one per process: registerTools runs once per MCP session
+let auth;
 
 function figma(ctx) {
+  auth ??= upstreamAuth(ctx, {staticHeaders: (key) => ({'X-Figma-Token': key})});
   upstream ??= createUpstream({
     service: 'figma',
     baseUrl: process.env.FIGMA_API_ENDPOINT || 'https://api.figma.com',
-    authHeaders: () => ({'X-Figma-Token': ctx.apiKey}),
+    authHeaders: auth.authHeaders,
+    onUnauthorized: auth.onUnauthorized,
     config: ctx.config,
     log: ctx.log,
     health: ctx.health,
@@ -113,4 +119,6 @@ function registerTools(mcp, ctx) {
   }));
 }
 
-await startMcpServer({name: 'figma', version: '0.1.0', authEnv: 'API_KEY', registerTools});
+const server = await startMcpServer({name: 'figma', version: '0.1.0', authEnv: 'API_KEY', registerTools});
+figma(server.ctx);
+await auth.start(); // the first access token now: a refused refresh token shows at once

@@ -1,5 +1,7 @@
 // The github MCPType: repositories, files, issues and pull requests through the
-// GitHub REST API v3 with a personal access token (API_KEY).
+// GitHub REST API v3 with a personal access token (API_KEY), or the OAuth 2.0 client
+// credentials and refresh token of a GitHub App's user access token (which expires after
+// eight hours), kept fresh by lib/oauth2.js and sent as `Authorization: Bearer`.
 //
 // @octokit/core (not @octokit/rest) does the URL templating, auth header and
 // error shaping: the endpoint-method and pagination plugins of @octokit/rest
@@ -12,6 +14,7 @@ import * as z from 'zod';
 import {Octokit} from '@octokit/core';
 import {startMcpServer} from '../lib/index.js';
 import {createUpstream, withToolErrors} from '../lib/upstream.js';
+import {authorizedFetch, upstreamAuth} from '../lib/oauth2.js';
 
 const SERVICE = 'GitHub';
 const VERSION = '0.1.0';
@@ -24,6 +27,7 @@ const perPage = z.number().int().min(1).max(100).optional().describe('results pe
 const page = z.number().int().min(1).optional().describe('page number, from 1');
 
 let client; // shared by every session: one upstream policy, one health state
+let auth;
 
 function github(ctx) {
   if (client) return client;
@@ -34,11 +38,14 @@ function github(ctx) {
     log: ctx.log,
     health: ctx.health,
   });
+  auth = upstreamAuth(ctx);
+  // A static token is octokit's own `auth`; an OAuth 2.0 access token changes, so each request
+  // gets the current one (and a 401 one resend with a newer one).
   const octokit = new Octokit({
-    auth: ctx.apiKey,
+    ...(auth.oauth2 ? {} : {auth: ctx.apiKey}),
     baseUrl: upstream.baseUrl,
     userAgent: `minimcp-github/${VERSION}`,
-    request: {fetch: upstream.fetch},
+    request: {fetch: auth.oauth2 ? authorizedFetch(auth, upstream.fetch) : upstream.fetch},
     // Octokit would otherwise write warnings to the console, outside our JSON log.
     log: {
       debug: () => {},
@@ -198,4 +205,6 @@ function registerTools(mcp, ctx) {
   });
 }
 
-await startMcpServer({name: 'github', version: VERSION, authEnv: 'API_KEY', registerTools});
+const server = await startMcpServer({name: 'github', version: VERSION, authEnv: 'API_KEY', registerTools});
+github(server.ctx);
+await auth.start(); // the first access token now: a refused refresh token shows at once

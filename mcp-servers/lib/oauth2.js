@@ -317,9 +317,13 @@ export function createTokenSource({credentials, onState = () => {}, log, allowHt
 }
 
 // What createUpstream needs to authenticate with the instance's key, for either shape:
-// {authHeaders, onUnauthorized} plus start() and close(). A static key is sent as is; OAuth 2.0
-// credentials go through a token source whose state reaches /health (ctx.health.setKey).
-export function upstreamAuth(ctx, {env = process.env, ...options} = {}) {
+// {authHeaders, onUnauthorized} plus start() and close(), and `oauth2` telling which shape it is.
+// A static key goes in staticHeaders(key) (default `Authorization: Bearer`, as Gmail, Slack and
+// GitHub take it; Figma's personal access tokens go in X-Figma-Token); OAuth 2.0 credentials go
+// through a token source whose state reaches /health (ctx.health.setKey), and its access tokens
+// always as `Authorization: Bearer` (RFC 6750), which every upstream we wrap accepts for them.
+export function upstreamAuth(ctx, {env = process.env,
+  staticHeaders = (key) => ({Authorization: `Bearer ${key}`}), ...options} = {}) {
   let credentials;
   try {
     credentials = parseOAuth2Key(ctx.apiKey);
@@ -327,13 +331,14 @@ export function upstreamAuth(ctx, {env = process.env, ...options} = {}) {
     ctx.log?.warn('oauth2 credentials unusable', {error: err.message});
     ctx.health?.setKey?.({available: false, reason: err.reason});
     return {
+      oauth2: true,
       authHeaders: () => { throw err; },
       start() {},
       close() {},
     };
   }
   if (!credentials) {
-    return {authHeaders: () => ({Authorization: `Bearer ${ctx.apiKey}`}), start() {}, close() {}};
+    return {oauth2: false, authHeaders: () => staticHeaders(ctx.apiKey), start() {}, close() {}};
   }
   const source = createTokenSource({
     credentials,
@@ -344,6 +349,7 @@ export function upstreamAuth(ctx, {env = process.env, ...options} = {}) {
   });
   const bearer = (t) => ({Authorization: `Bearer ${t}`});
   return {
+    oauth2: true,
     source,
     authHeaders: async () => bearer(await source.accessToken()),
     // Retry once with a new token when the upstream rejected the one sent.
@@ -354,5 +360,23 @@ export function upstreamAuth(ctx, {env = process.env, ...options} = {}) {
     },
     start: () => source.start(),
     close: () => source.close(),
+  };
+}
+
+// A fetch for npm clients that take one (octokit's request.fetch) and would otherwise send a
+// fixed key: every request gets auth.authHeaders(), and a 401 is resent once when
+// auth.onUnauthorized found a newer token (the body must be replayable: a string or bytes).
+export function authorizedFetch(auth, fetch) {
+  return async (input, init = {}) => {
+    const send = async () => {
+      const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
+      const added = await auth.authHeaders();
+      for (const [k, v] of Object.entries(added)) headers.set(k, v);
+      return {added, res: await fetch(input, {...init, headers})};
+    };
+    const {added, res} = await send();
+    if (res.status !== 401 || !auth.onUnauthorized || !(await auth.onUnauthorized(added))) return res;
+    await res.body?.cancel().catch(() => {});
+    return (await send()).res;
   };
 }

@@ -1,5 +1,8 @@
 // The slack MCPType: list channels and post messages through the Slack Web API
 // with a bot token (API_KEY), plus the integration guide's auth.test health check.
+// With token rotation on, API_KEY holds the app's OAuth 2.0 client credentials and refresh
+// token instead, and lib/oauth2.js keeps the expiring access token fresh (Slack's
+// oauth.v2.access with grant_type=refresh_token is a standard refresh_token grant).
 //
 // Plain fetch through lib/upstream.js rather than @slack/web-api: that client
 // brings its own retry queue (p-retry, p-queue, ten retries over ~30 minutes)
@@ -10,6 +13,7 @@
 import * as z from 'zod';
 import {startMcpServer} from '../lib/index.js';
 import {createUpstream, toolError, UpstreamError} from '../lib/upstream.js';
+import {upstreamAuth} from '../lib/oauth2.js';
 
 const SERVICE = 'Slack';
 // Slack answers these with HTTP 200 {ok:false}: the token itself is bad, so
@@ -53,10 +57,12 @@ let slack; // shared by every session: one upstream policy, one health state
 
 function createSlack(ctx) {
   const health = combinedHealth(ctx.health);
+  const auth = upstreamAuth(ctx);
   const upstream = createUpstream({
     service: SERVICE,
     baseUrl: process.env.SLACK_API_URL || 'https://slack.com/api',
-    authHeaders: () => ({Authorization: `Bearer ${ctx.apiKey}`}),
+    authHeaders: auth.authHeaders,
+    onUnauthorized: auth.onUnauthorized,
     config: ctx.config,
     log: ctx.log,
     health: health.forUpstream,
@@ -97,7 +103,7 @@ function createSlack(ctx) {
     }
   }
 
-  return {call, checkAuth, close: () => upstream.close()};
+  return {call, checkAuth, auth, close: () => { upstream.close(); auth.close(); }};
 }
 
 // Slack's error codes are the message; missing_scope also says which scope to add.
@@ -172,6 +178,7 @@ const server = await startMcpServer({name: 'slack', version: '0.1.0', authEnv: '
 // an unreachable Slack or a rejected token shows as "degraded" on /health, which
 // keeps the process (a restart would not fix either).
 slack ??= createSlack(server.ctx);
+await slack.auth.start(); // the first access token now: a refused refresh token shows at once
 const first = await slack.checkAuth();
 if (first) server.ctx.log.info('slack token verified', {team: first.team, teamId: first.team_id, botUser: first.user});
 const every = server.ctx.config.health_check_interval_ms ?? HEALTH_CHECK_DEFAULT_MS;

@@ -5,7 +5,7 @@ import {describe, test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawnServer, waitHealthy, stopServer, connectClient, withTimeout} from '../lib/testing.js';
 import {startFakeUpstream} from '../lib/fake_upstream.js';
-import {createTokenSource, parseOAuth2Key, refreshDelayMs, refreshRequestBody, requestToken,
+import {authorizedFetch, createTokenSource, parseOAuth2Key, refreshDelayMs, refreshRequestBody, requestToken,
   tokenUrlProblem, upstreamAuth} from '../lib/oauth2.js';
 
 const REFRESH = '1//refresh-token-0123456789-abcdef';
@@ -244,6 +244,46 @@ describe('oauth2 token source', () => {
     assert.deepEqual(await auth.authHeaders(), {Authorization: 'Bearer ya29.static'});
     assert.equal(auth.onUnauthorized, undefined);
   });
+
+  test('upstreamAuth: a static key goes in the type\'s own header, an access token as Bearer', async () => {
+    const figmaHeaders = {staticHeaders: (k) => ({'X-Figma-Token': k})};
+    const pat = upstreamAuth({apiKey: 'figd_pat'}, figmaHeaders);
+    assert.equal(pat.oauth2, false);
+    assert.deepEqual(await pat.authHeaders(), {'X-Figma-Token': 'figd_pat'});
+    const key = JSON.stringify({oauth2: CREDS});
+    const fetch = async () => jsonResponse(200, {access_token: 'at-1', expires_in: 3600});
+    const oauth = upstreamAuth({apiKey: key}, {...figmaHeaders, fetch});
+    assert.equal(oauth.oauth2, true);
+    assert.deepEqual(await oauth.authHeaders(), {Authorization: 'Bearer at-1'});
+    oauth.close();
+  });
+
+  test('authorizedFetch: the current token on every request, one resend after a 401 with a newer one', async () => {
+    let n = 0;
+    const tokenFetch = async () => jsonResponse(200, {access_token: `at-${++n}`, expires_in: 3600});
+    const auth = upstreamAuth({apiKey: JSON.stringify({oauth2: CREDS})}, {fetch: tokenFetch});
+    const seen = [];
+    let refuse = 0;
+    const upstream = async (url, init) => {
+      const h = new Headers(init.headers);
+      seen.push({url, authorization: h.get('authorization'), accept: h.get('accept'), body: init.body});
+      if (refuse > 0) {
+        refuse--;
+        return new Response('{}', {status: 401});
+      }
+      return new Response('{"ok":true}', {status: 200});
+    };
+    const f = authorizedFetch(auth, upstream);
+    const r = await f('https://api.example/user', {method: 'POST', headers: {accept: 'application/json'}, body: '{}'});
+    assert.equal(r.status, 200);
+    assert.deepEqual(seen, [{url: 'https://api.example/user', authorization: 'Bearer at-1', accept: 'application/json', body: '{}'}]);
+    // The upstream rejects at-1: a new token, one resend; a second 401 is the answer.
+    refuse = 2;
+    const again = await f('https://api.example/user', {headers: {}});
+    assert.equal(again.status, 401);
+    assert.deepEqual(seen.slice(1).map((x) => x.authorization), ['Bearer at-1', 'Bearer at-2']);
+    auth.close();
+  });
 });
 
 describe('gmail server with OAuth 2.0 credentials', () => {
@@ -330,4 +370,91 @@ describe('gmail server with OAuth 2.0 credentials', () => {
     for (const secret of [REFRESH, SECRET, ...live.keys()]) assert.ok(!out.includes(secret), 'a secret in the log');
     assert.ok(!JSON.stringify(failed).includes(REFRESH));
   });
+});
+
+// figma, github and slack take the same OAuth 2.0 credentials: each keeps its access token fresh
+// and sends it as Bearer (never the credentials JSON), and a revoked refresh token reaches /health.
+describe('figma, github and slack servers with OAuth 2.0 credentials', () => {
+  const LIFETIME_S = 1;
+  let fake;
+  let issued = 0;
+  let revoked = false;
+  const live = new Map();
+  const liveToken = (req) => live.get(String(req.headers.authorization ?? '').replace(/^Bearer /, '')) > Date.now();
+  const unauthorized = {status: 401, json: {message: 'Bad credentials'}};
+
+  before(async () => {
+    fake = await startFakeUpstream({
+      'POST /token': (req) => {
+        const p = new URLSearchParams(req.body);
+        if (revoked || p.get('refresh_token') !== REFRESH || p.get('client_secret') !== SECRET) {
+          return {status: 400, json: {error: 'invalid_grant'}};
+        }
+        const token = `at-${++issued}-${Math.random().toString(36).slice(2)}`;
+        live.set(token, Date.now() + LIFETIME_S * 1000);
+        return {json: {access_token: token, token_type: 'bearer', expires_in: LIFETIME_S}};
+      },
+      'GET /v1/files/:key/comments': (req) => liveToken(req) ? {json: {comments: [{id: 'c1', message: 'ok'}]}} : unauthorized,
+      'GET /user/repos': (req) => liveToken(req) ? {json: [{full_name: 'octo/hello', id: 1}]} : unauthorized,
+      // Slack answers a dead token with HTTP 200 {ok:false}.
+      'GET /auth.test': (req) => ({json: liveToken(req) ? {ok: true, team: 'T', user: 'u'} : {ok: false, error: 'token_expired'}}),
+      'GET /conversations.list': (req) => ({json: liveToken(req) ?
+        {ok: true, channels: [{id: 'C1', name: 'general'}]} : {ok: false, error: 'token_expired'}}),
+    });
+  });
+  after(async () => fake?.close());
+
+  const SERVERS = [
+    {file: 'figma/server.js', env: 'FIGMA_API_ENDPOINT', tool: 'get_comments', args: {file_key: 'abcDEF123'},
+      path: '/v1/files/abcDEF123/comments', expect: /"c1"/},
+    {file: 'github/server.js', env: 'GITHUB_API_URL', tool: 'list_repos', args: {}, path: '/user/repos', expect: /octo\/hello/},
+    {file: 'slack/server.js', env: 'SLACK_API_URL', tool: 'list_channels', args: {}, path: '/conversations.list',
+      expect: /general/},
+  ];
+  for (const s of SERVERS) {
+    test(`${s.file}: answers across refreshes with Bearer access tokens, reports a revoked refresh token`, async () => {
+      revoked = false;
+      const key = JSON.stringify({oauth2: {...CREDS, tokenURL: `${fake.url}/token`}});
+      const srv = await spawnServer(s.file, {
+        config: {timeout_ms: 2000, retry_attempts: 0},
+        env: {API_KEY: key, [s.env]: fake.url, OAUTH2_ALLOW_HTTP_LOOPBACK: 'true'},
+      });
+      let client;
+      try {
+        await waitHealthy(srv);
+        ({client} = await connectClient(srv));
+        const start = issued;
+        for (let n = 1; n <= 2; n++) {
+          const deadline = Date.now() + 10000;
+          while (issued < start + n) {
+            assert.ok(Date.now() < deadline, `refresh ${n}`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          const r = await withTimeout(client.callTool({name: s.tool, arguments: s.args}), 10000, s.tool);
+          assert.equal(r.isError, undefined, JSON.stringify(r));
+          assert.match(r.content[0].text, s.expect);
+        }
+        const calls = fake.requests.filter((r) => r.path === s.path);
+        assert.ok(calls.length >= 2);
+        for (const c of calls) assert.match(String(c.headers.authorization), /^Bearer at-\d+-/);
+        for (const c of fake.requests) assert.ok(!JSON.stringify(c.headers).includes(REFRESH), 'credentials sent upstream');
+
+        revoked = true;
+        const deadline = Date.now() + 10000;
+        let h;
+        do {
+          assert.ok(Date.now() < deadline, `/health: ${JSON.stringify(h)}`);
+          await new Promise((r) => setTimeout(r, 20));
+          h = await (await fetch(`${srv.url}/health`)).json();
+        } while (h.key?.reason !== 'RefreshTokenRejected');
+        assert.deepEqual(h.key, {available: false, reason: 'RefreshTokenRejected'});
+        const out = srv.out.stdout + srv.out.stderr;
+        for (const secret of [REFRESH, SECRET, ...live.keys()]) assert.ok(!out.includes(secret), 'a secret in the log');
+      } finally {
+        await client?.close().catch(() => {});
+        await stopServer(srv);
+        fake.clear();
+      }
+    });
+  }
 });

@@ -1,10 +1,10 @@
-// One fake upstream API (gmail | figma | github | slack | gmail-oauth2) as its own
+// One fake upstream API (gmail | figma | github | slack, each also as KIND-oauth2) as its own
 // process, for the types end-to-end test: mcp-servers/lib/fake_upstream.js with canned
 // answers that the test's assertions mirror, plus a control route for the test.
 //
 //   node tests/e2e/types/fake_upstream_server.mjs KIND
 //
-// gmail-oauth2 is the fake Gmail that accepts only live access tokens, next to a fake OAuth 2.0
+// KIND-oauth2 is the fake API that accepts only live access tokens, next to a fake OAuth 2.0
 // provider issuing them: POST /token (refresh_token grant, and authorization_code with PKCE
 // S256), GET /authorize (consents at once: 302 to redirect_uri with a code and the state).
 // Access tokens live FAKE_TOKEN_TTL_S seconds (3). GET /__fake/oauth2 tells the test the client
@@ -166,20 +166,26 @@ function authorize(req) {
   return {status: 302, headers: {Location: redirect.href}, text: ''};
 }
 
-// The gmail routes behind a check of the access token, as Gmail answers an expired one.
-function withLiveToken(handler) {
+// How each API answers a request without a live access token.
+const EXPIRED = {
+  gmail: {status: 401, json: {error: {code: 401, message: 'Request had invalid authentication credentials.',
+    status: 'UNAUTHENTICATED'}}},
+  figma: {status: 403, json: {status: 403, err: 'Invalid token'}},
+  github: {status: 401, json: {message: 'Bad credentials'}},
+  slack: {json: {ok: false, error: 'token_expired'}}, // Slack's errors are HTTP 200
+};
+
+// The KIND routes behind a check of the access token, as KIND answers an expired one.
+function withLiveToken(kind, handler) {
   return (req) => {
     const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
-    if (!(provider.live.get(token) > Date.now())) {
-      return {status: 401, json: {error: {code: 401, message: 'Request had invalid authentication credentials.',
-        status: 'UNAUTHENTICATED'}}};
-    }
+    if (!(provider.live.get(token) > Date.now())) return EXPIRED[kind];
     return handler(req);
   };
 }
 
-ROUTES['gmail-oauth2'] = {
-  ...Object.fromEntries(Object.entries(ROUTES.gmail).map(([k, h]) => [k, withLiveToken(h)])),
+const oauth2Routes = (kind) => ({
+  ...Object.fromEntries(Object.entries(ROUTES[kind]).map(([k, h]) => [k, withLiveToken(kind, h)])),
   'POST /token': tokenEndpoint,
   'GET /authorize': authorize,
   'GET /__fake/oauth2': () => ({json: {clientId: provider.clientId, clientSecret: provider.clientSecret,
@@ -189,7 +195,8 @@ ROUTES['gmail-oauth2'] = {
     provider.revoked = true;
     return {json: {revoked: true}};
   },
-};
+});
+for (const kind of Object.keys(ROUTES)) ROUTES[`${kind}-oauth2`] = oauth2Routes(kind);
 
 const kind = process.argv[2];
 if (!ROUTES[kind]) {

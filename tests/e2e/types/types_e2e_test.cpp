@@ -8,7 +8,8 @@
 // in allowedRoots; tenants get 422 for the same without that.
 // Issue 12's client matrix: an SDK v2 client pinned to 2026-07-28, one negotiating (auto) and an
 // SDK 1.32 client each call a tool of every shipped type through the gateway. Issue 12's gmail
-// acceptance: OAuth 2.0 credentials in the APIKey, access tokens the instance refreshes itself.
+// acceptance: OAuth 2.0 credentials in the APIKey, access tokens the instance refreshes itself;
+// figma, github and slack take the same credentials.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include "api/client/oauth2_login.h"
@@ -647,6 +649,117 @@ TEST(TypesE2E, GmailWithOAuth2CredentialsRefreshesItsTokensAndReportsARevokedRef
   auto key = c.mcpd().mcpctl({"get", "apikey", "gmail-oauth", "-n", kNs, "-o", "json"});
   json shown = json::parse(key.out, nullptr, false);
   EXPECT_EQ(shown["status"]["oauth2"]["clientID"], "e2e-client") << key.out;
+}
+
+// figma, github and slack take the same OAuth 2.0 credentials as gmail (Figma OAuth apps, GitHub
+// App user tokens and Slack token rotation all hand out refresh tokens): each instance keeps
+// its access token fresh and sends it as Bearer to an API that accepts only live tokens, never
+// the credentials themselves; a revoked refresh token ends in KeyAvailable=False.
+TEST(TypesE2E, FigmaGithubAndSlackRefreshTheirOAuth2AccessTokensAndReportARevokedRefreshToken) {
+  testing::TempDir dir("types-oauth2-all");
+  struct Case {
+    TypeUnderTest type;
+    json call;
+    std::function<void(const json&)> check;
+    std::unique_ptr<FakeUpstream> fake;
+  };
+  std::vector<Case> cases;
+  cases.push_back({{"figma", "", "FIGMA_API_ENDPOINT", ""},
+                   {{"name", "get_comments"}, {"arguments", {{"file_key", "abcDEF123"}}}},
+                   [](const json& r) {
+                     EXPECT_EQ(resultJson(r)["comments"][0].value("message", ""), "Looks good");
+                   }});
+  cases.push_back(
+      {{"github", "", "GITHUB_API_URL", "/api/v3"},
+       {{"name", "list_repos"}, {"arguments", json::object()}},
+       [](const json& r) { EXPECT_EQ(resultJson(r)[0].value("full_name", ""), "octo/hello"); }});
+  cases.push_back({{"slack", "", "SLACK_API_URL", "/api"},
+                   {{"name", "list_channels"}, {"arguments", {{"limit", 50}}}},
+                   [](const json& r) {
+                     EXPECT_EQ(resultJson(r)["channels"][0].value("name", ""), "general");
+                   }});
+  for (auto& k : cases) {
+    k.fake = std::make_unique<FakeUpstream>(k.type.type + "-oauth2", dir.path());
+  }
+  // The fake token endpoints are on loopback: the admin allows that.
+  Cluster c({"--oauth2-allow-private-token-urls"});
+  const std::string token = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kNs}));
+  std::vector<std::string> names;
+  for (auto& k : cases) {
+    SCOPED_TRACE(k.type.type);
+    k.fake->awaitListening();
+    const json provider = k.fake->control("GET", "/__fake/oauth2");
+    const std::string secretFile = dir.path() + "/" + k.type.type + "-client-secret";
+    { std::ofstream(secretFile) << provider.value("clientSecret", "") << "\n"; }
+    applyShippedType(c, k.type.type, [&](json& spec) {
+      spec["instanceEnv"] = {k.type.endpointEnv};
+      spec["env"].push_back({{"name", "OAUTH2_ALLOW_HTTP_LOOPBACK"}, {"value", "true"}});
+      spec["healthCheck"]["periodSeconds"] = 1;
+    });
+    auto created = c.mcpd().mcpctl(
+        {"create", "apikey", k.type.type + "-key", "-n", kNs, "--type", k.type.type, "--token",
+         token, "--oauth2-client-id", "e2e-client", "--oauth2-client-secret-file", secretFile,
+         "--refresh-token-file", "-", "--token-url", k.fake->url() + "/token"},
+        provider["refreshTokens"].at(0).get<std::string>() + "\n");
+    ASSERT_EQ(created.exitCode, 0) << created.out << created.err;
+    applyOk(c, instanceYaml(k.type, k.fake->url() + k.type.endpointSuffix));
+    names.push_back(k.type.type + "-e2e");
+  }
+  ASSERT_TRUE(allReady(c, names));
+
+  auto grants = [](const FakeUpstream& f) {
+    return f.control("GET", "/__fake/oauth2").value("refreshGrants", 0);
+  };
+  for (auto& k : cases) {
+    SCOPED_TRACE(k.type.type);
+    const std::string url = c.instance(k.type.type + "-e2e", kNs)["status"].value("gatewayURL", "");
+    // Tokens live 3 s: two refreshes after the first token, a call after each.
+    ASSERT_TRUE(pollUntil([&] { return grants(*k.fake) >= 1; }, 15s)) << c.mcpd().log();
+    const int first = grants(*k.fake);
+    for (int n = 1; n <= 2; ++n) {
+      ASSERT_TRUE(pollUntil([&] { return grants(*k.fake) >= first + n; }, 15s)) << c.mcpd().log();
+      json out = callTools(c, url, token, json::array({k.call}));
+      ASSERT_FALSE(out.is_null());
+      k.check(out["results"][0]);
+    }
+    // Every API request carried an access token the provider issued, as Bearer.
+    const json provider = k.fake->control("GET", "/__fake/oauth2");
+    const json& issued = provider["issued"];
+    int apiCalls = 0;
+    for (const auto& r : k.fake->requests()) {
+      if (r.value("path", "") == "/token") continue;
+      ++apiCalls;
+      const std::string auth = r["headers"].value("authorization", "");
+      ASSERT_EQ(auth.rfind("Bearer ", 0), 0u) << r.dump();
+      EXPECT_NE(std::find(issued.begin(), issued.end(), auth.substr(7)), issued.end()) << auth;
+      EXPECT_EQ(r["headers"].dump().find(provider.value("clientSecret", "-")), std::string::npos);
+    }
+    EXPECT_GE(apiCalls, 2);
+  }
+
+  // Each provider revokes its refresh tokens: KeyAvailable=False, no secret shown anywhere.
+  for (auto& k : cases) k.fake->control("POST", "/__fake/oauth2/revoke");
+  for (auto& k : cases) {
+    SCOPED_TRACE(k.type.type);
+    json mi;
+    ASSERT_TRUE(pollUntil(
+        [&] {
+          mi = c.instance(k.type.type + "-e2e", kNs);
+          return conditionOf(mi, "KeyAvailable").value("reason", "") == "RefreshTokenRejected";
+        },
+        20s))
+        << mi.dump(2) << c.mcpd().log();
+    EXPECT_EQ(conditionOf(mi, "KeyAvailable").value("status", ""), "False");
+    const json provider = k.fake->control("GET", "/__fake/oauth2");
+    std::vector<std::string> secrets = {provider.value("clientSecret", "-"),
+                                        provider["refreshTokens"].at(0).get<std::string>()};
+    for (const auto& t : provider["issued"]) secrets.push_back(t);
+    const std::string shown =
+        c.mcpd().log() + c.mcpd().mcpctl({"logs", k.type.type + "-e2e", "-n", kNs}).out +
+        c.mcpd().mcpctl({"describe", "mi", k.type.type + "-e2e", "-n", kNs}).out +
+        c.mcpd().mcpctl({"get", "apikey", k.type.type + "-key", "-n", kNs, "-o", "json"}).out;
+    for (const auto& s : secrets) EXPECT_EQ(shown.find(s), std::string::npos) << s;
+  }
 }
 
 // `mcpctl oauth2 login`: the authorization-code flow with PKCE against the fake provider, the

@@ -18,6 +18,7 @@
 #include <regex>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "api/gateway/oauth_resource.h"
 #include "api/model/json_fields.h"
@@ -810,8 +811,8 @@ http::request<http::string_body> nextHop(const Request& req, const std::string& 
   return up;
 }
 
-// What the caller gets for the head of an exchange. `subject` names the instance in messages.
-Response toResponse(Head h, const std::shared_ptr<Exchange>& ex, const std::string& subject) {
+// What the caller gets for the head of an exchange, before hardened().
+Response answerOf(Head h, const std::shared_ptr<Exchange>& ex, const std::string& subject) {
   // A refusal names the caller's JSON-RPC id: the request body the exchange sent.
   Request req;
   if (h.status >= 400 && ex) req.body = ex->requestBody();
@@ -841,6 +842,23 @@ Response toResponse(Head h, const std::shared_ptr<Exchange>& ex, const std::stri
     r.body = std::move(h.body);
   }
   return r;
+}
+
+// A tenant's server answers on mcpd's own origin, which the web view at /ui/ shares: nothing it
+// sends may run or be sniffed as a page there, whatever it says itself about these two headers.
+Response hardened(Response r) {
+  std::erase_if(r.headers, [](const auto& h) {
+    const std::string k = lower(h.first);
+    return k == "content-security-policy" || k == "x-content-type-options";
+  });
+  r.headers.emplace_back("Content-Security-Policy", "sandbox");
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  return r;
+}
+
+// What the caller gets for the head of an exchange. `subject` names the instance in messages.
+Response toResponse(Head h, const std::shared_ptr<Exchange>& ex, const std::string& subject) {
+  return hardened(answerOf(std::move(h), ex, subject));
 }
 
 // The answer to a proxied request, given by the I/O thread when the head arrives: no server

@@ -512,6 +512,85 @@ TEST_F(GatewayTest, StreamRelaysAndClientDisconnectClosesTheUpstream) {
   EXPECT_NE(lower(req).find("last-event-id: 41"), std::string::npos) << req;
 }
 
+// An upstream that answers every connection with `response` (whole, then closes).
+class CannedUpstream {
+ public:
+  explicit CannedUpstream(std::string response) : response_(std::move(response)) {
+    fd_ = bindLoopback(port_, 4);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~CannedUpstream() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd pl{fd_, POLLIN, 0};
+      if (::poll(&pl, 1, 50) <= 0) continue;
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+      }
+      ::send(c, response_.data(), response_.size(), MSG_NOSIGNAL);
+      ::close(c);
+    }
+  }
+
+  std::string response_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_F(GatewayTest, EveryProxiedResponseIsSandboxedAndNotSniffedWhateverTheInstanceSays) {
+  // /ui/ shares the origin: an instance's page must not run there, with any headers it sends.
+  const std::string page = "<html><script>alert(document.cookie)</script></html>";
+  CannedUpstream upstream(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+      "Content-Security-Policy: default-src * 'unsafe-inline'\r\n"
+      "content-security-policy: script-src 'unsafe-inline'\r\n"
+      "X-Content-Type-Options: none\r\nX-Kept: yes\r\nContent-Length: " +
+      std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page);
+  env->server->store().create("mcpinstances",
+                              instance("alice", "page", "uid-page", upstream.port()));
+  env->upstreams.set("alice/page", upstream.port());
+  auto c = env->conn;
+  c.token = env->aliceToken;
+  client::HttpClient http(c);
+  auto r = http.request("GET", "/mcp/alice/page", "", {{"Accept", "text/event-stream"}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, page);
+  // One value each (the client joins repeated headers with ", "): the instance's are gone.
+  EXPECT_EQ(r.headers["content-security-policy"], "sandbox");
+  EXPECT_EQ(r.headers["x-content-type-options"], "nosniff");
+  EXPECT_EQ(r.headers["x-kept"], "yes");
+
+  // The same on a real instance's JSON-RPC answers, on its own refusals and on the gateway's
+  // refusals of an exchange.
+  std::vector<std::pair<std::string, client::Response>> answers;
+  answers.emplace_back("initialize", env->post("/mcp/alice/inbox", env->aliceToken));
+  answers.emplace_back("instance 404", env->post("/mcp/alice/inbox/elsewhere", env->aliceToken));
+  answers.emplace_back("unreachable", env->post("/mcp/alice/dead", env->aliceToken));
+  for (auto& [what, a] : answers) {
+    SCOPED_TRACE(what + ": HTTP " + std::to_string(a.status));
+    EXPECT_EQ(a.headers["content-security-policy"], "sandbox");
+    EXPECT_EQ(a.headers["x-content-type-options"], "nosniff");
+  }
+  EXPECT_EQ(answers[0].second.status, 200);
+  EXPECT_EQ(answers[1].second.status, 404);
+  EXPECT_EQ(answers[2].second.status, 503);
+}
+
 // What SIGTERM does to mcpd's server (ApiServer::stop): an open gateway stream ends with the
 // last chunk of its body, so the client reads a complete response, not a cut connection.
 TEST(GatewayShutdown, StoppingTheServerEndsAnOpenStreamWithItsLastChunk) {

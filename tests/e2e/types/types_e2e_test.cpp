@@ -623,12 +623,17 @@ TEST(TypesE2E, GmailWithOAuth2CredentialsRefreshesItsTokensAndReportsARevokedRef
   EXPECT_EQ(conditionOf(mi, "Ready").value("reason", ""), "RefreshTokenRejected");
   EXPECT_EQ(mi["status"].value("phase", ""), "Degraded");
   const int pid = mi["status"].value("pid", 0);
-  bool warned = false;
-  for (const auto& e : c.eventsFor(mi["metadata"].value("uid", ""), kNs)) {
-    warned = warned ||
-             (e.value("reason", "") == "RefreshTokenRejected" && e.value("type", "") == "Warning");
-  }
-  EXPECT_TRUE(warned);
+  // The controller records the event after the status write that showed the condition.
+  EXPECT_TRUE(pollUntil(
+      [&] {
+        for (const auto& e : c.eventsFor(mi["metadata"].value("uid", ""), kNs)) {
+          if (e.value("reason", "") == "RefreshTokenRejected" && e.value("type", "") == "Warning") {
+            return true;
+          }
+        }
+        return false;
+      },
+      10s));
   // No crash loop: the process that reported it is the one that runs, never restarted.
   EXPECT_TRUE(processRunning(pid));
   EXPECT_EQ(mi["status"].value("restartCount", -1), 0);
@@ -664,23 +669,20 @@ TEST(TypesE2E, FigmaGithubAndSlackRefreshTheirOAuth2AccessTokensAndReportARevoke
     std::unique_ptr<FakeUpstream> fake;
   };
   std::vector<Case> cases;
-  cases.push_back({{"figma", "", "FIGMA_API_ENDPOINT", ""},
-                   {{"name", "get_comments"}, {"arguments", {{"file_key", "abcDEF123"}}}},
-                   [](const json& r) {
-                     EXPECT_EQ(resultJson(r)["comments"][0].value("message", ""), "Looks good");
-                   }});
-  cases.push_back(
-      {{"github", "", "GITHUB_API_URL", "/api/v3"},
-       {{"name", "list_repos"}, {"arguments", json::object()}},
-       [](const json& r) { EXPECT_EQ(resultJson(r)[0].value("full_name", ""), "octo/hello"); }});
-  cases.push_back({{"slack", "", "SLACK_API_URL", "/api"},
-                   {{"name", "list_channels"}, {"arguments", {{"limit", 50}}}},
-                   [](const json& r) {
-                     EXPECT_EQ(resultJson(r)["channels"][0].value("name", ""), "general");
-                   }});
-  for (auto& k : cases) {
-    k.fake = std::make_unique<FakeUpstream>(k.type.type + "-oauth2", dir.path());
-  }
+  auto add = [&](TypeUnderTest type, json call, std::function<void(const json&)> check) {
+    auto fake = std::make_unique<FakeUpstream>(type.type + "-oauth2", dir.path());
+    cases.push_back({std::move(type), std::move(call), std::move(check), std::move(fake)});
+  };
+  add({"figma", "", "FIGMA_API_ENDPOINT", ""},
+      {{"name", "get_comments"}, {"arguments", {{"file_key", "abcDEF123"}}}}, [](const json& r) {
+        EXPECT_EQ(resultJson(r)["comments"][0].value("message", ""), "Looks good");
+      });
+  add({"github", "", "GITHUB_API_URL", "/api/v3"},
+      {{"name", "list_repos"}, {"arguments", json::object()}},
+      [](const json& r) { EXPECT_EQ(resultJson(r)[0].value("full_name", ""), "octo/hello"); });
+  add({"slack", "", "SLACK_API_URL", "/api"},
+      {{"name", "list_channels"}, {"arguments", {{"limit", 50}}}},
+      [](const json& r) { EXPECT_EQ(resultJson(r)["channels"][0].value("name", ""), "general"); });
   // The fake token endpoints are on loopback: the admin allows that.
   Cluster c({"--oauth2-allow-private-token-urls"});
   const std::string token = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kNs}));

@@ -18,8 +18,9 @@ namespace minimcp::model {
 const Strategy& mcpTypeStrategy();
 const Strategy& mcpInstanceStrategy();
 const Strategy& eventStrategy();
-const Strategy& apiKeyStrategy();  // api/model/apikey.h: the key ring it seals with
-const Strategy& nodeStrategy();    // the mcpd hosts of a cluster
+const Strategy& apiKeyStrategy();            // api/model/apikey.h: the key ring it seals with
+const Strategy& nodeStrategy();              // the mcpd hosts of a cluster
+const Strategy& notificationSinkStrategy();  // api/model/notification_sink.h
 
 struct EnvVar {
   std::string name;

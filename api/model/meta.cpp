@@ -165,7 +165,7 @@ const json* findCondition(const json& obj, const std::string& type) {
 const Registry& Registry::instance() {
   // Adding a kind: its own .cpp with a strategy accessor (kinds.h), and one entry here.
   static const Registry registry({&mcpTypeStrategy(), &mcpInstanceStrategy(), &apiKeyStrategy(),
-                                  &eventStrategy(), &nodeStrategy()});
+                                  &eventStrategy(), &nodeStrategy(), &notificationSinkStrategy()});
   return registry;
 }
 

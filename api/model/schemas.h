@@ -1,5 +1,5 @@
 // The OpenAPI v3 schema of every kind the server serves, compiled into the binary from one
-// source: the CRDs in crds/ (MCPType, MCPInstance, APIKey) and api/model/schemas/ for the kinds
+// source: the CRDs in crds/ (MCPType, MCPInstance, APIKey, NotificationSink) and api/model/schemas/ for the kinds
 // that have no CRD (Event, Node). The OpenAPI documents, `kubectl explain`, fieldValidation and
 // server-side apply's list semantics (x-kubernetes-list-type) all read them from here.
 #pragma once

@@ -19,6 +19,7 @@
 #include "api/server/metrics.h"
 #include "api/server/resource_path.h"
 #include "api/server/self_review.h"
+#include "api/server/sink_policy.h"
 #include "api/server/tls.h"
 #include "api/server/token_api.h"
 #include "api/server/web_ui.h"
@@ -211,6 +212,7 @@ void ApiServer::Impl::installInstanceEndpoints() {
   const std::string plural = model::mcpInstanceStrategy().info().plural;
   rest->addAdmission(plural, limits->instanceAdmission());
   rest->addAdmission(plural, instancePolicyAdmission(*store, opts.dataDir));
+  rest->addAdmission(model::kNotificationSinkPlural, sinkPolicyAdmission(opts.sinkUrlPolicy));
   rest->addSubresource(
       plural, "log", [this](const Request& req, const nlohmann::json& obj, const Identity&) {
         const auto& md = obj["metadata"];

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "api/model/notification_sink.h"
 #include "api/server/auth.h"
 #include "api/server/http_types.h"
 #include "api/server/limits.h"
@@ -64,6 +65,8 @@ struct ApiServerOptions {
   // fetches the issuer's discovery document and key set.
   OidcOptions oidc;
   HttpGet oidcGet;
+  // Where NotificationSinks may send (loopback only when the admin allows it).
+  model::SinkUrlPolicy sinkUrlPolicy;
 };
 
 // An extra route: answers requests whose path starts with its prefix. `who` is null for

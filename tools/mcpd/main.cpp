@@ -347,6 +347,10 @@ int main(int argc, char** argv) {
                "let APIKeys name an OAuth 2.0 token endpoint on this host or its networks "
                "(loopback, private, link-local addresses; plain http to loopback): refused by "
                "default, since the instance would send its refresh-token grant there");
+  bool notificationAllowLoopback = false;
+  app.add_flag("--notification-allow-loopback", notificationAllowLoopback,
+               "let NotificationSinks send to loopback addresses (127.0.0.0/8, ::1, localhost), "
+               "over https or plain http: for tests and local receivers");
   bool disableReconciler = false;
   app.add_flag("--disable-reconciler", disableReconciler,
                "serve the API and gateway only: start no instance processes");
@@ -454,6 +458,7 @@ int main(int argc, char** argv) {
   opts.limits.maxTTL =
       maxTTL == "0" ? std::chrono::milliseconds(0) : *minimcp::parseDuration(maxTTL);
   opts.oidcIssuer = oidcIssuer;
+  opts.sinkUrlPolicy.allowLoopback = notificationAllowLoopback;
   opts.oidc = oidc;
   if (!oidcIssuer.empty()) {
     try {

@@ -50,7 +50,7 @@ TEST(Schemas, AgreeWithCrds) {
       ++crds;
     }
   }
-  EXPECT_EQ(crds, 3);
+  EXPECT_EQ(crds, 4);
 }
 
 TEST(Schemas, ListSemantics) {

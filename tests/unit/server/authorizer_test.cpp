@@ -67,6 +67,13 @@ const Row kTable[] = {
     {"alice", {"delete", "mcpinstances", "", "alice", "inbox"}, Effect::Allow},
     {"alice", {"create", "apikeys", "", "alice", ""}, Effect::Allow},
     {"alice", {"delete", "apikeys", "", "alice", "key"}, Effect::Allow},
+    {"alice", {"create", "notificationsinks", "", "alice", ""}, Effect::Allow},
+    {"alice", {"patch", "notificationsinks", "", "alice", "hooks"}, Effect::Allow},
+    {"alice", {"delete", "notificationsinks", "", "alice", "hooks"}, Effect::Allow},
+    {"alice",
+     {"patch", "notificationsinks", "status", "alice", "hooks"},
+     Effect::Forbid,
+     "notificationsinks/status"},
     // ... /status is the control plane's: read, never written.
     {"alice", {"get", "mcpinstances", "status", "alice", "inbox"}, Effect::Allow},
     {"alice",
@@ -100,6 +107,9 @@ const Row kTable[] = {
     {"alice", {"get", "mcpinstances", "token", "bob", "x"}, Effect::Hide},
     {"alice", {"connect", "mcpinstances", "", "bob", "x"}, Effect::Hide},
     {"alice", {"get", "events", "", "bob", "x"}, Effect::Hide},
+    {"alice", {"get", "notificationsinks", "", "bob", "hooks"}, Effect::Hide},
+    {"alice", {"create", "notificationsinks", "", "bob", ""}, Effect::Forbid, "namespace \"bob\""},
+    {"alice", {"list", "notificationsinks", "", "", ""}, Effect::Forbid, "across namespaces"},
     {"alice", {"list", "mcpinstances", "", "bob", ""}, Effect::Forbid, "namespace \"bob\""},
     {"alice", {"watch", "apikeys", "", "bob", ""}, Effect::Forbid, "namespace \"bob\""},
     {"alice", {"create", "mcpinstances", "", "bob", ""}, Effect::Forbid, "namespace \"bob\""},
@@ -157,8 +167,9 @@ TEST(Authorizer, RulesHoldForEveryCombination) {
   Authorizer authz;
   const char* verbs[] = {"get",   "list",   "watch",   "create",  "update",
                          "patch", "delete", "connect", "escalate"};
-  const char* resources[] = {"mcpinstances", "apikeys", "events",  "mcptypes",   "nodes",
-                             "tokens",       "limits",  "metrics", "namespaces", "unknown"};
+  const char* resources[] = {"mcpinstances", "apikeys", "events",           "mcptypes",
+                             "nodes",        "tokens",  "limits",           "metrics",
+                             "namespaces",   "unknown", "notificationsinks"};
   const char* subresources[] = {"", "status", "log", "token"};
   const char* namespaces[] = {"", "alice", "bob"};
   const char* names[] = {"", "inbox", "alice"};
@@ -204,7 +215,8 @@ TEST(Authorizer, RulesHoldForEveryCombination) {
               if (std::string(verbs[v]) == "escalate") {
                 EXPECT_FALSE(d.allowed());
               }
-              bool namespaced = r == "mcpinstances" || r == "apikeys" || r == "events";
+              bool namespaced = r == "mcpinstances" || r == "apikeys" || r == "events" ||
+                                r == "notificationsinks";
               if (namespaced && n != "alice") {
                 EXPECT_FALSE(d.allowed());
                 // 404 exactly when it names one object elsewhere (no existence leak).
@@ -221,7 +233,7 @@ TEST(Authorizer, RulesHoldForEveryCombination) {
       }
     }
   }
-  EXPECT_EQ(checked, 4 * 9 * 10 * 4 * 3 * 3);
+  EXPECT_EQ(checked, 4 * 9 * 11 * 4 * 3 * 3);
 }
 
 TEST(Authorizer, DenialsAnswerTheirStatus) {

@@ -1,0 +1,356 @@
+// NotificationSink: the kind, and where a sink's URL may point. See notification_sink.h.
+#include "api/model/notification_sink.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdint>
+#include <cstring>
+#include <set>
+
+#include "api/model/kind_strategy.h"
+#include "api/model/kinds.h"
+
+namespace minimcp::model {
+
+using nlohmann::json;
+
+const std::vector<std::string>& notification::eventTypes() {
+  static const std::vector<std::string> types = {
+      kInstanceExpiring, kInstanceExpired, kInstanceFailed, kCrashLoopBackOff, kKeyRotationDue};
+  return types;
+}
+
+namespace {
+
+// The longest notifyBefore: a year (an instance's ttl is bounded by the namespace's max TTL).
+constexpr std::chrono::hours kMaxNotifyBefore{24 * 366};
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// IPv4 (host byte order) in prefix/bits.
+bool inV4(uint32_t a, uint32_t prefix, int bits) {
+  const uint32_t mask = bits == 0 ? 0 : ~uint32_t(0) << (32 - bits);
+  return (a & mask) == (prefix & mask);
+}
+
+constexpr uint32_t v4(int a, int b, int c, int d) {
+  return (uint32_t(a) << 24) | (uint32_t(b) << 16) | (uint32_t(c) << 8) | uint32_t(d);
+}
+
+std::string v4Problem(uint32_t a, SinkUrlPolicy policy) {
+  if (inV4(a, v4(127, 0, 0, 0), 8)) {
+    return policy.allowLoopback ? "" : "is a loopback address (mcpd's own host)";
+  }
+  if (inV4(a, v4(169, 254, 0, 0), 16)) {
+    return "is a link-local address (where cloud metadata services answer)";
+  }
+  struct Range {
+    uint32_t prefix;
+    int bits;
+    const char* what;
+  };
+  static constexpr std::array<Range, 13> kRefused = {{
+      {v4(0, 0, 0, 0), 8, "is an unspecified address"},
+      {v4(10, 0, 0, 0), 8, "is a private address"},
+      {v4(100, 64, 0, 0), 10, "is a shared (carrier-grade NAT) address"},
+      {v4(172, 16, 0, 0), 12, "is a private address"},
+      {v4(192, 0, 0, 0), 24, "is a special-purpose address"},
+      {v4(192, 0, 2, 0), 24, "is a documentation address"},
+      {v4(192, 88, 99, 0), 24, "is a special-purpose address"},
+      {v4(192, 168, 0, 0), 16, "is a private address"},
+      {v4(198, 18, 0, 0), 15, "is a benchmarking address"},
+      {v4(198, 51, 100, 0), 24, "is a documentation address"},
+      {v4(203, 0, 113, 0), 24, "is a documentation address"},
+      {v4(224, 0, 0, 0), 4, "is a multicast address"},
+      {v4(240, 0, 0, 0), 4, "is a reserved address"},
+  }};
+  for (const Range& r : kRefused) {
+    if (inV4(a, r.prefix, r.bits)) return r.what;
+  }
+  return "";
+}
+
+uint32_t v4At(const unsigned char* b) {
+  return (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | uint32_t(b[3]);
+}
+
+std::string v6Problem(const unsigned char (&b)[16], SinkUrlPolicy policy) {
+  static constexpr unsigned char kZero[16] = {};
+  if (std::memcmp(b, kZero, 15) == 0 && (b[15] == 0 || b[15] == 1)) {
+    if (b[15] == 0) return "is an unspecified address";
+    return policy.allowLoopback ? "" : "is a loopback address (mcpd's own host)";
+  }
+  // ::ffff:a.b.c.d (mapped) and 64:ff9b::a.b.c.d (NAT64) reach the IPv4 address they carry.
+  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static constexpr unsigned char kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  if (std::memcmp(b, kMapped, 12) == 0 || std::memcmp(b, kNat64, 12) == 0) {
+    return v4Problem(v4At(b + 12), policy);
+  }
+  if (std::memcmp(b, kZero, 12) == 0) return "is an IPv4-compatible address";
+  if (b[0] == 0x20 && b[1] == 0x02) return v4Problem(v4At(b + 2), policy);  // 6to4
+  if (b[0] == 0xfc || b[0] == 0xfd) {
+    return "is a unique local address (where cloud metadata services answer)";
+  }
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "is a link-local address";
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return "is a site-local address";
+  if (b[0] == 0xff) return "is a multicast address";
+  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) return "is a NAT64 address";
+  if (b[0] == 0x01 && b[1] == 0x00 && std::memcmp(b + 2, kZero, 6) == 0) {
+    return "is a discard address";
+  }
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x00 && b[3] == 0x00) return "is a Teredo address";
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) {
+    return "is a documentation address";
+  }
+  return "";
+}
+
+// A public DNS name: dotted labels of [a-z0-9-] (not starting or ending with '-'), the last one
+// with a letter (so that no numeric form of an address passes: 2130706433, 0x7f.1, 127.1).
+bool isPublicDnsName(const std::string& host) {
+  if (host.empty() || host.size() > 253 || host.find('.') == std::string::npos) return false;
+  size_t start = 0;
+  std::string label;
+  while (start <= host.size()) {
+    size_t dot = host.find('.', start);
+    if (dot == std::string::npos) dot = host.size();
+    label = host.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (char c : label) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    }
+    start = dot + 1;
+  }
+  return std::any_of(label.begin(), label.end(),
+                     [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
+}
+
+bool endsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// What a host names: "" when it may be sent to. `loopback` tells a loopback host apart (plain
+// http may go there only).
+std::string hostProblem(const std::string& hostIn, SinkUrlPolicy policy, bool& loopback) {
+  const std::string host = lower(hostIn);
+  loopback = false;
+  if (host.starts_with('[')) {
+    const std::string literal = host.substr(1, host.size() - 2);
+    unsigned char b[16];
+    if (inet_pton(AF_INET6, literal.c_str(), b) != 1) return "has a malformed IPv6 address";
+    std::string why = v6Problem(b, {.allowLoopback = true});
+    loopback = why.empty() && v6Problem(b, {}) != "";
+    return why.empty() ? v6Problem(b, policy) : why;
+  }
+  if (unsigned char b[4]; inet_pton(AF_INET, host.c_str(), b) == 1) {
+    const uint32_t a = v4At(b);
+    loopback = inV4(a, v4(127, 0, 0, 0), 8);
+    return v4Problem(a, policy);
+  }
+  if (host == "localhost" || endsWith(host, ".localhost")) {
+    loopback = true;
+    return policy.allowLoopback ? "" : "names mcpd's own host (localhost)";
+  }
+  if (!isPublicDnsName(host)) {
+    return "must name a host by a fully qualified DNS name or an IP address";
+  }
+  for (std::string_view internal : {".internal", ".local", ".localdomain", ".home.arpa"}) {
+    if (endsWith(host, internal)) {
+      return "names an internal host (" + std::string(internal.substr(1)) +
+             "), such as a cloud metadata service";
+    }
+  }
+  return "";
+}
+
+bool hasControlCharacter(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c < 0x20 || c == 0x7f;
+  });
+}
+
+KindInfo notificationSinkInfo() {
+  KindInfo k;
+  k.kind = "NotificationSink";
+  k.plural = kNotificationSinkPlural;
+  k.singular = "notificationsink";
+  k.shortNames = {"sink"};
+  k.categories = {"minimcp"};
+  k.namespaced = true;
+  k.hasStatus = true;
+  k.columns = {
+      {"URL", "string", ".spec.url", 0, "Where events are sent"},
+      {"Events", "string", ".spec.events", 0, "The events the sink receives"},
+      {"Last-Delivery", "date", ".status.lastDelivery.time", 0, "The last event it accepted"},
+      {"Age", "date", ".metadata.creationTimestamp", 0, ""},
+      {"Last-Error", "string", ".status.lastError.message", 1, "The last failed delivery"},
+  };
+  return k;
+}
+
+class NotificationSinkStrategy : public KindStrategy {
+ public:
+  NotificationSinkStrategy() : KindStrategy(notificationSinkInfo()) {}
+
+  json tableCells(const json& obj, TimePoint now) const override {
+    std::string events;
+    for (const std::string& e : stringListField(objectField(obj, "spec"), "events")) {
+      events += (events.empty() ? "" : ",") + e;
+    }
+    return json::array({cellAt(obj, "spec.url"), events,
+                        ageCell(cellAt(obj, "status.lastDelivery.time"), now),
+                        ageCell(cellAt(obj, "metadata.creationTimestamp"), now),
+                        cellAt(obj, "status.lastError.message")});
+  }
+
+ protected:
+  void applyDefaults(json& obj) const override {
+    if (obj.is_object() && obj.contains("spec") && obj["spec"].is_object()) {
+      setDefault(obj["spec"], "notifyBefore", "1h");
+    }
+  }
+
+  void validateBody(FieldErrors& errs, const json& obj) const override {
+    const json* spec = specToValidate(errs, obj);
+    if (!spec) return;
+    rejectUnknownFields(errs, *spec, "spec", {"url", "events", "notifyBefore", "signingKeyRef"});
+    if (const std::string* url = requiredString(errs, *spec, "url", "spec.url")) {
+      if (url->size() > kMaxSinkUrlBytes) {
+        errs.tooLong("spec.url", kMaxSinkUrlBytes);
+      } else if (hasControlCharacter(*url)) {
+        errs.invalidHidden("spec.url", "must not contain control characters");
+      } else if (std::string why = sinkUrlProblem(*url, {.allowLoopback = true}); !why.empty()) {
+        // Loopback is the admin's to allow: admission (api/server) decides it with the policy.
+        errs.invalid("spec.url", *url, why);
+      }
+    }
+    const json* events = member(*spec, "events");
+    if (!events) {
+      errs.required("spec.events", "name at least one of the event types");
+    } else if (expectArray(errs, *events, "spec.events")) {
+      if (events->empty()) errs.required("spec.events", "name at least one of the event types");
+      std::set<std::string> seen;
+      for (size_t i = 0; i < events->size() && i < 16; ++i) {
+        const std::string field = indexPath("spec.events", i);
+        if (!expectString(errs, (*events)[i], field)) continue;
+        const auto& type = (*events)[i].get_ref<const std::string&>();
+        const auto& known = notification::eventTypes();
+        if (std::find(known.begin(), known.end(), type) == known.end()) {
+          errs.notSupported(field, type, known);
+        } else if (!seen.insert(type).second) {
+          errs.invalid(field, type, "duplicate value");
+        }
+      }
+      if (events->size() > 16) errs.invalid("spec.events", *events, "at most 5 event types");
+    }
+    if (const std::string* d = optionalString(errs, *spec, "notifyBefore", "spec.notifyBefore")) {
+      auto parsed = parseDuration(*d);
+      if (!parsed) {
+        errs.invalid("spec.notifyBefore", *d,
+                     "must be a duration like 1h or 30m (regex used for validation is "
+                     "'^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$')");
+      } else if (parsed->count() <= 0 || *parsed > kMaxNotifyBefore) {
+        errs.invalid("spec.notifyBefore", *d, "must be greater than 0 and at most 8784h");
+      }
+    }
+    if (const json* ref = member(*spec, "signingKeyRef")) {
+      if (expectObject(errs, *ref, "spec.signingKeyRef")) {
+        rejectUnknownFields(errs, *ref, "spec.signingKeyRef", {"name"});
+        if (const std::string* name =
+                requiredString(errs, *ref, "name", "spec.signingKeyRef.name")) {
+          validateDns1123Subdomain(errs, *name, "spec.signingKeyRef.name");
+        }
+      }
+    }
+  }
+};
+
+}  // namespace
+
+const Strategy& notificationSinkStrategy() {
+  static const NotificationSinkStrategy strategy;
+  return strategy;
+}
+
+std::string sinkUrlProblem(std::string_view url, SinkUrlPolicy policy) {
+  if (hasControlCharacter(url) || url.find(' ') != std::string_view::npos ||
+      url.find('\\') != std::string_view::npos) {
+    return "must not contain spaces, control characters or backslashes";
+  }
+  const std::string lowered = lower(url.substr(0, 8));
+  const bool https = lowered.starts_with("https://");
+  if (!https && !lowered.starts_with("http://")) return "must be an https:// URL";
+  std::string_view rest = url.substr(https ? 8 : 7);
+  if (rest.find('#') != std::string_view::npos) return "must not have a fragment";
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+  if (authority.find('@') != std::string_view::npos) return "must not carry user info";
+  std::string_view host = authority;
+  std::string_view port;
+  if (host.starts_with('[')) {
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos) return "has an unterminated IPv6 address";
+    if (close + 1 < host.size()) {
+      if (host[close + 1] != ':') return "has a malformed host";
+      port = host.substr(close + 2);
+      if (port.empty()) return "has an empty port";
+    }
+    host = host.substr(0, close + 1);
+  } else if (const size_t colon = host.find(':'); colon != std::string_view::npos) {
+    port = host.substr(colon + 1);
+    host = host.substr(0, colon);
+    if (port.empty()) return "has an empty port";
+  }
+  if (host.empty() || host == "[]") return "must name a host";
+  if (!port.empty()) {
+    if (port.size() > 5) return "has a port out of range";
+    int n = 0;
+    for (char c : port) {
+      if (c < '0' || c > '9') return "has a malformed port";
+      n = n * 10 + (c - '0');
+    }
+    if (n < 1 || n > 65535) return "has a port out of range";
+  }
+  bool loopback = false;
+  if (std::string why = hostProblem(std::string(host), policy, loopback); !why.empty()) {
+    return "host " + std::string(host) + " " + why;
+  }
+  if (!https && !loopback) {
+    return "must be an https:// URL (plain http only to a loopback host the admin allows)";
+  }
+  return "";
+}
+
+std::string sinkAddressProblem(std::string_view ip, SinkUrlPolicy policy) {
+  const std::string text(ip);
+  if (unsigned char b[4]; inet_pton(AF_INET, text.c_str(), b) == 1) {
+    return v4Problem(v4At(b), policy);
+  }
+  if (unsigned char b[16]; inet_pton(AF_INET6, text.c_str(), b) == 1) return v6Problem(b, policy);
+  return "is not an IP address";
+}
+
+bool NotificationSinkSpec::wants(std::string_view eventType) const {
+  return std::find(events.begin(), events.end(), eventType) != events.end();
+}
+
+NotificationSinkSpec NotificationSinkSpec::fromJson(const json& spec) {
+  NotificationSinkSpec s;
+  s.url = stringField(spec, "url");
+  s.events = stringListField(spec, "events");
+  if (auto d = parseDuration(stringField(spec, "notifyBefore"))) s.notifyBefore = *d;
+  s.signingKeyName = stringField(objectField(spec, "signingKeyRef"), "name");
+  return s;
+}
+
+}  // namespace minimcp::model

@@ -16,6 +16,7 @@
 #include <limits>
 #include <optional>
 #include <stdexcept>
+#include <vector>
 
 namespace minimcp::client {
 
@@ -88,6 +89,7 @@ bool isStaleConnectionError(const error_code& ec) {
 struct HttpClient::Impl {
   ParsedUrl url;
   std::string serverUrl;
+  std::function<std::string(const std::string&)> refuseAddress;
   net::io_context ioc;
   ssl::context sslCtx{ssl::context::tls_client};
   std::optional<beast::tcp_stream> plain;
@@ -140,6 +142,22 @@ struct HttpClient::Impl {
                              });
     });
     if (ec) throw failure("cannot connect to", ec);
+    std::vector<tcp::endpoint> allowed;
+    std::string refused;
+    for (const auto& entry : endpoints) {
+      const std::string address = entry.endpoint().address().to_string();
+      const std::string why = refuseAddress ? refuseAddress(address) : "";
+      if (why.empty()) {
+        allowed.push_back(entry.endpoint());
+      } else if (refused.empty()) {
+        refused = address + " " + why;
+      }
+    }
+    if (allowed.empty()) {
+      throw std::runtime_error(
+          "cannot connect to " + serverUrl + ": " +
+          (refused.empty() ? "the host has no address" : "the host resolves to " + refused));
+    }
 
     if (url.tls) {
       tls.emplace(ioc, sslCtx);
@@ -158,7 +176,7 @@ struct HttpClient::Impl {
     }
     lowest().expires_after(timeout);
     ec = run([&](auto handler) {
-      lowest().async_connect(endpoints,
+      lowest().async_connect(allowed,
                              [handler](error_code e, const tcp::endpoint&) { handler(e); });
     });
     if (ec) {
@@ -220,7 +238,7 @@ struct HttpClient::Impl {
     std::string hostHeader =
         url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
     req.set(http::field::host, hostHeader + ":" + url.port);
-    req.set(http::field::user_agent, "mcpctl/0.1.0");
+    req.set(http::field::user_agent, cfg.userAgent);
     if (!cfg.token.empty()) req.set(http::field::authorization, "Bearer " + cfg.token);
     for (const auto& [name, value] : headers) req.set(name, value);
     if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
@@ -250,6 +268,7 @@ struct HttpClient::Impl {
 HttpClient::HttpClient(ConnectionConfig config) : config_(std::move(config)), impl_(new Impl) {
   impl_->url = parseUrl(config_.server);
   impl_->serverUrl = config_.server;
+  impl_->refuseAddress = config_.refuseAddress;
   if (impl_->url.tls) {
     auto& ctx = impl_->sslCtx;
     ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -281,7 +300,7 @@ Response HttpClient::request(const std::string& method, const std::string& targe
     if (!reused) impl.connect(timeout);
     error_code ec = impl.write(req, timeout);
     http::response_parser<http::string_body> parser;
-    parser.body_limit(256u * 1024 * 1024);
+    parser.body_limit(config_.maxResponseBytes);
     if (method == "HEAD") parser.skip(true);
     if (!ec) ec = impl.read(parser, timeout);
     if (ec) {

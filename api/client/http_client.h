@@ -17,6 +17,12 @@ struct ConnectionConfig {
   bool systemRootsToo = false;  // with caPem: trust the system's CAs as well
   bool insecureSkipVerify = false;
   std::string ns = "default";  // the default namespace (from kubeconfig context or -n)
+  // Why an address the server's host resolves to ("10.0.0.1", "::1") may not be connected to;
+  // "" allows it. Unset: every address. Only allowed addresses are tried, so what was checked
+  // is what is connected to (a name that resolves differently later changes nothing).
+  std::function<std::string(const std::string& address)> refuseAddress;
+  size_t maxResponseBytes = 256u * 1024 * 1024;  // a longer response body fails the request
+  std::string userAgent = "mcpctl/0.1.0";
 };
 
 struct Response {

@@ -24,8 +24,9 @@ std::string formatAuditRecord(const AuditRecord& r) {
       {"apikey", r.apiKey},
       {"version", r.version},
       {"instance", r.instance},
-      {"result", r.result},
   };
+  if (!r.sink.empty()) line["sink"] = r.sink;
+  line["result"] = r.result;
   // Replace invalid UTF-8 rather than throw: a record is never lost to an odd name.
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

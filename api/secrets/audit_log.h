@@ -3,6 +3,7 @@
 // Records never hold the value. The file is append-only JSON lines (DATA_DIR/audit.log, 0600):
 //   {"time":"2026-01-01T00:00:00Z","actor":"mcpd/host-a","action":"decrypt",
 //    "apikey":"alice/gmail-key","version":2,"instance":"alice/inbox","result":"ok"}
+// (a NotificationSink's signing key: "sink":"alice/hooks" after "instance", which is "").
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,7 @@ struct AuditRecord {
   std::string apiKey;    // "namespace/name"
   int64_t version = 0;   // the APIKey's status.version
   std::string instance;  // "namespace/name" of the MCPInstance; "" when not for one
+  std::string sink;      // "namespace/name" of the NotificationSink that signs with the key
   std::string result;    // "ok" | "DecryptFailed: <why>"
 };
 

@@ -92,19 +92,34 @@ ResolvedKey KeyResolver::check(const json* apiKey, const std::string& ns,
 ResolvedKey KeyResolver::resolve(const json* apiKey, const std::string& ns,
                                  const std::string& keyName, const std::string& expectedType,
                                  const std::string& actor, const std::string& instanceName) const {
+  AuditRecord record;
+  record.actor = actor;
+  record.instance = instanceName.empty() ? "" : ns + "/" + instanceName;
+  return open(apiKey, ns, keyName, expectedType, std::move(record));
+}
+
+ResolvedKey KeyResolver::resolveForSink(const json* apiKey, const std::string& ns,
+                                        const std::string& keyName, const std::string& actor,
+                                        const std::string& sinkName) const {
+  AuditRecord record;
+  record.actor = actor;
+  record.sink = ns + "/" + sinkName;
+  return open(apiKey, ns, keyName, "", std::move(record));
+}
+
+ResolvedKey KeyResolver::open(const json* apiKey, const std::string& ns, const std::string& keyName,
+                              const std::string& expectedType, AuditRecord record) const {
   ResolvedKey r = check(apiKey, ns, keyName, expectedType);
   // Every attempt on an existing key of the right type is audited, including those that fail
   // before the cipher runs; a missing or mismatched key reveals nothing.
   if (r.state == State::NotFound || r.state == State::TypeMismatch) return r;
 
   auto key = model::StoredApiKey::fromJson(*apiKey);
-  AuditRecord record{.time = clock_.now(),
-                     .actor = actor,
-                     .action = "decrypt",
-                     .apiKey = ns + "/" + keyName,
-                     .version = key.version,
-                     .instance = instanceName.empty() ? "" : ns + "/" + instanceName,
-                     .result = "ok"};
+  record.time = clock_.now();
+  record.action = "decrypt";
+  record.apiKey = ns + "/" + keyName;
+  record.version = key.version;
+  record.result = "ok";
   if (r.state == State::Available) {
     try {
       r.value = crypto::open(keys_, key.sealedValue, model::apiKeyAad(ns, keyName, key.version));

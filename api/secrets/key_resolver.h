@@ -66,7 +66,17 @@ class KeyResolver {
                       const std::string& keyName, const std::string& expectedType,
                       const std::string& actor, const std::string& instanceName) const;
 
+  // Decrypts the signing key of the NotificationSink `sinkName` (an APIKey of any type in the
+  // sink's namespace `ns`), audited as a launch's is, with the sink in place of an instance.
+  ResolvedKey resolveForSink(const nlohmann::json* apiKey, const std::string& ns,
+                             const std::string& keyName, const std::string& actor,
+                             const std::string& sinkName) const;
+
  private:
+  // resolve() with the audit record's who and what for already filled in.
+  ResolvedKey open(const nlohmann::json* apiKey, const std::string& ns, const std::string& keyName,
+                   const std::string& expectedType, AuditRecord record) const;
+
   store::Store& store_;
   const crypto::KeyRing& keys_;
   AuditLog& audit_;

@@ -34,6 +34,7 @@ bool resealObject(json& obj, const crypto::KeyRing& keys, AuditLog& audit, const
                      .apiKey = key.ns + "/" + key.name,
                      .version = key.version,
                      .instance = "",
+                     .sink = "",
                      .result = "ok"};
   std::string value;
   try {

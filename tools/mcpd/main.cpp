@@ -37,10 +37,12 @@
 #include "reconciler/catalog.h"
 #include "reconciler/controller.h"
 #include "reconciler/node_agent.h"
+#include "reconciler/notifier.h"
 #include "reconciler/runtime/health_prober.h"
 #include "reconciler/runtime/local_process_runtime.h"
 #include "reconciler/scheduler.h"
 #include "reconciler/sealed_key_resolver.h"
+#include "tools/mcpd/webhook_transport.h"
 #endif
 
 namespace {
@@ -518,6 +520,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<minimcp::reconciler::Controller> controller;
   std::unique_ptr<minimcp::reconciler::NodeAgent> nodeAgent;
   std::unique_ptr<minimcp::reconciler::Scheduler> scheduler;
+  std::unique_ptr<minimcp::mcpd::HttpWebhookTransport> webhooks;
+  std::unique_ptr<minimcp::reconciler::Notifier> notifier;
   std::optional<minimcp::runtime::LocalProcessRuntime> runtime;
   std::optional<minimcp::runtime::BeastHealthProber> prober;
   if (!disableReconciler) {
@@ -606,6 +610,13 @@ int main(int argc, char** argv) {
 #ifdef MINIMCP_HAVE_GATEWAY
     upstreams.set([c = controller.get()](const std::string& key) { return c->servingPort(key); });
 #endif
+    webhooks = std::make_unique<minimcp::mcpd::HttpWebhookTransport>(opts.sinkUrlPolicy);
+    minimcp::reconciler::NotifierOptions notifierOptions;
+    notifierOptions.node = node;
+    notifierOptions.metrics = &server.metrics();
+    notifier = std::make_unique<minimcp::reconciler::Notifier>(
+        server.store(), minimcp::SystemClock::instance(), secretKeys, *webhooks, notifierOptions);
+    notifier->start();
     if (cluster) {
       minimcp::reconciler::SchedulerOptions sopts;
       sopts.node = node;
@@ -624,6 +635,7 @@ int main(int argc, char** argv) {
 #ifdef MINIMCP_HAVE_RECONCILER
   // Instance processes keep running: the next mcpd adopts them. The lease is left to run out
   // (a restart within it keeps this node's instances here).
+  notifier.reset();
   scheduler.reset();
   nodeAgent.reset();
 #ifdef MINIMCP_HAVE_GATEWAY

@@ -1,0 +1,39 @@
+#include "tools/mcpd/webhook_transport.h"
+
+#include <cctype>
+
+#include "api/client/http_client.h"
+
+namespace minimcp::mcpd {
+
+reconciler::WebhookTransport::Result HttpWebhookTransport::post(
+    const std::string& url, const std::map<std::string, std::string>& headers,
+    const std::string& body, std::chrono::milliseconds timeout) {
+  // The stored URL passed the same check when it was written; the policy may have changed since.
+  if (std::string why = model::sinkUrlProblem(url, policy_); !why.empty()) {
+    return {0, "spec.url " + why};
+  }
+  const size_t schemeEnd = url.find("://") + 3;
+  const size_t pathAt = url.find_first_of("/?", schemeEnd);
+  std::string server = url.substr(0, pathAt);
+  for (size_t i = 0; i < schemeEnd; ++i) {
+    server[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(server[i])));
+  }
+  std::string target = pathAt == std::string::npos ? "/" : url.substr(pathAt);
+  if (target.front() == '?') target.insert(0, "/");
+  client::ConnectionConfig cfg;
+  cfg.server = server;
+  cfg.refuseAddress = [policy = policy_](const std::string& address) {
+    return model::sinkAddressProblem(address, policy);
+  };
+  cfg.maxResponseBytes = 64 * 1024;
+  cfg.userAgent = "mcpd-notifier/0.1.0";
+  try {
+    client::HttpClient http(cfg);
+    return {http.request("POST", target, body, headers, timeout).status, ""};
+  } catch (const std::exception& e) {
+    return {0, e.what()};
+  }
+}
+
+}  // namespace minimcp::mcpd

@@ -100,6 +100,10 @@ Controller::Controller(ControllerOptions options, store::Store& store,
       queue_(SystemClock::instance(), std::chrono::milliseconds(5), std::chrono::seconds(1000),
              options_.metrics ? &options_.metrics->queue() : nullptr),
       queueWatch_(options_.metrics ? options_.metrics->watch(queue_) : nullptr),
+      usageWatch_(options_.metrics ? options_.metrics->watchUsage([this](const std::string& key) {
+        return runtime_.usage(key);
+      })
+                                   : nullptr),
       events_(store, clock, options_.node),
       executor_(runtime, prober, *host_, options_.portLo, options_.portHi, options_.portChecker,
                 clock, [this](const std::string& key) { queue_.add(key); }),
@@ -401,9 +405,33 @@ Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
   return r;
 }
 
+namespace {
+
+// When the object's spec was last written: the newest managedFields entry of its main resource
+// (an apply, an update), else its creation.
+TimePoint appliedAt(const json& object) {
+  const json meta = objectField(object, "metadata");
+  std::optional<TimePoint> at = parseRfc3339(model::stringField(meta, "creationTimestamp"));
+  if (auto mf = meta.find("managedFields"); mf != meta.end() && mf->is_array()) {
+    for (const auto& e : *mf) {
+      if (!e.is_object() || !model::stringField(e, "subresource").empty()) continue;
+      auto t = parseRfc3339(model::stringField(e, "time"));
+      if (t && (!at || *t > *at)) at = t;
+    }
+  }
+  return at.value_or(TimePoint{});
+}
+
+}  // namespace
+
 void Controller::countInstance(const Snapshot& s, const json& oldStatus, const Plan& plan) {
   if (!options_.metrics) return;
   options_.metrics->instance(s.key, plan.status.phase, s.spec.type);
+  const Condition* ready = plan.status.condition(cond::kReady);
+  options_.metrics->readiness(
+      s.key, s.spec.type, s.desired.generation,
+      ready && ready->status == "True" && plan.status.observedGeneration == s.desired.generation,
+      appliedAt(s.object), clock_.now());
   const int before = oldStatus.is_object() ? oldStatus.value("restartCount", 0) : 0;
   if (plan.status.restartCount > before) {
     options_.metrics->restarted(plan.status.lastTermination ? plan.status.lastTermination->reason

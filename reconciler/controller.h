@@ -193,6 +193,7 @@ class Controller {
   // Delays are real time whatever clock_ is (tests drive reconcile() directly with a fake one).
   WorkQueue queue_;
   std::shared_ptr<void> queueWatch_;  // before queue_ goes
+  std::shared_ptr<void> usageWatch_;  // reads runtime_ at every scrape
   EventRecorder events_;
   Executor executor_;
   Informer informer_;

@@ -5,12 +5,24 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace minimcp::reconciler {
 
 namespace {
 
 // client-go's queue duration buckets: 1 µs to 10 s, by tens.
 std::vector<double> queueBuckets() { return {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10}; }
+
+// From apply to Ready: a process start and its first health probes, up to a slow image's.
+std::vector<double> readyBuckets() { return {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300}; }
+
+std::pair<std::string, std::string> splitKey(const std::string& key) {
+  const auto slash = key.find('/');
+  if (slash == std::string::npos) return {"", key};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
 
 }  // namespace
 
@@ -76,7 +88,21 @@ struct ControllerMetrics::Impl : WorkQueueMetrics {
         restarts(prometheus::BuildCounter()
                      .Name("minimcp_instance_restarts_total")
                      .Help("Restarts of failed instance processes, by termination reason")
-                     .Register(r.families())) {
+                     .Register(r.families())),
+        applyToReady(prometheus::BuildHistogram()
+                         .Name("minimcp_instance_apply_to_ready_seconds")
+                         .Help("Time from an instance's creation or spec change to its first "
+                               "Ready at that generation, by type")
+                         .Register(r.families())),
+        cpuSeconds(prometheus::BuildCounter()
+                       .Name("minimcp_instance_cpu_seconds_total")
+                       .Help("CPU time (user and system) of each running instance's process "
+                             "group since its process started")
+                       .Register(r.families())),
+        memoryBytes(prometheus::BuildGauge()
+                        .Name("minimcp_instance_resident_memory_bytes")
+                        .Help("Resident memory of each running instance's process group")
+                        .Register(r.families())) {
     for (const char* result : {"success", "error", "requeue", "requeue_after"}) {
       results[result] = &reconcileTotal.Add({{"controller", controller}, {"result", result}});
     }
@@ -102,12 +128,33 @@ struct ControllerMetrics::Impl : WorkQueueMetrics {
   prometheus::Gauge& longest;
   prometheus::Family<prometheus::Gauge>& instances;
   prometheus::Family<prometheus::Counter>& restarts;
+  prometheus::Family<prometheus::Histogram>& applyToReady;
+  prometheus::Family<prometheus::Counter>& cpuSeconds;
+  prometheus::Family<prometheus::Gauge>& memoryBytes;
 
   std::mutex mu;
   // key → the gauge it counts in; a (phase, type) series is removed with its last instance.
   std::map<std::string, prometheus::Gauge*> instanceOf;
   std::map<std::pair<std::string, std::string>, std::pair<prometheus::Gauge*, int>> byPhase;
   std::map<std::string, prometheus::Counter*> restartsByReason;
+  std::map<std::string, prometheus::Histogram*> readyByType;
+  struct Pending {
+    int64_t generation = 0;
+    bool ready = false;  // seen Ready at `generation` (observed, or never seen otherwise)
+    TimePoint firstSeen{};
+  };
+  std::map<std::string, Pending> readiness;
+  struct UsageSeries {
+    prometheus::Counter* cpu = nullptr;
+    prometheus::Gauge* memory = nullptr;
+  };
+  std::map<std::string, UsageSeries> usageOf;  // by key: the instances with a process
+
+  void dropUsageLocked(std::map<std::string, UsageSeries>::iterator it) {
+    cpuSeconds.Remove(it->second.cpu);
+    memoryBytes.Remove(it->second.memory);
+    usageOf.erase(it);
+  }
 
   void leaveLocked(std::map<std::string, prometheus::Gauge*>::iterator it) {
     for (auto b = byPhase.begin(); b != byPhase.end(); ++b) {
@@ -120,6 +167,40 @@ struct ControllerMetrics::Impl : WorkQueueMetrics {
       break;
     }
     instanceOf.erase(it);
+  }
+
+  void refreshUsage(const ControllerMetrics::UsageOf& usage) {
+    std::vector<std::string> keys;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& [key, gauge] : instanceOf) keys.push_back(key);
+    }
+    // Read without the lock: the runtime takes its own.
+    std::map<std::string, runtime::Usage> now;
+    for (const auto& key : keys) {
+      if (auto u = usage(key)) now[key] = *u;
+    }
+    std::lock_guard lock(mu);
+    for (auto it = usageOf.begin(); it != usageOf.end();) {
+      auto next = std::next(it);
+      if (!now.count(it->first) || !instanceOf.count(it->first)) dropUsageLocked(it);
+      it = next;
+    }
+    for (const auto& [key, u] : now) {
+      if (!instanceOf.count(key)) continue;  // gone meanwhile
+      auto& series = usageOf[key];
+      const auto [ns, name] = splitKey(key);
+      const prometheus::Labels labels{{"namespace", ns}, {"mcpinstance", name}};
+      // A new process starts from zero: so does its counter (a reset, as rate() expects).
+      if (series.cpu && u.cpuSeconds < series.cpu->Value()) {
+        cpuSeconds.Remove(series.cpu);
+        series.cpu = nullptr;
+      }
+      if (!series.cpu) series.cpu = &cpuSeconds.Add(labels);
+      if (!series.memory) series.memory = &memoryBytes.Add(labels);
+      series.cpu->Increment(u.cpuSeconds - series.cpu->Value());
+      series.memory->Set(static_cast<double>(u.memoryBytes));
+    }
   }
 };
 
@@ -154,6 +235,8 @@ void ControllerMetrics::instanceGone(const std::string& key) {
   std::lock_guard lock(impl_->mu);
   auto it = impl_->instanceOf.find(key);
   if (it != impl_->instanceOf.end()) impl_->leaveLocked(it);
+  impl_->readiness.erase(key);
+  if (auto u = impl_->usageOf.find(key); u != impl_->usageOf.end()) impl_->dropUsageLocked(u);
 }
 
 void ControllerMetrics::restarted(const std::string& reason) {
@@ -167,6 +250,34 @@ void ControllerMetrics::restarted(const std::string& reason) {
   c->Increment();
 }
 
+void ControllerMetrics::readiness(const std::string& key, const std::string& type,
+                                  int64_t generation, bool ready, TimePoint appliedAt,
+                                  TimePoint now) {
+  prometheus::Histogram* h = nullptr;
+  double seconds = 0;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto [it, added] = impl_->readiness.try_emplace(key);
+    Impl::Pending& p = it->second;
+    if (added || p.generation != generation) {
+      // Ready at first sight: it got there before this mcpd looked (a restart), nothing to time.
+      p = {generation, ready, now};
+      return;
+    }
+    if (p.ready || !ready) return;
+    p.ready = true;
+    // The object's time has whole seconds: first seen within a second of it, the first sight
+    // is the closer mark of the apply; seen later (a backlog, a restart), the object's time is.
+    const TimePoint start =
+        p.firstSeen - appliedAt < std::chrono::seconds(1) ? p.firstSeen : appliedAt;
+    seconds = std::max(0.0, std::chrono::duration<double>(now - start).count());
+    auto& slot = impl_->readyByType[type];
+    if (!slot) slot = &impl_->applyToReady.Add({{"type", type}}, readyBuckets());
+    h = slot;
+  }
+  h->Observe(seconds);
+}
+
 WorkQueueMetrics& ControllerMetrics::queue() { return *impl_; }
 
 std::shared_ptr<void> ControllerMetrics::watch(const WorkQueue& queue) {
@@ -175,6 +286,10 @@ std::shared_ptr<void> ControllerMetrics::watch(const WorkQueue& queue) {
     impl_->unfinished.Set(p.totalSeconds);
     impl_->longest.Set(p.longestSeconds);
   });
+}
+
+std::shared_ptr<void> ControllerMetrics::watchUsage(UsageOf usage) {
+  return impl_->registry.onScrape([this, usage = std::move(usage)] { impl_->refreshUsage(usage); });
 }
 
 }  // namespace minimcp::reconciler

@@ -921,7 +921,9 @@ Gateway::Gateway(store::Store& store, const server::Authenticator& auth,
       options_(std::move(options)),
       resourceUrls_(options_.publicUrls),
       index_(store),
-      core_(std::make_shared<Core>()) {}
+      core_(std::make_shared<Core>()),
+      metrics_(options_.metrics ? std::make_unique<GatewayMetrics>(*options_.metrics, store)
+                                : nullptr) {}
 
 // Exchanges still in progress finish on the server's threads (they hold the Core, never the
 // Gateway); none returns its connection to the pool any more.
@@ -932,16 +934,21 @@ server::RouteHandler Gateway::handler() {
 }
 
 Response Gateway::handle(const Request& req) {
+  const auto start = std::chrono::steady_clock::now();
+  AdmittedInstance admitted;
+  Response r;
   try {
-    return serve(req);
+    r = serve(req, admitted);
   } catch (const ApiError& e) {
-    return refuse(req, e);
+    r = refuse(req, e);
   } catch (const store::StoreError& e) {
-    return refuse(req, ApiError::ServiceUnavailable(e.what()));
+    r = refuse(req, ApiError::ServiceUnavailable(e.what()));
   } catch (const std::exception& e) {
     spdlog::error("gateway: {} {}: {}", req.method, req.path, e.what());
-    return refuse(req, ApiError::Internal(e.what()));
+    r = refuse(req, ApiError::Internal(e.what()));
   }
+  if (metrics_) r = metrics_->observe(req, admitted, start, std::move(r));
+  return r;
 }
 
 Response Gateway::unauthorized(const Request& req, const std::string& ns, const std::string& name,
@@ -989,7 +996,7 @@ Response Gateway::discovery(const Request& req) const {
   return r;
 }
 
-Response Gateway::serve(const Request& req) {
+Response Gateway::serve(const Request& req, AdmittedInstance& admitted) {
   if (std::string why = server::unsafePathReason(req.target); !why.empty()) {
     return refuse(req, ApiError::BadRequest("the request path must not contain " + why));
   }
@@ -1034,6 +1041,7 @@ Response Gateway::serve(const Request& req) {
   if (decision.effect == server::Decision::Effect::Hide) return notFound(req, ns, name);
   if (!decision.allowed()) return refuse(req, ApiError::Forbidden(decision.reason));
   if (!inst) return notFound(req, ns, name);
+  admitted = {ns, name};
   std::string subject = "mcpinstance " + ns + "/" + name;
   auto notReady = [&] {
     return unavailable(req, subject + " is not ready (phase " +

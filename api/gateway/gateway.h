@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "api/crypto/instance_token.h"
+#include "api/gateway/gateway_metrics.h"
 #include "api/gateway/instance_index.h"
 #include "api/gateway/oauth_resource.h"
 #include "api/server/api_server.h"
@@ -76,6 +77,9 @@ struct GatewayOptions {
   // first: an instance's resource identifier is one of these + /mcp/{ns}/{name}, an audience an
   // OpenID Connect access token for it may name (RFC 8707).
   std::vector<std::string> publicUrls;
+  // Where the gateway's families go (gateway_metrics.h); null = not counted. Must outlive the
+  // Gateway.
+  metrics::Registry* metrics = nullptr;
 };
 
 // Set on a request one gateway forwards to another (value: the forwarding node's name).
@@ -123,7 +127,8 @@ class Gateway {
   struct Core;
 
  private:
-  server::Response serve(const server::Request& req);
+  // `admitted` names the instance once the caller may use it and it exists.
+  server::Response serve(const server::Request& req, AdmittedInstance& admitted);
   // 401 with the Bearer challenge; `tokenGiven`: the request carried a token that is not valid.
   server::Response unauthorized(const server::Request& req, const std::string& ns,
                                 const std::string& name, const std::string& message,
@@ -144,6 +149,7 @@ class Gateway {
   ResourceUrls resourceUrls_;
   InstanceIndex index_;
   std::shared_ptr<Core> core_;
+  std::unique_ptr<GatewayMetrics> metrics_;
 };
 
 }  // namespace minimcp::gateway

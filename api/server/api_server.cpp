@@ -20,6 +20,7 @@
 #include "api/server/resource_path.h"
 #include "api/server/self_review.h"
 #include "api/server/sink_policy.h"
+#include "api/server/store_metrics.h"
 #include "api/server/tls.h"
 #include "api/server/token_api.h"
 #include "api/server/web_ui.h"
@@ -48,6 +49,8 @@ struct ApiServer::Impl {
     RefusalRenderer renderRefusal;
   };
   std::vector<Route> routes;
+  std::vector<std::string> uncounted;  // prefixes whose routes count their requests themselves
+  std::unique_ptr<StoredObjectMetrics> objectMetrics;
   std::atomic<bool> ready{false};
   std::string url;
   std::string caPem;
@@ -121,10 +124,14 @@ Response ApiServer::Impl::handle(const Request& req) {
     spdlog::error("{} {}: {}", req.method, req.path, e.what());
     r = refusal(req, ApiError::Internal(e.what()));
   }
-  auto observe = [this, start, verb, resource, method = req.method,
+  bool counted = true;
+  for (const auto& prefix : uncounted) {
+    if (req.path.rfind(prefix, 0) == 0) counted = false;
+  }
+  auto observe = [this, start, verb, resource, counted, method = req.method,
                   path = req.path](const Response& answer) {
     auto elapsed = std::chrono::steady_clock::now() - start;
-    metrics.observe(answer.stream ? "watch" : verb, resource, answer.status, elapsed);
+    if (counted) metrics.observe(answer.stream ? "watch" : verb, resource, answer.status, elapsed);
     // Never the query string or the body: either may carry secrets.
     spdlog::debug("{} {} {} {}us", method, path, answer.status,
                   std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
@@ -278,6 +285,7 @@ ApiServer::~ApiServer() {
   impl_->limits.reset();
   impl_->requestAuth.reset();
   impl_->auth.reset();
+  impl_->objectMetrics.reset();
   impl_->store.reset();
 }
 
@@ -285,6 +293,10 @@ void ApiServer::addRoute(std::string prefix, RouteHandler handler, bool requires
                          RefusalRenderer renderRefusal) {
   impl_->routes.push_back(
       {std::move(prefix), std::move(handler), requiresAuth, std::move(renderRefusal)});
+}
+
+void ApiServer::excludeFromRequestMetrics(std::string prefix) {
+  impl_->uncounted.push_back(std::move(prefix));
 }
 
 void ApiServer::start() {
@@ -300,7 +312,15 @@ void ApiServer::start() {
     spdlog::warn("cannot make {} private (mode 0700)", o.dataDir);
   }
   std::string url = o.storeUrl.empty() ? "sqlite:" + o.dataDir + "/minimcp.db" : o.storeUrl;
-  impl_->store = store::openStore(url, o.watchHistory);
+  impl_->store =
+      observedStore(store::openStore(url, o.watchHistory), storeBackend(url), impl_->registry);
+  impl_->objectMetrics =
+      std::make_unique<StoredObjectMetrics>(*impl_->store, impl_->registry, impl_->clock);
+  try {
+    impl_->objectMetrics->start();
+  } catch (const store::StoreError& e) {
+    spdlog::warn("node and API key metrics start incomplete: {}", e.what());
+  }
   impl_->auth = std::make_unique<StoreTokenAuthenticator>(*impl_->store);
   std::shared_ptr<const OidcVerifier> oidc;
   if (!o.oidcIssuer.empty()) {

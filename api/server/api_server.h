@@ -92,6 +92,10 @@ class ApiServer {
   void addRoute(std::string prefix, RouteHandler handler, bool requiresAuth = true,
                 RefusalRenderer renderRefusal = nullptr);
 
+  // Before start(): requests whose path starts with `prefix` stay out of the API request
+  // families (minimcp_apiserver_*): their route counts them in families of its own.
+  void excludeFromRequestMetrics(std::string prefix);
+
   uint16_t port() const;
   std::string url() const;  // https://HOST:PORT as written into the kubeconfig
   std::string kubeconfigPath() const;

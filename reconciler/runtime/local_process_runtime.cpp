@@ -582,6 +582,7 @@ struct LocalProcessRuntime::Impl {
       if (e->exit) continue;
       Usage u;
       u.memoryBytes = rss;
+      u.cpuSeconds = static_cast<double>(ticks) / tps;
       u.sampledAt = clock->now();
       if (e->lastTicks) {
         double seconds = std::chrono::duration<double>(now - e->lastSampleAt).count();

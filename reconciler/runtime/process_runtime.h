@@ -86,6 +86,9 @@ struct ExitInfo {
 struct Usage {
   double cpuPercent = 0;     // 100 = one core, over the last sampling period
   uint64_t memoryBytes = 0;  // RSS summed over the process group (or cgroup members)
+  // CPU time (user + system) of the process group since the process started, reaped children
+  // included: what a rate is taken of.
+  double cpuSeconds = 0;
   TimePoint sampledAt{};
 };
 

@@ -482,6 +482,7 @@ int main(int argc, char** argv) {
             r, minimcp::ApiError::ServiceUnavailable("the gateway is starting"));
       },
       /*requiresAuth=*/false, &minimcp::gateway::jsonRpcRefusal);
+  server.excludeFromRequestMetrics("/mcp/");  // the gateway's own families count it
   // What an MCP client looks for when a 401 sends it to sign in: the protected resource
   // metadata, and the authorization server's documents and endpoints at this origin (the
   // fallback of clients that find no metadata). Answered without a token: a 401 there would
@@ -508,6 +509,7 @@ int main(int argc, char** argv) {
   if (cluster) gatewayOptions.node = node;  // forwards to the node that runs the instance
   gatewayOptions.authorizationServer = server.options().oidcIssuer;
   gatewayOptions.publicUrls = minimcp::gateway::servedBaseUrls(server.url(), advertiseUrl);
+  gatewayOptions.metrics = &server.metrics();
   ControllerUpstreams upstreams;
   auto gatewayImpl = std::make_unique<minimcp::gateway::Gateway>(
       server.store(), server.requestAuthenticator(), instanceTokens, upstreams, gatewayOptions);

@@ -86,6 +86,8 @@ struct ApplyOptions {
   bool prune = false;
   std::string selector;
   bool all = false;
+  bool wait = false;
+  std::string timeout = "5m";
 };
 
 std::string resourceVersionOf(const json& obj) {
@@ -162,13 +164,20 @@ int runApply(Session& s, ApplyOptions& o) {
   const std::string suffix = serverDryRun ? " (server dry run)" : clientDryRun ? " (dry run)" : "";
   auto docs = readManifests(o.files, o.recursive);
   if (docs.empty()) throw CommandError("error: no objects passed to apply");
+  const auto waitTimeout = parseTimeoutFlag(o.timeout, "--timeout");
   bool failed = false;
   AppliedSet applied;
+  std::vector<ObjectRef> toWaitFor;  // the instances that are to become Ready
   for (const auto& doc : docs) {
     try {
       Prepared p = prepare(s, doc);
       // Named in the manifests: never pruned, even when applying it fails below.
       applied.add(p);
+      const json spec = p.modified.value("spec", json::object());
+      if (o.wait && p.resource.name == "mcpinstances" &&
+          !(spec.is_object() && spec.value("suspend", false))) {
+        toWaitFor.push_back({p.resource, p.ns, p.name});
+      }
       const std::string id = p.resource.kindDotGroup() + "/" + p.name;
       auto current = s.get(p.resource.path(p.ns, p.name));
       if (current.status == 404) {
@@ -223,6 +232,9 @@ int runApply(Session& s, ApplyOptions& o) {
   }
   // Like kubectl: nothing is pruned after a failed apply, which could have left the set partial.
   if (o.prune && !failed) failed = prune(s, applied, o, query, suffix);
+  if (o.wait && !failed && o.dryRun == "none" && !toWaitFor.empty()) {
+    return waitUntilReady(s, toWaitFor, waitTimeout);
+  }
   return failed ? 1 : 0;
 }
 
@@ -303,6 +315,9 @@ void registerApply(CLI::App& app, Session& session, Action& action) {
                 "contain (needs -l or --all)");
   cmd->add_option("--selector,-l", opts->selector, "Label selector of the objects to prune");
   cmd->add_flag("--all", opts->all, "With --prune: consider every object of the applied kinds");
+  cmd->add_flag("--wait", opts->wait,
+                "Wait until every applied MCPInstance (not suspended) is Ready, showing progress");
+  cmd->add_option("--timeout", opts->timeout, "With --wait: how long to wait (default 5m)");
   cmd->callback([&session, &action, opts] {
     action = [&session, opts] { return runApply(session, *opts); };
   });

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "tools/mcpctl/mcpctl.h"
+#include "tools/mcpctl/progress.h"
 
 namespace minimcp::mcpctl {
 
@@ -146,8 +147,15 @@ bool conditionMet(const json& obj, const Condition& c) {
   return false;
 }
 
-// Follows one object (GET, then watch from its resourceVersion) until `c` holds or `deadline`.
-bool waitFor(Session& s, const Named& n, const Condition& c, Clock::time_point deadline) {
+std::string phaseOf(const json& obj) {
+  const json status = obj.value("status", json::object());
+  return status.is_object() ? status.value("phase", "") : "";
+}
+
+// Follows one object (GET, then watch from its resourceVersion) until `c` holds or `deadline`;
+// `seen` gets each state of the object on the way.
+bool waitFor(Session& s, const Named& n, const Condition& c, Clock::time_point deadline,
+             const std::function<void(const json&)>& seen = {}) {
   const std::string path = n.resource.path(n.ns, n.name);
   auto backoff = std::chrono::milliseconds(100);
   while (true) {
@@ -158,6 +166,7 @@ bool waitFor(Session& s, const Named& n, const Condition& c, Clock::time_point d
       throw CommandError(serverError(res));
     } else {
       json obj = json::parse(res.body, nullptr, false);
+      if (seen && obj.is_object()) seen(obj);
       if (!c.forDelete && conditionMet(obj, c)) return true;
       std::string rv = obj.value("metadata", json::object()).value("resourceVersion", "");
       auto remaining =
@@ -177,6 +186,9 @@ bool waitFor(Session& s, const Named& n, const Condition& c, Clock::time_point d
             if (type == "DELETED" && objectName(object) == n.name) {
               met = c.forDelete;
               return false;  // re-check with a GET (a recreated object, or gone)
+            }
+            if (seen && (type == "ADDED" || type == "MODIFIED") && objectName(object) == n.name) {
+              seen(object);
             }
             if ((type == "ADDED" || type == "MODIFIED") && objectName(object) == n.name &&
                 !c.forDelete && conditionMet(object, c)) {
@@ -198,6 +210,30 @@ bool waitFor(Session& s, const Named& n, const Condition& c, Clock::time_point d
   }
 }
 
+// Waits for each of `objects` in turn, with progress on stderr; `report` prints kubectl's
+// "condition met" line for each on stdout.
+int waitAll(Session& s, const std::vector<Named>& objects, const Condition& c,
+            Clock::time_point deadline, const std::string& doneWord, bool report) {
+  Progress progress(std::cerr, Progress::stderrIsTerminal(), objects.size(), doneWord);
+  int exitCode = 0;
+  for (const auto& n : objects) {
+    const std::string id = n.resource.kindDotGroup() + "/" + n.name;
+    if (waitFor(s, n, c, deadline, [&](const json& obj) { progress.seen(id, phaseOf(obj)); })) {
+      progress.done(id);
+      if (report) {
+        progress.clearLine();
+        std::cout << id << " condition met" << std::endl;
+      }
+    } else {
+      progress.clearLine();
+      std::cout.flush();
+      std::cerr << timedOut(n) << "\n";
+      exitCode = 1;
+    }
+  }
+  return exitCode;
+}
+
 struct WaitOptions {
   std::vector<std::string> args;
   std::vector<std::string> files;
@@ -213,20 +249,19 @@ int runWait(Session& s, WaitOptions& o) {
   auto deadline = Clock::now() + parseTimeoutFlag(o.timeout, "--timeout");
   auto objects = collect(s, o.args, o.files, o.selector, o.all, false, "wait");
   if (objects.empty()) throw CommandError("error: no matching resources found");
-  int exitCode = 0;
-  for (const auto& n : objects) {
-    if (waitFor(s, n, c, deadline)) {
-      std::cout << n.resource.kindDotGroup() << "/" << n.name << " condition met" << std::endl;
-    } else {
-      std::cout.flush();
-      std::cerr << timedOut(n) << "\n";
-      exitCode = 1;
-    }
-  }
-  return exitCode;
+  return waitAll(s, objects, c, deadline, "condition met", true);
 }
 
 }  // namespace
+
+int waitUntilReady(Session& s, const std::vector<ObjectRef>& objects,
+                   std::chrono::milliseconds timeout) {
+  std::vector<Named> named;
+  for (const auto& o : objects) named.push_back({o.resource, o.ns, o.name});
+  Condition ready;
+  ready.type = "Ready";
+  return waitAll(s, named, ready, Clock::now() + timeout, "ready", false);
+}
 
 void registerDelete(CLI::App& app, Session& session, Action& action) {
   auto opts = std::make_shared<DeleteOptions>();

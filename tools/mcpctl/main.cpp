@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   registerEvents(app, session, action);
   registerExplain(app, session, action);
   registerOAuth2(app, session, action);
+  registerTop(app, session, action);
   registerApiResources(app, session, action);
   registerVersion(app, session, action);
   registerConfig(app, session, action);

@@ -95,6 +95,16 @@ struct Target {
 std::vector<Target> parseTargets(Session& s, const std::vector<std::string>& args,
                                  const char* verb);
 
+// One object by resource, namespace and name.
+struct ObjectRef {
+  ResourceInfo resource;
+  std::string ns, name;
+};
+// Waits until each of `objects` has the condition Ready=True, showing progress on stderr (a bar
+// on a terminal, plain lines otherwise); 1 when one did not within `timeout`.
+int waitUntilReady(Session& s, const std::vector<ObjectRef>& objects,
+                   std::chrono::milliseconds timeout);
+
 // Adds the connection flags to `app` (root and every subcommand, so they work on either side of
 // the subcommand name despite CLI11 2.1).
 void addCommonFlags(CLI::App* app, GlobalFlags& flags);
@@ -122,6 +132,7 @@ void registerLabel(CLI::App& app, Session& session, Action& action);
 void registerAnnotate(CLI::App& app, Session& session, Action& action);
 void registerExplain(CLI::App& app, Session& session, Action& action);
 void registerOAuth2(CLI::App& app, Session& session, Action& action);
+void registerTop(CLI::App& app, Session& session, Action& action);
 
 // --- output ---
 // kubectl prints JSON with 4-space indentation.

@@ -80,7 +80,7 @@ _mcpctl() {
   local cur prev words cword
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="apply create diff get describe delete wait edit patch label annotate events explain logs token limits oauth2 api-resources version config completion"
+  local commands="apply create diff get describe delete wait edit patch label annotate events explain logs token limits oauth2 top api-resources version config completion"
   local kinds="mcpinstances mcpinstance mi mcptypes mcptype mt apikeys apikey ak events"
   if [[ ${COMP_CWORD} -eq 1 ]]; then
     COMPREPLY=( $(compgen -W "${commands}" -- "${cur}") )

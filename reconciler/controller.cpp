@@ -247,6 +247,7 @@ Controller::Snapshot Controller::observe(const std::string& key, json object) {
     s.type = model::MCPTypeSpec::fromJson(typeSpec);
     s.desired.type.found = true;
     s.desired.type.health = HealthSettings::fromJson(objectField(typeSpec, "healthCheck"));
+    s.desired.type.stopGrace = std::chrono::seconds(s.type->stopGracePeriodSeconds);
     s.desired.specHash = launchHash(spec, typeSpec);
   } else {
     s.desired.type.message = "MCPType \"" + s.spec.type + "\" not found";
@@ -342,6 +343,30 @@ void Controller::actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted) 
       executor_.releasePort(s.key);
       acted.sideEffects = true;
       break;
+    case ActionType::Supersede:
+      spdlog::info("reconciler: {}: replacing pid {} ({}); it serves until the new one is ready",
+                   s.key, s.observed.status.pid, a.reason);
+      executor_.supersede(s.key);
+      acted.sideEffects = true;
+      break;
+    case ActionType::AdoptPrevious: {
+      const PreviousProcess& prev = *s.observed.status.previous;
+      runtime::LaunchSpec spec =
+          baseLaunchSpec(s.type.value_or(model::MCPTypeSpec{}), s.ns, s.name, options_.dataDir);
+      assignIdentity(s, spec);
+      executor_.adoptPrevious(spec, {prev.pid, parseStartTime(prev.processStartTime)}, prev.port,
+                              !prev.drainUntil);
+      acted.sideEffects = true;
+      break;
+    }
+    case ActionType::StopPrevious: {
+      std::optional<milliseconds> grace;
+      if (s.type) grace = std::chrono::seconds(s.type->stopGracePeriodSeconds);
+      spdlog::info("reconciler: {}: stopping its old process ({})", s.key, a.reason);
+      executor_.stopPrevious(s.key, grace);
+      acted.sideEffects = true;
+      break;
+    }
     case ActionType::Collect:
       spdlog::info("reconciler: {}: expired at {}, removing it and its events", s.key,
                    objectField(s.object, "status").value("expiresAt", "?"));
@@ -478,18 +503,28 @@ InstanceMarks Controller::marksOf(const json& object) const {
   return m;
 }
 
-std::optional<pid_t> Controller::keeperOf(const std::string& key, const json* object) const {
-  if (auto h = runtime_.handle(key)) return h->pid;
-  if (!object) return std::nullopt;
-  const json status = objectField(*object, "status");
-  const runtime::ProcessHandle recorded{status.value("pid", 0),
-                                        parseStartTime(status.value("processStartTime", ""))};
-  if (recorded.pid <= 0) return std::nullopt;
-  if (checkRecordedProcess(host_->inspect(recorded.pid), recorded, marksOf(*object)) !=
-      ProcessCheck::Ours) {
-    return std::nullopt;
+std::vector<pid_t> Controller::keepersOf(const std::string& key, const json* object) const {
+  std::vector<pid_t> keepers;
+  // The current process, and the one a replacement supersedes (status.previousProcess).
+  const std::pair<std::string, const char*> slots[] = {{key, ""},
+                                                       {previousKey(key), "previousProcess"}};
+  for (const auto& [runtimeKey, field] : slots) {
+    if (auto h = runtime_.handle(runtimeKey)) {
+      keepers.push_back(h->pid);
+      continue;
+    }
+    if (!object) continue;
+    const json status = objectField(*object, "status");
+    const json recordedIn = *field ? objectField(status, field) : status;
+    const runtime::ProcessHandle recorded{recordedIn.value("pid", 0),
+                                          parseStartTime(recordedIn.value("processStartTime", ""))};
+    if (recorded.pid <= 0) continue;
+    if (checkRecordedProcess(host_->inspect(recorded.pid), recorded, marksOf(*object)) ==
+        ProcessCheck::Ours) {
+      keepers.push_back(recorded.pid);
+    }
   }
-  return recorded.pid;
+  return keepers;
 }
 
 void Controller::sweepStrays() {
@@ -523,7 +558,7 @@ void Controller::sweepStrays() {
     const bool bound = object && (!options_.leaseGeneration ||
                                   boundTo(*object, options_.node, options_.leaseGeneration()));
     std::vector<runtime::ProcessInfo> strays =
-        strayProcesses(found, keeperOf(key, bound ? object : nullptr), lookup);
+        strayProcesses(found, keepersOf(key, bound ? object : nullptr), lookup);
     if (strays.empty()) continue;
     if (bound) {
       {
@@ -569,8 +604,10 @@ void Controller::stopStrays(const std::string& key, const json* object, bool bou
     }
   }
   const ProcessLookup lookup = [this](pid_t pid) { return host_->inspect(pid); };
-  const std::optional<pid_t> keeper = keeperOf(key, bound ? object : nullptr);
-  const std::vector<runtime::ProcessInfo> strays = strayProcesses(current, keeper, lookup);
+  const std::vector<pid_t> keepers = keepersOf(key, bound ? object : nullptr);
+  const std::optional<pid_t> keeper =
+      keepers.empty() ? std::nullopt : std::optional<pid_t>(keepers.front());
+  const std::vector<runtime::ProcessInfo> strays = strayProcesses(current, keepers, lookup);
   if (strays.empty()) return;
   std::chrono::milliseconds grace = kStrayGrace;
   if (object) {
@@ -610,6 +647,7 @@ void Controller::fence(const std::string& key, const json& object) {
     executor_.stop(key, std::nullopt);
     events_.record(object, "Warning", "Fenced", message);
   }
+  if (runtime_.handle(previousKey(key))) executor_.stopPrevious(key, std::nullopt);
   executor_.forget(key);  // also frees its port
 }
 
@@ -755,6 +793,21 @@ void Controller::addUsage(const Snapshot& s, json& status) const {
 void Controller::markFailed(const Snapshot& s, Plan& plan, const Acted& acted) const {
   const std::string reason = acted.failedAction + "Failed";
   InstanceStatus& st = plan.status;
+  if (st.previous && !st.previous->drainUntil && acted.failedAction != "StopPrevious" &&
+      acted.failedAction != "AdoptPrevious" && acted.failedAction != "Supersede") {
+    // The old process still serves: the replacement failed, not the instance.
+    st.previous->failure = reason + ": " + acted.error;
+    setSummaryConditions(st, s.desired.generation, clock_.now());
+    if (!acted.sideEffects) plan.events.clear();
+    std::erase_if(plan.events, [](const Event& e) { return e.reason == "Starting"; });
+    plan.events.push_back({"Warning", "ReplacementFailed",
+                           "the new process failed (" + reason + ": " + acted.error +
+                               "); still serving from the old process pid " +
+                               std::to_string(st.previous->pid)});
+    plan.result = {};
+    plan.result.retryWithBackoff = true;
+    return;
+  }
   if (!st.pid && (st.phase == phase::kStarting || st.phase == phase::kRunning)) {
     st.phase = phase::kPending;
   }

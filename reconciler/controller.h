@@ -117,6 +117,11 @@ class Controller {
   std::optional<uint16_t> servingPort(const std::string& key) const {
     return executor_.servingPort(key);
   }
+  // The same, held as one request in flight until the lease's `hold` is released: a process a
+  // replacement superseded is stopped once it holds none (or its grace period is over).
+  std::optional<ServingLease> acquire(const std::string& key) const {
+    return executor_.acquire(key);
+  }
 
  private:
   // Everything reconcile() reads, gathered once.
@@ -174,9 +179,10 @@ class Controller {
   void stopStrays(const std::string& key, const nlohmann::json* object, bool bound);
   // The marks of the instance's process (dir, MCP_ID, isolation uid).
   InstanceMarks marksOf(const nlohmann::json& object) const;
-  // The process of `key` that strays are measured against: the runtime's, else the recorded
-  // one when it carries the instance's marks.
-  std::optional<pid_t> keeperOf(const std::string& key, const nlohmann::json* object) const;
+  // The processes of `key` that strays are measured against: the current one and the one a
+  // replacement supersedes, each the runtime's, else the recorded one when it carries the
+  // instance's marks.
+  std::vector<pid_t> keepersOf(const std::string& key, const nlohmann::json* object) const;
   void worker();
 
   ControllerOptions options_;

@@ -159,6 +159,16 @@ InstanceStatus InstanceStatus::fromJson(const json& in) {
     s.launchedWith = l;
   }
   s.healthySince = timeField(in, "healthySince");
+  if (auto it = in.find("previousProcess"); it != in.end() && it->is_object()) {
+    PreviousProcess p;
+    p.pid = valueOr<int>(*it, "pid", 0);
+    p.processStartTime = valueOr<std::string>(*it, "processStartTime", "");
+    p.port = valueOr<int>(*it, "port", 0);
+    p.reason = valueOr<std::string>(*it, "reason", "");
+    p.failure = valueOr<std::string>(*it, "failure", "");
+    p.drainUntil = timeField(*it, "drainUntil");
+    if (p.pid > 0) s.previous = p;
+  }
   if (auto it = in.find("crashLoop"); it != in.end() && it->is_object()) {
     s.crashLoop.crashes = valueOr<int>(*it, "crashes", 0);
     s.crashLoop.nextRestartAt = timeField(*it, "nextRestartAt");
@@ -203,6 +213,17 @@ json InstanceStatus::toJson() const {
     out.erase("launchedWith");
   }
   put(out, "healthySince", timeJson(healthySince));
+  if (previous) {
+    json p = {{"pid", previous->pid},
+              {"processStartTime", previous->processStartTime},
+              {"port", previous->port},
+              {"reason", previous->reason}};
+    if (!previous->failure.empty()) p["failure"] = previous->failure;
+    put(p, "drainUntil", timeJson(previous->drainUntil));
+    out["previousProcess"] = std::move(p);
+  } else {
+    out.erase("previousProcess");
+  }
   if (crashLoop.crashes || crashLoop.nextRestartAt) {
     json cl = {{"crashes", crashLoop.crashes}};
     put(cl, "nextRestartAt", timeJson(crashLoop.nextRestartAt));
@@ -238,6 +259,12 @@ std::string_view toString(ActionType t) {
       return "RemoveFinalizer";
     case ActionType::Collect:
       return "Collect";
+    case ActionType::Supersede:
+      return "Supersede";
+    case ActionType::AdoptPrevious:
+      return "AdoptPrevious";
+    case ActionType::StopPrevious:
+      return "StopPrevious";
   }
   return "?";
 }
@@ -293,9 +320,14 @@ class Decider {
     plan_.status = o.status;
   }
 
-  Plan run();
+  Plan run() {
+    steps();
+    servePrevious();
+    return std::move(plan_);
+  }
 
  private:
+  void steps();
   InstanceStatus& st() { return plan_.status; }
 
   void setCondition(const char* type, bool status, std::string reason, std::string message) {
@@ -362,12 +394,30 @@ class Decider {
                        std::optional<SteadyTimePoint> failedSteady);
   void spawnOrWait();
 
+  // status.previousProcess as the runtime sees it now (adopted after an mcpd restart, or gone).
+  void observePrevious();
+  void stopPrevious(const std::string& reason) {
+    if (!st().previous) return;
+    if (previousAlive_) act(ActionType::StopPrevious, reason);
+    st().previous.reset();
+    previousAlive_ = false;
+  }
+  // Make before break: the healthy current process becomes the previous one, which serves until
+  // a new process started now passes its first probe.
+  void supersede(const std::string& why);
+  // While the previous process serves, the instance is Running and Ready whatever its
+  // replacement does; once the replacement serves, the previous one drains and is stopped.
+  void servePrevious();
+  std::string previousPid() const { return "pid " + std::to_string(plan_.status.previous->pid); }
+
   const Desired& d_;
   const Observed& o_;
   TimePoint now_;
   SteadyTimePoint steadyNow_;
   Plan plan_;
   bool running_ = false;
+  bool previousAlive_ = false;
+  std::string failedNow_;  // a failure of the current process this plan records
   CrashLoopBackoff backoff_;
 };
 
@@ -384,10 +434,10 @@ std::string Decider::replaceReason() const {
   }
   // A key that cannot be read right now is no reason to stop a process that has one.
   if (d_.key.state == KeyState::Available && l->keyVersion != cur.keyVersion) {
-    return "API key rotated (version " + std::to_string(l->keyVersion) + " → " +
+    return "key changed (API key version " + std::to_string(l->keyVersion) + " → " +
            std::to_string(cur.keyVersion) + ")";
   }
-  if (l->tokenGeneration != cur.tokenGeneration) return "access token rotated";
+  if (l->tokenGeneration != cur.tokenGeneration) return "access token changed";
   return "";
 }
 
@@ -424,6 +474,7 @@ void Decider::setKeyCondition() {
 bool Decider::scheduleRestart(const std::string& cause, const std::string& finalReason,
                               const std::string& what, bool failure, TimePoint failedAt,
                               std::optional<SteadyTimePoint> failedSteady) {
+  failedNow_ = what;
   const bool restart = d_.restartPolicy == RestartPolicy::Always ||
                        (d_.restartPolicy == RestartPolicy::OnFailure && failure);
   if (!restart) {
@@ -516,14 +567,16 @@ void Decider::spawnOrWait() {
   requeueAfter(ceilMs(std::chrono::duration_cast<milliseconds>(d_.type.health.startupTimeout)));
 }
 
-Plan Decider::run() {
+void Decider::steps() {
   const ProcessFacts& p = o_.process;
   running_ = p.state == ProcessState::Running || p.state == ProcessState::Adoptable;
 
   // Deleted: stop, release, let go. Nothing else matters.
   if (d_.deleting) {
-    if (!d_.hasFinalizer) return std::move(plan_);
+    if (!d_.hasFinalizer) return;
     if (p.state == ProcessState::Adoptable) act(ActionType::Adopt);  // to be able to stop it
+    observePrevious();
+    stopPrevious("Deleted");
     stopProcess("Deleted");
     releasePort();
     act(ActionType::RemoveFinalizer);
@@ -533,15 +586,16 @@ Plan Decider::run() {
     setPhase(phase::kTerminating);
     setCondition(cond::kReady, false, "Terminating", "instance is being deleted");
     st().observedGeneration = d_.generation;
-    return std::move(plan_);
+    return;
   }
   // The finalizer must be stored before a process exists, or a delete could orphan it.
   if (!d_.hasFinalizer) {
     act(ActionType::EnsureFinalizer);
     plan_.result.requeueAfter = milliseconds::zero();
-    return std::move(plan_);
+    return;
   }
   st().observedGeneration = d_.generation;
+  observePrevious();
 
   // Restore after an mcpd restart.
   std::optional<SteadyTimePoint> since = p.since;
@@ -568,6 +622,7 @@ Plan Decider::run() {
 
   // Expiry: a timer, not polling.
   if (d_.expiresAt && now_ >= *d_.expiresAt) {
+    stopPrevious("Expired");
     stopProcess("Expired");
     releasePort();
     resetCrashLoop();
@@ -587,19 +642,20 @@ Plan Decider::run() {
         requeueAfter(std::max(ceilMs(*collectAt - now_), std::chrono::milliseconds(1)));
       }
     }
-    return std::move(plan_);
+    return;
   }
   setCondition(cond::kExpired, false, "Active",
                d_.expiresAt ? "expires at " + formatRfc3339(*d_.expiresAt) : "no expiry");
   if (d_.expiresAt) requeueAfter(ceilMs(*d_.expiresAt - now_));
 
   if (d_.suspend) {
+    stopPrevious("Suspended");
     stopProcess("Suspended");
     releasePort();
     resetCrashLoop();
     if (!phaseWas(phase::kSuspended)) event("Normal", "Suspended", "instance suspended");
     setPhase(phase::kSuspended);
-    return std::move(plan_);
+    return;
   }
 
   // The process exited on its own and we have not recorded it yet.
@@ -630,32 +686,39 @@ Plan Decider::run() {
     running_ = false;
     if (!scheduleRestart("CrashLoopBackOff", failure ? "Error" : "Completed", what, failure,
                          p.finishedAt, p.finishedSteady)) {
-      return std::move(plan_);
+      return;
     }
     spawnOrWait();
-    return std::move(plan_);
+    return;
   }
 
   if (!running_) {
     const bool changed = !replaceReason().empty();
     // Failed stays Failed until the spec changes (a fix) — restartPolicy said so.
-    if (phaseWas(phase::kFailed) && !changed) return std::move(plan_);
+    if (phaseWas(phase::kFailed) && !changed) return;
     // A new spec, a resume or an extension deserves a prompt start, not the old back-off.
     if (changed || phaseWas(phase::kFailed) || phaseWas(phase::kSuspended) ||
         phaseWas(phase::kExpired)) {
       resetCrashLoop();
     }
     spawnOrWait();
-    return std::move(plan_);
+    return;
   }
 
   // A process runs.
   if (std::string why = replaceReason(); !why.empty()) {
+    if (st().healthySince || o_.health.last == Health::Healthy) {
+      // It serves (the gateway sends requests to it from its first healthy answer on): keep it
+      // serving until its replacement can.
+      supersede(why);
+      return;
+    }
+    // Not serving yet (a replacement that has not passed a probe among them): nothing to keep.
     stopProcess("Replaced");
     resetCrashLoop();
     event("Normal", "Replaced", why + ": replacing the process");
     spawnOrWait();
-    return std::move(plan_);
+    return;
   }
   if (o_.limitExceeded) {
     stopProcess("ResourceLimitExceeded");
@@ -664,7 +727,7 @@ Plan Decider::run() {
                         "over its resource limit: " + o_.limitMessage, true, now_, std::nullopt)) {
       spawnOrWait();
     }
-    return std::move(plan_);
+    return;
   }
   const HealthSettings& hs = d_.type.health;
   const HealthObservation& h = o_.health;
@@ -680,7 +743,7 @@ Plan Decider::run() {
                         true, now_, std::nullopt)) {
       spawnOrWait();
     }
-    return std::move(plan_);
+    return;
   }
   if (h.last == Health::Healthy) {
     if (!st().healthySince) {
@@ -693,13 +756,13 @@ Plan Decider::run() {
       const Condition* kc = st().condition(cond::kKeyAvailable);
       setPhase(phase::kDegraded);
       setCondition(cond::kReady, false, kc->reason, kc->message);
-      return std::move(plan_);
+      return;
     }
     setPhase(phase::kRunning);
     setCondition(cond::kReady, true, "Healthy", "process is healthy");
-    return std::move(plan_);
+    return;
   }
-  if (st().healthySince) return std::move(plan_);  // failures below the threshold: hold on
+  if (st().healthySince) return;  // failures below the threshold: hold on
   // Not healthy yet: give it startupTimeoutSeconds.
   const SteadyTimePoint deadline = since.value_or(steadyNow_) + hs.startupTimeout;
   if (steadyNow_ >= deadline) {
@@ -711,7 +774,7 @@ Plan Decider::run() {
                         true, now_, std::nullopt)) {
       spawnOrWait();
     }
-    return std::move(plan_);
+    return;
   }
   if (st().phase != phase::kDegraded) {
     setPhase(phase::kStarting);
@@ -720,7 +783,91 @@ Plan Decider::run() {
     }
   }
   requeueAtSteady(deadline);
-  return std::move(plan_);
+  return;
+}
+
+void Decider::observePrevious() {
+  if (!st().previous) return;
+  const PreviousFacts& f = o_.previous;
+  if (f.state == ProcessState::Running) {
+    previousAlive_ = true;
+    return;
+  }
+  if (f.state == ProcessState::Adoptable) {
+    act(ActionType::AdoptPrevious);
+    event("Normal", "Adopted", "adopted the old process " + previousPid() + " after mcpd restart");
+    previousAlive_ = true;
+    return;
+  }
+  if (!f.foreign.empty()) {
+    event("Warning", "ForeignProcess",
+          "status names the old process " + previousPid() +
+              ", which is not this instance's process (" + f.foreign +
+              "): not adopting or signalling it");
+  } else {
+    event("Normal", "OldProcessStopped", "old process " + previousPid() + " is gone");
+  }
+  const bool served = !st().previous->drainUntil;
+  st().previous.reset();
+  // Nothing serves until the new process passes a probe.
+  if (served && !st().healthySince) {
+    setCondition(cond::kReady, false, "Starting", "process started, waiting for a healthy probe");
+  }
+}
+
+void Decider::supersede(const std::string& why) {
+  // One previous process at a time: a replacement of a replacement that already serves.
+  stopPrevious("Replaced");
+  act(ActionType::Supersede, why);
+  st().previous = PreviousProcess{st().pid, st().processStartTime, st().port, why, "", {}};
+  previousAlive_ = true;
+  event("Normal", "Replacing",
+        "replacing: " + why + "; starting a new process, the old one (" + previousPid() +
+            ") serves until it is ready");
+  running_ = false;
+  clearProcess();
+  st().port = 0;  // the new process listens on a port of its own
+  resetCrashLoop();
+  spawnOrWait();
+}
+
+void Decider::servePrevious() {
+  if (!st().previous || !previousAlive_) return;
+  PreviousProcess& prev = *st().previous;
+  if (st().healthySince || prev.drainUntil) {
+    // The new process serves (the gateway switched at its first healthy probe): the old one
+    // gets no new requests and is stopped once those it has are answered.
+    if (!prev.drainUntil) {
+      prev.drainUntil = addChecked(now_, d_.type.stopGrace).value_or(now_);
+      event("Normal", "Switched",
+            "switched to new process pid " + std::to_string(st().pid) + "; the old process " +
+                previousPid() + " finishes its requests in flight (at most " +
+                std::to_string(d_.type.stopGrace.count()) + "s)");
+    }
+    const int inflight = o_.previous.inflight;
+    if (inflight == 0 || now_ >= *prev.drainUntil) {
+      const std::string pid = previousPid();
+      stopPrevious("Drained");
+      event("Normal", "OldProcessStopped",
+            "old process " + pid + " stopped" +
+                (inflight ? " with " + std::to_string(inflight) +
+                                " requests still in flight after its grace period"
+                          : ": its requests in flight were answered"));
+    } else {
+      requeueAfter(std::max(ceilMs(*prev.drainUntil - now_), milliseconds(1)));
+    }
+    return;
+  }
+  // The old process serves; whatever its replacement does, the instance is Running and Ready.
+  if (!failedNow_.empty()) {
+    prev.failure = failedNow_;
+    event("Warning", "ReplacementFailed",
+          "the new process failed (" + failedNow_ + "); still serving from the old process " +
+              previousPid());
+  }
+  setPhase(phase::kRunning);
+  setCondition(cond::kReady, true, "Healthy",
+               "the old process " + previousPid() + " serves while its replacement starts");
 }
 
 }  // namespace
@@ -762,12 +909,22 @@ void setSummaryConditions(InstanceStatus& st, int64_t generation, TimePoint now)
     std::erase_if(st.conditions, [](const Condition& c) { return c.type == cond::kReady; });
   }
   const Condition* ready = st.condition(cond::kReady);
-  const std::string readyReason = ready ? ready->reason : "";
-  const std::string readyMessage = ready ? ready->message : "";
-  const bool settled = endedOnPurpose || (ready && ready->status == "True");
+  std::string readyReason = ready ? ready->reason : "";
+  std::string readyMessage = ready ? ready->message : "";
+  bool settled = endedOnPurpose || (ready && ready->status == "True");
+  // Served by the process a replacement supersedes: the new spec is not live yet.
+  if (settled && st.previous && !st.previous->drainUntil) {
+    settled = false;
+    readyReason = st.previous->failure.empty() ? "Replacing" : "ReplacementFailed";
+    readyMessage = st.previous->failure.empty()
+                       ? "replacing: " + st.previous->reason
+                       : "the new process failed (" + st.previous->failure +
+                             "); still serving from the old process pid " +
+                             std::to_string(st.previous->pid);
+  }
   const bool progressing =
       !settled && (!ready || readyReason == "Starting" || readyReason == "Terminating" ||
-                   readyReason == "Rescheduled");
+                   readyReason == "Rescheduled" || readyReason == "Replacing");
   const bool stalled = !settled && !progressing;
   const std::string phaseReason = st.phase.empty() ? phase::kPending : st.phase;
   const std::string inPhase = "the instance is " + phaseReason;

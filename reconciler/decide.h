@@ -34,6 +34,14 @@
 //   crashLoop             {crashes, nextRestartAt}: consecutive failures, and (while waiting to
 //                         restart) the wall time of the next attempt, so a restart of mcpd keeps
 //                         the schedule.
+//   previousProcess       {pid, processStartTime, port, reason, failure, drainUntil}: the process a
+//                         replacement (spec, key or token change of a healthy process) supersedes.
+//                         It serves every request until the new one (pid/port above) passes its
+//                         first probe; then, drainUntil set, it finishes the requests it has in
+//                         flight (at most stopGracePeriodSeconds) and is stopped. `failure`: why
+//                         the new one failed meanwhile (it is retried with the crash-loop back-off;
+//                         the old one keeps serving). Recorded so that an mcpd restart in the
+//                         middle stops it instead of leaking it.
 // Fields decide() does not know (node, url, gatewayURL, expiresAt, usage, ...) survive
 // fromJson()/toJson() unchanged.
 #pragma once
@@ -95,6 +103,8 @@ struct TypeResolution {
   bool found = false;
   std::string message;  // e.g. `MCPType "gmail" not found`
   HealthSettings health;
+  // spec.stopGracePeriodSeconds: also how long a superseded process may finish its requests.
+  std::chrono::seconds stopGrace{10};
 };
 
 struct Desired {
@@ -164,6 +174,17 @@ struct CrashLoopRecord {
   bool operator==(const CrashLoopRecord&) const = default;
 };
 
+// The process a replacement supersedes (status.previousProcess).
+struct PreviousProcess {
+  int pid = 0;
+  std::string processStartTime;
+  int port = 0;
+  std::string reason;                   // why it is replaced ("key changed (version 1 → 2)")
+  std::string failure;                  // why its replacement failed last ("": it has not)
+  std::optional<TimePoint> drainUntil;  // set at the switch: stopped by then at the latest
+  bool operator==(const PreviousProcess&) const = default;
+};
+
 struct InstanceStatus {
   std::string phase;  // empty: never reconciled
   int64_t observedGeneration = 0;
@@ -177,6 +198,7 @@ struct InstanceStatus {
   std::optional<LaunchRecord> launchedWith;
   std::optional<TimePoint> healthySince;
   CrashLoopRecord crashLoop;
+  std::optional<PreviousProcess> previous;
   // The status object this was read from: fields decide() does not model pass through toJson().
   nlohmann::json passthrough = nlohmann::json::object();
 
@@ -214,6 +236,14 @@ struct ProcessFacts {
 
 enum class Health { Unknown, Healthy, Unhealthy };
 
+// What is known now of status.previousProcess: state None (gone), Running (the runtime watches
+// it), Adoptable (mcpd restarted; it carries every mark of the instance); never Exited.
+struct PreviousFacts {
+  ProcessState state = ProcessState::None;
+  int inflight = 0;     // gateway requests it is still answering
+  std::string foreign;  // None, yet its pid is a live process that is not the instance's: why
+};
+
 // The prober's view of the current process (counters reset on each new process).
 struct HealthObservation {
   Health last = Health::Unknown;
@@ -229,6 +259,7 @@ std::pair<std::string, std::string> keyRejectionCondition(std::string_view repor
 struct Observed {
   InstanceStatus status;
   ProcessFacts process;
+  PreviousFacts previous;
   HealthObservation health;
   // The current process's last healthy answer said its upstream refuses its key for good
   // (/health {"key": {"available": false, "reason"}}, e.g. a revoked OAuth 2.0 refresh token):
@@ -256,13 +287,19 @@ enum class ActionType {
   Spawn,            // launch on status.port; the executor writes status.pid/processStartTime
   RemoveFinalizer,  // drop kFinalizer: the store then removes the object
   Collect,          // remove an instance expired for longer than its retention, and its events
+  // Make before break: the current process becomes status.previousProcess (it keeps serving
+  // until the new one passes a probe) and gives up the instance's key, port and probes.
+  Supersede,
+  AdoptPrevious,  // take over status.previousProcess after an mcpd restart
+  StopPrevious,   // stop status.previousProcess (drained, or the instance goes) and free its port
 };
 std::string_view toString(ActionType t);
 
 struct Action {
   ActionType type;
   std::string reason;  // Stop: Deleted|Expired|Suspended|Replaced|HealthCheckFailed|
-                       //       ResourceLimitExceeded|Completed
+                       //       ResourceLimitExceeded|Completed; StopPrevious: Drained|Deleted|
+                       //       Expired|Suspended|Replaced
   int port = 0;        // ReleasePort
   bool operator==(const Action&) const = default;
 };
@@ -308,6 +345,9 @@ Plan decide(const Desired& desired, const Observed& observed, TimePoint now,
 //     key, a failed spawn, restartPolicy gave up) Stalled=True                   → Failed
 //   Suspended, Expired, or Failed with reason
 //     Completed (ended on purpose)               Ready removed, both False       → Current
+//   Ready=True served by the previous process
+//     while its replacement starts               Reconciling=True Replacing      → InProgress
+//     ... and the replacement failed             Stalled=True ReplacementFailed  → Failed
 // (a Ready=False that stays would read as InProgress forever). decide() applies it to every plan
 // once the instance carries our finalizer; whoever changes Ready after decide() (the controller
 // when an action fails) applies it again.

@@ -17,6 +17,16 @@ uint64_t parseStartTime(const std::string& s) {
   }
 }
 
+// The instance a runtime key belongs to (previousKey(k) → k).
+std::string instanceKeyOf(const std::string& runtimeKey) {
+  static const std::string suffix = previousKey("");
+  if (runtimeKey.size() > suffix.size() &&
+      runtimeKey.compare(runtimeKey.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    return runtimeKey.substr(0, runtimeKey.size() - suffix.size());
+  }
+  return runtimeKey;
+}
+
 }  // namespace
 
 Executor::Executor(runtime::ProcessRuntime& runtime, runtime::HealthProber& prober,
@@ -61,7 +71,7 @@ void Executor::onExit(const std::string& key, const runtime::ExitInfo& info) {
     m.exitSteady = clock_.steadyNow();
   }
   // A stop we asked for is handled by the reconcile that asked.
-  if (!info.stopRequested) enqueue_(key);
+  if (!info.stopRequested) enqueue_(instanceKeyOf(key));
 }
 
 void Executor::onLimit(const std::string& key, const std::string& what,
@@ -72,7 +82,7 @@ void Executor::onLimit(const std::string& key, const std::string& what,
     m.limitExceeded = true;
     m.limitMessage = what + ": " + message;
   }
-  enqueue_(key);
+  enqueue_(instanceKeyOf(key));
 }
 
 void Executor::onProbe(const std::string& key, uint64_t generation, const runtime::ProbeResult& r) {
@@ -159,6 +169,40 @@ Observed Executor::observe(const std::string& key, InstanceStatus status,
     o.restartNotBefore = m.restartNotBefore;
   }
   if (endStartupProbes) scheduleProbes(key, generation, probePort, probe, false);
+  if (status.previous) {
+    const std::string prevKey = previousKey(key);
+    const std::optional<runtime::ProcessHandle> prevHandle = runtime_.handle(prevKey);
+    bool checkPrevious = false;
+    {
+      std::lock_guard lock(mu_);
+      auto cur = mem_.find(key);
+      auto it = mem_.find(prevKey);
+      const pid_t pid = status.previous->pid;
+      const bool exited = it != mem_.end() && it->second.exit && it->second.exit->pid == pid;
+      if (it != mem_.end() && !exited &&
+          ((prevHandle && prevHandle->pid == pid) || it->second.ownPid == pid)) {
+        o.previous.state = ProcessState::Running;
+        o.previous.inflight = it->second.inflight->requests.load();
+        // New requests go to the current process from its first healthy answer on.
+        if (cur != mem_.end() && servesAsCurrent(cur->second)) {
+          it->second.servesAsPrevious = false;
+          it->second.inflight->draining = true;
+        }
+      } else if (!exited && !prevHandle) {
+        checkPrevious = true;
+      }
+    }
+    if (checkPrevious) {
+      const ProcessCheck check = checkRecordedProcess(
+          host_.inspect(status.previous->pid),
+          {status.previous->pid, parseStartTime(status.previous->processStartTime)}, marks);
+      if (check == ProcessCheck::Ours) {
+        o.previous.state = ProcessState::Adoptable;
+      } else if (check != ProcessCheck::Gone && check != ProcessCheck::OtherStartTime) {
+        o.previous.foreign = std::string(describe(check));
+      }
+    }
+  }
   if (checkAlive) {
     const ProcessCheck check = checkRecordedProcess(
         host_.inspect(status.pid), {status.pid, parseStartTime(status.processStartTime)}, marks);
@@ -179,19 +223,52 @@ bool Executor::probing(const std::string& key) const {
   return it != mem_.end() && it->second.probeGeneration != 0;
 }
 
+bool Executor::servesAsCurrent(const Memory& m) {
+  const bool exited = m.exit && m.exit->pid == m.ownPid;
+  return m.ownPid != 0 && !exited && m.everHealthy && m.probeGeneration != 0 && m.probePort >= 1 &&
+         m.probePort <= 65535;
+}
+
+bool Executor::servesPrevious(const Memory& m) {
+  const bool exited = m.exit && m.exit->pid == m.ownPid;
+  return m.servesAsPrevious && m.ownPid != 0 && !exited && m.probePort >= 1 && m.probePort <= 65535;
+}
+
+const Executor::Memory* Executor::servingLocked(const std::string& key) const {
+  auto cur = mem_.find(key);
+  if (cur != mem_.end() && servesAsCurrent(cur->second)) return &cur->second;
+  auto prev = mem_.find(previousKey(key));
+  if (prev != mem_.end() && servesPrevious(prev->second)) return &prev->second;
+  return nullptr;
+}
+
 std::optional<uint16_t> Executor::servingPort(const std::string& key) const {
-  const std::optional<runtime::ProcessHandle> handle = runtime_.handle(key);
-  if (!handle) return std::nullopt;
   std::lock_guard lock(mu_);
-  auto it = mem_.find(key);
-  if (it == mem_.end()) return std::nullopt;
-  const Memory& m = it->second;
-  const bool exited = m.exit && m.exit->pid == handle->pid;
-  if (exited || m.ownPid != handle->pid || !m.everHealthy || m.probeGeneration == 0 ||
-      m.probePort < 1 || m.probePort > 65535) {
-    return std::nullopt;
+  const Memory* m = servingLocked(key);
+  if (!m) return std::nullopt;
+  return static_cast<uint16_t>(m->probePort);
+}
+
+std::optional<ServingLease> Executor::acquire(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  const Memory* m = servingLocked(key);
+  if (!m) return std::nullopt;
+  if (auto cur = mem_.find(key); cur != mem_.end() && m == &cur->second) {
+    // The current process serves: a previous one gets nothing new from now on.
+    if (auto prev = mem_.find(previousKey(key)); prev != mem_.end()) {
+      prev->second.inflight->draining = true;
+    }
   }
-  return static_cast<uint16_t>(m.probePort);
+  std::shared_ptr<InFlight> inflight = m->inflight;
+  ++inflight->requests;
+  // The last request on a draining process wakes its instance's reconcile (which stops it);
+  // through the sink, so a request that outlives the executor changes nothing.
+  std::shared_ptr<const void> hold(inflight.get(), [inflight, sink = sink_, key](const void*) {
+    if (--inflight->requests != 0 || !inflight->draining) return;
+    std::lock_guard lock(sink->mu);
+    if (sink->executor) sink->executor->enqueue_(key);
+  });
+  return ServingLease{static_cast<uint16_t>(m->probePort), std::move(hold)};
 }
 
 // --- act ------------------------------------------------------------------------------------
@@ -227,6 +304,8 @@ void Executor::resetProcessMemory(const std::string& key) {
   m.keyRejected.clear();
   m.limitExceeded = false;
   m.limitMessage.clear();
+  m.inflight = std::make_shared<InFlight>();
+  m.servesAsPrevious = false;
 }
 
 runtime::ProcessHandle Executor::spawn(const runtime::LaunchSpec& spec, int port,
@@ -287,6 +366,75 @@ void Executor::stop(const std::string& key, std::optional<std::chrono::milliseco
   m.keyRejected.clear();
   m.limitExceeded = false;
   m.limitMessage.clear();
+}
+
+void Executor::supersede(const std::string& key) {
+  const std::string prevKey = previousKey(key);
+  if (!runtime_.rename(key, prevKey)) {
+    throw std::runtime_error("no process to supersede (or one still superseded)");
+  }
+  bool wasProbing = false;
+  int port = 0;
+  {
+    // One step for servingPort(): the old process serves before and after it.
+    std::lock_guard lock(mu_);
+    Memory& cur = mem_[key];
+    Memory prev;
+    prev.ownPid = cur.ownPid;
+    prev.since = cur.since;
+    prev.probePort = port = cur.probePort;
+    prev.everHealthy = cur.everHealthy;
+    prev.inflight = cur.inflight;
+    prev.servesAsPrevious = servesAsCurrent(cur);
+    mem_[prevKey] = std::move(prev);
+    wasProbing = cur.probeGeneration != 0;
+    cur.probeGeneration = 0;
+    cur.ownPid = 0;
+    cur.since.reset();
+    cur.health = {};
+    cur.everHealthy = false;
+    cur.keyRejected.clear();
+    cur.inflight = std::make_shared<InFlight>();
+  }
+  if (wasProbing) probes_->stop(key);  // never under mu_
+  ports_.releaseKey(key);
+  if (port > 0 && !ports_.markUsed(static_cast<uint16_t>(port), prevKey)) {
+    spdlog::warn("reconciler: {}: its old process's port {} is held by {}", key, port,
+                 ports_.holderOf(static_cast<uint16_t>(port)).value_or("?"));
+  }
+}
+
+void Executor::adoptPrevious(runtime::LaunchSpec spec, const runtime::ProcessHandle& handle,
+                             int port, bool serving) {
+  const std::string key = spec.key;
+  spec.key = previousKey(key);
+  if (!runtime_.adopt(spec, handle)) {
+    throw std::runtime_error("old process pid " + std::to_string(handle.pid) +
+                             " is no longer the one recorded in status");
+  }
+  {
+    std::lock_guard lock(mu_);
+    Memory prev;
+    prev.ownPid = handle.pid;
+    prev.since = clock_.steadyNow();
+    prev.probePort = port;
+    prev.servesAsPrevious = serving;
+    mem_[spec.key] = std::move(prev);
+  }
+  if (port > 0) ports_.markUsed(static_cast<uint16_t>(port), spec.key);
+}
+
+void Executor::stopPrevious(const std::string& key,
+                            std::optional<std::chrono::milliseconds> grace) {
+  const std::string prevKey = previousKey(key);
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = mem_.find(prevKey); it != mem_.end()) it->second.servesAsPrevious = false;
+  }
+  runtime_.stop(prevKey, grace);
+  ports_.releaseKey(prevKey);
+  std::lock_guard lock(mu_);
+  mem_.erase(prevKey);
 }
 
 void Executor::releasePort(const std::string& key) { ports_.releaseKey(key); }
@@ -383,13 +531,16 @@ void Executor::clearPendingStatus(const std::string& key) {
 
 void Executor::forget(const std::string& key) {
   stopProbing(key);
-  if (runtime_.handle(key)) {
-    spdlog::warn("reconciler: {}: instance is gone but its process runs; stopping it", key);
-    runtime_.stop(key);
+  for (const std::string& k : {key, previousKey(key)}) {
+    if (runtime_.handle(k)) {
+      spdlog::warn("reconciler: {}: instance is gone but its process runs; stopping it", k);
+      runtime_.stop(k);
+    }
+    ports_.releaseKey(k);
   }
-  ports_.releaseKey(key);
   std::lock_guard lock(mu_);
   mem_.erase(key);
+  mem_.erase(previousKey(key));
 }
 
 }  // namespace minimcp::reconciler

@@ -59,6 +59,17 @@ class ProcessClaimer {
   virtual bool onExit(const std::string& key, const runtime::ExitInfo& info) = 0;
 };
 
+// The runtime key under which a superseded process (status.previousProcess) of instance `key`
+// runs while it serves or drains; '#' cannot occur in a namespace or name.
+inline std::string previousKey(const std::string& key) { return key + "#previous"; }
+
+// Where new gateway requests for an instance go, held for as long as one request is in flight
+// (its streamed body included): a superseded process is stopped once nothing holds it.
+struct ServingLease {
+  uint16_t port = 0;
+  std::shared_ptr<const void> hold;
+};
+
 class Executor {
  public:
   using Enqueue = std::function<void(const std::string& key)>;
@@ -84,8 +95,12 @@ class Executor {
   Observed observe(const std::string& key, InstanceStatus status, const InstanceMarks& marks);
   bool probing(const std::string& key) const;
   // The port of the process this mcpd runs for `key` once that process has passed a health
-  // probe (the gateway's upstream: never what a status says); nullopt otherwise.
+  // probe (the gateway's upstream: never what a status says), else that of the process a
+  // replacement superseded while it still serves; nullopt otherwise. Exactly one process gets
+  // new requests: once the new one has passed a probe the old one never again does.
   std::optional<uint16_t> servingPort(const std::string& key) const;
+  // The same, counted as one request in flight on that process until `hold` is released.
+  std::optional<ServingLease> acquire(const std::string& key) const;
 
   // --- act (each throws on failure: runtime::LaunchError, PortsExhausted, std::runtime_error)
   int allocatePort(const std::string& key);
@@ -101,6 +116,15 @@ class Executor {
   void adopt(const runtime::LaunchSpec& spec, const runtime::ProcessHandle& handle, int port,
              const ProbeSettings& probe);
   void stop(const std::string& key, std::optional<std::chrono::milliseconds> grace);
+  // The current process of `key` becomes its previous one (runtime key previousKey(key), its port
+  // kept under that key): it serves until the next process spawned for `key` passes a probe.
+  // Throws when the runtime runs nothing for `key`.
+  void supersede(const std::string& key);
+  // After an mcpd restart: takes over the recorded previous process (spec.key is the instance's
+  // key). `serving`: it still gets requests until the current process passes a probe.
+  void adoptPrevious(runtime::LaunchSpec spec, const runtime::ProcessHandle& handle, int port,
+                     bool serving);
+  void stopPrevious(const std::string& key, std::optional<std::chrono::milliseconds> grace);
   void releasePort(const std::string& key);
   void startProbing(const std::string& key, int port, const ProbeSettings& probe);
 
@@ -124,6 +148,11 @@ class Executor {
   PortAllocator& ports() { return ports_; }
 
  private:
+  struct InFlight {
+    std::atomic<int> requests{0};
+    // Set once new requests go elsewhere: the last request to end enqueues the instance.
+    std::atomic<bool> draining{false};
+  };
   struct Memory {
     std::optional<runtime::ExitInfo> exit;  // the last exit the runtime reported
     std::optional<SteadyTimePoint> exitSteady;
@@ -145,12 +174,20 @@ class Executor {
     int probePort = 0;
     bool startupProbes = false;  // still probing every kStartupProbePeriod
     bool claimed = false;        // the current process came from a warm pool
+    // Requests the gateway has in flight on this process.
+    std::shared_ptr<InFlight> inflight = std::make_shared<InFlight>();
+    bool servesAsPrevious = false;  // a superseded process not yet switched away from
   };
   // Shared with the runtime callbacks so they become no-ops once the executor is gone.
   struct Sink {
     std::mutex mu;
     Executor* executor = nullptr;
   };
+  // Whether `m` is a process new requests may go to (as the current one, or as the previous).
+  static bool servesAsCurrent(const Memory& m);
+  static bool servesPrevious(const Memory& m);
+  // Under mu_: the process new requests for `key` go to, if any.
+  const Memory* servingLocked(const std::string& key) const;
 
   void onExit(const std::string& key, const runtime::ExitInfo& info);
   void onLimit(const std::string& key, const std::string& what, const std::string& message);

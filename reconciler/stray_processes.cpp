@@ -1,5 +1,7 @@
 #include "reconciler/stray_processes.h"
 
+#include <algorithm>
+
 namespace minimcp::reconciler {
 
 std::string_view describe(ProcessCheck check) {
@@ -53,11 +55,13 @@ bool partOf(const runtime::ProcessInfo& p, pid_t keeper, const ProcessLookup& lo
 }
 
 std::vector<runtime::ProcessInfo> strayProcesses(const std::vector<runtime::ProcessInfo>& found,
-                                                 std::optional<pid_t> keeper,
+                                                 const std::vector<pid_t>& keepers,
                                                  const ProcessLookup& lookup) {
   std::vector<runtime::ProcessInfo> out;
   for (const runtime::ProcessInfo& p : found) {
-    if (!keeper || !partOf(p, *keeper, lookup)) out.push_back(p);
+    const bool kept =
+        std::any_of(keepers.begin(), keepers.end(), [&](pid_t k) { return partOf(p, k, lookup); });
+    if (!kept) out.push_back(p);
   }
   return out;
 }

@@ -61,10 +61,16 @@ using ProcessLookup = std::function<std::optional<runtime::ProcessInfo>(pid_t)>;
 // descends from it (an instance's own children, e.g. the server a stdio bridge spawns).
 bool partOf(const runtime::ProcessInfo& p, pid_t keeper, const ProcessLookup& lookup);
 
-// The processes of `found` that are not part of `keeper` (every one when there is none).
+// The processes of `found` that are not part of any of `keepers` (every one when there is none:
+// an instance has its current process and, while a replacement drains it, the old one).
 std::vector<runtime::ProcessInfo> strayProcesses(const std::vector<runtime::ProcessInfo>& found,
-                                                 std::optional<pid_t> keeper,
+                                                 const std::vector<pid_t>& keepers,
                                                  const ProcessLookup& lookup);
+inline std::vector<runtime::ProcessInfo> strayProcesses(
+    const std::vector<runtime::ProcessInfo>& found, std::optional<pid_t> keeper,
+    const ProcessLookup& lookup) {
+  return strayProcesses(found, keeper ? std::vector<pid_t>{*keeper} : std::vector<pid_t>{}, lookup);
+}
 
 // An instance with a uid of its own (isolation DynamicUser).
 struct UidOwner {

@@ -215,6 +215,7 @@ struct Upstream {
   uint16_t port = 0;
   std::shared_ptr<ssl::context> tls;  // null: plain HTTP
   bool peer = false;                  // failing to connect is 502 (the instance's own: 503)
+  std::shared_ptr<const void> lease;  // held while the exchange lives (LocalUpstreams::Lease)
   std::string what;                   // who answers, for messages: "the instance", "node b"
   std::string label;                  // for log lines: "127.0.0.1:PORT", "node b (URL)"
 };
@@ -1062,8 +1063,9 @@ Response Gateway::serve(const Request& req, AdmittedInstance& admitted) {
   }
 
   // This node's controller knows where its process listens; status.port is only a report.
-  auto port = upstreams_.port(ns + "/" + name);
-  if (!port) return notReady();
+  auto lease = upstreams_.acquire(ns + "/" + name);
+  if (!lease) return notReady();
+  const std::optional<uint16_t> port = lease->port;
   auto up = nextHop(req, upstreamTarget);
   for (const auto& [k, v] : req.headers) {
     // The instance trusts the gateway's Origin check; its own would refuse configured origins.
@@ -1079,6 +1081,7 @@ Response Gateway::serve(const Request& req, AdmittedInstance& admitted) {
   local.port = *port;
   local.what = "the instance";
   local.label = local.key;
+  local.lease = std::move(lease->hold);
   auto ex = std::make_shared<Exchange>(core_, std::move(local), std::move(up), options_);
   return relay(core_, std::move(ex), subject);
 }

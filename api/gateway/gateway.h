@@ -88,10 +88,24 @@ inline constexpr const char* kForwardedByHeader = "X-MiniMCP-Forwarded-By";
 // Where this node's instances listen, from the controller's own record.
 class LocalUpstreams {
  public:
+  // The process one request goes to; `hold` (may be null) is kept until the request is over,
+  // its streamed body included: while a replacement is under way the controller stops the old
+  // process once no request holds it.
+  struct Lease {
+    uint16_t port = 0;
+    std::shared_ptr<const void> hold;
+  };
   virtual ~LocalUpstreams() = default;
   // The loopback port of instance `key` ("ns/name") when this mcpd runs its process and that
-  // process has passed a health probe since it started; nullopt otherwise. Thread-safe.
+  // process has passed a health probe since it started (or, while a replacement starts, the
+  // old process that still serves); nullopt otherwise. Thread-safe.
   virtual std::optional<uint16_t> port(const std::string& key) const = 0;
+  // The same for one request that is about to be sent there.
+  virtual std::optional<Lease> acquire(const std::string& key) const {
+    auto p = port(key);
+    if (!p) return std::nullopt;
+    return Lease{*p, nullptr};
+  }
 };
 
 // No instance runs here (mcpd --disable-reconciler).

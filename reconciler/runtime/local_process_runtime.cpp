@@ -956,6 +956,17 @@ std::optional<ExitInfo> LocalProcessRuntime::stop(const std::string& key,
   return impl_->stop(key, grace);
 }
 
+bool LocalProcessRuntime::rename(const std::string& from, const std::string& to) {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->entries.find(from);
+  if (it == impl_->entries.end() || from == to || impl_->entries.count(to)) return false;
+  auto e = std::move(it->second);
+  impl_->entries.erase(it);
+  e->key = to;
+  impl_->entries[to] = std::move(e);
+  return true;
+}
+
 std::optional<Usage> LocalProcessRuntime::usage(const std::string& key) const {
   std::lock_guard lock(impl_->mu);
   auto it = impl_->entries.find(key);

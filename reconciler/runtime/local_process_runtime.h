@@ -52,6 +52,7 @@ class LocalProcessRuntime : public ProcessRuntime {
   bool adopt(const LaunchSpec& spec, const ProcessHandle& handle) override;
   std::optional<ExitInfo> stop(const std::string& key,
                                std::optional<std::chrono::milliseconds> grace = {}) override;
+  bool rename(const std::string& from, const std::string& to) override;
   std::optional<Usage> usage(const std::string& key) const override;
   std::optional<ProcessHandle> handle(const std::string& key) const override;
   std::optional<ProcessHandle> rekey(const std::string& from, const LaunchSpec& to) override;

@@ -128,6 +128,12 @@ class ProcessRuntime {
   virtual std::optional<ExitInfo> stop(const std::string& key,
                                        std::optional<std::chrono::milliseconds> grace = {}) = 0;
 
+  // Files the process of `from` under `to` from now on (its exit, limits, usage and stop() go by
+  // `to`); the process itself is not touched. False, changing nothing, when `from` runs nothing
+  // or `to` already names a process. A replacement keeps the old process serving this way while
+  // the new one starts under the instance's key.
+  virtual bool rename(const std::string& from, const std::string& to) = 0;
+
   // Last sample of the key's process (nullopt until the first sample, or when unknown).
   virtual std::optional<Usage> usage(const std::string& key) const = 0;
 

@@ -29,6 +29,7 @@ class MockProcessRuntime : public runtime::ProcessRuntime {
               (override));
   MOCK_METHOD(std::optional<runtime::ExitInfo>, stop,
               (const std::string& key, std::optional<std::chrono::milliseconds> grace), (override));
+  MOCK_METHOD(bool, rename, (const std::string& from, const std::string& to), (override));
   MOCK_METHOD(std::optional<runtime::Usage>, usage, (const std::string& key), (const, override));
   MOCK_METHOD(std::optional<runtime::ProcessHandle>, handle, (const std::string& key),
               (const, override));
@@ -105,6 +106,15 @@ class FakeProcessTable {
               if (it == live_.end()) return std::nullopt;
               return it->second;
             }));
+    ON_CALL(rt, rename(_, _))
+        .WillByDefault(Invoke([this](const std::string& from, const std::string& to) {
+          std::lock_guard lock(mu_);
+          auto it = live_.find(from);
+          if (it == live_.end() || from == to || live_.count(to)) return false;
+          live_[to] = it->second;
+          live_.erase(from);
+          return true;
+        }));
     ON_CALL(rt, enforcement()).WillByDefault(::testing::Return(std::string("rlimit+sampling")));
   }
 

@@ -69,8 +69,12 @@ Listen parseListen(const std::string& s) {
 // empty until the controller runs and once it is gone, and for good with --disable-reconciler.
 class ControllerUpstreams : public minimcp::gateway::LocalUpstreams {
  public:
-  using Lookup = std::function<std::optional<uint16_t>(const std::string& key)>;
+  using Lookup = std::function<std::optional<Lease>(const std::string& key)>;
   std::optional<uint16_t> port(const std::string& key) const override {
+    auto lease = acquire(key);
+    return lease ? std::optional<uint16_t>(lease->port) : std::nullopt;
+  }
+  std::optional<Lease> acquire(const std::string& key) const override {
     std::shared_lock lock(mu_);
     return lookup_ ? lookup_(key) : std::nullopt;
   }
@@ -610,7 +614,12 @@ int main(int argc, char** argv) {
         copts, server.store(), *runtime, *prober, instanceTokens, minimcp::SystemClock::instance());
     controller->start();
 #ifdef MINIMCP_HAVE_GATEWAY
-    upstreams.set([c = controller.get()](const std::string& key) { return c->servingPort(key); });
+    upstreams.set([c = controller.get()](
+                      const std::string& key) -> std::optional<ControllerUpstreams::Lease> {
+      auto lease = c->acquire(key);
+      if (!lease) return std::nullopt;
+      return ControllerUpstreams::Lease{lease->port, std::move(lease->hold)};
+    });
 #endif
     webhooks = std::make_unique<minimcp::mcpd::HttpWebhookTransport>(opts.sinkUrlPolicy);
     minimcp::reconciler::NotifierOptions notifierOptions;

@@ -91,6 +91,28 @@ TEST_F(ProcessRuntimeTest, ExitCodeIsReportedWithoutSignal) {
   EXPECT_FALSE(rt.stop("ns/exit3")) << "an exited key is no longer known";
 }
 
+TEST_F(ProcessRuntimeTest, ARenamedProcessKeepsRunningAndIsKnownByItsNewKeyOnly) {
+  LocalProcessRuntime rt;
+  exits_.attach(rt);
+  auto old = rt.launch(shell("ns/mi", "exec sleep 30"));
+  EXPECT_FALSE(rt.rename("ns/none", "ns/mi#previous")) << "nothing runs under ns/none";
+  ASSERT_TRUE(rt.rename("ns/mi", "ns/mi#previous"));
+  EXPECT_FALSE(rt.handle("ns/mi"));
+  EXPECT_EQ(rt.handle("ns/mi#previous"), old);
+  // The key is free for the next process; a taken key is never overwritten.
+  auto next = rt.launch(shell("ns/mi", "exec sleep 30"));
+  EXPECT_FALSE(rt.rename("ns/mi", "ns/mi#previous"));
+  EXPECT_EQ(rt.handle("ns/mi"), next);
+  auto info = rt.stop("ns/mi#previous", 2s);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->pid, old.pid);
+  auto reported = exits_.wait("ns/mi#previous");  // the exit is reported under the new key
+  ASSERT_TRUE(reported);
+  EXPECT_EQ(reported->pid, old.pid);
+  EXPECT_EQ(rt.handle("ns/mi"), next);
+  rt.stop("ns/mi", 2s);
+}
+
 TEST_F(ProcessRuntimeTest, ZeroExitIsCompleted) {
   LocalProcessRuntime rt;
   exits_.attach(rt);

@@ -335,10 +335,90 @@ TEST_F(ControllerTest, WorkersDriveEverythingFromStoreEvents) {
   store_->update("mcptypes", type, 0);
   ASSERT_TRUE(eventually([&] { return table_.launches(kKey).size() == 2u; }));
   EXPECT_EQ(envMap(table_.launches(kKey)[1])["TYPE_VAR"], "changed");
-  EXPECT_TRUE(eventually([&] { return eventsWithReason("Replaced").size() == 1u; }));
+  // Make before break: the old process is stopped once the new one serves.
+  EXPECT_TRUE(eventually([&] { return eventsWithReason("Replacing").size() == 1u; }));
+  EXPECT_TRUE(eventually([&] { return eventsWithReason("OldProcessStopped").size() == 1u; }));
+  EXPECT_TRUE(eventually([&] { return !table_.live(reconciler::previousKey(kKey)); }));
   c->stop();
   // stop() leaves the process running.
   EXPECT_TRUE(table_.live(kKey));
+}
+
+TEST_F(ControllerTest, ReplacementServesFromTheOldProcessUntilTheNewOneIsHealthyAndItsRequestsEnd) {
+  createType();
+  createInstance("inbox");
+  auto c = makeController();
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] {
+    return c->servingPort(kKey).has_value() && status("inbox")["phase"] == "Running";
+  }));
+  const uint16_t oldPort = *c->servingPort(kKey);
+  const int oldPid = status("inbox")["pid"];
+  auto lease = c->acquire(kKey);  // a request in flight on the old process
+  ASSERT_TRUE(lease);
+  EXPECT_EQ(lease->port, oldPort);
+
+  healthy_ = false;  // the new process does not answer yet
+  json type = *store_->get("mcptypes", "", "echo");
+  type["spec"]["env"] = {{{"name", "TYPE_VAR"}, {"value", "changed"}}};
+  store_->update("mcptypes", type, 0);
+  c->reconcile(kKey);
+  ASSERT_EQ(table_.launches(kKey).size(), 2u);
+  json prev = status("inbox").value("previousProcess", json::object());
+  EXPECT_EQ(prev.value("pid", 0), oldPid);
+  EXPECT_EQ(prev.value("port", 0), oldPort);
+  EXPECT_EQ(prev.value("reason", ""), "its MCPType's spec changed");
+  EXPECT_NE(status("inbox")["pid"], oldPid);
+  EXPECT_NE(status("inbox")["port"], oldPort);
+  EXPECT_EQ(status("inbox")["phase"], "Running");
+  EXPECT_EQ(condition("inbox", "Ready"), "True");
+  EXPECT_EQ(condition("inbox", "Reconciling", "reason"), "Replacing");
+  EXPECT_TRUE(table_.live(reconciler::previousKey(kKey)));
+  EXPECT_EQ(c->servingPort(kKey), oldPort);  // the old one still serves
+
+  healthy_ = true;
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] {
+    return status("inbox").value("previousProcess", json::object()).contains("drainUntil");
+  }));
+  const uint16_t newPort = *c->servingPort(kKey);
+  EXPECT_NE(newPort, oldPort);
+  EXPECT_EQ(c->acquire(kKey)->port, newPort);  // new requests never go back to the old one
+  EXPECT_EQ(eventsWithReason("Switched").size(), 1u);
+  c->reconcile(kKey);
+  EXPECT_TRUE(table_.live(reconciler::previousKey(kKey)));  // its request is still in flight
+
+  lease.reset();  // the request ends
+  ASSERT_TRUE(
+      reconcileUntil(*c, kKey, [&] { return !table_.live(reconciler::previousKey(kKey)); }));
+  EXPECT_FALSE(status("inbox").contains("previousProcess"));
+  EXPECT_EQ(eventsWithReason("OldProcessStopped").size(), 1u);
+  EXPECT_EQ(status("inbox")["restartCount"], 0);
+  EXPECT_EQ(c->servingPort(kKey), newPort);
+  EXPECT_TRUE(table_.live(kKey));
+}
+
+TEST_F(ControllerTest, ReplacementThatNeverGetsHealthyKeepsTheOldProcessServing) {
+  json spec = {{"server", {{"command", "sh"}, {"args", {"echo/server.js"}}}},
+               {"healthCheck", {{"periodSeconds", 5}, {"startupTimeoutSeconds", 1}}}};
+  createType(spec);
+  createInstance("inbox");
+  auto c = makeController();
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] {
+    return c->servingPort(kKey).has_value() && status("inbox")["phase"] == "Running";
+  }));
+  const uint16_t oldPort = *c->servingPort(kKey);
+  healthy_ = false;
+  json obj = instance("inbox");
+  obj["spec"]["tokenGeneration"] = 1;
+  store_->update("mcpinstances", obj, 0);
+  c->reconcile(kKey);
+  clock_.advance(std::chrono::seconds(2));  // past the new process's startup timeout
+  ASSERT_TRUE(
+      reconcileUntil(*c, kKey, [&] { return !eventsWithReason("ReplacementFailed").empty(); }));
+  EXPECT_EQ(condition("inbox", "Ready"), "True");
+  EXPECT_EQ(condition("inbox", "Stalled"), "True");
+  EXPECT_EQ(condition("inbox", "Stalled", "reason"), "ReplacementFailed");
+  EXPECT_EQ(c->servingPort(kKey), oldPort);
+  EXPECT_TRUE(table_.live(reconciler::previousKey(kKey)));
 }
 
 }  // namespace

@@ -57,6 +57,7 @@ class FakeRuntime : public runtime::ProcessRuntime {
     running_.erase(it);
     return info;
   }
+  bool rename(const std::string&, const std::string&) override { return false; }
   std::optional<runtime::Usage> usage(const std::string&) const override { return std::nullopt; }
   std::optional<runtime::ProcessHandle> handle(const std::string& key) const override {
     std::lock_guard lock(mu_);

@@ -108,6 +108,33 @@ Observed stopped(const char* ph, const std::string& readyReason) {
   return o;
 }
 
+// A key change (version 1 → 2) replaces a healthy process: the old one (pid 4000, port 20000)
+// serves while the new one (pid 4242, port 20001, launched with key 2) started `ago` before now
+// and has no probe result yet. `o.previous` and Desired's key version say the same.
+Observed replacing(std::chrono::seconds ago) {
+  Observed o = starting(ago);
+  o.status.phase = phase::kRunning;
+  o.status.launchedWith = LaunchRecord{1, "h1", 2, 0};
+  o.status.conditions.erase(o.status.conditions.end() - 1);
+  setReady(o.status, true, "Healthy");
+  o.status.previous =
+      PreviousProcess{4000, "111", 20000, "key changed (API key version 1 → 2)", "", {}};
+  o.previous.state = ProcessState::Running;
+  o.previous.inflight = 2;
+  return o;
+}
+
+// The new process serves since `ago`; the old one drains until `drainLeft` from now.
+Observed draining(std::chrono::seconds drainLeft, int inflight) {
+  Observed o = runningHealthy();
+  o.status.launchedWith = LaunchRecord{1, "h1", 2, 0};
+  o.status.previous = PreviousProcess{
+      4000, "111", 20000, "key changed (API key version 1 → 2)", "", kNow + drainLeft};
+  o.previous.state = ProcessState::Running;
+  o.previous.inflight = inflight;
+  return o;
+}
+
 // ------------------------------------------------------------------------------------------
 // The table
 
@@ -732,15 +759,15 @@ std::vector<Row> rows() {
          d.generation = 2;
          d.specHash = "h2";
        },
-       {A::Stop, A::Spawn},
-       phase::kStarting,
-       "False",
-       "Starting",
-       {"Replaced", "Starting"},
+       {A::Supersede, A::AllocatePort, A::Spawn},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Replacing", "Starting"},
        Want::Requeue,
        seconds(30),
        [](const Plan& p, const Observed&) {
-         EXPECT_EQ(find(p, A::Stop)->reason, "Replaced");
+         EXPECT_EQ(find(p, A::Supersede)->reason, "spec changed (generation 1 → 2)");
          EXPECT_EQ(p.status.observedGeneration, 2);
          EXPECT_EQ(p.status.launchedWith, (LaunchRecord{2, "h2", 1, 0}));
          EXPECT_EQ(p.status.restartCount, 2);  // a replacement is no restart
@@ -752,11 +779,11 @@ std::vector<Row> rows() {
          o = runningHealthy();
          d.specHash = "h2";  // the instance's generation is the same: its type changed
        },
-       {A::Stop, A::Spawn},
-       phase::kStarting,
-       "False",
-       "Starting",
-       {"Replaced", "Starting"},
+       {A::Supersede, A::AllocatePort, A::Spawn},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Replacing", "Starting"},
        Want::Requeue,
        seconds(30),
        [](const Plan& p, const Observed&) {
@@ -768,27 +795,28 @@ std::vector<Row> rows() {
          o = runningHealthy();
          d.key.version = 2;
        },
-       {A::Stop, A::Spawn},
-       phase::kStarting,
-       "False",
-       "Starting",
-       {"Replaced", "Starting"},
+       {A::Supersede, A::AllocatePort, A::Spawn},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Replacing", "Starting"},
        Want::Requeue,
        seconds(30),
        [](const Plan& p, const Observed&) {
          EXPECT_EQ(p.status.launchedWith->keyVersion, 2);
-         EXPECT_NE(p.events[0].message.find("key rotated"), std::string::npos);
+         EXPECT_NE(p.events[0].message.find("replacing: key changed"), std::string::npos)
+             << p.events[0].message;
        }},
       {"TokenRotatedWhileRunning_Replaces",
        [](Desired& d, Observed& o) {
          o = runningHealthy();
          d.tokenGeneration = 1;
        },
-       {A::Stop, A::Spawn},
-       phase::kStarting,
-       "False",
-       "Starting",
-       {"Replaced", "Starting"},
+       {A::Supersede, A::AllocatePort, A::Spawn},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Replacing", "Starting"},
        Want::Requeue,
        seconds(30)},
       {"GenerationChangedOnlyByTtl_NoReplace",
@@ -811,13 +839,296 @@ std::vector<Row> rows() {
          o.status.launchedWith->specHash.clear();
          d.generation = 2;
        },
+       {A::Supersede, A::AllocatePort, A::Spawn},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Replacing", "Starting"},
+       Want::Requeue,
+       seconds(30)},
+      // --- make before break: the old process serves until the new one is ready -------------
+      {"Replacing_NewStarting_OldServes",
+       [](Desired& d, Observed& o) {
+         o = replacing(seconds(1));
+         d.key.version = 2;
+       },
+       {},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {},
+       Want::Requeue,
+       seconds(29),
+       [](const Plan& p, const Observed& o) {
+         EXPECT_EQ(p.status.previous, o.status.previous);
+         EXPECT_EQ(condOf(p, cond::kReconciling).status, "True");
+         EXPECT_EQ(condOf(p, cond::kReconciling).reason, "Replacing");
+         EXPECT_NE(condOf(p, cond::kReady).message.find("old process pid 4000 serves"),
+                   std::string::npos);
+       }},
+      {"Replacing_NewReady_SwitchesAndOldDrains",
+       [](Desired& d, Observed& o) {
+         o = replacing(seconds(1));
+         o.health.last = Health::Healthy;
+         d.key.version = 2;
+       },
+       {},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Healthy", "Switched"},
+       Want::Requeue,
+       seconds(10),  // the type's stopGracePeriodSeconds
+       [](const Plan& p, const Observed&) {
+         ASSERT_TRUE(p.status.previous);
+         EXPECT_EQ(p.status.previous->drainUntil, kNow + seconds(10));
+         EXPECT_EQ(condOf(p, cond::kReconciling).status, "False");
+         EXPECT_NE(p.events[1].message.find("switched to new process pid 4242"), std::string::npos);
+       }},
+      {"Replacing_NewReadyNothingInFlight_SwitchesAndStopsOld",
+       [](Desired& d, Observed& o) {
+         o = replacing(seconds(1));
+         o.health.last = Health::Healthy;
+         o.previous.inflight = 0;
+         d.key.version = 2;
+       },
+       {A::StopPrevious},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Healthy", "Switched", "OldProcessStopped"},
+       Want::Done,
+       std::nullopt,
+       [](const Plan& p, const Observed&) {
+         EXPECT_EQ(find(p, A::StopPrevious)->reason, "Drained");
+         EXPECT_FALSE(p.status.previous);
+         EXPECT_EQ(p.status.pid, 4242);
+       }},
+      {"Draining_RequestsInFlight_Waits",
+       [](Desired& d, Observed& o) {
+         o = draining(seconds(4), 1);
+         d.key.version = 2;
+       },
+       {},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {},
+       Want::Requeue,
+       seconds(4)},
+      {"Draining_LastRequestAnswered_StopsOld",
+       [](Desired& d, Observed& o) {
+         o = draining(seconds(4), 0);
+         d.key.version = 2;
+       },
+       {A::StopPrevious},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"OldProcessStopped"},
+       Want::Done,
+       std::nullopt,
+       [](const Plan& p, const Observed&) {
+         EXPECT_FALSE(p.status.previous);
+         EXPECT_EQ(p.events[0].message,
+                   "old process pid 4000 stopped: its requests in flight were answered");
+       }},
+      {"Draining_GracePeriodOver_StopsOldWithRequestsInFlight",
+       [](Desired& d, Observed& o) {
+         o = draining(seconds(-1), 3);
+         d.key.version = 2;
+       },
+       {A::StopPrevious},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"OldProcessStopped"},
+       Want::Done,
+       std::nullopt,
+       [](const Plan& p, const Observed&) {
+         EXPECT_NE(p.events[0].message.find("3 requests still in flight"), std::string::npos);
+       }},
+      {"Draining_OldGone_Forgotten",
+       [](Desired& d, Observed& o) {
+         o = draining(seconds(4), 0);
+         o.previous.state = ProcessState::None;
+         d.key.version = 2;
+       },
+       {},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"OldProcessStopped"},
+       Want::Done,
+       std::nullopt,
+       [](const Plan& p, const Observed&) { EXPECT_FALSE(p.status.previous); }},
+      {"Replacing_NewNotReadyInTime_KeepsServingFromOld",
+       [](Desired& d, Observed& o) {
+         o = replacing(seconds(31));
+         d.key.version = 2;
+       },
+       {A::Stop, A::Spawn},  // the first failure is retried at once
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"HealthCheckFailed", "Starting", "ReplacementFailed"},
+       Want::Requeue,
+       std::nullopt,
+       [](const Plan& p, const Observed&) {
+         ASSERT_TRUE(p.status.previous);
+         EXPECT_NE(p.status.previous->failure.find("not healthy within 30s"), std::string::npos);
+         EXPECT_EQ(condOf(p, cond::kStalled).status, "True");
+         EXPECT_EQ(condOf(p, cond::kStalled).reason, "ReplacementFailed");
+         EXPECT_NE(p.events[2].message.find("still serving from the old process pid 4000"),
+                   std::string::npos);
+       }},
+      {"Replacing_NewCrashed_KeepsServingFromOld",
+       [](Desired& d, Observed& o) {
+         o = replacing(seconds(2));
+         o.process = {};
+         o.process.state = ProcessState::Exited;
+         o.process.exitCode = 1;
+         o.process.finishedAt = kNow;
+         o.process.finishedSteady = kSteadyNow;
+         d.key.version = 2;
+       },
+       {A::Spawn},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"CrashLoopBackOff", "Starting", "ReplacementFailed"},
+       Want::Requeue,
+       std::nullopt,
+       [](const Plan& p, const Observed&) {
+         EXPECT_EQ(condOf(p, cond::kStalled).reason, "ReplacementFailed");
+         EXPECT_EQ(p.status.crashLoop.crashes, 1);
+         EXPECT_TRUE(p.status.previous);
+       }},
+      {"Replacing_KeyChangedAgain_ReplacesOnlyTheNewOne",
+       [](Desired& d, Observed& o) {
+         o = replacing(seconds(1));
+         d.key.version = 3;
+       },
+       {A::Stop, A::Spawn},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Replaced", "Starting"},
+       Want::Requeue,
+       seconds(30),
+       [](const Plan& p, const Observed& o) {
+         EXPECT_EQ(p.status.previous, o.status.previous);
+         EXPECT_EQ(p.status.launchedWith->keyVersion, 3);
+       }},
+      {"Replacing_OldCrashed_NothingServesUntilTheNewOneIsReady",
+       [](Desired& d, Observed& o) {
+         o = replacing(seconds(1));
+         o.previous.state = ProcessState::None;
+         d.key.version = 2;
+       },
+       {},
+       phase::kStarting,
+       "False",
+       "Starting",
+       {"OldProcessStopped"},
+       Want::Requeue,
+       seconds(29),
+       [](const Plan& p, const Observed&) { EXPECT_FALSE(p.status.previous); }},
+      {"Replacing_McpdRestarted_AdoptsBoth",
+       [](Desired& d, Observed& o) {
+         o = replacing(seconds(1));
+         o.previous.state = ProcessState::Adoptable;
+         o.previous.inflight = 0;
+         o.process.state = ProcessState::Adoptable;
+         o.process.since.reset();
+         d.key.version = 2;
+       },
+       {A::AdoptPrevious, A::Adopt},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Adopted", "Adopted"},
+       Want::Requeue},
+      {"Draining_McpdRestarted_AdoptsAndStopsTheOldOne",
+       [](Desired& d, Observed& o) {
+         o = draining(seconds(4), 0);
+         o.previous.state = ProcessState::Adoptable;
+         d.key.version = 2;
+       },
+       {A::AdoptPrevious, A::StopPrevious},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Adopted", "OldProcessStopped"}},
+      {"Replacing_ForeignOldPid_NeitherAdoptedNorSignalled",
+       [](Desired& d, Observed& o) {
+         o = replacing(seconds(1));
+         o.previous.state = ProcessState::None;
+         o.previous.foreign = "its working directory is not the instance directory";
+         d.key.version = 2;
+       },
+       {},
+       phase::kStarting,
+       "False",
+       "Starting",
+       {"ForeignProcess"},
+       Want::Requeue},
+      {"Replacing_Deleted_StopsBoth",
+       [](Desired& d, Observed& o) {
+         o = replacing(seconds(1));
+         d.key.version = 2;
+         d.deleting = true;
+       },
+       {A::StopPrevious, A::Stop, A::ReleasePort, A::RemoveFinalizer},
+       phase::kTerminating,
+       "False",
+       "Terminating",
+       {"Terminating"},
+       Want::Done,
+       std::nullopt,
+       [](const Plan& p, const Observed&) { EXPECT_FALSE(p.status.previous); }},
+      {"Replacing_Suspended_StopsBoth",
+       [](Desired& d, Observed& o) {
+         o = replacing(seconds(1));
+         d.key.version = 2;
+         d.suspend = true;
+       },
+       {A::StopPrevious, A::Stop, A::ReleasePort},
+       phase::kSuspended,
+       kNoReady,
+       "",
+       {"Suspended"}},
+      {"StartingProcessReplaced_NoMakeBeforeBreak",
+       [](Desired& d, Observed& o) {
+         o = starting(seconds(2));
+         d.key.version = 2;
+       },
        {A::Stop, A::Spawn},
        phase::kStarting,
        "False",
        "Starting",
        {"Replaced", "Starting"},
        Want::Requeue,
-       seconds(30)},
+       seconds(30),
+       [](const Plan& p, const Observed&) { EXPECT_FALSE(p.status.previous); }},
+      {"ReplacingADrainingOne_StopsTheOldestFirst",
+       [](Desired& d, Observed& o) {
+         o = draining(seconds(4), 1);
+         d.key.version = 3;
+       },
+       {A::StopPrevious, A::Supersede, A::AllocatePort, A::Spawn},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Replacing", "Starting"},
+       Want::Requeue,
+       seconds(30),
+       [](const Plan& p, const Observed&) {
+         ASSERT_TRUE(p.status.previous);
+         EXPECT_EQ(p.status.previous->pid, 4242);
+         EXPECT_EQ(p.status.previous->port, 20001);
+         EXPECT_FALSE(p.status.previous->drainUntil);
+       }},
       {"KeyUnreadableWhileRunning_KeepsProcess",
        [](Desired& d, Observed& o) {
          o = runningHealthy();
@@ -945,11 +1256,11 @@ std::vector<Row> rows() {
          o.keyRejected = "RefreshTokenRejected";
          d.key = {KeyState::Available, 2, ""};
        },
-       {A::Stop, A::Spawn},
-       phase::kStarting,
-       "False",
-       "Starting",
-       {"Replaced", "Starting"},
+       {A::Supersede, A::AllocatePort, A::Spawn},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Replacing", "Starting"},
        Want::Requeue,
        seconds(30),
        [](const Plan& p, const Observed&) {

@@ -178,6 +178,8 @@ struct World {
     o.status = p.status;
     o.restartNotBefore = p.restartNotBefore;
     if (p.has(ActionType::Stop)) o.process = {};
+    if (p.has(ActionType::Supersede)) o.previous.state = ProcessState::Running;
+    if (p.has(ActionType::StopPrevious)) o.previous = {};
     if (p.has(ActionType::AllocatePort)) o.status.port = 20001;
     if (p.has(ActionType::Spawn)) {
       o.status.pid = 4242;
@@ -298,7 +300,7 @@ std::vector<Row> rows() {
          w.step();
          return w.object();
        },
-       "Starting", "InProgress", "Progressing"},
+       "Running", "InProgress", "Progressing"},  // the old process serves meanwhile
       {"SpecChanged_ReplacedAndHealthy",
        [] {
          World w = running();

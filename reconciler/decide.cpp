@@ -884,6 +884,10 @@ std::pair<std::string, std::string> keyRejectionCondition(std::string_view repor
       {"TokenURLRefused",
        "the instance does not send the credentials to this token URL (https only; plain http to "
        "a loopback host only when the MCPType allows it)"},
+      {"TokenURLAddressRefused",
+       "the token URL's host resolves to an address of this host or its networks (loopback, "
+       "private, link-local or another non-public address): the instance does not send the "
+       "credentials there (unless the MCPType sets OAUTH2_ALLOW_HTTP_LOOPBACK=true)"},
       {"TokenRequestRejected", "the token endpoint refused to issue an access token"},
   };
   for (const auto& [reason, message] : kKnown) {

@@ -252,8 +252,8 @@ struct HealthObservation {
 };
 
 // The KeyAvailable reason and message for a key rejection an instance reported: a known reason
-// (RefreshTokenRejected, ClientRejected, ScopeRejected, TokenURLRefused, TokenRequestRejected)
-// keeps its name, anything else becomes KeyRejected.
+// (RefreshTokenRejected, ClientRejected, ScopeRejected, TokenURLRefused, TokenURLAddressRefused,
+// TokenRequestRejected) keeps its name, anything else becomes KeyRejected.
 std::pair<std::string, std::string> keyRejectionCondition(std::string_view reported);
 
 struct Observed {

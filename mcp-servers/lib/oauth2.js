@@ -13,9 +13,18 @@
 //  - Network errors and 5xx/429 are retried with backoff, and reported as nothing but a log line.
 //  - The token URL must be https to a public host; a loopback, private or link-local one (and
 //    plain http to loopback) only when the admin allows it in the type's env
-//    (OAUTH2_ALLOW_HTTP_LOOPBACK=true, for tests). Redirects are not followed, so an https
+//    (OAUTH2_ALLOW_HTTP_LOOPBACK=true, for tests). The URL is checked as written, and every
+//    address its host resolves to is checked again as the connection is made
+//    (addresses.js checkedLookup): a name that resolves to the host or its networks, at first or
+//    only by the time of the connection, is refused for good (KeyAvailable=False,
+//    TokenURLAddressRefused) and nothing is sent. Redirects are not followed, so an https
 //    endpoint cannot bounce the request elsewhere.
 //  - No token or secret is ever logged: each is registered with the logger's mask as well.
+
+import dns from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import {ADDRESS_REFUSED, checkedLookup, hostReason} from './addresses.js';
 
 const REFRESH_MARGIN_MAX_MS = 60000;
 const DEFAULT_LIFETIME_S = 3600; // when the provider sends no expires_in
@@ -31,6 +40,7 @@ export const REJECTION_REASONS = {
   invalid_scope: 'ScopeRejected',
 };
 export const TOKEN_URL_REFUSED = 'TokenURLRefused';
+export const TOKEN_URL_ADDRESS_REFUSED = 'TokenURLAddressRefused';
 export const TOKEN_REQUEST_REJECTED = 'TokenRequestRejected';
 
 export class OAuth2Error extends Error {
@@ -45,38 +55,6 @@ export class OAuth2Error extends Error {
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
-function ipv4Reason([a, b]) {
-  if (a === 0) return 'an unspecified address';
-  if (a === 127) return 'a loopback address';
-  if (a === 169 && b === 254) return 'a link-local address';
-  if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) ||
-      (a === 100 && b >= 64 && b <= 127)) return 'a private address';
-  return '';
-}
-
-// Why the hostname of a parsed URL (the URL parser has already read every IPv4 notation as
-// a.b.c.d and compressed IPv6) names this host or a network beside it; '' when it is public.
-export function nonPublicHost(hostname) {
-  const h = hostname.toLowerCase().replace(/\.$/, '');
-  if (h === 'localhost' || h.endsWith('.localhost')) return 'a loopback name';
-  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(h);
-  if (v4) return ipv4Reason(v4.slice(1).map(Number));
-  if (!h.startsWith('[')) return '';
-  const [left, right = ''] = h.slice(1, -1).split('::');
-  const groups = (s) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
-  const l = groups(left), r = groups(right);
-  const words = [...l, ...Array(8 - l.length - r.length).fill(0), ...r];
-  const zero = (from, to) => words.slice(from, to).every((w) => w === 0);
-  if (zero(0, 8)) return 'an unspecified address';
-  if (zero(0, 7) && words[7] === 1) return 'a loopback address';
-  if ((words[0] & 0xffc0) === 0xfe80) return 'a link-local address';
-  if ((words[0] & 0xfe00) === 0xfc00 || (words[0] & 0xffc0) === 0xfec0) return 'a private address';
-  const mapped = zero(0, 5) && words[5] === 0xffff;
-  const nat64 = words[0] === 0x64 && words[1] === 0xff9b && zero(2, 6);
-  if (mapped || zero(0, 6) || nat64) return ipv4Reason([words[6] >> 8, words[6] & 0xff]);
-  return '';
-}
-
 // '' when the instance may POST its credentials to `url`, else why not. Without the admin's
 // OAUTH2_ALLOW_HTTP_LOOPBACK, the host must be a public one (mcpd refuses the others already,
 // unless its admin allowed them: this is the instance's own check).
@@ -90,7 +68,7 @@ export function tokenUrlProblem(url, {allowHttpLoopback = false} = {}) {
   if (u.username || u.password) return 'must not carry user info';
   if (u.hash) return 'must not have a fragment';
   if (!allowHttpLoopback && (u.protocol === 'https:' || u.protocol === 'http:')) {
-    const why = nonPublicHost(u.hostname);
+    const why = hostReason(u.hostname);
     if (why) return `must not name ${why} unless the type sets OAUTH2_ALLOW_HTTP_LOOPBACK=true`;
   }
   if (u.protocol === 'https:') return '';
@@ -132,6 +110,62 @@ function safeCode(code) {
   return typeof code === 'string' && /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/.test(code) ? code : undefined;
 }
 
+// A fetch for the token endpoint, as much of one as requestToken uses (POST, a string body,
+// redirect: 'error', a signal), over node:http(s) so that every connection goes through
+// checkedLookup: the addresses the host resolves to must be public unless `allowPrivate`.
+// `resolve` is dns.lookup's signature (tests give a fake one). A body beyond
+// MAX_RESPONSE_BYTES is cut off (read as empty).
+export function tokenEndpointFetch({resolve = dns.lookup, allowPrivate = false} = {}) {
+  const lookup = checkedLookup({resolve, allowPrivate});
+  return (url, init = {}) => new Promise((resolveFetch, reject) => {
+    const u = new URL(url);
+    const transport = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : undefined;
+    if (!transport) {
+      reject(new TypeError(`unsupported scheme ${u.protocol}`));
+      return;
+    }
+    const body = init.body === undefined ? undefined : Buffer.from(String(init.body));
+    const headers = {...(init.headers ?? {})};
+    if (body) headers['Content-Length'] = String(body.length);
+    const fail = (err) => reject(init.signal?.aborted ? init.signal.reason : err);
+    const req = transport.request(u, {method: init.method ?? 'GET', headers, lookup, agent: false,
+      signal: init.signal}, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400 && init.redirect === 'error') {
+        res.destroy();
+        fail(new TypeError(`redirect refused (${status})`));
+        return;
+      }
+      const chunks = [];
+      let size = 0;
+      let cut = false;
+      res.on('data', (chunk) => {
+        size += chunk.length;
+        if (size > MAX_RESPONSE_BYTES) {
+          cut = true;
+          res.destroy();
+        } else {
+          chunks.push(chunk);
+        }
+      });
+      const answer = () => {
+        const empty = cut || [204, 205, 304].includes(status);
+        try {
+          resolveFetch(new Response(empty ? null : Buffer.concat(chunks), {status,
+            headers: {'Content-Type': String(res.headers['content-type'] ?? '')}}));
+        } catch (err) {
+          fail(err);
+        }
+      };
+      res.on('end', answer);
+      res.on('close', () => { if (cut) answer(); });
+      res.on('error', (err) => { if (!cut) fail(err); });
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
 async function readLimited(res) {
   const text = await res.text();
   return text.length > MAX_RESPONSE_BYTES ? '' : text;
@@ -148,7 +182,9 @@ export function refreshRequestBody({clientID, clientSecret, refreshToken, scopes
 
 // One token request: resolves to {accessToken, lifetimeMs, refreshToken?} or throws OAuth2Error
 // (with .reason when the provider refused the credentials for good).
-export async function requestToken(credentials, {fetch = globalThis.fetch, timeoutMs = 10000} = {}) {
+// The default fetch connects to public addresses only (tokenEndpointFetch); a refused address
+// throws with reason TokenURLAddressRefused.
+export async function requestToken(credentials, {fetch = tokenEndpointFetch(), timeoutMs = 10000} = {}) {
   let res;
   try {
     res = await fetch(credentials.tokenURL, {
@@ -159,6 +195,11 @@ export async function requestToken(credentials, {fetch = globalThis.fetch, timeo
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
+    const refusal = [err, err?.cause].find((e) => e?.code === ADDRESS_REFUSED);
+    if (refusal) {
+      throw new OAuth2Error(`the token URL's host ${String(refusal.message).slice(0, 200)}`,
+          {reason: TOKEN_URL_ADDRESS_REFUSED});
+    }
     const why = err?.name === 'TimeoutError' ? `timeout after ${timeoutMs} ms` : (err?.cause?.code ?? err?.message ?? 'error');
     throw new OAuth2Error(`token endpoint unreachable (${String(why).slice(0, 100)})`);
   }
@@ -199,10 +240,13 @@ export async function requestToken(credentials, {fetch = globalThis.fetch, timeo
 // credentials   parseOAuth2Key's result
 // onState       ({available, reason?}) => void, on every change
 // log           the instance logger (its mask learns every token)
-// allowHttpLoopback, fetch, timeoutMs, now, setTimer/clearTimer: for tests
+// allowHttpLoopback  the admin's switch: also lets the token URL's host resolve to a private
+//                    address (otherwise every address it resolves to must be public)
+// resolve, fetch, timeoutMs, now, setTimer/clearTimer: for tests (resolve: dns.lookup's
+// signature, used by the default fetch, tokenEndpointFetch)
 export function createTokenSource({credentials, onState = () => {}, log, allowHttpLoopback = false,
-  fetch = globalThis.fetch, timeoutMs = 10000, now = Date.now,
-  setTimer = setTimeout, clearTimer = clearTimeout}) {
+  resolve = dns.lookup, fetch = tokenEndpointFetch({resolve, allowPrivate: allowHttpLoopback}),
+  timeoutMs = 10000, now = Date.now, setTimer = setTimeout, clearTimer = clearTimeout}) {
   const creds = {...credentials};
   log?.addSecret(creds.refreshToken);
   log?.addSecret(creds.clientSecret);

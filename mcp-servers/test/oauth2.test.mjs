@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import {spawnServer, waitHealthy, stopServer, connectClient, withTimeout} from '../lib/testing.js';
 import {startFakeUpstream} from '../lib/fake_upstream.js';
 import {authorizedFetch, createTokenSource, parseOAuth2Key, refreshDelayMs, refreshRequestBody, requestToken,
-  tokenUrlProblem, upstreamAuth} from '../lib/oauth2.js';
+  tokenEndpointFetch, tokenUrlProblem, upstreamAuth} from '../lib/oauth2.js';
+import {ADDRESS_REFUSED, addressReason, checkedLookup} from '../lib/addresses.js';
+import http from 'node:http';
 
 const REFRESH = '1//refresh-token-0123456789-abcdef';
 const SECRET = 'client-secret-0123456789';
@@ -283,6 +285,157 @@ describe('oauth2 token source', () => {
     assert.equal(again.status, 401);
     assert.deepEqual(seen.slice(1).map((x) => x.authorization), ['Bearer at-1', 'Bearer at-2']);
     auth.close();
+  });
+});
+
+// A resolver with dns.lookup's signature that answers from a table (no real DNS), counting calls.
+function fakeResolver(table) {
+  const resolve = (name, options, cb) => {
+    resolve.calls.push(name);
+    const answer = table[name];
+    if (answer === undefined) {
+      const err = new Error(`getaddrinfo ENOTFOUND ${name}`);
+      err.code = 'ENOTFOUND';
+      setImmediate(() => cb(err));
+      return;
+    }
+    const list = answer.map((address) => ({address, family: address.includes(':') ? 6 : 4}));
+    setImmediate(() => (options.all ? cb(null, list) : cb(null, list[0]?.address, list[0]?.family)));
+  };
+  resolve.calls = [];
+  return resolve;
+}
+
+// A token endpoint on 127.0.0.1 that counts the connections made to it.
+async function countingTokenEndpoint() {
+  const seen = {connections: 0, requests: []};
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      seen.requests.push({headers: req.headers, body});
+      res.writeHead(200, {'Content-Type': 'application/json'});
+      res.end(JSON.stringify({access_token: 'at-checked', token_type: 'Bearer', expires_in: 60}));
+    });
+  });
+  server.on('connection', () => { seen.connections++; });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {seen, port: server.address().port, close: () => new Promise((r) => server.close(r))};
+}
+
+describe('oauth2 token URL addresses, checked as the connection is made', () => {
+  test('addressReason: every address of the host or a network beside it, in every form', () => {
+    const table = [
+      // [address, expected reason ('' = public)]
+      ['8.8.8.8', ''], ['172.32.0.1', ''], ['100.128.0.1', ''], ['93.184.216.34', ''],
+      ['2001:4860:4860::8888', ''], ['64:ff9b::808:808', ''], ['2002:808:808::1', ''],
+      ['127.0.0.1', /loopback/], ['127.0.1.1', /loopback/], ['127.255.255.254', /loopback/],
+      ['0.0.0.0', /unspecified/], ['10.1.2.3', /private/], ['172.16.0.1', /private/],
+      ['172.31.255.255', /private/], ['192.168.1.1', /private/], ['100.64.0.1', /carrier-grade NAT/],
+      ['100.127.255.255', /carrier-grade NAT/], ['169.254.169.254', /link-local/],
+      ['224.0.0.1', /multicast/], ['255.255.255.255', /reserved/], ['198.18.0.1', /benchmarking/],
+      ['::', /unspecified/], ['::1', /loopback/], ['fe80::1', /link-local/], ['fe80::1%eth0', /link-local/],
+      ['fd00:ec2::254', /unique local/], ['fc00::1', /unique local/], ['fec0::1', /site-local/],
+      ['ff02::1', /multicast/], ['::ffff:127.0.0.1', /loopback/], ['::ffff:7f00:1', /loopback/],
+      ['::ffff:169.254.169.254', /link-local/], ['::ffff:a9fe:a9fe', /link-local/], ['::ffff:10.0.0.1', /private/],
+      ['::127.0.0.1', /loopback/], ['::8.8.8.8', /IPv4-compatible/], ['64:ff9b::7f00:1', /loopback/],
+      ['64:ff9b::a9fe:a9fe', /link-local/], ['64:ff9b:1::1', /NAT64/], ['2002:7f00:1::', /loopback/],
+      ['2002:a9fe:a9fe::', /link-local/], ['2001:0:4136:e378::1', /Teredo/], ['2001:db8::1', /documentation/],
+      ['100::1', /discard/], ['localhost', /not an IP address/], ['', /not an IP address/],
+    ];
+    for (const [address, expected] of table) {
+      if (expected === '') assert.equal(addressReason(address), '', address);
+      else assert.match(addressReason(address), expected, address);
+    }
+  });
+
+  test('checkedLookup: refuses a name unless every address it resolves to is public', async () => {
+    const resolve = fakeResolver({
+      'idp.example': ['93.184.216.34', '2606:2800:220:1::1'],
+      'rebind.example': ['93.184.216.34', '127.0.0.1'], // one private answer is enough
+      'metadata.example': ['169.254.169.254'],
+      'mapped.example': ['::ffff:127.0.0.1'],
+      'nat64.example': ['64:ff9b::a9fe:a9fe'],
+      'cgnat.example': ['100.64.0.1'],
+      'ula.example': ['fd00::1'],
+      'zero.example': ['0.0.0.0'],
+      'empty.example': [],
+    });
+    const lookup = (allowPrivate, name, options) => new Promise((done) => {
+      checkedLookup({resolve, allowPrivate})(name, options, (err, ...rest) => done({err, rest}));
+    });
+    const cases = [
+      // [name, allowPrivate, expected: 'ok' | 'refused' | error code]
+      ['idp.example', false, 'ok'], ['rebind.example', false, 'refused'], ['metadata.example', false, 'refused'],
+      ['mapped.example', false, 'refused'], ['nat64.example', false, 'refused'], ['cgnat.example', false, 'refused'],
+      ['ula.example', false, 'refused'], ['zero.example', false, 'refused'], ['empty.example', false, 'ENOTFOUND'],
+      ['nowhere.example', false, 'ENOTFOUND'], ['rebind.example', true, 'ok'], ['metadata.example', true, 'ok'],
+    ];
+    for (const [name, allowPrivate, expected] of cases) {
+      for (const options of [{all: true}, {}, 4]) {
+        const {err, rest} = await lookup(allowPrivate, name, options);
+        const what = `${name} allowPrivate=${allowPrivate} ${JSON.stringify(options)}`;
+        if (expected === 'ok') {
+          assert.equal(err, null, what);
+          // What the socket connects to is what the resolver answered, in the shape net asked for.
+          if (options?.all) assert.ok(Array.isArray(rest[0]) && rest[0].length > 0, what);
+          else assert.equal(typeof rest[0], 'string', what);
+        } else if (expected === 'refused') {
+          assert.equal(err?.code, ADDRESS_REFUSED, what);
+          assert.match(err.message, new RegExp(`^${name} resolves to `), what);
+        } else {
+          assert.equal(err?.code, expected, what);
+        }
+      }
+    }
+  });
+
+  test('tokenEndpointFetch: a name resolving to loopback is never connected to; allowed, it is', async () => {
+    const endpoint = await countingTokenEndpoint();
+    try {
+      const resolve = fakeResolver({'idp.test': ['127.0.0.1'], 'mixed.test': ['8.8.8.8', '127.0.0.1']});
+      const init = {method: 'POST', redirect: 'error', headers: {'Content-Type': 'application/x-www-form-urlencoded'},
+        body: 'grant_type=refresh_token'};
+      for (const host of ['idp.test', 'mixed.test']) {
+        await assert.rejects(tokenEndpointFetch({resolve})(`http://${host}:${endpoint.port}/token`, init),
+            (e) => e.code === ADDRESS_REFUSED, host);
+      }
+      assert.equal(endpoint.seen.connections, 0, 'a refused address was connected to');
+      assert.deepEqual(resolve.calls, ['idp.test', 'mixed.test']);
+      // With the admin's switch the same name gets through, to the address the resolver gave.
+      const res = await tokenEndpointFetch({resolve, allowPrivate: true})(`http://idp.test:${endpoint.port}/token`, init);
+      assert.equal(res.status, 200);
+      assert.equal((await res.json()).access_token, 'at-checked');
+      assert.equal(endpoint.seen.connections, 1);
+      assert.equal(endpoint.seen.requests[0].body, 'grant_type=refresh_token');
+      assert.equal(endpoint.seen.requests[0].headers['content-length'], String('grant_type=refresh_token'.length));
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  test('a token URL whose name resolves to the host: KeyAvailable=False, reason TokenURLAddressRefused, nothing sent', async () => {
+    const endpoint = await countingTokenEndpoint();
+    try {
+      for (const answers of [['127.0.0.1'], ['10.0.0.7'], ['93.184.216.34', '169.254.169.254'], ['::ffff:127.0.0.1']]) {
+        const resolve = fakeResolver({'token.example.com': answers});
+        const states = [];
+        const log = recordingLog();
+        const time = fakeTime();
+        const src = createTokenSource({credentials: {...CREDS, tokenURL: `https://token.example.com:${endpoint.port}/token`},
+          resolve, log, onState: (s) => states.push(s), now: time.now, setTimer: time.setTimer, clearTimer: time.clearTimer});
+        await src.start();
+        assert.deepEqual(states, [{available: false, reason: 'TokenURLAddressRefused'}], answers.join());
+        assert.equal(time.pending(), 0, 'refused for good: no retry');
+        await assert.rejects(src.accessToken(), (e) => e.reason === 'TokenURLAddressRefused' &&
+            /token\.example\.com resolves to/.test(e.message) && !e.message.includes(REFRESH));
+        assert.ok(log.lines.some((l) => l.includes('TokenURLAddressRefused')));
+        assert.ok(!log.lines.join('\n').includes(REFRESH));
+      }
+      assert.equal(endpoint.seen.connections, 0);
+    } finally {
+      await endpoint.close();
+    }
   });
 });
 

@@ -402,8 +402,9 @@ Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
   json status = decorateStatus(s, plan.status);
   const json old = objectField(s.object, "status");
   bool usageSampled = false;
+  std::optional<runtime::Usage> usage;
   if (plan.status.pid && (status != old || executor_.usageDue(s.key, options_.usagePeriod))) {
-    addUsage(s, status);
+    usage = addUsage(s, status);
     usageSampled = true;
   }
   if (status != old) {
@@ -419,13 +420,15 @@ Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
   countInstance(s, old, plan);
   executor_.clearPendingStatus(s.key);
   executor_.setRestartNotBefore(s.key, plan.restartNotBefore);
-  if (usageSampled) executor_.usageWritten(s.key);
+  if (usageSampled) executor_.usageWritten(s.key, usage);
   emit(s, plan.events);
 
   Result r = plan.result;
-  // A running process is revisited to refresh its usage.
-  if (plan.status.pid && (!r.requeueAfter || *r.requeueAfter > options_.usagePeriod)) {
-    r.requeueAfter = options_.usagePeriod;
+  // A running process is revisited when its usage is due: counted from the last usage write,
+  // not from this reconcile, or every reconcile in between would put the refresh off.
+  if (plan.status.pid) {
+    const milliseconds recheck = executor_.usageRecheckAfter(s.key, options_.usagePeriod);
+    if (!r.requeueAfter || *r.requeueAfter > recheck) r.requeueAfter = recheck;
   }
   return r;
 }
@@ -782,12 +785,14 @@ json Controller::decorateStatus(const Snapshot& s, const InstanceStatus& status)
   return st;
 }
 
-void Controller::addUsage(const Snapshot& s, json& status) const {
-  if (auto u = runtime_.usage(s.key)) {
+std::optional<runtime::Usage> Controller::addUsage(const Snapshot& s, json& status) const {
+  std::optional<runtime::Usage> u = runtime_.usage(s.key);
+  if (u) {
     status["usage"] = {{"cpuPercent", u->cpuPercent},
                        {"memoryBytes", u->memoryBytes},
                        {"sampledAt", formatRfc3339(u->sampledAt)}};
   }
+  return u;
 }
 
 void Controller::markFailed(const Snapshot& s, Plan& plan, const Acted& acted) const {

@@ -52,7 +52,8 @@ struct ControllerOptions {
   // status.gatewayURL = gatewayBase + "/mcp/<ns>/<name>".
   std::string gatewayBase = "https://127.0.0.1:7443";
   int workers = 2;
-  // status.usage is refreshed at most this often (a running instance is revisited as often).
+  // status.usage is refreshed at most this often, a running instance revisited when it is due;
+  // a process's first sample is written as soon as the runtime has it (Executor::usageDue).
   std::chrono::milliseconds usagePeriod{60000};
   // nullptr: ports are checked free by binding them.
   std::shared_ptr<PortChecker> portChecker;
@@ -163,7 +164,8 @@ class Controller {
   void spawn(Snapshot& s, Plan& plan);
   ProbeSettings probeSettings(const Snapshot& s) const;
   nlohmann::json decorateStatus(const Snapshot& s, const InstanceStatus& status) const;
-  void addUsage(const Snapshot& s, nlohmann::json& status) const;
+  // The runtime's usage of the process into status.usage (when it has sampled it): what it wrote.
+  std::optional<runtime::Usage> addUsage(const Snapshot& s, nlohmann::json& status) const;
   void markFailed(const Snapshot& s, Plan& plan, const Acted& acted) const;
   void emit(const Snapshot& s, const std::vector<Event>& events);
   // Stops this node's process of an instance bound elsewhere.

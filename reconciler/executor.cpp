@@ -493,24 +493,37 @@ bool Executor::usageDue(const std::string& key, std::chrono::milliseconds period
     at = it->second.usageAt;
     last = it->second.usageValue;
   }
+  if (!last) return runtime_.usage(key).has_value();
   const auto age = clock_.steadyNow() - *at;
   if (age < period) return false;
   if (age >= kUsageMaxAge) return true;
   const std::optional<runtime::Usage> now = runtime_.usage(key);
   if (!now) return false;
-  if (!last) return true;
   const double mem = static_cast<double>(now->memoryBytes);
   const double lastMem = static_cast<double>(last->memoryBytes);
   return std::abs(now->cpuPercent - last->cpuPercent) >= kUsageCpuPoints ||
          std::abs(mem - lastMem) >= kUsageMemoryFraction * lastMem;
 }
 
-void Executor::usageWritten(const std::string& key) {
-  std::optional<runtime::Usage> u = runtime_.usage(key);
+std::chrono::milliseconds Executor::usageRecheckAfter(const std::string& key,
+                                                      std::chrono::milliseconds period) const {
+  using std::chrono::milliseconds;
+  std::lock_guard lock(mu_);
+  auto it = mem_.find(key);
+  if (it == mem_.end() || !it->second.usageAt)
+    return std::min<milliseconds>(kUsageFirstLook, period);
+  const auto age = std::chrono::ceil<milliseconds>(clock_.steadyNow() - *it->second.usageAt);
+  if (!it->second.usageValue) {
+    return std::min<milliseconds>(std::max<milliseconds>(kUsageFirstLook, age), period);
+  }
+  return age < period ? period - age : period;
+}
+
+void Executor::usageWritten(const std::string& key, std::optional<runtime::Usage> written) {
   std::lock_guard lock(mu_);
   Memory& m = mem_[key];
   m.usageAt = clock_.steadyNow();
-  m.usageValue = u;
+  m.usageValue = written;
 }
 
 void Executor::setPendingStatus(const std::string& key, nlohmann::json status) {

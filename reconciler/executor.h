@@ -45,6 +45,11 @@ inline constexpr std::chrono::milliseconds kStartupProbePeriod{10};
 inline constexpr double kUsageCpuPoints = 1.0;       // cpuPercent, absolute
 inline constexpr double kUsageMemoryFraction = 0.1;  // of the memory last written
 inline constexpr std::chrono::minutes kUsageMaxAge{10};
+// A process the runtime has not sampled yet (it samples a new one within its first second) is
+// looked at again after this, then after the time it has gone without a sample so far (at most
+// the usage period): its usage follows its first sample, and a runtime that never samples it
+// costs a reconcile per period.
+inline constexpr std::chrono::seconds kUsageFirstLook{1};
 
 // Where a start may come from besides a fresh launch: a warm pool's waiting process
 // (warm_pool.h). Executor::spawn asks it first whenever the spec names a pool.
@@ -130,11 +135,17 @@ class Executor {
 
   // --- record
   void setRestartNotBefore(const std::string& key, std::optional<SteadyTimePoint> t);
-  // Usage is written at most every `period` (unless the status changes anyway), and then only
-  // when it moved (kUsageCpuPoints, kUsageMemoryFraction) or is kUsageMaxAge old.
+  // The first sample of a process is written as soon as the runtime has one; after that, usage
+  // is written at most every `period` (unless the status changes anyway), and then only when it
+  // moved (kUsageCpuPoints, kUsageMemoryFraction) or is kUsageMaxAge old.
   bool usageDue(const std::string& key, std::chrono::milliseconds period) const;
-  // Records the runtime's current usage as written.
-  void usageWritten(const std::string& key);
+  // When to look at the usage of a running process again: when the next write is due
+  // (kUsageFirstLook and after while it has no sample).
+  std::chrono::milliseconds usageRecheckAfter(const std::string& key,
+                                              std::chrono::milliseconds period) const;
+  // Records a status write with a running process and the usage it carried (none: the runtime
+  // had no sample yet).
+  void usageWritten(const std::string& key, std::optional<runtime::Usage> written);
   // A status whose write lost a race after actions already ran: the next reconcile starts from
   // it, so what those actions recorded (pid, restartCount, lastTermination) is not lost.
   void setPendingStatus(const std::string& key, nlohmann::json status);
@@ -167,7 +178,7 @@ class Executor {
     std::string limitMessage;
     std::optional<SteadyTimePoint> restartNotBefore;
     std::optional<SteadyTimePoint> usageAt;
-    std::optional<runtime::Usage> usageValue;  // what the last usage write carried
+    std::optional<runtime::Usage> usageValue;  // what that write carried (none: no sample)
     std::optional<nlohmann::json> pendingStatus;
     uint64_t probeGeneration = 0;  // 0: not probing
     ProbeSettings probe;

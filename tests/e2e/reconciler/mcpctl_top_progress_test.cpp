@@ -17,12 +17,9 @@ std::string suspendedYaml(const std::string& name) {
   return instanceYaml(name, "  suspend: true\n");
 }
 
-// Disabled: status.usage is written with the first status write only when the runtime has
-// sampled the process by then; the refresh after usagePeriod (60 s) never arrives, although the
-// runtime has samples (minimcp_instance_* show them). With a fast first health check the
-// instance never gets status.usage, so `mcpctl top` has nothing to show. To be fixed in the
-// controller's usage refresh, then re-enabled.
-TEST(McpctlE2E, DISABLED_TopShowsCpuAndMemoryOfRunningInstancesOfTheNamespacesACallerMaySee) {
+// status.usage follows the runtime's first sample of the process, even when the first health
+// check answers before it (then a second write carries it).
+TEST(McpctlE2E, TopShowsCpuAndMemoryOfRunningInstancesOfTheNamespacesACallerMaySee) {
   Cluster c;
   applyOk(c, instanceYaml("busy"));
   applyOk(c, suspendedYaml("asleep"));
@@ -31,7 +28,7 @@ TEST(McpctlE2E, DISABLED_TopShowsCpuAndMemoryOfRunningInstancesOfTheNamespacesAC
       [](const json& m) {
         return isReady(m) && m["status"].value("usage", json::object()).contains("memoryBytes");
       },
-      90s))
+      30s))
       << c.lastSeen();
 
   auto top = c.mcpd().mcpctl({"top", "mcpinstances", "-n", "default"});

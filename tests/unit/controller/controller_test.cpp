@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <mutex>
 #include <set>
 
 #include "tests/mocks/forwarding_store.h"
@@ -228,6 +229,123 @@ TEST_F(ControllerTest, ConflictOnACrashRestartKeepsRestartCount) {
   EXPECT_EQ(st["lastTermination"]["exitCode"], 3);
   EXPECT_EQ(st["pid"], table_.live(kKey)->pid);
   EXPECT_EQ(table_.launches(kKey).size(), 2u);
+}
+
+// The runtime's usage samples as a test sets them (none until then).
+class Samples {
+ public:
+  explicit Samples(MockProcessRuntime& rt) {
+    ON_CALL(rt, usage(_)).WillByDefault([this](const std::string&) {
+      std::lock_guard lock(mu_);
+      return sample_;
+    });
+  }
+  void set(uint64_t memoryBytes, double cpuPercent = 2) {
+    std::lock_guard lock(mu_);
+    sample_ = runtime::Usage{.cpuPercent = cpuPercent, .memoryBytes = memoryBytes};
+  }
+
+ private:
+  std::mutex mu_;
+  std::optional<runtime::Usage> sample_;
+};
+
+uint64_t usageMemory(const json& status) {
+  return status.value("usage", json::object()).value("memoryBytes", uint64_t{0});
+}
+
+// A health check can answer before the runtime's first sample of a new process (it samples
+// within a second): the usage follows as soon as there is a sample, and each refresh comes when
+// it is due, however many other reconciles happened in between.
+TEST_F(ControllerTest, UsageIsWrittenOnceTheFirstSampleExistsThenRefreshedWhenDue) {
+  Samples samples(rt_);
+  createType();
+  createInstance("inbox");
+  auto c = makeController();
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  EXPECT_FALSE(status("inbox").contains("usage"));
+  auto r = c->reconcile(kKey);
+  ASSERT_TRUE(r.requeueAfter);
+  EXPECT_LE(*r.requeueAfter, 1000ms) << "no sample yet: looked at again soon";
+
+  samples.set(50u << 20);
+  clock_.advance(*r.requeueAfter);
+  r = c->reconcile(kKey);
+  EXPECT_EQ(usageMemory(status("inbox")), 50u << 20);
+  ASSERT_TRUE(r.requeueAfter);
+  EXPECT_EQ(*r.requeueAfter, 60000ms) << "the next refresh, at the usage period";
+
+  // Another reconcile half-way (a watch event, a timer) does not push the refresh back.
+  samples.set(80u << 20);  // moved more than 10%
+  clock_.advance(30s);
+  r = c->reconcile(kKey);
+  EXPECT_EQ(usageMemory(status("inbox")), 50u << 20) << "not due yet";
+  ASSERT_TRUE(r.requeueAfter);
+  EXPECT_EQ(*r.requeueAfter, 30000ms);
+  clock_.advance(*r.requeueAfter);
+  c->reconcile(kKey);
+  EXPECT_EQ(usageMemory(status("inbox")), 80u << 20);
+
+  // Unmoved numbers are not rewritten at every period.
+  const std::string rv = instance("inbox")["metadata"]["resourceVersion"];
+  clock_.advance(60s);
+  c->reconcile(kKey);
+  EXPECT_EQ(instance("inbox")["metadata"]["resourceVersion"], rv);
+}
+
+// The store write a sample lands in the middle of.
+class SampledDuringWriteStore : public testing::ForwardingStore {
+ public:
+  SampledDuringWriteStore(store::Store& inner, Samples& samples)
+      : ForwardingStore(inner), samples_(samples) {}
+  json update(const std::string& r, json o, int64_t rv) override {
+    json out = inner_.update(r, o, rv);
+    if (r == "mcpinstances" && o.value("status", json::object()).value("phase", "") == "Running") {
+      samples_.set(40u << 20);
+    }
+    return out;
+  }
+
+ private:
+  Samples& samples_;
+};
+
+// A sample taken while a status without usage is written was not written: it is not mistaken
+// for the last usage written (which would hold back every refresh until it moves).
+TEST_F(ControllerTest, ASampleTakenDuringTheStatusWriteIsWrittenNext) {
+  Samples samples(rt_);
+  createType();
+  createInstance("inbox");
+  SampledDuringWriteStore store(*store_, samples);
+  reconciler::Controller c(options(), store, rt_, prober_, tokens_, clock_);
+  ASSERT_TRUE(reconcileUntil(c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  ASSERT_FALSE(status("inbox").contains("usage"));
+  for (int i = 0; i < 3 && !status("inbox").contains("usage"); ++i) {
+    auto r = c.reconcile(kKey);
+    ASSERT_TRUE(r.requeueAfter);
+    clock_.advance(*r.requeueAfter);
+  }
+  EXPECT_EQ(usageMemory(status("inbox")), 40u << 20);
+}
+
+// A runtime that never samples the process costs a reconcile now and then, not every second.
+TEST_F(ControllerTest, WithoutSamplesTheUsageLookBacksOffToThePeriod) {
+  Samples samples(rt_);
+  createType();
+  createInstance("inbox");
+  auto c = makeController();
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  int reconciles = 0;
+  for (auto spent = 0ms; spent < 10min; ++reconciles) {
+    auto r = c->reconcile(kKey);
+    ASSERT_TRUE(r.requeueAfter);
+    ASSERT_GT(*r.requeueAfter, 0ms);
+    ASSERT_LE(*r.requeueAfter, 60000ms);
+    clock_.advance(*r.requeueAfter);
+    spent += *r.requeueAfter;
+  }
+  EXPECT_LE(reconciles, 20);
+  EXPECT_FALSE(status("inbox").contains("usage"));
 }
 
 TEST_F(ControllerTest, MissingTypeAndMissingKeyKeepItPending) {

@@ -222,14 +222,9 @@ struct World {
                                {{"Content-Type", "application/merge-patch+json"}}, 10s);
       if (r.status != 200) throw std::runtime_error("warm pool of " + std::string(type) + r.body);
     }
-    const std::string series = std::string("minimcp_warm_pool_processes{state=\"ready\",type=\"") +
-                               kKeyedType + "\"} " + std::to_string(warmPoolSize()) + "\n";
-    if (!pollUntil(
-            [&] {
-              auto r = c.api().request("GET", "/metrics", "", {}, 10s);
-              return r.body.find(series) != std::string::npos;
-            },
-            60s)) {
+    const std::string series =
+        std::string("minimcp_warm_pool_processes{state=\"ready\",type=\"") + kKeyedType + "\"}";
+    if (!pollUntil([&] { return sample(scrape(c), series) == warmPoolSize(); }, 60s)) {
       throw std::runtime_error("the warm pool of " + std::string(kKeyedType) + " never filled");
     }
   }

@@ -14,20 +14,6 @@
 namespace minimcp::e2e {
 namespace {
 
-std::string scrape(Cluster& c) {
-  auto r = c.api().request("GET", "/metrics", "", {}, 10s);
-  EXPECT_EQ(r.status, 200) << r.body;
-  return r.body;
-}
-
-// The value of the sample `series` (the name with its labels, as exposed), or -1.
-double sample(const std::string& text, const std::string& series) {
-  const std::string at = "\n" + series + " ";
-  const auto pos = text.find(at);
-  if (pos == std::string::npos) return -1;
-  return std::stod(text.substr(pos + at.size()));
-}
-
 void setPoolSize(Cluster& c, const std::string& type, int size) {
   auto r = c.api().request("PATCH", std::string(kApi) + "/mcptypes/" + type,
                            json{{"spec", {{"warmPool", {{"size", size}}}}}}.dump(),

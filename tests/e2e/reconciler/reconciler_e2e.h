@@ -356,6 +356,21 @@ inline std::string tokenLine(const testing::CommandResult& r) {
   return t;
 }
 
+// The text of mcpd's /metrics, as the admin reads it.
+inline std::string scrape(Cluster& c) {
+  auto r = c.api().request("GET", "/metrics", "", {}, 10s);
+  EXPECT_EQ(r.status, 200) << r.body;
+  return r.body;
+}
+
+// The value of the sample `series` (the name with its labels, as exposed) in a scrape, or -1.
+inline double sample(const std::string& text, const std::string& series) {
+  const std::string at = "\n" + series + " ";
+  const auto pos = text.find(at);
+  if (pos == std::string::npos) return -1;
+  return std::stod(text.substr(pos + at.size()));
+}
+
 inline const std::string kE2eScripts = MINIMCP_SOURCE_DIR "/tests/e2e/types";
 
 // tests/e2e/types/fake_upstream_server.mjs KIND as its own process: it prints its URL once it

@@ -8,6 +8,7 @@
 #include "api/client/http_client.h"
 #include "api/crypto/encoding.h"
 #include "api/util/random.h"
+#include "api/util/url.h"
 
 namespace minimcp::client {
 
@@ -19,13 +20,6 @@ std::string randomBase64Url(size_t bytes) {
     throw std::runtime_error("no randomness available");
   }
   return crypto::base64UrlEncode(raw);
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace
@@ -58,37 +52,11 @@ std::string authorizationUrl(const AuthorizationRequest& r) {
   return url;
 }
 
-std::string formDecode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hexValue(s[i + 1]) >= 0 &&
-               hexValue(s[i + 2]) >= 0) {
-      out += static_cast<char>(hexValue(s[i + 1]) * 16 + hexValue(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 std::map<std::string, std::string> parseQuery(const std::string& query) {
   std::map<std::string, std::string> out;
-  size_t start = 0;
-  while (start <= query.size()) {
-    size_t end = query.find('&', start);
-    if (end == std::string::npos) end = query.size();
-    std::string pair = query.substr(start, end - start);
-    if (!pair.empty()) {
-      size_t eq = pair.find('=');
-      std::string key = formDecode(pair.substr(0, eq));
-      std::string value = eq == std::string::npos ? "" : formDecode(pair.substr(eq + 1));
-      out.emplace(std::move(key), std::move(value));  // the first of repeated keys wins
-    }
-    start = end + 1;
-  }
+  forEachQueryParam(query, [&](std::string key, std::string value) {
+    out.emplace(std::move(key), std::move(value));  // the first of repeated keys wins
+  });
   return out;
 }
 

@@ -56,8 +56,7 @@ std::string refreshTokenFrom(int status, const std::string& body);
 // ("/path?q"); throws std::invalid_argument when it is not an http(s) URL.
 std::pair<std::string, std::string> splitUrl(const std::string& url);
 
-// Decodes %XX and '+' (query strings).
-std::string formDecode(const std::string& s);
+// The decoded parameters of a query string (without its '?'); the first of repeated keys wins.
 std::map<std::string, std::string> parseQuery(const std::string& query);
 
 // spec.oauth2 of an APIKey.

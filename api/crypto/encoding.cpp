@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 
+#include "api/util/url.h"
+
 namespace minimcp::crypto {
 
 namespace {
@@ -10,13 +12,6 @@ namespace {
 constexpr char kHexDigits[] = "0123456789abcdef";
 constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 std::string encode64(std::string_view in, const char* alphabet, bool pad) {
   std::string out;
@@ -85,8 +80,8 @@ std::optional<std::string> hexDecode(std::string_view text) {
   std::string out;
   out.reserve(text.size() / 2);
   for (size_t i = 0; i < text.size(); i += 2) {
-    int hi = hexValue(text[i]);
-    int lo = hexValue(text[i + 1]);
+    int hi = hexDigitValue(text[i]);
+    int lo = hexDigitValue(text[i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out.push_back(static_cast<char>((hi << 4) | lo));
   }

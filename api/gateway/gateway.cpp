@@ -27,6 +27,7 @@
 #include "api/server/io_executor.h"
 #include "api/server/tls.h"
 #include "api/util/api_error.h"
+#include "api/util/url.h"
 
 namespace minimcp::gateway {
 
@@ -137,11 +138,10 @@ std::optional<Route> parseRoute(const std::string& target) {
   if (nsEnd == std::string::npos) return std::nullopt;
   size_t nameEnd = path.find('/', nsEnd + 1);
   Route r;
-  r.ns = server::percentDecode(path.substr(prefix.size(), nsEnd - prefix.size()), false);
-  r.name = server::percentDecode(
-      path.substr(nsEnd + 1,
-                  nameEnd == std::string::npos ? std::string::npos : nameEnd - nsEnd - 1),
-      false);
+  r.ns = percentDecode(path.substr(prefix.size(), nsEnd - prefix.size()), false);
+  r.name = percentDecode(path.substr(nsEnd + 1, nameEnd == std::string::npos ? std::string::npos
+                                                                             : nameEnd - nsEnd - 1),
+                         false);
   if (r.ns.empty() || r.name.empty()) return std::nullopt;
   std::string rest = nameEnd == std::string::npos ? "" : path.substr(nameEnd);
   r.upstreamTarget = "/mcp" + rest + query;

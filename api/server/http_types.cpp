@@ -2,7 +2,19 @@
 
 #include <cctype>
 
+#include "api/util/url.h"
+
 namespace minimcp::server {
+
+namespace {
+
+// What follows the '?' of a request target ("" without one).
+std::string_view queryOf(const std::string& target) {
+  const size_t q = target.find('?');
+  return q == std::string::npos ? std::string_view() : std::string_view(target).substr(q + 1);
+}
+
+}  // namespace
 
 std::string Request::header(const std::string& lowerName) const {
   auto it = headers.find(lowerName);
@@ -16,63 +28,17 @@ std::string Request::param(const std::string& name) const {
 
 std::vector<std::string> Request::params(const std::string& name) const {
   std::vector<std::string> out;
-  forEachQueryParam(target, [&](std::string key, std::string value) {
+  forEachQueryParam(queryOf(target), [&](std::string key, std::string value) {
     if (key == name) out.push_back(std::move(value));
   });
   return out;
-}
-
-namespace {
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
-
-std::string percentDecode(const std::string& s, bool plusIsSpace) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '%' && i + 2 < s.size()) {
-      int hi = hexValue(s[i + 1]), lo = hexValue(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(plusIsSpace && c == '+' ? ' ' : c);
-  }
-  return out;
-}
-
-void forEachQueryParam(const std::string& target,
-                       const std::function<void(std::string key, std::string value)>& fn) {
-  auto q = target.find('?');
-  if (q == std::string::npos) return;
-  std::string rest = target.substr(q + 1);
-  size_t pos = 0;
-  while (pos <= rest.size()) {
-    size_t amp = rest.find('&', pos);
-    if (amp == std::string::npos) amp = rest.size();
-    std::string part = rest.substr(pos, amp - pos);
-    if (!part.empty()) {
-      auto eq = part.find('=');
-      fn(percentDecode(part.substr(0, eq), true),
-         eq == std::string::npos ? "" : percentDecode(part.substr(eq + 1), true));
-    }
-    pos = amp + 1;
-  }
 }
 
 void parseTarget(const std::string& target, std::string& path,
                  std::map<std::string, std::string>& query) {
   path = percentDecode(target.substr(0, target.find('?')), false);
   query.clear();
-  forEachQueryParam(target, [&](std::string key, std::string value) {
+  forEachQueryParam(queryOf(target), [&](std::string key, std::string value) {
     query[std::move(key)] = std::move(value);
   });
 }

@@ -30,10 +30,6 @@ struct Request {
 // Splits a request target into its decoded path and query parameters.
 void parseTarget(const std::string& target, std::string& path,
                  std::map<std::string, std::string>& query);
-// Each decoded key=value pair of the target's query, in order.
-void forEachQueryParam(const std::string& target,
-                       const std::function<void(std::string key, std::string value)>& fn);
-std::string percentDecode(const std::string& s, bool plusIsSpace);
 // Why the path of `target` (raw, as received) is refused: a dot segment ("." or ".."),
 // percent-encoded ones included ("%2e%2e", ".%2E"), an encoded slash or backslash ("%2f",
 // "%5c") or a backslash. Each would let the path mean one thing here and another to whatever

@@ -5,6 +5,7 @@
 #include "api/util/api_error.h"
 #include "api/util/clock.h"
 #include "api/util/random.h"
+#include "api/util/url.h"
 
 namespace minimcp {
 namespace {
@@ -145,6 +146,63 @@ TEST(RandomTest, UuidAndHex) {
   EXPECT_TRUE(constantTimeEquals("secret", "secret"));
   EXPECT_FALSE(constantTimeEquals("secret", "secreT"));
   EXPECT_FALSE(constantTimeEquals("secret", "secret2"));
+}
+
+TEST(UrlTest, PercentDecodeKeepsMalformedSequencesAsTheyAre) {
+  struct Case {
+    std::string in;
+    bool plusIsSpace;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {"", false, ""},
+      {"plain", false, "plain"},
+      {"a%20b", false, "a b"},
+      {"%2f%2F", false, "//"},               // either case
+      {"%e2%82%ac", false, "\xe2\x82\xac"},  // bytes, not characters
+      {"%00x", false, std::string("\0x", 2)},
+      {"%25", false, "%"},
+      {"%2525", false, "%25"},  // decoded once
+      {"%", false, "%"},
+      {"100%", false, "100%"},
+      {"%4", false, "%4"},
+      {"a%4", false, "a%4"},
+      {"%zz", false, "%zz"},
+      {"%4g", false, "%4g"},
+      {"%g4", false, "%g4"},
+      {"%%41", false, "%A"},
+      {"%-1", false, "%-1"},
+      {"% 41", false, "% 41"},
+      {"a+b", false, "a+b"},
+      {"a+b", true, "a b"},
+      {"%2B+", true, "+ "},
+      {"%zz+%4", true, "%zz %4"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(percentDecode(c.in, c.plusIsSpace), c.want)
+        << c.in << " plusIsSpace=" << c.plusIsSpace;
+  }
+}
+
+TEST(UrlTest, HexDigitValue) {
+  EXPECT_EQ(hexDigitValue('0'), 0);
+  EXPECT_EQ(hexDigitValue('9'), 9);
+  EXPECT_EQ(hexDigitValue('a'), 10);
+  EXPECT_EQ(hexDigitValue('F'), 15);
+  for (char c : {'g', 'G', '/', ':', '@', '`', ' ', '\0'}) EXPECT_EQ(hexDigitValue(c), -1) << c;
+}
+
+TEST(UrlTest, QueryParamsAreDecodedInOrderEmptyPairsSkipped) {
+  std::vector<std::pair<std::string, std::string>> got;
+  forEachQueryParam("a=1&&b=x+y%26z&flag&=v&a=%zz&c=", [&](std::string k, std::string v) {
+    got.emplace_back(std::move(k), std::move(v));
+  });
+  EXPECT_EQ(got,
+            (std::vector<std::pair<std::string, std::string>>{
+                {"a", "1"}, {"b", "x y&z"}, {"flag", ""}, {"", "v"}, {"a", "%zz"}, {"c", ""}}));
+  got.clear();
+  forEachQueryParam("", [&](std::string k, std::string v) { got.emplace_back(k, v); });
+  EXPECT_TRUE(got.empty());
 }
 
 }  // namespace

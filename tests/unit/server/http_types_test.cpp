@@ -32,11 +32,12 @@ TEST(ParseTarget, RepeatedParamsKeepEveryValue) {
   EXPECT_TRUE(r.params("dryRun").empty());
 }
 
-TEST(ParseTarget, KeepsMalformedEscapes) {
-  EXPECT_EQ(percentDecode("100%", false), "100%");
-  EXPECT_EQ(percentDecode("%zz%4", false), "%zz%4");
-  EXPECT_EQ(percentDecode("a+b", false), "a+b");
-  EXPECT_EQ(percentDecode("a+b", true), "a b");
+TEST(ParseTarget, KeepsMalformedEscapesAndPlusInThePath) {
+  std::string path;
+  std::map<std::string, std::string> q;
+  parseTarget("/a+b/100%/%zz%4?x=%4g+%25", path, q);
+  EXPECT_EQ(path, "/a+b/100%/%zz%4");
+  EXPECT_EQ(q["x"], "%4g %");
 }
 
 TEST(UnsafePathReason, DotSegmentsAndEncodedSeparatorsInAnySpelling) {

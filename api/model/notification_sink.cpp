@@ -185,7 +185,7 @@ KindInfo notificationSinkInfo() {
   k.kind = "NotificationSink";
   k.plural = kNotificationSinkPlural;
   k.singular = "notificationsink";
-  k.shortNames = {"sink"};
+  k.shortNames = {"sink", "sinks"};
   k.categories = {"minimcp"};
   k.namespaced = true;
   k.hasStatus = true;

@@ -82,6 +82,10 @@ TEST_F(McpctlTest, ApiResourcesAndVersion) {
       << r.out;
   EXPECT_TRUE(std::regex_search(r.out, std::regex("mcptypes +mt +minimcp.io/v1alpha1 +false")))
       << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out,
+      std::regex("notificationsinks +sink,sinks +minimcp.io/v1alpha1 +true +NotificationSink")))
+      << r.out;
 
   r = ctl({"version"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
@@ -183,6 +187,18 @@ TEST_F(McpctlTest, GetInEveryFormat) {
     r = ctl({"get", kind, "g1", "-n", "get-ns", "-o", "name"});
     EXPECT_EQ(r.exitCode, 0) << kind << r.err;
     EXPECT_EQ(r.out, "mcpinstance.minimcp.io/g1\n") << kind;
+  }
+  // Every name of a kind, its short names included, as kubectl takes them.
+  r = ctl({"apply", "-f", "-"},
+          "apiVersion: minimcp.io/v1alpha1\nkind: NotificationSink\nmetadata: {name: hooks, "
+          "namespace: get-ns}\nspec: {url: 'https://hooks.example.com/x', events: "
+          "[InstanceExpired]}\n");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  for (const char* kind :
+       {"sinks", "sink", "notificationsinks", "NotificationSink", "notificationsinks.minimcp.io"}) {
+    r = ctl({"get", kind, "-n", "get-ns", "-o", "name"});
+    EXPECT_EQ(r.exitCode, 0) << kind << r.err;
+    EXPECT_EQ(r.out, "notificationsink.minimcp.io/hooks\n") << kind;
   }
   r = ctl({"get", "mi/g1", "mi/g2-longer-name", "-n", "get-ns", "-o", "name"});
   EXPECT_EQ(r.out, "mcpinstance.minimcp.io/g1\nmcpinstance.minimcp.io/g2-longer-name\n");

@@ -115,6 +115,28 @@ TEST_F(KubectlTest, GetPrintsThePrinterColumns) {
   EXPECT_NE(missing.err.find("not found"), std::string::npos) << missing.err;
 }
 
+// kubectl finds a kind by the short names discovery lists; a plural of a short name is one
+// only when listed ("sinks"), as cert-manager lists "certs".
+TEST_F(KubectlTest, GetNotificationSinksByTheirShortNames) {
+  auto applied = kubectl({"apply", "-f", "-"},
+                         "apiVersion: minimcp.io/v1alpha1\nkind: NotificationSink\nmetadata:\n"
+                         "  name: hooks\n  namespace: e2e\nspec:\n"
+                         "  url: https://hooks.example.com/x\n  events: [InstanceExpired]\n");
+  ASSERT_EQ(applied.exitCode, 0) << applied.err;
+  for (const char* kind : {"sinks", "sink", "notificationsinks", "notificationsink"}) {
+    auto r = kubectl({"get", kind, "-n", "e2e", "-o", "name"});
+    EXPECT_EQ(r.exitCode, 0) << kind << ": " << r.err;
+    EXPECT_EQ(r.out, "notificationsink.minimcp.io/hooks\n") << kind;
+  }
+  auto table = kubectl({"get", "sinks", "-n", "e2e"});
+  ASSERT_EQ(table.exitCode, 0) << table.err;
+  EXPECT_EQ(table.out.rfind("NAME", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find("\nhooks "), std::string::npos) << table.out;
+  auto resources = kubectl({"api-resources", "--api-group", "minimcp.io"});
+  ASSERT_EQ(resources.exitCode, 0) << resources.err;
+  EXPECT_NE(resources.out.find("sink,sinks"), std::string::npos) << resources.out;
+}
+
 TEST_F(KubectlTest, ServerSideApply) {
   auto r = kubectl({"apply", "--server-side", "-f", "-"}, manifest("ssa", "2h"));
   ASSERT_EQ(r.exitCode, 0) << r.err;

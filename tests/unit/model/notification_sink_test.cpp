@@ -36,6 +36,7 @@ std::vector<std::string> fieldsAndReasons(const std::vector<Cause>& causes) {
 TEST(NotificationSink, DefaultsAndTypedSpec) {
   const Strategy& s = notificationSinkStrategy();
   EXPECT_EQ(Registry::instance().find("sink"), &s);
+  EXPECT_EQ(Registry::instance().find("sinks"), &s);
   EXPECT_EQ(Registry::instance().find("notificationsinks"), &s);
   EXPECT_TRUE(s.info().namespaced);
   json obj = kSink;

@@ -16,8 +16,12 @@
 // waiting processes, and alice's and bob's instances are claimed from them (ctest runs the
 // suite both ways, the second under the prefix "warm_pool."). A claimed process got its key
 // over its private channel: the key is then in no /proc/PID/environ at all.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1022,6 +1026,120 @@ TEST_F(HostileTenant, OAuth2TokenUrlsAimedElsewhereAreRefusedAndNothingIsStored)
     EXPECT_EQ(bob_->request("GET", keys + "/" + name).status, 404) << "stored";
   }
   EXPECT_EQ(w_->hostService->requests(), json::array()) << "the host's loopback service answered";
+}
+
+// This machine's name when every address it resolves to is a loopback one (through /etc/hosts,
+// as on most hosts), else "".
+std::string loopbackHostName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host, nullptr, &hints, &found) != 0) return "";
+  bool loopback = found != nullptr;
+  for (addrinfo* a = found; a; a = a->ai_next) {
+    if (a->ai_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+      loopback = loopback && (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    } else if (a->ai_family == AF_INET6) {
+      loopback = loopback && IN6_IS_ADDR_LOOPBACK(
+                                 &reinterpret_cast<const sockaddr_in6*>(a->ai_addr)->sin6_addr);
+    } else {
+      loopback = false;
+    }
+  }
+  ::freeaddrinfo(found);
+  return loopback ? host : "";
+}
+
+// A TCP port on 127.0.0.1 that never accepts: a connection made to it waits in its backlog, so
+// connected() tells whether anything connected at all (a TLS client that gave up included).
+class LoopbackListener {
+ public:
+  LoopbackListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      throw std::runtime_error("cannot listen on 127.0.0.1");
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~LoopbackListener() { ::close(fd_); }
+  int port() const { return port_; }
+  bool connected() {
+    const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c >= 0) ::close(c);
+    return c >= 0;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// A token URL is checked as written at admission; a name is not resolved there. The instance
+// that fetches it resolves the name and checks every address as it connects: a name of this
+// machine (resolving to loopback) ends in KeyAvailable=False, TokenURLAddressRefused, and no
+// connection to the port it names.
+TEST_F(HostileTenant, OAuth2TokenUrlNamingAHostThatResolvesToLoopbackIsNeverConnectedTo) {
+  Cluster& c = *w_->cluster;
+  const std::string host = loopbackHostName();
+  if (host.empty()) GTEST_SKIP() << "this machine's name does not resolve to loopback only";
+  LoopbackListener endpoint;
+  const std::string refreshToken = "bob-refresh-" + randomHex(12);
+  // The admin probes gmail instances every second (the refusal shows at the next probe).
+  auto patched =
+      c.api().request("PATCH", std::string(kApi) + "/mcptypes/gmail",
+                      R"({"spec":{"healthCheck":{"periodSeconds":1}}})", kMergePatch, 10s);
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  const json key = {
+      {"apiVersion", "minimcp.io/v1alpha1"},
+      {"kind", "APIKey"},
+      {"metadata", {{"name", "oauth-named"}, {"namespace", kBob}}},
+      {"spec",
+       {{"type", "gmail"},
+        {"oauth2",
+         {{"tokenURL", "https://" + host + ":" + std::to_string(endpoint.port()) + "/token"},
+          {"clientID", "bob-client"},
+          {"clientSecret", "bob-secret-" + randomHex(8)},
+          {"refreshToken", refreshToken}}}}}};
+  const std::string keys = std::string(kApi) + "/namespaces/bob/apikeys";
+  auto r = bob_->request("POST", keys, key.dump(), kJson);
+  ASSERT_EQ(r.status, 201) << "a name is not resolved at admission: " << r.body;
+  struct Cleanup {
+    Cluster& c;
+    std::string keys;
+    ~Cleanup() { c.api().request("DELETE", keys + "/oauth-named", "", {}, 10s); }
+  } cleanup{c, keys};
+  r = bob_->request("POST", instancesPath(kBob),
+                    instanceJson(kBob, "named-token-url",
+                                 {{"type", "gmail"}, {"keyRef", {{"name", "oauth-named"}}}})
+                        .dump(),
+                    kJson);
+  ASSERT_EQ(r.status, 201) << r.body;
+  json mi;
+  ASSERT_TRUE(pollUntil(
+      [&] {
+        mi = bobInstance("named-token-url");
+        return conditionOf(mi, "KeyAvailable").value("reason", "") == "TokenURLAddressRefused";
+      },
+      kReadyTimeout))
+      << mi.dump(2) << "\n"
+      << bob_->request("GET", instancePath(kBob, "named-token-url") + "/log").body;
+  EXPECT_EQ(conditionOf(mi, "KeyAvailable").value("status", ""), "False");
+  EXPECT_NE(conditionOf(mi, "KeyAvailable").value("message", "").find("resolves to an address"),
+            std::string::npos)
+      << mi.dump(2);
+  EXPECT_FALSE(endpoint.connected()) << "the instance connected to the token URL's port";
+  // What bob reads in his instance's log: which name resolved to what, and no credential.
+  const std::string log = bob_->request("GET", instancePath(kBob, "named-token-url") + "/log").body;
+  EXPECT_NE(log.find(host + " resolves to 127."), std::string::npos) << log;
+  EXPECT_EQ(log.find(refreshToken), std::string::npos) << log;
 }
 
 TEST_F(HostileTenant, FarDatesAndHugeNumbersAreRefusedAndDeleteNothing) {

@@ -83,13 +83,17 @@ std::optional<CallbackResult> parseCallback(const std::string& target,
 
 std::string tokenRequestBody(const std::string& code, const std::string& redirectUri,
                              const std::string& clientId, const std::string& clientSecret,
-                             const std::string& codeVerifier) {
+                             const std::string& codeVerifier, bool basic) {
   std::string body = "grant_type=authorization_code&code=" + urlEncode(code) +
-                     "&redirect_uri=" + urlEncode(redirectUri) +
-                     "&client_id=" + urlEncode(clientId) +
-                     "&code_verifier=" + urlEncode(codeVerifier);
-  if (!clientSecret.empty()) body += "&client_secret=" + urlEncode(clientSecret);
+                     "&redirect_uri=" + urlEncode(redirectUri);
+  if (!basic) body += "&client_id=" + urlEncode(clientId);
+  body += "&code_verifier=" + urlEncode(codeVerifier);
+  if (!basic && !clientSecret.empty()) body += "&client_secret=" + urlEncode(clientSecret);
   return body;
+}
+
+std::string basicClientAuthorization(const std::string& clientId, const std::string& clientSecret) {
+  return "Basic " + crypto::base64Encode(urlEncode(clientId) + ":" + urlEncode(clientSecret));
 }
 
 std::string refreshTokenFrom(int status, const std::string& body) {
@@ -131,11 +135,12 @@ std::pair<std::string, std::string> splitUrl(const std::string& url) {
 
 nlohmann::json oauth2Spec(const std::string& tokenUrl, const std::string& clientId,
                           const std::string& clientSecret, const std::string& refreshToken,
-                          const std::vector<std::string>& scopes) {
+                          const std::vector<std::string>& scopes, const std::string& clientAuth) {
   nlohmann::json o = {
       {"tokenURL", tokenUrl}, {"clientID", clientId}, {"refreshToken", refreshToken}};
   if (!clientSecret.empty()) o["clientSecret"] = clientSecret;
   if (!scopes.empty()) o["scopes"] = scopes;
+  if (!clientAuth.empty()) o["clientAuth"] = clientAuth;
   return o;
 }
 

@@ -43,11 +43,15 @@ struct CallbackResult {
 std::optional<CallbackResult> parseCallback(const std::string& target,
                                             const std::string& expectedState);
 
-// application/x-www-form-urlencoded body of the authorization_code grant (client_secret_post when
-// a secret is given).
+// application/x-www-form-urlencoded body of the authorization_code grant: client_id, and
+// client_secret when a secret is given (client_secret_post); with `basic` neither (the client
+// authenticates with basicClientAuthorization instead: one method per request).
 std::string tokenRequestBody(const std::string& code, const std::string& redirectUri,
                              const std::string& clientId, const std::string& clientSecret,
-                             const std::string& codeVerifier);
+                             const std::string& codeVerifier, bool basic = false);
+// The Authorization header value of client_secret_basic (RFC 6749 §2.3.1): "Basic " +
+// base64(urlencoded client id + ":" + urlencoded client secret).
+std::string basicClientAuthorization(const std::string& clientId, const std::string& clientSecret);
 // The refresh token from the token endpoint's answer; throws std::runtime_error (without any
 // token in the message) when there is none.
 std::string refreshTokenFrom(int status, const std::string& body);
@@ -59,9 +63,10 @@ std::pair<std::string, std::string> splitUrl(const std::string& url);
 // The decoded parameters of a query string (without its '?'); the first of repeated keys wins.
 std::map<std::string, std::string> parseQuery(const std::string& query);
 
-// spec.oauth2 of an APIKey.
+// spec.oauth2 of an APIKey (clientAuth "basic" or "post"; "" leaves it out: post).
 nlohmann::json oauth2Spec(const std::string& tokenUrl, const std::string& clientId,
                           const std::string& clientSecret, const std::string& refreshToken,
-                          const std::vector<std::string>& scopes);
+                          const std::vector<std::string>& scopes,
+                          const std::string& clientAuth = "");
 
 }  // namespace minimcp::client

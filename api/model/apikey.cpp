@@ -67,8 +67,9 @@ void validateOAuth2(FieldErrors& errs, const json& o, const std::string& path) {
     errs.invalidHidden(path, "must be of type object");
     return;
   }
-  rejectUnknownFields(errs, o, path,
-                      {"tokenURL", "clientID", "clientSecret", "refreshToken", "scopes"});
+  rejectUnknownFields(
+      errs, o, path,
+      {"tokenURL", "clientID", "clientSecret", "refreshToken", "scopes", "clientAuth"});
   if (const std::string* url = requiredString(errs, o, "tokenURL", path + ".tokenURL")) {
     if (url->size() > kMaxTokenUrlBytes) {
       errs.tooLong(path + ".tokenURL", kMaxTokenUrlBytes);
@@ -101,6 +102,15 @@ void validateOAuth2(FieldErrors& errs, const json& o, const std::string& path) {
       errs.tooLong(field, kMaxApiKeyValueBytes / 2);
     } else if (hasControlCharacter(v->get_ref<const std::string&>())) {
       errs.invalidHidden(field, "must not contain control characters");
+    }
+  }
+  if (const std::string* how = optionalString(errs, o, "clientAuth", path + ".clientAuth")) {
+    if (*how != kClientAuthBasic && *how != kClientAuthPost) {
+      errs.notSupported(path + ".clientAuth", *how, {kClientAuthBasic, kClientAuthPost});
+    } else if (*how == kClientAuthBasic && !member(o, "clientSecret")) {
+      errs.invalid(path + ".clientAuth", *how,
+                   "needs clientSecret: HTTP Basic sends the client id with the client secret "
+                   "(a public client, without a secret, uses post)");
     }
   }
   if (const json* scopes = member(o, "scopes")) {
@@ -145,7 +155,7 @@ std::optional<Sealable> sealableSecret(const json& obj) {
     Sealable s{oauth2Plaintext(*oauth2), crypto::hint((*oauth2)["refreshToken"].get<std::string>()),
                json::object()};
     if (s.plaintext.size() > kMaxApiKeyValueBytes) return std::nullopt;
-    for (const char* f : {"tokenURL", "clientID", "scopes"}) {
+    for (const char* f : {"tokenURL", "clientID", "scopes", "clientAuth"}) {
       if (const json* v = member(*oauth2, f)) s.oauth2Description[f] = *v;
     }
     return s;
@@ -619,7 +629,8 @@ std::string tokenUrlProblem(std::string_view url, TokenUrlHosts hosts) {
 
 std::string oauth2Plaintext(const json& oauth2) {
   json o = json::object();
-  for (const char* f : {"tokenURL", "clientID", "clientSecret", "refreshToken", "scopes"}) {
+  for (const char* f :
+       {"tokenURL", "clientID", "clientSecret", "refreshToken", "scopes", "clientAuth"}) {
     if (const json* v = member(oauth2, f)) o[f] = *v;
   }
   return json{{"oauth2", std::move(o)}}.dump();

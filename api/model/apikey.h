@@ -1,11 +1,12 @@
 // APIKey: a namespaced, write-only secret for one MCPType.
 //
 // The secret is one of two shapes: spec.value (a static key) or spec.oauth2 (OAuth 2.0 client
-// credentials and a refresh token: {tokenURL, clientID, clientSecret?, refreshToken, scopes?}),
+// credentials and a refresh token: {tokenURL, clientID, clientSecret?, refreshToken, scopes?,
+// clientAuth?: basic|post (how the client authenticates to the token endpoint; absent = post)}),
 // which is sealed whole as the canonical JSON {"oauth2": {...}} (oauth2Plaintext) and reaches the
 // instance in that form; the instance, never mcpd, fetches the token URL.
-// status.oauth2 {tokenURL, clientID, scopes} describes a sealed OAuth 2.0 credential as status.hint
-// describes a value (the hint is then the refresh token's).
+// status.oauth2 {tokenURL, clientID, scopes, clientAuth} describes a sealed OAuth 2.0 credential as
+// status.hint describes a value (the hint is then the refresh token's).
 //
 // spec.value is accepted on create/update and never stored or served: the strategy seals it
 // (AES-256-GCM, api/crypto/aead.h) under the process-wide key ring set with setApiKeyKeyRing(),
@@ -38,6 +39,9 @@ inline constexpr const char* kApiKeySealedField = "sealed";
 inline constexpr size_t kMaxApiKeyValueBytes = 16 * 1024;
 // spec.oauth2.tokenURL: at most this long.
 inline constexpr size_t kMaxTokenUrlBytes = 2048;
+// spec.oauth2.clientAuth (RFC 6749 §2.3.1): client_secret_basic or client_secret_post (absent).
+inline constexpr const char* kClientAuthBasic = "basic";
+inline constexpr const char* kClientAuthPost = "post";
 
 // The condition the strategy keeps on every write: True once status.rotateBy has passed.
 inline constexpr const char* kConditionRotationDue = "RotationDue";

@@ -1,6 +1,7 @@
 // OAuth 2.0 access tokens for an instance whose APIKey holds client credentials and a refresh
 // token instead of a static key. mcpd delivers the sealed credentials in the type's auth
-// variable as the JSON {"oauth2": {tokenURL, clientID, clientSecret?, refreshToken, scopes?}};
+// variable as the JSON {"oauth2": {tokenURL, clientID, clientSecret?, refreshToken, scopes?,
+// clientAuth?: 'basic' | 'post'}};
 // this process, under the instance's own uid, is the only one that ever calls the token
 // endpoint (mcpd never fetches a tenant-given URL).
 //
@@ -93,11 +94,13 @@ export function parseOAuth2Key(apiKey) {
   const str = (v) => typeof v === 'string' && v !== '';
   if (!str(o.tokenURL) || !str(o.clientID) || !str(o.refreshToken) ||
       (o.clientSecret !== undefined && !str(o.clientSecret)) ||
-      (o.scopes !== undefined && !(Array.isArray(o.scopes) && o.scopes.every(str)))) {
+      (o.scopes !== undefined && !(Array.isArray(o.scopes) && o.scopes.every(str))) ||
+      (o.clientAuth !== undefined && !['basic', 'post'].includes(o.clientAuth)) ||
+      (o.clientAuth === 'basic' && !str(o.clientSecret))) {
     throw new OAuth2Error('the OAuth 2.0 credentials are incomplete', {reason: TOKEN_REQUEST_REJECTED});
   }
   return {tokenURL: o.tokenURL, clientID: o.clientID, clientSecret: o.clientSecret,
-    refreshToken: o.refreshToken, scopes: o.scopes};
+    refreshToken: o.refreshToken, scopes: o.scopes, clientAuth: o.clientAuth ?? 'post'};
 }
 
 // When to refresh a token that lives `lifetimeMs`: a third of its life, at most a minute, early.
@@ -171,13 +174,29 @@ async function readLimited(res) {
   return text.length > MAX_RESPONSE_BYTES ? '' : text;
 }
 
-// The body of a refresh_token grant (client_secret_post: the client authenticates in the body,
-// as Google documents it; RFC 6749 §2.3.1 allows it).
-export function refreshRequestBody({clientID, clientSecret, refreshToken, scopes}) {
-  const p = new URLSearchParams({grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientID});
-  if (clientSecret) p.set('client_secret', clientSecret);
+// The body of a refresh_token grant. With clientAuth 'post' (the default: client_secret_post, as
+// Google documents it) the client authenticates in the body; with 'basic' (client_secret_basic)
+// it does in the Authorization header (clientAuthHeaders) and the body carries no client
+// credentials (RFC 6749 §2.3.1: one method per request).
+export function refreshRequestBody({clientID, clientSecret, refreshToken, scopes, clientAuth = 'post'}) {
+  const p = new URLSearchParams({grant_type: 'refresh_token', refresh_token: refreshToken});
+  if (clientAuth !== 'basic') {
+    p.set('client_id', clientID);
+    if (clientSecret) p.set('client_secret', clientSecret);
+  }
   if (scopes?.length) p.set('scope', scopes.join(' '));
   return p.toString();
+}
+
+// application/x-www-form-urlencoded encoding of one value (RFC 6749 Appendix B).
+const formEncode = (value) => new URLSearchParams({v: value}).toString().slice(2);
+
+// The headers that authenticate the client: HTTP Basic for clientAuth 'basic' (RFC 6749 §2.3.1:
+// the client id and secret each form-urlencoded, joined by ':', then base64), none for 'post'.
+export function clientAuthHeaders({clientID, clientSecret, clientAuth = 'post'}) {
+  if (clientAuth !== 'basic') return {};
+  const pair = `${formEncode(clientID)}:${formEncode(clientSecret ?? '')}`;
+  return {Authorization: `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`};
 }
 
 // One token request: resolves to {accessToken, lifetimeMs, refreshToken?} or throws OAuth2Error
@@ -190,7 +209,8 @@ export async function requestToken(credentials, {fetch = tokenEndpointFetch(), t
     res = await fetch(credentials.tokenURL, {
       method: 'POST',
       redirect: 'error',
-      headers: {'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json'},
+      headers: {'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json',
+        ...clientAuthHeaders(credentials)},
       body: refreshRequestBody(credentials),
       signal: AbortSignal.timeout(timeoutMs),
     });

@@ -5,8 +5,8 @@ import {describe, test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawnServer, waitHealthy, stopServer, connectClient, withTimeout} from '../lib/testing.js';
 import {startFakeUpstream} from '../lib/fake_upstream.js';
-import {authorizedFetch, createTokenSource, parseOAuth2Key, refreshDelayMs, refreshRequestBody, requestToken,
-  tokenEndpointFetch, tokenUrlProblem, upstreamAuth} from '../lib/oauth2.js';
+import {authorizedFetch, clientAuthHeaders, createTokenSource, parseOAuth2Key, refreshDelayMs, refreshRequestBody,
+  requestToken, tokenEndpointFetch, tokenUrlProblem, upstreamAuth} from '../lib/oauth2.js';
 import {ADDRESS_REFUSED, addressReason, checkedLookup} from '../lib/addresses.js';
 import http from 'node:http';
 
@@ -82,7 +82,11 @@ describe('oauth2 pure parts', () => {
   });
 
   test('parseOAuth2Key: the sealed JSON shape, a static key, incomplete credentials', () => {
-    assert.deepEqual(parseOAuth2Key(JSON.stringify({oauth2: CREDS})), CREDS);
+    assert.deepEqual(parseOAuth2Key(JSON.stringify({oauth2: CREDS})), {...CREDS, clientAuth: 'post'});
+    assert.equal(parseOAuth2Key(JSON.stringify({oauth2: {...CREDS, clientAuth: 'basic'}})).clientAuth, 'basic');
+    for (const bad of [{...CREDS, clientAuth: 'client_secret_jwt'}, {...CREDS, clientAuth: 'basic', clientSecret: undefined}]) {
+      assert.throws(() => parseOAuth2Key(JSON.stringify({oauth2: bad})), (e) => e.reason === 'TokenRequestRejected');
+    }
     assert.equal(parseOAuth2Key('ya29.static-token'), undefined);
     assert.equal(parseOAuth2Key('{"other": 1}'), undefined);
     assert.throws(() => parseOAuth2Key(JSON.stringify({oauth2: {...CREDS, refreshToken: ''}})),
@@ -101,6 +105,27 @@ describe('oauth2 pure parts', () => {
     const pub = new URLSearchParams(refreshRequestBody({...CREDS, clientSecret: undefined, scopes: undefined}));
     assert.equal(pub.has('client_secret'), false);
     assert.equal(pub.has('scope'), false);
+  });
+
+  test('client_secret_basic: the form-urlencoded id and secret in HTTP Basic, none in the body', () => {
+    const table = [
+      // [clientID, clientSecret, the decoded Basic credentials]
+      ['client-1', SECRET, `client-1:${SECRET}`],
+      ['123.apps.googleusercontent.com', 'GOCSPX-abc', '123.apps.googleusercontent.com:GOCSPX-abc'],
+      ['id with space:colon', 'sé cret+/=&%', 'id+with+space%3Acolon:s%C3%A9+cret%2B%2F%3D%26%25'],
+    ];
+    for (const [clientID, clientSecret, decoded] of table) {
+      const creds = {...CREDS, clientID, clientSecret, clientAuth: 'basic'};
+      const {Authorization} = clientAuthHeaders(creds);
+      assert.match(Authorization, /^Basic [A-Za-z0-9+/]+=*$/);
+      assert.equal(Buffer.from(Authorization.slice(6), 'base64').toString('utf8'), decoded, clientID);
+      const body = Object.fromEntries(new URLSearchParams(refreshRequestBody(creds)));
+      assert.deepEqual(body, {grant_type: 'refresh_token', refresh_token: REFRESH, scope: 'a b'});
+    }
+    for (const creds of [CREDS, {...CREDS, clientAuth: 'post'}]) {
+      assert.deepEqual(clientAuthHeaders(creds), {});
+      assert.equal(new URLSearchParams(refreshRequestBody(creds)).get('client_secret'), SECRET);
+    }
   });
 
   test('requestToken: classifies the answers of RFC 6749 §5', async () => {
@@ -437,6 +462,55 @@ describe('oauth2 token URL addresses, checked as the connection is made', () => 
       await endpoint.close();
     }
   });
+});
+
+// A token endpoint that, like some providers, accepts client_secret_basic only.
+describe('a token endpoint that requires HTTP Basic client authentication', () => {
+  let fake;
+  const CLIENT_ID = 'basic client:1';
+  const CLIENT_SECRET = 'basic-secret/+= 0123456789';
+  before(async () => {
+    fake = await startFakeUpstream({
+      'POST /token': (req) => {
+        const p = new URLSearchParams(req.body);
+        const auth = String(req.headers.authorization ?? '');
+        const [id, secret] = auth.startsWith('Basic ') ?
+          Buffer.from(auth.slice(6), 'base64').toString('utf8').split(':').map((x) =>
+            decodeURIComponent(x.replace(/\+/g, ' '))) : [];
+        // One method per request (RFC 6749 §2.3.1): credentials in the body too are refused.
+        if (id !== CLIENT_ID || secret !== CLIENT_SECRET || p.has('client_secret')) {
+          return {status: 401, json: {error: 'invalid_client'}};
+        }
+        if (p.get('refresh_token') !== REFRESH) return {status: 400, json: {error: 'invalid_grant'}};
+        return {json: {access_token: 'at-basic', token_type: 'Bearer', expires_in: 3600}};
+      },
+    });
+  });
+  after(async () => fake?.close());
+
+  for (const [clientAuth, expected] of [['basic', {available: true}], ['post', {available: false, reason: 'ClientRejected'}],
+    [undefined, {available: false, reason: 'ClientRejected'}]]) {
+    test(`clientAuth ${clientAuth ?? '(absent)'}: ${expected.available ? 'an access token' : expected.reason}`, async () => {
+      fake.clear();
+      const credentials = parseOAuth2Key(JSON.stringify({oauth2: {tokenURL: `${fake.url}/token`, clientID: CLIENT_ID,
+        clientSecret: CLIENT_SECRET, refreshToken: REFRESH, ...(clientAuth ? {clientAuth} : {})}}));
+      const log = recordingLog();
+      const src = createTokenSource({credentials, log, allowHttpLoopback: true});
+      try {
+        await src.start();
+        assert.deepEqual(src.state, expected);
+        if (expected.available) assert.equal(await src.accessToken(), 'at-basic');
+        assert.equal(fake.requests.length, 1);
+        const sent = fake.requests[0];
+        assert.equal(sent.headers['content-type'], 'application/x-www-form-urlencoded');
+        assert.equal(String(sent.headers.authorization ?? '').startsWith('Basic '), clientAuth === 'basic');
+        assert.equal(new URLSearchParams(sent.body).has('client_secret'), clientAuth !== 'basic');
+        assert.ok(!log.lines.join('\n').includes(CLIENT_SECRET));
+      } finally {
+        src.close();
+      }
+    });
+  }
 });
 
 describe('gmail server with OAuth 2.0 credentials', () => {

@@ -1,7 +1,8 @@
 // create apikey NAME --type T --from-literal|--from-file|--from-stdin, or with OAuth 2.0
 // credentials: --oauth2-client-id ID [--oauth2-client-secret-file F] --refresh-token-file F
-// --token-url URL [--scope S]...: secrets go into the request body only; they are never printed,
-// logged or handed to another process, and are read from files (or stdin), not argv.
+// --token-url URL [--scope S]... [--oauth2-client-auth basic|post]: secrets go into the request
+// body only; they are never printed, logged or handed to another process, and are read from files
+// (or stdin), not argv.
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -28,10 +29,11 @@ struct CreateApiKeyOptions {
   std::string refreshTokenFile;
   std::string tokenUrl;
   std::vector<std::string> scopes;
+  std::string clientAuth;  // basic | post; "" = the server's default (post)
 
   bool oauth2() const {
     return !clientId.empty() || !clientSecretFile.empty() || !refreshTokenFile.empty() ||
-           !tokenUrl.empty() || !scopes.empty();
+           !tokenUrl.empty() || !scopes.empty() || !clientAuth.empty();
   }
 };
 
@@ -56,7 +58,8 @@ json oauth2Credentials(const CreateApiKeyOptions& o) {
           ? ""
           : readSecretFile(o.clientSecretFile, "--oauth2-client-secret-file");
   return client::oauth2Spec(o.tokenUrl, o.clientId, secret,
-                            readSecretFile(o.refreshTokenFile, "--refresh-token-file"), o.scopes);
+                            readSecretFile(o.refreshTokenFile, "--refresh-token-file"), o.scopes,
+                            o.clientAuth);
 }
 
 std::string readValue(const CreateApiKeyOptions& o) {
@@ -154,6 +157,10 @@ void registerCreate(CLI::App& app, Session& session, Action& action) {
                   "Read the refresh token from this file (- for standard input)");
   key->add_option("--token-url", opts->tokenUrl, "The provider's token endpoint (https)");
   key->add_option("--scope", opts->scopes, "A scope to ask for on refresh (repeat the flag)");
+  key->add_option("--oauth2-client-auth", opts->clientAuth,
+                  "How the client authenticates to the token endpoint: post (client id and "
+                  "secret in the form body, the default) or basic (HTTP Basic)")
+      ->check(CLI::IsMember({"basic", "post"}));
   key->callback([&session, &action, opts] {
     action = [&session, opts] { return runCreateApiKey(session, *opts); };
   });

@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <iostream>
+#include <map>
 
 #include "api/client/commands.h"
 #include "api/client/oauth2_login.h"
@@ -29,6 +30,7 @@ struct LoginOptions {
   std::vector<std::string> scopes;
   std::string clientId;
   std::string clientSecretFile;
+  std::string clientAuth;  // basic | post; "" = post
   std::string timeout = "5m";
 };
 
@@ -111,10 +113,14 @@ std::string exchangeCode(const LoginOptions& o, const std::string& clientSecret,
   client::ConnectionConfig cfg;
   cfg.server = server;
   client::HttpClient http(cfg);
+  const bool basic = o.clientAuth == model::kClientAuthBasic;
+  std::map<std::string, std::string> headers = {
+      {"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
+  if (basic) headers["Authorization"] = client::basicClientAuthorization(o.clientId, clientSecret);
   client::Response res = http.request(
       "POST", target,
-      client::tokenRequestBody(code, redirectUri, o.clientId, clientSecret, verifier),
-      {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}});
+      client::tokenRequestBody(code, redirectUri, o.clientId, clientSecret, verifier, basic),
+      headers);
   try {
     return client::refreshTokenFrom(res.status, res.body);
   } catch (const std::runtime_error& e) {
@@ -134,6 +140,9 @@ int runLogin(Session& s, const LoginOptions& o) {
   const auto timeout = parseTimeoutFlag(o.timeout, "--timeout");
   const std::string clientSecret =
       o.clientSecretFile.empty() ? "" : readSecretFile(o.clientSecretFile, "--client-secret-file");
+  if (o.clientAuth == model::kClientAuthBasic && clientSecret.empty()) {
+    throw CommandError("error: --client-auth basic needs --client-secret-file");
+  }
 
   // The key's type: the existing key's, else --type.
   ResourceInfo r = s.resolve("apikeys");
@@ -160,7 +169,8 @@ int runLogin(Session& s, const LoginOptions& o) {
   const std::string refreshToken =
       exchangeCode(o, clientSecret, cb.code, redirectUri, pkce.verifier);
 
-  json oauth2 = client::oauth2Spec(o.tokenUrl, o.clientId, clientSecret, refreshToken, o.scopes);
+  json oauth2 = client::oauth2Spec(o.tokenUrl, o.clientId, clientSecret, refreshToken, o.scopes,
+                                   o.clientAuth);
   client::Response res;
   if (exists) {
     res = s.send("PATCH", path, json{{"spec", {{"oauth2", oauth2}}}}.dump(),
@@ -198,6 +208,11 @@ void registerOAuth2(CLI::App& app, Session& session, Action& action) {
                     "Read the client secret from this file (- for standard input); none for a "
                     "public client");
   login->add_option("--scope", opts->scopes, "A scope to ask for (repeat the flag for more)");
+  login
+      ->add_option("--client-auth", opts->clientAuth,
+                   "How the client authenticates to the token endpoint: post (client id and "
+                   "secret in the form body, the default) or basic (HTTP Basic); kept in the key")
+      ->check(CLI::IsMember({"basic", "post"}));
   login->add_option("--type", opts->type, "The MCPType of a new APIKey (e.g. gmail)");
   login->add_option("--timeout", opts->timeout, "How long to wait for the redirect (default 5m)");
   login->callback([&session, &action, opts] {

@@ -6,7 +6,8 @@
 // namespace, and malformed requests. Each attempt must get its 4xx and have no effect, and after
 // each case alice's marker appears in nothing bob could read (responses, tool results, gateway
 // bodies, a watch over his namespace, his instances' logs and events) while alice's instance
-// runs on, untouched, with the same process.
+// runs on, untouched, with the same process. NotificationSinks too: where mcpd may send, which
+// key it signs with, whose status it is, whose sinks bob sees.
 //
 // One mcpd for the whole suite (when the binary runs all cases in one process); every case is
 // self-contained, so a case run alone (ctest) sets up its own.
@@ -15,8 +16,12 @@
 // waiting processes, and alice's and bob's instances are claimed from them (ctest runs the
 // suite both ways, the second under the prefix "warm_pool."). A claimed process got its key
 // over its private channel: the key is then in no /proc/PID/environ at all.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <tuple>
 
@@ -328,7 +334,7 @@ class HostileTenant : public ::testing::Test {
     watch_ = std::make_unique<NamespaceWatch>(
         w_->tenant(w_->bobToken),
         std::vector<std::string>{ns + "/mcpinstances?watch=true", ns + "/events?watch=true",
-                                 ns + "/apikeys?watch=true"});
+                                 ns + "/apikeys?watch=true", ns + "/notificationsinks?watch=true"});
   }
 
   // What bob can read after the case, then the check that none of it holds alice's marker,
@@ -351,6 +357,7 @@ class HostileTenant : public ::testing::Test {
     }
     bob_->request("GET", std::string(kApi) + "/namespaces/bob/events");
     bob_->request("GET", std::string(kApi) + "/namespaces/bob/apikeys");
+    bob_->request("GET", std::string(kApi) + "/namespaces/bob/notificationsinks");
     {
       std::lock_guard lock(seenMu_);
       for (const auto& answer : seen_) {
@@ -1016,6 +1023,120 @@ TEST_F(HostileTenant, OAuth2TokenUrlsAimedElsewhereAreRefusedAndNothingIsStored)
   EXPECT_EQ(w_->hostService->requests(), json::array()) << "the host's loopback service answered";
 }
 
+// This machine's name when every address it resolves to is a loopback one (through /etc/hosts,
+// as on most hosts), else "".
+std::string loopbackHostName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host, nullptr, &hints, &found) != 0) return "";
+  bool loopback = found != nullptr;
+  for (addrinfo* a = found; a; a = a->ai_next) {
+    if (a->ai_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+      loopback = loopback && (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    } else if (a->ai_family == AF_INET6) {
+      loopback = loopback && IN6_IS_ADDR_LOOPBACK(
+                                 &reinterpret_cast<const sockaddr_in6*>(a->ai_addr)->sin6_addr);
+    } else {
+      loopback = false;
+    }
+  }
+  ::freeaddrinfo(found);
+  return loopback ? host : "";
+}
+
+// A TCP port on 127.0.0.1 that never accepts: a connection made to it waits in its backlog, so
+// connected() tells whether anything connected at all (a TLS client that gave up included).
+class LoopbackListener {
+ public:
+  LoopbackListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      throw std::runtime_error("cannot listen on 127.0.0.1");
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~LoopbackListener() { ::close(fd_); }
+  int port() const { return port_; }
+  bool connected() {
+    const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c >= 0) ::close(c);
+    return c >= 0;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// A token URL is checked as written at admission; a name is not resolved there. The instance
+// that fetches it resolves the name and checks every address as it connects: a name of this
+// machine (resolving to loopback) ends in KeyAvailable=False, TokenURLAddressRefused, and no
+// connection to the port it names.
+TEST_F(HostileTenant, OAuth2TokenUrlNamingAHostThatResolvesToLoopbackIsNeverConnectedTo) {
+  Cluster& c = *w_->cluster;
+  const std::string host = loopbackHostName();
+  if (host.empty()) GTEST_SKIP() << "this machine's name does not resolve to loopback only";
+  LoopbackListener endpoint;
+  const std::string refreshToken = "bob-refresh-" + randomHex(12);
+  // The admin probes gmail instances every second (the refusal shows at the next probe).
+  auto patched =
+      c.api().request("PATCH", std::string(kApi) + "/mcptypes/gmail",
+                      R"({"spec":{"healthCheck":{"periodSeconds":1}}})", kMergePatch, 10s);
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  const json key = {
+      {"apiVersion", "minimcp.io/v1alpha1"},
+      {"kind", "APIKey"},
+      {"metadata", {{"name", "oauth-named"}, {"namespace", kBob}}},
+      {"spec",
+       {{"type", "gmail"},
+        {"oauth2",
+         {{"tokenURL", "https://" + host + ":" + std::to_string(endpoint.port()) + "/token"},
+          {"clientID", "bob-client"},
+          {"clientSecret", "bob-secret-" + randomHex(8)},
+          {"refreshToken", refreshToken}}}}}};
+  const std::string keys = std::string(kApi) + "/namespaces/bob/apikeys";
+  auto r = bob_->request("POST", keys, key.dump(), kJson);
+  ASSERT_EQ(r.status, 201) << "a name is not resolved at admission: " << r.body;
+  struct Cleanup {
+    Cluster& c;
+    std::string keys;
+    ~Cleanup() { c.api().request("DELETE", keys + "/oauth-named", "", {}, 10s); }
+  } cleanup{c, keys};
+  r = bob_->request("POST", instancesPath(kBob),
+                    instanceJson(kBob, "named-token-url",
+                                 {{"type", "gmail"}, {"keyRef", {{"name", "oauth-named"}}}})
+                        .dump(),
+                    kJson);
+  ASSERT_EQ(r.status, 201) << r.body;
+  json mi;
+  ASSERT_TRUE(pollUntil(
+      [&] {
+        mi = bobInstance("named-token-url");
+        return conditionOf(mi, "KeyAvailable").value("reason", "") == "TokenURLAddressRefused";
+      },
+      kReadyTimeout))
+      << mi.dump(2) << "\n"
+      << bob_->request("GET", instancePath(kBob, "named-token-url") + "/log").body;
+  EXPECT_EQ(conditionOf(mi, "KeyAvailable").value("status", ""), "False");
+  EXPECT_NE(conditionOf(mi, "KeyAvailable").value("message", "").find("resolves to an address"),
+            std::string::npos)
+      << mi.dump(2);
+  EXPECT_FALSE(endpoint.connected()) << "the instance connected to the token URL's port";
+  // What bob reads in his instance's log: which name resolved to what, and no credential.
+  const std::string log = bob_->request("GET", instancePath(kBob, "named-token-url") + "/log").body;
+  EXPECT_NE(log.find(host + " resolves to 127."), std::string::npos) << log;
+  EXPECT_EQ(log.find(refreshToken), std::string::npos) << log;
+}
+
 TEST_F(HostileTenant, FarDatesAndHugeNumbersAreRefusedAndDeleteNothing) {
   Cluster& c = *w_->cluster;
   const json target = createTarget("far-target");
@@ -1129,6 +1250,381 @@ TEST_F(HostileTenant, ForeignContentTypesAndHugeHeadersAreAnsweredAndWriteNothin
   json now = bobInstance("ct-target");
   ASSERT_FALSE(now.is_null());
   EXPECT_EQ(now["metadata"]["resourceVersion"], target["metadata"]["resourceVersion"]);
+}
+
+// --- 7. NotificationSinks: a URL mcpd sends to, a key it signs with, a status it writes -----
+
+std::string sinksPath(const std::string& ns) {
+  return std::string(kApi) + "/namespaces/" + ns + "/notificationsinks";
+}
+std::string sinkPath(const std::string& ns, const std::string& name) {
+  return sinksPath(ns) + "/" + name;
+}
+
+// A NotificationSink as JSON; `spec` is merged over url + events.
+json sinkJson(const std::string& ns, const std::string& name, const json& spec) {
+  json s = {{"url", "https://hooks.bob.invalid/" + name}, {"events", {"InstanceFailed"}}};
+  if (spec.is_object()) s.merge_patch(spec);
+  return {{"apiVersion", "minimcp.io/v1alpha1"},
+          {"kind", "NotificationSink"},
+          {"metadata", {{"name", name}, {"namespace", ns}}},
+          {"spec", s}};
+}
+
+// The sink as stored (read as admin), or null.
+json storedSink(Cluster& c, const std::string& ns, const std::string& name) {
+  auto r = c.api().request("GET", sinkPath(ns, name), "", {}, 10s);
+  if (r.status == 404) return nullptr;
+  if (r.status != 200) throw std::runtime_error("GET sink " + name + ": " + r.body);
+  return json::parse(r.body);
+}
+
+void deleteSinks(Cluster& c, const std::string& ns, const std::vector<std::string>& names) {
+  for (const auto& name : names) c.api().request("DELETE", sinkPath(ns, name), "", {}, 10s);
+}
+
+// The audit log's records (DATA_DIR/audit.log, one JSON object a line).
+std::vector<json> auditRecords(World& w) {
+  std::vector<json> out;
+  std::istringstream in(testing::readFileOr(w.dataDir() + "/audit.log"));
+  for (std::string line; std::getline(in, line);) {
+    json record = json::parse(line, nullptr, false);
+    if (!record.is_discarded()) out.push_back(std::move(record));
+  }
+  return out;
+}
+
+// A sink is the tenant's way to make mcpd send requests: aimed at mcpd's own host, a network
+// beside it or the cloud's metadata service, in every spelling an HTTP client reads as such an
+// address, it is refused on create, on apply and on update, and nothing is stored or sent.
+TEST_F(HostileTenant, NotificationSinkUrlsAimedAtTheHostOrItsNetworksAreRefusedAndNothingIsStored) {
+  Cluster& c = *w_->cluster;
+  const std::string port = std::to_string(w_->hostService->port());
+  std::vector<std::string> urls = {
+      // The host's loopback service (mcpd runs without --notification-allow-loopback).
+      "https://127.0.0.1:" + port + "/hook",
+      "http://127.0.0.1:" + port + "/hook",
+      "https://127.0.0.2:" + port + "/hook",
+      "https://localhost:" + port + "/hook",
+      "https://evil.localhost:" + port + "/hook",
+      "https://localhost.:" + port + "/hook",
+      "https://127.0.0.1.:" + port + "/hook",
+      "https://[::1]:" + port + "/hook",
+      "https://0.0.0.0:" + port + "/hook",
+      "https://[::]:" + port + "/hook",
+      // IPv4-mapped, -compatible, NAT64 and 6to4 spellings of loopback and metadata addresses.
+      "https://[::ffff:127.0.0.1]:" + port + "/hook",
+      "https://[::ffff:7f00:1]:" + port + "/hook",
+      "https://[::127.0.0.1]:" + port + "/hook",
+      "https://[::ffff:169.254.169.254]/latest/meta-data/",
+      "https://[::ffff:a9fe:a9fe]/latest/meta-data/",
+      "https://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+      "https://[2002:7f00:1::]:" + port + "/hook",
+      // Decimal, octal, hexadecimal, short and percent-encoded forms of 127.0.0.1.
+      "https://2130706433:" + port + "/hook",
+      "https://017700000001:" + port + "/hook",
+      "https://0x7f000001:" + port + "/hook",
+      "https://0x7f.1:" + port + "/hook",
+      "https://0177.0.0.1:" + port + "/hook",
+      "https://127.1:" + port + "/hook",
+      "https://%31%32%37.0.0.1:" + port + "/hook",
+      // Cloud metadata services and private networks.
+      "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+      "https://169.254.169.254/latest/api/token",
+      "https://metadata.google.internal/computeMetadata/v1/",
+      "https://[fe80::a9fe:a9fe]/hook",
+      "https://[fd00:ec2::254]/latest/meta-data/",
+      "https://10.0.0.1/hook",
+      "https://172.16.0.1/hook",
+      "https://192.168.1.1/hook",
+      "https://100.64.0.1/hook",
+      "https://printer.local/hook",
+      // Other schemes, credentials in the URL, plain http to a public host.
+      "gopher://127.0.0.1:6379/_FLUSHALL",
+      "file:///proc/self/environ",
+      "https://user:pw@hooks.example.com/hook",
+      "http://hooks.example.com/hook",
+  };
+  // The machine's own name, when it is a single label (it resolves to loopback through
+  // /etc/hosts here): not a fully qualified public name.
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0 &&
+      std::string(host).find('.') == std::string::npos && host[0] != '\0') {
+    urls.push_back("https://" + std::string(host) + ":" + port + "/hook");
+  }
+  for (size_t i = 0; i < urls.size(); ++i) {
+    SCOPED_TRACE(urls[i]);
+    const std::string name = "url-" + std::to_string(i);
+    // Subscribed to what happens now (b1 expires within 2h): had it been stored, it would send.
+    const json sink = sinkJson(kBob, name,
+                               {{"url", urls[i]},
+                                {"events", {"InstanceExpiring", "InstanceFailed"}},
+                                {"notifyBefore", "2h"}});
+    auto r = bob_->request("POST", sinksPath(kBob), sink.dump(), kJson);
+    EXPECT_TRUE(refused(r, {422}, "spec.url"));
+    EXPECT_TRUE(storedSink(c, kBob, name).is_null()) << "stored";
+    r = bob_->request("PATCH", sinkPath(kBob, name) + "?fieldManager=bob", sink.dump(),
+                      {{"Content-Type", "application/apply-patch+yaml"}});
+    EXPECT_TRUE(refused(r, {422}, "spec.url")) << "server-side apply";
+    EXPECT_TRUE(storedSink(c, kBob, name).is_null()) << "stored by apply";
+  }
+
+  // A sink of bob's with a public URL is accepted; moving it to the host is not, by any verb.
+  auto r = bob_->request("POST", sinksPath(kBob), sinkJson(kBob, "moving", {}).dump(), kJson);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const json before = storedSink(c, kBob, "moving");
+  const std::string loopback = "https://127.0.0.1:" + port + "/hook";
+  EXPECT_TRUE(refused(bob_->request("PATCH", sinkPath(kBob, "moving"),
+                                    json({{"spec", {{"url", loopback}}}}).dump(), kMergePatch),
+                      {422}, "spec.url"));
+  EXPECT_TRUE(refused(
+      bob_->request("PATCH", sinkPath(kBob, "moving"),
+                    json::array({{{"op", "replace"},
+                                  {"path", "/spec/url"},
+                                  {"value", "https://[::ffff:169.254.169.254]/latest/meta-data/"}}})
+                        .dump(),
+                    kJsonPatch),
+      {422}, "spec.url"));
+  json put = before;
+  put["metadata"].erase("resourceVersion");
+  put["spec"]["url"] = "https://2130706433:" + port + "/hook";
+  EXPECT_TRUE(refused(bob_->request("PUT", sinkPath(kBob, "moving"), put.dump(), kJson), {422},
+                      "spec.url"));
+  // (The notifier writes the sink's status meanwhile: its generation tells spec changes.)
+  const json after = storedSink(c, kBob, "moving");
+  EXPECT_EQ(after["metadata"]["generation"], before["metadata"]["generation"]);
+  EXPECT_EQ(after["spec"], before["spec"]);
+  deleteSinks(c, kBob, {"moving"});
+  EXPECT_EQ(w_->hostService->requests(), json::array()) << "the host's loopback service answered";
+}
+
+// spec.signingKeyRef names an APIKey in the sink's own namespace and nowhere else: a namespace
+// beside the name is dropped (or, with fieldValidation=Strict, refused), a name with a path in it
+// is refused, and the name of alice's key resolves in bob's namespace, where it does not exist.
+// mcpd decrypts bob's keys only for bob's sinks (its audit log says which key it opened for
+// which sink), and none of alice's.
+TEST_F(HostileTenant, NotificationSinkSigningKeyRefResolvesOnlyInTheSinksNamespace) {
+  Cluster& c = *w_->cluster;
+  // A key only alice has, with her marker in it.
+  auto created = c.mcpd().mcpctl(
+      {"create", "apikey", "alice-hook", "-n", kAlice, "--type", "webhook", "--from-stdin"},
+      "hook-" + w_->aliceMarker);
+  ASSERT_EQ(created.exitCode, 0) << created.err;
+  struct Cleanup {
+    Cluster& c;
+    ~Cleanup() {
+      deleteSinks(c, kBob, {"sig-foreign", "sig-ns"});
+      c.api().request("DELETE", std::string(kApi) + "/namespaces/alice/apikeys/alice-hook", "", {},
+                      10s);
+    }
+  } cleanup{c};
+
+  // Names that try to leave bob's namespace: refused, naming the field.
+  for (const char* name : {"alice/alice-hook", "../alice/alice-hook", "alice:alice-hook",
+                           "alice%2Falice-hook", "ALICE-HOOK", ""}) {
+    SCOPED_TRACE(name);
+    const json sink = sinkJson(kBob, "sig-path", {{"signingKeyRef", {{"name", name}}}});
+    auto r = bob_->request("POST", sinksPath(kBob), sink.dump(), kJson);
+    EXPECT_TRUE(refused(r, {422}, "spec.signingKeyRef.name"));
+    EXPECT_TRUE(storedSink(c, kBob, "sig-path").is_null()) << "stored";
+  }
+  // A namespace (or uid) beside the name: Strict refuses it, naming it; nothing is stored.
+  const json foreignRef = {{"name", "k"}, {"namespace", kAlice}, {"uid", "alice-k"}};
+  auto r = bob_->request("POST", sinksPath(kBob) + "?fieldValidation=Strict",
+                         sinkJson(kBob, "sig-ns", {{"signingKeyRef", foreignRef}}).dump(), kJson);
+  EXPECT_TRUE(refused(r, {400}, "spec.signingKeyRef.namespace"));
+  EXPECT_TRUE(storedSink(c, kBob, "sig-ns").is_null()) << "stored";
+
+  // By default (Warn) the namespace is dropped with a warning: the sink signs with bob's own k.
+  // Both sinks hear of b1 expiring within their lead (distinct leads: one occurrence each).
+  r = bob_->request(
+      "POST", sinksPath(kBob),
+      sinkJson(
+          kBob, "sig-ns",
+          {{"signingKeyRef", foreignRef}, {"events", {"InstanceExpiring"}}, {"notifyBefore", "3h"}})
+          .dump(),
+      kJson);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_NE(r.headers["warning"].find("spec.signingKeyRef.namespace"), std::string::npos)
+      << "no warning for the dropped namespace";
+  EXPECT_EQ(storedSink(c, kBob, "sig-ns")["spec"]["signingKeyRef"], json({{"name", "k"}}));
+  // The name of alice's key is a name in bob's namespace.
+  r = bob_->request("POST", sinksPath(kBob),
+                    sinkJson(kBob, "sig-foreign",
+                             {{"signingKeyRef", {{"name", "alice-hook"}}},
+                              {"events", {"InstanceExpiring"}},
+                              {"notifyBefore", "2h"}})
+                        .dump(),
+                    kJson);
+  ASSERT_EQ(r.status, 201) << r.body;
+
+  // What bob reads of his sinks: the foreign one cannot sign (its key is not in his namespace).
+  json foreign;
+  ASSERT_TRUE(pollUntil(
+      [&] {
+        auto got = bob_->request("GET", sinkPath(kBob, "sig-foreign"));
+        foreign = json::parse(got.body, nullptr, false);
+        return !foreign.is_discarded() &&
+               !foreign.value("status", json::object()).value("lastError", json::object()).empty();
+      },
+      40s))
+      << foreign.dump(2) << "\n"
+      << c.mcpd().log();
+  const std::string error = foreign["status"]["lastError"].value("message", "");
+  EXPECT_NE(error.find("signing key"), std::string::npos) << error;
+  EXPECT_NE(error.find("not found in namespace \"bob\""), std::string::npos) << error;
+  // mcpd opened bob's k for sig-ns, and never one of alice's keys for a sink of bob's.
+  std::vector<json> records;
+  EXPECT_TRUE(pollUntil(
+      [&] {
+        records = auditRecords(*w_);
+        return std::any_of(records.begin(), records.end(), [](const json& a) {
+          return a.value("sink", "") == "bob/sig-ns" && a.value("apikey", "") == "bob/k";
+        });
+      },
+      40s))
+      << json(records).dump(2);
+  for (const json& a : records) {
+    const std::string sink = a.value("sink", "");
+    const std::string key = a.value("apikey", "");
+    EXPECT_FALSE(sink.starts_with("bob/") && !key.starts_with("bob/")) << a.dump();
+    EXPECT_NE(key, "alice/alice-hook") << a.dump();
+  }
+  bob_->request("GET", sinkPath(kBob, "sig-ns"));
+}
+
+// A sink's status is the notifier's: bob writes none of it (its last delivery, its last error,
+// what is pending), by any verb; through the main resource it is dropped.
+TEST_F(HostileTenant, NotificationSinkStatusWritesAreForbidden) {
+  Cluster& c = *w_->cluster;
+  auto r = bob_->request("POST", sinksPath(kBob), sinkJson(kBob, "st-sink", {}).dump(), kJson);
+  ASSERT_EQ(r.status, 201) << r.body;
+  struct Cleanup {
+    Cluster& c;
+    ~Cleanup() { deleteSinks(c, kBob, {"st-sink"}); }
+  } cleanup{c};
+  const json forged = {{"lastDelivery",
+                        {{"time", "2030-01-01T00:00:00Z"},
+                         {"id", "forged"},
+                         {"type", "io.minimcp.instance.failed"},
+                         {"attempts", 1},
+                         {"statusCode", 204}}},
+                       {"lastError", {{"message", "forged by bob"}}},
+                       {"pending", 0}};
+  const std::string status = sinkPath(kBob, "st-sink") + "/status";
+  json before = storedSink(c, kBob, "st-sink");
+  json put = before;
+  put["status"] = forged;
+  EXPECT_TRUE(refused(bob_->request("PUT", status, put.dump(), kJson), {403}));
+  EXPECT_TRUE(refused(
+      bob_->request("PATCH", status, json({{"status", forged}}).dump(), kMergePatch), {403}));
+  EXPECT_TRUE(refused(bob_->request("PATCH", status,
+                                    json::array({{{"op", "add"},
+                                                  {"path", "/status/lastDelivery"},
+                                                  {"value", forged["lastDelivery"]}}})
+                                        .dump(),
+                                    kJsonPatch),
+                      {403}));
+  EXPECT_TRUE(refused(bob_->request("PATCH", status + "?fieldManager=bob",
+                                    json({{"apiVersion", "minimcp.io/v1alpha1"},
+                                          {"kind", "NotificationSink"},
+                                          {"metadata", {{"name", "st-sink"}}},
+                                          {"status", forged}})
+                                        .dump(),
+                                    {{"Content-Type", "application/apply-patch+yaml"}}),
+                      {403}));
+  // Status through the main resource is dropped there, whatever the answer.
+  bob_->request("PATCH", sinkPath(kBob, "st-sink"), json({{"status", forged}}).dump(), kMergePatch);
+  bob_->request("PUT", sinkPath(kBob, "st-sink"), put.dump(), kJson);
+  const json after = storedSink(c, kBob, "st-sink");
+  const json st = after.value("status", json::object());
+  EXPECT_FALSE(st.contains("lastDelivery")) << after.dump(2);
+  EXPECT_EQ(st.dump().find("forged"), std::string::npos) << after.dump(2);
+}
+
+// Alice's sinks (whose URL may be a secret: a Slack webhook URL is one) are not bob's to list,
+// read, watch, change or delete, and bob cannot put a sink into alice's namespace, where it
+// would hear of alice's instances.
+TEST_F(HostileTenant, AlicesNotificationSinksAreNeitherReadableNorWritableByBob) {
+  Cluster& c = *w_->cluster;
+  client::HttpClient alice(w_->tenant(w_->aliceToken));
+  const json aliceSink =
+      sinkJson(kAlice, "alice-hooks",
+               {{"url", "https://hooks.example.com/services/T0/B0/" + w_->aliceMarker},
+                {"events", {"InstanceFailed"}}});
+  auto created = alice.request("POST", sinksPath(kAlice), aliceSink.dump(), kJson, 10s);
+  ASSERT_EQ(created.status, 201) << created.body;
+  struct Cleanup {
+    Cluster& c;
+    ~Cleanup() { deleteSinks(c, kAlice, {"alice-hooks", "bobs-ear", "bobs-apply"}); }
+  } cleanup{c};
+  const json before = storedSink(c, kAlice, "alice-hooks");
+  const std::string mine = sinkPath(kAlice, "alice-hooks");
+  json put = before;
+  put["spec"]["url"] = "https://hooks.bob.invalid/stolen";
+  struct Attempt {
+    std::string method, target, body;
+    std::map<std::string, std::string> headers;
+    std::set<int> codes;
+  };
+  const std::vector<Attempt> attempts = {
+      {"GET", sinksPath(kAlice), "", {}, {403}},
+      {"GET", sinksPath(kAlice) + "?watch=true", "", {}, {403}},
+      {"GET",
+       sinksPath(kAlice),
+       "",
+       {{"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}},
+       {403}},
+      {"GET", std::string(kApi) + "/notificationsinks", "", {}, {403}},
+      {"GET", std::string(kApi) + "/notificationsinks?watch=true", "", {}, {403}},
+      {"GET", mine, "", {}, {403, 404}},
+      {"GET", mine + "/status", "", {}, {403, 404}},
+      {"PUT", mine, put.dump(), kJson, {403, 404}},
+      {"PATCH",
+       mine,
+       R"({"spec":{"url":"https://hooks.bob.invalid/stolen"}})",
+       kMergePatch,
+       {403, 404}},
+      {"PATCH",
+       mine + "/status",
+       R"({"status":{"lastError":{"message":"x"}}})",
+       kMergePatch,
+       {403, 404}},
+      {"DELETE", mine, "", {}, {403, 404}},
+      {"DELETE", sinksPath(kAlice), "", {}, {403, 404, 405}},
+      {"POST", sinksPath(kAlice), sinkJson(kAlice, "bobs-ear", {}).dump(), kJson, {403, 404}},
+      {"PATCH",
+       sinkPath(kAlice, "bobs-apply") + "?fieldManager=bob",
+       sinkJson(kAlice, "bobs-apply", {}).dump(),
+       {{"Content-Type", "application/apply-patch+yaml"}},
+       {403, 404}},
+      // Bob's own path with alice's namespace in the body.
+      {"POST", sinksPath(kBob), sinkJson(kAlice, "bobs-ear", {}).dump(), kJson, {400, 403, 422}},
+  };
+  for (const auto& a : attempts) {
+    SCOPED_TRACE(a.method + " " + a.target);
+    auto r = bob_->request(a.method, a.target, a.body, a.headers);
+    EXPECT_TRUE(a.codes.count(r.status)) << r.status << " " << r.body;
+  }
+  EXPECT_TRUE(storedSink(c, kAlice, "bobs-ear").is_null());
+  EXPECT_TRUE(storedSink(c, kAlice, "bobs-apply").is_null());
+  EXPECT_TRUE(storedSink(c, kBob, "bobs-ear").is_null());
+  json review = {{"apiVersion", "authorization.k8s.io/v1"},
+                 {"kind", "SelfSubjectAccessReview"},
+                 {"spec",
+                  {{"resourceAttributes",
+                    {{"namespace", kAlice},
+                     {"verb", "list"},
+                     {"group", "minimcp.io"},
+                     {"resource", "notificationsinks"}}}}}};
+  auto rev = bob_->request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                           review.dump(), kJson);
+  ASSERT_EQ(rev.status, 201) << rev.body;
+  EXPECT_EQ(json::parse(rev.body)["status"].value("allowed", true), false) << rev.body;
+  const json after = storedSink(c, kAlice, "alice-hooks");
+  EXPECT_EQ(after["metadata"]["generation"], before["metadata"]["generation"]);
+  EXPECT_EQ(after["spec"], before["spec"]);
+  EXPECT_EQ(after["metadata"]["uid"], before["metadata"]["uid"]) << "deleted and created again";
 }
 
 }  // namespace

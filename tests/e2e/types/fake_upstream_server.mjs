@@ -6,9 +6,11 @@
 //
 // KIND-oauth2 is the fake API that accepts only live access tokens, next to a fake OAuth 2.0
 // provider issuing them: POST /token (refresh_token grant, and authorization_code with PKCE
-// S256), GET /authorize (consents at once: 302 to redirect_uri with a code and the state).
+// S256; the client authenticates in the body or with HTTP Basic), GET /authorize (consents at
+// once: 302 to redirect_uri with a code and the state).
 // Access tokens live FAKE_TOKEN_TTL_S seconds (3). GET /__fake/oauth2 tells the test the client
-// secret and refresh token to store, how many access tokens it issued and which;
+// secret and refresh token to store, how many access tokens it issued and which, and how the
+// client authenticated its refresh grants (clientAuth: {basic, post});
 // POST /__fake/oauth2/revoke revokes every refresh token.
 //
 // Prints one line {"url": "http://127.0.0.1:PORT"} once it listens. Every request
@@ -114,6 +116,7 @@ const provider = {
   codes: new Map(), // code -> {challenge, redirectUri}
   revoked: false,
   refreshGrants: 0,
+  clientAuth: {basic: 0, post: 0}, // refresh grants by how the client authenticated
   codeGrants: 0,
 };
 
@@ -129,14 +132,32 @@ function issue(refreshToken) {
     ...(refreshToken ? {refresh_token: refreshToken} : {})}};
 }
 
+// The client's credentials, as RFC 6749 §2.3.1 allows them: HTTP Basic (client_secret_basic:
+// the form-urlencoded id and secret) or in the body (client_secret_post); both at once is refused.
+function clientOf(req, p) {
+  const auth = String(req.headers.authorization ?? '');
+  if (!auth.startsWith('Basic ')) return {id: p.get('client_id'), secret: p.get('client_secret'), method: 'post'};
+  if (p.has('client_secret')) return {};
+  const pair = Buffer.from(auth.slice(6), 'base64').toString('utf8');
+  const colon = pair.indexOf(':');
+  const decode = (s) => decodeURIComponent(s.replace(/\+/g, ' '));
+  try {
+    return {id: decode(pair.slice(0, colon)), secret: decode(pair.slice(colon + 1)), method: 'basic'};
+  } catch {
+    return {};
+  }
+}
+
 function tokenEndpoint(req) {
   const p = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
-  if (p.get('client_id') !== provider.clientId || p.get('client_secret') !== provider.clientSecret) {
+  const client = clientOf(req, p);
+  if (!client.method || client.id !== provider.clientId || client.secret !== provider.clientSecret) {
     return tokenError(401, 'invalid_client');
   }
   if (p.get('grant_type') === 'refresh_token') {
     if (provider.revoked || !provider.refreshTokens.has(p.get('refresh_token'))) return tokenError(400, 'invalid_grant');
     provider.refreshGrants++;
+    provider.clientAuth[client.method]++;
     return issue();
   }
   if (p.get('grant_type') === 'authorization_code') {
@@ -190,7 +211,7 @@ const oauth2Routes = (kind) => ({
   'GET /authorize': authorize,
   'GET /__fake/oauth2': () => ({json: {clientId: provider.clientId, clientSecret: provider.clientSecret,
     refreshTokens: [...provider.refreshTokens], issued: provider.issued, refreshGrants: provider.refreshGrants,
-    codeGrants: provider.codeGrants, revoked: provider.revoked}}),
+    codeGrants: provider.codeGrants, revoked: provider.revoked, clientAuth: provider.clientAuth}}),
   'POST /__fake/oauth2/revoke': () => {
     provider.revoked = true;
     return {json: {revoked: true}};

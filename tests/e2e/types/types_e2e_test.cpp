@@ -659,7 +659,8 @@ TEST(TypesE2E, GmailWithOAuth2CredentialsRefreshesItsTokensAndReportsARevokedRef
 // figma, github and slack take the same OAuth 2.0 credentials as gmail (Figma OAuth apps, GitHub
 // App user tokens and Slack token rotation all hand out refresh tokens): each instance keeps
 // its access token fresh and sends it as Bearer to an API that accepts only live tokens, never
-// the credentials themselves; a revoked refresh token ends in KeyAvailable=False.
+// the credentials themselves; a revoked refresh token ends in KeyAvailable=False. Slack's key
+// says clientAuth: basic, and its refresh grants authenticate with HTTP Basic only.
 TEST(TypesE2E, FigmaGithubAndSlackRefreshTheirOAuth2AccessTokensAndReportARevokedRefreshToken) {
   testing::TempDir dir("types-oauth2-all");
   struct Case {
@@ -698,10 +699,14 @@ TEST(TypesE2E, FigmaGithubAndSlackRefreshTheirOAuth2AccessTokensAndReportARevoke
       spec["env"].push_back({{"name", "OAUTH2_ALLOW_HTTP_LOOPBACK"}, {"value", "true"}});
       spec["healthCheck"]["periodSeconds"] = 1;
     });
+    // Slack's key authenticates its client with HTTP Basic (client_secret_basic), the others
+    // say post (the default) outright.
+    const std::string clientAuth = k.type.type == "slack" ? "basic" : "post";
     auto created = c.mcpd().mcpctl(
         {"create", "apikey", k.type.type + "-key", "-n", kNs, "--type", k.type.type, "--token",
          token, "--oauth2-client-id", "e2e-client", "--oauth2-client-secret-file", secretFile,
-         "--refresh-token-file", "-", "--token-url", k.fake->url() + "/token"},
+         "--refresh-token-file", "-", "--token-url", k.fake->url() + "/token",
+         "--oauth2-client-auth", clientAuth},
         provider["refreshTokens"].at(0).get<std::string>() + "\n");
     ASSERT_EQ(created.exitCode, 0) << created.out << created.err;
     applyOk(c, instanceYaml(k.type, k.fake->url() + k.type.endpointSuffix));
@@ -737,6 +742,11 @@ TEST(TypesE2E, FigmaGithubAndSlackRefreshTheirOAuth2AccessTokensAndReportARevoke
       EXPECT_EQ(r["headers"].dump().find(provider.value("clientSecret", "-")), std::string::npos);
     }
     EXPECT_GE(apiCalls, 2);
+    // Every refresh grant authenticated the client as its key says.
+    const json& auth = provider["clientAuth"];
+    const bool basic = k.type.type == "slack";
+    EXPECT_GE(auth.value(basic ? "basic" : "post", 0), 3) << auth;
+    EXPECT_EQ(auth.value(basic ? "post" : "basic", -1), 0) << auth;
   }
 
   // Each provider revokes its refresh tokens: KeyAvailable=False, no secret shown anywhere.

@@ -59,6 +59,12 @@ TEST(TokenExchange, BodyAndAnswer) {
             "grant_type=authorization_code&code=c%2F1"
             "&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcallback&client_id=id&code_verifier=v");
   EXPECT_THAT(tokenRequestBody("c", "r", "id", "s3cret", "v"), HasSubstr("&client_secret=s3cret"));
+  // client_secret_basic: the credentials go in the header, none in the body.
+  EXPECT_EQ(tokenRequestBody("c", "r", "id", "s3cret", "v", true),
+            "grant_type=authorization_code&code=c&redirect_uri=r&code_verifier=v");
+  EXPECT_EQ(basicClientAuthorization("id", "s3cret"), "Basic aWQ6czNjcmV0");  // "id:s3cret"
+  // Each part form-urlencoded first (RFC 6749 §2.3.1): "a%3Ab:s%2F%2B%20" in base64.
+  EXPECT_EQ(basicClientAuthorization("a:b", "s/+ "), "Basic YSUzQWI6cyUyRiUyQiUyMA==");
 
   EXPECT_EQ(refreshTokenFrom(200, R"({"access_token":"a","refresh_token":"1//r","expires_in":3})"),
             "1//r");
@@ -92,6 +98,8 @@ TEST(Oauth2Spec, OmitsWhatIsNotGiven) {
   auto full = oauth2Spec("https://t", "id", "s", "r", {"a"});
   EXPECT_EQ(full["clientSecret"], "s");
   EXPECT_EQ(full["scopes"], nlohmann::json({"a"}));
+  EXPECT_FALSE(full.contains("clientAuth"));
+  EXPECT_EQ(oauth2Spec("https://t", "id", "s", "r", {}, "basic")["clientAuth"], "basic");
 }
 
 }  // namespace

@@ -320,6 +320,26 @@ TEST_F(APIKeyStrategyTest, OAuth2CredentialsAreSealedWholeAndDescribedInStatus) 
   EXPECT_EQ(served["status"]["oauth2"]["clientID"], "123.apps.googleusercontent.com");
 }
 
+TEST_F(APIKeyStrategyTest, OAuth2ClientAuthIsSealedWithTheCredentialsAndShownInStatus) {
+  for (const char* how : {"basic", "post"}) {
+    SCOPED_TRACE(how);
+    json obj = oauth2Manifest(std::string("k-") + how);
+    obj["spec"]["oauth2"]["clientAuth"] = how;
+    json stored = create(obj);
+    EXPECT_EQ(stored["status"]["oauth2"]["clientAuth"], how);
+    const json opened = json::parse(crypto::open(
+        ring_, stored["sealed"]["value"].get<std::string>(), std::string("alice/k-") + how + "/1"));
+    EXPECT_EQ(opened["oauth2"]["clientAuth"], how);
+  }
+  // Absent stays absent (post): the credentials sealed before the field existed are unchanged.
+  json stored = create(oauth2Manifest("k-default"));
+  EXPECT_FALSE(stored["status"]["oauth2"].contains("clientAuth"));
+  // Changing only clientAuth is a new version (the instance must learn it).
+  json basic = oauth2Manifest("k-default");
+  basic["spec"]["oauth2"]["clientAuth"] = "basic";
+  EXPECT_EQ(update(basic)["status"]["version"], 2);
+}
+
 TEST_F(APIKeyStrategyTest, OAuth2ReappliedIsNoNewVersionANewRefreshTokenIs) {
   json first = create(oauth2Manifest("k"));
   clock_.advance(1h);
@@ -384,6 +404,17 @@ TEST_F(APIKeyStrategyTest, OAuth2ValidationNamesTheFieldAndNeverEchoesASecret) {
        "spec.oauth2.accessToken", "FieldValueNotSupported"},
       {"not an object", [](json& o) { o["spec"]["oauth2"] = kRefreshToken; }, "spec.oauth2",
        "FieldValueInvalid"},
+      {"client auth unknown",
+       [](json& o) { o["spec"]["oauth2"]["clientAuth"] = "client_secret_jwt"; },
+       "spec.oauth2.clientAuth", "FieldValueNotSupported"},
+      {"client auth not a string", [](json& o) { o["spec"]["oauth2"]["clientAuth"] = true; },
+       "spec.oauth2.clientAuth", "FieldValueInvalid"},
+      {"basic without a secret",
+       [](json& o) {
+         o["spec"]["oauth2"]["clientAuth"] = "basic";
+         o["spec"]["oauth2"].erase("clientSecret");
+       },
+       "spec.oauth2.clientAuth", "FieldValueInvalid"},
   };
   for (const auto& c : cases) {
     json obj = oauth2Manifest("k");

@@ -10,6 +10,7 @@
 #include "api/client/http_client.h"
 #include "api/model/strategy.h"
 #include "tests/e2e/cli/mcpd_process.h"
+#include "tests/e2e/reconciler/reconciler_e2e.h"
 
 namespace minimcp {
 namespace {
@@ -422,6 +423,52 @@ TEST_F(KubectlTest, VersionWithoutSkewWarning) {
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("Server Version: v1.32."), std::string::npos) << r.out;
   EXPECT_EQ(r.err.find("WARNING"), std::string::npos) << r.err;
+}
+
+// With the reconciler running: the controller's status writes show in managedFields as an Update
+// through subresource "status", and a GitOps tool's later server-side apply of the same instance
+// does not conflict with them.
+TEST(KubectlReconciledTest, ControllerStatusWritesShowAsAStatusManager) {
+  if (access(kKubectl, X_OK) != 0) GTEST_SKIP() << kKubectl << " is not installed";
+  e2e::Cluster c;
+  testing::TempDir cache("kubectl-cache");
+  auto kubectl = [&](std::vector<std::string> args, const std::string& in = "") {
+    std::vector<std::string> argv = {kKubectl, "--kubeconfig", c.mcpd().kubeconfig(), "--cache-dir",
+                                     cache.path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::runCommand(argv, in, std::chrono::seconds(45));
+  };
+  auto apply = [&](const std::string& ttl) {
+    return kubectl({"apply", "--server-side", "--field-manager=gitops", "-f", "-"},
+                   "apiVersion: minimcp.io/v1alpha1\nkind: MCPInstance\nmetadata:\n  name: "
+                   "managed\n  namespace: default\nspec:\n  type: echo\n  ttl: " +
+                       ttl + "\n");
+  };
+  auto applied = apply("1h");
+  ASSERT_EQ(applied.exitCode, 0) << applied.err;
+  auto running = kubectl({"wait", "--for=jsonpath={.status.phase}=Running", "mi/managed", "-n",
+                          "default", "--timeout=30s"});
+  ASSERT_EQ(running.exitCode, 0) << running.out << running.err << c.mcpd().log();
+
+  auto shown =
+      kubectl({"get", "mi", "managed", "-n", "default", "-o", "json", "--show-managed-fields"});
+  ASSERT_EQ(shown.exitCode, 0) << shown.err;
+  json status;
+  for (const auto& e : json::parse(shown.out)["metadata"]["managedFields"]) {
+    if (e.value("subresource", "") == "status") status = e;
+  }
+  ASSERT_TRUE(status.is_object()) << shown.out;
+  EXPECT_EQ(status["manager"], "mcpd-controller");
+  EXPECT_EQ(status["operation"], "Update");
+  EXPECT_EQ(status["fieldsType"], "FieldsV1");
+  EXPECT_TRUE(status["fieldsV1"]["f:status"].contains("f:phase")) << shown.out;
+  auto yaml =
+      kubectl({"get", "mi", "managed", "-n", "default", "-o", "yaml", "--show-managed-fields"});
+  EXPECT_NE(yaml.out.find("subresource: status"), std::string::npos) << yaml.out;
+
+  auto again = apply("2h");
+  ASSERT_EQ(again.exitCode, 0) << again.err;
+  EXPECT_EQ(c.instance("managed")["spec"]["ttl"], "2h");
 }
 
 }  // namespace

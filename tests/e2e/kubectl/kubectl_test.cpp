@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "api/client/http_client.h"
 #include "api/model/strategy.h"
@@ -412,6 +413,37 @@ TEST_F(KubectlTest, AuthCanIAndWhoamiForAdminAndNamespaceTokens) {
     EXPECT_EQ(r.exitCode, c.allowed ? 0 : 1) << what << r.err;
     EXPECT_EQ(r.out.rfind(c.allowed ? "yes" : "no", 0), 0u) << what << r.out;
   }
+  // --list: the rules a SelfSubjectRulesReview answers, as kubectl prints them.
+  auto lineOf = [](const std::string& out, const std::string& start) {
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(start, 0) == 0) return line;
+    }
+    return std::string();
+  };
+  auto adminList = kubectl({"auth", "can-i", "--list", "-n", "can-alice"});
+  ASSERT_EQ(adminList.exitCode, 0) << adminList.err;
+  EXPECT_NE(lineOf(adminList.out, "*.* ").find("[*]"), std::string::npos) << adminList.out;
+  auto own = as({"auth", "can-i", "--list", "-n", "can-alice"});
+  ASSERT_EQ(own.exitCode, 0) << own.err;
+  const std::string instances = lineOf(own.out, "mcpinstances.minimcp.io ");
+  EXPECT_NE(instances.find("[get list watch create update patch delete connect]"),
+            std::string::npos)
+      << own.out;
+  EXPECT_NE(lineOf(own.out, "mcpinstances.minimcp.io/status ").find("[get list watch]"),
+            std::string::npos)
+      << own.out;
+  EXPECT_NE(lineOf(own.out, "limits.minimcp.io ").find("[can-alice]"), std::string::npos)
+      << own.out;
+  EXPECT_EQ(lineOf(own.out, "*.* "), "") << own.out;
+  EXPECT_EQ(lineOf(own.out, "tokens.minimcp.io "), "") << own.out;
+  auto elsewhere = as({"auth", "can-i", "--list", "-n", "e2e"});
+  ASSERT_EQ(elsewhere.exitCode, 0) << elsewhere.err;
+  EXPECT_EQ(lineOf(elsewhere.out, "mcpinstances.minimcp.io "), "") << elsewhere.out;
+  EXPECT_NE(lineOf(elsewhere.out, "mcptypes.minimcp.io ").find("[get list watch]"),
+            std::string::npos)
+      << elsewhere.out;
+
   auto whoami = as({"auth", "whoami"});
   ASSERT_EQ(whoami.exitCode, 0) << whoami.err;
   EXPECT_NE(whoami.out.find("can-alice"), std::string::npos) << whoami.out;

@@ -8,6 +8,8 @@
 
 #include "api/model/kinds.h"
 #include "api/model/yaml.h"
+#include "api/registry/generic_store.h"
+#include "api/registry/guaranteed_update.h"
 #include "api/registry/managed_fields.h"
 #include "api/util/api_error.h"
 #include "reconciler/informer.h"
@@ -18,12 +20,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-std::string joinCauses(const std::vector<Cause>& causes) {
-  std::string out;
-  for (const auto& c : causes) out += (out.empty() ? "" : "; ") + c.field + ": " + c.message;
-  return out;
-}
 
 std::vector<fs::path> manifests(const fs::path& dir) {
   std::vector<fs::path> out;
@@ -37,73 +33,76 @@ std::vector<fs::path> manifests(const fs::path& dir) {
   return out;
 }
 
-// Server-side applies one MCPType document as kCatalogManager, yielding every field another
-// manager owns (a user's change wins, and stays through restarts). Returns "" or why it was
-// skipped.
-std::string apply(store::Store& store, json doc, const Clock& clock, CatalogResult& result) {
+// A type stored before fields had owners, when the catalog replaced the whole spec at every
+// start: the catalog adopts all of it once (an Apply entry owning every field), so that the
+// shipped manifest still updates it rather than yielding to "before-first-apply".
+void adoptUnowned(store::Store& store, const std::string& name, const Clock& clock) {
+  const model::KindInfo& info = model::mcpTypeStrategy().info();
+  registry::UpdateOptions options;
+  options.ownershipRecorded = true;
+  registry::guaranteedUpdate(
+      store, kTypes, "", name,
+      [&](const json* current) {
+        if (!registry::decodeManagedFields(*current).empty()) return registry::Change::keep();
+        const registry::FieldWriter writer =
+            registry::fieldWriter(info, kCatalogManager, "", clock.now());
+        json obj = *current;
+        obj["metadata"]["managedFields"] = registry::encodeManagedFields(
+            {{kCatalogManager, "Apply", info.apiVersion(), writer.time, "",
+              registry::fieldSetOf(obj, registry::ownershipSchema(info), writer)}});
+        return registry::Change::write(std::move(obj));
+      },
+      options);
+}
+
+// Server-side applies one MCPType document as kCatalogManager through the registry, yielding
+// every field another manager owns (a user's change wins, and stays through restarts). Returns
+// "" or why it was skipped.
+std::string apply(const registry::GenericStore& writes, store::Store& store, json doc,
+                  const Clock& clock, CatalogResult& result) {
   const model::Strategy& strategy = model::mcpTypeStrategy();
-  const auto& info = strategy.info();
-  if (!doc.is_object() || doc.value("kind", "") != info.kind) {
+  if (!doc.is_object() || doc.value("kind", "") != strategy.info().kind) {
     return "not an MCPType document";
   }
   const std::string name = doc.contains("metadata") && doc["metadata"].is_object()
                                ? doc["metadata"].value("name", "")
                                : "";
-  const json& schema = registry::ownershipSchema(info);
-  const registry::FieldWriter writer =
-      registry::fieldWriter(info, kCatalogManager, "", clock.now());
-  std::optional<json> old = name.empty() ? std::nullopt : store.get(kTypes, "", name);
+  if (name.empty()) return "metadata.name: Required value";
   try {
-    if (!old) {
-      json obj = registry::applyConfiguration(nullptr, std::move(doc), schema, writer,
-                                              registry::OnConflict::Yield);
-      model::initObjectMeta(obj, info, clock);
-      strategy.prepareForCreate(obj, clock);
-      if (auto causes = strategy.validate(obj); !causes.empty()) return joinCauses(causes);
-      store.create(kTypes, obj);
+    std::optional<json> old = store.get(kTypes, "", name);
+    if (old && registry::decodeManagedFields(*old).empty()) adoptUnowned(store, name, clock);
+    registry::WriteRequest r{strategy};
+    r.group = model::kGroup;
+    r.name = name;
+    r.manager = kCatalogManager;
+    const registry::WriteResult written = writes.apply(r, doc, registry::OnConflict::Yield);
+    const auto generation = [](const json& obj) {
+      return obj.value("metadata", json::object()).value("generation", int64_t{0});
+    };
+    if (written.created) {
       result.created.push_back(name);
-      return "";
+    } else if (old && generation(written.object) != generation(*old)) {
+      result.updated.push_back(name);
+    } else {
+      result.unchanged.push_back(name);
     }
-  } catch (const ApiError& e) {
-    return e.what();
-  }
-  json live = *old;
-  if (registry::decodeManagedFields(live).empty()) {
-    // Written before fields had owners, when the catalog replaced the whole spec at every
-    // start: the catalog adopts all of it once, so that the shipped manifest still updates it.
-    live["metadata"]["managedFields"] =
-        registry::encodeManagedFields({{kCatalogManager, "Apply", info.apiVersion(), writer.time,
-                                        "", registry::fieldSetOf(live, schema, writer)}});
-  }
-  json obj;
-  try {
-    obj = registry::applyConfiguration(&live, std::move(doc), schema, writer,
-                                       registry::OnConflict::Yield);
-  } catch (const ApiError& e) {
-    return e.what();
-  }
-  strategy.prepareForUpdate(obj, *old, clock);
-  auto causes = strategy.validate(obj);
-  auto more = strategy.validateUpdate(obj, *old);
-  causes.insert(causes.end(), more.begin(), more.end());
-  if (!causes.empty()) return joinCauses(causes);
-  if (obj == *old) {
-    result.unchanged.push_back(name);
     return "";
+  } catch (const store::StoreError& e) {
+    if (e.code() == store::StoreError::Code::Unavailable) throw;
+    return e.what();
+  } catch (const ApiError& e) {
+    if (e.code() == 503) throw;  // the store is unavailable
+    return e.what();
   }
-  const bool specChanged = obj["spec"] != (*old)["spec"];
-  if (specChanged) {
-    obj["metadata"]["generation"] = old->at("metadata").value("generation", int64_t{1}) + 1;
-  }
-  store.update(kTypes, obj, store::parseResourceVersion(*old));
-  (specChanged ? result.updated : result.unchanged).push_back(name);
-  return "";
 }
 
 }  // namespace
 
 CatalogResult loadCatalog(store::Store& store, const fs::path& mcpServersDir, const Clock& clock) {
   CatalogResult result;
+  // Another mcpd loading the same catalog at the same moment is one more writer: the registry's
+  // retries make both applies land.
+  const registry::GenericStore writes(store, clock);
   for (const fs::path& file : manifests(mcpServersDir)) {
     std::ifstream in(file);
     std::stringstream text;
@@ -117,15 +116,7 @@ CatalogResult loadCatalog(store::Store& store, const fs::path& mcpServersDir, co
       continue;
     }
     for (json& doc : docs) {
-      std::string why;
-      try {
-        why = apply(store, std::move(doc), clock, result);
-      } catch (const store::StoreError& e) {
-        // Another mcpd loading the same catalog at the same moment: it wrote it.
-        if (e.code() != store::StoreError::Code::AlreadyExists &&
-            e.code() != store::StoreError::Code::Conflict)
-          throw;
-      }
+      const std::string why = apply(writes, store, std::move(doc), clock, result);
       if (!why.empty()) {
         result.skipped.push_back(file.string() + ": " + why);
         spdlog::warn("catalog: {} skipped: {}", file.string(), why);

@@ -31,8 +31,12 @@ bool isRace(const store::StoreError& e) {
 
 // Writes what this reconcile decided only onto the object it read: a newer spec (or anything
 // else newer) makes the write fail with a race, and the reconcile looks again.
-json writeIfUnchanged(store::Store& store, const json& read, registry::Change change) {
-  return registry::updateIfUnchanged(store, kInstances, read, std::move(change))
+json writeIfUnchanged(store::Store& store, const Clock& clock, const json& read,
+                      registry::Change change) {
+  registry::UpdateOptions options;
+  options.fieldManager = kControllerManager;
+  options.clock = &clock;
+  return registry::updateIfUnchanged(store, kInstances, read, std::move(change), options)
       .object.value_or(json());
 }
 
@@ -370,7 +374,7 @@ void Controller::actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted) 
     case ActionType::Collect:
       spdlog::info("reconciler: {}: expired at {}, removing it and its events", s.key,
                    objectField(s.object, "status").value("expiresAt", "?"));
-      writeIfUnchanged(store_, s.object, registry::Change::remove());
+      writeIfUnchanged(store_, clock_, s.object, registry::Change::remove());
       acted.removed = true;
       removeEvents(s);
       removeInstanceFiles(s.ns, s.name);
@@ -411,7 +415,8 @@ Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
     json updated = s.object;
     updated["status"] = status;
     try {
-      s.object = writeIfUnchanged(store_, s.object, registry::Change::write(std::move(updated)));
+      s.object =
+          writeIfUnchanged(store_, clock_, s.object, registry::Change::write(std::move(updated)));
     } catch (const store::StoreError& e) {
       if (!isRace(e)) throw;
       return lostRace();
@@ -670,7 +675,7 @@ void Controller::updateFinalizers(Snapshot& s, bool add, Acted& acted) {
   const bool deleting = meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null();
   if (kept.empty() && deleting) {
     // The last finalizer is gone: the delete completes.
-    writeIfUnchanged(store_, s.object, registry::Change::remove());
+    writeIfUnchanged(store_, clock_, s.object, registry::Change::remove());
     acted.removed = true;
     return;
   }
@@ -679,7 +684,7 @@ void Controller::updateFinalizers(Snapshot& s, bool add, Acted& acted) {
   } else {
     meta["finalizers"] = std::move(kept);
   }
-  s.object = writeIfUnchanged(store_, s.object, registry::Change::write(std::move(obj)));
+  s.object = writeIfUnchanged(store_, clock_, s.object, registry::Change::write(std::move(obj)));
 }
 
 void Controller::spawn(Snapshot& s, Plan& plan) {

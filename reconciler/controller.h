@@ -85,6 +85,9 @@ struct ControllerOptions {
   metrics::Registry* metricsRegistry = nullptr;
 };
 
+// The field manager of the controller's writes (metadata.managedFields).
+inline constexpr const char* kControllerManager = "mcpd-controller";
+
 class Controller {
  public:
   // Registers the runtime's callbacks: one Controller per runtime at a time. Every reference

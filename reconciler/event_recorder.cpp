@@ -38,6 +38,8 @@ void EventRecorder::record(const json& object, const std::string& type, const st
     options.ignoreNotFound = true;
     // An event is worth little next to the reconcile that records it: do not hold that up long.
     options.timeout = std::chrono::seconds(2);
+    options.fieldManager = "mcpd-events";
+    options.clock = &clock_;
     registry::guaranteedUpdate(
         store_, kEvents, ns, name,
         [&](const json* existing) {

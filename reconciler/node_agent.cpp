@@ -13,6 +13,9 @@ namespace minimcp::reconciler {
 using nlohmann::json;
 using std::chrono::milliseconds;
 
+// The field manager of the node agent's writes (metadata.managedFields).
+constexpr const char* kNodeAgentManager = "mcpd-node-agent";
+
 NodeAgent::NodeAgent(store::Store& store, const Clock& clock, NodeAgentOptions options,
                      std::function<void()> onFenced)
     : store_(store), clock_(clock), options_(std::move(options)), onFenced_(std::move(onFenced)) {
@@ -42,6 +45,8 @@ void NodeAgent::registerNode(bool bump) {
   int64_t gen = 0;
   registry::UpdateOptions upsert;
   upsert.ignoreNotFound = true;
+  upsert.fieldManager = kNodeAgentManager;
+  upsert.clock = &clock_;
   registry::guaranteedUpdate(
       store_, kNodes, "", options_.name,
       [&](const json* cur) {
@@ -93,6 +98,8 @@ bool NodeAgent::renew() {
     registry::UpdateOptions options;
     options.ignoreNotFound = true;
     options.timeout = std::chrono::duration_cast<milliseconds>(options_.renewPeriod);
+    options.fieldManager = kNodeAgentManager;
+    options.clock = &clock_;
     registry::guaranteedUpdate(
         store_, kNodes, "", options_.name,
         [&](const json* cur) {

@@ -28,6 +28,15 @@ namespace {
 constexpr const char* kLockName = "minimcp-notifier";
 // Where the notifier keeps how far it has read the events (cluster-scoped, never served).
 constexpr const char* kState = "notifierstate";
+
+// How the notifier writes API objects (a sink's status, a key's condition): as its own field
+// manager.
+registry::UpdateOptions notifierWrites(const Clock& clock) {
+  registry::UpdateOptions options;
+  options.fieldManager = "mcpd-notifier";
+  options.clock = &clock;
+  return options;
+}
 constexpr const char* kEventsCursor = "events";
 constexpr const char* kEvents = "events";
 constexpr const char* kInstances = "mcpinstances";
@@ -185,7 +194,8 @@ milliseconds Notifier::pass() {
     }
     try {
       registry::guaranteedUpdate(
-          store_, model::kNotificationSinkPlural, sink.ns, sink.name, [&](const json* cur) {
+          store_, model::kNotificationSinkPlural, sink.ns, sink.name,
+          [&](const json* cur) {
             if (!cur || model::ObjectMeta(*cur).uid() != sink.uid) return registry::Change::keep();
             json obj = *cur;
             if (obj["status"].is_object() && obj["status"].value("pending", int64_t(-1)) == n) {
@@ -193,7 +203,8 @@ milliseconds Notifier::pass() {
             }
             obj["status"]["pending"] = n;
             return registry::Change::write(std::move(obj));
-          });
+          },
+          notifierWrites(clock_));
     } catch (const std::exception& e) {
       spdlog::warn("notifier: status of sink {}/{}: {}", sink.ns, sink.name, e.what());
     }
@@ -330,7 +341,8 @@ void Notifier::timedOccurrences(Pass& p) {
     // The condition the strategy computes on writes, brought up to date without one.
     try {
       registry::guaranteedUpdate(
-          store_, model::kApiKeyPlural, meta.ns(), meta.name(), [&](const json* cur) {
+          store_, model::kApiKeyPlural, meta.ns(), meta.name(),
+          [&](const json* cur) {
             if (!cur || model::ObjectMeta(*cur).uid() != meta.uid()) {
               return registry::Change::keep();
             }
@@ -343,7 +355,8 @@ void Notifier::timedOccurrences(Pass& p) {
                                 "the value is older than spec.rotationPeriod; set a new value",
                                 p.now);
             return registry::Change::write(std::move(obj));
-          });
+          },
+          notifierWrites(clock_));
     } catch (const std::exception& e) {
       spdlog::warn("notifier: RotationDue of {}/{}: {}", meta.ns(), meta.name(), e.what());
     }
@@ -459,7 +472,7 @@ void Notifier::recordOutcome(const notify::SinkView& sink, const json& entry, bo
     spdlog::warn("notifier: event {} to sink {}/{}: {}", model::stringField(event, "id"), sink.ns,
                  sink.name, error);
   }
-  registry::UpdateOptions opts;
+  registry::UpdateOptions opts = notifierWrites(clock_);
   opts.timeout = milliseconds(2000);
   try {
     registry::guaranteedUpdate(

@@ -24,10 +24,15 @@ bool isRace(const store::StoreError& e) {
 
 // Writes `obj` only over the version it was computed from (`read`): the plan was made from one
 // snapshot of every node and instance, so a newer object means a new pass, not a re-applied write.
-json writeIfUnchanged(store::Store& store, const std::string& resource, const json& read,
-                      json obj) {
+constexpr const char* kSchedulerManager = "mcpd-scheduler";
+
+json writeIfUnchanged(store::Store& store, const Clock& clock, const std::string& resource,
+                      const json& read, json obj) {
+  registry::UpdateOptions options;
+  options.fieldManager = kSchedulerManager;
+  options.clock = &clock;
   return *registry::updateIfUnchanged(store, resource, read,
-                                      registry::Change::write(std::move(obj)))
+                                      registry::Change::write(std::move(obj)), options)
               .object;
 }
 
@@ -118,7 +123,7 @@ bool Scheduler::pass() {
     json lost = n;
     lost["status"]["phase"] = "Lost";
     try {
-      writeIfUnchanged(store_, kNodes, n, std::move(lost));
+      writeIfUnchanged(store_, clock_, kNodes, n, std::move(lost));
       spdlog::warn("scheduler: node {} lost its lease (last renewed {})", name,
                    n["status"].value("renewTime", "never"));
     } catch (const store::StoreError& e) {
@@ -143,6 +148,8 @@ bool Scheduler::pass() {
   };
   registry::UpdateOptions absentIsFine;
   absentIsFine.ignoreNotFound = true;
+  absentIsFine.fieldManager = kSchedulerManager;
+  absentIsFine.clock = &clock_;
   for (const auto& [name, count] : plan.load) {
     if (instancesOf(*nodeByName.at(name)) == count) continue;
     registry::guaranteedUpdate(
@@ -181,7 +188,7 @@ void Scheduler::bind(const json& instance, const Binding& b) {
     setSummaryConditions(summary, summary.observedGeneration, clock_.now());
     obj["status"] = summary.toJson();
   }
-  const json stored = writeIfUnchanged(store_, kInstances, instance, std::move(obj));
+  const json stored = writeIfUnchanged(store_, clock_, kInstances, instance, std::move(obj));
   if (b.fromNode.empty()) {
     spdlog::info("scheduler: {} bound to node {}", b.key, b.node);
   } else {

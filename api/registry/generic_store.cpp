@@ -163,7 +163,9 @@ json GenericStore::prepareCreate(const WriteRequest& r, json obj, bool applying,
   admitMutate(r, obj, nullptr);
   r.strategy.prepareForCreate(obj, clock_);
   // An apply brings its own managedFields; any other create is an Update by its manager.
-  if (!applying) obj = recordUpdate(nullptr, std::move(obj), ownershipSchema(info), fieldWriter(r));
+  if (!applying) {
+    obj = recordWrite(nullptr, std::move(obj), info, r.manager, clock_.now(), r.subresource);
+  }
   throwIfInvalid(r.strategy.validate(obj), r, obj);
   if (admission_.count(info.plural)) {
     if (!admitted.owns_lock()) admitted = std::unique_lock(createMu_);
@@ -193,12 +195,13 @@ WriteResult GenericStore::update(const WriteRequest& r, const NewObject& newObje
       r, [&](const json* visible) { return newObject(*visible); }, false);
 }
 
-WriteResult GenericStore::apply(const WriteRequest& r, const json& applied, bool force) const {
+WriteResult GenericStore::apply(const WriteRequest& r, const json& applied,
+                                OnConflict onConflict) const {
   return write(
       r,
       [&](const json* visible) {
         return applyConfiguration(visible, applied, ownershipSchema(r.strategy.info()),
-                                  fieldWriter(r), force ? OnConflict::Force : OnConflict::Fail);
+                                  fieldWriter(r), onConflict);
       },
       true);
 }
@@ -263,8 +266,6 @@ WriteResult GenericStore::write(const WriteRequest& r, const MakeObject& make,
         obj["metadata"]["generation"] = oldMd.value("generation", int64_t{0}) + 1;
       }
     }
-    // An apply computed its managedFields; any other write is an Update by its manager.
-    if (!applying) obj = recordUpdate(&old, std::move(obj), ownershipSchema(info), fieldWriter(r));
     auto causes = r.strategy.validate(obj);
     auto more = r.strategy.validateUpdate(obj, old);
     causes.insert(causes.end(), more.begin(), more.end());
@@ -282,6 +283,12 @@ WriteResult GenericStore::write(const WriteRequest& r, const MakeObject& make,
     UpdateOptions options;
     options.ignoreNotFound = applying && r.subresource.empty();
     options.dryRun = r.dryRun;
+    // An apply computed its managedFields; any other write is an Update by its manager, which
+    // guaranteedUpdate records.
+    options.ownershipRecorded = applying;
+    options.fieldManager = r.manager;
+    options.subresource = r.subresource;
+    options.clock = &clock_;
     auto result = guaranteedUpdate(store_, info.plural, r.ns, r.name, tryUpdate, options);
     return {std::move(*result.object), result.outcome == UpdateResult::Outcome::Created};
   } catch (const StoreError& e) {
@@ -318,6 +325,9 @@ WriteResult GenericStore::remove(const WriteRequest& r, const DeleteOptions& opt
   try {
     UpdateOptions updateOptions;
     updateOptions.dryRun = r.dryRun;
+    updateOptions.fieldManager = r.manager;
+    updateOptions.subresource = r.subresource;
+    updateOptions.clock = &clock_;
     auto result = guaranteedUpdate(store_, plural, r.ns, r.name, tryUpdate, updateOptions);
     return {std::move(*result.object), false};
   } catch (const StoreError& e) {

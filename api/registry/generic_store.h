@@ -5,9 +5,10 @@
 // Every write runs the same steps, in this order:
 //   decode (decodeObject: type meta, metadata an object) → namespace and name checks →
 //   server-owned metadata (set on create, carried over on update) → admission mutate →
-//   strategy defaults → generation bump (spec changed) → managed fields (managed_fields.h: an
-//   Update by the request's manager, or the result of a server-side apply) → validation →
-//   admission validate → persist through guaranteedUpdate, or stop there on dryRun.
+//   strategy defaults → generation bump (spec changed) → the result of a server-side apply
+//   (managed_fields.h) → validation → admission validate → persist through guaranteedUpdate
+//   (which records any other write as an Update by the request's manager in managedFields), or
+//   stop there on dryRun.
 #pragma once
 
 #include <functional>
@@ -74,8 +75,10 @@ class GenericStore {
   WriteResult update(const WriteRequest& r, const NewObject& newObject) const;
 
   // Server-side apply of `applied` by r.manager (creates the object when absent, on the main
-  // resource); `force` takes the fields other managers own instead of answering 409.
-  WriteResult apply(const WriteRequest& r, const nlohmann::json& applied, bool force) const;
+  // resource). A field another manager owns: 409 (Fail), taken (Force, kube's force=true), or
+  // left to its manager (Yield: the catalog's shipped defaults never override a user's change).
+  WriteResult apply(const WriteRequest& r, const nlohmann::json& applied,
+                    OnConflict onConflict) const;
 
   // Delete: marks the object (deletionTimestamp) while finalizers remain, else removes it.
   WriteResult remove(const WriteRequest& r, const DeleteOptions& options) const;

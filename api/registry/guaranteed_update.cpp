@@ -4,6 +4,9 @@
 #include <random>
 #include <thread>
 
+#include "api/model/strategy.h"
+#include "api/registry/managed_fields.h"
+
 namespace minimcp::registry {
 
 using nlohmann::json;
@@ -56,6 +59,14 @@ UpdateResult guaranteedUpdate(store::Store& store, const std::string& resource,
       result.object = std::move(current);
       return result;
     }
+    if (change.kind() == Change::Kind::Write && !options.ownershipRecorded) {
+      if (const model::Strategy* kind = model::Registry::instance().byPlural(resource)) {
+        const Clock& clock = options.clock ? *options.clock : SystemClock::instance();
+        change.object() =
+            recordWrite(current ? &*current : nullptr, std::move(change.object()), kind->info(),
+                        options.fieldManager, clock.now(), options.subresource);
+      }
+    }
     if (options.dryRun) {
       bool remove = change.kind() == Change::Kind::Remove;
       result.outcome = remove ? Outcome::Removed : current ? Outcome::Updated : Outcome::Created;
@@ -89,14 +100,16 @@ UpdateResult guaranteedUpdate(store::Store& store, const std::string& resource,
 }
 
 UpdateResult updateIfUnchanged(store::Store& store, const std::string& resource, const json& read,
-                               Change change) {
+                               Change change, const UpdateOptions& options) {
   const int64_t rv = store::parseResourceVersion(read);
   const json& md = read.at("metadata");
-  return guaranteedUpdate(store, resource, md.value("namespace", ""), md.value("name", ""),
-                          [&](const json* current) {
-                            expectResourceVersion(current, rv);
-                            return change;
-                          });
+  return guaranteedUpdate(
+      store, resource, md.value("namespace", ""), md.value("name", ""),
+      [&](const json* current) {
+        expectResourceVersion(current, rv);
+        return change;
+      },
+      options);
 }
 
 }  // namespace minimcp::registry

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "api/store/store.h"
+#include "api/util/clock.h"
 
 namespace minimcp::registry {
 
@@ -49,6 +50,20 @@ struct UpdateOptions {
   // has passed (then StoreError Conflict). Writers without a precondition thus never see a
   // conflict that a retry would have cured.
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+  // Who writes. Every Write of a kind the API serves records in metadata.managedFields an Update
+  // by this manager (what changed under status through subresource "status", the rest on the
+  // main resource: recordWrite), so that `kubectl get --show-managed-fields` names every writer,
+  // inside mcpd or not. Writers inside mcpd name themselves ("mcpd-controller"); a REST write
+  // names the request's manager.
+  std::string fieldManager = "mcpd";
+  // The endpoint a REST write came through ("" or "status"): the manager owns only what it may
+  // change. nullopt (writers inside mcpd): status changes through "status", the rest on the main
+  // resource.
+  std::optional<std::string> subresource;
+  // The time the entries carry; nullptr: the system clock.
+  const Clock* clock = nullptr;
+  // tryUpdate computed metadata.managedFields itself (a server-side apply): nothing is recorded.
+  bool ownershipRecorded = false;
 };
 
 struct UpdateResult {
@@ -77,6 +92,7 @@ UpdateResult guaranteedUpdate(store::Store& store, const std::string& resource,
 // guaranteedUpdate with expectResourceVersion: `change` lands only on the object as `read` (a
 // stored object: its metadata names it) still is.
 UpdateResult updateIfUnchanged(store::Store& store, const std::string& resource,
-                               const nlohmann::json& read, Change change);
+                               const nlohmann::json& read, Change change,
+                               const UpdateOptions& options = {});
 
 }  // namespace minimcp::registry

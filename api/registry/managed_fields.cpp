@@ -691,13 +691,13 @@ json applyConfiguration(const json* live, json config, const json& schema,
   }
 }
 
-json recordUpdate(const json* live, json updated, const json& schema, const FieldWriter& writer) {
-  const json empty = json::object();
-  const json& from = live ? *live : empty;
-  std::vector<ManagedFieldsEntry> entries;
-  if (!isResetRequest(updated)) entries = decodeManagedFields(from);
-  metadataOf(updated).erase("managedFields");
-  Comparison cmp = compare(from, updated, schema, writer);
+namespace {
+
+// One Update by `writer` on `entries`: the fields that changed from `from` to `to` become the
+// writer's and stop being anyone else's.
+void recordChanges(std::vector<ManagedFieldsEntry>& entries, const json& from, const json& to,
+                   const json& schema, const FieldWriter& writer) {
+  Comparison cmp = compare(from, to, schema, writer);
   FieldSet changed = cmp.modified.unionWith(cmp.added);
   ManagedFieldsEntry* mine = findEntry(entries, writer, "Update");
   for (auto& e : entries) {
@@ -710,6 +710,86 @@ json recordUpdate(const json* live, json updated, const json& schema, const Fiel
     }
     mine->fields = mine->fields.difference(cmp.removed).unionWith(changed);
     mine->time = writer.time;
+  }
+}
+
+const json& memberOr(const json& obj, const char* key, const json& absent) {
+  if (!obj.is_object()) return absent;
+  auto it = obj.find(key);
+  return it == obj.end() ? absent : *it;
+}
+
+// Whether a top-level field other than status (and other than managedFields) differs.
+bool changedBesideStatus(const json& from, const json& to) {
+  const json absent;
+  for (const json* side : {&from, &to}) {
+    if (!side->is_object()) continue;
+    for (const auto& [k, v] : side->items()) {
+      if (k == "status") continue;
+      const json& other = memberOr(side == &from ? to : from, k.c_str(), absent);
+      if (k != "metadata") {
+        if (v != other) return true;
+        continue;
+      }
+      if (!v.is_object() || !other.is_object()) {
+        if (v != other) return true;
+        continue;
+      }
+      for (const auto& [mk, mv] : v.items()) {
+        if (mk != "managedFields" && mv != memberOr(other, mk.c_str(), absent)) return true;
+      }
+      for (const auto& [mk, _] : other.items()) {
+        if (mk != "managedFields" && !v.contains(mk)) return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+json recordUpdate(const json* live, json updated, const json& schema, const FieldWriter& writer) {
+  const json empty = json::object();
+  const json& from = live ? *live : empty;
+  std::vector<ManagedFieldsEntry> entries;
+  if (!isResetRequest(updated)) entries = decodeManagedFields(from);
+  metadataOf(updated).erase("managedFields");
+  recordChanges(entries, from, updated, schema, writer);
+  dropEmpty(entries);
+  setManagedFields(updated, std::move(entries));
+  return updated;
+}
+
+json recordWrite(const json* live, json updated, const model::KindInfo& kind,
+                 const std::string& manager, TimePoint now,
+                 const std::optional<std::string>& subresource) {
+  const json& schema = ownershipSchema(kind);
+  FieldWriter writer = fieldWriter(kind, manager, subresource.value_or(""), now);
+  if (subresource || !kind.hasStatus) return recordUpdate(live, std::move(updated), schema, writer);
+  const json empty = json::object(), absent;
+  const json& from = live ? *live : empty;
+  const bool reset = isResetRequest(updated);
+  const bool statusChanged =
+      memberOr(from, "status", absent) != memberOr(updated, "status", absent);
+  const bool restChanged = changedBesideStatus(from, updated);
+  if (!reset && !statusChanged && !restChanged) {
+    // Nothing to own: the stored entries stay as they are (cheap for a writer that changed
+    // nothing, and whatever the caller put in managedFields is replaced all the same).
+    const json& was = memberOr(memberOr(from, "metadata", absent), "managedFields", absent);
+    if (was.is_null()) {
+      metadataOf(updated).erase("managedFields");
+    } else {
+      metadataOf(updated)["managedFields"] = was;
+    }
+    return updated;
+  }
+  std::vector<ManagedFieldsEntry> entries;
+  if (!reset) entries = decodeManagedFields(from);
+  metadataOf(updated).erase("managedFields");
+  if (restChanged) recordChanges(entries, from, updated, schema, writer);
+  if (statusChanged) {
+    writer.subresource = "status";
+    recordChanges(entries, from, updated, schema, writer);
   }
   dropEmpty(entries);
   setManagedFields(updated, std::move(entries));

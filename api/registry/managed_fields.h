@@ -9,6 +9,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,17 @@ nlohmann::json applyConfiguration(const nlohmann::json* live, nlohmann::json con
 // allows); anything else it sends there is replaced. Returns `updated` with managedFields.
 nlohmann::json recordUpdate(const nlohmann::json* live, nlohmann::json updated,
                             const nlohmann::json& schema, const FieldWriter& writer);
+
+// Records one write by `manager` at `now`, as recordUpdate. Written through `subresource` (a REST
+// request: "" or "status"), the writer owns only what that endpoint may change (status changes
+// a strategy derives on a main-resource write are nobody's). Without one (a writer inside mcpd,
+// which may change both at once), as kube-apiserver records a request to each endpoint: for a
+// kind with a /status subresource, what changed under status is an Update through subresource
+// "status", what changed elsewhere an Update of the main resource. guaranteedUpdate calls it for
+// every write it makes.
+nlohmann::json recordWrite(const nlohmann::json* live, nlohmann::json updated,
+                           const model::KindInfo& kind, const std::string& manager, TimePoint now,
+                           const std::optional<std::string>& subresource = std::nullopt);
 
 // The manager of a request: the fieldManager parameter, else the User-Agent's product
 // ("kubectl/v1.32.0 (linux/amd64) ..." → "kubectl"), as kube-apiserver derives it. Throws

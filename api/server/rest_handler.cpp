@@ -419,7 +419,9 @@ Response RestHandler::apply(const Ctx& c) const {
   registry::decodeObject(probe, r);
   c.warnings = checkFields(c.fieldValidation, c.info, applied, model::duplicateFields(c.req.body));
   const std::string force = c.req.param("force");
-  return written(c, writes_.apply(r, applied, force == "true" || force == "1"));
+  return written(c, writes_.apply(r, applied,
+                                  force == "true" || force == "1" ? registry::OnConflict::Force
+                                                                  : registry::OnConflict::Fail));
 }
 
 Response RestHandler::remove(const Ctx& c) const {

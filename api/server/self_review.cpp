@@ -1,9 +1,11 @@
 #include "api/server/self_review.h"
 
+#include <algorithm>
 #include <map>
 #include <string_view>
 
 #include "api/model/strategy.h"
+#include "api/server/limits.h"
 #include "api/server/request_body.h"
 #include "api/util/api_error.h"
 
@@ -15,6 +17,7 @@ using nlohmann::json;
 
 constexpr const char* kAccessReviewPath = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
 constexpr const char* kSubjectReviewPath = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+constexpr const char* kRulesReviewPath = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
 
 // The protobuf fields of one message: number → the last length-delimited value (the only wire
 // type the review messages kubectl sends use for what is read here; others are skipped).
@@ -79,13 +82,28 @@ json protobufAccessReviewSpec(const std::string& body) {
   return out;
 }
 
+// A SelfSubjectRulesReview in the same encoding: its spec (field 2) holds the namespace (1).
+json protobufRulesReviewSpec(const std::string& body) {
+  static constexpr std::string_view kMagic("k8s\0", 4);
+  if (body.compare(0, kMagic.size(), kMagic) != 0) {
+    throw ApiError::BadRequest("a protobuf body must start with the Kubernetes magic bytes");
+  }
+  auto unknown = protoFields(std::string_view(body).substr(kMagic.size()));
+  auto review = protoFields(unknown[2]);
+  auto spec = protoFields(review[2]);
+  return {{"namespace", spec.count(1) ? spec[1] : ""}};
+}
+
 bool isProtobuf(const Request& req) {
   return req.header("content-type").rfind("application/vnd.kubernetes.protobuf", 0) == 0;
 }
 
-// Paths every identity may GET: discovery, OpenAPI, health.
+// Paths every identity may GET: discovery, OpenAPI, health (each with what lies below it).
+constexpr const char* kPublicPaths[] = {"/api",     "/apis",  "/openapi", "/version",
+                                        "/healthz", "/livez", "/readyz"};
+
 bool publicPath(const std::string& path) {
-  for (const char* p : {"/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz"}) {
+  for (const char* p : kPublicPaths) {
     const std::string prefix = p;
     if (path == prefix || path.rfind(prefix + "/", 0) == 0) return true;
   }
@@ -147,17 +165,124 @@ Response accessReview(const Request& req, const Identity& who, const Authorizer&
                               {"status", std::move(status)}});
 }
 
-json resourceList(const std::string& groupVersion, const std::string& plural,
-                  const std::string& kind) {
+// The verbs the API serves on resources.
+constexpr const char* kVerbs[] = {"get", "list", "watch", "create", "update", "patch", "delete"};
+
+// What the caller may do in `ns`, as rules (`kubectl auth can-i --list`). Not a second policy:
+// every verb on every resource the server serves is put to the Authorizer, and the answers are
+// written down as rules, one per resource. A resource denied as a collection is asked about again
+// by the names a caller may be allowed one object of (limits of its namespace, an instance
+// token's own instance).
+json resourceRules(const Identity& who, const Authorizer& authz, const std::string& ns) {
+  if (who.isAdmin()) {
+    return json::array({{{"verbs", {"*"}}, {"apiGroups", {"*"}}, {"resources", {"*"}}}});
+  }
+  struct Served {
+    std::string resource, subresource;
+    json apiGroups;
+    bool namespaced;
+    std::vector<std::string> verbs;
+  };
+  std::vector<Served> served;
+  for (const model::Strategy* s : model::Registry::instance().all()) {
+    const auto& k = s->info();
+    json groups = {k.group};
+    if (k.plural == "events") groups = {"", k.group};  // also served on the core path
+    std::vector<std::string> verbs(std::begin(kVerbs), std::end(kVerbs));
+    if (k.plural == "mcpinstances") verbs.push_back(kConnectVerb);
+    served.push_back({k.plural, "", groups, k.namespaced, verbs});
+    if (k.hasStatus) served.push_back({k.plural, "status", groups, k.namespaced, verbs});
+    if (k.plural == "mcpinstances") {
+      for (const char* view : {"log", "token"}) {
+        served.push_back({k.plural, view, groups, true, {"get"}});
+      }
+    }
+  }
+  const std::vector<std::string> all(std::begin(kVerbs), std::end(kVerbs));
+  served.push_back({kTokensResource, "", {model::kGroup}, false, all});
+  served.push_back(
+      {kLimitsResource, "", {model::kGroup}, false, {"get", "list", "update", "delete"}});
+  served.push_back({kNamespacesResource, "", {""}, false, {"get", "list"}});
+
+  std::vector<std::string> names;
+  for (const std::string& n : {ns, who.name}) {
+    if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  }
+  json rules = json::array();
+  for (const Served& r : served) {
+    const std::string where = r.namespaced ? ns : "";
+    const std::string resource = r.resource + (r.subresource.empty() ? "" : "/" + r.subresource);
+    json verbs = json::array();
+    std::map<std::string, json> byName;  // verbs allowed on one named object only
+    for (const std::string& verb : r.verbs) {
+      if (authz.authorize(who, {verb, r.resource, r.subresource, where, ""}).allowed()) {
+        verbs.push_back(verb);
+        continue;
+      }
+      for (const std::string& name : names) {
+        if (authz.authorize(who, {verb, r.resource, r.subresource, where, name}).allowed()) {
+          byName[name].push_back(verb);
+        }
+      }
+    }
+    if (!verbs.empty()) {
+      rules.push_back({{"verbs", verbs}, {"apiGroups", r.apiGroups}, {"resources", {resource}}});
+    }
+    for (const auto& [name, v] : byName) {
+      rules.push_back({{"verbs", v},
+                       {"apiGroups", r.apiGroups},
+                       {"resources", {resource}},
+                       {"resourceNames", {name}}});
+    }
+  }
+  return rules;
+}
+
+json nonResourceRules(const Identity& who, const Authorizer& authz) {
+  if (who.isAdmin()) return json::array({{{"verbs", {"*"}}, {"nonResourceURLs", {"*"}}}});
+  json urls = json::array();
+  for (const char* p : kPublicPaths) {
+    if (nonResource(who, authz, {{"path", p}, {"verb", "get"}}).allowed()) {
+      urls.push_back(p);
+      urls.push_back(std::string(p) + "/*");
+    }
+  }
+  json rules = json::array();
+  if (!urls.empty()) rules.push_back({{"verbs", {"get"}}, {"nonResourceURLs", urls}});
+  if (nonResource(who, authz, {{"path", "/metrics"}, {"verb", "get"}}).allowed()) {
+    rules.push_back({{"verbs", {"get"}}, {"nonResourceURLs", {"/metrics"}}});
+  }
+  return rules;
+}
+
+Response rulesReview(const Request& req, const Identity& who, const Authorizer& authz) {
+  json spec = isProtobuf(req) ? protobufRulesReviewSpec(req.body)
+                              : parseObjectBody(req).value("spec", json::object());
+  if (!spec.is_object()) spec = json::object();
+  const std::string ns = str(spec, "namespace");
+  return Response::json(201, {{"kind", "SelfSubjectRulesReview"},
+                              {"apiVersion", kAuthorizationGroupVersion},
+                              {"metadata", {{"creationTimestamp", nullptr}}},
+                              {"spec", {{"namespace", ns}}},
+                              {"status",
+                               {{"resourceRules", resourceRules(who, authz, ns)},
+                                {"nonResourceRules", nonResourceRules(who, authz)},
+                                {"incomplete", false}}}});
+}
+
+json resourceEntry(const std::string& plural, const std::string& kind) {
+  return {{"name", plural},
+          {"singularName", ""},
+          {"namespaced", false},
+          {"kind", kind},
+          {"verbs", {"create"}}};
+}
+
+json resourceList(const std::string& groupVersion, json resources) {
   return {{"kind", "APIResourceList"},
           {"apiVersion", "v1"},
           {"groupVersion", groupVersion},
-          {"resources",
-           {{{"name", plural},
-             {"singularName", ""},
-             {"namespaced", false},
-             {"kind", kind},
-             {"verbs", {"create"}}}}}};
+          {"resources", std::move(resources)}};
 }
 
 json groupEntry(const std::string& group) {
@@ -189,12 +314,15 @@ std::optional<Response> serveSelfReview(const Request& req, const Identity& who,
                                         const Authorizer& authz) {
   std::string p = req.path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
-  if (p != kAccessReviewPath && p != kSubjectReviewPath) return std::nullopt;
+  if (p != kAccessReviewPath && p != kRulesReviewPath && p != kSubjectReviewPath) {
+    return std::nullopt;
+  }
   if (req.method != "POST") {
     throw ApiError::MethodNotAllowed(
         "the server does not allow this method on the requested resource");
   }
   if (p == kAccessReviewPath) return accessReview(req, who, authz);
+  if (p == kRulesReviewPath) return rulesReview(req, who, authz);
   if (!isProtobuf(req)) parseObjectBody(req);  // a SelfSubjectReview carries nothing
   return Response::json(201, {{"kind", "SelfSubjectReview"},
                               {"apiVersion", kAuthenticationGroupVersion},
@@ -208,10 +336,12 @@ json selfReviewGroups() {
 
 std::optional<json> selfReviewResources(const std::string& groupVersion) {
   if (groupVersion == kAuthorizationGroupVersion) {
-    return resourceList(groupVersion, "selfsubjectaccessreviews", "SelfSubjectAccessReview");
+    return resourceList(groupVersion,
+                        {resourceEntry("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+                         resourceEntry("selfsubjectrulesreviews", "SelfSubjectRulesReview")});
   }
   if (groupVersion == kAuthenticationGroupVersion) {
-    return resourceList(groupVersion, "selfsubjectreviews", "SelfSubjectReview");
+    return resourceList(groupVersion, {resourceEntry("selfsubjectreviews", "SelfSubjectReview")});
   }
   return std::nullopt;
 }

@@ -1,9 +1,11 @@
 // The reviews a caller makes about itself, answered by the one Authorizer:
 // - POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews (`kubectl auth can-i`): may
 //   the caller do this verb on this resource (or non-resource path)?
+// - POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews (`kubectl auth can-i --list`):
+//   everything the caller may do in a namespace, as rules.
 // - POST /apis/authentication.k8s.io/v1/selfsubjectreviews (`kubectl auth whoami`): who the
 //   caller's token says it is.
-// Every authenticated identity may ask both, about itself only: a review names no other user.
+// Every authenticated identity may ask each, about itself only: a review names no other user.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -142,10 +142,7 @@ bool prune(Session& s, const AppliedSet& applied, const ApplyOptions& o, const s
 
 int runApply(Session& s, ApplyOptions& o) {
   if (o.files.empty()) throw CommandError("error: must specify one of -f and -k");
-  if (o.dryRun != "none" && o.dryRun != "server" && o.dryRun != "client") {
-    throw CommandError("error: Invalid dry-run value (" + o.dryRun +
-                       "). Must be \"none\", \"server\", or \"client\".");
-  }
+  parseDryRun(o.dryRun);
   if (o.prune && o.selector.empty() && !o.all) {
     throw CommandError(
         "error: all resources selected for prune without explicitly passing --all. To prune all "

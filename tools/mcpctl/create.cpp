@@ -87,10 +87,7 @@ std::string readValue(const CreateApiKeyOptions& o) {
 }
 
 int runCreateApiKey(Session& s, const CreateApiKeyOptions& o) {
-  if (o.dryRun != "none" && o.dryRun != "server" && o.dryRun != "client") {
-    throw CommandError("error: Invalid dry-run value (" + o.dryRun +
-                       "). Must be \"none\", \"server\", or \"client\".");
-  }
+  parseDryRun(o.dryRun);
   if (o.type.empty()) throw CommandError("error: --type is required");
   ResourceInfo r = s.resolve("apikeys");
   json body;

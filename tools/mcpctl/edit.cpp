@@ -150,7 +150,7 @@ int editOne(Session& s, const ResourceInfo& r, const std::string& name, const Ed
     return 1;
   }
   unlink(path.c_str());
-  std::cout << changedLine(r, name, "edited", false);
+  std::cout << changedLine(r, name, "edited");
   return 0;
 }
 

@@ -19,16 +19,6 @@ struct MetadataOptions {
   std::string output;
 };
 
-bool serverDryRun(const std::string& value) {
-  if (value == "none") return false;
-  if (value == "server") return true;
-  if (value == "client") {
-    throw CommandError("error: --dry-run=client is not supported by mcpctl; use --dry-run=server");
-  }
-  throw CommandError("error: Invalid dry-run value (" + value +
-                     "). Must be \"none\", \"server\", or \"client\".");
-}
-
 json parseObject(const client::Response& res) {
   json obj = json::parse(res.body, nullptr, false);
   if (obj.is_discarded()) throw CommandError("error: the server sent an invalid JSON response");
@@ -49,7 +39,7 @@ int runMetadata(Session& s, MetadataOptions& o, client::MetadataField field) {
   } catch (const std::invalid_argument& e) {
     throw CommandError(std::string("error: ") + e.what());
   }
-  bool dryRun = serverDryRun(o.dryRun);
+  const DryRun dryRun = parseDryRun(o.dryRun);
   auto targets = parseTargets(s, split.resources, verb);
   // Every object to change, as the server has it now.
   std::vector<std::pair<ResourceInfo, json>> objects;
@@ -83,7 +73,7 @@ int runMetadata(Session& s, MetadataOptions& o, client::MetadataField field) {
   }
   std::unique_ptr<TemplatePrinter> printer;
   if (isTemplateOutput(o.output)) printer = std::make_unique<TemplatePrinter>(o.output, false);
-  std::string query = dryRun ? "?dryRun=All" : "";
+  std::string query = dryRun == DryRun::Server ? "?dryRun=All" : "";
   for (const auto& [r, obj] : objects) {
     client::MetadataPatch patch;
     try {
@@ -93,10 +83,18 @@ int runMetadata(Session& s, MetadataOptions& o, client::MetadataField field) {
     }
     for (const auto& n : patch.notices) std::cout << n << "\n";
     std::string name = objectName(obj);
-    auto res = s.send("PATCH", r.path(objectNamespace(obj), name) + query, patch.patch.dump(),
-                      "application/merge-patch+json");
-    if (!isSuccess(res)) throw CommandError(serverError(res));
-    json updated = withoutManagedFields(withTypeMeta(parseObject(res), r));
+    json updated;
+    if (dryRun == DryRun::Client) {
+      // kubectl's client dry run: the patch applied here, nothing sent.
+      updated = obj;
+      updated.merge_patch(patch.patch);
+    } else {
+      auto res = s.send("PATCH", r.path(objectNamespace(obj), name) + query, patch.patch.dump(),
+                        "application/merge-patch+json");
+      if (!isSuccess(res)) throw CommandError(serverError(res));
+      updated = parseObject(res);
+    }
+    updated = withoutManagedFields(withTypeMeta(std::move(updated), r));
     printWritten(updated, r, name, o.output, printer.get(),
                  changedLine(r, name, patch.outcome, dryRun));
   }
@@ -120,7 +118,9 @@ void registerMetadataVerb(CLI::App& app, Session& session, Action& action,
   cmd->add_flag("--all", o->all, "Every object of the kind in the namespace");
   cmd->add_flag("--all-namespaces,-A", o->allNamespaces, "With --all or -l: across namespaces");
   cmd->add_option("--selector,-l", o->selector, "Label selector of the objects to change");
-  cmd->add_option("--dry-run", o->dryRun, "none|server: server validates, nothing is stored");
+  cmd->add_option("--dry-run", o->dryRun,
+                  "none|server|client: nothing is stored (server: the server validates; client: "
+                  "the result is computed locally)");
   cmd->add_option("--resource-version", o->resourceVersion,
                   "Only change the object if it still has this resourceVersion");
   cmd->add_option("--output,-o", o->output, "yaml|json|name|jsonpath=…|custom-columns=…");

@@ -167,9 +167,15 @@ class TemplatePrinter {
 // unless --show-managed-fields.
 json withoutManagedFields(json obj);
 
-// "kind.group/name VERB" lines, with kubectl's " (server dry run)" suffix.
+// --dry-run, as kubectl reads it: none, server (the server validates and stores nothing) or
+// client (mcpctl computes the result itself and sends no write). Throws kubectl's error for
+// anything else.
+enum class DryRun { None, Server, Client };
+DryRun parseDryRun(const std::string& value);
+
+// "kind.group/name VERB" lines, with kubectl's " (server dry run)" or " (dry run)" suffix.
 std::string changedLine(const ResourceInfo& r, const std::string& name, const std::string& verb,
-                        bool dryRun);
+                        DryRun dryRun = DryRun::None);
 
 // The object a write answered, printed as -o asks: yaml, json, name or a template (`printer`);
 // without -o, `line` (a changedLine).

@@ -150,9 +150,20 @@ json withoutManagedFields(json obj) {
   return obj;
 }
 
+DryRun parseDryRun(const std::string& value) {
+  if (value == "none") return DryRun::None;
+  if (value == "server") return DryRun::Server;
+  if (value == "client") return DryRun::Client;
+  throw CommandError("error: Invalid dry-run value (" + value +
+                     "). Must be \"none\", \"server\", or \"client\".");
+}
+
 std::string changedLine(const ResourceInfo& r, const std::string& name, const std::string& verb,
-                        bool dryRun) {
-  return r.kindDotGroup() + "/" + name + " " + verb + (dryRun ? " (server dry run)" : "") + "\n";
+                        DryRun dryRun) {
+  const char* suffix = dryRun == DryRun::Server   ? " (server dry run)"
+                       : dryRun == DryRun::Client ? " (dry run)"
+                                                  : "";
+  return r.kindDotGroup() + "/" + name + " " + verb + suffix + "\n";
 }
 
 void printWritten(const json& updated, const ResourceInfo& r, const std::string& name,

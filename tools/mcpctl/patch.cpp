@@ -60,9 +60,10 @@ int runPatch(Session& s, PatchOptions& o) {
   }
   // kubectl turns a YAML patch into JSON before sending it (apply patches stay YAML).
   std::string body = text;
+  json parsedPatch;
   try {
-    json parsed = model::parseJsonOrYaml(text);
-    if (o.type != "apply") body = parsed.dump();
+    parsedPatch = model::parseJsonOrYaml(text);
+    if (o.type != "apply") body = parsedPatch.dump();
   } catch (const std::exception& e) {
     throw CommandError("error: unable to parse " + json(text).dump() + ": " + e.what());
   }
@@ -70,14 +71,11 @@ int runPatch(Session& s, PatchOptions& o) {
     throw CommandError("error: invalid subresource value: \"" + o.subresource +
                        "\". Must be one of [status scale]");
   }
-  bool dryRun = false;
-  if (o.dryRun == "server") {
-    dryRun = true;
-  } else if (o.dryRun == "client") {
-    throw CommandError("error: --dry-run=client is not supported by mcpctl; use --dry-run=server");
-  } else if (o.dryRun != "none") {
-    throw CommandError("error: Invalid dry-run value (" + o.dryRun +
-                       "). Must be \"none\", \"server\", or \"client\".");
+  const DryRun dryRun = parseDryRun(o.dryRun);
+  if (dryRun == DryRun::Client && o.type != "merge" && o.type != "json") {
+    // As kubectl: a client dry run applies the patch itself, which it can do for these two.
+    throw CommandError("error: --dry-run=client works with --type merge or json, not \"" + o.type +
+                       "\"");
   }
   std::unique_ptr<TemplatePrinter> printer;
   if (isTemplateOutput(o.output)) printer = std::make_unique<TemplatePrinter>(o.output, false);
@@ -97,8 +95,28 @@ int runPatch(Session& s, PatchOptions& o) {
         exitCode = 1;
         continue;
       }
+      if (dryRun == DryRun::Client) {
+        // kubectl's client dry run: the patch applied here to the object read, nothing sent
+        // (kubectl prints no dry-run suffix for patch).
+        json patched = parseObject(before);
+        try {
+          if (o.type == "json") {
+            patched = patched.patch(parsedPatch);
+          } else {
+            patched.merge_patch(parsedPatch);
+          }
+        } catch (const json::exception& e) {
+          std::cerr << "error: unable to apply the patch to " << r.kindDotGroup() << "/" << name
+                    << ": " << e.what() << "\n";
+          exitCode = 1;
+          continue;
+        }
+        printWritten(withoutManagedFields(withTypeMeta(patched, r)), r, name, o.output,
+                     printer.get(), changedLine(r, name, "patched"));
+        continue;
+      }
       std::string query = "?fieldManager=" + client::urlEncode(o.fieldManager);
-      if (dryRun) query += "&dryRun=All";
+      if (dryRun == DryRun::Server) query += "&dryRun=All";
       if (o.forceConflicts) query += "&force=true";
       auto res = s.send("PATCH", path + query, body, type);
       if (res.status == 415) {
@@ -117,10 +135,11 @@ int runPatch(Session& s, PatchOptions& o) {
       }
       json updated = withoutManagedFields(withTypeMeta(parseObject(res), r));
       bool changed = parseObject(before) != parseObject(res);
-      // kubectl patch prints no dry-run suffix (label and annotate do).
+      // kubectl patch prints no server dry-run suffix (label and annotate do).
       printWritten(
           updated, r, name, o.output, printer.get(),
-          changedLine(r, name, changed || dryRun ? "patched" : "patched (no change)", false));
+          changedLine(r, name,
+                      changed || dryRun == DryRun::Server ? "patched" : "patched (no change)"));
     }
   }
   return exitCode;
@@ -139,7 +158,9 @@ void registerPatch(CLI::App& app, Session& session, Action& action) {
                   "merge (default; kubectl's default, strategic, is not served by mcpd: it "
                   "answers 415), json, strategic or apply (server-side apply)");
   cmd->add_option("--subresource", o->subresource, "Patch a subresource, e.g. status");
-  cmd->add_option("--dry-run", o->dryRun, "none|server: server validates, nothing is stored");
+  cmd->add_option("--dry-run", o->dryRun,
+                  "none|server|client: nothing is stored (server: the server validates; client: "
+                  "merge and json patches are applied locally)");
   cmd->add_option("--field-manager", o->fieldManager, "Name of the manager of the changed fields");
   cmd->add_flag("--force-conflicts", o->forceConflicts,
                 "--type apply: take fields other managers own");

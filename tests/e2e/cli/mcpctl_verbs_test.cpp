@@ -281,6 +281,61 @@ TEST_F(McpctlVerbsTest, PatchMergeJsonApplyAndStrategic) {
   EXPECT_EQ(object("p1", "patch-ns")["spec"]["ttl"], "9h");
 }
 
+// --dry-run=client (kubectl's grammar): the result is computed by mcpctl and printed, nothing is
+// sent to be stored; --dry-run=server: the server answers, nothing is stored.
+TEST_F(McpctlVerbsTest, DryRunsOfLabelAnnotateAndPatchStoreNothing) {
+  applyInstance("dr1", "dryrun-ns", "1h");
+  const json before = object("dr1", "dryrun-ns");
+
+  auto r = ctl({"label", "mi", "dr1", "tier=web", "--dry-run=client", "-n", "dryrun-ns"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "mcpinstance.minimcp.io/dr1 labeled (dry run)\n");
+  r = ctl({"label", "mi", "dr1", "tier=web", "app-", "--dry-run=client", "-n", "dryrun-ns", "-o",
+           "json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  json shown = json::parse(r.out, nullptr, false);
+  EXPECT_EQ(shown["metadata"]["labels"], json({{"tier", "web"}})) << r.out;
+  r = ctl({"label", "mi", "dr1", "app=other", "--dry-run=client", "-n", "dryrun-ns"});
+  EXPECT_EQ(r.exitCode, 1) << "a client dry run refuses what the real one would";
+  EXPECT_THAT(r.err, HasSubstr("'app' already has a value (e2e), and --overwrite is false"));
+
+  r = ctl({"annotate", "mi", "dr1", "owner=team a", "--dry-run=client", "-n", "dryrun-ns", "-o",
+           "jsonpath={.metadata.annotations.owner}"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "team a");
+  r = ctl({"annotate", "mi", "dr1", "owner=team b", "--dry-run=server", "-n", "dryrun-ns"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "mcpinstance.minimcp.io/dr1 annotated (server dry run)\n");
+
+  r = ctl({"patch", "mi", "dr1", "-n", "dryrun-ns", "--dry-run=client", "-p",
+           R"({"spec":{"ttl":"7h"}})"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "mcpinstance.minimcp.io/dr1 patched\n");  // as kubectl prints it
+  r = ctl({"patch", "mi", "dr1", "-n", "dryrun-ns", "--dry-run=client", "--type=json", "-p",
+           R"([{"op":"replace","path":"/spec/ttl","value":"8h"}])", "-o", "json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out, nullptr, false)["spec"]["ttl"], "8h") << r.out;
+  r = ctl({"patch", "mi", "dr1", "-n", "dryrun-ns", "--dry-run=client", "--type=json", "-p",
+           R"([{"op":"test","path":"/spec/ttl","value":"zz"}])"});
+  EXPECT_EQ(r.exitCode, 1);
+  r = ctl({"patch", "mi", "dr1", "-n", "dryrun-ns", "--dry-run=client", "--type=apply",
+           "--field-manager=e2e", "-p", "spec: {ttl: 9h}"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_THAT(r.err, HasSubstr("--dry-run=client works with --type merge or json"));
+  r = ctl({"patch", "mi", "dr1", "-n", "dryrun-ns", "--dry-run=bogus", "-p", "{}"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_THAT(r.err, HasSubstr("Invalid dry-run value (bogus)"));
+
+  // Nothing was stored: not a label, an annotation, nor a ttl (the controller may have written
+  // status meanwhile, so the resourceVersion is no witness).
+  const json after = object("dr1", "dryrun-ns");
+  EXPECT_EQ(after["metadata"]["labels"], before["metadata"]["labels"]);
+  EXPECT_EQ(after["metadata"].value("annotations", json()),
+            before["metadata"].value("annotations", json()));
+  EXPECT_EQ(after["spec"], before["spec"]);
+  EXPECT_EQ(after["metadata"]["generation"], before["metadata"]["generation"]);
+}
+
 TEST_F(McpctlVerbsTest, PatchStatusSubresource) {
   applyInstance("s1", "status-ns");
   auto r = ctl({"patch", "mi", "s1", "-n", "status-ns", "--subresource=status", "-p",

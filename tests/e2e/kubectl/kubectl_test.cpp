@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "api/client/http_client.h"
 #include "api/model/strategy.h"
 #include "tests/e2e/cli/mcpd_process.h"
+#include "tests/e2e/reconciler/reconciler_e2e.h"
 
 namespace minimcp {
 namespace {
@@ -433,6 +435,37 @@ TEST_F(KubectlTest, AuthCanIAndWhoamiForAdminAndNamespaceTokens) {
     EXPECT_EQ(r.exitCode, c.allowed ? 0 : 1) << what << r.err;
     EXPECT_EQ(r.out.rfind(c.allowed ? "yes" : "no", 0), 0u) << what << r.out;
   }
+  // --list: the rules a SelfSubjectRulesReview answers, as kubectl prints them.
+  auto lineOf = [](const std::string& out, const std::string& start) {
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(start, 0) == 0) return line;
+    }
+    return std::string();
+  };
+  auto adminList = kubectl({"auth", "can-i", "--list", "-n", "can-alice"});
+  ASSERT_EQ(adminList.exitCode, 0) << adminList.err;
+  EXPECT_NE(lineOf(adminList.out, "*.* ").find("[*]"), std::string::npos) << adminList.out;
+  auto own = as({"auth", "can-i", "--list", "-n", "can-alice"});
+  ASSERT_EQ(own.exitCode, 0) << own.err;
+  const std::string instances = lineOf(own.out, "mcpinstances.minimcp.io ");
+  EXPECT_NE(instances.find("[get list watch create update patch delete connect]"),
+            std::string::npos)
+      << own.out;
+  EXPECT_NE(lineOf(own.out, "mcpinstances.minimcp.io/status ").find("[get list watch]"),
+            std::string::npos)
+      << own.out;
+  EXPECT_NE(lineOf(own.out, "limits.minimcp.io ").find("[can-alice]"), std::string::npos)
+      << own.out;
+  EXPECT_EQ(lineOf(own.out, "*.* "), "") << own.out;
+  EXPECT_EQ(lineOf(own.out, "tokens.minimcp.io "), "") << own.out;
+  auto elsewhere = as({"auth", "can-i", "--list", "-n", "e2e"});
+  ASSERT_EQ(elsewhere.exitCode, 0) << elsewhere.err;
+  EXPECT_EQ(lineOf(elsewhere.out, "mcpinstances.minimcp.io "), "") << elsewhere.out;
+  EXPECT_NE(lineOf(elsewhere.out, "mcptypes.minimcp.io ").find("[get list watch]"),
+            std::string::npos)
+      << elsewhere.out;
+
   auto whoami = as({"auth", "whoami"});
   ASSERT_EQ(whoami.exitCode, 0) << whoami.err;
   EXPECT_NE(whoami.out.find("can-alice"), std::string::npos) << whoami.out;
@@ -444,6 +477,52 @@ TEST_F(KubectlTest, VersionWithoutSkewWarning) {
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("Server Version: v1.32."), std::string::npos) << r.out;
   EXPECT_EQ(r.err.find("WARNING"), std::string::npos) << r.err;
+}
+
+// With the reconciler running: the controller's status writes show in managedFields as an Update
+// through subresource "status", and a GitOps tool's later server-side apply of the same instance
+// does not conflict with them.
+TEST(KubectlReconciledTest, ControllerStatusWritesShowAsAStatusManager) {
+  if (access(kKubectl, X_OK) != 0) GTEST_SKIP() << kKubectl << " is not installed";
+  e2e::Cluster c;
+  testing::TempDir cache("kubectl-cache");
+  auto kubectl = [&](std::vector<std::string> args, const std::string& in = "") {
+    std::vector<std::string> argv = {kKubectl, "--kubeconfig", c.mcpd().kubeconfig(), "--cache-dir",
+                                     cache.path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::runCommand(argv, in, std::chrono::seconds(45));
+  };
+  auto apply = [&](const std::string& ttl) {
+    return kubectl({"apply", "--server-side", "--field-manager=gitops", "-f", "-"},
+                   "apiVersion: minimcp.io/v1alpha1\nkind: MCPInstance\nmetadata:\n  name: "
+                   "managed\n  namespace: default\nspec:\n  type: echo\n  ttl: " +
+                       ttl + "\n");
+  };
+  auto applied = apply("1h");
+  ASSERT_EQ(applied.exitCode, 0) << applied.err;
+  auto running = kubectl({"wait", "--for=jsonpath={.status.phase}=Running", "mi/managed", "-n",
+                          "default", "--timeout=30s"});
+  ASSERT_EQ(running.exitCode, 0) << running.out << running.err << c.mcpd().log();
+
+  auto shown =
+      kubectl({"get", "mi", "managed", "-n", "default", "-o", "json", "--show-managed-fields"});
+  ASSERT_EQ(shown.exitCode, 0) << shown.err;
+  json status;
+  for (const auto& e : json::parse(shown.out)["metadata"]["managedFields"]) {
+    if (e.value("subresource", "") == "status") status = e;
+  }
+  ASSERT_TRUE(status.is_object()) << shown.out;
+  EXPECT_EQ(status["manager"], "mcpd-controller");
+  EXPECT_EQ(status["operation"], "Update");
+  EXPECT_EQ(status["fieldsType"], "FieldsV1");
+  EXPECT_TRUE(status["fieldsV1"]["f:status"].contains("f:phase")) << shown.out;
+  auto yaml =
+      kubectl({"get", "mi", "managed", "-n", "default", "-o", "yaml", "--show-managed-fields"});
+  EXPECT_NE(yaml.out.find("subresource: status"), std::string::npos) << yaml.out;
+
+  auto again = apply("2h");
+  ASSERT_EQ(again.exitCode, 0) << again.err;
+  EXPECT_EQ(c.instance("managed")["spec"]["ttl"], "2h");
 }
 
 }  // namespace

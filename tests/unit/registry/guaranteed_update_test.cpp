@@ -162,5 +162,44 @@ TEST_F(GuaranteedUpdateTest, RemoveAndDryRun) {
   EXPECT_FALSE(store_->get("widgets", "ns", "w"));
 }
 
+// Every write of a kind the API serves records its field manager, whoever the writer is; other
+// resources (and a write whose ownership tryUpdate computed) carry no managedFields.
+TEST_F(GuaranteedUpdateTest, WritesOfAServedKindRecordTheirManager) {
+  store_->create("mcpinstances", {{"apiVersion", "minimcp.io/v1alpha1"},
+                                  {"kind", "MCPInstance"},
+                                  {"metadata", {{"name", "i"}, {"namespace", "ns"}}},
+                                  {"spec", {{"type", "echo"}}}});
+  server::testing::FakeClock clock;
+  UpdateOptions options;
+  options.fieldManager = "mcpd-controller";
+  options.clock = &clock;
+  auto setPhase = [](const json* current) {
+    json obj = *current;
+    obj["status"]["phase"] = "Running";
+    return Change::write(std::move(obj));
+  };
+  guaranteedUpdate(*store_, "mcpinstances", "ns", "i", setPhase, options);
+  json mf = (*store_->get("mcpinstances", "ns", "i"))["metadata"]["managedFields"];
+  ASSERT_EQ(mf.size(), 1u) << mf.dump();
+  EXPECT_EQ(mf[0]["manager"], "mcpd-controller");
+  EXPECT_EQ(mf[0]["operation"], "Update");
+  EXPECT_EQ(mf[0]["subresource"], "status");
+  EXPECT_EQ(mf[0]["apiVersion"], "minimcp.io/v1alpha1");
+  EXPECT_EQ(mf[0]["time"], formatRfc3339(clock.t));
+  EXPECT_EQ(mf[0]["fieldsV1"], json::parse(R"({"f:status":{"f:phase":{}}})"));
+
+  guaranteedUpdate(*store_, "widgets", "ns", "w", increment, options);
+  EXPECT_FALSE(read()["metadata"].contains("managedFields"));
+
+  options.ownershipRecorded = true;
+  auto setPort = [](const json* current) {
+    json obj = *current;
+    obj["status"]["port"] = 9000;
+    return Change::write(std::move(obj));
+  };
+  guaranteedUpdate(*store_, "mcpinstances", "ns", "i", setPort, options);
+  EXPECT_EQ((*store_->get("mcpinstances", "ns", "i"))["metadata"]["managedFields"], mf);
+}
+
 }  // namespace
 }  // namespace minimcp::registry

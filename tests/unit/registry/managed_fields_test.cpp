@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "api/model/kinds.h"
 #include "api/model/yaml.h"
 #include "api/util/api_error.h"
 
@@ -451,6 +452,56 @@ TEST(Update, NoChangeKeepsTheEntryAndItsTime) {
   json live = recordUpdate(nullptr, base("{ttl: 1h}"), schema(), writer("a", "t0"));
   json out = recordUpdate(&live, live, schema(), writer("b", "t1"));
   EXPECT_EQ(out, live);
+}
+
+// A write from inside mcpd (a controller's status, a finalizer) is recorded as kube-apiserver
+// records a request to each endpoint: status through subresource "status", the rest on the main
+// resource, each entry's time moving only when its fields change.
+TEST(RecordWrite, StatusIsAnUpdateThroughTheStatusSubresource) {
+  const model::KindInfo& kind = model::mcpInstanceStrategy().info();
+  const auto at = [](int s) { return std::chrono::system_clock::from_time_t(1800000000 + s); };
+  json live = recordWrite(nullptr, base("{type: echo, ttl: 1h}"), kind, "kubectl-create", at(0));
+  json next = live;
+  next["status"] = {{"phase", "Running"}, {"port", 9000}};
+  next["metadata"]["finalizers"] = {"minimcp.io/process"};
+  live = recordWrite(&live, next, kind, "mcpd-controller", at(1));
+  json mf = live["metadata"]["managedFields"];
+  ASSERT_EQ(mf.size(), 3u) << mf.dump();
+  json status, main;
+  for (const auto& e : mf) {
+    if (e["manager"] == "mcpd-controller") (e.contains("subresource") ? status : main) = e;
+  }
+  EXPECT_EQ(status.value("subresource", ""), "status");
+  EXPECT_EQ(status["operation"], "Update");
+  EXPECT_EQ(status["fieldsType"], "FieldsV1");
+  EXPECT_EQ(status["time"], formatRfc3339(at(1)));
+  EXPECT_EQ(status["fieldsV1"], json::parse(R"({"f:status":{"f:phase":{},"f:port":{}}})"));
+  EXPECT_EQ(main["fieldsV1"],
+            json::parse(R"({"f:metadata":{"f:finalizers":{"v:\"minimcp.io/process\"":{}}}})"));
+
+  // The same status again: nothing moves, not even the time.
+  json same = recordWrite(&live, live, kind, "mcpd-controller", at(2));
+  EXPECT_EQ(same, live);
+  // A changed status: the entry is reused and its time moves.
+  next = live;
+  next["status"]["phase"] = "Failed";
+  json changed = recordWrite(&live, next, kind, "mcpd-controller", at(3));
+  EXPECT_EQ(changed["metadata"]["managedFields"].size(), 3u);
+  for (const auto& e : changed["metadata"]["managedFields"]) {
+    if (e.value("subresource", "") == "status") {
+      EXPECT_EQ(e["time"], formatRfc3339(at(3)));
+    }
+    if (e["manager"] == "kubectl-create") {
+      EXPECT_EQ(e["time"], formatRfc3339(at(0)));
+    }
+  }
+
+  // A user's server-side apply of the main resource never conflicts with status.
+  FieldWriter user = fieldWriter(kind, "alice", "", at(4));
+  json config = base("{type: echo, ttl: 1h, suspend: true}");
+  config["status"] = {{"phase", "Pending"}};
+  EXPECT_NO_THROW(
+      applyConfiguration(&changed, config, ownershipSchema(kind), user, OnConflict::Fail));
 }
 
 TEST(FieldManager, FromParameterOrUserAgent) {

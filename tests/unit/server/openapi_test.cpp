@@ -405,6 +405,71 @@ TEST(SelfSubjectAccessReview, ReadsTheProtobufKubectlSends) {
   EXPECT_THROW(serveSelfReview(r, kAdmin, authz), ApiError);
 }
 
+// `kubectl auth can-i --list`: the Authorizer's answers written down as rules.
+TEST(SelfSubjectRulesReview, RulesFromTheAuthorizer) {
+  auto rules = [](const Identity& who, const std::string& ns, bool protobuf) {
+    Request r = withQuery("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews");
+    if (protobuf) {
+      r.headers["content-type"] = "application/vnd.kubernetes.protobuf";
+      r.body = std::string("k8s\0", 4) + protoString(2, protoString(2, protoString(1, ns)));
+    } else {
+      r.headers["content-type"] = "application/json";
+      r.body = json{{"kind", "SelfSubjectRulesReview"}, {"spec", {{"namespace", ns}}}}.dump();
+    }
+    Authorizer authz;
+    auto resp = serveSelfReview(r, who, authz);
+    EXPECT_TRUE(resp);
+    if (!resp) return json();
+    EXPECT_EQ(resp->status, 201) << resp->body;
+    json j = json::parse(resp->body);
+    EXPECT_EQ(j["kind"], "SelfSubjectRulesReview");
+    EXPECT_EQ(j["spec"]["namespace"], ns);
+    EXPECT_EQ(j["status"]["incomplete"], false);
+    return j["status"];
+  };
+  json admin = rules(kAdmin, "alice", true);
+  EXPECT_EQ(admin["resourceRules"],
+            json::parse(R"([{"verbs":["*"],"apiGroups":["*"],"resources":["*"]}])"));
+  EXPECT_EQ(admin["nonResourceRules"], json::parse(R"([{"verbs":["*"],"nonResourceURLs":["*"]}])"));
+
+  auto verbsOf = [](const json& status, const std::string& resource) {
+    std::vector<std::string> out;
+    for (const auto& r : status["resourceRules"]) {
+      if (r["resources"][0] == resource && !r.contains("resourceNames")) {
+        out = r["verbs"].get<std::vector<std::string>>();
+      }
+    }
+    return out;
+  };
+  for (bool protobuf : {false, true}) {
+    json own = rules(kAlice, "alice", protobuf);
+    EXPECT_EQ(verbsOf(own, "mcpinstances"),
+              (std::vector<std::string>{"get", "list", "watch", "create", "update", "patch",
+                                        "delete", "connect"}))
+        << own.dump();
+    EXPECT_EQ(verbsOf(own, "mcpinstances/status"),
+              (std::vector<std::string>{"get", "list", "watch"}));
+    EXPECT_EQ(verbsOf(own, "events"), (std::vector<std::string>{"get", "list", "watch"}));
+    EXPECT_EQ(verbsOf(own, "mcptypes"), (std::vector<std::string>{"get", "list", "watch"}));
+    EXPECT_TRUE(verbsOf(own, "tokens").empty());
+    bool limits = false;
+    for (const auto& r : own["resourceRules"]) {
+      if (r["resources"][0] == "limits") {
+        EXPECT_EQ(r["resourceNames"], json::array({"alice"}));
+        EXPECT_EQ(r["verbs"], json::array({"get"}));
+        limits = true;
+      }
+    }
+    EXPECT_TRUE(limits) << own.dump();
+    EXPECT_NE(own["nonResourceRules"].dump().find("/openapi/*"), std::string::npos);
+    EXPECT_EQ(own["nonResourceRules"].dump().find("/metrics"), std::string::npos);
+  }
+  // Another namespace: only what every tenant reads (cluster-scoped kinds).
+  json other = rules(kAlice, "bob", false);
+  EXPECT_TRUE(verbsOf(other, "mcpinstances").empty()) << other.dump();
+  EXPECT_EQ(verbsOf(other, "mcptypes"), (std::vector<std::string>{"get", "list", "watch"}));
+}
+
 TEST(SelfSubjectReview, SaysWhoTheTokenIs) {
   Authorizer authz;
   for (const Identity* who : {&kAdmin, &kAlice}) {

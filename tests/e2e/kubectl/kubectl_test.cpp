@@ -508,7 +508,8 @@ TEST(KubectlReconciledTest, ControllerStatusWritesShowAsAStatusManager) {
       kubectl({"get", "mi", "managed", "-n", "default", "-o", "json", "--show-managed-fields"});
   ASSERT_EQ(shown.exitCode, 0) << shown.err;
   json status;
-  for (const auto& e : json::parse(shown.out)["metadata"]["managedFields"]) {
+  const json object = json::parse(shown.out);  // the loop below must not iterate a temporary
+  for (const auto& e : object["metadata"]["managedFields"]) {
     if (e.value("subresource", "") == "status") status = e;
   }
   ASSERT_TRUE(status.is_object()) << shown.out;

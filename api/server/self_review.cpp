@@ -52,17 +52,22 @@ std::map<int, std::string> protoFields(std::string_view data) {
   return out;
 }
 
-// A SelfSubjectAccessReview in Kubernetes' protobuf encoding (what kubectl sends): the "k8s\0"
-// magic, a runtime.Unknown whose field 2 holds the object, its spec (field 2) holding
-// resourceAttributes (1) or nonResourceAttributes (2). Returned as the JSON spec.
-json protobufAccessReviewSpec(const std::string& body) {
+// The spec (field 2) of a review object in Kubernetes' protobuf encoding: the "k8s\0" magic, then
+// a runtime.Unknown whose field 2 holds the object.
+std::map<int, std::string> protobufReviewSpec(const std::string& body) {
   static constexpr std::string_view kMagic("k8s\0", 4);
   if (body.compare(0, kMagic.size(), kMagic) != 0) {
     throw ApiError::BadRequest("a protobuf body must start with the Kubernetes magic bytes");
   }
   auto unknown = protoFields(std::string_view(body).substr(kMagic.size()));
   auto review = protoFields(unknown[2]);
-  auto spec = protoFields(review[2]);
+  return protoFields(review[2]);
+}
+
+// A SelfSubjectAccessReview (what kubectl sends): its spec holds resourceAttributes (1) or
+// nonResourceAttributes (2). Returned as the JSON spec.
+json protobufAccessReviewSpec(const std::string& body) {
+  auto spec = protobufReviewSpec(body);
   json out = json::object();
   static constexpr const char* kResource[] = {"",        "namespace", "verb",        "group",
                                               "version", "resource",  "subresource", "name"};
@@ -82,15 +87,9 @@ json protobufAccessReviewSpec(const std::string& body) {
   return out;
 }
 
-// A SelfSubjectRulesReview in the same encoding: its spec (field 2) holds the namespace (1).
+// A SelfSubjectRulesReview in the same encoding: its spec holds the namespace (1).
 json protobufRulesReviewSpec(const std::string& body) {
-  static constexpr std::string_view kMagic("k8s\0", 4);
-  if (body.compare(0, kMagic.size(), kMagic) != 0) {
-    throw ApiError::BadRequest("a protobuf body must start with the Kubernetes magic bytes");
-  }
-  auto unknown = protoFields(std::string_view(body).substr(kMagic.size()));
-  auto review = protoFields(unknown[2]);
-  auto spec = protoFields(review[2]);
+  auto spec = protobufReviewSpec(body);
   return {{"namespace", spec.count(1) ? spec[1] : ""}};
 }
 

@@ -126,6 +126,7 @@ Controller::Controller(ControllerOptions options, store::Store& store,
     pool_ = std::make_unique<WarmPool>(std::move(popts), store_, runtime_, *host_);
     executor_.setClaimer(pool_.get());
   }
+  executor_.onServing([this](const std::string& key) { finishWake(key, ""); });
 }
 
 Controller::~Controller() { stop(); }
@@ -174,6 +175,12 @@ void Controller::stop() {
   workers_.clear();
   // Waiting processes read the end of their channel and exit: none was any instance's.
   if (pool_) pool_->stop();
+  std::vector<std::string> waking;
+  {
+    std::lock_guard lock(wakeMu_);
+    for (const auto& [key, wait] : wakes_) waking.push_back(key);
+  }
+  for (const auto& key : waking) finishWake(key, "mcpd is stopping");
   spdlog::info("reconciler: stopped; instance processes keep running");
 }
 
@@ -206,6 +213,56 @@ void Controller::worker() {
   }
 }
 
+// --- wake on request -------------------------------------------------------------------------
+
+void Controller::wake(const std::string& key, WakeDone done) {
+  if (executor_.servingPort(key)) {
+    done("");  // awake already (the status does not say so yet): no wake to count
+    return;
+  }
+  {
+    std::lock_guard lock(wakeMu_);
+    auto [it, first] = wakes_.try_emplace(key);
+    if (first) it->second.since = std::chrono::steady_clock::now();
+    it->second.waiters.push_back(std::move(done));
+  }
+  executor_.requestWake(key, clock_.now());
+  // Woken meanwhile (or never asleep): nothing to wait for. The serving hook may have fired
+  // before this waiter was listed, so look after listing it.
+  if (executor_.servingPort(key)) {
+    finishWake(key, "");
+    return;
+  }
+  queue_.add(key);
+}
+
+void Controller::wakeTimedOut(const std::string& key) {
+  std::lock_guard lock(wakeMu_);
+  auto it = wakes_.find(key);
+  if (it == wakes_.end() || it->second.timedOut) return;
+  it->second.timedOut = true;
+  if (options_.metrics) options_.metrics->woke("timeout", std::nullopt);
+}
+
+void Controller::finishWake(const std::string& key, const std::string& error) {
+  WakeWait wait;
+  {
+    std::lock_guard lock(wakeMu_);
+    auto it = wakes_.find(key);
+    if (it == wakes_.end()) return;
+    wait = std::move(it->second);
+    wakes_.erase(it);
+  }
+  if (options_.metrics && !wait.timedOut) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wait.since).count();
+    options_.metrics->woke(error.empty() ? "ok" : "failed",
+                           error.empty() ? std::optional<double>(seconds) : std::nullopt);
+  }
+  if (!error.empty()) spdlog::warn("reconciler: {}: wake failed: {}", key, error);
+  for (auto& done : wait.waiters) done(error);
+}
+
 // --- reconcile = observe → decide → act → record ---------------------------------------------
 
 Result Controller::reconcile(const std::string& key) {
@@ -220,11 +277,13 @@ Result Controller::reconcile(const std::string& key) {
     if (options_.metrics) options_.metrics->instanceGone(key);
     executor_.forget(key);
     removeInstanceFiles(ns, name);
+    finishWake(key, "the instance was deleted");
     return {};
   }
   if (!bound) {
     if (options_.metrics) options_.metrics->instanceGone(key);
     fence(key, *object);
+    finishWake(key, "the instance is not bound to node " + options_.node);
     return {};
   }
   Snapshot s = observe(key, std::move(*object));
@@ -252,6 +311,7 @@ Controller::Snapshot Controller::observe(const std::string& key, json object) {
     s.desired.type.found = true;
     s.desired.type.health = HealthSettings::fromJson(objectField(typeSpec, "healthCheck"));
     s.desired.type.stopGrace = std::chrono::seconds(s.type->stopGracePeriodSeconds);
+    if (!s.spec.idleTimeout && s.type->idleTimeout) s.desired.idleTimeout = *s.type->idleTimeout;
     s.desired.specHash = launchHash(spec, typeSpec);
   } else {
     s.desired.type.message = "MCPType \"" + s.spec.type + "\" not found";
@@ -338,6 +398,16 @@ void Controller::actOne(Snapshot& s, Plan& plan, const Action& a, Acted& acted) 
     case ActionType::Stop: {
       std::optional<milliseconds> grace;
       if (s.type) grace = std::chrono::seconds(s.type->stopGracePeriodSeconds);
+      if (a.reason == "Idle") {
+        // A request that arrived since observe() keeps it awake: look again.
+        if (!executor_.stopIfIdle(s.key, s.desired.idleTimeout, grace)) {
+          acted.conflict = true;
+          break;
+        }
+        spdlog::info("reconciler: {}: stopped idle process", s.key);
+        acted.sideEffects = true;
+        break;
+      }
       spdlog::info("reconciler: {}: stopping process ({})", s.key, a.reason);
       executor_.stop(s.key, grace);
       acted.sideEffects = true;
@@ -424,6 +494,14 @@ Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
   }
   countInstance(s, old, plan);
   executor_.clearPendingStatus(s.key);
+  executor_.clearWake(s.key, s.observed.wakeRequested);
+  const std::string& ph = plan.status.phase;
+  if (ph != phase::kIdle && ph != phase::kStarting && ph != phase::kRunning) {
+    // A wake under way that this instance will not finish (its start failed, it was suspended).
+    const Condition* ready = plan.status.condition(cond::kReady);
+    finishWake(s.key, "the instance is " + ph +
+                          (ready && !ready->message.empty() ? ": " + ready->message : ""));
+  }
   executor_.setRestartNotBefore(s.key, plan.restartNotBefore);
   if (usageSampled) executor_.usageWritten(s.key, usage);
   emit(s, plan.events);
@@ -465,6 +543,10 @@ void Controller::countInstance(const Snapshot& s, const json& oldStatus, const P
       s.key, s.spec.type, s.desired.generation,
       ready && ready->status == "True" && plan.status.observedGeneration == s.desired.generation,
       appliedAt(s.object), clock_.now());
+  if (plan.status.phase == phase::kIdle &&
+      (!oldStatus.is_object() || oldStatus.value("phase", "") != phase::kIdle)) {
+    options_.metrics->wentIdle();
+  }
   const int before = oldStatus.is_object() ? oldStatus.value("restartCount", 0) : 0;
   if (plan.status.restartCount > before) {
     options_.metrics->restarted(plan.status.lastTermination ? plan.status.lastTermination->reason

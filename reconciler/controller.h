@@ -127,6 +127,18 @@ class Controller {
     return executor_.acquire(key);
   }
 
+  // Wake on request: a request through the gateway found the instance `key` Idle (or put to
+  // sleep a moment ago). Its next reconcile starts the process (status.lastWake), once for
+  // every request asking meanwhile. `done` is called once, on any thread: with "" when the
+  // process serves (acquire() finds it), or with why it will not (its start failed, it is not
+  // this node's, it was deleted or suspended, mcpd stops). Thread-safe.
+  using WakeDone = std::function<void(const std::string& error)>;
+  void wake(const std::string& key, WakeDone done);
+  // A request held for the wake of `key` gave up waiting: counted once per wake (timeout).
+  void wakeTimedOut(const std::string& key);
+  // Whether this controller put the process of `key` to sleep and started none since.
+  bool sleeping(const std::string& key) const { return executor_.sleeping(key); }
+
  private:
   // Everything reconcile() reads, gathered once.
   struct Snapshot {
@@ -189,6 +201,8 @@ class Controller {
   // instance's marks.
   std::vector<pid_t> keepersOf(const std::string& key, const nlohmann::json* object) const;
   void worker();
+  // Ends the wake of `key` under way, if any: "" it serves, else why not.
+  void finishWake(const std::string& key, const std::string& error);
 
   ControllerOptions options_;
   store::Store& store_;
@@ -201,6 +215,14 @@ class Controller {
   std::unique_ptr<WarmPool> pool_;  // before executor_, whose callbacks reach it
   std::mutex straysMu_;
   std::map<std::string, std::vector<runtime::ProcessInfo>> strays_;  // key → to stop
+  // Wakes under way: since the first request asked, and who waits.
+  struct WakeWait {
+    std::chrono::steady_clock::time_point since;
+    std::vector<WakeDone> waiters;
+    bool timedOut = false;  // counted as a timeout already
+  };
+  std::mutex wakeMu_;
+  std::map<std::string, WakeWait> wakes_;
   // Delays are real time whatever clock_ is (tests drive reconcile() directly with a fake one).
   WorkQueue queue_;
   std::shared_ptr<void> queueWatch_;  // before queue_ goes

@@ -102,7 +102,27 @@ struct ControllerMetrics::Impl : WorkQueueMetrics {
         memoryBytes(prometheus::BuildGauge()
                         .Name("minimcp_instance_resident_memory_bytes")
                         .Help("Resident memory of each running instance's process group")
-                        .Register(r.families())) {
+                        .Register(r.families())),
+        idle(prometheus::BuildCounter()
+                 .Name("minimcp_instance_idle_total")
+                 .Help("Instances put to sleep (phase Idle) after no gateway traffic for their "
+                       "idleTimeout")
+                 .Register(r.families())
+                 .Add({})),
+        wakes(prometheus::BuildCounter()
+                  .Name("minimcp_instance_wakes_total")
+                  .Help("Wakes of Idle instances by requests through the gateway, by result (ok, "
+                        "failed, timeout: a request gave up waiting)")
+                  .Register(r.families())),
+        wakeTime(prometheus::BuildHistogram()
+                     .Name("minimcp_instance_wake_seconds")
+                     .Help("Time from the first request to an Idle instance to its process "
+                           "serving")
+                     .Register(r.families())
+                     .Add({}, metrics::durationBuckets())) {
+    for (const char* result : {"ok", "failed", "timeout"}) {
+      wakeResults[result] = &wakes.Add({{"result", result}});
+    }
     for (const char* result : {"success", "error", "requeue", "requeue_after"}) {
       results[result] = &reconcileTotal.Add({{"controller", controller}, {"result", result}});
     }
@@ -131,6 +151,10 @@ struct ControllerMetrics::Impl : WorkQueueMetrics {
   prometheus::Family<prometheus::Histogram>& applyToReady;
   prometheus::Family<prometheus::Counter>& cpuSeconds;
   prometheus::Family<prometheus::Gauge>& memoryBytes;
+  prometheus::Counter& idle;
+  prometheus::Family<prometheus::Counter>& wakes;
+  prometheus::Histogram& wakeTime;
+  std::map<std::string, prometheus::Counter*> wakeResults;  // fixed after construction
 
   std::mutex mu;
   // key → the gauge it counts in; a (phase, type) series is removed with its last instance.
@@ -237,6 +261,15 @@ void ControllerMetrics::instanceGone(const std::string& key) {
   if (it != impl_->instanceOf.end()) impl_->leaveLocked(it);
   impl_->readiness.erase(key);
   if (auto u = impl_->usageOf.find(key); u != impl_->usageOf.end()) impl_->dropUsageLocked(u);
+}
+
+void ControllerMetrics::wentIdle() { impl_->idle.Increment(); }
+
+void ControllerMetrics::woke(const char* result, std::optional<double> seconds) {
+  if (auto it = impl_->wakeResults.find(result); it != impl_->wakeResults.end()) {
+    it->second->Increment();
+  }
+  if (seconds) impl_->wakeTime.Observe(*seconds);
 }
 
 void ControllerMetrics::restarted(const std::string& reason) {

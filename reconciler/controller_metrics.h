@@ -1,7 +1,8 @@
 // The reconciler's metric families, under controller-runtime's and client-go's names where
 // they have one: reconcile totals, errors and time per controller, the work queue's, and
 // MiniMCP's instances by phase and type, restarts by reason, the time from apply to Ready, and
-// each running instance's CPU and memory. prometheus-cpp stays in the .cpp.
+// each running instance's CPU and memory, and idle instances put to sleep and woken. prometheus-cpp
+// stays in the .cpp.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +37,11 @@ class ControllerMetrics {
   void instanceGone(const std::string& key);
   // A failed process was restarted; `reason` is its termination's (Error, OOMKilled...).
   void restarted(const std::string& reason);
+  // An instance went Idle (minimcp_instance_idle_total).
+  void wentIdle();
+  // A wake ended: result ok (then `seconds` from the first request to serving), failed or
+  // timeout (minimcp_instance_wakes_total, minimcp_instance_wake_seconds).
+  void woke(const char* result, std::optional<double> seconds);
   // The instance `key` of `type` at `generation` was looked at (`now`) and is `ready` or not.
   // The first time it is seen Ready after having been seen not Ready at that generation, the time
   // since it was applied is observed: since `appliedAt` (the object's own time, whole seconds),

@@ -74,6 +74,7 @@ Desired desiredFromInstance(const json& instance, const model::MCPInstanceSpec& 
   d.suspend = spec.suspend;
   d.restartPolicy = parseRestartPolicy(spec.restartPolicy);
   d.tokenGeneration = spec.tokenGeneration;
+  if (spec.idleTimeout) d.idleTimeout = *spec.idleTimeout;
   d.expiresAt = model::timeField(model::objectField(instance, "status"), "expiresAt");
   if (!d.expiresAt) d.expiresAt = spec.expiresAt;
   return d;
@@ -81,11 +82,14 @@ Desired desiredFromInstance(const json& instance, const model::MCPInstanceSpec& 
 
 std::string launchHash(const json& instanceSpec, const json& typeSpec) {
   json inst = instanceSpec.is_object() ? instanceSpec : json::object();
-  for (const char* f : {"suspend", "ttl", "expiresAt", "restartPolicy", "tokenGeneration"}) {
+  for (const char* f :
+       {"suspend", "ttl", "expiresAt", "restartPolicy", "tokenGeneration", "idleTimeout"}) {
     inst.erase(f);
   }
   json type = typeSpec.is_object() ? typeSpec : json::object();
-  for (const char* f : {"displayName", "description", "capabilities"}) type.erase(f);
+  for (const char* f : {"displayName", "description", "capabilities", "idleTimeout"}) {
+    type.erase(f);
+  }
   // nlohmann::json orders object keys, so dump() is canonical.
   return sha256Hex(json{{"instance", inst}, {"type", type}}.dump());
 }
@@ -169,6 +173,11 @@ InstanceStatus InstanceStatus::fromJson(const json& in) {
     p.drainUntil = timeField(*it, "drainUntil");
     if (p.pid > 0) s.previous = p;
   }
+  s.idleSince = timeField(in, "idleSince");
+  if (auto it = in.find("lastWake"); it != in.end() && it->is_object()) {
+    if (auto t = timeField(*it, "time"))
+      s.lastWake = WakeRecord{*t, valueOr<std::string>(*it, "reason", "")};
+  }
   if (auto it = in.find("crashLoop"); it != in.end() && it->is_object()) {
     s.crashLoop.crashes = valueOr<int>(*it, "crashes", 0);
     s.crashLoop.nextRestartAt = timeField(*it, "nextRestartAt");
@@ -223,6 +232,12 @@ json InstanceStatus::toJson() const {
     out["previousProcess"] = std::move(p);
   } else {
     out.erase("previousProcess");
+  }
+  put(out, "idleSince", timeJson(idleSince));
+  if (lastWake) {
+    out["lastWake"] = {{"time", formatRfc3339(lastWake->time)}, {"reason", lastWake->reason}};
+  } else {
+    out.erase("lastWake");
   }
   if (crashLoop.crashes || crashLoop.nextRestartAt) {
     json cl = {{"crashes", crashLoop.crashes}};
@@ -323,6 +338,7 @@ class Decider {
   Plan run() {
     steps();
     servePrevious();
+    if (st().phase != phase::kIdle) st().idleSince.reset();
     return std::move(plan_);
   }
 
@@ -393,6 +409,8 @@ class Decider {
                        const std::string& what, bool failure, TimePoint failedAt,
                        std::optional<SteadyTimePoint> failedSteady);
   void spawnOrWait();
+  // Running and healthy: Idle once it had no gateway traffic for idleTimeout, else a look then.
+  void idleOrWait();
 
   // status.previousProcess as the runtime sees it now (adopted after an mcpd restart, or gone).
   void observePrevious();
@@ -562,7 +580,9 @@ void Decider::spawnOrWait() {
     setPhase(phase::kStarting);
     setCondition(cond::kReady, false, "Starting", "process started, waiting for a healthy probe");
     event("Normal", "Starting",
-          phaseWas(phase::kSuspended) ? "resuming: starting process" : "starting process");
+          phaseWas(phase::kSuspended) ? "resuming: starting process"
+          : phaseWas(phase::kIdle)    ? "waking: a request arrived; starting process"
+                                      : "starting process");
   }
   requeueAfter(ceilMs(std::chrono::duration_cast<milliseconds>(d_.type.health.startupTimeout)));
 }
@@ -692,6 +712,18 @@ void Decider::steps() {
     return;
   }
 
+  if (!running_ && phaseWas(phase::kIdle) && !o_.status.pid) {
+    if (!o_.wakeRequested && d_.idleTimeout > milliseconds::zero()) {
+      // Asleep until a request wakes it; a new key, spec or token is used then. (An
+      // idleTimeout set to 0 meanwhile means never idle: it starts.)
+      setPhase(phase::kIdle);
+      return;
+    }
+    if (o_.wakeRequested) st().lastWake = WakeRecord{*o_.wakeRequested, "Request"};
+    resetCrashLoop();
+    spawnOrWait();
+    return;
+  }
   if (!running_) {
     const bool changed = !replaceReason().empty();
     // Failed stays Failed until the spec changes (a fix) — restartPolicy said so.
@@ -760,6 +792,7 @@ void Decider::steps() {
     }
     setPhase(phase::kRunning);
     setCondition(cond::kReady, true, "Healthy", "process is healthy");
+    idleOrWait();
     return;
   }
   if (st().healthySince) return;  // failures below the threshold: hold on
@@ -784,6 +817,29 @@ void Decider::steps() {
   }
   requeueAtSteady(deadline);
   return;
+}
+
+void Decider::idleOrWait() {
+  if (d_.idleTimeout <= milliseconds::zero() || st().previous) return;
+  const TrafficFacts& t = o_.traffic;
+  if (t.inflight > 0 || !t.lastActivity) {
+    // Busy (an open stream counts): look again after a quiet period at the earliest.
+    requeueAfter(d_.idleTimeout);
+    return;
+  }
+  const SteadyTimePoint idleAt = *t.lastActivity + d_.idleTimeout;
+  if (steadyNow_ < idleAt) {
+    requeueAtSteady(idleAt);
+    return;
+  }
+  stopProcess("Idle");
+  releasePort();
+  resetCrashLoop();
+  setPhase(phase::kIdle);
+  st().idleSince = now_;
+  event("Normal", "Idle",
+        "no gateway traffic for " + fmtDuration(d_.idleTimeout) +
+            ": process stopped and port released; the next request wakes it");
 }
 
 void Decider::observePrevious() {
@@ -906,7 +962,9 @@ Plan decide(const Desired& desired, const Observed& observed, TimePoint now,
 
 void setSummaryConditions(InstanceStatus& st, int64_t generation, TimePoint now) {
   // Not serving, and meant not to: a Ready=False would read as InProgress forever.
+  // Idle (asleep until a request wakes it) reads the same: an intended state, not a failure.
   const bool endedOnPurpose = st.phase == phase::kSuspended || st.phase == phase::kExpired ||
+                              st.phase == phase::kIdle ||
                               (st.phase == phase::kFailed && st.lastTermination &&
                                st.lastTermination->reason == "Completed");
   if (endedOnPurpose) {

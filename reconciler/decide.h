@@ -4,7 +4,8 @@
 // covered by table-driven unit tests with a fake clock.
 //
 // Status fields decide() reads and writes (JSON names under `status`):
-//   phase                 Pending|Starting|Running|Degraded|Suspended|Expired|Failed|Terminating
+//   phase                 Pending|Starting|Running|Degraded|Idle|Suspended|Expired|Failed|
+//                         Terminating
 //   observedGeneration    metadata.generation this status describes
 //   conditions[]          Ready, KeyAvailable (False also while the running instance reports its
 //                         upstream refuses the key: Degraded, Ready=False, no restart), Expired,
@@ -26,6 +27,12 @@
 //                         apart (one of them is null). reason: Completed (exit 0), Error (exit≠0),
 //                         Signal, OOMKilled, or HealthCheckFailed/ResourceLimitExceeded when we
 //                         killed it (then exitCode and signal are null).
+//   idleSince             when the instance went Idle: no gateway traffic for its idleTimeout,
+//                         so its process was stopped and its port released (an intended state:
+//                         no Ready condition, Reconciling and Stalled False with reason Idle).
+//                         Absent in every other phase.
+//   lastWake              {time, reason}: the last wake of an Idle instance (reason "Request":
+//                         a request through the gateway asked for it).
 // Bookkeeping fields (kept few):
 //   launchedWith          {generation, specHash, keyVersion, tokenGeneration}: what the running
 //                         process was started with; a difference means "replace".
@@ -123,20 +130,24 @@ struct Desired {
   // ttlSecondsAfterFinished); nullopt = kept until deleted.
   std::optional<std::chrono::milliseconds> expiredRetention;
   int64_t tokenGeneration = 0;
+  // spec.idleTimeout, else its MCPType's; 0: never idle.
+  std::chrono::milliseconds idleTimeout{0};
   TypeResolution type;
   KeyResolution key;
 };
 
 // Fills the instance-only fields of Desired from an MCPInstance object and its spec, parsed once
 // by the caller: metadata (namespace, name, uid, generation, deletionTimestamp, finalizers),
-// spec.suspend, spec.restartPolicy, spec.tokenGeneration, and expiresAt from status.expiresAt
+// spec.suspend, spec.restartPolicy, spec.tokenGeneration, spec.idleTimeout (the type's default is
+// the caller's), and expiresAt from status.expiresAt
 // (else spec.expiresAt). Type, key and specHash are the caller's (they need other objects).
 Desired desiredFromInstance(const nlohmann::json& instance, const model::MCPInstanceSpec& spec);
 
 // A digest of everything the process is launched from: the instance spec without the fields that
-// must not restart it (suspend, ttl, expiresAt, restartPolicy, tokenGeneration — the last has its
-// own comparison) and the type's spec without its descriptive fields. Extending a TTL then does
-// not restart the process; changing config, env, keyRef or the type's command does.
+// must not restart it (suspend, ttl, expiresAt, restartPolicy, idleTimeout, tokenGeneration — the
+// last has its own comparison; the type's idleTimeout neither) and the type's spec without its
+// descriptive fields. Extending a TTL then does not restart the process; changing config, env,
+// keyRef or the type's command does.
 std::string launchHash(const nlohmann::json& instanceSpec, const nlohmann::json& typeSpec);
 
 // ---------------------------------------------------------------------------------------------
@@ -185,6 +196,12 @@ struct PreviousProcess {
   bool operator==(const PreviousProcess&) const = default;
 };
 
+struct WakeRecord {
+  TimePoint time{};
+  std::string reason;  // "Request": a request through the gateway
+  bool operator==(const WakeRecord&) const = default;
+};
+
 struct InstanceStatus {
   std::string phase;  // empty: never reconciled
   int64_t observedGeneration = 0;
@@ -199,6 +216,8 @@ struct InstanceStatus {
   std::optional<TimePoint> healthySince;
   CrashLoopRecord crashLoop;
   std::optional<PreviousProcess> previous;
+  std::optional<TimePoint> idleSince;
+  std::optional<WakeRecord> lastWake;
   // The status object this was read from: fields decide() does not model pass through toJson().
   nlohmann::json passthrough = nlohmann::json::object();
 
@@ -244,6 +263,15 @@ struct PreviousFacts {
   std::string foreign;  // None, yet its pid is a live process that is not the instance's: why
 };
 
+// The gateway's traffic to the current process (requests and open streams in flight), which
+// decides when an instance with an idleTimeout goes Idle.
+struct TrafficFacts {
+  int inflight = 0;
+  // The later of the process's start (spawn/adopt by this mcpd) and the last request's start or
+  // end; unset: unknown (nothing is idle then).
+  std::optional<SteadyTimePoint> lastActivity;
+};
+
 // The prober's view of the current process (counters reset on each new process).
 struct HealthObservation {
   Health last = Health::Unknown;
@@ -273,6 +301,10 @@ struct Observed {
   // restart waits on the steady clock; after an mcpd restart status.crashLoop.nextRestartAt
   // (wall time) stands in.
   std::optional<SteadyTimePoint> restartNotBefore;
+  TrafficFacts traffic;
+  // A request through the gateway asked this node to wake the instance (wall time of the ask);
+  // an Idle instance starts, any other ignores it.
+  std::optional<TimePoint> wakeRequested;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -281,7 +313,8 @@ struct Observed {
 enum class ActionType {
   EnsureFinalizer,  // add kFinalizer to metadata.finalizers (an update, not a status write)
   Adopt,            // take over status.pid (the runtime opens a pidfd, watches its exit)
-  Stop,             // SIGTERM the group, wait stopGracePeriodSeconds, SIGKILL, reap
+  Stop,             // SIGTERM the group (reason Idle: only while still without traffic), wait
+                    // stopGracePeriodSeconds, SIGKILL, reap
   ReleasePort,      // free `port`
   AllocatePort,     // reserve a port for the instance; the executor writes status.port/url
   Spawn,            // launch on status.port; the executor writes status.pid/processStartTime
@@ -297,7 +330,7 @@ std::string_view toString(ActionType t);
 
 struct Action {
   ActionType type;
-  std::string reason;  // Stop: Deleted|Expired|Suspended|Replaced|HealthCheckFailed|
+  std::string reason;  // Stop: Deleted|Expired|Suspended|Idle|Replaced|HealthCheckFailed|
                        //       ResourceLimitExceeded|Completed; StopPrevious: Drained|Deleted|
                        //       Expired|Suspended|Replaced
   int port = 0;        // ReleasePort
@@ -345,6 +378,7 @@ Plan decide(const Desired& desired, const Observed& observed, TimePoint now,
 //     key, a failed spawn, restartPolicy gave up) Stalled=True                   → Failed
 //   Suspended, Expired, or Failed with reason
 //     Completed (ended on purpose)               Ready removed, both False       → Current
+//   Idle (no traffic; the next request wakes it) Ready removed, both False       → Current
 //   Ready=True served by the previous process
 //     while its replacement starts               Reconciling=True Replacing      → InProgress
 //     ... and the replacement failed             Stalled=True ReplacementFailed  → Failed

@@ -62,6 +62,10 @@ Executor::~Executor() {
 
 void Executor::setClaimer(ProcessClaimer* claimer) { claimer_ = claimer; }
 
+void Executor::onServing(std::function<void(const std::string& key)> fn) {
+  onServing_ = std::move(fn);
+}
+
 void Executor::onExit(const std::string& key, const runtime::ExitInfo& info) {
   if (ProcessClaimer* c = claimer_.load(); c && c->onExit(key, info)) return;
   {
@@ -87,6 +91,7 @@ void Executor::onLimit(const std::string& key, const std::string& what,
 
 void Executor::onProbe(const std::string& key, uint64_t generation, const runtime::ProbeResult& r) {
   bool changed = false;
+  bool serving = false;
   {
     std::lock_guard lock(mu_);
     auto it = mem_.find(key);
@@ -94,6 +99,7 @@ void Executor::onProbe(const std::string& key, uint64_t generation, const runtim
     Memory& m = it->second;
     HealthObservation& h = m.health;
     if (r.healthy) {
+      serving = !m.everHealthy;
       m.everHealthy = true;
       changed = h.last != Health::Healthy || m.keyRejected != r.keyRejected;
       h.last = Health::Healthy;
@@ -108,6 +114,7 @@ void Executor::onProbe(const std::string& key, uint64_t generation, const runtim
       changed = m.everHealthy;
     }
   }
+  if (serving && onServing_) onServing_(key);
   if (changed) enqueue_(key);
 }
 
@@ -167,6 +174,9 @@ Observed Executor::observe(const std::string& key, InstanceStatus status,
     o.limitExceeded = m.limitExceeded;
     o.limitMessage = m.limitMessage;
     o.restartNotBefore = m.restartNotBefore;
+    o.traffic.inflight = m.inflight->requests.load();
+    o.traffic.lastActivity = lastActivityLocked(m);
+    o.wakeRequested = m.wakeAt;
   }
   if (endStartupProbes) scheduleProbes(key, generation, probePort, probe, false);
   if (status.previous) {
@@ -223,10 +233,20 @@ bool Executor::probing(const std::string& key) const {
   return it != mem_.end() && it->second.probeGeneration != 0;
 }
 
+std::optional<SteadyTimePoint> Executor::lastActivityLocked(const Memory& m) const {
+  std::optional<SteadyTimePoint> t = m.since;
+  const int64_t active = m.inflight->lastActive.load();
+  if (active != 0) {
+    const SteadyTimePoint a{SteadyTimePoint::duration(active)};
+    if (!t || a > *t) t = a;
+  }
+  return t;
+}
+
 bool Executor::servesAsCurrent(const Memory& m) {
   const bool exited = m.exit && m.exit->pid == m.ownPid;
-  return m.ownPid != 0 && !exited && m.everHealthy && m.probeGeneration != 0 && m.probePort >= 1 &&
-         m.probePort <= 65535;
+  return m.ownPid != 0 && !exited && !m.sleeping && m.everHealthy && m.probeGeneration != 0 &&
+         m.probePort >= 1 && m.probePort <= 65535;
 }
 
 bool Executor::servesPrevious(const Memory& m) {
@@ -261,14 +281,37 @@ std::optional<ServingLease> Executor::acquire(const std::string& key) const {
   }
   std::shared_ptr<InFlight> inflight = m->inflight;
   ++inflight->requests;
+  inflight->lastActive = clock_.steadyNow().time_since_epoch().count();
   // The last request on a draining process wakes its instance's reconcile (which stops it);
   // through the sink, so a request that outlives the executor changes nothing.
   std::shared_ptr<const void> hold(inflight.get(), [inflight, sink = sink_, key](const void*) {
-    if (--inflight->requests != 0 || !inflight->draining) return;
     std::lock_guard lock(sink->mu);
+    if (sink->executor) {
+      inflight->lastActive = sink->executor->clock_.steadyNow().time_since_epoch().count();
+    }
+    if (--inflight->requests != 0 || !inflight->draining) return;
     if (sink->executor) sink->executor->enqueue_(key);
   });
   return ServingLease{static_cast<uint16_t>(m->probePort), std::move(hold)};
+}
+
+void Executor::requestWake(const std::string& key, TimePoint at) {
+  std::lock_guard lock(mu_);
+  Memory& m = mem_[key];
+  if (!m.wakeAt) m.wakeAt = at;
+}
+
+void Executor::clearWake(const std::string& key, std::optional<TimePoint> seen) {
+  if (!seen) return;
+  std::lock_guard lock(mu_);
+  auto it = mem_.find(key);
+  if (it != mem_.end() && it->second.wakeAt == seen) it->second.wakeAt.reset();
+}
+
+bool Executor::sleeping(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = mem_.find(key);
+  return it != mem_.end() && it->second.sleeping;
 }
 
 // --- act ------------------------------------------------------------------------------------
@@ -306,6 +349,7 @@ void Executor::resetProcessMemory(const std::string& key) {
   m.limitMessage.clear();
   m.inflight = std::make_shared<InFlight>();
   m.servesAsPrevious = false;
+  m.sleeping = false;
 }
 
 runtime::ProcessHandle Executor::spawn(const runtime::LaunchSpec& spec, int port,
@@ -366,6 +410,21 @@ void Executor::stop(const std::string& key, std::optional<std::chrono::milliseco
   m.keyRejected.clear();
   m.limitExceeded = false;
   m.limitMessage.clear();
+}
+
+bool Executor::stopIfIdle(const std::string& key, std::chrono::milliseconds idleTimeout,
+                          std::optional<std::chrono::milliseconds> grace) {
+  {
+    std::lock_guard lock(mu_);
+    Memory& m = mem_[key];
+    const std::optional<SteadyTimePoint> last = lastActivityLocked(m);
+    if (m.inflight->requests.load() != 0 || !last || clock_.steadyNow() - *last < idleTimeout) {
+      return false;
+    }
+    m.sleeping = true;  // from here on acquire() finds nothing: no request races the stop
+  }
+  stop(key, grace);
+  return true;
 }
 
 void Executor::supersede(const std::string& key) {

@@ -91,6 +91,9 @@ class Executor {
 
   // Set before the first spawn; must outlive the executor's runtime callbacks (the executor).
   void setClaimer(ProcessClaimer* claimer);
+  // Told (on a prober thread, no lock held) when the current process of `key` passes its first
+  // health probe: from then on acquire(key) finds it. Set before the first spawn.
+  void onServing(std::function<void(const std::string& key)> fn);
 
   // --- observe
   // What decide() needs besides Desired. `status` is the stored status; where the executor
@@ -104,8 +107,16 @@ class Executor {
   // replacement superseded while it still serves; nullopt otherwise. Exactly one process gets
   // new requests: once the new one has passed a probe the old one never again does.
   std::optional<uint16_t> servingPort(const std::string& key) const;
-  // The same, counted as one request in flight on that process until `hold` is released.
+  // The same, counted as one request in flight on that process until `hold` is released (its
+  // start and end are the instance's traffic: Observed::traffic).
   std::optional<ServingLease> acquire(const std::string& key) const;
+  // A request asks to wake `key` (Observed::wakeRequested from the next observe on) ...
+  void requestWake(const std::string& key, TimePoint at);
+  // ... until a reconcile that saw the ask `seen` recorded its plan (a newer ask stays).
+  void clearWake(const std::string& key, std::optional<TimePoint> seen);
+  // Whether this mcpd put (or is putting) the key's process to sleep (stopIfIdle) and has not
+  // started another since: a request that finds no upstream then wakes it.
+  bool sleeping(const std::string& key) const;
 
   // --- act (each throws on failure: runtime::LaunchError, PortsExhausted, std::runtime_error)
   int allocatePort(const std::string& key);
@@ -121,6 +132,11 @@ class Executor {
   void adopt(const runtime::LaunchSpec& spec, const runtime::ProcessHandle& handle, int port,
              const ProbeSettings& probe);
   void stop(const std::string& key, std::optional<std::chrono::milliseconds> grace);
+  // Stops the process of `key` because it had no traffic for `idleTimeout`, unless a request
+  // came meanwhile: checked and, when idle, taken out of service (acquire finds nothing) in one
+  // step, then stopped. Returns false (nothing done) when there was traffic.
+  bool stopIfIdle(const std::string& key, std::chrono::milliseconds idleTimeout,
+                  std::optional<std::chrono::milliseconds> grace);
   // The current process of `key` becomes its previous one (runtime key previousKey(key), its port
   // kept under that key): it serves until the next process spawned for `key` passes a probe.
   // Throws when the runtime runs nothing for `key`.
@@ -163,6 +179,8 @@ class Executor {
     std::atomic<int> requests{0};
     // Set once new requests go elsewhere: the last request to end enqueues the instance.
     std::atomic<bool> draining{false};
+    // Steady clock (time_since_epoch) of the last request's start or end; 0: none yet.
+    std::atomic<int64_t> lastActive{0};
   };
   struct Memory {
     std::optional<runtime::ExitInfo> exit;  // the last exit the runtime reported
@@ -187,7 +205,9 @@ class Executor {
     bool claimed = false;        // the current process came from a warm pool
     // Requests the gateway has in flight on this process.
     std::shared_ptr<InFlight> inflight = std::make_shared<InFlight>();
-    bool servesAsPrevious = false;  // a superseded process not yet switched away from
+    bool servesAsPrevious = false;    // a superseded process not yet switched away from
+    std::optional<TimePoint> wakeAt;  // a wake a request asked for, not yet seen by a reconcile
+    bool sleeping = false;            // stopIfIdle took its process out of service
   };
   // Shared with the runtime callbacks so they become no-ops once the executor is gone.
   struct Sink {
@@ -196,6 +216,8 @@ class Executor {
   };
   // Whether `m` is a process new requests may go to (as the current one, or as the previous).
   static bool servesAsCurrent(const Memory& m);
+  // Under mu_: when the current process last started or had traffic.
+  std::optional<SteadyTimePoint> lastActivityLocked(const Memory& m) const;
   static bool servesPrevious(const Memory& m);
   // Under mu_: the process new requests for `key` go to, if any.
   const Memory* servingLocked(const std::string& key) const;
@@ -217,6 +239,7 @@ class Executor {
   Enqueue enqueue_;
   std::shared_ptr<Sink> sink_;
   std::atomic<ProcessClaimer*> claimer_{nullptr};
+  std::function<void(const std::string&)> onServing_;
   std::unique_ptr<runtime::ProbeScheduler> probes_;
 
   mutable std::mutex mu_;

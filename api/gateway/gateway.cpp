@@ -900,6 +900,109 @@ Response relay(const std::shared_ptr<Gateway::Core>& core, std::shared_ptr<Excha
   return r;
 }
 
+// The answer to a request held while its instance wakes: when the controller says the process
+// serves, `proceed` gives the proxied answer (another deferred one, started here on the same
+// strand); a failed start or `timeout` answers 503 with Retry-After. No thread waits, nothing
+// polls: the controller's serving hook or the timer moves it on.
+class WakeAnswer : public server::Deferred {
+ public:
+  using Proceed = std::function<Response()>;
+  WakeAnswer(const LocalUpstreams& upstreams, std::string key, std::chrono::milliseconds timeout,
+             Request req, std::string subject, Proceed proceed)
+      : state_(std::make_shared<State>()) {
+    state_->upstreams = &upstreams;
+    state_->key = std::move(key);
+    state_->timeout = timeout;
+    state_->req = std::move(req);
+    state_->subject = std::move(subject);
+    state_->proceed = std::move(proceed);
+  }
+
+  void start(std::function<void(Response)> answer, const server::IoExecutor& io) override {
+    auto st = state_;
+    {
+      std::lock_guard lock(st->mu);
+      if (st->done) return;
+      st->answer = std::move(answer);
+      st->ex = io.executor;
+      st->timer.emplace(io.executor);
+      st->timer->expires_after(st->timeout);
+      st->timer->async_wait([st](beast::error_code ec) {
+        if (!ec) st->timedOut();
+      });
+    }
+    const bool asked = st->upstreams->wake(st->key, [st](const std::string& error) {
+      net::post(st->ex, [st, error] { st->woken(error); });
+    });
+    if (!asked) {
+      net::post(st->ex, [st] { st->woken("no controller runs on this node"); });
+    }
+  }
+
+  void stop() override {
+    std::shared_ptr<server::Deferred> inner;
+    {
+      std::lock_guard lock(state_->mu);
+      state_->done = true;
+      state_->answer = nullptr;
+      inner = state_->inner;
+      if (state_->timer) {
+        net::post(state_->ex, [st = state_] {
+          if (st->timer) st->timer->cancel();
+        });
+      }
+    }
+    if (inner) inner->stop();
+  }
+
+ private:
+  struct State {
+    const LocalUpstreams* upstreams = nullptr;
+    std::string key;
+    std::chrono::milliseconds timeout{0};
+    Request req;
+    std::string subject;
+    Proceed proceed;
+    std::mutex mu;
+    bool done = false;
+    std::function<void(Response)> answer;
+    net::any_io_executor ex;
+    std::optional<net::steady_timer> timer;  // used on the strand only
+    std::shared_ptr<server::Deferred> inner;
+
+    // On the strand.
+    void woken(const std::string& error) {
+      std::lock_guard lock(mu);
+      if (done) return;
+      done = true;
+      if (timer) timer->cancel();
+      if (!error.empty()) {
+        answer(unavailable(req, subject + " could not be woken: " + error));
+        return;
+      }
+      Response r = proceed();
+      if (!r.deferred) {
+        answer(std::move(r));
+        return;
+      }
+      inner = r.deferred;
+      inner->start(std::move(answer), server::IoExecutor{ex});
+    }
+    // On the strand.
+    void timedOut() {
+      {
+        std::lock_guard lock(mu);
+        if (done) return;
+        done = true;
+        answer(unavailable(req, subject + " is waking up and did not become ready within " +
+                                    std::to_string(timeout.count()) + " ms"));
+      }
+      upstreams->wakeTimedOut(key);
+    }
+  };
+  std::shared_ptr<State> state_;
+};
+
 }  // namespace
 
 std::optional<server::Identity> Gateway::authenticate(const std::string& token,
@@ -1044,11 +1147,16 @@ Response Gateway::serve(const Request& req, AdmittedInstance& admitted) {
   if (!inst) return notFound(req, ns, name);
   admitted = {ns, name};
   std::string subject = "mcpinstance " + ns + "/" + name;
+  const std::string key = ns + "/" + name;
   auto notReady = [&] {
     return unavailable(req, subject + " is not ready (phase " +
                                 (inst->phase.empty() ? "Pending" : inst->phase) + ")");
   };
-  if (!inst->ready) return notReady();
+  // Asleep, or starting because a request woke it: held until it serves, not refused.
+  const bool waking = inst->phase == model::phase::kIdle ||
+                      (inst->phase == model::phase::kStarting && inst->lastWake &&
+                       SystemClock::instance().now() - *inst->lastWake < options_.wakeTimeout);
+  if (!inst->ready && !waking) return notReady();
 
   // Decided on this node, so a refusal never costs a hop and a peer never sees a bad token.
   const std::string& host = inst->node;
@@ -1061,10 +1169,36 @@ Response Gateway::serve(const Request& req, AdmittedInstance& admitted) {
     }
     return forward(req, subject, host);
   }
+  if (!inst->ready) return holdForWake(req, *inst, key, upstreamTarget, subject);
 
   // This node's controller knows where its process listens; status.port is only a report.
-  auto lease = upstreams_.acquire(ns + "/" + name);
-  if (!lease) return notReady();
+  if (auto r = proxyLocal(req, *inst, key, upstreamTarget, subject)) return std::move(*r);
+  // Put to sleep a moment ago (the status does not say so yet): wake it again.
+  if (upstreams_.sleeping(key)) return holdForWake(req, *inst, key, upstreamTarget, subject);
+  return notReady();
+}
+
+Response Gateway::holdForWake(const Request& req, const InstanceView& inst, const std::string& key,
+                              const std::string& upstreamTarget, const std::string& subject) {
+  spdlog::debug("gateway: {} sleeps: holding {} {} while it wakes", subject, req.method, req.path);
+  Response r;
+  r.deferred = std::make_shared<WakeAnswer>(
+      upstreams_, key, options_.wakeTimeout, req, subject,
+      [this, req, inst, key, upstreamTarget, subject]() -> Response {
+        if (auto proxied = proxyLocal(req, inst, key, upstreamTarget, subject)) {
+          return std::move(*proxied);
+        }
+        return unavailable(req, subject + " woke but serves no more");
+      });
+  return r;
+}
+
+std::optional<Response> Gateway::proxyLocal(const Request& req, const InstanceView& inst,
+                                            const std::string& key,
+                                            const std::string& upstreamTarget,
+                                            const std::string& subject) {
+  auto lease = upstreams_.acquire(key);
+  if (!lease) return std::nullopt;
   const std::optional<uint16_t> port = lease->port;
   auto up = nextHop(req, upstreamTarget);
   for (const auto& [k, v] : req.headers) {
@@ -1073,7 +1207,7 @@ Response Gateway::serve(const Request& req, AdmittedInstance& admitted) {
     up.insert(k, v);
   }
   up.set(http::field::host, "127.0.0.1:" + std::to_string(*port));
-  up.set(http::field::authorization, "Bearer " + tokens_.issue(inst->uid, inst->tokenGeneration));
+  up.set(http::field::authorization, "Bearer " + tokens_.issue(inst.uid, inst.tokenGeneration));
 
   Upstream local;
   local.key = "127.0.0.1:" + std::to_string(*port);

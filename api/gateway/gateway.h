@@ -10,11 +10,11 @@
 // exists), the MCPInstance (InstanceIndex: memory fed by the store), authorisation by the
 // Authorizer (verb "connect": the instance token, or an API token that is admin or bound to the
 // namespace; another namespace's token 404, so nobody learns what exists elsewhere), readiness (503
-// with Retry-After), then the proxy. The upstream port comes from this node's controller
-// (LocalUpstreams), never from the stored status, which a client could have written. The
-// upstream gets the instance token, never the caller's. Streamed responses (SSE, chunked) pass
-// through chunk by chunk; a client that goes away closes the upstream connection. Upstream
-// connections are kept alive and reused.
+// with Retry-After; but see "Idle instances" below), then the proxy. The upstream port comes from
+// this node's controller (LocalUpstreams), never from the stored status, which a client could have
+// written. The upstream gets the instance token, never the caller's. Streamed responses (SSE,
+// chunked) pass through chunk by chunk; a client that goes away closes the upstream connection.
+// Upstream connections are kept alive and reused.
 //
 // Several nodes on one store: every node authorises by itself (tokens and the
 // master key are shared), then a request for an instance whose status.node names another node
@@ -24,6 +24,14 @@
 // that carries that header is never forwarded again (503 with Retry-After: 1 when the instance
 // is elsewhere: placement moved meanwhile); so is a request for an instance whose node is
 // missing or not Ready. A peer that cannot be reached answers 502.
+//
+// Idle instances (spec.idleTimeout): a request to an instance that sleeps here (phase Idle, or
+// put to sleep by this node's controller a moment ago, or Starting after a request woke it) is
+// held, not refused: the gateway asks the controller to wake it (LocalUpstreams::wake: one start
+// for every request meanwhile) and proxies the request once the process serves; after
+// `wakeTimeout` (or when the start fails) it answers 503 with Retry-After. It authorises first:
+// nobody wakes an instance they may not use. An Idle instance on another node is forwarded
+// there (it is not ready, yet not refused), and that node's gateway wakes it.
 //
 // Every refusal on an MCP path has a JSON-RPC error body with the HTTP status kept
 // (oauth_resource.h), the API server's own (413, 503, …) included (the route's refusal
@@ -37,6 +45,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,6 +89,8 @@ struct GatewayOptions {
   // Where the gateway's families go (gateway_metrics.h); null = not counted. Must outlive the
   // Gateway.
   metrics::Registry* metrics = nullptr;
+  // How long a request to an Idle instance is held while it wakes: then 503 with Retry-After.
+  std::chrono::milliseconds wakeTimeout{std::chrono::seconds(30)};
 };
 
 // Set on a request one gateway forwards to another (value: the forwarding node's name).
@@ -106,6 +117,16 @@ class LocalUpstreams {
     if (!p) return std::nullopt;
     return Lease{*p, nullptr};
   }
+  // Asks this node's controller to wake the Idle instance `key` (one start for every caller
+  // meanwhile). `done` is called once, on any thread: with "" once acquire(key) finds the
+  // process, else with why it will not. false: nothing here can wake it (`done` is dropped).
+  using WakeDone = std::function<void(const std::string& error)>;
+  virtual bool wake(const std::string& /*key*/, WakeDone /*done*/) const { return false; }
+  // A request held for the wake of `key` gave up waiting (counted once per wake).
+  virtual void wakeTimedOut(const std::string& /*key*/) const {}
+  // Whether this node's controller put the process of `key` to sleep (and started none since):
+  // a request that finds no upstream then wakes it instead of being refused.
+  virtual bool sleeping(const std::string& /*key*/) const { return false; }
 };
 
 // No instance runs here (mcpd --disable-reconciler).
@@ -150,6 +171,16 @@ class Gateway {
   // mcpd's own tokens, or an OpenID Connect token whose audience is this instance's resource.
   std::optional<server::Identity> authenticate(const std::string& token, const std::string& ns,
                                                const std::string& name) const;
+  // After authorisation: the request to this node's process of `inst` (nullopt: none serves).
+  std::optional<server::Response> proxyLocal(const server::Request& req, const InstanceView& inst,
+                                             const std::string& key,
+                                             const std::string& upstreamTarget,
+                                             const std::string& subject);
+  // After authorisation: holds the request while this node's controller wakes `inst`, then
+  // proxies it (proxyLocal) or answers 503.
+  server::Response holdForWake(const server::Request& req, const InstanceView& inst,
+                               const std::string& key, const std::string& upstreamTarget,
+                               const std::string& subject);
   // After authorisation: the request for `subject` ("mcpinstance ns/name") goes to node `node`.
   server::Response forward(const server::Request& req, const std::string& subject,
                            const std::string& node);

@@ -47,6 +47,7 @@ InstanceView InstanceView::of(const nlohmann::json& obj) {
   v.ready = readyIn(status);
   v.phase = model::stringField(status, "phase");
   v.node = model::stringField(status, "node");
+  v.lastWake = parseRfc3339(model::stringField(model::objectField(status, "lastWake"), "time"));
   v.resourceVersion = resourceVersionOf(obj);
   return v;
 }

@@ -16,15 +16,17 @@
 #include <string>
 
 #include "api/store/store.h"
+#include "api/util/clock.h"
 
 namespace minimcp::gateway {
 
 struct InstanceView {
   std::string uid;
   int64_t tokenGeneration = 0;
-  bool ready = false;  // condition Ready is True
-  std::string phase;   // status.phase ("" when unset)
-  std::string node;    // status.node: the node that runs it ("" when unset)
+  bool ready = false;                 // condition Ready is True
+  std::string phase;                  // status.phase ("" when unset)
+  std::string node;                   // status.node: the node that runs it ("" when unset)
+  std::optional<TimePoint> lastWake;  // status.lastWake.time: a request woke it then
   int64_t resourceVersion = 0;
 
   // The view of a stored MCPInstance (tolerant: a malformed field reads as unset).

@@ -78,6 +78,8 @@ struct MCPTypeSpec {
   int stopGracePeriodSeconds = 10;
   // spec.warmPool.size: processes kept started and waiting for an instance's identity.
   int warmPoolSize = 0;
+  // spec.idleTimeout: the default of its instances that set none (nullopt: none; 0: never).
+  std::optional<std::chrono::milliseconds> idleTimeout;
 
   // `spec` is the object's .spec. Absent or mistyped fields keep their defaults.
   static MCPTypeSpec fromJson(const nlohmann::json& spec);
@@ -93,6 +95,9 @@ struct MCPInstanceSpec {
   bool suspend = false;
   std::string restartPolicy = "Always";  // Always | OnFailure | Never
   int64_t tokenGeneration = 0;
+  // spec.idleTimeout: no gateway traffic for this long stops the process (phase Idle) until
+  // the next request wakes it. nullopt: the type's default; 0: never.
+  std::optional<std::chrono::milliseconds> idleTimeout;
 
   static MCPInstanceSpec fromJson(const nlohmann::json& spec);
 };
@@ -101,6 +106,10 @@ struct MCPInstanceSpec {
 // nullopt when it never does (or the fields are malformed). This is what status.expiresAt holds.
 std::optional<TimePoint> instanceExpiry(const nlohmann::json& obj);
 
+// spec.idleTimeout of an MCPInstance or MCPType spec: "0" → 0 (never), a duration → it,
+// absent or malformed → nullopt.
+std::optional<std::chrono::milliseconds> idleTimeoutOf(const nlohmann::json& spec);
+
 // Instance phases (status.phase), spelled once for the API and the reconciler.
 namespace phase {
 inline constexpr const char* kPending = "Pending";
@@ -108,6 +117,8 @@ inline constexpr const char* kStarting = "Starting";
 inline constexpr const char* kRunning = "Running";
 inline constexpr const char* kDegraded = "Degraded";
 inline constexpr const char* kSuspended = "Suspended";
+// No gateway traffic for spec.idleTimeout: no process, no port; the next request wakes it.
+inline constexpr const char* kIdle = "Idle";
 inline constexpr const char* kExpired = "Expired";
 inline constexpr const char* kFailed = "Failed";
 inline constexpr const char* kTerminating = "Terminating";

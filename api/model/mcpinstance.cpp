@@ -95,7 +95,8 @@ class MCPInstanceStrategy : public KindStrategy {
     if (!spec) return;
     rejectUnknownFields(errs, *spec, "spec",
                         {"type", "ttl", "expiresAt", "keyRef", "config", "env", "suspend",
-                         "restartPolicy", "tokenGeneration"});
+                         "restartPolicy", "tokenGeneration", "idleTimeout"});
+    validateIdleTimeout(errs, *spec, "spec.idleTimeout");
     if (const std::string* type = requiredString(errs, *spec, "type", "spec.type")) {
       validateDns1123Label(errs, *type, "spec.type");
     }
@@ -192,6 +193,13 @@ std::optional<TimePoint> instanceExpiry(const json& obj) {
   return addChecked(*c, *d);
 }
 
+std::optional<std::chrono::milliseconds> idleTimeoutOf(const json& spec) {
+  const json* v = spec.is_object() ? member(spec, "idleTimeout") : nullptr;
+  if (!v || !v->is_string()) return std::nullopt;
+  if (v->get<std::string>() == "0") return std::chrono::milliseconds(0);
+  return parseDuration(v->get<std::string>());
+}
+
 MCPInstanceSpec MCPInstanceSpec::fromJson(const json& spec) {
   MCPInstanceSpec s;
   if (!spec.is_object()) return s;
@@ -216,6 +224,7 @@ MCPInstanceSpec MCPInstanceSpec::fromJson(const json& spec) {
   if (const json* v = member(spec, "tokenGeneration"); v && v->is_number_integer()) {
     s.tokenGeneration = v->get<int64_t>();
   }
+  s.idleTimeout = idleTimeoutOf(spec);
   return s;
 }
 

@@ -121,7 +121,8 @@ class MCPTypeStrategy : public KindStrategy {
     rejectUnknownFields(errs, *spec, "spec",
                         {"displayName", "description", "server", "auth", "capabilities", "config",
                          "env", "instanceEnv", "configConstraints", "resources", "healthCheck",
-                         "stopGracePeriodSeconds", "warmPool"});
+                         "stopGracePeriodSeconds", "warmPool", "idleTimeout"});
+    validateIdleTimeout(errs, *spec, "spec.idleTimeout");
     if (const std::string* d = optionalString(errs, *spec, "displayName", "spec.displayName");
         d && d->size() > 256) {
       errs.tooLong("spec.displayName", 256);
@@ -344,6 +345,7 @@ MCPTypeSpec MCPTypeSpec::fromJson(const json& spec) {
   }
   intField(spec, "stopGracePeriodSeconds", s.stopGracePeriodSeconds);
   if (const json* pool = member(spec, "warmPool")) intField(*pool, "size", s.warmPoolSize);
+  s.idleTimeout = idleTimeoutOf(spec);
   return s;
 }
 

@@ -3,6 +3,8 @@
 #include <cctype>
 #include <set>
 
+#include "api/util/clock.h"
+
 namespace minimcp::model {
 
 using nlohmann::json;
@@ -292,6 +294,24 @@ void validateEnvList(FieldErrors& errs, const json& obj, const std::string& key,
 void validateConfigObject(FieldErrors& errs, const json& obj, const std::string& key,
                           const std::string& path) {
   if (const json* v = member(obj, key)) expectObject(errs, *v, path);
+}
+
+}  // namespace minimcp::model
+
+namespace minimcp::model {
+
+void validateIdleTimeout(FieldErrors& errs, const nlohmann::json& spec, const std::string& path) {
+  const std::string* v = optionalString(errs, spec, "idleTimeout", path);
+  if (!v) return;
+  if (*v == "0") return;
+  auto d = parseDuration(*v);
+  if (!d) {
+    errs.invalid(path, *v,
+                 "must be 0 (never) or a duration like 15m or 1h30m (regex used for validation is "
+                 "'^(0|([0-9]+(\\.[0-9]+)?(ms|s|m|h))+)$')");
+  } else if (d->count() != 0 && *d < std::chrono::seconds(1)) {
+    errs.invalid(path, *v, "must be 0 (never) or at least 1s");
+  }
 }
 
 }  // namespace minimcp::model

@@ -85,6 +85,9 @@ void validateQualifiedName(FieldErrors& errs, const std::string& value, const st
 void validateEnvList(FieldErrors& errs, const nlohmann::json& obj, const std::string& key,
                      const std::string& path);
 // `config`: any object.
+// spec.idleTimeout (MCPInstance, MCPType): "0" (never) or a duration of at least 1s.
+void validateIdleTimeout(FieldErrors& errs, const nlohmann::json& spec, const std::string& path);
+
 void validateConfigObject(FieldErrors& errs, const nlohmann::json& obj, const std::string& key,
                           const std::string& path);
 

@@ -11,7 +11,8 @@
 # The measuring is done by tools/bench/reconciler_bench.mjs; this script starts mcpd, installs
 # the pinned pm2 into a cache dir, and cleans up every process (by pid) whatever happens.
 # Usage: tools/bench/reconciler.sh [--build-dir DIR] [--runs N] [--count N] [--idle SECONDS]
-#          [--samples N] [--only startup,restart,expiry,fleet,pool] [--no-pm2] [--sandbox none|bwrap]
+#          [--samples N] [--only startup,restart,expiry,fleet,pool,wake] [--no-pm2]
+#          [--sandbox none|bwrap]
 #   (default build dir: build/, as tools/build.sh leaves it; needs mcpd and mcpctl)
 #   As root, mcpd gives every instance a uid of its own (the default); --sandbox bwrap adds the
 #   bubblewrap sandbox around each.
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift 2 ;;
     --no-pm2) USE_PM2=0; shift ;;
     --sandbox) SANDBOX=$2; shift 2 ;;
-    -h|--help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -103,4 +104,5 @@ ISOLATION="mcpd not root: instances share its uid"
 echo "== MiniMCP reconciler benchmark ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)," \
   "$ISOLATION, sandbox $SANDBOX," \
   "node $(node --version), pm2 $([ -n "$PM2_BIN" ] && echo "$PM2_VERSION" || echo n/a); same run) =="
-node tools/bench/reconciler_bench.mjs
+# The wake part calls through the gateway with the SDK client: node trusts mcpd's CA.
+NODE_EXTRA_CA_CERTS="$MCPD_CA" node tools/bench/reconciler_bench.mjs

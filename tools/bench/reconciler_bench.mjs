@@ -11,7 +11,7 @@ import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import {performance} from 'node:perf_hooks';
-import {fileURLToPath} from 'node:url';
+import {fileURLToPath, pathToFileURL} from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -338,6 +338,82 @@ async function benchPool(w, tmp) {
     p.median <= 30 && claimed === RUNS);
 }
 
+// Wake on request: the first tool call on an Idle instance (an SDK client through the gateway:
+// connect + tools/call → result), next to the same call on the running instance and to a bare
+// node start → healthy /health, interleaved; without a pool and with echo's warmPool.size 1 (the
+// wake then claims a waiting process). Targets: wake − running ≤ bare + 25 ms without a pool,
+// ≤ 50 ms with one.
+let sdkClient = null;
+async function gatewayCall(name) {
+  if (!sdkClient) {
+    const sdk = path.join(root, 'mcp-servers/node_modules/@modelcontextprotocol/sdk/dist/esm');
+    sdkClient = {
+      ...(await import(pathToFileURL(`${sdk}/client/index.js`))),
+      ...(await import(pathToFileURL(`${sdk}/client/streamableHttp.js`))),
+    };
+  }
+  const client = new sdkClient.Client({name: 'bench-wake', version: '0'});
+  const transport = new sdkClient.StreamableHTTPClientTransport(
+    new URL(`${E.MCPD_URL}/mcp/${NS}/${name}`),
+    {requestInit: {headers: {Authorization: `Bearer ${E.MCPD_TOKEN}`}}});
+  const t0 = now();
+  await client.connect(transport);
+  const res = await client.callTool({name: 'echo', arguments: {text: 'wake up'}});
+  const t1 = now();
+  if (!JSON.stringify(res).includes('wake up')) throw new Error(`${name}: unexpected ${JSON.stringify(res)}`);
+  await transport.terminateSession().catch(() => {});
+  await client.close();
+  return t1 - t0;
+}
+async function benchWakeWith(w, tmp, poolSize) {
+  const name = `wake-pool${poolSize}`;
+  const woken = [], running = [], bare = [];
+  if (poolSize) await setPoolSize(poolSize);
+  try {
+    const created = await create(name, {idleTimeout: '1s'});
+    const uid = created.metadata.uid;
+    remember(0, uid);
+    await w.until((x) => ready(x.objects.get(name)), 30000, `${name} Ready`);
+    for (let i = 0; i < RUNS; i++) {
+      if (poolSize) await poolReady(poolSize);
+      await w.until((x) => x.objects.get(name)?.status?.phase === 'Idle', 30000, `${name} Idle`);
+      woken.push(await gatewayCall(name));
+      running.push(await gatewayCall(name));
+      await w.until((x) => ready(x.objects.get(name)), 30000, `${name} Ready`);
+      remember(w.objects.get(name).status.pid, uid);
+
+      const [port] = await freePorts(1);
+      const t0 = now();
+      const child = spawnBare(port, `bench-bare-wake-${poolSize}-${i}`, tmp);
+      const t1 = await untilHealthy(port, `bench-bare-wake-${poolSize}-${i}`, 30000, 2);
+      bare.push(t1 - t0);
+      await stopChildren([child]);
+    }
+    const ev = await api('GET', `/apis/minimcp.io/v1alpha1/namespaces/${NS}/events`);
+    const claimed = JSON.parse(ev.body).items.filter((e) =>
+      e.involvedObject?.uid === uid && e.reason === 'ClaimedFromPool').length;
+    await deleteAndWait(w, [name]);
+    return {woken: stats(woken), running: stats(running), bare: stats(bare), claimed};
+  } finally {
+    if (poolSize) await setPoolSize(0);
+  }
+}
+async function benchWake(w, tmp) {
+  for (const poolSize of [0, 1]) {
+    const r = await benchWakeWith(w, tmp, poolSize);
+    log(`wake pool ${poolSize}`, JSON.stringify(r));
+    const extra = r.woken.median - r.running.median;
+    row(`first tool call on an Idle instance → result, ${poolSize ? `warmPool.size ${poolSize}` : 'no pool'}, median of ${RUNS}`,
+      `${ms(r.woken.median)} (p90 ${ms(r.woken.p90)})`,
+      `same call, instance running ${ms(r.running.median)}; bare node → /health ${ms(r.bare.median)}` +
+      (poolSize ? `; ${r.claimed} wakes claimed from the pool` : ''), '', undefined);
+    row('  wake cost (median: idle call − running call)', ms(extra),
+      poolSize ? `bare node start ${ms(r.bare.median)}` : `bare + 25 ms = ${ms(r.bare.median + 25)}`,
+      poolSize ? '≤ 50 ms' : '≤ bare + 25 ms',
+      poolSize ? extra <= 50 : extra <= r.bare.median + 25);
+  }
+}
+
 // Pids of mcpd's children created after `known` whose environment names the instance.
 function newChildOf(uid, known) {
   for (const d of fs.readdirSync('/proc')) {
@@ -518,6 +594,7 @@ try {
   const only = (E.ONLY ?? 'startup,restart,expiry,fleet').split(',');
   if (only.includes('startup')) await benchStartup(w, tmp);
   if (only.includes('pool')) await benchPool(w, tmp);
+  if (only.includes('wake')) await benchWake(w, tmp);
   if (only.includes('restart')) await benchRestart(w);
   if (only.includes('expiry')) await benchExpiry(w);
   if (only.includes('fleet')) await benchFleet(w, tmp, rssFresh);

@@ -206,12 +206,31 @@ void describeObject(std::ostream& out, Session& s, const ResourceInfo& r, json o
   out << "Metadata:\n";
   describeValue(out, shown, 2);
   json conditions;
+  std::vector<std::pair<std::string, std::string>> sleep;  // an instance's idle and wake lines
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     if (it.key() == "apiVersion" || it.key() == "kind" || it.key() == "metadata") continue;
     json section = *it;
     if (it.key() == "status" && section.is_object() && section.contains("conditions")) {
       conditions = section["conditions"];
       section.erase("conditions");
+    }
+    if (it.key() == "status" && section.is_object()) {
+      const auto now = std::chrono::system_clock::now();
+      if (auto t = section.find("idleSince"); t != section.end() && t->is_string()) {
+        sleep.emplace_back("Idle since", t->get<std::string>() + " (" +
+                                             age(t->get<std::string>(), now) +
+                                             " ago; the next request wakes it)");
+        section.erase(t);
+      }
+      if (auto w = section.find("lastWake"); w != section.end() && w->is_object()) {
+        const std::string reason = w->value("reason", "");
+        sleep.emplace_back("Last wake", w->value("time", "") + " (" +
+                                            age(w->value("time", ""), now) + " ago) by " +
+                                            (reason == "Request" ? "a request through the gateway"
+                                             : reason.empty()    ? "<unknown>"
+                                                                 : reason));
+        section.erase(w);
+      }
     }
     out << words(it.key()) << ":";
     if (section.is_structured()) {
@@ -221,6 +240,7 @@ void describeObject(std::ostream& out, Session& s, const ResourceInfo& r, json o
       out << "  " << scalar(section) << "\n";
     }
   }
+  for (const auto& [label, value] : sleep) printField(out, label, value);
   if (conditions.is_array() && !conditions.empty()) printConditions(out, conditions);
   printEvents(out, fetchEvents(s, r, obj));
 }

@@ -69,24 +69,44 @@ Listen parseListen(const std::string& s) {
 // empty until the controller runs and once it is gone, and for good with --disable-reconciler.
 class ControllerUpstreams : public minimcp::gateway::LocalUpstreams {
  public:
-  using Lookup = std::function<std::optional<Lease>(const std::string& key)>;
+  // The controller's side: its acquire(), wake(), wakeTimedOut() and sleeping().
+  struct Hooks {
+    std::function<std::optional<Lease>(const std::string& key)> acquire;
+    std::function<void(const std::string& key, WakeDone done)> wake;
+    std::function<void(const std::string& key)> wakeTimedOut;
+    std::function<bool(const std::string& key)> sleeping;
+  };
   std::optional<uint16_t> port(const std::string& key) const override {
     auto lease = acquire(key);
     return lease ? std::optional<uint16_t>(lease->port) : std::nullopt;
   }
   std::optional<Lease> acquire(const std::string& key) const override {
     std::shared_lock lock(mu_);
-    return lookup_ ? lookup_(key) : std::nullopt;
+    return hooks_.acquire ? hooks_.acquire(key) : std::nullopt;
   }
-  // Returns once no request uses the previous lookup.
-  void set(Lookup lookup) {
+  bool wake(const std::string& key, WakeDone done) const override {
+    std::shared_lock lock(mu_);
+    if (!hooks_.wake) return false;
+    hooks_.wake(key, std::move(done));
+    return true;
+  }
+  void wakeTimedOut(const std::string& key) const override {
+    std::shared_lock lock(mu_);
+    if (hooks_.wakeTimedOut) hooks_.wakeTimedOut(key);
+  }
+  bool sleeping(const std::string& key) const override {
+    std::shared_lock lock(mu_);
+    return hooks_.sleeping && hooks_.sleeping(key);
+  }
+  // Returns once no request uses the previous hooks.
+  void set(Hooks hooks) {
     std::unique_lock lock(mu_);
-    lookup_ = std::move(lookup);
+    hooks_ = std::move(hooks);
   }
 
  private:
   mutable std::shared_mutex mu_;
-  Lookup lookup_;
+  Hooks hooks_;
 };
 #endif
 
@@ -614,12 +634,21 @@ int main(int argc, char** argv) {
         copts, server.store(), *runtime, *prober, instanceTokens, minimcp::SystemClock::instance());
     controller->start();
 #ifdef MINIMCP_HAVE_GATEWAY
-    upstreams.set([c = controller.get()](
-                      const std::string& key) -> std::optional<ControllerUpstreams::Lease> {
-      auto lease = c->acquire(key);
-      if (!lease) return std::nullopt;
-      return ControllerUpstreams::Lease{lease->port, std::move(lease->hold)};
-    });
+    {
+      minimcp::reconciler::Controller* c = controller.get();
+      ControllerUpstreams::Hooks hooks;
+      hooks.acquire = [c](const std::string& key) -> std::optional<ControllerUpstreams::Lease> {
+        auto lease = c->acquire(key);
+        if (!lease) return std::nullopt;
+        return ControllerUpstreams::Lease{lease->port, std::move(lease->hold)};
+      };
+      hooks.wake = [c](const std::string& key, ControllerUpstreams::WakeDone done) {
+        c->wake(key, std::move(done));
+      };
+      hooks.wakeTimedOut = [c](const std::string& key) { c->wakeTimedOut(key); };
+      hooks.sleeping = [c](const std::string& key) { return c->sleeping(key); };
+      upstreams.set(std::move(hooks));
+    }
 #endif
     webhooks = std::make_unique<minimcp::mcpd::HttpWebhookTransport>(opts.sinkUrlPolicy);
     minimcp::reconciler::NotifierOptions notifierOptions;
@@ -650,7 +679,7 @@ int main(int argc, char** argv) {
   scheduler.reset();
   nodeAgent.reset();
 #ifdef MINIMCP_HAVE_GATEWAY
-  upstreams.set(nullptr);
+  upstreams.set({});
 #endif
   controller.reset();
 #endif

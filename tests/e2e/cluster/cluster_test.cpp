@@ -134,11 +134,13 @@ class Node {
   std::unique_ptr<client::HttpClient> api_;
 };
 
-json instanceObject(const std::string& name) {
+json instanceObject(const std::string& name, const json& specExtra = json::object()) {
+  json spec = {{"type", "echo"}, {"ttl", "1h"}};
+  spec.merge_patch(specExtra);
   return {{"apiVersion", "minimcp.io/v1alpha1"},
           {"kind", "MCPInstance"},
           {"metadata", {{"name", name}, {"namespace", "default"}}},
-          {"spec", {{"type", "echo"}, {"ttl", "1h"}}}};
+          {"spec", spec}};
 }
 
 std::string nodeOf(const json& mi) { return mi.value("status", json::object()).value("node", ""); }
@@ -161,10 +163,11 @@ class ClusterE2E : public ::testing::Test {
   Node& node(int i) { return *nodes_[i]; }
 
   // Creates `names` through node `via`.
-  void create(int via, const std::vector<std::string>& names) {
+  void create(int via, const std::vector<std::string>& names,
+              const json& specExtra = json::object()) {
     const std::string path = std::string(kApi) + "/namespaces/default/mcpinstances";
     for (const auto& n : names) {
-      auto r = node(via).api().request("POST", path, instanceObject(n).dump(),
+      auto r = node(via).api().request("POST", path, instanceObject(n, specExtra).dump(),
                                        {{"Content-Type", "application/json"}}, 10s);
       ASSERT_EQ(r.status, 201) << r.body;
     }
@@ -375,6 +378,49 @@ TEST_F(ClusterE2E, NodeBackAfterItsInstancesMovedStopsItsStaleProcessesOnly) {
     }
     return lines;
   }();
+}
+
+// Wake on request across nodes: a call through node A's gateway to an Idle instance bound to
+// node C is forwarded there (not refused because it is not ready), and node C wakes it.
+TEST_F(ClusterE2E, ACallThroughNodeAWakesAnIdleInstanceBoundToNodeC) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 9; ++i) names.push_back("nap-" + std::to_string(i));
+  create(0, names, {{"idleTimeout", "2s"}});
+  const std::set<std::string> all(names.begin(), names.end());
+  // Every instance served once, then went Idle where it is bound.
+  std::map<std::string, json> idle;
+  ASSERT_TRUE(pollUntil(
+      [&] {
+        idle.clear();
+        for (const auto& mi : node(0).instances()) {
+          const std::string name = mi["metadata"]["name"];
+          if (all.count(name) && phaseOf(mi) == "Idle") idle[name] = mi;
+        }
+        return idle.size() == all.size();
+      },
+      90s))
+      << idle.size() << " of " << all.size() << " Idle";
+  std::string onC;
+  for (const auto& [name, mi] : idle) {
+    if (nodeOf(mi) == "host-c") onC = name;
+  }
+  ASSERT_FALSE(onC.empty()) << "no instance is bound to host-c";
+  const std::string uid = uidOf(idle[onC]);
+  EXPECT_TRUE(pidsWithMcpId(uid).empty());
+
+  static const std::string nodeBin = findExecutable("node");
+  const std::string url = node(0).mcpd().url() + "/mcp/default/" + onC;
+  CommandResult call = runCommand(
+      {nodeBin, MINIMCP_SOURCE_DIR "/tools/mcp-call.mjs", url, "echo", R"({"text":"wake up"})"}, "",
+      60s,
+      {"NODE_EXTRA_CA_CERTS=" + node(0).mcpd().dataDir() + "/tls/ca.crt",
+       "MCP_TOKEN=" + node(0).api().config().token});
+  EXPECT_EQ(call.exitCode, 0) << call.out << call.err;
+  EXPECT_NE(call.out.find("wake up"), std::string::npos) << call.out;
+  json woken = node(0).get(std::string(kApi) + "/namespaces/default/mcpinstances/" + onC);
+  EXPECT_EQ(nodeOf(woken), "host-c") << woken.dump(2);
+  EXPECT_TRUE(woken["status"].contains("lastWake")) << woken.dump(2);
+  EXPECT_EQ(pidsWithMcpId(uid).size(), 1u) << "one process, on node C";
 }
 
 }  // namespace

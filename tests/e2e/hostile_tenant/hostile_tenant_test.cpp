@@ -813,6 +813,53 @@ TEST_F(HostileTenant, GatewayRefusesDotSegmentsAndReachesNoOtherService) {
   EXPECT_EQ(w_->hostService->requests(), json::array()) << "the host's loopback service answered";
 }
 
+// An Idle instance of alice's: bob's token neither reaches nor wakes it (the gateway authorises
+// before it wakes anything).
+TEST_F(HostileTenant, BobCannotWakeAlicesIdleInstance) {
+  Cluster& c = *w_->cluster;
+  json spec = {{"type", "echo"}, {"ttl", "1h"}, {"idleTimeout", "2s"}};
+  json mi = {{"apiVersion", "minimcp.io/v1alpha1"},
+             {"kind", "MCPInstance"},
+             {"metadata", {{"name", "a-idle"}, {"namespace", kAlice}}},
+             {"spec", spec}};
+  auto created = c.api().request("POST", instancesPath(kAlice), mi.dump(), kJson, 15s);
+  ASSERT_EQ(created.status, 201) << created.body;
+  json idle;
+  ASSERT_TRUE(pollUntil(
+      [&] {
+        idle = c.instance("a-idle", kAlice);
+        return !idle.is_null() && phaseOf(idle) == "Idle";
+      },
+      kReadyTimeout))
+      << idle.dump(2);
+  const std::string uid = uidOf(idle);
+  ASSERT_TRUE(pollUntil([&] { return pidsWithMcpId(uid).empty(); }, 10s));
+
+  const std::string init =
+      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26",)"
+      R"("capabilities":{},"clientInfo":{"name":"bob","version":"1"}}})";
+  auto r = bob_->request(
+      "POST", "/mcp/alice/a-idle", init,
+      {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}});
+  EXPECT_EQ(r.status, 404) << r.body;
+  auto call = runToolCalls(c, c.mcpd().url() + "/mcp/alice/a-idle", w_->bobToken,
+                           json::array({{{"name", "echo"}, {"arguments", {{"text", "x"}}}}}));
+  bob_->record("tools of alice's a-idle", call.out + call.err);
+  EXPECT_NE(call.exitCode, 0) << call.out;
+
+  json after = c.instance("a-idle", kAlice);
+  EXPECT_EQ(phaseOf(after), "Idle") << after.dump(2);
+  EXPECT_FALSE(after["status"].contains("lastWake")) << after.dump(2);
+  EXPECT_TRUE(pidsWithMcpId(uid).empty()) << "bob's call started alice's instance";
+  // Alice's own token wakes it: the refusal above was bob's, not the instance's.
+  auto own = runToolCalls(c, c.mcpd().url() + "/mcp/alice/a-idle", w_->aliceToken,
+                          json::array({{{"name", "echo"}, {"arguments", {{"text", "mine"}}}}}));
+  EXPECT_EQ(own.exitCode, 0) << own.out << own.err;
+  EXPECT_NE(own.out.find("mine"), std::string::npos) << own.out;
+  c.api().request("DELETE", instancePath(kAlice, "a-idle"), "", {}, 10s);
+  EXPECT_TRUE(pollUntil([&] { return c.instance("a-idle", kAlice).is_null(); }, 30s));
+}
+
 // --- 5. alice's namespace: neither the API nor the gateway ------------------------------------
 
 TEST_F(HostileTenant, AlicesNamespaceIsNeitherReadableNorWritableByBob) {

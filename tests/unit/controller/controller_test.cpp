@@ -439,6 +439,82 @@ TEST_F(ControllerTest, SuspendStopsAndResumeStarts) {
   EXPECT_EQ(status("inbox")["restartCount"], 0);
 }
 
+TEST_F(ControllerTest, IdleAfterItsTimeoutWithoutTrafficThenOneStartWakesEveryWaiter) {
+  createType();
+  createInstance("inbox", {{"idleTimeout", "3s"}});
+  auto c = makeController();
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] {
+    return c->servingPort(kKey).has_value() && status("inbox")["phase"] == "Running";
+  }));
+  {
+    auto lease = c->acquire(kKey);  // a request (an open stream) in flight for long
+    ASSERT_TRUE(lease);
+    clock_.advance(std::chrono::seconds(10));
+    c->reconcile(kKey);
+    EXPECT_EQ(status("inbox")["phase"], "Running");
+  }  // it ends now: the quiet period counts from here
+  clock_.advance(std::chrono::seconds(2));
+  c->reconcile(kKey);
+  EXPECT_EQ(status("inbox")["phase"], "Running");
+  clock_.advance(std::chrono::seconds(2));
+  c->reconcile(kKey);
+  EXPECT_EQ(status("inbox")["phase"], "Idle");
+  EXPECT_FALSE(table_.live(kKey));
+  EXPECT_FALSE(status("inbox").contains("pid"));
+  EXPECT_FALSE(status("inbox").contains("port"));
+  EXPECT_TRUE(status("inbox").contains("idleSince"));
+  EXPECT_EQ(condition("inbox", "Stalled"), "False");
+  EXPECT_FALSE(c->servingPort(kKey));
+  EXPECT_TRUE(c->sleeping(kKey));
+  EXPECT_EQ(eventsWithReason("Idle").size(), 1u);
+  c->reconcile(kKey);  // stays Idle
+  EXPECT_EQ(status("inbox")["phase"], "Idle");
+  EXPECT_EQ(table_.launches(kKey).size(), 1u);
+
+  // Three requests ask at once: one start, and each hears once that it serves.
+  std::mutex mu;
+  std::vector<std::string> answers;
+  for (int i = 0; i < 3; ++i) {
+    c->wake(kKey, [&](const std::string& error) {
+      std::lock_guard lock(mu);
+      answers.push_back(error);
+    });
+  }
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] {
+    std::lock_guard lock(mu);
+    return answers.size() == 3u;
+  }));
+  EXPECT_EQ(answers, std::vector<std::string>(3, ""));
+  EXPECT_TRUE(c->servingPort(kKey).has_value());
+  EXPECT_FALSE(c->sleeping(kKey));
+  EXPECT_EQ(table_.launches(kKey).size(), 2u);
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  EXPECT_EQ(status("inbox")["lastWake"].value("reason", ""), "Request");
+  EXPECT_FALSE(status("inbox").contains("idleSince"));
+  EXPECT_EQ(status("inbox")["restartCount"], 0);
+  EXPECT_EQ(table_.launches(kKey).size(), 2u);
+}
+
+TEST_F(ControllerTest, AWakeThatCannotStartAnswersItsWaitersWithWhy) {
+  createType();
+  createInstance("inbox", {{"idleTimeout", "1s"}});
+  auto c = makeController();
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  clock_.advance(std::chrono::seconds(2));
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Idle"; }));
+  json obj = instance("inbox");
+  obj["spec"]["keyRef"] = {{"name", "missing"}};
+  store_->update("mcpinstances", obj, 0);
+  c->reconcile(kKey);
+  EXPECT_EQ(status("inbox")["phase"], "Idle");  // a key change waits for the wake
+  std::string answer = "(none)";
+  c->wake(kKey, [&](const std::string& error) { answer = error; });
+  c->reconcile(kKey);
+  EXPECT_EQ(status("inbox")["phase"], "Pending");
+  EXPECT_NE(answer.find("Pending"), std::string::npos) << answer;
+  EXPECT_EQ(table_.launches(kKey).size(), 1u);
+}
+
 TEST_F(ControllerTest, WorkersDriveEverythingFromStoreEvents) {
   createType();
   auto c = makeController();

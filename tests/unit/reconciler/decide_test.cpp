@@ -135,6 +135,19 @@ Observed draining(std::chrono::seconds drainLeft, int inflight) {
   return o;
 }
 
+// Asleep (phase Idle) since an hour: no process, no port, started before with generation 1.
+Observed asleep() {
+  Observed o;
+  o.status.phase = phase::kIdle;
+  o.status.observedGeneration = 1;
+  o.status.launchedWith = LaunchRecord{1, "h1", 1, 0};
+  o.status.idleSince = kNow - hours(1);
+  return o;
+}
+
+// An instance that goes Idle after 3 s without gateway traffic.
+void idleAfter3s(Desired& d) { d.idleTimeout = seconds(3); }
+
 // ------------------------------------------------------------------------------------------
 // The table
 
@@ -1531,6 +1544,220 @@ std::vector<Row> rows() {
          EXPECT_EQ(p.status.port, 20001);      // its recorded port is reused
          EXPECT_EQ(p.status.pid, 0);
        }},
+      // --- idle instances and wake on request ------------------------------------------------
+      {"IdleTimeout_NoTrafficForThatLong_GoesIdle",
+       [](Desired& d, Observed& o) {
+         o = runningHealthy();
+         idleAfter3s(d);
+         o.traffic.lastActivity = kSteadyNow - seconds(4);
+       },
+       {A::Stop, A::ReleasePort},
+       phase::kIdle,
+       kNoReady,
+       "",
+       {"Idle"},
+       Want::Done,
+       std::nullopt,
+       [](const Plan& p, const Observed&) {
+         EXPECT_EQ(find(p, A::Stop)->reason, "Idle");
+         EXPECT_EQ(find(p, A::ReleasePort)->port, 20001);
+         EXPECT_EQ(p.status.pid, 0);
+         EXPECT_EQ(p.status.port, 0);
+         ASSERT_TRUE(p.status.idleSince.has_value());
+         EXPECT_TRUE(*p.status.idleSince == kNow);
+         // An intended state: kstatus reads Current.
+         EXPECT_EQ(condOf(p, cond::kReconciling).status, "False");
+         EXPECT_EQ(condOf(p, cond::kStalled).status, "False");
+         EXPECT_EQ(condOf(p, cond::kStalled).reason, "Idle");
+       }},
+      {"IdleTimeout_RecentTraffic_LooksAgainWhenItWouldBeIdle",
+       [](Desired& d, Observed& o) {
+         o = runningHealthy();
+         idleAfter3s(d);
+         o.traffic.lastActivity = kSteadyNow - seconds(1);
+       },
+       {},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {},
+       Want::Requeue,
+       seconds(2)},
+      {"IdleTimeout_RequestInFlight_NotIdle",
+       [](Desired& d, Observed& o) {
+         o = runningHealthy();
+         idleAfter3s(d);
+         o.traffic.inflight = 1;  // an open stream
+         o.traffic.lastActivity = kSteadyNow - hours(1);
+       },
+       {},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {},
+       Want::Requeue,
+       seconds(3)},
+      {"IdleTimeoutZero_NeverIdle",
+       [](Desired& d, Observed& o) {
+         o = runningHealthy();
+         d.idleTimeout = milliseconds(0);
+         o.traffic.lastActivity = kSteadyNow - hours(1);
+       },
+       {},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {}},
+      {"IdleTimeout_NotYetHealthy_NotIdle",
+       [](Desired& d, Observed& o) {
+         o = starting(seconds(5));
+         idleAfter3s(d);
+         o.traffic.lastActivity = kSteadyNow - seconds(5);
+       },
+       {},
+       phase::kStarting,
+       "False",
+       "Starting",
+       {},
+       Want::Requeue},
+      {"Idle_StaysIdleAcrossReconciles",
+       [](Desired& d, Observed& o) {
+         o = asleep();
+         idleAfter3s(d);
+       },
+       {},
+       phase::kIdle,
+       kNoReady,
+       "",
+       {},
+       Want::Done,
+       std::nullopt,
+       [](const Plan& p, const Observed& o) {
+         EXPECT_TRUE(p.status.idleSince == o.status.idleSince);
+         EXPECT_EQ(p.status.pid, 0);
+       }},
+      {"Idle_AfterMcpdRestart_StaysIdleWithoutProcess",
+       [](Desired& d, Observed& o) {
+         o = asleep();
+         idleAfter3s(d);
+         o.process = facts(ProcessState::None);
+       },
+       {},
+       phase::kIdle,
+       kNoReady,
+       "",
+       {}},
+      {"Idle_WakeRequest_Starts",
+       [](Desired& d, Observed& o) {
+         o = asleep();
+         idleAfter3s(d);
+         o.wakeRequested = kNow - milliseconds(5);
+       },
+       {A::AllocatePort, A::Spawn},
+       phase::kStarting,
+       "False",
+       "Starting",
+       {"Starting"},
+       Want::Requeue,
+       seconds(30),
+       [](const Plan& p, const Observed&) {
+         ASSERT_TRUE(p.status.lastWake.has_value());
+         EXPECT_TRUE(p.status.lastWake->time == kNow - milliseconds(5));
+         EXPECT_EQ(p.status.lastWake->reason, "Request");
+         EXPECT_FALSE(p.status.idleSince.has_value());
+         EXPECT_NE(p.events[0].message.find("waking"), std::string::npos);
+         EXPECT_EQ(p.status.launchedWith->keyVersion, 1);
+       }},
+      {"Idle_KeyChanged_StaysIdle_NewKeyAtWake",
+       [](Desired& d, Observed& o) {
+         o = asleep();
+         idleAfter3s(d);
+         d.key = {KeyState::Available, 2, ""};
+       },
+       {},
+       phase::kIdle,
+       kNoReady,
+       "",
+       {}},
+      {"Idle_KeyChangedThenWoken_StartsWithTheNewKey",
+       [](Desired& d, Observed& o) {
+         o = asleep();
+         idleAfter3s(d);
+         d.key = {KeyState::Available, 2, ""};
+         o.wakeRequested = kNow;
+       },
+       {A::AllocatePort, A::Spawn},
+       phase::kStarting,
+       "False",
+       "Starting",
+       {"Starting"},
+       Want::Requeue,
+       std::nullopt,
+       [](const Plan& p, const Observed&) { EXPECT_EQ(p.status.launchedWith->keyVersion, 2); }},
+      {"Idle_TtlExpired_Expired",
+       [](Desired& d, Observed& o) {
+         o = asleep();
+         idleAfter3s(d);
+         d.expiresAt = kNow - seconds(1);
+       },
+       {},
+       phase::kExpired,
+       kNoReady,
+       "",
+       {"Expired"},
+       Want::Done,
+       std::nullopt,
+       [](const Plan& p, const Observed&) { EXPECT_FALSE(p.status.idleSince.has_value()); }},
+      {"Idle_Suspended_Suspended",
+       [](Desired& d, Observed& o) {
+         o = asleep();
+         idleAfter3s(d);
+         d.suspend = true;
+       },
+       {},
+       phase::kSuspended,
+       kNoReady,
+       "",
+       {"Suspended"}},
+      {"Idle_Deleted_LetsGo",
+       [](Desired& d, Observed& o) {
+         o = asleep();
+         idleAfter3s(d);
+         d.deleting = true;
+       },
+       {A::RemoveFinalizer},
+       phase::kTerminating,
+       "False",
+       "Terminating",
+       {"Terminating"}},
+      {"Idle_IdleTimeoutSetToZero_Starts",
+       [](Desired& d, Observed& o) {
+         o = asleep();
+         d.idleTimeout = milliseconds(0);
+       },
+       {A::AllocatePort, A::Spawn},
+       phase::kStarting,
+       "False",
+       "Starting",
+       {"Starting"},
+       Want::Requeue,
+       std::nullopt,
+       [](const Plan& p, const Observed&) { EXPECT_FALSE(p.status.lastWake.has_value()); }},
+      {"Running_WakeRequestIgnored",
+       [](Desired& d, Observed& o) {
+         o = runningHealthy();
+         idleAfter3s(d);
+         o.traffic.lastActivity = kSteadyNow;
+         o.wakeRequested = kNow;
+       },
+       {},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {},
+       Want::Requeue,
+       seconds(3),
+       [](const Plan& p, const Observed&) { EXPECT_FALSE(p.status.lastWake.has_value()); }},
   };
 }
 
@@ -1767,9 +1994,11 @@ TEST(LaunchHash, IgnoresFieldsThatMustNotRestartTheProcess) {
   ttl["ttl"] = "4h";
   ttl["suspend"] = false;
   ttl["restartPolicy"] = "Never";
+  ttl["idleTimeout"] = "15m";
   EXPECT_EQ(launchHash(ttl, type), h);
   nlohmann::json typeDoc = type;
   typeDoc["displayName"] = "Gmail (new)";
+  typeDoc["idleTimeout"] = "1h";
   EXPECT_EQ(launchHash(spec, typeDoc), h);
 
   nlohmann::json config = spec;

@@ -481,6 +481,44 @@ std::vector<Row> rows() {
          return w.object();
        },
        "Suspended", "Current", "Suspended"},
+      {"Idle",
+       [] {
+         World w = running();
+         w.d.idleTimeout = seconds(3);
+         w.later(seconds(4));
+         w.o.traffic.lastActivity = w.steadyNow - seconds(4);
+         w.step();
+         w.step();
+         return w.object();
+       },
+       "Idle", "Current", "Healthy"},
+      {"WokenFromIdle",
+       [] {
+         World w = running();
+         w.d.idleTimeout = seconds(3);
+         w.later(seconds(4));
+         w.o.traffic.lastActivity = w.steadyNow - seconds(4);
+         w.step();
+         w.o.wakeRequested = w.now;
+         w.step();
+         return w.object();
+       },
+       "Starting", "InProgress", "Progressing"},
+      {"WokenFromIdle_Healthy",
+       [] {
+         World w = running();
+         w.d.idleTimeout = seconds(3);
+         w.later(seconds(4));
+         w.o.traffic.lastActivity = w.steadyNow - seconds(4);
+         w.step();
+         w.o.wakeRequested = w.now;
+         w.step();
+         w.o.wakeRequested.reset();
+         w.o.traffic.lastActivity = w.steadyNow;
+         w.healthy();
+         return w.object();
+       },
+       "Running", "Current", "Healthy"},
       {"Resumed",
        [] {
          World w = running();

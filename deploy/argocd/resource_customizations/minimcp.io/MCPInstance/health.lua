@@ -65,6 +65,13 @@ if isTrue(ready) then
   return hs
 end
 
+-- Asleep until a request wakes it (spec.idleTimeout): serves on demand.
+if phase == "Idle" then
+  hs.status = "Healthy"
+  hs.message = "Idle: the next request wakes it"
+  return hs
+end
+
 -- Ended on purpose: the TTL ran out, or the process completed and restartPolicy keeps it down.
 if phase == "Expired" then
   hs.status = "Healthy"

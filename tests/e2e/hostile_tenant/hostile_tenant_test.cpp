@@ -963,6 +963,43 @@ TEST_F(HostileTenant, AlicesNamespaceIsNeitherReadableNorWritableByBob) {
   EXPECT_EQ(a1After["spec"], a1Before["spec"]);
 }
 
+// A rules review lists what the caller may do: asked about alice's namespace with bob's token,
+// it names none of alice's resources, while alice's own token asking the same gets them.
+TEST_F(HostileTenant, RulesReviewOfAlicesNamespaceListsNothingOfHersForBob) {
+  const json review = {{"apiVersion", "authorization.k8s.io/v1"},
+                       {"kind", "SelfSubjectRulesReview"},
+                       {"spec", {{"namespace", kAlice}}}};
+  const std::string path = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
+  const std::set<std::string> namespaced = {"mcpinstances", "apikeys", "notificationsinks",
+                                            "events"};
+  auto namespacedRules = [&](const json& rules) {
+    std::vector<std::string> found;
+    for (const auto& rule : rules) {
+      for (const auto& res : rule.value("resources", json::array())) {
+        const std::string r = res.get<std::string>();
+        if (namespaced.count(r.substr(0, r.find('/')))) found.push_back(r);
+      }
+      for (const auto& name : rule.value("resourceNames", json::array())) {
+        if (name == kAlice) found.push_back("resourceNames: " + name.get<std::string>());
+      }
+    }
+    return found;
+  };
+  auto bobs = bob_->request("POST", path, review.dump(), kJson);
+  ASSERT_EQ(bobs.status, 201) << bobs.body;
+  const json bobStatus = json::parse(bobs.body)["status"];
+  EXPECT_EQ(namespacedRules(bobStatus["resourceRules"]), std::vector<std::string>{})
+      << bobStatus.dump(2);
+  EXPECT_EQ(bobStatus["nonResourceRules"].dump().find("/metrics"), std::string::npos)
+      << bobStatus.dump(2);
+  client::HttpClient alice(w_->tenant(w_->aliceToken));
+  auto hers = alice.request("POST", path, review.dump(), kJson, 10s);
+  ASSERT_EQ(hers.status, 201) << hers.body;
+  const auto aliceRules = namespacedRules(json::parse(hers.body)["status"]["resourceRules"]);
+  EXPECT_NE(std::find(aliceRules.begin(), aliceRules.end(), "mcpinstances"), aliceRules.end())
+      << hers.body;
+}
+
 // --- 6. malformed requests -------------------------------------------------------------------
 
 // A suspended instance of bob's (no process; it has its events) for writes to aim at.

@@ -233,14 +233,16 @@ TEST(GatewayWake, WithoutAControllerIs503) {
   server::ApiServer server(o);
   gateway::NoLocalUpstreams none;
   crypto::InstanceTokens tokens(crypto::MasterKey::generate());
-  gateway::GatewayOptions go;
-  go.wakeTimeout = std::chrono::seconds(20);
-  gateway::Gateway gw(server.store(), server.authenticator(), tokens, none, go);
+  std::atomic<gateway::Gateway*> gw{nullptr};
   server.addRoute(
       "/mcp/",
-      [&gw](const server::Request& req, const server::Identity*) { return gw.handle(req); }, false,
-      &gateway::jsonRpcRefusal);
-  server.start();
+      [&gw](const server::Request& req, const server::Identity*) { return gw.load()->handle(req); },
+      false, &gateway::jsonRpcRefusal);
+  server.start();  // the store exists from here on
+  gateway::GatewayOptions go;
+  go.wakeTimeout = std::chrono::seconds(20);
+  gateway::Gateway gateway(server.store(), server.authenticator(), tokens, none, go);
+  gw = &gateway;
   server.store().create("mcpinstances",
                         instance("alice", "sleepy", "uid-sleepy", std::nullopt, "Idle"));
   auto c = client::loadKubeconfig(server.kubeconfigPath());

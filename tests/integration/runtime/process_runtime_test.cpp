@@ -352,10 +352,12 @@ TEST_F(ProcessRuntimeTest, OutputGoesToRotatedLogFiles) {
   LocalRuntimeOptions options;
   options.samplePeriod = 50ms;
   LocalProcessRuntime rt(options);
+  // The hundred lines go out in one write, so the sampler cannot rotate between them and the
+  // first rotated file holds all of them.
   auto spec = shell("ns/logger",
-                    "echo to-stderr >&2; i=0; while [ $i -lt 100 ]; do "
-                    "echo \"line $i ........................................\"; i=$((i+1)); done; "
-                    "exec sleep 1000");
+                    "echo to-stderr >&2; lines=$(i=0; while [ $i -lt 100 ]; do "
+                    "echo \"line $i ........................................\"; i=$((i+1)); "
+                    "done); printf '%s\\n' \"$lines\"; exec sleep 1000");
   spec.maxLogBytes = 1000;
   spec.maxLogFiles = 2;
   rt.launch(spec);

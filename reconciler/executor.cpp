@@ -101,6 +101,10 @@ void Executor::onProbe(const std::string& key, uint64_t generation, const runtim
     if (r.healthy) {
       serving = !m.everHealthy;
       m.everHealthy = true;
+      // Idleness counts from when the process began to serve, not from its spawn: a start
+      // slower than idleTimeout must not put it back to sleep before the requests that woke it
+      // reach it.
+      if (serving) m.inflight->lastActive = clock_.steadyNow().time_since_epoch().count();
       changed = h.last != Health::Healthy || m.keyRejected != r.keyRejected;
       h.last = Health::Healthy;
       h.consecutiveFailures = 0;

@@ -435,10 +435,13 @@ void Notifier::deliver(const json& entry, Pass& p) {
   const int attempts = static_cast<int>(model::intField(entry, "attempts", 0)) + 1;
   const milliseconds delay = notify::retryDelay(
       attempts, options_.retry, std::uniform_real_distribution<double>(0, 1)(p.jitter));
+  // The back-off counts from the failure, not from the start of the pass: an attempt that took
+  // long (a slow sink, a loaded host) must not shorten the wait before the next one.
+  const TimePoint failedAt = std::max(p.now, clock_.now());
   const auto deadline = model::timeField(entry, "deadline");
   json next = entry;
   next["attempts"] = attempts;
-  if (!deadline || p.now + delay > *deadline) {
+  if (!deadline || failedAt + delay > *deadline) {
     try {
       store_.remove(notify::kOutbox, meta.ns(), meta.name(), rv);
     } catch (const store::StoreError&) {
@@ -448,14 +451,14 @@ void Notifier::deliver(const json& entry, Pass& p) {
                   "gave up after " + std::to_string(attempts) + " attempts: " + error);
     return;
   }
-  next["nextAttemptAt"] = formatRfc3339Millis(p.now + delay);
+  next["nextAttemptAt"] = formatRfc3339Millis(failedAt + delay);
   next["lastError"] = error;
   store_.update(notify::kOutbox, std::move(next), rv);
   if (metrics_) metrics_->count("failure");
   json failed = entry;
   failed["attempts"] = attempts;
   recordOutcome(sink, failed, false, status, error);
-  p.next = std::min(p.next, delay);
+  p.next = std::min(p.next, until(p.now, failedAt + delay));
 }
 
 void Notifier::recordOutcome(const notify::SinkView& sink, const json& entry, bool delivered,

@@ -17,6 +17,7 @@
 #include "api/crypto/encoding.h"
 #include "api/model/kind_strategy.h"
 #include "api/model/kinds.h"
+#include "api/util/addresses.h"
 
 namespace minimcp::model {
 
@@ -529,15 +530,6 @@ std::optional<uint32_t> ipv4Of(std::string_view host, bool& malformed) {
   return static_cast<uint32_t>(address);
 }
 
-std::string ipv4Reason(uint32_t a) {
-  if ((a >> 24) == 0) return "an unspecified address";
-  if ((a >> 24) == 127) return "a loopback address";
-  if ((a >> 16) == 0xa9fe) return "a link-local address";  // 169.254/16: metadata services
-  if ((a >> 24) == 10 || (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8) return "a private address";
-  if ((a >> 22) == ((100u << 2) | 1u)) return "a private (shared, carrier-grade NAT) address";
-  return "";
-}
-
 }  // namespace
 
 std::string nonPublicHostReason(std::string_view host) {
@@ -545,28 +537,12 @@ std::string nonPublicHostReason(std::string_view host) {
     std::string inside(host.substr(1, host.size() >= 2 ? host.size() - 2 : 0));
     unsigned char b[16];
     if (inet_pton(AF_INET6, inside.c_str(), b) != 1) return "a malformed IPv6 address";
-    auto zero = [&](size_t from, size_t to) {
-      return std::all_of(b + from, b + to, [](unsigned char c) { return c == 0; });
-    };
-    auto v4 = [&] {
-      return (uint32_t{b[12]} << 24) | (uint32_t{b[13]} << 16) | (uint32_t{b[14]} << 8) | b[15];
-    };
-    if (zero(0, 16)) return "an unspecified address";
-    if (zero(0, 15) && b[15] == 1) return "a loopback address";
-    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "a link-local address";
-    if ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)) {
-      return "a private address";
-    }
-    // IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d).
-    const bool mapped = zero(0, 10) && b[10] == 0xff && b[11] == 0xff;
-    const bool nat64 = b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && zero(4, 12);
-    if (mapped || zero(0, 12) || nat64) return ipv4Reason(v4());
-    return "";
+    return ipv6NonPublicReason(b);
   }
   std::string name(host);
   for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   bool malformed = false;
-  if (auto a = ipv4Of(name, malformed)) return ipv4Reason(*a);
+  if (auto a = ipv4Of(name, malformed)) return ipv4NonPublicReason(*a);
   if (malformed) return "a malformed IPv4 address";
   if (!name.empty() && name.back() == '.') name.pop_back();
   if (name == "localhost" || name.ends_with(".localhost")) return "a loopback name";

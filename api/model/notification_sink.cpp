@@ -12,6 +12,7 @@
 
 #include "api/model/kind_strategy.h"
 #include "api/model/kinds.h"
+#include "api/util/addresses.h"
 
 namespace minimcp::model {
 
@@ -34,82 +35,22 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// IPv4 (host byte order) in prefix/bits.
-bool inV4(uint32_t a, uint32_t prefix, int bits) {
-  const uint32_t mask = bits == 0 ? 0 : ~uint32_t(0) << (32 - bits);
-  return (a & mask) == (prefix & mask);
-}
-
-constexpr uint32_t v4(int a, int b, int c, int d) {
-  return (uint32_t(a) << 24) | (uint32_t(b) << 16) | (uint32_t(c) << 8) | uint32_t(d);
-}
-
-std::string v4Problem(uint32_t a, SinkUrlPolicy policy) {
-  if (inV4(a, v4(127, 0, 0, 0), 8)) {
+// What a sink may not reach of an address that is not public (`reason`, from
+// ipv4/ipv6NonPublicReason); loopback only when the admin allows it.
+std::string addressProblem(const std::string& reason, SinkUrlPolicy policy, bool* loopback) {
+  if (reason.empty()) return "";
+  if (reason == kLoopbackAddress) {
+    if (loopback) *loopback = true;
     return policy.allowLoopback ? "" : "is a loopback address (mcpd's own host)";
   }
-  if (inV4(a, v4(169, 254, 0, 0), 16)) {
+  if (reason == "a link-local address") {
     return "is a link-local address (where cloud metadata services answer)";
   }
-  struct Range {
-    uint32_t prefix;
-    int bits;
-    const char* what;
-  };
-  static constexpr std::array<Range, 13> kRefused = {{
-      {v4(0, 0, 0, 0), 8, "is an unspecified address"},
-      {v4(10, 0, 0, 0), 8, "is a private address"},
-      {v4(100, 64, 0, 0), 10, "is a shared (carrier-grade NAT) address"},
-      {v4(172, 16, 0, 0), 12, "is a private address"},
-      {v4(192, 0, 0, 0), 24, "is a special-purpose address"},
-      {v4(192, 0, 2, 0), 24, "is a documentation address"},
-      {v4(192, 88, 99, 0), 24, "is a special-purpose address"},
-      {v4(192, 168, 0, 0), 16, "is a private address"},
-      {v4(198, 18, 0, 0), 15, "is a benchmarking address"},
-      {v4(198, 51, 100, 0), 24, "is a documentation address"},
-      {v4(203, 0, 113, 0), 24, "is a documentation address"},
-      {v4(224, 0, 0, 0), 4, "is a multicast address"},
-      {v4(240, 0, 0, 0), 4, "is a reserved address"},
-  }};
-  for (const Range& r : kRefused) {
-    if (inV4(a, r.prefix, r.bits)) return r.what;
-  }
-  return "";
+  return "is " + reason;
 }
 
 uint32_t v4At(const unsigned char* b) {
   return (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | uint32_t(b[3]);
-}
-
-std::string v6Problem(const unsigned char (&b)[16], SinkUrlPolicy policy) {
-  static constexpr unsigned char kZero[16] = {};
-  if (std::memcmp(b, kZero, 15) == 0 && (b[15] == 0 || b[15] == 1)) {
-    if (b[15] == 0) return "is an unspecified address";
-    return policy.allowLoopback ? "" : "is a loopback address (mcpd's own host)";
-  }
-  // ::ffff:a.b.c.d (mapped) and 64:ff9b::a.b.c.d (NAT64) reach the IPv4 address they carry.
-  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  static constexpr unsigned char kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
-  if (std::memcmp(b, kMapped, 12) == 0 || std::memcmp(b, kNat64, 12) == 0) {
-    return v4Problem(v4At(b + 12), policy);
-  }
-  if (std::memcmp(b, kZero, 12) == 0) return "is an IPv4-compatible address";
-  if (b[0] == 0x20 && b[1] == 0x02) return v4Problem(v4At(b + 2), policy);  // 6to4
-  if (b[0] == 0xfc || b[0] == 0xfd) {
-    return "is a unique local address (where cloud metadata services answer)";
-  }
-  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "is a link-local address";
-  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return "is a site-local address";
-  if (b[0] == 0xff) return "is a multicast address";
-  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) return "is a NAT64 address";
-  if (b[0] == 0x01 && b[1] == 0x00 && std::memcmp(b + 2, kZero, 6) == 0) {
-    return "is a discard address";
-  }
-  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x00 && b[3] == 0x00) return "is a Teredo address";
-  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) {
-    return "is a documentation address";
-  }
-  return "";
 }
 
 // A public DNS name: dotted labels of [a-z0-9-] (not starting or ending with '-'), the last one
@@ -148,14 +89,10 @@ std::string hostProblem(const std::string& hostIn, SinkUrlPolicy policy, bool& l
     const std::string literal = host.substr(1, host.size() - 2);
     unsigned char b[16];
     if (inet_pton(AF_INET6, literal.c_str(), b) != 1) return "has a malformed IPv6 address";
-    std::string why = v6Problem(b, {.allowLoopback = true});
-    loopback = why.empty() && v6Problem(b, {}) != "";
-    return why.empty() ? v6Problem(b, policy) : why;
+    return addressProblem(ipv6NonPublicReason(b), policy, &loopback);
   }
   if (unsigned char b[4]; inet_pton(AF_INET, host.c_str(), b) == 1) {
-    const uint32_t a = v4At(b);
-    loopback = inV4(a, v4(127, 0, 0, 0), 8);
-    return v4Problem(a, policy);
+    return addressProblem(ipv4NonPublicReason(v4At(b)), policy, &loopback);
   }
   if (host == "localhost" || endsWith(host, ".localhost")) {
     loopback = true;
@@ -334,9 +271,11 @@ std::string sinkUrlProblem(std::string_view url, SinkUrlPolicy policy) {
 std::string sinkAddressProblem(std::string_view ip, SinkUrlPolicy policy) {
   const std::string text(ip);
   if (unsigned char b[4]; inet_pton(AF_INET, text.c_str(), b) == 1) {
-    return v4Problem(v4At(b), policy);
+    return addressProblem(ipv4NonPublicReason(v4At(b)), policy, nullptr);
   }
-  if (unsigned char b[16]; inet_pton(AF_INET6, text.c_str(), b) == 1) return v6Problem(b, policy);
+  if (unsigned char b[16]; inet_pton(AF_INET6, text.c_str(), b) == 1) {
+    return addressProblem(ipv6NonPublicReason(b), policy, nullptr);
+  }
   return "is not an IP address";
 }
 

@@ -495,6 +495,35 @@ TEST_F(ControllerTest, IdleAfterItsTimeoutWithoutTrafficThenOneStartWakesEveryWa
   EXPECT_EQ(table_.launches(kKey).size(), 2u);
 }
 
+// Idleness counts from when the woken process serves: a start slower than idleTimeout does not
+// put it back to sleep before the requests that woke it reach it.
+TEST_F(ControllerTest, AWakeSlowerThanTheIdleTimeoutStaysAwakeForItsWaiters) {
+  createType();
+  createInstance("inbox", {{"idleTimeout", "3s"}});
+  auto c = makeController();
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Running"; }));
+  clock_.advance(std::chrono::seconds(4));
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Idle"; }));
+
+  healthy_ = false;  // the woken process takes its time
+  std::atomic<int> answered{0};
+  c->wake(kKey, [&](const std::string& error) {
+    EXPECT_EQ(error, "");
+    ++answered;
+  });
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return table_.launches(kKey).size() == 2u; }));
+  clock_.advance(std::chrono::seconds(10));
+  healthy_ = true;
+  ASSERT_TRUE(reconcileUntil(*c, kKey, [&] { return answered == 1; }));
+  c->reconcile(kKey);
+  c->reconcile(kKey);
+  EXPECT_EQ(status("inbox")["phase"], "Running");
+  EXPECT_TRUE(c->acquire(kKey)) << "the waiter finds it serving";
+  clock_.advance(std::chrono::seconds(4));
+  EXPECT_TRUE(reconcileUntil(*c, kKey, [&] { return status("inbox")["phase"] == "Idle"; }))
+      << "and it sleeps again after a quiet idleTimeout";
+}
+
 TEST_F(ControllerTest, AWakeThatCannotStartAnswersItsWaitersWithWhy) {
   createType();
   createInstance("inbox", {{"idleTimeout", "1s"}});

@@ -446,7 +446,7 @@ TEST_F(APIKeyStrategyTest, OAuth2ValidationNamesTheFieldAndNeverEchoesASecret) {
 TEST(TokenUrl, HttpsOnlyAndNeverToTheHostOrItsNetworksForTenants) {
   for (const char* ok :
        {"https://oauth2.googleapis.com/token", "https://idp.example:8443/t?x=1",
-        "https://[2001:db8::1]/token", "https://8.8.8.8/token", "https://172.32.0.1/t",
+        "https://[2606:4700::1111]/token", "https://8.8.8.8/token", "https://172.32.0.1/t",
         "https://192.169.0.1/t", "https://100.128.0.1/t", "https://[2001:4860::8888]/t",
         "https://localhost.example.com/t", "https://1.2.3.4.example/t", "https://x-0x7f/t"}) {
     EXPECT_EQ(model::tokenUrlProblem(ok, model::TokenUrlHosts::Public), "") << ok;
@@ -499,7 +499,36 @@ TEST(TokenUrl, HttpsOnlyAndNeverToTheHostOrItsNetworksForTenants) {
   EXPECT_THAT(model::tokenUrlProblem("https://169.254.169.254/", model::TokenUrlHosts::Public),
               HasSubstr("a link-local address"));
   EXPECT_THAT(model::tokenUrlProblem("https://[fd00::1]/", model::TokenUrlHosts::Public),
-              HasSubstr("a private address"));
+              HasSubstr("a private (unique local) address"));
+}
+
+// Admission refuses what the instance refuses at connection time (mcp-servers/lib/addresses.js,
+// whose node tests hold the same rows), so a key is never stored that can only fail later.
+TEST(TokenUrl, RefusesTheRangesTheInstanceRefuses) {
+  const std::pair<const char*, const char*> rows[] = {
+      {"https://192.0.0.8/t", "a special-purpose address"},
+      {"https://192.0.2.1/t", "a documentation address"},
+      {"https://198.51.100.7/t", "a documentation address"},
+      {"https://203.0.113.9/t", "a documentation address"},
+      {"https://192.88.99.1/t", "a special-purpose address"},
+      {"https://198.19.255.1/t", "a benchmarking address"},
+      {"https://224.0.0.251/t", "a multicast address"},
+      {"https://255.255.255.255/t", "a reserved address"},
+      {"https://[2001:db8::1]/t", "a documentation address"},
+      {"https://[2001::1]/t", "a Teredo address"},
+      {"https://[ff02::1]/t", "a multicast address"},
+      {"https://[100::1]/t", "a discard address"},
+      {"https://[2002:7f00:1::]/t", "a loopback address"},
+      {"https://[64:ff9b:1::a00:1]/t", "a NAT64 address"},
+      {"https://[::8.8.8.8]/t", "an IPv4-compatible address"},
+  };
+  for (const auto& [url, why] : rows) {
+    EXPECT_THAT(model::tokenUrlProblem(url, model::TokenUrlHosts::Public), HasSubstr(why)) << url;
+  }
+  for (const char* ok : {"https://8.8.8.8/t", "https://198.20.0.1/t", "https://[2606:4700::1]/t",
+                         "https://[2001:4860::8888]/t", "https://223.255.255.255/t"}) {
+    EXPECT_EQ(model::tokenUrlProblem(ok, model::TokenUrlHosts::Public), "") << ok;
+  }
 }
 
 TEST(TokenUrl, AnAdminMayAllowTheHostAndPlainHttpToLoopback) {

@@ -180,6 +180,7 @@ TEST(FileAuditLog, ConcurrentAppendsStayWholeLines) {
                     .apiKey = "ns/k",
                     .version = i,
                     .instance = "ns/i",
+                    .sink = "",
                     .result = "ok"});
       }
     };

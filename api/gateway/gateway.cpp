@@ -931,9 +931,12 @@ class WakeAnswer : public server::Deferred {
         if (!ec) st->timedOut();
       });
     }
-    const bool asked = st->upstreams->wake(st->key, [st](const std::string& error) {
-      net::post(st->ex, [st, error] { st->woken(error); });
-    });
+    // The controller keeps the callback until the start ends, possibly past the gateway's
+    // io_context (mcpd stopping): it must not own the state, whose timer lives on that context.
+    const bool asked =
+        st->upstreams->wake(st->key, [weak = std::weak_ptr<State>(st)](const std::string& error) {
+          if (auto st = weak.lock()) net::post(st->ex, [st, error] { st->woken(error); });
+        });
     if (!asked) {
       net::post(st->ex, [st] { st->woken("no controller runs on this node"); });
     }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "api/client/http_client.h"
 #include "tests/e2e/cli/mcpd_process.h"
@@ -69,6 +70,19 @@ class TenancyTest : public ::testing::Test {
       auto r = admin_->request("POST", nsPath("alice", plural), body.dump(),
                                {{"Content-Type", "application/json"}});
       if (r.status != 201) throw std::runtime_error("set-up: " + r.body);
+    }
+    // The controller adds its finalizer to each instance: wait for it, so that the tests' view
+    // of "what nobody may change" is taken after the controller's own write.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (const char* name : {"inbox", "logger"}) {
+      for (;;) {
+        auto r = admin_->request("GET", nsPath("alice", "mcpinstances") + "/" + name);
+        if (r.status == 200 && j(r)["metadata"].contains("finalizers")) break;
+        if (std::chrono::steady_clock::now() > deadline) {
+          throw std::runtime_error(std::string("set-up: no finalizer on ") + name + ": " + r.body);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
+      }
     }
   }
   static void TearDownTestSuite() {

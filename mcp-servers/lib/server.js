@@ -152,6 +152,7 @@ async function sendWebResponse(res, response) {
 //                       optional, more options for each 2025 session's transport (e.g. an
 //                       eventStore and retryInterval for resumable streams)
 //   env                 defaults to process.env
+//   listenPort          listen there instead of on PORT (0: a free port; the pool's warm-up)
 //   exitOnSignal        install SIGTERM/SIGINT handlers and exit (default true)
 // Returns a promise of {port, close()} once listening (tests embed it with exitOnSignal false).
 export async function startMcpServer(options) {
@@ -168,7 +169,9 @@ export async function startMcpServer(options) {
   });
   const createServer = options.createServer ?? newMcpServer;
 
-  // A warm-pool process gets its instance here, its code already loaded (identity.js).
+  // A warm-pool process gets its instance here, its code already loaded (identity.js) and its
+  // request path already run once (warmUp).
+  if (env === process.env && env.MCP_IDENTITY_FD !== undefined) await warmUp(name);
   awaitIdentity(env);
   let settings;
   try {
@@ -544,16 +547,77 @@ export async function startMcpServer(options) {
     });
   }
 
+  const listenPort = options.listenPort ?? port;
   await new Promise((resolve) => {
     server.once('error', (err) => {
       log.error('cannot listen', {host: '127.0.0.1', port, error: err});
       process.stderr.write(`${name}: cannot listen on 127.0.0.1:${port}: ${err.message}\n`);
       process.exit(EXIT_LISTEN);
     });
-    server.listen({host: '127.0.0.1', port}, resolve);
+    server.listen({host: '127.0.0.1', port: listenPort}, resolve);
   });
   server.on('error', (err) => log.error('server error', {error: err}));
-  log.info('listening', {host: '127.0.0.1', port, pid: process.pid});
+  const bound = server.address().port;
+  log.info('listening', {host: '127.0.0.1', port: bound, pid: process.pid});
 
-  return {port, ctx, close};
+  return {port: bound, ctx, close};
+}
+
+// One request over loopback to the warm-up server; resolves to {status, headers, body}.
+function loopbackRequest(port, method, headers, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({host: '127.0.0.1', port, method, path: '/mcp', headers, timeout: 5000}, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve({status: res.statusCode, headers: res.headers, body: text}));
+    });
+    req.on('timeout', () => req.destroy(new Error('warm-up request timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// A warm-pool process has time before its instance arrives and none after: the first request
+// of a freshly started node process costs several times a later one (its code is compiled on
+// first use). So it runs the request path once (HTTP, the session transport, the protocol, a
+// tool call with a schema) against a throwaway server of its own: an ephemeral port, a random
+// token, no config, and a tool of its own rather than the type's, so that no upstream is called
+// and no key is needed. Nothing of it outlives the warm-up; a failure only costs the speed-up.
+async function warmUp(name) {
+  const {z} = await import('zod');
+  const token = randomUUID();
+  let s;
+  try {
+    s = await startMcpServer({
+      name,
+      env: {PORT: '65535', MCP_ID: 'warm-up', MCP_ACCESS_TOKEN: token, MCP_CONFIG: '{}', LOG_LEVEL: 'error'},
+      listenPort: 0,
+      exitOnSignal: false,
+      registerTools: (mcp) => mcp.registerTool('warm', {
+        description: 'warm-up',
+        inputSchema: z.object({text: z.string()}),
+      }, async ({text}) => ({content: [{type: 'text', text}]})),
+    });
+    const headers = {
+      'Authorization': `Bearer ${token}`,
+      'Content-Type': 'application/json',
+      'Accept': 'application/json, text/event-stream',
+    };
+    const rpc = (id, method, params) => JSON.stringify({jsonrpc: '2.0', ...(id === undefined ? {} : {id}), method, params});
+    const init = await loopbackRequest(s.port, 'POST', headers, rpc(1, 'initialize', {
+      protocolVersion: '2025-11-25', capabilities: {}, clientInfo: {name: 'warm-up', version: '0'}}));
+    const sid = init.headers['mcp-session-id'];
+    if (typeof sid === 'string') {
+      const inSession = {...headers, 'Mcp-Session-Id': sid, 'Mcp-Protocol-Version': '2025-11-25'};
+      await loopbackRequest(s.port, 'POST', inSession, rpc(undefined, 'notifications/initialized', {}));
+      await loopbackRequest(s.port, 'POST', inSession, rpc(2, 'tools/list', {}));
+      await loopbackRequest(s.port, 'POST', inSession, rpc(3, 'tools/call', {name: 'warm', arguments: {text: 'x'}}));
+      await loopbackRequest(s.port, 'DELETE', inSession, undefined);
+    }
+  } catch {
+    // Only the speed-up is lost.
+  } finally {
+    await s?.close().catch(() => {});
+  }
 }

@@ -4,13 +4,37 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn} from 'node:child_process';
-import {readFileSync} from 'node:fs';
+import {readFileSync, readdirSync, readlinkSync} from 'node:fs';
 import path from 'node:path';
 import {SERVERS_DIR, connectClient, freePort, stopServer, waitHealthy, withTimeout} from '../lib/testing.js';
 
 const ECHO = path.join(SERVERS_DIR, 'echo/server.js');
 const BRIDGE_ARGS = [path.join(SERVERS_DIR, 'lib/stdio_bridge.js'), '--name', 'everything', '--', process.execPath,
   path.join(SERVERS_DIR, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'stdio'];
+
+// The TCP sockets process `pid` holds that listen (inodes of /proc/net/tcp{,6} in state 0A).
+function listeningSockets(pid) {
+  const held = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    const m = /^socket:\[(\d+)\]$/.exec(readlinkSafe(`/proc/${pid}/fd/${fd}`));
+    if (m) held.add(m[1]);
+  }
+  const listening = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] === '0A' && held.has(f[9])) listening.push(f[1]);
+    }
+  }
+  return listening;
+}
+function readlinkSafe(p) {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return '';
+  }
+}
 
 function spawnPooled(args) {
   const child = spawn(process.execPath, args, {
@@ -41,8 +65,9 @@ test('a pooled server waits for its identity, then serves as that instance', asy
     const port = await freePort();
     const token = 'pool-token-0123456789';
     const srv = {...p, port, token, url: `http://127.0.0.1:${port}`};
-    // Ready, yet nothing listens: it has no port until claimed.
+    // Ready, yet nothing listens: it has no port until claimed (its warm-up server is gone).
     await assert.rejects(fetch(`${srv.url}/health`));
+    assert.deepEqual(listeningSockets(p.pid), []);
     const cwd = '/tmp';
     p.channel.end(JSON.stringify({cwd, env: {
       PATH: process.env.PATH, HOME: cwd, PORT: String(port), MCP_ID: 'pooled-instance',

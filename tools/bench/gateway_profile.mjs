@@ -5,7 +5,7 @@
 // without any call; at most 20 s, scaled), each zeroed before and dumped after with callgrind_control. Prints the two
 // dump files and the window lengths as JSON.
 // Environment: GW_URL, GW_TOKEN, GW_PID (the gateway process, under callgrind), OUT_DIR (where
-// its dumps go), CALLS (2000), SESSIONS (8), NODE_EXTRA_CA_CERTS.
+// its dumps go), CALLS (1000), SESSIONS (1), NODE_EXTRA_CA_CERTS.
 import {execFileSync} from 'node:child_process';
 import {readdirSync} from 'node:fs';
 import {dirname, resolve} from 'node:path';
@@ -17,8 +17,8 @@ const {Client} = await import(pathToFileURL(`${sdk}/client/index.js`));
 const {StreamableHTTPClientTransport} = await import(pathToFileURL(`${sdk}/client/streamableHttp.js`));
 
 const env = process.env;
-const CALLS = Number(env.CALLS || 2000);
-const SESSIONS = Number(env.SESSIONS || 8);
+const CALLS = Number(env.CALLS || 1000);
+const SESSIONS = Number(env.SESSIONS || 1);
 const pid = env.GW_PID;
 const outDir = env.OUT_DIR;
 

@@ -3,20 +3,22 @@
 # harness (the integration test's in-process API server with the /mcp/ route, real echo MCP
 # servers; tools/bench/gateway.sh) runs under valgrind's callgrind, which counts instructions,
 # not time. After a warm-up, --calls tools/call echo go through the gateway over --sessions SDK
-# sessions (protocol 2025-11-25, HTTPS, a namespace token), then the process idles for as long.
-# Prints its instructions per call ((calls window - idle window) / calls) and the functions
+# sessions (protocol 2025-11-25, HTTPS, a namespace token), then the process idles (up to 20 s).
+# Prints its instructions per call ((calls window - idle, scaled to as long) / calls) and the functions
 # that cost most in the calls window (inclusive and self, % of the window); --keep DIR keeps
 # the dumps for callgrind_annotate. The client is tools/bench/gateway_profile.mjs.
 # Usage: tools/bench/gateway_profile.sh [--build-dir DIR] [--calls N] [--sessions N]
 #          [--keep DIR] [--top N]
 #   (default build dir: build/; needs the integration_gateway target. Another checkout's
-#   build, e.g. an older commit's, is profiled with this checkout's client.)
+#   build, e.g. an older commit's, is profiled with this checkout's client; its benchmark test
+#   must take BENCH_SCRIPT. Defaults: 1,000 calls, 1 session: several sessions slowed down
+#   ~50 times make the client drop and reopen TLS connections, whose handshakes then dominate.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=build
 KEEP=""
 TOP=25
-export CALLS=2000 SESSIONS=8
+export CALLS=1000 SESSIONS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) BUILD=$2; shift 2 ;;
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
     --sessions) SESSIONS=$2; shift 2 ;;
     --keep) KEEP=$2; shift 2 ;;
     --top) TOP=$2; shift 2 ;;
-    -h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done

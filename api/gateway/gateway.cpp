@@ -1,10 +1,12 @@
 #include "api/gateway/gateway.h"
 
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility> (C++20).
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -16,7 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <regex>
-#include <set>
+#include <shared_mutex>
 #include <utility>
 #include <vector>
 
@@ -27,6 +29,7 @@
 #include "api/server/io_executor.h"
 #include "api/server/tls.h"
 #include "api/util/api_error.h"
+#include "api/util/random.h"
 #include "api/util/url.h"
 
 namespace minimcp::gateway {
@@ -60,9 +63,14 @@ constexpr const char* kRetryAfterSeconds = "5";
 constexpr const char* kRetryAfterPlacement = "1";
 // Distinct CA bundles whose TLS contexts are kept (one per peer node in practice).
 constexpr size_t kMaxTlsContexts = 64;
+// Instance tokens kept (one per instance and token generation in use).
+constexpr size_t kMaxInstanceTokens = 4096;
 
+// ASCII only, as header names are (no locale lookup per character).
 std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
   return s;
 }
 
@@ -72,20 +80,21 @@ bool startsWith(const std::string& s, std::string_view prefix) {
 
 // Connection-level headers (RFC 9110 §7.6.1) never cross a proxy; the others listed here are
 // set by whoever writes the next hop.
-bool hopByHop(const std::string& lowerName) {
-  static const std::set<std::string> names = {"connection",
-                                              "keep-alive",
-                                              "proxy-authenticate",
-                                              "proxy-authorization",
-                                              "te",
-                                              "trailer",
-                                              "trailers",
-                                              "transfer-encoding",
-                                              "upgrade",
-                                              "content-length",
-                                              "host",
-                                              "proxy-connection"};
-  return names.count(lowerName) != 0;
+bool hopByHop(std::string_view lowerName) {
+  // Looked up for every header of every request and response: a plain scan, no allocation.
+  static constexpr std::array<std::string_view, 12> names = {"connection",
+                                                             "keep-alive",
+                                                             "proxy-authenticate",
+                                                             "proxy-authorization",
+                                                             "te",
+                                                             "trailer",
+                                                             "trailers",
+                                                             "transfer-encoding",
+                                                             "upgrade",
+                                                             "content-length",
+                                                             "host",
+                                                             "proxy-connection"};
+  return std::find(names.begin(), names.end(), lowerName) != names.end();
 }
 
 bool originAllowed(const std::string& origin, const std::vector<std::string>& allowed) {
@@ -308,6 +317,31 @@ struct Gateway::Core {
     idle.clear();
   }
 
+  // The instance token of `uid` at `generation`, computed once (an HMAC per request showed in
+  // the gateway's profile): the token the instance is sent, and what a caller's instance token
+  // is compared with. The caller passes the generation the instance has now (the index), and
+  // another generation is another entry: a revoked token is refused at the next request.
+  std::string instanceToken(const crypto::InstanceTokens& tokens, const std::string& uid,
+                            int64_t generation) {
+    auto key = std::make_pair(uid, generation);
+    {
+      std::shared_lock lock(tokenMu);
+      if (auto it = instanceTokens.find(key); it != instanceTokens.end()) return it->second;
+    }
+    std::string token = tokens.issue(uid, generation);
+    std::unique_lock lock(tokenMu);
+    if (instanceTokens.size() >= kMaxInstanceTokens) {
+      for (auto& [k, t] : instanceTokens) OPENSSL_cleanse(t.data(), t.size());
+      instanceTokens.clear();
+    }
+    instanceTokens.emplace(std::move(key), token);
+    return token;
+  }
+
+  ~Core() {
+    for (auto& [k, t] : instanceTokens) OPENSSL_cleanse(t.data(), t.size());
+  }
+
   // Client TLS contexts for peer nodes, by CA bundle (any thread).
   std::mutex tlsMu;
   std::map<std::string, std::shared_ptr<ssl::context>> tlsContexts;
@@ -342,6 +376,8 @@ struct Gateway::Core {
   std::mutex mu;  // guards stopped and idle
   bool stopped = false;
   std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle;
+  std::shared_mutex tokenMu;  // guards instanceTokens
+  std::map<std::pair<std::string, int64_t>, std::string> instanceTokens;
 };
 
 namespace {
@@ -1136,7 +1172,8 @@ Response Gateway::serve(const Request& req, AdmittedInstance& admitted) {
     // The answer must not depend on whether the instance exists.
     if (!who) return unauthorized(req, ns, name, "invalid bearer token", true);
   } else if (inst && !inst->uid.empty() &&
-             tokens_.verify(token, inst->uid, inst->tokenGeneration)) {
+             constantTimeEquals(core_->instanceToken(tokens_, inst->uid, inst->tokenGeneration),
+                                token)) {
     who = server::Identity{server::Identity::Role::Instance, ns, name};
   } else {
     // An instance token that does not open this instance (another's, a revoked generation, a
@@ -1210,7 +1247,8 @@ std::optional<Response> Gateway::proxyLocal(const Request& req, const InstanceVi
     up.insert(k, v);
   }
   up.set(http::field::host, "127.0.0.1:" + std::to_string(*port));
-  up.set(http::field::authorization, "Bearer " + tokens_.issue(inst.uid, inst.tokenGeneration));
+  up.set(http::field::authorization,
+         "Bearer " + core_->instanceToken(tokens_, inst.uid, inst.tokenGeneration));
 
   Upstream local;
   local.key = "127.0.0.1:" + std::to_string(*port);

@@ -80,8 +80,10 @@ Request toRequest(http::request<http::string_body>&& req) {
   parseTarget(r.target, r.path, r.query);
   for (auto& f : req) {
     std::string name(f.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto [it, inserted] = r.headers.emplace(name, std::string(f.value()));
+    for (auto& c : name) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII, as names are
+    }
+    auto [it, inserted] = r.headers.emplace(std::move(name), std::string(f.value()));
     if (!inserted) it->second += ", " + std::string(f.value());
   }
   r.body = std::move(req.body());

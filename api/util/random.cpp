@@ -47,9 +47,13 @@ std::string randomHex(size_t bytes) {
 }
 
 std::string sha256Hex(const std::string& data) {
+  // Fetched once: with EVP_sha256() OpenSSL 3 looks the implementation up again for every
+  // digest, which costs more than hashing a token does (every API request hashes its token).
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+  if (EVP_Digest(data.data(), data.size(), md, &len, sha256 ? sha256 : EVP_sha256(), nullptr) !=
+      1) {
     throw std::runtime_error("EVP_Digest(sha256) failed");
   }
   return toHex(md, len);

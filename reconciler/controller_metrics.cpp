@@ -173,6 +173,9 @@ struct ControllerMetrics::Impl : WorkQueueMetrics {
     prometheus::Gauge* memory = nullptr;
   };
   std::map<std::string, UsageSeries> usageOf;  // by key: the instances with a process
+  // instanceOf's keys, kept between scrapes until an instance comes or goes (a scrape of a
+  // thousand instances then copies no key).
+  std::shared_ptr<const std::vector<std::string>> keys;
 
   void dropUsageLocked(std::map<std::string, UsageSeries>::iterator it) {
     cpuSeconds.Remove(it->second.cpu);
@@ -191,18 +194,25 @@ struct ControllerMetrics::Impl : WorkQueueMetrics {
       break;
     }
     instanceOf.erase(it);
+    keys.reset();
   }
 
   void refreshUsage(const ControllerMetrics::UsageOf& usage) {
-    std::vector<std::string> keys;
+    std::shared_ptr<const std::vector<std::string>> counted;
     {
       std::lock_guard lock(mu);
-      for (const auto& [key, gauge] : instanceOf) keys.push_back(key);
+      if (!keys) {
+        auto all = std::make_shared<std::vector<std::string>>();
+        all->reserve(instanceOf.size());
+        for (const auto& [key, gauge] : instanceOf) all->push_back(key);
+        keys = std::move(all);
+      }
+      counted = keys;
     }
     // Read without the lock: the runtime takes its own.
     std::map<std::string, runtime::Usage> now;
-    for (const auto& key : keys) {
-      if (auto u = usage(key)) now[key] = *u;
+    for (const auto& key : *counted) {
+      if (auto u = usage(key)) now.emplace_hint(now.end(), key, *u);
     }
     std::lock_guard lock(mu);
     for (auto it = usageOf.begin(); it != usageOf.end();) {
@@ -253,6 +263,7 @@ void ControllerMetrics::instance(const std::string& key, const std::string& phas
   ++slot.second;
   slot.first->Increment();
   impl_->instanceOf[key] = slot.first;
+  impl_->keys.reset();
 }
 
 void ControllerMetrics::instanceGone(const std::string& key) {

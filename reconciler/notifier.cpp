@@ -100,8 +100,24 @@ Notifier::~Notifier() {
 
 void Notifier::start() {
   sub_ = store_.subscribe([this](const store::WatchEvent& ev) {
-    if (ev.resource == kEvents || ev.resource == kInstances ||
-        ev.resource == model::kApiKeyPlural || ev.resource == model::kNotificationSinkPlural) {
+    if (ev.resource == kInstances) {
+      // Running instances write their status all the time (probes, usage samples); a pass
+      // reads only whether an instance exists, its expiry and whether it is being deleted.
+      const model::ObjectMeta meta(ev.object);
+      const std::string key = meta.ns() + "/" + meta.name();
+      std::lock_guard lock(mu_);
+      if (ev.type == store::EventType::Deleted) {
+        watched_.erase(key);
+      } else {
+        const WatchedInstance now{model::instanceExpiry(ev.object), meta.deleting()};
+        auto [it, added] = watched_.try_emplace(key, now);
+        if (!added && it->second == now) return;
+        it->second = now;
+      }
+      dirty_ = true;
+      cv_.notify_all();
+    } else if (ev.resource == kEvents || ev.resource == model::kApiKeyPlural ||
+               ev.resource == model::kNotificationSinkPlural) {
       std::lock_guard lock(mu_);
       dirty_ = true;
       cv_.notify_all();
@@ -272,6 +288,7 @@ void Notifier::timedOccurrences(Pass& p) {
   for (const notify::SinkView& s : p.sinks) {
     if (s.spec.wants(type::kInstanceExpiring)) leads[s.ns].insert(s.spec.notifyBefore);
   }
+  std::set<std::string> announced;  // of this pass: what is no longer listed is forgotten
   if (!leads.empty()) {
     for (const json& inst : store_.list(kInstances, {}).items) {
       const model::ObjectMeta meta(inst);
@@ -285,14 +302,23 @@ void Notifier::timedOccurrences(Pass& p) {
           p.next = std::min(p.next, until(p.now, fireAt));
           continue;
         }
+        std::string key = "expiring/" + meta.uid() + "/" + formatRfc3339(*expiresAt) + "/" +
+                          std::to_string(lead.count());
+        // Announced already (its Event seen or written by this notifier): no store read.
+        if (announced_.count(key)) {
+          announced.insert(std::move(key));
+          continue;
+        }
         const std::string message = notify::expiringMessage(*expiresAt, lead);
         const auto done = store_.get(
             kEvents, meta.ns(), EventRecorder::eventName(meta.name(), "InstanceExpiring", message));
-        if (done && model::cellAt(*done, "involvedObject.uid") == meta.uid()) continue;
+        if (done && model::cellAt(*done, "involvedObject.uid") == meta.uid()) {
+          announced.insert(std::move(key));
+          continue;
+        }
         notify::Occurrence o;
         o.type = type::kInstanceExpiring;
-        o.key = "expiring/" + meta.uid() + "/" + formatRfc3339(*expiresAt) + "/" +
-                std::to_string(lead.count());
+        o.key = key;
         o.ns = meta.ns();
         o.kind = "MCPInstance";
         o.plural = kInstances;
@@ -305,9 +331,11 @@ void Notifier::timedOccurrences(Pass& p) {
         o.notifyBefore = lead;
         enqueue(o, p);
         events_.record(inst, "Normal", "InstanceExpiring", message);
+        announced.insert(std::move(key));
       }
     }
   }
+  announced_ = std::move(announced);
 
   // KeyRotationDue: every APIKey past status.rotateBy, told once per rotateBy (a new value
   // moves it), whether or not a sink listens; the Event is the reminder too.

@@ -22,6 +22,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -101,6 +103,17 @@ class Notifier {
     std::string value;
   };
   std::map<std::string, CachedKey> signingKeys_;
+  // InstanceExpiring occurrences (by outbox key) whose Event this notifier saw or wrote: later
+  // passes skip reading it back. Only instances still listed are kept.
+  std::set<std::string> announced_;
+  // What a pass reads of each instance ("ns/name"), as last seen by the subscription: a change
+  // of anything else (status) does not start a pass.
+  struct WatchedInstance {
+    std::optional<TimePoint> expiresAt;
+    bool deleting = false;
+    bool operator==(const WatchedInstance&) const = default;
+  };
+  std::map<std::string, WatchedInstance> watched_;  // under mu_
   std::unique_ptr<store::Subscription> sub_;
   std::mutex mu_;
   std::condition_variable cv_;

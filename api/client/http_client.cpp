@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cctype>
+#include <charconv>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -90,6 +91,7 @@ struct HttpClient::Impl {
   ParsedUrl url;
   std::string serverUrl;
   std::function<std::string(const std::string&)> refuseAddress;
+  std::shared_ptr<HostResolver> resolver;
   net::io_context ioc;
   ssl::context sslCtx{ssl::context::tls_client};
   std::optional<beast::tcp_stream> plain;
@@ -132,25 +134,30 @@ struct HttpClient::Impl {
 
   void connect(std::chrono::milliseconds timeout) {
     close();
-    tcp::resolver resolver(ioc);
-    tcp::resolver::results_type endpoints;
-    error_code ec = run([&](auto handler) {
-      resolver.async_resolve(url.host, url.port,
-                             [&endpoints, handler](error_code e, tcp::resolver::results_type r) {
-                               endpoints = std::move(r);
-                               handler(e);
-                             });
-    });
-    if (ec) throw failure("cannot connect to", ec);
+    // A lookup that does not answer in time fails like a connection that does not.
+    const HostResolver::Result found =
+        lookupWithin(resolver ? *resolver : *systemHostResolver(), url.host, timeout);
+    if (!found.error.empty()) {
+      throw std::runtime_error("cannot connect to " + serverUrl + ": " + found.error);
+    }
+    unsigned long port = 0;
+    const auto [end, portError] =
+        std::from_chars(url.port.data(), url.port.data() + url.port.size(), port);
+    if (portError != std::errc() || end != url.port.data() + url.port.size() || port > 65535) {
+      throw std::runtime_error("invalid server URL \"" + serverUrl + "\": bad port");
+    }
+    // The addresses checked are the ones connected to.
     std::vector<tcp::endpoint> allowed;
     std::string refused;
-    for (const auto& entry : endpoints) {
-      const std::string address = entry.endpoint().address().to_string();
-      const std::string why = refuseAddress ? refuseAddress(address) : "";
+    for (const std::string& address : found.addresses) {
+      error_code bad;
+      const auto ip = net::ip::make_address(address, bad);
+      if (bad) continue;
+      const std::string why = refuseAddress ? refuseAddress(ip.to_string()) : "";
       if (why.empty()) {
-        allowed.push_back(entry.endpoint());
+        allowed.emplace_back(ip, static_cast<unsigned short>(port));
       } else if (refused.empty()) {
-        refused = address + " " + why;
+        refused = ip.to_string() + " " + why;
       }
     }
     if (allowed.empty()) {
@@ -175,7 +182,7 @@ struct HttpClient::Impl {
       plain.emplace(ioc);
     }
     lowest().expires_after(timeout);
-    ec = run([&](auto handler) {
+    error_code ec = run([&](auto handler) {
       lowest().async_connect(allowed,
                              [handler](error_code e, const tcp::endpoint&) { handler(e); });
     });
@@ -269,6 +276,7 @@ HttpClient::HttpClient(ConnectionConfig config) : config_(std::move(config)), im
   impl_->url = parseUrl(config_.server);
   impl_->serverUrl = config_.server;
   impl_->refuseAddress = config_.refuseAddress;
+  impl_->resolver = config_.resolver;
   if (impl_->url.tls) {
     auto& ctx = impl_->sslCtx;
     ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |

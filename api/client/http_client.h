@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "api/client/host_resolver.h"
+
 namespace minimcp::client {
 
 struct ConnectionConfig {
@@ -21,6 +23,8 @@ struct ConnectionConfig {
   // "" allows it. Unset: every address. Only allowed addresses are tried, so what was checked
   // is what is connected to (a name that resolves differently later changes nothing).
   std::function<std::string(const std::string& address)> refuseAddress;
+  // Looks up the server's host, bounded by the request's timeout. Unset: systemHostResolver().
+  std::shared_ptr<HostResolver> resolver;
   size_t maxResponseBytes = 256u * 1024 * 1024;  // a longer response body fails the request
   std::string userAgent = "mcpctl/0.1.0";
 };

@@ -6,6 +6,8 @@
 // before each render. prometheus-cpp stays out of this header.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -14,7 +16,8 @@
 
 namespace prometheus {
 class Registry;
-}
+struct MetricFamily;
+}  // namespace prometheus
 
 namespace minimcp::metrics {
 
@@ -41,7 +44,12 @@ class Registry {
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<Hooks> hooks_;
   std::shared_ptr<void> processHook_;
+  mutable std::atomic<size_t> lastSize_{0};  // the last render's length, to reserve the next
 };
+
+// `families` in the text exposition format 0.0.4, byte for byte as prometheus-cpp's
+// TextSerializer writes them, without its stream; `sizeHint`: the expected length.
+std::string exposition(const std::vector<prometheus::MetricFamily>& families, size_t sizeHint = 0);
 
 // Latency buckets (seconds) shared by the duration histograms: 0.5 ms to 60 s.
 std::vector<double> durationBuckets();

@@ -42,7 +42,7 @@
 #include "reconciler/runtime/local_process_runtime.h"
 #include "reconciler/scheduler.h"
 #include "reconciler/sealed_key_resolver.h"
-#include "tools/mcpd/webhook_transport.h"
+#include "reconciler/webhook_transport.h"
 #endif
 
 namespace {
@@ -546,7 +546,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<minimcp::reconciler::Controller> controller;
   std::unique_ptr<minimcp::reconciler::NodeAgent> nodeAgent;
   std::unique_ptr<minimcp::reconciler::Scheduler> scheduler;
-  std::unique_ptr<minimcp::mcpd::HttpWebhookTransport> webhooks;
+  std::unique_ptr<minimcp::reconciler::HttpWebhookTransport> webhooks;
   std::unique_ptr<minimcp::reconciler::Notifier> notifier;
   std::optional<minimcp::runtime::LocalProcessRuntime> runtime;
   std::optional<minimcp::runtime::BeastHealthProber> prober;
@@ -650,7 +650,7 @@ int main(int argc, char** argv) {
       upstreams.set(std::move(hooks));
     }
 #endif
-    webhooks = std::make_unique<minimcp::mcpd::HttpWebhookTransport>(opts.sinkUrlPolicy);
+    webhooks = std::make_unique<minimcp::reconciler::HttpWebhookTransport>(opts.sinkUrlPolicy);
     minimcp::reconciler::NotifierOptions notifierOptions;
     notifierOptions.node = node;
     notifierOptions.metrics = &server.metrics();

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/mocks/scripted_resolver.h"
+
 namespace minimcp::client {
 namespace {
 
@@ -208,6 +210,98 @@ TEST(HttpClient, ConnectionRefusedNamesTheServer) {
     EXPECT_NE(std::string(e.what()).find("cannot connect to http://127.0.0.1:"), std::string::npos)
         << e.what();
   }
+}
+
+std::string errorOf(HttpClient& client, std::chrono::milliseconds timeout) {
+  try {
+    client.request("GET", "/", "", {}, timeout);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(HttpClient, AHostLookupThatNeverAnswersFailsAtTheTimeout) {
+  auto dns = std::make_shared<test::ScriptedResolver>();
+  ConnectionConfig c = config("http://hooks.example.test:8080");
+  c.resolver = dns;
+  HttpClient client(c);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(errorOf(client, std::chrono::milliseconds(200)),
+            "cannot connect to http://hooks.example.test:8080: DNS lookup of hooks.example.test "
+            "timed out after 200 ms");
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(200));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_EQ(dns->hosts(), std::vector<std::string>{"hooks.example.test"});
+}
+
+TEST(HttpClient, ALateLookupIsDroppedAndTheNextRequestLooksUpAgain) {
+  TestServer server([](tcp::socket& s, const Request& req) {
+    respond(s, req, http::status::ok, "ok");
+    return true;
+  });
+  const std::string port = server.url().substr(server.url().rfind(':') + 1);
+  auto dns = std::make_shared<test::ScriptedResolver>();
+  ConnectionConfig c = config("http://late.example.test:" + port);
+  c.resolver = dns;
+  HttpClient client(c);
+  EXPECT_NE(errorOf(client, std::chrono::milliseconds(100)).find("timed out after 100 ms"),
+            std::string::npos);
+  // The answer comes after the caller gave up: dropped, nothing connects.
+  dns->answerPending({{"127.0.0.1"}, ""});
+  EXPECT_EQ(server.connections(), 0);
+  dns->answerAtOnce({{"127.0.0.1"}, ""});
+  EXPECT_EQ(client.request("GET", "/", "", {}, std::chrono::seconds(5)).body, "ok");
+  EXPECT_EQ(server.connections(), 1);
+  EXPECT_EQ(dns->hosts().size(), 2u);
+}
+
+TEST(HttpClient, RefusedAddressesAreCheckedOnWhatTheHostResolvesTo) {
+  TestServer server([](tcp::socket& s, const Request& req) {
+    respond(s, req, http::status::ok, "ok");
+    return true;
+  });
+  const std::string port = server.url().substr(server.url().rfind(':') + 1);
+  auto dns = std::make_shared<test::ScriptedResolver>();
+  dns->answerAtOnce({{"127.0.0.1"}, ""});
+  ConnectionConfig c = config("http://inside.example.test:" + port);
+  c.resolver = dns;
+  c.refuseAddress = [](const std::string& a) { return a == "127.0.0.1" ? "is loopback" : ""; };
+  HttpClient client(c);
+  EXPECT_EQ(errorOf(client, std::chrono::seconds(5)),
+            "cannot connect to http://inside.example.test:" + port +
+                ": the host resolves to 127.0.0.1 is loopback");
+  EXPECT_EQ(server.connections(), 0);
+  // A failed lookup says why.
+  auto failing = std::make_shared<test::ScriptedResolver>();
+  failing->answerAtOnce(
+      {{}, "DNS lookup of nowhere.example.test failed: Name or service not known"});
+  ConnectionConfig f = config("http://nowhere.example.test");
+  f.resolver = failing;
+  HttpClient nowhere(f);
+  EXPECT_EQ(errorOf(nowhere, std::chrono::seconds(5)),
+            "cannot connect to http://nowhere.example.test: DNS lookup of nowhere.example.test "
+            "failed: Name or service not known");
+}
+
+TEST(HostResolver, LiteralsNeedNoLookupAndTheSystemOneFindsLocalhost) {
+  test::ScriptedResolver never;
+  auto r = lookupWithin(never, "::1", std::chrono::milliseconds(1));
+  EXPECT_EQ(r.addresses, std::vector<std::string>{"::1"});
+  EXPECT_TRUE(r.error.empty());
+  EXPECT_TRUE(never.hosts().empty());
+  r = lookupWithin(*systemHostResolver(), "localhost", std::chrono::seconds(10));
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  ASSERT_FALSE(r.addresses.empty());
+  for (const auto& a : r.addresses) EXPECT_TRUE(a == "127.0.0.1" || a == "::1") << a;
+}
+
+TEST(HostResolver, TheSystemOneRefusesLookupsBeyondItsLimit) {
+  SystemHostResolver none(0);
+  const auto r = lookupWithin(none, "localhost", std::chrono::seconds(10));
+  EXPECT_TRUE(r.addresses.empty());
+  EXPECT_EQ(r.error, "too many DNS lookups in progress (0 not answered yet)");
 }
 
 TEST(HttpClient, RejectsBadUrls) {

@@ -10,6 +10,8 @@
 #include "api/secrets/audit_log.h"
 #include "api/secrets/key_resolver.h"
 #include "reconciler/event_recorder.h"
+#include "reconciler/webhook_transport.h"
+#include "tests/mocks/scripted_resolver.h"
 #include "tests/unit/controller/controller_fixture.h"
 
 namespace minimcp::test {
@@ -52,11 +54,15 @@ class NotifierTest : public ControllerTest {
   }
   ~NotifierTest() override { model::setApiKeyKeyRing(nullptr); }
 
-  std::unique_ptr<Notifier> notifier(notify::RetryPolicy retry = {}) {
+  std::unique_ptr<Notifier> notifier(notify::RetryPolicy retry = {},
+                                     WebhookTransport* transport = nullptr,
+                                     std::chrono::milliseconds attemptTimeout = 5000ms) {
     reconciler::NotifierOptions o;
     o.node = "node-a";
     o.retry = retry;
-    return std::make_unique<Notifier>(*store_, clock_, keys_, transport_, o);
+    o.attemptTimeout = attemptTimeout;
+    return std::make_unique<Notifier>(*store_, clock_, keys_, transport ? *transport : transport_,
+                                      o);
   }
 
   json createSink(const std::string& ns, const std::string& name, json spec) {
@@ -194,6 +200,60 @@ TEST_F(NotifierTest, FailedDeliveriesAreRetriedWithBackOffThenGivenUpAtTheDeadli
   for (const auto& p : transport_.posts) {
     EXPECT_EQ(p.body["type"], "io.minimcp.instance.failed");
   }
+}
+
+// The real transport with a DNS that hangs: the attempt fails at its timeout (getaddrinfo cannot
+// be interrupted; the lookup is abandoned), the sink's status says why, and it is retried with
+// back-off like any failed delivery. What the name resolves to still meets the egress check.
+TEST_F(NotifierTest, AHangingDnsLookupFailsTheAttemptWhichIsRetriedWithBackOff) {
+  auto dns = std::make_shared<ScriptedResolver>();
+  reconciler::HttpWebhookTransport http(model::SinkUrlPolicy{}, dns);
+  notify::RetryPolicy retry;
+  retry.initial = 1s;
+  retry.max = 4s;
+  retry.deadline = 60s;
+  auto n = notifier(retry, &http, 100ms);
+  n->runOnce();
+  createSink("alice", "hooks",
+             {{"url", "https://hooks.example.com/a"}, {"events", {"InstanceFailed"}}});
+  reconciler::EventRecorder(*store_, clock_, "node-a")
+      .record(createInstance("inbox"), "Warning", "Error",
+              "process exited with code 1; restartPolicy Never: not restarting");
+  const auto start = std::chrono::steady_clock::now();
+  n->runOnce();  // the DNS never answers
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "bounded by the attempt's timeout";
+  EXPECT_EQ(dns->hosts(), std::vector<std::string>{"hooks.example.com"});
+  EXPECT_EQ(outbox(), 1u);
+  json st = sink("alice", "hooks")["status"];
+  EXPECT_EQ(st["lastError"]["message"],
+            "cannot connect to https://hooks.example.com: DNS lookup of hooks.example.com timed "
+            "out after 100 ms");
+  EXPECT_EQ(st["lastError"]["attempts"], 1);
+  EXPECT_EQ(st["pending"], 1);
+  // Not again before the back-off.
+  clock_.advance(500ms);
+  n->runOnce();
+  EXPECT_EQ(dns->hosts().size(), 1u);
+  clock_.advance(500ms);
+  n->runOnce();  // the second attempt's lookup hangs too
+  EXPECT_EQ(dns->hosts().size(), 2u);
+  EXPECT_EQ(sink("alice", "hooks")["status"]["lastError"]["attempts"], 2);
+  // Both answers come late, after their attempts gave up: dropped, nothing changes.
+  dns->answerPending({{"93.184.215.14"}, ""});
+  EXPECT_EQ(outbox(), 1u);
+  EXPECT_EQ(sink("alice", "hooks")["status"]["lastError"]["attempts"], 2);
+  // The third attempt's answer comes at once, with an address the egress check refuses.
+  dns->answerAtOnce({{"10.1.2.3"}, ""});
+  clock_.advance(2s);
+  n->runOnce();
+  EXPECT_EQ(dns->hosts().size(), 3u);
+  st = sink("alice", "hooks")["status"];
+  EXPECT_EQ(st["lastError"]["attempts"], 3);
+  EXPECT_THAT(st["lastError"]["message"].get<std::string>(),
+              ::testing::StartsWith(
+                  "cannot connect to https://hooks.example.com: the host resolves to 10.1.2.3 "))
+      << st;
+  EXPECT_EQ(outbox(), 1u) << "still retried until its deadline";
 }
 
 TEST_F(NotifierTest, SignedWithTheKeyDecryptedOnceAndAudited) {

@@ -4,8 +4,12 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 
 namespace minimcp::metrics {
@@ -123,6 +127,48 @@ TEST(MetricsRegistry, ProcessFamiliesDescribeThisProcess) {
   EXPECT_EQ(text.find("process_resident_memory_bytes 0\n"), std::string::npos) << text;
   EXPECT_EQ(text.find("process_open_fds 0\n"), std::string::npos) << text;
   EXPECT_EQ(text.find("process_start_time_seconds 0\n"), std::string::npos) << text;
+}
+
+// render() writes the text itself (faster than prometheus-cpp's ostream): the same bytes, for
+// every metric type, odd values and label values that need escaping.
+TEST(MetricsRegistry, ExpositionIsByteForByteThatOfPrometheusCpp) {
+  using prometheus::ClientMetric;
+  using prometheus::MetricFamily;
+  using prometheus::MetricType;
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<MetricFamily> families;
+  MetricFamily counter{"demo_total", "Requests \"quoted\"", MetricType::Counter, {}};
+  for (double v : {0.0, 1.0, 0.1, 1e-7, 123456789012345678.0, 2.5e300, -0.0, 1.0 / 3}) {
+    ClientMetric m;
+    m.label = {{"code", "200"}, {"v", "q\"uote\\back\nline"}};
+    m.counter.value = v;
+    counter.metric.push_back(m);
+  }
+  families.push_back(counter);
+  MetricFamily gauge{"demo_depth", "", MetricType::Gauge, {}};
+  for (double v : {std::nan(""), inf, -inf, -17.25}) {
+    ClientMetric m;
+    m.gauge.value = v;
+    m.timestamp_ms = v < 0 ? 1767225600123 : 0;
+    gauge.metric.push_back(m);
+  }
+  families.push_back(gauge);
+  MetricFamily untyped{"demo_untyped", "U", MetricType::Untyped, {ClientMetric{}}};
+  untyped.metric[0].untyped.value = 42;
+  families.push_back(untyped);
+  MetricFamily summary{"demo_summary", "S", MetricType::Summary, {ClientMetric{}}};
+  summary.metric[0].label = {{"op", "get"}};
+  summary.metric[0].summary = {7, 0.75, {{0.5, 0.1}, {0.99, 0.25}}};
+  families.push_back(summary);
+  MetricFamily histogram{"demo_seconds", "H", MetricType::Histogram, {ClientMetric{}, {}}};
+  histogram.metric[0].histogram = {4, 7.65, {{2, 0.0005}, {3, 1e-6}, {4, 60}, {4, inf}}};
+  histogram.metric[1].label = {{"op", "put"}};
+  histogram.metric[1].histogram = {2, 0.3, {{1, 0.1}, {2, 0.25}}};  // no +Inf bucket: one added
+  families.push_back(histogram);
+  const std::string want = prometheus::TextSerializer().Serialize(families);
+  EXPECT_EQ(exposition(families), want);
+  EXPECT_EQ(exposition(families, 1 << 20), want);
+  EXPECT_NE(want.find("le=\"+Inf\"} 2\n"), std::string::npos) << want;  // the test covers that
 }
 
 TEST(ProcStat, ParsesFieldsAfterACommandWithSpacesAndParens) {

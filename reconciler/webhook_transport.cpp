@@ -1,12 +1,12 @@
-#include "tools/mcpd/webhook_transport.h"
+#include "reconciler/webhook_transport.h"
 
 #include <cctype>
 
 #include "api/client/http_client.h"
 
-namespace minimcp::mcpd {
+namespace minimcp::reconciler {
 
-reconciler::WebhookTransport::Result HttpWebhookTransport::post(
+WebhookTransport::Result HttpWebhookTransport::post(
     const std::string& url, const std::map<std::string, std::string>& headers,
     const std::string& body, std::chrono::milliseconds timeout) {
   // The stored URL passed the same check when it was written; the policy may have changed since.
@@ -26,6 +26,7 @@ reconciler::WebhookTransport::Result HttpWebhookTransport::post(
   cfg.refuseAddress = [policy = policy_](const std::string& address) {
     return model::sinkAddressProblem(address, policy);
   };
+  cfg.resolver = resolver_;
   cfg.maxResponseBytes = 64 * 1024;
   cfg.userAgent = "mcpd-notifier/0.1.0";
   try {
@@ -36,4 +37,4 @@ reconciler::WebhookTransport::Result HttpWebhookTransport::post(
   }
 }
 
-}  // namespace minimcp::mcpd
+}  // namespace minimcp::reconciler

@@ -695,8 +695,10 @@ void Controller::stopStrays(const std::string& key, const json* object, bool bou
   }
   const ProcessLookup lookup = [this](pid_t pid) { return host_->inspect(pid); };
   const std::vector<pid_t> keepers = keepersOf(key, bound ? object : nullptr);
-  const std::optional<pid_t> keeper =
-      keepers.empty() ? std::nullopt : std::optional<pid_t>(keepers.front());
+  // Said in each stray's event: the process of the instance it was found beside, if any.
+  const std::string beside = keepers.empty()
+                                 ? std::string(" while no process of the instance is recorded")
+                                 : " beside its process pid " + std::to_string(keepers.front());
   const std::vector<runtime::ProcessInfo> strays = strayProcesses(current, keepers, lookup);
   if (strays.empty()) return;
   std::chrono::milliseconds grace = kStrayGrace;
@@ -715,9 +717,7 @@ void Controller::stopStrays(const std::string& key, const json* object, bool bou
     const std::string message =
         std::string(survived ? "could not stop" : "stopped") + " stray process pid " +
         std::to_string(p.pid) + " found " +
-        (inDir ? "in the instance's directory" : "running as the instance's uid") +
-        (keeper ? " beside its process pid " + std::to_string(*keeper)
-                : " while no process of the instance is recorded") +
+        (inDir ? "in the instance's directory" : "running as the instance's uid") + beside +
         ": left by an earlier run of mcpd";
     spdlog::warn("reconciler: {}: {}", key, message);
     if (object) events_.record(*object, "Warning", "StrayProcess", message);

@@ -248,14 +248,15 @@ TEST_F(OAuth2TokenTest, StoresTheRotatedTokenAndRefusesAStalePrevious) {
   auto events = admin_->request("GET", nsPath("alice", "events"));
   ASSERT_EQ(events.status, 200);
   int rotations = 0;
-  for (const auto& e : json::parse(events.body)["items"]) {
+  const json listed = json::parse(events.body);
+  for (const auto& e : listed["items"]) {
     if (e["reason"] != "RefreshTokenRotated") continue;
     ++rotations;
     EXPECT_EQ(e["involvedObject"]["kind"], "APIKey");
     EXPECT_EQ(e["involvedObject"]["name"], "gmail-key");
     EXPECT_NE(e["message"].get<std::string>().find("inbox"), std::string::npos);
   }
-  EXPECT_EQ(rotations, 2);
+  EXPECT_EQ(rotations, 2) << events.body;
   for (const std::string& secret : {std::string(kRefresh), rotated, std::string(kSecret),
                                     std::string("1//rotated-twice-0123")}) {
     EXPECT_EQ(events.body.find(secret), std::string::npos);

@@ -101,7 +101,7 @@ struct KeyResolution {
   // OAuth 2.0 provider rotated it) while running with version `reportedFromVersion`: a process of
   // that instance launched with that version is current with this one (launchedWith.keyVersion
   // advances; no replacement). Empty/0 for a value a user wrote.
-  std::string reportedByUid;
+  std::string reportedByUid = {};
   int64_t reportedFromVersion = 0;
 };
 

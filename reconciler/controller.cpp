@@ -778,6 +778,8 @@ void Controller::spawn(Snapshot& s, Plan& plan) {
   ctx.uid = s.desired.uid;
   ctx.port = port;
   ctx.accessToken = tokens_.issue(s.desired.uid, s.desired.tokenGeneration);
+  ctx.apiUrl = options_.gatewayBase;
+  ctx.apiCaPem = options_.apiCaPem;
   if (s.desired.key.state == KeyState::Available && !s.type->auth.env.empty()) {
     ctx.apiKey = keys_->reveal(s.ns, s.spec.keyRefName, s.desired.name);
   }

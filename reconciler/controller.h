@@ -22,11 +22,11 @@
 
 #include "api/crypto/instance_token.h"
 #include "api/model/kinds.h"
+#include "api/registry/event_recorder.h"
 #include "api/store/store.h"
 #include "api/util/clock.h"
 #include "reconciler/controller_metrics.h"
 #include "reconciler/decide.h"
-#include "reconciler/event_recorder.h"
 #include "reconciler/executor.h"
 #include "reconciler/informer.h"
 #include "reconciler/isolation.h"
@@ -51,6 +51,9 @@ struct ControllerOptions {
   uint16_t portHi = 29999;
   // status.gatewayURL = gatewayBase + "/mcp/<ns>/<name>".
   std::string gatewayBase = "https://127.0.0.1:7443";
+  // Instances reach mcpd's API at gatewayBase (MCP_API_URL), trusting this CA (PEM, MCP_API_CA;
+  // "": the system's roots).
+  std::string apiCaPem;
   int workers = 2;
   // status.usage is refreshed at most this often, a running instance revisited when it is due;
   // a process's first sample is written as soon as the runtime has it (Executor::usageDue).
@@ -227,7 +230,7 @@ class Controller {
   WorkQueue queue_;
   std::shared_ptr<void> queueWatch_;  // before queue_ goes
   std::shared_ptr<void> usageWatch_;  // reads runtime_ at every scrape
-  EventRecorder events_;
+  registry::EventRecorder events_;
   Executor executor_;
   Informer informer_;
   std::vector<std::thread> workers_;

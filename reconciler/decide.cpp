@@ -333,6 +333,17 @@ class Decider {
   Decider(const Desired& d, const Observed& o, TimePoint now, SteadyTimePoint steadyNow)
       : d_(d), o_(o), now_(now), steadyNow_(steadyNow) {
     plan_.status = o.status;
+    launched_ = o.status.launchedWith;
+    // The key's version holds the refresh token this instance's process reported (its provider
+    // rotated it) from the version it runs with: that process already holds it, so it is
+    // current with this version, not replaced for it.
+    const KeyResolution& k = d.key;
+    if (launched_ && k.state == KeyState::Available && !k.reportedByUid.empty() &&
+        k.reportedByUid == d.uid && launched_->keyVersion == k.reportedFromVersion &&
+        k.version != launched_->keyVersion) {
+      launched_->keyVersion = k.version;
+      plan_.status.launchedWith = launched_;
+    }
   }
 
   Plan run() {
@@ -397,7 +408,7 @@ class Decider {
   // The running process reports that its upstream refuses the key it was started with (only for
   // a key that decrypts: a missing one says more; a new version replaces the process anyway).
   bool keyRejected() const {
-    const auto& l = o_.status.launchedWith;
+    const auto& l = launched_;
     return running_ && d_.key.state == KeyState::Available && !o_.keyRejected.empty() && l &&
            l->keyVersion == d_.key.version;
   }
@@ -430,6 +441,9 @@ class Decider {
 
   const Desired& d_;
   const Observed& o_;
+  // What the current process was launched with, as far as it matters now: status.launchedWith,
+  // with keyVersion advanced past a refresh token the process itself reported.
+  std::optional<LaunchRecord> launched_;
   TimePoint now_;
   SteadyTimePoint steadyNow_;
   Plan plan_;
@@ -441,7 +455,7 @@ class Decider {
 
 std::string Decider::replaceReason() const {
   if (!d_.type.found) return "";  // nothing to replace it with; keep what runs
-  const auto& l = o_.status.launchedWith;
+  const auto& l = launched_;
   if (!l) return "";  // started before launch records existed: nothing to compare
   const LaunchRecord cur = currentLaunch();
   if (!d_.specHash.empty() ? l->specHash != cur.specHash : l->generation != cur.generation) {

@@ -35,7 +35,9 @@
 //                         a request through the gateway asked for it).
 // Bookkeeping fields (kept few):
 //   launchedWith          {generation, specHash, keyVersion, tokenGeneration}: what the running
-//                         process was started with; a difference means "replace".
+//                         process was started with; a difference means "replace". keyVersion
+//                         advances without one to a version holding the refresh token the
+//                         process itself reported (KeyResolution::reportedByUid).
 //   healthySince          when the current process first passed a probe (absent: not yet). Drives
 //                         Starting → Running and the 10-minute CrashLoopBackOff reset.
 //   crashLoop             {crashes, nextRestartAt}: consecutive failures, and (while waiting to
@@ -95,6 +97,12 @@ struct KeyResolution {
   KeyState state = KeyState::NotRequired;
   int64_t version = 0;  // APIKey status.version when Available
   std::string message;  // why not available; never the key itself
+  // This version holds a refresh token that the instance with uid `reportedByUid` reported (its
+  // OAuth 2.0 provider rotated it) while running with version `reportedFromVersion`: a process of
+  // that instance launched with that version is current with this one (launchedWith.keyVersion
+  // advances; no replacement). Empty/0 for a value a user wrote.
+  std::string reportedByUid = {};
+  int64_t reportedFromVersion = 0;
 };
 
 struct HealthSettings {

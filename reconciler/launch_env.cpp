@@ -166,8 +166,11 @@ runtime::LaunchSpec buildLaunchSpec(const model::MCPTypeSpec& type,
   env.set("HOME", spec.workingDir);
   env.set("PORT", std::to_string(ctx.port));
   env.set("MCP_ID", ctx.uid);
+  env.set("MCP_INSTANCE", ctx.key);
   if (!type.auth.env.empty() && ctx.apiKey) env.set(type.auth.env, *ctx.apiKey);
   env.set("MCP_ACCESS_TOKEN", ctx.accessToken);
+  if (!ctx.apiUrl.empty()) env.set("MCP_API_URL", ctx.apiUrl);
+  if (!ctx.apiCaPem.empty()) env.set("MCP_API_CA", ctx.apiCaPem);
   env.set("MCP_CONFIG", confined.dump());
   env.set("LOG_LEVEL", "info");
   env.set("NODE_ENV", "production");

@@ -38,7 +38,12 @@ struct LaunchContext {
   std::string key;  // "ns/name"
   std::string uid;  // MCP_ID
   int port = 0;
-  std::string accessToken;            // MCP_ACCESS_TOKEN
+  std::string accessToken;  // MCP_ACCESS_TOKEN
+  // mcpd's API, which the instance calls with its access token (to report a refresh token its
+  // OAuth 2.0 provider rotated): MCP_API_URL, and MCP_API_CA (PEM; "" = not passed: plain
+  // HTTP or a publicly rooted certificate). Not a secret either.
+  std::string apiUrl;
+  std::string apiCaPem;
   std::optional<std::string> apiKey;  // the decrypted key, put in the type's auth.env
   std::filesystem::path dataDir;
   std::filesystem::path mcpServersDir;
@@ -49,16 +54,16 @@ struct LaunchContext {
 runtime::LaunchSpec baseLaunchSpec(const model::MCPTypeSpec& type, const std::string& ns,
                                    const std::string& name, const std::filesystem::path& dataDir);
 
-// The complete LaunchSpec. Environment, in order: PATH, HOME, PORT, MCP_ID, <auth.env>,
-// MCP_ACCESS_TOKEN, MCP_CONFIG (type config merged with the instance config, RFC 7386, the
-// constrained paths replaced by what they resolve to), LOG_LEVEL=info, NODE_ENV=production, then
-// the type's env, then the instance's env. A later entry replaces an earlier one of the same
-// name. The reserved names (PORT, MCP_*, the auth variable) come from mcpd only; an instance's
-// entry the policy does not allow (any more: its type may have changed) is not passed, and says
-// why in `warnings` (when given). The command is looked up on kInstancePath. Creates the
-// instance and log directories (0700, mcpd's; the runtime hands the instance dir to the
-// instance's user). Throws LaunchEnvError, e.g. for a config path outside the type's
-// constraints.
+// The complete LaunchSpec. Environment, in order: PATH, HOME, PORT, MCP_ID, MCP_INSTANCE
+// ("ns/name"), <auth.env>, MCP_ACCESS_TOKEN, MCP_API_URL and MCP_API_CA (when set), MCP_CONFIG
+// (type config merged with the instance config, RFC 7386, the constrained paths replaced by what
+// they resolve to), LOG_LEVEL=info, NODE_ENV=production, then the type's env, then the instance's
+// env. A later entry replaces an earlier one of the same name. The reserved names (PORT, MCP_*, the
+// auth variable) come from mcpd only; an instance's entry the policy does not allow (any more: its
+// type may have changed) is not passed, and says why in `warnings` (when given). The command is
+// looked up on kInstancePath. Creates the instance and log directories (0700, mcpd's; the runtime
+// hands the instance dir to the instance's user). Throws LaunchEnvError, e.g. for a config path
+// outside the type's constraints.
 runtime::LaunchSpec buildLaunchSpec(const model::MCPTypeSpec& type,
                                     const model::MCPInstanceSpec& instance,
                                     const LaunchContext& ctx,

@@ -311,7 +311,8 @@ void Notifier::timedOccurrences(Pass& p) {
         }
         const std::string message = notify::expiringMessage(*expiresAt, lead);
         const auto done = store_.get(
-            kEvents, meta.ns(), EventRecorder::eventName(meta.name(), "InstanceExpiring", message));
+            kEvents, meta.ns(),
+            registry::EventRecorder::eventName(meta.name(), "InstanceExpiring", message));
         if (done && model::cellAt(*done, "involvedObject.uid") == meta.uid()) {
           announced.insert(std::move(key));
           continue;
@@ -349,8 +350,9 @@ void Notifier::timedOccurrences(Pass& p) {
       continue;
     }
     const std::string message = notify::rotationDueMessage(*rotateBy);
-    const auto done = store_.get(kEvents, meta.ns(),
-                                 EventRecorder::eventName(meta.name(), "KeyRotationDue", message));
+    const auto done =
+        store_.get(kEvents, meta.ns(),
+                   registry::EventRecorder::eventName(meta.name(), "KeyRotationDue", message));
     if (done && model::cellAt(*done, "involvedObject.uid") == meta.uid()) continue;
     notify::Occurrence o;
     o.type = type::kKeyRotationDue;

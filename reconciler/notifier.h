@@ -28,10 +28,10 @@
 #include <thread>
 
 #include "api/metrics/registry.h"
+#include "api/registry/event_recorder.h"
 #include "api/secrets/key_resolver.h"
 #include "api/store/store.h"
 #include "api/util/clock.h"
-#include "reconciler/event_recorder.h"
 #include "reconciler/notification.h"
 
 namespace minimcp::reconciler {
@@ -92,7 +92,7 @@ class Notifier {
   const secrets::KeyResolver& keys_;
   WebhookTransport& transport_;
   NotifierOptions options_;
-  EventRecorder events_;
+  registry::EventRecorder events_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<store::ExclusiveLock> lock_;
   // Decrypted signing keys by "ns/name", with the APIKey version they were read at: one

@@ -14,9 +14,9 @@
 #include <string>
 #include <thread>
 
+#include "api/registry/event_recorder.h"
 #include "api/store/store.h"
 #include "api/util/clock.h"
-#include "reconciler/event_recorder.h"
 #include "reconciler/placement.h"
 
 namespace minimcp::reconciler {
@@ -52,7 +52,7 @@ class Scheduler {
   store::Store& store_;
   const Clock& clock_;
   SchedulerOptions options_;
-  EventRecorder events_;
+  registry::EventRecorder events_;
   std::unique_ptr<store::ExclusiveLock> lock_;  // the loop thread's (or runOnce's caller's)
   std::atomic<bool> leading_{false};
   std::unique_ptr<store::Subscription> sub_;

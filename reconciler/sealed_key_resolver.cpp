@@ -25,7 +25,8 @@ KeyState toKeyState(secrets::ResolvedKey::State s) {
 KeyResolution SealedKeyResolver::resolve(const std::string& ns, const std::string& name,
                                          const std::string& typeName) {
   const secrets::ResolvedKey k = keys_.check(ns, name, typeName);
-  return KeyResolution{toKeyState(k.state), k.version, k.message};
+  return KeyResolution{toKeyState(k.state), k.version, k.message, k.reportedByUid,
+                       k.reportedFromVersion};
 }
 
 std::string SealedKeyResolver::reveal(const std::string& ns, const std::string& name,

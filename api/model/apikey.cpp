@@ -18,6 +18,7 @@
 #include "api/model/kind_strategy.h"
 #include "api/model/kinds.h"
 #include "api/util/addresses.h"
+#include "api/util/clock.h"
 
 namespace minimcp::model {
 
@@ -612,6 +613,33 @@ std::string oauth2Plaintext(const json& oauth2) {
   return json{{"oauth2", std::move(o)}}.dump();
 }
 
+void sealRotatedRefreshToken(json& obj, const crypto::KeyRing& keys, const json& oauth2,
+                             const std::string& reporterUid) {
+  const std::string ns = stringField(cellAt(obj, "metadata"), "namespace");
+  const std::string name = stringField(cellAt(obj, "metadata"), "name");
+  const int64_t from = statusVersion(obj);
+  Sealable secret{oauth2Plaintext(oauth2), crypto::hint(oauth2.value("refreshToken", "")), nullptr};
+  const std::string digest = apiKeyDigest(keys, ns, name, secret.plaintext);
+  const json& st = statusOf(obj);
+  // The user's rotation clock and the credentials' description stay as they were.
+  const json rotatedAt = st.value("rotatedAt", json());
+  const json description = st.value("oauth2", json());
+  sealNewVersion(obj, keys, ns, name, secret, digest, from + 1, SystemClock::instance().now());
+  OPENSSL_cleanse(secret.plaintext.data(), secret.plaintext.size());
+  json& status = statusOf(obj);
+  if (rotatedAt.is_null()) {
+    status.erase("rotatedAt");
+  } else {
+    status["rotatedAt"] = rotatedAt;
+  }
+  if (description.is_null()) {
+    status.erase("oauth2");
+  } else {
+    status["oauth2"] = description;
+  }
+  obj[kApiKeySealedField]["reportedBy"] = {{"uid", reporterUid}, {"fromVersion", from}};
+}
+
 StoredApiKey StoredApiKey::fromJson(const json& obj) {
   StoredApiKey k;
   k.ns = stringField(cellAt(obj, "metadata"), "namespace");
@@ -621,6 +649,10 @@ StoredApiKey StoredApiKey::fromJson(const json& obj) {
   json sealed = cellAt(obj, kApiKeySealedField);
   k.sealedValue = stringField(sealed, "value");
   k.digest = stringField(sealed, "digest");
+  const json reporter = cellAt(obj, std::string(kApiKeySealedField) + ".reportedBy");
+  k.reportedByUid = stringField(reporter, "uid");
+  const json from = cellAt(reporter, "fromVersion");
+  k.reportedFromVersion = from.is_number_integer() ? from.get<int64_t>() : 0;
   return k;
 }
 

@@ -21,6 +21,12 @@
 // HMAC of the value: re-applying the same value (kubectl apply of an unchanged manifest) is
 // recognised without decrypting and keeps the version, so it does not restart instances; a
 // different value always makes a new version.
+//
+// A refresh token the OAuth 2.0 provider rotated, reported by an instance that uses the key
+// (POST .../mcpinstances/{name}/oauth2token), is sealed as the next version by
+// sealRotatedRefreshToken, which also records in `sealed.reportedBy` {uid, fromVersion} which
+// instance reported it and from which version: that instance's running process already holds the
+// new token, so the controller does not replace it for this version.
 #pragma once
 
 #include <cstdint>
@@ -91,6 +97,14 @@ TokenUrlHosts apiKeyTokenUrlHosts();
 // the fields given (keys sorted, so the same credentials always give the same digest).
 std::string oauth2Plaintext(const nlohmann::json& oauth2);
 
+// Seals `oauth2` (spec.oauth2 of a stored OAuth 2.0 APIKey, as its sealed plaintext holds it,
+// with the provider's new refresh token) into stored APIKey `obj` as its next version:
+// sealed.{value,digest}, status.{version,hint}; sealed.reportedBy = {uid: reporterUid,
+// fromVersion: the version it replaces}. Nothing else changes: the credentials' description
+// (status.oauth2), spec and status.rotatedAt (the user's rotation clock) stay.
+void sealRotatedRefreshToken(nlohmann::json& obj, const crypto::KeyRing& keys,
+                             const nlohmann::json& oauth2, const std::string& reporterUid);
+
 // The parts of a stored APIKey that key resolution and rotation read. Tolerant: absent or
 // mistyped fields stay empty/0.
 struct StoredApiKey {
@@ -100,6 +114,10 @@ struct StoredApiKey {
   int64_t version = 0;      // status.version
   std::string sealedValue;  // sealed.value; empty when the object carries none
   std::string digest;       // sealed.digest
+  // sealed.reportedBy: the instance (uid) that reported this version's refresh token, rotated by
+  // its provider, and the version it replaced; empty/0 for a value a user wrote.
+  std::string reportedByUid;
+  int64_t reportedFromVersion = 0;
 
   static StoredApiKey fromJson(const nlohmann::json& obj);
 };

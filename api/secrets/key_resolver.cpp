@@ -86,7 +86,10 @@ ResolvedKey KeyResolver::check(const json* apiKey, const std::string& ns,
     return withState(State::DecryptFailed, key.version,
                      "APIKey " + inQuotes(keyName) + " cannot be decrypted: " + e.what());
   }
-  return withState(State::Available, key.version, "");
+  ResolvedKey r = withState(State::Available, key.version, "");
+  r.reportedByUid = key.reportedByUid;
+  r.reportedFromVersion = key.reportedFromVersion;
+  return r;
 }
 
 ResolvedKey KeyResolver::resolve(const json* apiKey, const std::string& ns,

@@ -25,6 +25,10 @@ struct ResolvedKey {
   int64_t version = 0;  // the APIKey's status.version (0 when not found); a new value bumps it
   std::string value;    // the plaintext: only from resolve(), only when Available
   std::string message;  // why it is not available, for the KeyAvailable condition
+  // This version holds a refresh token its OAuth 2.0 provider rotated, reported by the instance
+  // with this uid, which ran with version `reportedFromVersion` (model::StoredApiKey).
+  std::string reportedByUid;
+  int64_t reportedFromVersion = 0;
 
   // The KeyAvailable condition's reason: Decrypted | KeyNotFound | DecryptFailed | TypeMismatch.
   const char* reason() const;

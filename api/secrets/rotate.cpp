@@ -46,10 +46,10 @@ bool resealObject(json& obj, const crypto::KeyRing& keys, AuditLog& audit, const
   }
   try {
     audit.append(record);
-    obj[model::kApiKeySealedField] = {
-        {"value", crypto::seal(keys, value, aad)},
-        {"digest", model::apiKeyDigest(keys, key.ns, key.name, value)},
-    };
+    // Only the value and its digest: what else `sealed` records (reportedBy) stays.
+    json& sealed = obj[model::kApiKeySealedField];
+    sealed["value"] = crypto::seal(keys, value, aad);
+    sealed["digest"] = model::apiKeyDigest(keys, key.ns, key.name, value);
   } catch (...) {
     OPENSSL_cleanse(value.data(), value.size());
     throw;

@@ -11,12 +11,14 @@
 #include "api/crypto/instance_token.h"
 #include "api/model/kinds.h"
 #include "api/model/strategy.h"
+#include "api/registry/event_recorder.h"
 #include "api/server/authorizer.h"
 #include "api/server/discovery.h"
 #include "api/server/http_server.h"
 #include "api/server/instance_policy.h"
 #include "api/server/logs.h"
 #include "api/server/metrics.h"
+#include "api/server/oauth2_token.h"
 #include "api/server/resource_path.h"
 #include "api/server/self_review.h"
 #include "api/server/sink_policy.h"
@@ -36,6 +38,8 @@ struct ApiServer::Impl {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<StoreTokenAuthenticator> auth;
   std::unique_ptr<RequestAuthenticator> requestAuth;
+  std::unique_ptr<InstanceTokenAuthenticator> instanceAuth;  // with opts.instanceTokens
+  std::unique_ptr<registry::EventRecorder> events;
   std::unique_ptr<RestHandler> rest;
   std::unique_ptr<Limits> limits;
   Authorizer authz;
@@ -173,7 +177,9 @@ Response ApiServer::Impl::route(const Request& req, std::string& verb, std::stri
       return r.handler(req, nullptr);
     }
   }
-  auto who = requestAuth->authenticate(bearerToken(req.header("authorization")), {});
+  const std::string token = bearerToken(req.header("authorization"));
+  auto who = requestAuth->authenticate(token, {});
+  if (!who && instanceAuth) who = instanceAuth->authenticate(token, {});
   if (!who) {
     resource = "unauthorized";
     return statusResponse(ApiError::Unauthorized());
@@ -244,6 +250,13 @@ void ApiServer::Impl::installInstanceEndpoints() {
         r.headers.emplace_back("Cache-Control", "no-store");
         return r;
       });
+  rest->addSubresource(
+      plural, kOAuth2TokenSubresource,
+      [endpoint = OAuth2TokenEndpoint{*store, opts.auditLog, *events, "mcpd/" + opts.node}](
+          const Request& req, const nlohmann::json& obj, const Identity& who) {
+        return endpoint.handle(req, obj, who);
+      },
+      {"create"});
 }
 
 void ApiServer::Impl::ensureKubeconfig() {
@@ -284,6 +297,8 @@ ApiServer::~ApiServer() {
   impl_->rest.reset();
   impl_->limits.reset();
   impl_->requestAuth.reset();
+  impl_->instanceAuth.reset();
+  impl_->events.reset();
   impl_->auth.reset();
   impl_->objectMetrics.reset();
   impl_->store.reset();
@@ -329,6 +344,11 @@ void ApiServer::start() {
     oidc = std::make_shared<OidcVerifier>(std::move(oidcOptions), o.oidcGet, impl_->clock);
   }
   impl_->requestAuth = std::make_unique<RequestAuthenticator>(*impl_->auth, std::move(oidc));
+  if (o.instanceTokens) {
+    impl_->instanceAuth =
+        std::make_unique<InstanceTokenAuthenticator>(*impl_->store, *o.instanceTokens);
+  }
+  impl_->events = std::make_unique<registry::EventRecorder>(*impl_->store, impl_->clock, o.node);
 
   HttpServerOptions ho;
   ho.host = o.host;

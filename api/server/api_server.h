@@ -26,6 +26,9 @@ class ApiError;
 namespace minimcp::crypto {
 class InstanceTokens;
 }
+namespace minimcp::secrets {
+class AuditLog;
+}
 
 namespace minimcp::metrics {
 class Registry;
@@ -51,8 +54,13 @@ struct ApiServerOptions {
   int64_t watchHistory = 10000;  // changes the store keeps for watch resumption
   RestOptions rest;
 
-  // GET .../mcpinstances/{name}/token. Null: that endpoint answers 503.
+  // GET .../mcpinstances/{name}/token, and instance tokens on the API (an instance reports the
+  // refresh token its OAuth 2.0 provider rotated). Null: the first answers 503, the API takes
+  // no instance token.
   const crypto::InstanceTokens* instanceTokens = nullptr;
+  // Where the decryptions of POST .../mcpinstances/{name}/oauth2token are recorded (the APIKeys'
+  // key ring is model::apiKeyKeyRing()). Null: that endpoint answers 503.
+  secrets::AuditLog* auditLog = nullptr;
   // The log files of an instance, oldest first (GET .../mcpinstances/{name}/log). Unset:
   // DATA_DIR/instances/{ns}/{name}/logs/output.log[.N], the runtime's layout.
   std::function<std::vector<std::string>(const std::string& ns, const std::string& name)> logFiles;

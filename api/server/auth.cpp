@@ -2,6 +2,9 @@
 
 #include <mutex>
 
+#include "api/crypto/instance_token.h"
+#include "api/model/json_fields.h"
+#include "api/model/kinds.h"
 #include "api/model/strategy.h"
 #include "api/registry/guaranteed_update.h"
 #include "api/util/clock.h"
@@ -155,6 +158,58 @@ std::string bearerToken(const std::string& header) {
   if (start == std::string::npos) return "";
   size_t end = header.find_last_not_of(' ');
   return header.substr(start, end - start + 1);
+}
+
+InstanceTokenAuthenticator::InstanceTokenAuthenticator(store::Store& store,
+                                                       const crypto::InstanceTokens& tokens)
+    : tokens_(tokens) {
+  const std::string plural = model::mcpInstanceStrategy().info().plural;
+  // Subscribe before listing so no change between the two is missed; apply() keeps the newest.
+  subscription_ = store.subscribe([this, plural](const store::WatchEvent& ev) {
+    if (ev.resource == plural) {
+      apply(ev.object, ev.resourceVersion, ev.type == store::EventType::Deleted);
+    }
+  });
+  for (const auto& obj : store.list(plural, {}).items) {
+    apply(obj, store::parseResourceVersion(obj), false);
+  }
+  std::unique_lock lock(mu_);
+  filling_ = false;
+  std::erase_if(byKey_, [](const auto& kv) { return kv.second.sha256.empty(); });
+}
+
+InstanceTokenAuthenticator::~InstanceTokenAuthenticator() { subscription_.reset(); }
+
+void InstanceTokenAuthenticator::apply(const nlohmann::json& obj, int64_t resourceVersion,
+                                       bool deleted) {
+  const auto& meta = model::objectField(obj, "metadata");
+  const std::string ns = model::stringField(meta, "namespace");
+  const std::string name = model::stringField(meta, "name");
+  const std::string uid = model::stringField(meta, "uid");
+  std::string hash;
+  if (!deleted && !uid.empty()) {
+    const auto generation =
+        model::MCPInstanceSpec::fromJson(model::objectField(obj, "spec")).tokenGeneration;
+    hash = sha256Hex(tokens_.issue(uid, generation));
+  }
+  std::unique_lock lock(mu_);
+  Entry& e = byKey_[ns + "/" + name];
+  if (e.resourceVersion > resourceVersion) return;  // a listed object older than an event
+  if (!e.sha256.empty()) bySha256_.erase(e.sha256);
+  e = {hash, resourceVersion};
+  if (!hash.empty()) bySha256_[hash] = Identity{Identity::Role::Instance, ns, name};
+  // A deletion is remembered only while the list is read (against an older listed object).
+  if (hash.empty() && !filling_) byKey_.erase(ns + "/" + name);
+}
+
+std::optional<Identity> InstanceTokenAuthenticator::authenticate(
+    const std::string& token, const std::vector<std::string>&) const {
+  if (token.rfind(crypto::kInstanceTokenPrefix, 0) != 0) return std::nullopt;
+  const std::string hash = sha256Hex(token);
+  std::shared_lock lock(mu_);
+  auto it = bySha256_.find(hash);
+  if (it == bySha256_.end()) return std::nullopt;
+  return it->second;
 }
 
 }  // namespace minimcp::server

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +13,10 @@
 #include <vector>
 
 #include "api/store/store.h"
+
+namespace minimcp::crypto {
+class InstanceTokens;
+}
 
 namespace minimcp::server {
 
@@ -89,6 +94,34 @@ class StoreTokenAuthenticator : public Authenticator {
   std::vector<Entry> entries_;
   std::unique_ptr<store::Subscription> subscription_;
   std::mutex revokeMu_;  // one revocation at a time, so two can't both remove "the other" admin
+};
+
+// Instance tokens (api/crypto/instance_token.h) presented to the API. Each MCPInstance's current
+// token, derived from its uid and tokenGeneration, is held only as its SHA-256 (as stored tokens
+// are) in a cache that follows the store's changes, so a new tokenGeneration revokes the old
+// token for the very next request; a match is that instance's identity (Role::Instance).
+class InstanceTokenAuthenticator : public Authenticator {
+ public:
+  // Both must outlive this.
+  InstanceTokenAuthenticator(store::Store& store, const crypto::InstanceTokens& tokens);
+  ~InstanceTokenAuthenticator() override;
+
+  std::optional<Identity> authenticate(
+      const std::string& token, const std::vector<std::string>& resources = {}) const override;
+
+ private:
+  struct Entry {
+    std::string sha256;  // of the current token; "" while deleted
+    int64_t resourceVersion = 0;
+  };
+  void apply(const nlohmann::json& obj, int64_t resourceVersion, bool deleted);
+
+  const crypto::InstanceTokens& tokens_;
+  mutable std::shared_mutex mu_;
+  std::map<std::string, Entry> byKey_;        // "ns/name"
+  std::map<std::string, Identity> bySha256_;  // the token's SHA-256 → its instance
+  bool filling_ = true;                       // the constructor lists the instances
+  std::unique_ptr<store::Subscription> subscription_;
 };
 
 // Extracts the token of an "Authorization: Bearer X" header value; "" when absent.

@@ -31,6 +31,16 @@ ApiError Decision::error(const Attributes& a, const std::string& group) const {
 }
 
 Decision Authorizer::authorize(const Identity& who, const Attributes& a) const {
+  if (a.resource == kInstances && a.subresource == kOAuth2TokenSubresource) {
+    const bool own = who.role == Identity::Role::Instance && a.ns == who.ns && a.name == who.name;
+    if (own && a.verb == "create") return allow();
+    if (who.role == Identity::Role::Namespace && !who.tenantOf(a.ns) && !a.name.empty()) {
+      return hide("the object is in another namespace");
+    }
+    return forbid(
+        "mcpinstances/oauth2token is written by the instance's own process only (with its "
+        "instance token)");
+  }
   switch (who.role) {
     case Identity::Role::Admin:
       return allow();

@@ -15,7 +15,10 @@
 //   another namespace is denied as 404 (nobody learns what exists there), a collection or a
 //   create there as 403. Tokens and metrics are the admin's.
 // - Instance (an instance's own access token): connects to that instance through the gateway,
-//   nothing else.
+//   and reports the refresh token its OAuth 2.0 provider rotated (create of its own
+//   mcpinstances/{name}/oauth2token); nothing else.
+// That report is the instance's alone, whoever else asks (the admin too): only the process that
+// ran the refresh holds the new token, and nobody else may replace the stored one.
 #pragma once
 
 #include <string>
@@ -33,10 +36,13 @@ inline constexpr const char* kNamespacesResource = "namespaces";  // implicit, c
 // Verbs beside Kubernetes' get, list, watch, create, update, patch, delete.
 inline constexpr const char* kConnectVerb = "connect";  // the gateway: talk to the instance
 
+// mcpinstances/{name}/oauth2token: an instance's report of a rotated OAuth 2.0 refresh token.
+inline constexpr const char* kOAuth2TokenSubresource = "oauth2token";
+
 struct Attributes {
   std::string verb;         // get | list | watch | create | update | patch | delete | connect
   std::string resource;     // a kind's plural, or tokens | limits | metrics | namespaces
-  std::string subresource;  // "" | status | log | token
+  std::string subresource;  // "" | status | log | token | oauth2token
   std::string ns;           // "" for cluster-scoped objects and lists across namespaces
   std::string name;         // "" for a collection (limits: the namespace they are for)
 };

@@ -1,5 +1,7 @@
 #include "api/server/rest_handler.h"
 
+#include <algorithm>
+
 #include "api/model/yaml.h"
 #include "api/registry/managed_fields.h"
 #include "api/server/authorizer.h"
@@ -108,8 +110,8 @@ RestHandler::RestHandler(store::Store& store, const model::Registry& registry, c
 }
 
 void RestHandler::addSubresource(const std::string& plural, const std::string& subresource,
-                                 SubresourceHandler handler) {
-  subresources_[{plural, subresource}] = std::move(handler);
+                                 SubresourceHandler handler, std::vector<std::string> verbs) {
+  subresources_[{plural, subresource}] = {std::move(handler), std::move(verbs)};
 }
 
 void RestHandler::addAdmission(const std::string& plural,
@@ -129,7 +131,9 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
   try {
     const bool collection = path.name.empty();
     const std::string w = req.param("watch");
-    const std::string apiVerb = server::apiVerb(req.method, collection, w == "true" || w == "1");
+    std::string apiVerb = server::apiVerb(req.method, collection, w == "true" || w == "1");
+    // kube-apiserver's verb for a POST to a named object's subresource (pods/eviction).
+    if (req.method == "POST" && !collection && !path.subresource.empty()) apiVerb = "create";
     if (verb && !apiVerb.empty()) *verb = apiVerb;
     Attributes attrs{apiVerb, path.plural, path.subresource, path.ns, path.name};
     if (path.core && path.plural == kNamespacesResource && !path.hasNamespace && !collection &&
@@ -150,7 +154,7 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
     }
     const auto& info = s->info();
     attrs.resource = info.plural;
-    const SubresourceHandler* extra = nullptr;
+    const Subresource* extra = nullptr;
     if (auto it = subresources_.find({info.plural, path.subresource}); it != subresources_.end()) {
       extra = &it->second;
     }
@@ -161,9 +165,12 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
     if (badSub || badScope) {
       throw ApiError(404, "NotFound", "the server could not find the requested resource");
     }
-    // Subresources take no DELETE; views (log, token) nothing but GET.
-    bool served = !apiVerb.empty() && (path.subresource.empty() || apiVerb != "delete") &&
-                  (!extra || collection || apiVerb == "get");
+    // Subresources take no DELETE (nor POST, unless one says so); the others their own verbs.
+    const bool extraServes =
+        extra && std::find(extra->verbs.begin(), extra->verbs.end(), apiVerb) != extra->verbs.end();
+    bool served =
+        !apiVerb.empty() && (path.subresource.empty() || apiVerb != "delete") &&
+        (extra ? collection || extraServes : path.subresource.empty() || req.method != "POST");
     if (!served) {
       throw ApiError::MethodNotAllowed(
           "the server does not allow this method on the requested resource");
@@ -174,7 +181,7 @@ Response RestHandler::handle(const Request& req, const ResourcePath& path, const
     c.dryRun = dryRunFrom(req.params("dryRun"), "dryRun");
     c.table = wantsTable(req.header("accept"));
     c.manager = registry::fieldManagerFor(req.param("fieldManager"), req.header("user-agent"));
-    if (extra && !collection) return subresource(c, *extra);
+    if (extra && !collection) return subresource(c, extra->handler);
     if (apiVerb == "create" || apiVerb == "update" || apiVerb == "patch") {
       c.fieldValidation = fieldValidationFrom(req);
     }

@@ -36,9 +36,10 @@ struct RestOptions {
 using registry::AdmissionPlugin;
 using registry::AdmissionRequest;
 
-// A read-only subresource beside a kind's objects (mcpinstances/{name}/log, .../token): GET
-// only, after the same visibility check as a GET of the object, which is passed in as stored
-// (404 when absent).
+// A subresource beside a kind's objects: views (mcpinstances/{name}/log, .../token) serve GET
+// (verb get); .../oauth2token serves POST (verb create, as kube-apiserver names a POST to a
+// named object's subresource). The authorizer decides first, on the subresource's attributes;
+// the object is passed in as stored (404 when absent).
 using SubresourceHandler =
     std::function<Response(const Request& req, const nlohmann::json& object, const Identity& who)>;
 
@@ -48,8 +49,9 @@ class RestHandler {
               RestOptions options = {});
 
   // Configuration: call before serving (not synchronised with handle()).
+  // `verbs`: the API verbs it serves ("get", "create"); others answer 405.
   void addSubresource(const std::string& plural, const std::string& subresource,
-                      SubresourceHandler handler);
+                      SubresourceHandler handler, std::vector<std::string> verbs = {"get"});
   void addAdmission(const std::string& plural, std::shared_ptr<const AdmissionPlugin> plugin);
 
   // Serves one request for `path`. `verb` (optional) receives the API verb for metrics:
@@ -81,7 +83,11 @@ class RestHandler {
   const Clock& clock_;
   RestOptions options_;
   std::unique_ptr<ResponseCache> cache_;
-  std::map<std::pair<std::string, std::string>, SubresourceHandler> subresources_;
+  struct Subresource {
+    SubresourceHandler handler;
+    std::vector<std::string> verbs;
+  };
+  std::map<std::pair<std::string, std::string>, Subresource> subresources_;
   registry::GenericStore writes_;
 };
 

@@ -195,6 +195,7 @@ json resourceRules(const Identity& who, const Authorizer& authz, const std::stri
       for (const char* view : {"log", "token"}) {
         served.push_back({k.plural, view, groups, true, {"get"}});
       }
+      served.push_back({k.plural, kOAuth2TokenSubresource, groups, true, {"create"}});
     }
   }
   const std::vector<std::string> all(std::begin(kVerbs), std::end(kVerbs));

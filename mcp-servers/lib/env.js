@@ -1,6 +1,7 @@
 // Reads the launch environment mcpd builds for an instance (docs/architecture.md, "The control loop"):
 // PORT, MCP_ID, MCP_ACCESS_TOKEN, MCP_CONFIG (merged JSON), LOG_LEVEL and the
-// type's auth env. Problems are collected, not thrown one by one, so a bad
+// type's auth env; MCP_INSTANCE ("ns/name"), MCP_API_URL and MCP_API_CA (PEM) when mcpd passes
+// them (how the instance reaches mcpd's API). Problems are collected, not thrown one by one, so a bad
 // launch reports everything that is wrong in a single message.
 
 import {parseLogLevel} from './log.js';
@@ -59,5 +60,8 @@ export function readEnv(env = process.env, {authEnv, authRequired = Boolean(auth
     config,
     logLevel: parseLogLevel(env.LOG_LEVEL),
     apiKey,
+    // mcpd's API, for what the instance reports to it (a rotated refresh token: oauth2.js).
+    api: {url: env.MCP_API_URL || undefined, ca: env.MCP_API_CA || undefined,
+      instance: env.MCP_INSTANCE || undefined},
   };
 }

@@ -21,7 +21,13 @@
 //    TokenURLAddressRefused) and nothing is sent. Redirects are not followed, so an https
 //    endpoint cannot bounce the request elsewhere.
 //  - No token or secret is ever logged: each is registered with the logger's mask as well.
+//  - A provider that rotates refresh tokens (a new refresh_token with each refresh, the old one
+//    invalid from then on) would leave the stored one useless for the instance's next process:
+//    each new one is reported to mcpd (refreshTokenReporter: POST
+//    .../mcpinstances/{name}/oauth2token with the instance's access token), which seals it into
+//    the APIKey without restarting this process. Retried with backoff until mcpd takes it.
 
+import {createHash} from 'node:crypto';
 import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
@@ -259,12 +265,14 @@ export async function requestToken(credentials, {fetch = tokenEndpointFetch(), t
 
 // credentials   parseOAuth2Key's result
 // onState       ({available, reason?}) => void, on every change
+// onRotated     (refreshToken) => void: the provider returned a new refresh token (rotation)
 // log           the instance logger (its mask learns every token)
 // allowHttpLoopback  the admin's switch: also lets the token URL's host resolve to a private
 //                    address (otherwise every address it resolves to must be public)
 // resolve, fetch, timeoutMs, now, setTimer/clearTimer: for tests (resolve: dns.lookup's
 // signature, used by the default fetch, tokenEndpointFetch)
-export function createTokenSource({credentials, onState = () => {}, log, allowHttpLoopback = false,
+export function createTokenSource({credentials, onState = () => {}, onRotated = () => {}, log,
+  allowHttpLoopback = false,
   resolve = dns.lookup, fetch = tokenEndpointFetch({resolve, allowPrivate: allowHttpLoopback}),
   timeoutMs = 10000, now = Date.now, setTimer = setTimeout, clearTimer = clearTimeout}) {
   const creds = {...credentials};
@@ -308,9 +316,11 @@ export function createTokenSource({credentials, onState = () => {}, log, allowHt
       const t = await requestToken(creds, {fetch, timeoutMs});
       log?.addSecret(t.accessToken);
       if (t.refreshToken && t.refreshToken !== creds.refreshToken) {
-        // The provider rotates refresh tokens: the new one is good from now on (in memory only).
+        // The provider rotates refresh tokens: the new one is good from now on, and mcpd keeps
+        // it for the next process (onRotated).
         log?.addSecret(t.refreshToken);
         creds.refreshToken = t.refreshToken;
+        onRotated(t.refreshToken);
       }
       current = {accessToken: t.accessToken, expiresAt: startedAt + t.lifetimeMs,
         refreshAt: startedAt + refreshDelayMs(t.lifetimeMs)};
@@ -380,6 +390,120 @@ export function createTokenSource({credentials, onState = () => {}, log, allowHt
   };
 }
 
+const REPORT_TIMEOUT_MS = 10000;
+const REPORT_RETRY_BASE_MS = 1000;
+const REPORT_RETRY_MAX_MS = 60000;
+
+const sha256Hex = (text) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+// A POST to mcpd's API over node:http(s), trusting `ca` (PEM; undefined: the system's roots):
+// (url, {headers, body, timeoutMs}) => Promise<{status}>. The answer's body is read and dropped.
+export function apiPost({ca} = {}) {
+  return (url, {headers = {}, body = '', timeoutMs = REPORT_TIMEOUT_MS} = {}) => new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const transport = u.protocol === 'https:' ? https : http;
+    const data = Buffer.from(body, 'utf8');
+    const req = transport.request(u, {method: 'POST', agent: false, ...(ca ? {ca} : {}),
+      headers: {...headers, 'Content-Length': String(data.length)},
+      signal: AbortSignal.timeout(timeoutMs)}, (res) => {
+      res.on('data', () => {});
+      res.on('end', () => resolve({status: res.statusCode ?? 0}));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+// Reports the refresh tokens the provider rotated to mcpd, which seals each into the APIKey the
+// instance runs with (docs/architecture.md, "Upstream OAuth 2.0"): POST
+// {url}/apis/minimcp.io/v1alpha1/namespaces/{ns}/mcpinstances/{name}/oauth2token with
+// {"refreshToken", "previous": sha256 hex of the one it replaces} and the instance's access
+// token. One report at a time, always the newest token against the last one mcpd took; a
+// network error, a timeout, 408, 429 or 5xx is retried with exponential backoff (capped, for as
+// long as the process lives: mcpd may be restarting); any other refusal ends it (409: the
+// stored token changed meanwhile, e.g. a new value, which replaces this process anyway). Never
+// logs a token. Returns undefined without an API to report to (MCP_API_URL, MCP_INSTANCE).
+//   api: {url, ca, instance: "ns/name", accessToken}; initial: the refresh token mcpd holds
+export function refreshTokenReporter({api, initial, log, post = apiPost({ca: api?.ca}),
+  timeoutMs = REPORT_TIMEOUT_MS, retryBaseMs = REPORT_RETRY_BASE_MS, retryMaxMs = REPORT_RETRY_MAX_MS,
+  setTimer = setTimeout, clearTimer = clearTimeout}) {
+  const slash = api?.instance?.indexOf('/') ?? -1;
+  if (!api?.url || !api.accessToken || slash <= 0) return undefined;
+  const ns = api.instance.slice(0, slash);
+  const name = api.instance.slice(slash + 1);
+  const target = `${api.url.replace(/\/+$/, '')}/apis/minimcp.io/v1alpha1/namespaces/` +
+    `${encodeURIComponent(ns)}/mcpinstances/${encodeURIComponent(name)}/oauth2token`;
+  let stored = initial; // what mcpd holds, as far as this process knows
+  let pending; // the newest rotated token
+  let running; // Promise of the report loop
+  let closed = false;
+  let wake; // {timer, resolve} while waiting to retry
+  let reports = 0;
+
+  const sleep = (ms) => new Promise((resolve) => {
+    const timer = setTimer(() => { wake = undefined; resolve(); }, ms);
+    timer?.unref?.();
+    wake = {timer, resolve};
+  });
+
+  async function loop() {
+    let failures = 0;
+    while (!closed && pending !== undefined && pending !== stored) {
+      const token = pending;
+      let why;
+      try {
+        const {status} = await post(target, {
+          headers: {Authorization: `Bearer ${api.accessToken}`, 'Content-Type': 'application/json'},
+          body: JSON.stringify({refreshToken: token, previous: sha256Hex(stored)}),
+          timeoutMs,
+        });
+        if (status >= 200 && status < 300) {
+          stored = token;
+          failures = 0;
+          reports++;
+          log?.info('oauth2 rotated refresh token stored by mcpd');
+          continue;
+        }
+        if (status < 500 && status !== 408 && status !== 429) {
+          log?.warn('mcpd refused the rotated refresh token; the next process starts with the stored one',
+              {status});
+          pending = undefined;
+          break;
+        }
+        why = `mcpd answered ${status}`;
+      } catch (err) {
+        why = err?.name === 'TimeoutError' ? `timeout after ${timeoutMs} ms` :
+          String(err?.cause?.code ?? err?.code ?? err?.message ?? 'error').slice(0, 100);
+      }
+      const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** failures++);
+      log?.warn('oauth2 rotated refresh token not stored yet', {error: why, retryInMs: delay});
+      await sleep(delay);
+    }
+  }
+
+  return {
+    report(token) {
+      if (closed || typeof token !== 'string' || token === '') return;
+      pending = token;
+      running ??= loop().finally(() => { running = undefined; });
+    },
+    // Resolves once nothing is left to report (or the reporter gave up); for tests.
+    async settled() {
+      while (running) await running;
+    },
+    get stored() { return stored; },
+    get reports() { return reports; },
+    close() {
+      closed = true;
+      if (wake) {
+        clearTimer(wake.timer);
+        wake.resolve();
+      }
+    },
+  };
+}
+
 // What createUpstream needs to authenticate with the instance's key, for either shape:
 // {authHeaders, onUnauthorized} plus start() and close(), and `oauth2` telling which shape it is.
 // A static key goes in staticHeaders(key) (default `Authorization: Bearer`, as Gmail, Slack and
@@ -404,12 +528,16 @@ export function upstreamAuth(ctx, {env = process.env,
   if (!credentials) {
     return {oauth2: false, authHeaders: () => staticHeaders(ctx.apiKey), start() {}, close() {}};
   }
+  const reporter = refreshTokenReporter({api: ctx.api, initial: credentials.refreshToken, log: ctx.log,
+    ...(options.reporter ?? {})});
+  const {reporter: _reporterOptions, ...sourceOptions} = options;
   const source = createTokenSource({
     credentials,
     log: ctx.log,
     allowHttpLoopback: env.OAUTH2_ALLOW_HTTP_LOOPBACK === 'true',
     onState: (s) => ctx.health?.setKey?.(s),
-    ...options,
+    onRotated: (token) => reporter?.report(token),
+    ...sourceOptions,
   });
   const bearer = (t) => ({Authorization: `Bearer ${t}`});
   return {
@@ -422,8 +550,12 @@ export function upstreamAuth(ctx, {env = process.env,
       const next = await source.afterUnauthorized(sent);
       return next !== undefined && next !== sent;
     },
+    reporter,
     start: () => source.start(),
-    close: () => source.close(),
+    close: () => {
+      source.close();
+      reporter?.close();
+    },
   };
 }
 

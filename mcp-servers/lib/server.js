@@ -181,7 +181,7 @@ export async function startMcpServer(options) {
     process.stderr.write(`${name}: refusing to start: ${e.message}\n`);
     process.exit(EXIT_CONFIG);
   }
-  const {port, mcpId, accessToken, config, logLevel, apiKey} = settings;
+  const {port, mcpId, accessToken, config, logLevel, apiKey, api} = settings;
   const limits = {...DEFAULTS};
   for (const k of Object.keys(DEFAULTS)) {
     if (Number.isFinite(config[k]) && config[k] > 0) limits[k] = config[k];
@@ -211,6 +211,8 @@ export async function startMcpServer(options) {
     config,
     mcpId,
     apiKey,
+    // mcpd's API and the instance's own token for it (oauth2.js reports rotated refresh tokens).
+    api: {...api, accessToken},
     log,
     health: {
       setMode(mode, reason) {

@@ -41,7 +41,11 @@ test('originAllowed: absent and loopback origins pass, others need allowedOrigin
 
 test('readEnv parses the launch environment', () => {
   const s = readEnv({PORT: '20001', MCP_ACCESS_TOKEN: 't', MCP_ID: 'uid-1', MCP_CONFIG: '{"a":1}', LOG_LEVEL: 'DEBUG'});
-  assert.deepEqual(s, {port: 20001, mcpId: 'uid-1', accessToken: 't', config: {a: 1}, logLevel: 'debug', apiKey: undefined});
+  assert.deepEqual(s, {port: 20001, mcpId: 'uid-1', accessToken: 't', config: {a: 1}, logLevel: 'debug', apiKey: undefined,
+    api: {url: undefined, ca: undefined, instance: undefined}});
+  const a = readEnv({PORT: '1', MCP_ACCESS_TOKEN: 't', MCP_API_URL: 'https://127.0.0.1:7443', MCP_API_CA: 'PEM',
+    MCP_INSTANCE: 'alice/inbox'});
+  assert.deepEqual(a.api, {url: 'https://127.0.0.1:7443', ca: 'PEM', instance: 'alice/inbox'});
   const k = readEnv({PORT: '1', MCP_ACCESS_TOKEN: 't', API_KEY: 'k'}, {authEnv: 'API_KEY'});
   assert.equal(k.apiKey, 'k');
   assert.deepEqual(k.config, {});

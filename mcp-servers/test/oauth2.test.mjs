@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import {spawnServer, waitHealthy, stopServer, connectClient, withTimeout} from '../lib/testing.js';
 import {startFakeUpstream} from '../lib/fake_upstream.js';
 import {authorizedFetch, clientAuthHeaders, createTokenSource, parseOAuth2Key, refreshDelayMs, refreshRequestBody,
-  requestToken, tokenEndpointFetch, tokenUrlProblem, upstreamAuth} from '../lib/oauth2.js';
+  refreshTokenReporter, requestToken, tokenEndpointFetch, tokenUrlProblem, upstreamAuth} from '../lib/oauth2.js';
+import {createHash} from 'node:crypto';
 import {ADDRESS_REFUSED, addressReason, checkedLookup} from '../lib/addresses.js';
 import http from 'node:http';
 
@@ -596,6 +597,163 @@ describe('gmail server with OAuth 2.0 credentials', () => {
     assert.match(out, /oauth2 access token refreshed/);
     for (const secret of [REFRESH, SECRET, ...live.keys()]) assert.ok(!out.includes(secret), 'a secret in the log');
     assert.ok(!JSON.stringify(failed).includes(REFRESH));
+  });
+});
+
+const sha256 = (t) => createHash('sha256').update(t).digest('hex');
+
+// A provider that rotates refresh tokens: every new one is reported to mcpd (here a fake of its
+// oauth2token subresource), one report at a time, retried with backoff, never logged.
+describe('oauth2 rotated refresh tokens reported to mcpd', () => {
+  const API = {url: 'https://127.0.0.1:7443/', instance: 'alice/inbox', accessToken: 'mcpi_instance-token'};
+  const TARGET = 'https://127.0.0.1:7443/apis/minimcp.io/v1alpha1/namespaces/alice/mcpinstances/inbox/oauth2token';
+
+  function reporter(statuses) {
+    const time = fakeTime();
+    const log = recordingLog();
+    const posts = [];
+    const post = async (url, init) => {
+      posts.push({url, headers: init.headers, body: JSON.parse(init.body), timeoutMs: init.timeoutMs});
+      const next = statuses.shift();
+      if (next instanceof Error) throw next;
+      return {status: next};
+    };
+    const r = refreshTokenReporter({api: API, initial: REFRESH, log, post, setTimer: time.setTimer,
+      clearTimer: time.clearTimer});
+    return {r, time, log, posts};
+  }
+
+  test('without MCP_API_URL or MCP_INSTANCE there is nothing to report to', () => {
+    assert.equal(refreshTokenReporter({api: {accessToken: 't'}, initial: REFRESH}), undefined);
+    assert.equal(refreshTokenReporter({api: {url: 'https://x', accessToken: 't'}, initial: REFRESH}), undefined);
+  });
+
+  test('the token source reports each rotated refresh token, chained by the hash of the one before', async () => {
+    const {r, posts, log} = reporter([200, 200]);
+    const answers = [[200, {access_token: 'at-1', expires_in: 3, refresh_token: 'rt-rotated-1-0123456789'}],
+      [200, {access_token: 'at-2', expires_in: 3, refresh_token: 'rt-rotated-2-0123456789'}]];
+    const time = fakeTime();
+    const fetch = async () => jsonResponse(...answers.shift());
+    const src = createTokenSource({credentials: CREDS, fetch, log, now: time.now, setTimer: time.setTimer,
+      clearTimer: time.clearTimer, onRotated: (t) => r.report(t)});
+    await src.start();
+    await r.settled();
+    time.advance(2000);
+    await time.fireDue();
+    await r.settled();
+    assert.equal(posts.length, 2);
+    assert.equal(posts[0].url, TARGET);
+    assert.equal(posts[0].headers.Authorization, 'Bearer mcpi_instance-token');
+    assert.ok(posts[0].timeoutMs > 0, 'every report has a timeout');
+    assert.deepEqual(posts[0].body, {refreshToken: 'rt-rotated-1-0123456789', previous: sha256(REFRESH)});
+    assert.deepEqual(posts[1].body, {refreshToken: 'rt-rotated-2-0123456789',
+      previous: sha256('rt-rotated-1-0123456789')});
+    assert.equal(r.stored, 'rt-rotated-2-0123456789');
+    const lines = log.lines.join('\n');
+    assert.match(lines, /oauth2 rotated refresh token stored by mcpd/);
+    for (const t of [REFRESH, 'rt-rotated-1-0123456789', 'rt-rotated-2-0123456789', 'mcpi_instance-token']) {
+      assert.ok(!lines.includes(t), 'a token in the log');
+    }
+  });
+
+  test('mcpd unreachable or 503: retried with backoff; a newer rotation meanwhile is what gets stored', async () => {
+    const {r, time, posts, log} = reporter([Object.assign(new Error('connect ECONNREFUSED'), {code: 'ECONNREFUSED'}),
+      503, 200]);
+    r.report('rt-a-0123456789');
+    await new Promise((res) => setImmediate(res));
+    assert.equal(posts.length, 1);
+    assert.equal(time.next() - time.now(), 1000, 'first retry after 1 s');
+    r.report('rt-b-0123456789'); // rotated again while waiting
+    time.advance(1000);
+    await time.fireDue();
+    await new Promise((res) => setImmediate(res));
+    assert.equal(posts.length, 2);
+    assert.equal(time.next() - time.now(), 2000, 'the backoff doubles');
+    time.advance(2000);
+    await time.fireDue();
+    await r.settled();
+    assert.equal(posts.length, 3);
+    // Always against what mcpd holds: the first token, never the one that was never stored.
+    assert.deepEqual(posts[2].body, {refreshToken: 'rt-b-0123456789', previous: sha256(REFRESH)});
+    assert.equal(r.stored, 'rt-b-0123456789');
+    assert.match(log.lines.join('\n'), /not stored yet.*ECONNREFUSED/);
+  });
+
+  test('409 (the stored token changed meanwhile) or 403 ends the report; close() stops a retry', async () => {
+    const conflict = reporter([409]);
+    conflict.r.report('rt-a-0123456789');
+    await conflict.r.settled();
+    assert.equal(conflict.posts.length, 1);
+    assert.equal(conflict.r.stored, REFRESH);
+    assert.equal(conflict.time.pending(), 0, 'no retry');
+    assert.match(conflict.log.lines.join('\n'), /refused the rotated refresh token.*409/);
+
+    const down = reporter([503]);
+    down.r.report('rt-a-0123456789');
+    await new Promise((res) => setImmediate(res));
+    assert.equal(down.time.pending(), 1);
+    down.r.close();
+    await down.r.settled();
+    assert.equal(down.time.pending(), 0);
+  });
+});
+
+describe('gmail server reporting a rotated refresh token to a fake mcpd', () => {
+  let fake;
+  let srv;
+  let client;
+  let current = REFRESH; // the one refresh token the provider accepts now
+  let stored = REFRESH; // what the fake mcpd holds
+  const reports = [];
+  const TOKEN = 'mcpi_gmail-instance-token-0123456789';
+
+  before(async () => {
+    fake = await startFakeUpstream({
+      'POST /token': (req) => {
+        const p = new URLSearchParams(req.body);
+        if (p.get('refresh_token') !== current) return {status: 400, json: {error: 'invalid_grant'}};
+        current = `rt-rotated-${reports.length + 1}-${Math.random().toString(36).slice(2)}`;
+        return {json: {access_token: `ya29.${Math.random().toString(36).slice(2)}`, expires_in: 3600,
+          refresh_token: current}};
+      },
+      'POST /apis/minimcp.io/v1alpha1/namespaces/alice/mcpinstances/inbox/oauth2token': (req) => {
+        if (req.headers.authorization !== `Bearer ${TOKEN}`) return {status: 403, json: {}};
+        reports.push(req.body);
+        if (req.body.previous !== sha256(stored)) return {status: 409, json: {}};
+        stored = req.body.refreshToken;
+        return {json: {kind: 'OAuth2TokenReport', version: reports.length + 1}};
+      },
+      'GET /gmail/v1/users/me/messages': () => ({json: {messages: [], resultSizeEstimate: 0}}),
+    });
+    const key = JSON.stringify({oauth2: {...CREDS, tokenURL: `${fake.url}/token`}});
+    srv = await spawnServer('gmail/server.js', {
+      token: TOKEN,
+      config: {timeout_ms: 2000, retry_attempts: 0},
+      env: {API_KEY: key, GMAIL_API_ENDPOINT: fake.url, OAUTH2_ALLOW_HTTP_LOOPBACK: 'true', LOG_LEVEL: 'debug',
+        MCP_API_URL: fake.url, MCP_INSTANCE: 'alice/inbox'},
+    });
+    await waitHealthy(srv);
+    ({client} = await connectClient(srv));
+  });
+  after(async () => {
+    await client?.close().catch(() => {});
+    await stopServer(srv);
+    await fake.close();
+  });
+
+  test('the first refresh rotates the token; the process reports it, and it is the one stored', async () => {
+    const r = await withTimeout(client.callTool({name: 'list_messages', arguments: {}}), 10000, 'list_messages');
+    assert.equal(r.isError, undefined, JSON.stringify(r));
+    const deadline = Date.now() + 10000;
+    while (stored !== current) {
+      if (Date.now() > deadline) throw new Error('the rotated refresh token was never reported');
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    assert.equal(reports.length, 1);
+    assert.deepEqual(reports[0], {refreshToken: current, previous: sha256(REFRESH)});
+    const out = srv.out.stdout + srv.out.stderr;
+    assert.match(out, /oauth2 rotated refresh token stored by mcpd/);
+    for (const secret of [REFRESH, current, TOKEN]) assert.ok(!out.includes(secret), 'a secret in the log');
   });
 });
 

@@ -480,6 +480,9 @@ int main(int argc, char** argv) {
   opts.rest.bookmarkInterval = *minimcp::parseDuration(bookmarkInterval);
   opts.storeUrl = storeUrl;
   opts.instanceTokens = &instanceTokens;
+  // Every decryption of an APIKey: for launches, sinks and the instances' refresh token reports.
+  minimcp::secrets::FileAuditLog audit(fs::path(dataDir) / "audit.log");
+  opts.auditLog = &audit;
   opts.limits.maxInstances = maxInstances;
   opts.limits.maxTTL =
       maxTTL == "0" ? std::chrono::milliseconds(0) : *minimcp::parseDuration(maxTTL);
@@ -541,7 +544,6 @@ int main(int argc, char** argv) {
 #endif
 
 #ifdef MINIMCP_HAVE_RECONCILER
-  minimcp::secrets::FileAuditLog audit(fs::path(dataDir) / "audit.log");
   minimcp::secrets::KeyResolver secretKeys(server.store(), *keyRing, audit);
   std::unique_ptr<minimcp::reconciler::Controller> controller;
   std::unique_ptr<minimcp::reconciler::NodeAgent> nodeAgent;
@@ -607,6 +609,7 @@ int main(int argc, char** argv) {
       copts.portHi = static_cast<uint16_t>(std::stoi(portRange.substr(dash + 1)));
     }
     copts.gatewayBase = server.url();
+    copts.apiCaPem = server.caPem();
     if (expiredRetention != "0") copts.expiredRetention = *minimcp::parseDuration(expiredRetention);
     copts.keyResolver =
         std::make_shared<minimcp::reconciler::SealedKeyResolver>(secretKeys, "mcpd/" + node);

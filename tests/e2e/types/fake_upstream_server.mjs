@@ -11,7 +11,11 @@
 // Access tokens live FAKE_TOKEN_TTL_S seconds (3). GET /__fake/oauth2 tells the test the client
 // secret and refresh token to store, how many access tokens it issued and which, and how the
 // client authenticated its refresh grants (clientAuth: {basic, post});
-// POST /__fake/oauth2/revoke revokes every refresh token.
+// POST /__fake/oauth2/revoke revokes every refresh token. POST /__fake/oauth2/rotate?ttl=S makes
+// the provider rotate refresh tokens from then on (each refresh grant answers a new refresh token
+// and invalidates the one it was given, as Slack and Google may) and issues access tokens that
+// live S seconds; GET /__fake/oauth2 then also lists every refresh token issued (`allRefreshTokens`)
+// and counts the grants refused with a stale one (`staleGrants`).
 //
 // Prints one line {"url": "http://127.0.0.1:PORT"} once it listens. Every request
 // is recorded; GET /__fake/requests answers the records (without the control
@@ -115,6 +119,9 @@ const provider = {
   live: new Map(), // access token -> expiry (ms)
   codes: new Map(), // code -> {challenge, redirectUri}
   revoked: false,
+  rotate: false,
+  allRefreshTokens: [],
+  staleGrants: 0,
   refreshGrants: 0,
   clientAuth: {basic: 0, post: 0}, // refresh grants by how the client authenticated
   codeGrants: 0,
@@ -155,10 +162,18 @@ function tokenEndpoint(req) {
     return tokenError(401, 'invalid_client');
   }
   if (p.get('grant_type') === 'refresh_token') {
-    if (provider.revoked || !provider.refreshTokens.has(p.get('refresh_token'))) return tokenError(400, 'invalid_grant');
+    if (provider.revoked || !provider.refreshTokens.has(p.get('refresh_token'))) {
+      if (provider.allRefreshTokens.includes(p.get('refresh_token'))) provider.staleGrants++;
+      return tokenError(400, 'invalid_grant');
+    }
     provider.refreshGrants++;
     provider.clientAuth[client.method]++;
-    return issue();
+    if (!provider.rotate) return issue();
+    provider.refreshTokens.delete(p.get('refresh_token'));
+    const next = `1//e2e-rotated-${rand()}`;
+    provider.refreshTokens.add(next);
+    provider.allRefreshTokens.push(next);
+    return issue(next);
   }
   if (p.get('grant_type') === 'authorization_code') {
     const c = provider.codes.get(p.get('code'));
@@ -211,7 +226,15 @@ const oauth2Routes = (kind) => ({
   'GET /authorize': authorize,
   'GET /__fake/oauth2': () => ({json: {clientId: provider.clientId, clientSecret: provider.clientSecret,
     refreshTokens: [...provider.refreshTokens], issued: provider.issued, refreshGrants: provider.refreshGrants,
-    codeGrants: provider.codeGrants, revoked: provider.revoked, clientAuth: provider.clientAuth}}),
+    codeGrants: provider.codeGrants, revoked: provider.revoked, clientAuth: provider.clientAuth,
+    allRefreshTokens: provider.allRefreshTokens, staleGrants: provider.staleGrants}}),
+  'POST /__fake/oauth2/rotate': (req) => {
+    provider.rotate = true;
+    provider.allRefreshTokens.push(...provider.refreshTokens);
+    const ttl = Number(req.query.ttl);
+    if (ttl > 0) provider.ttlSeconds = ttl;
+    return {json: {rotate: true, ttlSeconds: provider.ttlSeconds}};
+  },
   'POST /__fake/oauth2/revoke': () => {
     provider.revoked = true;
     return {json: {revoked: true}};

@@ -656,6 +656,118 @@ TEST(TypesE2E, GmailWithOAuth2CredentialsRefreshesItsTokensAndReportsARevokedRef
   EXPECT_EQ(shown["status"]["oauth2"]["clientID"], "e2e-client") << key.out;
 }
 
+// A provider that rotates refresh tokens (each refresh answers a new one and invalidates the one
+// it was given): the gmail instance reports every new one to mcpd, which seals it into the APIKey
+// as its next version without replacing the process. Killed, the instance's next process starts
+// with the stored token, which the provider still takes: KeyAvailable True, a tool call answers.
+// No refresh token, access token or client secret in any log, event or response.
+TEST(TypesE2E, GmailWithRotatingRefreshTokensStoresEachOneAndSurvivesARestart) {
+  testing::TempDir dir("types-oauth2-rotate");
+  FakeUpstream fake("gmail-oauth2", dir.path());
+  Cluster c({"--oauth2-allow-private-token-urls"});
+  fake.awaitListening();
+  // Access tokens for 30 s: the first refresh (at start) rotates, the next is 20 s away.
+  fake.control("POST", "/__fake/oauth2/rotate?ttl=30");
+  const json provider = fake.control("GET", "/__fake/oauth2");
+  const std::string clientSecret = provider.value("clientSecret", "");
+  const std::string refreshToken = provider["refreshTokens"].at(0).get<std::string>();
+  applyShippedType(c, "gmail", [&](json& spec) {
+    spec["instanceEnv"] = {"GMAIL_API_ENDPOINT"};
+    spec["env"].push_back({{"name", "OAUTH2_ALLOW_HTTP_LOOPBACK"}, {"value", "true"}});
+    spec["healthCheck"]["periodSeconds"] = 1;
+  });
+  const std::string token = tokenLine(c.mcpd().mcpctl({"token", "create", "--namespace", kNs}));
+  const std::string secretFile = dir.path() + "/client-secret";
+  { std::ofstream(secretFile) << clientSecret << "\n"; }
+  auto created = c.mcpd().mcpctl(
+      {"create", "apikey", "gmail-oauth", "-n", kNs, "--type", "gmail", "--token", token,
+       "--oauth2-client-id", "e2e-client", "--oauth2-client-secret-file", secretFile,
+       "--refresh-token-file", "-", "--token-url", fake.url() + "/token"},
+      refreshToken + "\n");
+  ASSERT_EQ(created.exitCode, 0) << created.out << created.err;
+  TypeUnderTest gmail{"gmail", "", "GMAIL_API_ENDPOINT", ""};
+  std::string yaml = instanceYaml(gmail, fake.url());
+  yaml.replace(yaml.find("gmail-key"), 9, "gmail-oauth");
+  applyOk(c, yaml);
+  ASSERT_TRUE(allReady(c, {"gmail-e2e"}));
+  const std::string url = c.instance("gmail-e2e", kNs)["status"].value("gatewayURL", "");
+
+  auto apiKey = [&] {
+    return json::parse(
+        c.mcpd().mcpctl({"get", "apikey", "gmail-oauth", "-n", kNs, "-o", "json"}).out, nullptr,
+        false);
+  };
+  // The provider's one valid refresh token is the stored one: its hint, at version 2.
+  auto storedIsCurrent = [&](int version) {
+    const json p = fake.control("GET", "/__fake/oauth2");
+    const json k = apiKey();
+    if (p["refreshTokens"].size() != 1 || !k.is_object()) return false;
+    const std::string current = p["refreshTokens"].at(0).get<std::string>();
+    return k["status"].value("version", 0) == version &&
+           k["status"].value("hint", "") == "…" + current.substr(current.size() - 4);
+  };
+  ASSERT_TRUE(pollUntil([&] { return storedIsCurrent(2); }, 20s))
+      << apiKey().dump(2) << c.mcpd().log();
+  json mi = c.instance("gmail-e2e", kNs);
+  const int pid = mi["status"].value("pid", 0);
+  // Not replaced for the version it reported: the same process, current with version 2.
+  EXPECT_TRUE(pollUntil(
+      [&] {
+        mi = c.instance("gmail-e2e", kNs);
+        return mi["status"]["launchedWith"].value("keyVersion", 0) == 2;
+      },
+      10s))
+      << mi.dump(2);
+  EXPECT_EQ(mi["status"].value("pid", 0), pid);
+  EXPECT_FALSE(mi["status"].contains("previousProcess")) << mi.dump(2);
+  EXPECT_EQ(mi["status"].value("restartCount", -1), 0);
+  const json list = json::parse(R"([{"name": "list_messages", "arguments": {"maxResults": 2}}])");
+  json out = callTools(c, url, token, list);
+  ASSERT_FALSE(out.is_null());
+  EXPECT_EQ(resultJson(out["results"][0])["messages"][0]["id"], "m1");
+
+  // The process dies: its successor starts with the stored (rotated) refresh token.
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(pollUntil(
+      [&] {
+        mi = c.instance("gmail-e2e", kNs);
+        const int now = mi["status"].value("pid", 0);
+        return now != 0 && now != pid && conditionOf(mi, "Ready").value("status", "") == "True";
+      },
+      30s))
+      << mi.dump(2) << c.mcpd().log();
+  // Its first refresh rotated again, and that one is stored too (version 3), still no replacement.
+  ASSERT_TRUE(pollUntil([&] { return storedIsCurrent(3); }, 20s)) << apiKey().dump(2);
+  mi = c.instance("gmail-e2e", kNs);
+  EXPECT_EQ(conditionOf(mi, "KeyAvailable").value("status", ""), "True") << mi.dump(2);
+  EXPECT_EQ(mi["status"].value("restartCount", -1), 1) << "the kill, nothing else";
+  out = callTools(c, url, token, list);
+  ASSERT_FALSE(out.is_null());
+  EXPECT_EQ(resultJson(out["results"][0])["messages"][0]["id"], "m1");
+  EXPECT_EQ(fake.control("GET", "/__fake/oauth2").value("staleGrants", -1), 0)
+      << "never a refresh with a token the provider had invalidated";
+  // Each stored version is recorded as an event on the APIKey.
+  int rotations = 0;
+  for (const auto& e : c.eventsFor(apiKey()["metadata"].value("uid", ""), kNs)) {
+    rotations += e.value("reason", "") == "RefreshTokenRotated";
+  }
+  EXPECT_EQ(rotations, 2);
+
+  std::vector<std::string> secrets = {refreshToken, clientSecret};
+  const json provided = fake.control("GET", "/__fake/oauth2");
+  for (const auto& t : provided["allRefreshTokens"]) secrets.push_back(t);
+  for (const auto& t : provided["issued"]) secrets.push_back(t);
+  ASSERT_GE(secrets.size(), 6u);
+  const std::string everything =
+      c.mcpd().log() + c.mcpd().mcpctl({"logs", "gmail-e2e", "-n", kNs}).out +
+      c.mcpd().mcpctl({"get", "apikey", "gmail-oauth", "-n", kNs, "-o", "yaml"}).out +
+      c.mcpd().mcpctl({"get", "mi", "gmail-e2e", "-n", kNs, "-o", "yaml"}).out +
+      c.mcpd().mcpctl({"describe", "apikey", "gmail-oauth", "-n", kNs}).out +
+      c.mcpd().mcpctl({"events", "-n", kNs}).out + out.dump();
+  EXPECT_NE(everything.find("oauth2 rotated refresh token stored by mcpd"), std::string::npos);
+  for (const auto& s : secrets) EXPECT_EQ(everything.find(s), std::string::npos) << s;
+}
+
 // figma, github and slack take the same OAuth 2.0 credentials as gmail (Figma OAuth apps, GitHub
 // App user tokens and Slack token rotation all hand out refresh tokens): each instance keeps
 // its access token fresh and sends it as Bearer to an API that accepts only live tokens, never

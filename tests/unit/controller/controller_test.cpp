@@ -56,8 +56,9 @@ TEST_F(ControllerTest, SpawnsOnCreateWithFinalizerPortAndEnvironmentBuiltFromNot
   auto env = envMap(spec);
   std::set<std::string> names;
   for (const auto& [k, v] : spec.env) names.insert(k);
-  EXPECT_EQ(names, (std::set<std::string>{"PATH", "HOME", "PORT", "MCP_ID", "MCP_ACCESS_TOKEN",
-                                          "MCP_CONFIG", "LOG_LEVEL", "NODE_ENV", "TYPE_VAR"}));
+  EXPECT_EQ(names, (std::set<std::string>{"PATH", "HOME", "PORT", "MCP_ID", "MCP_INSTANCE",
+                                          "MCP_ACCESS_TOKEN", "MCP_API_URL", "MCP_CONFIG",
+                                          "LOG_LEVEL", "NODE_ENV", "TYPE_VAR"}));
   EXPECT_EQ(names.size(), spec.env.size()) << "no duplicates";
   const auto instDir = dir_.path() / "data" / "instances" / "alice" / "inbox";
   EXPECT_EQ(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
@@ -65,6 +66,8 @@ TEST_F(ControllerTest, SpawnsOnCreateWithFinalizerPortAndEnvironmentBuiltFromNot
   EXPECT_EQ(env["PORT"], std::to_string(port));
   EXPECT_EQ(env["MCP_ID"], uid);
   EXPECT_EQ(env["MCP_ACCESS_TOKEN"], tokens_.issue(uid, 0));
+  EXPECT_EQ(env["MCP_INSTANCE"], "alice/inbox");
+  EXPECT_EQ(env["MCP_API_URL"], "https://127.0.0.1:7443");
   EXPECT_EQ(json::parse(env["MCP_CONFIG"]), json({{"a", 1}, {"nested", {{"x", 1}, {"z", 3}}}}));
   EXPECT_EQ(env["LOG_LEVEL"], "debug");
   EXPECT_EQ(env["NODE_ENV"], "production");

@@ -7,9 +7,9 @@
 #include "api/crypto/master_key.h"
 #include "api/model/apikey.h"
 #include "api/model/notification_sink.h"
+#include "api/registry/event_recorder.h"
 #include "api/secrets/audit_log.h"
 #include "api/secrets/key_resolver.h"
-#include "reconciler/event_recorder.h"
 #include "reconciler/webhook_transport.h"
 #include "tests/mocks/scripted_resolver.h"
 #include "tests/unit/controller/controller_fixture.h"
@@ -134,7 +134,7 @@ TEST_F(NotifierTest, InstanceExpiringOnceAtItsLeadAndOnlyToItsNamespace) {
   EXPECT_EQ(sink("alice", "hooks")["status"]["pending"], 0);
 
   // The controller's Expired event: to alice's sink only.
-  reconciler::EventRecorder(*store_, clock_, "node-a")
+  registry::EventRecorder(*store_, clock_, "node-a")
       .record(inst, "Normal", "Expired", "instance expired at 2026-01-01T00:00:06Z");
   n->runOnce();
   ASSERT_EQ(transport_.posts.size(), 3u);
@@ -155,7 +155,7 @@ TEST_F(NotifierTest, FailedDeliveriesAreRetriedWithBackOffThenGivenUpAtTheDeadli
   const json inst = createInstance("inbox");
   transport_.answers = {
       {500, ""}, {0, "cannot connect to https://hooks.example.com: refused"}, {503, ""}};
-  reconciler::EventRecorder(*store_, clock_, "node-a")
+  registry::EventRecorder(*store_, clock_, "node-a")
       .record(inst, "Warning", "Error",
               "process exited with code 1; restartPolicy Never: not restarting");
   n->runOnce();
@@ -183,9 +183,9 @@ TEST_F(NotifierTest, FailedDeliveriesAreRetriedWithBackOffThenGivenUpAtTheDeadli
   EXPECT_EQ(st["lastError"]["message"], "the sink answered HTTP 503");
 
   // A sink that never answers: given up at the deadline, and said so.
-  reconciler::EventRecorder(*store_, clock_, "node-a")
+  registry::EventRecorder(*store_, clock_, "node-a")
       .record(inst, "Warning", "CrashLoopBackOff", "not subscribed: never sent");
-  reconciler::EventRecorder(*store_, clock_, "node-a")
+  registry::EventRecorder(*store_, clock_, "node-a")
       .record(inst, "Warning", "Error", "again; restartPolicy Never: not restarting");
   for (int i = 0; i < 30; ++i) transport_.answers.push_back({500, ""});
   n->runOnce();
@@ -272,7 +272,7 @@ TEST_F(NotifierTest, SignedWithTheKeyDecryptedOnceAndAudited) {
               {"events", {"InstanceExpired"}},
               {"signingKeyRef", {{"name", "missing"}}}});
   const json inst = createInstance("inbox");
-  reconciler::EventRecorder rec(*store_, clock_, "node-a");
+  registry::EventRecorder rec(*store_, clock_, "node-a");
   rec.record(inst, "Normal", "Expired", "instance expired at 1");
   rec.record(inst, "Normal", "Expired", "instance expired at 1");  // a repeat: count 2
   n->runOnce();
@@ -329,7 +329,7 @@ TEST_F(NotifierTest, AnEventEnqueuedBeforeACrashIsDeliveredByTheNextNotifier) {
              {{"url", "https://hooks.example.com/a"}, {"events", {"InstanceExpired"}}});
   const json inst = createInstance("inbox");
   transport_.answers = {{0, "cannot connect"}};
-  reconciler::EventRecorder(*store_, clock_, "node-a").record(inst, "Normal", "Expired", "gone");
+  registry::EventRecorder(*store_, clock_, "node-a").record(inst, "Normal", "Expired", "gone");
   first->runOnce();
   EXPECT_EQ(outbox(), 1u);
   first.reset();  // its lock goes with it, as with a killed process

@@ -2,9 +2,9 @@
 #include <set>
 
 #include "api/model/schemas.h"
+#include "api/registry/event_recorder.h"
 #include "api/registry/managed_fields.h"
 #include "reconciler/catalog.h"
-#include "reconciler/event_recorder.h"
 #include "reconciler/informer.h"
 #include "reconciler/launch_env.h"
 #include "tests/unit/controller/controller_fixture.h"
@@ -12,7 +12,7 @@
 namespace minimcp::test {
 namespace {
 
-using reconciler::EventRecorder;
+using registry::EventRecorder;
 
 TEST_F(ControllerTest, IdenticalEventsFold) {
   json inst = createInstance("inbox");

@@ -820,6 +820,58 @@ std::vector<Row> rows() {
          EXPECT_NE(p.events[0].message.find("replacing: key changed"), std::string::npos)
              << p.events[0].message;
        }},
+      {"KeyHoldsTheRefreshTokenThisProcessReported_KeepsRunning",
+       [](Desired& d, Observed& o) {
+         o = runningHealthy();
+         d.key.version = 2;  // sealed from the rotated refresh token this process reported
+         d.key.reportedByUid = d.uid;
+         d.key.reportedFromVersion = 1;
+       },
+       {},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {},
+       Want::Done,
+       std::nullopt,
+       [](const Plan& p, const Observed&) {
+         EXPECT_EQ(p.status.launchedWith->keyVersion, 2) << "current with the new version";
+         EXPECT_FALSE(p.status.previous.has_value());
+       }},
+      {"KeyReportedByAnotherInstanceOrFromAnotherVersion_Replaces",
+       [](Desired& d, Observed& o) {
+         o = runningHealthy();
+         d.key.version = 3;
+         d.key.reportedByUid = "uid-of-another-instance";
+         d.key.reportedFromVersion = 1;
+       },
+       {A::Supersede, A::AllocatePort, A::Spawn},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Replacing", "Starting"},
+       Want::Requeue,
+       seconds(30),
+       [](const Plan& p, const Observed&) {
+         EXPECT_EQ(p.status.launchedWith->keyVersion, 3);
+         EXPECT_NE(p.events[0].message.find("key changed (API key version 1 → 3)"),
+                   std::string::npos)
+             << p.events[0].message;
+       }},
+      {"KeyReportedFromAVersionThisProcessDoesNotRun_Replaces",
+       [](Desired& d, Observed& o) {
+         o = runningHealthy();
+         d.key.version = 3;
+         d.key.reportedByUid = d.uid;
+         d.key.reportedFromVersion = 2;  // a user's version 2 came between: this one is stale
+       },
+       {A::Supersede, A::AllocatePort, A::Spawn},
+       phase::kRunning,
+       "True",
+       "Healthy",
+       {"Replacing", "Starting"},
+       Want::Requeue,
+       seconds(30)},
       {"TokenRotatedWhileRunning_Replaces",
        [](Desired& d, Observed& o) {
          o = runningHealthy();

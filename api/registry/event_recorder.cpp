@@ -1,4 +1,4 @@
-#include "reconciler/event_recorder.h"
+#include "api/registry/event_recorder.h"
 
 #include <spdlog/spdlog.h>
 
@@ -9,7 +9,7 @@
 #include "api/registry/guaranteed_update.h"
 #include "api/util/random.h"
 
-namespace minimcp::reconciler {
+namespace minimcp::registry {
 
 using nlohmann::json;
 
@@ -34,13 +34,13 @@ void EventRecorder::record(const json& object, const std::string& type, const st
   const std::string& uid = meta.uid();
   const std::string name = eventName(meta.name(), reason, message);
   try {
-    registry::UpdateOptions options;
+    UpdateOptions options;
     options.ignoreNotFound = true;
     // An event is worth little next to the reconcile that records it: do not hold that up long.
     options.timeout = std::chrono::seconds(2);
     options.fieldManager = "mcpd-events";
     options.clock = &clock_;
-    registry::guaranteedUpdate(
+    guaranteedUpdate(
         store_, kEvents, ns, name,
         [&](const json* existing) {
           const std::string now = formatRfc3339(clock_.now());
@@ -51,7 +51,7 @@ void EventRecorder::record(const json& object, const std::string& type, const st
             json ev = *existing;
             ev["count"] = ev.value("count", 1) + 1;
             ev["lastTimestamp"] = now;
-            return registry::Change::write(std::move(ev));
+            return Change::write(std::move(ev));
           }
           const model::Strategy& strategy = model::eventStrategy();
           json ev = {{"metadata", {{"name", name}, {"namespace", ns}}},
@@ -74,7 +74,7 @@ void EventRecorder::record(const json& object, const std::string& type, const st
             throw std::invalid_argument("invalid event: " + causes.front().field + ": " +
                                         causes.front().message);
           }
-          return registry::Change::write(std::move(ev));
+          return Change::write(std::move(ev));
         },
         options);
   } catch (const std::exception& e) {
@@ -82,4 +82,4 @@ void EventRecorder::record(const json& object, const std::string& type, const st
   }
 }
 
-}  // namespace minimcp::reconciler
+}  // namespace minimcp::registry

@@ -216,7 +216,7 @@ TEST_F(NotifierTest, AHangingDnsLookupFailsTheAttemptWhichIsRetriedWithBackOff) 
   n->runOnce();
   createSink("alice", "hooks",
              {{"url", "https://hooks.example.com/a"}, {"events", {"InstanceFailed"}}});
-  reconciler::EventRecorder(*store_, clock_, "node-a")
+  registry::EventRecorder(*store_, clock_, "node-a")
       .record(createInstance("inbox"), "Warning", "Error",
               "process exited with code 1; restartPolicy Never: not restarting");
   const auto start = std::chrono::steady_clock::now();

@@ -394,8 +394,8 @@ TEST(ReconcilerE2E, ChildNeverGetsMcpdsEnvironment) {
   EXPECT_NE(env["HOME"], mcpdEnv["HOME"]);
   // Built from nothing: only the documented names, plus the spec's.
   const std::set<std::string> allowed = {
-      "PATH",       "HOME",      "PORT",     "MCP_ID", "MCP_ACCESS_TOKEN",
-      "MCP_CONFIG", "LOG_LEVEL", "NODE_ENV", "DEBUG"};
+      "PATH",      "HOME",     "PORT",  "MCP_ID",       "MCP_ACCESS_TOKEN", "MCP_CONFIG",
+      "LOG_LEVEL", "NODE_ENV", "DEBUG", "MCP_INSTANCE", "MCP_API_URL",      "MCP_API_CA"};
   for (const auto& [name, value] : env) {
     EXPECT_TRUE(allowed.count(name)) << "unexpected variable in the child: " << name;
     if (mcpdEnv.count(name) && !allowed.count(name)) ADD_FAILURE() << name << " leaked from mcpd";

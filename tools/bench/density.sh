@@ -69,7 +69,7 @@ pss_kb() {  # sum of the PSS of every process of this run but mcpd
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 manifest() {  # manifest NS PREFIX FROM TO IDLE_TIMEOUT
   for i in $(seq "$3" "$4"); do
-    printf -- '---\napiVersion: minimcp.io/v1alpha1\nkind: MCPInstance\nmetadata:\n  name: %s-%04d\n  namespace: %s\nspec:\n  type: echo\n  ttl: 2h\n  idleTimeout: %s\n' "$2" "$i" "$1" "$5"
+    printf -- '---\napiVersion: minimcp.io/v1alpha1\nkind: MCPInstance\nmetadata:\n  name: %s-%04d\n  namespace: %s\nspec:\n  type: echo\n  ttl: 2h\n  idleTimeout: \"%s\"\n' "$2" "$i" "$1" "$5"
   done
 }
 

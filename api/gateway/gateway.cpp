@@ -245,13 +245,15 @@ struct Head {
 // session's strand, and only one exchange uses it at a time (the pool hands it over under a
 // mutex).
 struct Conn {
-  Conn(net::io_context& ioc, std::shared_ptr<ssl::context> ctx) : context(std::move(ctx)) {
+  Conn(net::io_context& ioc, std::shared_ptr<ssl::context> ctx)
+      : ioc(&ioc), context(std::move(ctx)) {
     if (context) {
       tls.emplace(ioc, *context);
     } else {
       plain.emplace(ioc);
     }
   }
+  net::io_context* ioc;  // whose thread its I/O completes on
   std::shared_ptr<ssl::context> context;
   std::optional<tcp::socket> plain;
   std::optional<ssl::stream<tcp::socket>> tls;
@@ -279,10 +281,12 @@ class Exchange;
 // session waiting for it): no thread of the gateway's own, so no hand-off between threads per
 // request.
 struct Gateway::Core {
-  // An idle connection to `key` young enough to reuse, else null.
-  std::unique_ptr<Conn> takeIdle(const std::string& key) {
+  // An idle connection to `key` young enough to reuse, else null. Only one of `ioc`: each of
+  // the server's threads runs an io_context of its own, and a connection of another would
+  // complete its I/O on that other thread.
+  std::unique_ptr<Conn> takeIdle(net::io_context& ioc, const std::string& key) {
     std::lock_guard lock(mu);
-    auto it = idle.find(key);
+    auto it = idle.find({&ioc, key});
     if (it == idle.end()) return nullptr;
     auto now = SteadyClock::now();
     while (!it->second.empty()) {
@@ -298,7 +302,7 @@ struct Gateway::Core {
   void keepIdle(const std::string& key, std::unique_ptr<Conn> c) {
     std::lock_guard lock(mu);
     if (stopped) return;
-    auto& pool = idle[key];
+    auto& pool = idle[{c->ioc, key}];
     if (pool.size() >= kMaxIdlePerUpstream) return;
     c->idleSince = SteadyClock::now();
     pool.push_back(std::move(c));
@@ -375,7 +379,7 @@ struct Gateway::Core {
  private:
   std::mutex mu;  // guards stopped and idle
   bool stopped = false;
-  std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle;
+  std::map<std::pair<net::io_context*, std::string>, std::vector<std::unique_ptr<Conn>>> idle;
   std::shared_mutex tokenMu;  // guards instanceTokens
   std::map<std::pair<std::string, int64_t>, std::string> instanceTokens;
 };
@@ -452,7 +456,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // Closes the connection.
   void end() {
     closed_ = true;
-    disarm();
+    stopDeadline();
     if (window_) window_->cancel();
     if (resolver_) resolver_->cancel();
     if (conn_) {
@@ -482,21 +486,40 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   // Bounds the next step on the connection (connect, handshake, write, read): when `d` passes
   // first, the socket's operations are cancelled and their handlers see a timeout (outcome()).
+  // The timer is not set again per step (each time a cancelled wait to run and the event loop's
+  // timer to update, several times per request): a wait that ends before the new deadline is
+  // kept, and when it ends it waits on for the rest.
   void arm(SteadyClock::duration d) {
-    const uint64_t gen = ++deadlineGen_;
     timedOut_ = false;
-    deadline_->expires_after(d);
+    armed_ = true;
+    due_ = SteadyClock::now() + d;
+    if (!waitingUntil_ || *waitingUntil_ > due_) waitUntil(due_);
+  }
+
+  void waitUntil(SteadyClock::time_point t) {
+    const uint64_t gen = ++deadlineGen_;
+    waitingUntil_ = t;
+    deadline_->expires_at(t);
     deadline_->async_wait([weak = weak_from_this(), gen](beast::error_code ec) {
       auto self = weak.lock();
-      if (ec || !self || self->deadlineGen_ != gen || !self->conn_) return;
+      if (!self || self->deadlineGen_ != gen) return;  // cancelled, or set again meanwhile
+      self->waitingUntil_.reset();
+      if (ec || !self->armed_ || !self->conn_) return;
+      if (SteadyClock::now() < self->due_) return self->waitUntil(self->due_);
       self->timedOut_ = true;
       beast::error_code ignored;
       self->conn_->socket().cancel(ignored);
     });
   }
 
-  void disarm() {
+  // Between steps the deadline lapses; the wait that may still be pending ends harmlessly.
+  void disarm() { armed_ = false; }
+
+  // No step follows any more.
+  void stopDeadline() {
+    armed_ = false;
     ++deadlineGen_;
+    waitingUntil_.reset();
     if (deadline_) deadline_->cancel();
   }
 
@@ -510,7 +533,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   }
 
   void acquire() {
-    if (auto c = core_->takeIdle(up_.key)) {
+    if (auto c = core_->takeIdle(ioContext(), up_.key)) {
       conn_ = std::move(c);
       reused_ = true;
       return send();
@@ -794,7 +817,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::optional<tcp::resolver> resolver_;
   std::unique_ptr<Conn> conn_;
   std::optional<net::steady_timer> deadline_;
-  uint64_t deadlineGen_ = 0;  // which arm() the pending wait belongs to
+  uint64_t deadlineGen_ = 0;  // which waitUntil() the pending wait belongs to
+  std::optional<SteadyClock::time_point> waitingUntil_;  // when the pending wait ends
+  SteadyClock::time_point due_;                          // the current step's deadline
+  bool armed_ = false;                                   // a step is bounded by due_
   bool timedOut_ = false;
   bool reused_ = false;
   bool retried_ = false;

@@ -18,6 +18,7 @@ struct HttpServerOptions {
   bool tls = true;
   std::string certFile;  // PEM chain (server certificate first)
   std::string keyFile;   // PEM private key
+  // Each runs an event loop of its own; connections are spread over them in turn.
   int threads = 2;
   size_t bodyLimit = 1 << 20;               // larger bodies answer 413
   size_t headerLimit = 64 << 10;            // larger headers answer 431

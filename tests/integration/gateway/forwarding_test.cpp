@@ -354,8 +354,10 @@ TEST_F(GatewayForwardingTest, RawCallsKeepSessionHeadersAcrossTheHop) {
   nodeB = *st.get("nodes", "", "b");
   nodeB["spec"]["address"] = env->b->server->url();
   st.update("nodes", nodeB, 0);
-  // A kept its connection to B: ten calls, not ten TLS handshakes.
-  EXPECT_EQ(relay.accepted(), 1);
+  // A kept its connections to B: ten calls, not ten TLS handshakes; one connection per I/O
+  // thread of A at most (each thread keeps its own).
+  EXPECT_GE(relay.accepted(), 1);
+  EXPECT_LE(relay.accepted(), server::ApiServerOptions{}.threads);
 }
 
 TEST_F(GatewayForwardingTest, PeerAddressByNameIsResolvedAndCheckedAgainstItsCertificate) {

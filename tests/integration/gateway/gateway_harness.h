@@ -7,9 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -18,7 +20,11 @@
 #include <vector>
 
 #include "api/client/http_client.h"
+#include "api/client/kubeconfig.h"
+#include "api/crypto/instance_token.h"
+#include "api/crypto/master_key.h"
 #include "api/gateway/gateway.h"
+#include "api/server/api_server.h"
 #include "tests/e2e/cli/mcpd_process.h"
 
 namespace minimcp::gwtest {
@@ -88,6 +94,65 @@ class RecordedUpstreams : public gateway::LocalUpstreams {
  private:
   mutable std::mutex mu_;
   std::map<std::string, uint16_t> ports_;
+};
+
+// An in-process API server (HTTPS, any free port, a store in a temporary directory named after
+// `tmpName`) whose /mcp/ route is a gateway in front of `upstreams`, and tokens for the
+// namespaces alice and bob. The server stops before the gateway goes (its exchanges run on the
+// server's threads).
+template <class Upstreams>
+struct GatewayHost {
+  explicit GatewayHost(const std::string& tmpName, const gateway::GatewayOptions& options = {})
+      : tmp(tmpName) {
+    server::ApiServerOptions o;
+    o.dataDir = tmp.path() + "/data";
+    o.port = 0;
+    o.node = "test";
+    server = std::make_unique<server::ApiServer>(o);
+    server->addRoute(
+        "/mcp/",
+        [this](const server::Request& req, const server::Identity*) {
+          auto* g = gwPtr.load();
+          if (!g) return server::Response::json(503, {{"kind", "Status"}, {"code", 503}});
+          return g->handle(req);
+        },
+        false, &gateway::jsonRpcRefusal);
+    server->start();
+    tokens = std::make_unique<crypto::InstanceTokens>(crypto::MasterKey::generate());
+    gw = std::make_unique<gateway::Gateway>(server->store(), server->authenticator(), *tokens,
+                                            upstreams, options);
+    gwPtr = gw.get();
+    conn = client::loadKubeconfig(server->kubeconfigPath());
+    auto& auth = server->authenticator();
+    aliceToken = auth.issueToken(
+        "alice", server::Identity{server::Identity::Role::Namespace, "alice", "alice"});
+    bobToken =
+        auth.issueToken("bob", server::Identity{server::Identity::Role::Namespace, "bob", "bob"});
+  }
+  ~GatewayHost() {
+    server->stop();
+    gwPtr = nullptr;
+    gw.reset();
+    server.reset();
+  }
+  GatewayHost(const GatewayHost&) = delete;
+  GatewayHost& operator=(const GatewayHost&) = delete;
+
+  // The server's connection settings with `token`.
+  client::ConnectionConfig as(const std::string& token) const {
+    auto c = conn;
+    c.token = token;
+    return c;
+  }
+
+  testing::TempDir tmp;
+  Upstreams upstreams;
+  std::unique_ptr<server::ApiServer> server;
+  std::unique_ptr<crypto::InstanceTokens> tokens;
+  std::unique_ptr<gateway::Gateway> gw;
+  std::atomic<gateway::Gateway*> gwPtr{nullptr};
+  client::ConnectionConfig conn;  // the admin's
+  std::string aliceToken, bobToken;
 };
 
 // An MCPInstance of type echo: Ready on `readyPort`, else Starting. `node`: its status.node.

@@ -43,56 +43,28 @@ constexpr const char* kInitialize =
     R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
     R"("capabilities":{},"clientInfo":{"name":"raw","version":"0"}}})";
 
+gateway::GatewayOptions suiteOptions() {
+  gateway::GatewayOptions go;
+  go.allowedOrigins = {"https://app.example.com"};
+  go.maxBody = 64 << 10;
+  // tools/bench/gateway.sh --coalesce-ms N
+  if (const char* w = std::getenv("BENCH_COALESCE_MS")) {
+    go.coalesceWindow = std::chrono::milliseconds(std::atoi(w));
+  }
+  return go;
+}
+
 // Everything the suite shares: started once, stopped (every process by its pid) at the end.
-struct Env {
-  TempDir tmp{"minimcp-gateway"};
-  std::unique_ptr<server::ApiServer> server;
-  std::unique_ptr<crypto::InstanceTokens> tokens;
-  RecordedUpstreams upstreams;
-  std::unique_ptr<gateway::Gateway> gw;
-  std::atomic<gateway::Gateway*> gwPtr{nullptr};
-  std::string node, caFile, adminToken, aliceToken, bobToken, instanceToken;
-  client::ConnectionConfig conn;
+struct Env : GatewayHost<RecordedUpstreams> {
+  std::string node, caFile, adminToken, instanceToken;
   std::unique_ptr<EchoServer> echo;
   uint16_t echoPort = 0;
 
-  Env() {
+  Env() : GatewayHost("minimcp-gateway", suiteOptions()) {
     node = findOnPath("node");
-    server::ApiServerOptions o;
-    o.dataDir = tmp.path() + "/data";
-    o.port = 0;
-    o.node = "test";
-    server = std::make_unique<server::ApiServer>(o);
-    server->addRoute(
-        "/mcp/",
-        [this](const server::Request& req, const server::Identity*) {
-          auto* g = gwPtr.load();
-          if (!g) return server::Response::json(503, {{"kind", "Status"}, {"code", 503}});
-          return g->handle(req);
-        },
-        false, &gateway::jsonRpcRefusal);
-    server->start();
-    tokens = std::make_unique<crypto::InstanceTokens>(crypto::MasterKey::generate());
-    gateway::GatewayOptions go;
-    go.allowedOrigins = {"https://app.example.com"};
-    go.maxBody = 64 << 10;
-    // tools/bench/gateway.sh --coalesce-ms N
-    if (const char* w = std::getenv("BENCH_COALESCE_MS")) {
-      go.coalesceWindow = std::chrono::milliseconds(std::atoi(w));
-    }
-    gw = std::make_unique<gateway::Gateway>(server->store(), server->authenticator(), *tokens,
-                                            upstreams, go);
-    gwPtr = gw.get();
-
-    conn = client::loadKubeconfig(server->kubeconfigPath());
     adminToken = conn.token;
     caFile = tmp.path() + "/ca.pem";
     std::ofstream(caFile) << conn.caPem;
-    auto& auth = server->authenticator();
-    aliceToken = auth.issueToken(
-        "alice", server::Identity{server::Identity::Role::Namespace, "alice", "alice"});
-    bobToken =
-        auth.issueToken("bob", server::Identity{server::Identity::Role::Namespace, "bob", "bob"});
     instanceToken = tokens->issue("uid-inbox", 0);
 
     echo = std::make_unique<EchoServer>(node, tmp.path() + "/echo.log", instanceToken);
@@ -110,13 +82,7 @@ struct Env {
     upstreams.set("bob/other", echoPort);
   }
 
-  ~Env() {
-    echo.reset();
-    server->stop();
-    gwPtr = nullptr;
-    gw.reset();
-    server.reset();
-  }
+  ~Env() { echo.reset(); }
 
   std::string url(const std::string& path) const { return server->url() + path; }
 
@@ -594,36 +560,15 @@ TEST_F(GatewayTest, EveryProxiedResponseIsSandboxedAndNotSniffedWhateverTheInsta
 // What SIGTERM does to mcpd's server (ApiServer::stop): an open gateway stream ends with the
 // last chunk of its body, so the client reads a complete response, not a cut connection.
 TEST(GatewayShutdown, StoppingTheServerEndsAnOpenStreamWithItsLastChunk) {
-  TempDir tmp{"minimcp-gateway-stop"};
-  server::ApiServerOptions o;
-  o.dataDir = tmp.path() + "/data";
-  o.port = 0;
-  o.node = "test";
-  server::ApiServer server(o);
-  RecordedUpstreams upstreams;
-  std::atomic<gateway::Gateway*> gwPtr{nullptr};
-  server.addRoute(
-      "/mcp/",
-      [&gwPtr](const server::Request& req, const server::Identity*) {
-        auto* g = gwPtr.load();
-        if (!g) return server::Response::json(503, {{"kind", "Status"}, {"code", 503}});
-        return g->handle(req);
-      },
-      false);
-  server.start();
-  crypto::InstanceTokens tokens(crypto::MasterKey::generate());
-  auto gw = std::make_unique<gateway::Gateway>(server.store(), server.authenticator(), tokens,
-                                               upstreams, gateway::GatewayOptions{});
-  gwPtr = gw.get();
+  GatewayHost<RecordedUpstreams> host("minimcp-gateway-stop");
+  auto& server = *host.server;
+  auto& upstreams = host.upstreams;
+  auto& tmp = host.tmp;
   EndlessUpstream upstream;
   server.store().create("mcpinstances",
                         instance("alice", "endless", "uid-endless", upstream.port()));
   upstreams.set("alice/endless", upstream.port());
-  auto conn = client::loadKubeconfig(server.kubeconfigPath());
-  conn.token = server.authenticator().issueToken(
-      "alice", server::Identity{server::Identity::Role::Namespace, "alice", "alice"});
-
-  testing::CurlStream sse(conn, tmp.path(), "sse", "/mcp/alice/endless/sub",
+  testing::CurlStream sse(host.as(host.aliceToken), tmp.path(), "sse", "/mcp/alice/endless/sub",
                           {"Accept: text/event-stream"});
   ASSERT_TRUE(testing::waitUntil([&] { return sse.body().find("data: tick") != std::string::npos; },
                                  std::chrono::seconds(10)))
@@ -633,8 +578,6 @@ TEST(GatewayShutdown, StoppingTheServerEndsAnOpenStreamWithItsLastChunk) {
   const std::string body = sse.body();
   ASSERT_GE(body.size(), 5u);
   EXPECT_EQ(body.substr(body.size() - 5), "0\r\n\r\n") << body;
-  gwPtr = nullptr;
-  gw.reset();
 }
 
 // A loopback port something listens on that must never be connected to: a connection the
@@ -719,6 +662,143 @@ TEST_F(GatewayTest, DotSegmentsAndEncodedSlashesAre400AndReachNothing) {
   server::parseTarget(fine.target, fine.path, fine.query);
   fine.headers = {{"authorization", "Bearer " + env->aliceToken}};
   EXPECT_EQ(env->gw->handle(fine).status, 503);
+}
+
+// An upstream that reads one request, then sends `steps` (each after its pause) and holds the
+// connection open, silent, until it is closed by the gateway or the upstream is destroyed.
+class ScriptedUpstream {
+ public:
+  struct Step {
+    std::chrono::milliseconds pause;
+    std::string bytes;
+  };
+  explicit ScriptedUpstream(std::vector<Step> steps) : steps_(std::move(steps)) {
+    fd_ = bindLoopback(port_, 4);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedUpstream() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  bool peerClosed() const { return peerClosed_; }
+
+ private:
+  void serve() {
+    pollfd pl{fd_, POLLIN, 0};
+    while (!stop_ && ::poll(&pl, 1, 50) == 0) {
+    }
+    if (stop_) return;
+    int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) return;
+    std::string req;
+    char buf[4096];
+    while (req.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      req.append(buf, static_cast<size_t>(n));
+    }
+    for (const auto& step : steps_) {
+      // The pause is the script (how slowly this instance answers), not a synchronisation.
+      std::this_thread::sleep_for(step.pause);
+      ::send(c, step.bytes.data(), step.bytes.size(), MSG_NOSIGNAL);
+    }
+    pollfd p{c, POLLIN, 0};
+    while (!stop_) {
+      if (::poll(&p, 1, 50) > 0) {
+        if (::read(c, buf, sizeof buf) <= 0) {
+          peerClosed_ = true;
+          break;
+        }
+      }
+    }
+    ::close(c);
+  }
+
+  std::vector<Step> steps_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> peerClosed_{false};
+  std::thread thread_;
+};
+
+// A gateway whose instances may be silent for kSilence at most (GatewayOptions::idleTimeout).
+class GatewaySilence : public ::testing::Test {
+ protected:
+  static constexpr std::chrono::milliseconds kSilence{600};
+  static gateway::GatewayOptions options() {
+    gateway::GatewayOptions go;
+    go.idleTimeout = kSilence;
+    return go;
+  }
+  GatewayHost<RecordedUpstreams> host{"minimcp-gateway-silence", options()};
+
+  void serve(const std::string& name, uint16_t port) {
+    host.server->store().create("mcpinstances", instance("alice", name, "uid-" + name, port));
+    host.upstreams.set("alice/" + name, port);
+  }
+  // The `data: tick` lines of the SSE stream GET /mcp/alice/{name}, and how long it lasted.
+  std::pair<int, std::chrono::milliseconds> ticks(const std::string& name) {
+    client::HttpClient http(host.as(host.aliceToken));
+    int n = 0;
+    const auto start = std::chrono::steady_clock::now();
+    int code = http.stream(
+        "GET", "/mcp/alice/" + name,
+        [&](const std::string& line) {
+          if (line.rfind("data: tick", 0) == 0) ++n;
+          return true;
+        },
+        {{"Accept", "text/event-stream"}}, std::chrono::seconds(20));
+    EXPECT_EQ(code, 200);
+    return {n, std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - start)};
+  }
+};
+
+constexpr const char* kSseHead =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+constexpr const char* kTick = "c\r\ndata: tick\n\n\r\n";
+
+TEST_F(GatewaySilence, AStreamSlowerInTotalThanTheLimitButNeverSilentThatLongIsRelayedWhole) {
+  // 12 events 150 ms apart: 1.8 s in all, three times the limit; no pause reaches it.
+  std::vector<ScriptedUpstream::Step> steps = {{std::chrono::milliseconds(0), kSseHead}};
+  for (int i = 0; i < 12; ++i) steps.push_back({std::chrono::milliseconds(150), kTick});
+  steps.push_back({std::chrono::milliseconds(150), "0\r\n\r\n"});
+  ScriptedUpstream upstream(steps);
+  serve("steady", upstream.port());
+  auto [n, took] = ticks("steady");
+  EXPECT_EQ(n, 12) << "cut after " << took.count() << " ms";
+}
+
+TEST_F(GatewaySilence, AStreamSilentForLongerThanTheLimitIsEndedAndItsConnectionClosed) {
+  ScriptedUpstream upstream({{std::chrono::milliseconds(0), kSseHead},
+                             {std::chrono::milliseconds(300), kTick},
+                             {std::chrono::milliseconds(300), kTick}});
+  serve("stalls", upstream.port());
+  auto [n, took] = ticks("stalls");
+  EXPECT_EQ(n, 2);
+  // The client's own limit is 20 s: the gateway ended the stream about kSilence after the last
+  // event (600 ms in).
+  EXPECT_GE(took, std::chrono::milliseconds(600) + kSilence);
+  EXPECT_LT(took, std::chrono::seconds(10));
+  EXPECT_TRUE(testing::waitUntil([&] { return upstream.peerClosed(); }, std::chrono::seconds(5)));
+}
+
+TEST_F(GatewaySilence, AnInstanceSilentBeforeItsResponseHeadIs504) {
+  ScriptedUpstream upstream({});
+  serve("mute", upstream.port());
+  client::HttpClient http(host.as(host.aliceToken));
+  const auto start = std::chrono::steady_clock::now();
+  auto r = http.request(
+      "POST", "/mcp/alice/mute", kInitialize,
+      {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}},
+      std::chrono::seconds(20));
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_NE(r.body.find("did not answer in time"), std::string::npos) << r.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_TRUE(testing::waitUntil([&] { return upstream.peerClosed(); }, std::chrono::seconds(5)));
 }
 
 // The server's threads never wait for an instance: with more calls outstanding to instances

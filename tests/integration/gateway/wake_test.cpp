@@ -14,11 +14,7 @@
 #include <vector>
 
 #include "api/client/http_client.h"
-#include "api/client/kubeconfig.h"
-#include "api/crypto/instance_token.h"
-#include "api/crypto/master_key.h"
 #include "api/gateway/gateway.h"
-#include "api/server/api_server.h"
 #include "tests/e2e/cli/mcpd_process.h"
 #include "tests/integration/gateway/gateway_harness.h"
 
@@ -26,7 +22,6 @@ namespace minimcp {
 namespace {
 
 using nlohmann::json;
-using testing::TempDir;
 using namespace gwtest;  // NOLINT: the harness is this test's vocabulary
 
 constexpr const char* kInitialize =
@@ -99,61 +94,26 @@ class WakingUpstreams : public gateway::LocalUpstreams {
 
 // An API server with the gateway (wakeTimeout `timeout`) in front of `upstreams`, an echo server,
 // and the Idle instance alice/sleepy.
-struct Rig {
-  TempDir tmp{"minimcp-gateway-wake"};
-  std::unique_ptr<server::ApiServer> server;
-  std::unique_ptr<crypto::InstanceTokens> tokens;
-  WakingUpstreams upstreams;
-  std::unique_ptr<gateway::Gateway> gw;
-  std::atomic<gateway::Gateway*> gwPtr{nullptr};
-  client::ConnectionConfig conn;
-  std::string aliceToken, bobToken;
+struct Rig : GatewayHost<WakingUpstreams> {
   std::unique_ptr<EchoServer> echo;
 
-  explicit Rig(std::chrono::milliseconds timeout) {
-    server::ApiServerOptions o;
-    o.dataDir = tmp.path() + "/data";
-    o.port = 0;
-    o.node = "test";
-    server = std::make_unique<server::ApiServer>(o);
-    server->addRoute(
-        "/mcp/",
-        [this](const server::Request& req, const server::Identity*) {
-          auto* g = gwPtr.load();
-          if (!g) return server::Response::json(503, {{"kind", "Status"}, {"code", 503}});
-          return g->handle(req);
-        },
-        false, &gateway::jsonRpcRefusal);
-    server->start();
-    tokens = std::make_unique<crypto::InstanceTokens>(crypto::MasterKey::generate());
-    gateway::GatewayOptions go;
-    go.wakeTimeout = timeout;
-    gw = std::make_unique<gateway::Gateway>(server->store(), server->authenticator(), *tokens,
-                                            upstreams, go);
-    gwPtr = gw.get();
-    conn = client::loadKubeconfig(server->kubeconfigPath());
-    auto& auth = server->authenticator();
-    aliceToken = auth.issueToken(
-        "alice", server::Identity{server::Identity::Role::Namespace, "alice", "alice"});
-    bobToken =
-        auth.issueToken("bob", server::Identity{server::Identity::Role::Namespace, "bob", "bob"});
+  explicit Rig(std::chrono::milliseconds timeout)
+      : GatewayHost("minimcp-gateway-wake", options(timeout)) {
     echo = std::make_unique<EchoServer>(findOnPath("node"), tmp.path() + "/echo.log",
                                         tokens->issue("uid-sleepy", 0));
     server->store().create("mcpinstances",
                            instance("alice", "sleepy", "uid-sleepy", std::nullopt, "Idle"));
   }
-  ~Rig() {
-    echo.reset();
-    server->stop();
-    gwPtr = nullptr;
-    gw.reset();
-    server.reset();
+  ~Rig() { echo.reset(); }
+
+  static gateway::GatewayOptions options(std::chrono::milliseconds wakeTimeout) {
+    gateway::GatewayOptions go;
+    go.wakeTimeout = wakeTimeout;
+    return go;
   }
 
   client::Response post(const std::string& token) const {
-    auto c = conn;
-    c.token = token;
-    client::HttpClient http(c);
+    client::HttpClient http(as(token));
     return http.request(
         "POST", "/mcp/alice/sleepy", kInitialize,
         {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}},
@@ -225,33 +185,15 @@ TEST(GatewayWake, AnotherNamespacesTokenWakesNothing) {
 }
 
 TEST(GatewayWake, WithoutAControllerIs503) {
-  TempDir tmp{"minimcp-gateway-nowake"};
-  server::ApiServerOptions o;
-  o.dataDir = tmp.path() + "/data";
-  o.port = 0;
-  o.node = "test";
-  server::ApiServer server(o);
-  gateway::NoLocalUpstreams none;
-  crypto::InstanceTokens tokens(crypto::MasterKey::generate());
-  std::atomic<gateway::Gateway*> gw{nullptr};
-  server.addRoute(
-      "/mcp/",
-      [&gw](const server::Request& req, const server::Identity*) { return gw.load()->handle(req); },
-      false, &gateway::jsonRpcRefusal);
-  server.start();  // the store exists from here on
-  gateway::GatewayOptions go;
-  go.wakeTimeout = std::chrono::seconds(20);
-  gateway::Gateway gateway(server.store(), server.authenticator(), tokens, none, go);
-  gw = &gateway;
-  server.store().create("mcpinstances",
-                        instance("alice", "sleepy", "uid-sleepy", std::nullopt, "Idle"));
-  auto c = client::loadKubeconfig(server.kubeconfigPath());
-  client::HttpClient http(c);
+  GatewayHost<gateway::NoLocalUpstreams> host("minimcp-gateway-nowake",
+                                              Rig::options(std::chrono::seconds(20)));
+  host.server->store().create("mcpinstances",
+                              instance("alice", "sleepy", "uid-sleepy", std::nullopt, "Idle"));
+  client::HttpClient http(host.conn);
   auto r = http.request("POST", "/mcp/alice/sleepy", kInitialize,
                         {{"Content-Type", "application/json"}});
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_FALSE(r.headers["retry-after"].empty());
-  server.stop();
 }
 
 }  // namespace

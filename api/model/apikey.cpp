@@ -19,6 +19,7 @@
 #include "api/model/kinds.h"
 #include "api/util/addresses.h"
 #include "api/util/clock.h"
+#include "api/util/url.h"
 
 namespace minimcp::model {
 
@@ -50,13 +51,6 @@ KindInfo apiKeyInfo() {
       {"Age", "date", ".metadata.creationTimestamp", 0, ""},
   };
   return k;
-}
-
-bool hasControlCharacter(std::string_view s) {
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) return true;
-  }
-  return false;
 }
 
 bool isLoopbackHost(std::string_view host) {
@@ -551,45 +545,10 @@ std::string nonPublicHostReason(std::string_view host) {
 }
 
 std::string tokenUrlProblem(std::string_view url, TokenUrlHosts hosts) {
-  if (hasControlCharacter(url) || url.find(' ') != std::string_view::npos ||
-      url.find('\\') != std::string_view::npos) {
-    return "must not contain spaces, control characters or backslashes";
-  }
-  bool https = url.starts_with("https://");
-  if (!https && !url.starts_with("http://")) return "must be an https:// URL";
-  std::string_view rest = url.substr(https ? 8 : 7);
-  if (rest.find('#') != std::string_view::npos) return "must not have a fragment";
-  std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
-  if (authority.find('@') != std::string_view::npos) return "must not carry user info";
-  std::string_view host = authority;
-  std::string_view port;
-  if (host.starts_with('[')) {
-    size_t close = host.find(']');
-    if (close == std::string_view::npos) return "has an unterminated IPv6 address";
-    if (close + 1 < host.size()) {
-      if (host[close + 1] != ':') return "has a malformed host";
-      port = host.substr(close + 2);
-    }
-    host = host.substr(0, close + 1);
-  } else if (size_t colon = host.find(':'); colon != std::string_view::npos) {
-    port = host.substr(colon + 1);
-    host = host.substr(0, colon);
-  }
-  if (host.empty() || host == "[]") return "must name a host";
-  // A URL parser would percent-decode and map such a host before reading it as an address.
-  for (unsigned char c : host) {
-    if (c == '%' || c >= 0x80) return "must have a host written in ASCII, without percent-encoding";
-  }
-  if (authority.size() != host.size() && port.empty()) return "has an empty port";
-  if (!port.empty()) {
-    if (port.size() > 5) return "has a port out of range";
-    int n = 0;
-    for (char c : port) {
-      if (c < '0' || c > '9') return "has a malformed port";
-      n = n * 10 + (c - '0');
-    }
-    if (n < 1 || n > 65535) return "has a port out of range";
-  }
+  OutboundUrl parsed;
+  if (std::string why = outboundUrlProblem(url, parsed); !why.empty()) return why;
+  const std::string_view host = parsed.host;
+  const bool https = parsed.https;
   if (hosts == TokenUrlHosts::Public) {
     if (std::string why = nonPublicHostReason(host); !why.empty()) {
       if (why.starts_with("a malformed")) return "has " + why;

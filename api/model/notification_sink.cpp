@@ -13,6 +13,7 @@
 #include "api/model/kind_strategy.h"
 #include "api/model/kinds.h"
 #include "api/util/addresses.h"
+#include "api/util/url.h"
 
 namespace minimcp::model {
 
@@ -108,13 +109,6 @@ std::string hostProblem(const std::string& hostIn, SinkUrlPolicy policy, bool& l
     }
   }
   return "";
-}
-
-bool hasControlCharacter(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char ch) {
-    const auto c = static_cast<unsigned char>(ch);
-    return c < 0x20 || c == 0x7f;
-  });
 }
 
 KindInfo notificationSinkInfo() {
@@ -221,43 +215,10 @@ const Strategy& notificationSinkStrategy() {
 }
 
 std::string sinkUrlProblem(std::string_view url, SinkUrlPolicy policy) {
-  if (hasControlCharacter(url) || url.find(' ') != std::string_view::npos ||
-      url.find('\\') != std::string_view::npos) {
-    return "must not contain spaces, control characters or backslashes";
-  }
-  const std::string lowered = lower(url.substr(0, 8));
-  const bool https = lowered.starts_with("https://");
-  if (!https && !lowered.starts_with("http://")) return "must be an https:// URL";
-  std::string_view rest = url.substr(https ? 8 : 7);
-  if (rest.find('#') != std::string_view::npos) return "must not have a fragment";
-  std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
-  if (authority.find('@') != std::string_view::npos) return "must not carry user info";
-  std::string_view host = authority;
-  std::string_view port;
-  if (host.starts_with('[')) {
-    const size_t close = host.find(']');
-    if (close == std::string_view::npos) return "has an unterminated IPv6 address";
-    if (close + 1 < host.size()) {
-      if (host[close + 1] != ':') return "has a malformed host";
-      port = host.substr(close + 2);
-      if (port.empty()) return "has an empty port";
-    }
-    host = host.substr(0, close + 1);
-  } else if (const size_t colon = host.find(':'); colon != std::string_view::npos) {
-    port = host.substr(colon + 1);
-    host = host.substr(0, colon);
-    if (port.empty()) return "has an empty port";
-  }
-  if (host.empty() || host == "[]") return "must name a host";
-  if (!port.empty()) {
-    if (port.size() > 5) return "has a port out of range";
-    int n = 0;
-    for (char c : port) {
-      if (c < '0' || c > '9') return "has a malformed port";
-      n = n * 10 + (c - '0');
-    }
-    if (n < 1 || n > 65535) return "has a port out of range";
-  }
+  OutboundUrl parsed;
+  if (std::string why = outboundUrlProblem(url, parsed); !why.empty()) return why;
+  const std::string_view host = parsed.host;
+  const bool https = parsed.https;
   bool loopback = false;
   if (std::string why = hostProblem(std::string(host), policy, loopback); !why.empty()) {
     return "host " + std::string(host) + " " + why;

@@ -11,6 +11,7 @@
 #include "api/secrets/refresh_token.h"
 #include "api/server/request_body.h"
 #include "api/util/api_error.h"
+#include "api/util/url.h"
 
 namespace minimcp::server {
 
@@ -24,13 +25,6 @@ bool lowerHex64(const std::string& s) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
-}
-
-bool hasControlCharacter(const std::string& s) {
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) return true;
-  }
-  return false;
 }
 
 // The body's two fields; a refusal names the field and never echoes the token.

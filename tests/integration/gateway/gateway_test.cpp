@@ -386,6 +386,24 @@ TEST_F(GatewayTest, RawRequestsKeepHeadersAndReuseUpstreamConnections) {
   EXPECT_NE(unknown.body.find("Session not found"), std::string::npos) << unknown.body;
 }
 
+// The next connection to the listening `fd` (polled, so that `stop` is seen within 50 ms) once
+// its request head has been read into `head`; -1 when stopped first or the accept failed.
+int acceptRequest(int fd, const std::atomic<bool>& stop, std::string& head) {
+  pollfd pl{fd, POLLIN, 0};
+  while (!stop && ::poll(&pl, 1, 50) == 0) {
+  }
+  if (stop) return -1;
+  int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (c < 0) return -1;
+  char buf[4096];
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    ssize_t n = ::read(c, buf, sizeof buf);
+    if (n <= 0) break;
+    head.append(buf, static_cast<size_t>(n));
+  }
+  return c;
+}
+
 // An upstream that answers one request with an endless chunked SSE body and notices when the
 // gateway hangs up on it.
 class EndlessUpstream {
@@ -408,19 +426,10 @@ class EndlessUpstream {
 
  private:
   void serve() {
-    pollfd pl{fd_, POLLIN, 0};
-    while (!stop_ && ::poll(&pl, 1, 50) == 0) {
-    }
-    if (stop_) return;
-    int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) return;
     std::string req;
+    int c = acceptRequest(fd_, stop_, req);
+    if (c < 0) return;
     char buf[4096];
-    while (req.find("\r\n\r\n") == std::string::npos) {
-      ssize_t n = ::read(c, buf, sizeof buf);
-      if (n <= 0) break;
-      req.append(buf, static_cast<size_t>(n));
-    }
     {
       std::lock_guard lock(mu_);
       request_ = req;
@@ -495,17 +504,9 @@ class CannedUpstream {
  private:
   void serve() {
     while (!stop_) {
-      pollfd pl{fd_, POLLIN, 0};
-      if (::poll(&pl, 1, 50) <= 0) continue;
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
       std::string req;
-      char buf[4096];
-      while (req.find("\r\n\r\n") == std::string::npos) {
-        ssize_t n = ::read(c, buf, sizeof buf);
-        if (n <= 0) break;
-        req.append(buf, static_cast<size_t>(n));
-      }
+      int c = acceptRequest(fd_, stop_, req);
+      if (c < 0) continue;
       ::send(c, response_.data(), response_.size(), MSG_NOSIGNAL);
       ::close(c);
     }
@@ -686,19 +687,10 @@ class ScriptedUpstream {
 
  private:
   void serve() {
-    pollfd pl{fd_, POLLIN, 0};
-    while (!stop_ && ::poll(&pl, 1, 50) == 0) {
-    }
-    if (stop_) return;
-    int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) return;
     std::string req;
+    int c = acceptRequest(fd_, stop_, req);
+    if (c < 0) return;
     char buf[4096];
-    while (req.find("\r\n\r\n") == std::string::npos) {
-      ssize_t n = ::read(c, buf, sizeof buf);
-      if (n <= 0) break;
-      req.append(buf, static_cast<size_t>(n));
-    }
     for (const auto& step : steps_) {
       // The pause is the script (how slowly this instance answers), not a synchronisation.
       std::this_thread::sleep_for(step.pause);

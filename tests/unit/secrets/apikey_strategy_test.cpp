@@ -448,7 +448,8 @@ TEST(TokenUrl, HttpsOnlyAndNeverToTheHostOrItsNetworksForTenants) {
        {"https://oauth2.googleapis.com/token", "https://idp.example:8443/t?x=1",
         "https://[2606:4700::1111]/token", "https://8.8.8.8/token", "https://172.32.0.1/t",
         "https://192.169.0.1/t", "https://100.128.0.1/t", "https://[2001:4860::8888]/t",
-        "https://localhost.example.com/t", "https://1.2.3.4.example/t", "https://x-0x7f/t"}) {
+        "https://localhost.example.com/t", "https://1.2.3.4.example/t", "https://x-0x7f/t",
+        "HTTPS://IdP.Example/token"}) {
     EXPECT_EQ(model::tokenUrlProblem(ok, model::TokenUrlHosts::Public), "") << ok;
   }
   // Each names the host itself or a network next to it, in one notation or another.

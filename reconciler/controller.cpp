@@ -43,6 +43,13 @@ json writeIfUnchanged(store::Store& store, const Clock& clock, const json& read,
 using model::objectField;
 using model::ObjectMeta;
 
+bool onlyUsageDiffers(json a, json b) {
+  if (!a.is_object() || !b.is_object()) return false;
+  a.erase("usage");
+  b.erase("usage");
+  return a == b;
+}
+
 uint64_t parseStartTime(const std::string& s) {
   try {
     return s.empty() ? 0 : std::stoull(s);
@@ -484,6 +491,10 @@ Result Controller::record(Snapshot& s, Plan& plan, const Acted& acted) {
   if (status != old) {
     json updated = s.object;
     updated["status"] = status;
+    // A usage refresh changes nothing a reconcile looks at: its echo from the store is not
+    // worth one (with many running instances these refreshes are most of the writes at rest).
+    std::shared_ptr<void> quiet;
+    if (onlyUsageDiffers(status, old)) quiet = informer_.expectOwnWrite(updated);
     try {
       s.object =
           writeIfUnchanged(store_, clock_, s.object, registry::Change::write(std::move(updated)));

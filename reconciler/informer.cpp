@@ -36,10 +36,39 @@ std::vector<json> Informer::start() {
 
 void Informer::stop() { sub_.reset(); }
 
+std::shared_ptr<void> Informer::expectOwnWrite(const json& object) {
+  const auto self = std::this_thread::get_id();
+  {
+    std::lock_guard lock(mu_);
+    ownWrites_[self] = {objectKey(object),
+                        model::objectField(object, "metadata").value("generation", json()),
+                        model::objectField(object, "status")};
+  }
+  return std::shared_ptr<void>(nullptr, [this, self](void*) {
+    std::lock_guard lock(mu_);
+    ownWrites_.erase(self);
+  });
+}
+
+bool Informer::isOwnWrite(const store::WatchEvent& ev) {
+  if (ev.type != store::EventType::Modified) return false;
+  std::lock_guard lock(mu_);
+  auto it = ownWrites_.find(std::this_thread::get_id());
+  if (it == ownWrites_.end()) return false;
+  const OwnWrite& own = it->second;
+  if (own.key != objectKey(ev.object) ||
+      own.generation != model::objectField(ev.object, "metadata").value("generation", json()) ||
+      own.status != model::objectField(ev.object, "status")) {
+    return false;
+  }
+  ownWrites_.erase(it);  // one write, one echo
+  return true;
+}
+
 void Informer::onEvent(const store::WatchEvent& ev) {
   if (ev.resource == kInstances) {
     index(ev.object, ev.type == store::EventType::Deleted);
-    enqueue_(objectKey(ev.object));
+    if (!isOwnWrite(ev)) enqueue_(objectKey(ev.object));
     return;
   }
   std::set<std::string> keys;

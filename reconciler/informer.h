@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/store/store.h"
@@ -40,6 +41,14 @@ class Informer {
   // Unsubscribes; no enqueue happens after this returns.
   void stop();
 
+  // The caller is about to write `object` (an MCPInstance, as it will be stored) from this thread
+  // and needs no reconcile for it: the store's event of that write, which the store delivers on
+  // the writing thread, is indexed but not enqueued. Only an event on this thread for this
+  // object with this generation and status counts, so a change by anyone else still enqueues.
+  // The expectation lasts as long as the returned guard: drop it once the write returned,
+  // whether or not it landed.
+  [[nodiscard]] std::shared_ptr<void> expectOwnWrite(const nlohmann::json& object);
+
   // Instance keys indexed under a type / an APIKey ("ns/keyName"); for tests and diagnostics.
   std::vector<std::string> keysForType(const std::string& type) const;
   std::vector<std::string> keysForApiKey(const std::string& nsSlashName) const;
@@ -50,6 +59,7 @@ class Informer {
     std::string apiKey;  // "ns/keyName", empty without keyRef
   };
   void onEvent(const store::WatchEvent& ev);
+  bool isOwnWrite(const store::WatchEvent& ev);
   void index(const nlohmann::json& instance, bool deleted);
   static void link(std::map<std::string, std::set<std::string>>& m, const std::string& ref,
                    const std::string& key);
@@ -63,6 +73,11 @@ class Informer {
   std::map<std::string, Refs> refs_;                       // instance key → what it references
   std::map<std::string, std::set<std::string>> byType_;    // type name → instance keys
   std::map<std::string, std::set<std::string>> byApiKey_;  // "ns/keyName" → instance keys
+  struct OwnWrite {
+    std::string key;
+    nlohmann::json generation, status;
+  };
+  std::map<std::thread::id, OwnWrite> ownWrites_;  // by the writing thread
 };
 
 }  // namespace minimcp::reconciler

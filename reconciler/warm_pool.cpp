@@ -123,6 +123,9 @@ WarmPool::~WarmPool() {
 void WarmPool::start() {
   std::lock_guard lock(mu_);
   if (thread_.joinable() || stopping_) return;
+  typesWatch_ = store_.subscribe([this](const store::WatchEvent& ev) {
+    if (ev.resource == kTypes) wake();
+  });
   thread_ = std::thread([this] { run(); });
 }
 
@@ -131,6 +134,7 @@ void WarmPool::stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
+  typesWatch_.reset();
   wake();
   if (thread_.joinable()) thread_.join();
   std::lock_guard lock(mu_);

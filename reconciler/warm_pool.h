@@ -48,8 +48,9 @@ struct WarmPoolOptions {
   std::filesystem::path mcpServersDir;
   // Required: every waiting process runs as a uid of its own.
   std::shared_ptr<UidAllocator> uids;
-  // How often the MCPTypes are read again (a type's pool size, spec changes, deletion).
-  std::chrono::milliseconds resync{1000};
+  // A change of an MCPType (a pool's size, its spec, its deletion) is seen at once through the
+  // store's watch; the types are also read again this often, in case of a missed change.
+  std::chrono::milliseconds resync{60000};
   // A type whose waiting processes fail (launch error, exit before "ready") is refilled no sooner
   // than this, doubling per failure in a row.
   std::chrono::milliseconds backoffMin{1000};
@@ -124,6 +125,7 @@ class WarmPool : public ProcessClaimer {
   runtime::ProcessRuntime& runtime_;
   runtime::HostProcesses& host_;
   int wakeFd_ = -1;
+  std::unique_ptr<store::Subscription> typesWatch_;
 
   mutable std::mutex mu_;
   bool stopping_ = false;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "api/model/strategy.h"
 #include "api/registry/managed_fields.h"
@@ -30,6 +31,12 @@ bool lostRace(const StoreError& e) {
          e.code() == StoreError::Code::AlreadyExists;
 }
 
+// The loop of guaranteedUpdate; `read`, when given, stands for the first store read (a caller
+// that already holds the object spares the store a read and the parse of it).
+UpdateResult updateFrom(store::Store& store, const std::string& resource, const std::string& ns,
+                        const std::string& name, std::optional<json> read,
+                        const TryUpdate& tryUpdate, const UpdateOptions& options);
+
 }  // namespace
 
 void expectResourceVersion(const json* current, int64_t resourceVersion) {
@@ -42,11 +49,32 @@ void expectResourceVersion(const json* current, int64_t resourceVersion) {
 UpdateResult guaranteedUpdate(store::Store& store, const std::string& resource,
                               const std::string& ns, const std::string& name,
                               const TryUpdate& tryUpdate, const UpdateOptions& options) {
+  return updateFrom(store, resource, ns, name, std::nullopt, tryUpdate, options);
+}
+
+UpdateResult updateIfUnchanged(store::Store& store, const std::string& resource, const json& read,
+                               Change change, const UpdateOptions& options) {
+  const int64_t rv = store::parseResourceVersion(read);
+  const json& md = read.at("metadata");
+  return updateFrom(
+      store, resource, md.value("namespace", ""), md.value("name", ""), read,
+      [&](const json* current) {
+        expectResourceVersion(current, rv);
+        return change;
+      },
+      options);
+}
+
+namespace {
+
+UpdateResult updateFrom(store::Store& store, const std::string& resource, const std::string& ns,
+                        const std::string& name, std::optional<json> read,
+                        const TryUpdate& tryUpdate, const UpdateOptions& options) {
   using Outcome = UpdateResult::Outcome;
   const auto deadline = std::chrono::steady_clock::now() + options.timeout;
   UpdateResult result;
   for (;;) {
-    auto current = store.get(resource, ns, name);
+    auto current = read ? std::exchange(read, std::nullopt) : store.get(resource, ns, name);
     if (!current && !options.ignoreNotFound) {
       throw StoreError(StoreError::Code::NotFound, resource + " \"" + name + "\" not found");
     }
@@ -99,17 +127,6 @@ UpdateResult guaranteedUpdate(store::Store& store, const std::string& resource,
   }
 }
 
-UpdateResult updateIfUnchanged(store::Store& store, const std::string& resource, const json& read,
-                               Change change, const UpdateOptions& options) {
-  const int64_t rv = store::parseResourceVersion(read);
-  const json& md = read.at("metadata");
-  return guaranteedUpdate(
-      store, resource, md.value("namespace", ""), md.value("name", ""),
-      [&](const json* current) {
-        expectResourceVersion(current, rv);
-        return change;
-      },
-      options);
-}
+}  // namespace
 
 }  // namespace minimcp::registry

@@ -90,7 +90,8 @@ UpdateResult guaranteedUpdate(store::Store& store, const std::string& resource,
                               const TryUpdate& tryUpdate, const UpdateOptions& options = {});
 
 // guaranteedUpdate with expectResourceVersion: `change` lands only on the object as `read` (a
-// stored object: its metadata names it) still is.
+// stored object: its metadata names it) still is. `read` stands for the first read, so a writer
+// whose picture is current costs the store one write and no read.
 UpdateResult updateIfUnchanged(store::Store& store, const std::string& resource,
                                const nlohmann::json& read, Change change,
                                const UpdateOptions& options = {});

@@ -48,7 +48,10 @@ constexpr const char* kListNs =
     "ORDER BY resource, ns, name";
 constexpr const char* kInsertHistory =
     "INSERT INTO history(rv, resource, ns, type, data) VALUES (?1, ?2, ?3, ?4, ?5)";
-constexpr const char* kOldestHistory = "SELECT MIN(rv), MAX(rv) FROM history";
+// Two subqueries, not MIN(rv), MAX(rv) in one: SQLite answers a lone MIN or MAX from the end of
+// the index, but both together scan the whole table, which every write would pay for.
+constexpr const char* kOldestHistory =
+    "SELECT (SELECT MIN(rv) FROM history), (SELECT MAX(rv) FROM history)";
 constexpr const char* kTrimHistory = "DELETE FROM history WHERE rv <= ?1";
 constexpr const char* kChangesAll =
     "SELECT rv, type, data FROM history WHERE rv > ?1 AND resource = ?2 ORDER BY rv";

@@ -1,5 +1,6 @@
 // The controller's parts on their own: events, informer, launch environment, catalog.
 #include <set>
+#include <thread>
 
 #include "api/model/schemas.h"
 #include "api/registry/event_recorder.h"
@@ -86,6 +87,61 @@ TEST_F(ControllerTest, InformerEnqueuesInstancesOfChangedTypesAndKeys) {
   inf.stop();
   createInstance("c");
   EXPECT_TRUE(taken().empty()) << "nothing after stop()";
+}
+
+TEST_F(ControllerTest, InformerSkipsTheEchoOfAnOwnWriteButNothingElse) {
+  std::mutex mu;
+  std::vector<std::string> keys;
+  auto taken = [&] {
+    std::lock_guard lock(mu);
+    auto out = keys;
+    keys.clear();
+    return out;
+  };
+  createType();
+  createInstance("a");
+  reconciler::Informer inf(*store_, [&](const std::string& k) {
+    std::lock_guard lock(mu);
+    keys.push_back(k);
+  });
+  inf.start();
+  const std::vector<std::string> enqueued{"alice/a"};
+  auto withUsage = [&](int cpu) {
+    json obj = *store_->get("mcpinstances", "alice", "a");
+    obj["status"]["usage"] = {{"cpuSeconds", cpu}};
+    return obj;
+  };
+
+  json own = withUsage(1);
+  {
+    auto quiet = inf.expectOwnWrite(own);
+    store_->update("mcpinstances", own, 0);
+    EXPECT_TRUE(taken().empty()) << "the echo of the expected write";
+    json again = withUsage(2);
+    store_->update("mcpinstances", again, 0);
+    EXPECT_EQ(taken(), enqueued) << "one write, one echo";
+  }
+  {
+    json other = withUsage(3);
+    auto quiet = inf.expectOwnWrite(other);
+    std::thread([&] { store_->update("mcpinstances", other, 0); }).join();
+    EXPECT_EQ(taken(), enqueued) << "the same object written by another thread";
+    json differs = withUsage(4);
+    auto quiet2 = inf.expectOwnWrite(withUsage(5));
+    store_->update("mcpinstances", differs, 0);
+    EXPECT_EQ(taken(), enqueued) << "another status than the expected one";
+    json spec = withUsage(5);
+    spec["spec"]["ttl"] = "2h";
+    spec["metadata"]["generation"] = 7;
+    auto quiet3 = inf.expectOwnWrite(withUsage(5));
+    store_->update("mcpinstances", spec, 0);
+    EXPECT_EQ(taken(), enqueued) << "another generation than the expected one";
+  }
+  json after = withUsage(6);
+  { auto quiet = inf.expectOwnWrite(after); }
+  store_->update("mcpinstances", after, 0);
+  EXPECT_EQ(taken(), enqueued) << "after the guard is gone";
+  inf.stop();
 }
 
 TEST(LaunchEnv, PathArgumentsStayInsideTheServersDir) {

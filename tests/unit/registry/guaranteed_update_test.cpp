@@ -24,6 +24,13 @@ class InterposedStore : public testing::ForwardingStore {
   using ForwardingStore::ForwardingStore;
   std::function<void()> beforeUpdate;
   int updates = 0;
+  int gets = 0;
+
+  std::optional<json> get(const std::string& r, const std::string& ns,
+                          const std::string& name) override {
+    ++gets;
+    return inner_.get(r, ns, name);
+  }
 
   json update(const std::string& r, json obj, int64_t rv) override {
     ++updates;
@@ -98,6 +105,31 @@ TEST_F(GuaranteedUpdateTest, PreconditionFailureIsNotRetried) {
                ApiError);
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(read(), before);
+}
+
+// A controller's status write starts from the object it read: when nothing changed in between,
+// the store is written once and not read; when something did, the write is refused (not retried
+// onto the newer object) after one fresh read.
+TEST_F(GuaranteedUpdateTest, UpdateIfUnchangedWritesWhatWasReadWithoutReadingAgain) {
+  InterposedStore store(*store_);
+  json seen = read();
+  json changed = seen;
+  changed["spec"]["count"] = 7;
+  auto result = updateIfUnchanged(store, "widgets", seen, Change::write(changed));
+  EXPECT_EQ(result.outcome, UpdateResult::Outcome::Updated);
+  EXPECT_EQ(store.gets, 0);
+  EXPECT_EQ(store.updates, 1);
+  EXPECT_EQ(read()["spec"]["count"], 7);
+
+  changed["spec"]["count"] = 8;  // decided from `seen`, which is stale by now
+  try {
+    updateIfUnchanged(store, "widgets", seen, Change::write(changed));
+    FAIL() << "expected a Conflict";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.code(), StoreError::Code::Conflict);
+  }
+  EXPECT_EQ(store.gets, 1);
+  EXPECT_EQ(read()["spec"]["count"], 7);
 }
 
 TEST_F(GuaranteedUpdateTest, StopsRetryingAtTheDeadline) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "tests/unit/store/store_conformance.h"
 
@@ -116,6 +117,57 @@ TEST_F(SqliteStoreTest, HistoryKeepsAtLeastItsLimitAndStaysBounded) {
   int64_t rows = std::stoll(query("SELECT COUNT(*) FROM history"));
   EXPECT_GE(rows, kLimit);
   EXPECT_LE(rows, 2 * kLimit);
+}
+
+// Bytes this process has read through read(2)/pread(2), page cache or not.
+int64_t bytesRead() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  int64_t value = 0;
+  while (io >> key >> value) {
+    if (key == "rchar:") return value;
+  }
+  ADD_FAILURE() << "no rchar in /proc/self/io";
+  return 0;
+}
+
+// A write looks at the ends of the history (to trim it), which must not mean reading all of it:
+// with 10,000 changes of 1 KiB kept (more than SQLite's page cache holds), a write reads a few
+// pages.
+TEST_F(SqliteStoreTest, AWriteReadsFewPagesWhateverTheHistoryHolds) {
+  constexpr int kKept = 10000;
+  openStore(path_).reset();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db,
+                                 "INSERT INTO history(rv, resource, ns, type, data) "
+                                 "VALUES (?1, 'things', 'ns', 'ADDED', ?2)",
+                                 -1, &st, nullptr),
+              SQLITE_OK);
+    Json kept = obj("kept");
+    kept["spec"]["pad"] = std::string(1024, 'x');
+    const std::string data = kept.dump();
+    for (int rv = 1; rv <= kKept; ++rv) {
+      sqlite3_bind_int64(st, 1, rv);
+      sqlite3_bind_text(st, 2, data.c_str(), -1, SQLITE_STATIC);
+      ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+      sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE counter SET rv = 10000; COMMIT", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto s = openStore(path_, 2 * kKept);
+  s->create("things", obj("first"));  // the schema and the index roots are read once
+  int64_t before = bytesRead();
+  s->create("things", obj("second"));
+  int64_t read = bytesRead() - before;
+  EXPECT_LT(read, 256 * 1024) << "a write read " << read << " bytes";
+  EXPECT_EQ(s->changesSince("things", "", 1).size(), static_cast<size_t>(kKept + 1));
 }
 
 TEST_F(SqliteStoreTest, MissingNameIsRejected) {

@@ -1,6 +1,7 @@
 // The controller's parts on their own: events, informer, launch environment, catalog.
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "api/model/schemas.h"
 #include "api/registry/event_recorder.h"
@@ -47,63 +48,62 @@ TEST_F(ControllerTest, IdenticalEventsFold) {
   EXPECT_EQ(evs[0]["involvedObject"]["uid"], again["metadata"]["uid"]);
 }
 
+// What an Informer enqueued, taken out in order.
+class EnqueuedKeys {
+ public:
+  reconciler::Informer::Enqueue enqueue() {
+    return [this](const std::string& key) {
+      std::lock_guard lock(mu_);
+      keys_.push_back(key);
+    };
+  }
+  std::vector<std::string> taken() {
+    std::lock_guard lock(mu_);
+    return std::exchange(keys_, {});
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> keys_;
+};
+
 TEST_F(ControllerTest, InformerEnqueuesInstancesOfChangedTypesAndKeys) {
-  std::mutex mu;
-  std::vector<std::string> keys;
-  auto taken = [&] {
-    std::lock_guard lock(mu);
-    auto out = keys;
-    keys.clear();
-    return out;
-  };
+  EnqueuedKeys keys;
   createType();
   createInstance("a", {{"keyRef", {{"name", "k1"}}}});
-  reconciler::Informer inf(*store_, [&](const std::string& k) {
-    std::lock_guard lock(mu);
-    keys.push_back(k);
-  });
+  reconciler::Informer inf(*store_, keys.enqueue());
   auto listed = inf.start();
   ASSERT_EQ(listed.size(), 1u);
-  EXPECT_TRUE(taken().empty()) << "start() lists without enqueuing";
+  EXPECT_TRUE(keys.taken().empty()) << "start() lists without enqueuing";
   createInstance("b");
-  EXPECT_EQ(taken(), std::vector<std::string>{"alice/b"});
+  EXPECT_EQ(keys.taken(), std::vector<std::string>{"alice/b"});
   EXPECT_EQ(inf.keysForType("echo"), (std::vector<std::string>{"alice/a", "alice/b"}));
 
   json type = *store_->get("mcptypes", "", "echo");
   type["spec"]["description"] = "x";
   store_->update("mcptypes", type, 0);
-  auto k = taken();
+  auto k = keys.taken();
   EXPECT_EQ(std::set<std::string>(k.begin(), k.end()),
             (std::set<std::string>{"alice/a", "alice/b"}));
 
   store_->create("apikeys", {{"metadata", {{"name", "k1"}, {"namespace", "alice"}}}});
-  EXPECT_EQ(taken(), std::vector<std::string>{"alice/a"});
+  EXPECT_EQ(keys.taken(), std::vector<std::string>{"alice/a"});
   store_->create("apikeys", {{"metadata", {{"name", "k1"}, {"namespace", "bob"}}}});
-  EXPECT_TRUE(taken().empty()) << "another namespace's key of the same name";
+  EXPECT_TRUE(keys.taken().empty()) << "another namespace's key of the same name";
 
   store_->remove("mcpinstances", "alice", "b", 0);
-  EXPECT_EQ(taken(), std::vector<std::string>{"alice/b"});
+  EXPECT_EQ(keys.taken(), std::vector<std::string>{"alice/b"});
   EXPECT_EQ(inf.keysForType("echo"), std::vector<std::string>{"alice/a"});
   inf.stop();
   createInstance("c");
-  EXPECT_TRUE(taken().empty()) << "nothing after stop()";
+  EXPECT_TRUE(keys.taken().empty()) << "nothing after stop()";
 }
 
 TEST_F(ControllerTest, InformerSkipsTheEchoOfAnOwnWriteButNothingElse) {
-  std::mutex mu;
-  std::vector<std::string> keys;
-  auto taken = [&] {
-    std::lock_guard lock(mu);
-    auto out = keys;
-    keys.clear();
-    return out;
-  };
+  EnqueuedKeys keys;
   createType();
   createInstance("a");
-  reconciler::Informer inf(*store_, [&](const std::string& k) {
-    std::lock_guard lock(mu);
-    keys.push_back(k);
-  });
+  reconciler::Informer inf(*store_, keys.enqueue());
   inf.start();
   const std::vector<std::string> enqueued{"alice/a"};
   auto withUsage = [&](int cpu) {
@@ -116,31 +116,31 @@ TEST_F(ControllerTest, InformerSkipsTheEchoOfAnOwnWriteButNothingElse) {
   {
     auto quiet = inf.expectOwnWrite(own);
     store_->update("mcpinstances", own, 0);
-    EXPECT_TRUE(taken().empty()) << "the echo of the expected write";
+    EXPECT_TRUE(keys.taken().empty()) << "the echo of the expected write";
     json again = withUsage(2);
     store_->update("mcpinstances", again, 0);
-    EXPECT_EQ(taken(), enqueued) << "one write, one echo";
+    EXPECT_EQ(keys.taken(), enqueued) << "one write, one echo";
   }
   {
     json other = withUsage(3);
     auto quiet = inf.expectOwnWrite(other);
     std::thread([&] { store_->update("mcpinstances", other, 0); }).join();
-    EXPECT_EQ(taken(), enqueued) << "the same object written by another thread";
+    EXPECT_EQ(keys.taken(), enqueued) << "the same object written by another thread";
     json differs = withUsage(4);
     auto quiet2 = inf.expectOwnWrite(withUsage(5));
     store_->update("mcpinstances", differs, 0);
-    EXPECT_EQ(taken(), enqueued) << "another status than the expected one";
+    EXPECT_EQ(keys.taken(), enqueued) << "another status than the expected one";
     json spec = withUsage(5);
     spec["spec"]["ttl"] = "2h";
     spec["metadata"]["generation"] = 7;
     auto quiet3 = inf.expectOwnWrite(withUsage(5));
     store_->update("mcpinstances", spec, 0);
-    EXPECT_EQ(taken(), enqueued) << "another generation than the expected one";
+    EXPECT_EQ(keys.taken(), enqueued) << "another generation than the expected one";
   }
   json after = withUsage(6);
   { auto quiet = inf.expectOwnWrite(after); }
   store_->update("mcpinstances", after, 0);
-  EXPECT_EQ(taken(), enqueued) << "after the guard is gone";
+  EXPECT_EQ(keys.taken(), enqueued) << "after the guard is gone";
   inf.stop();
 }
 

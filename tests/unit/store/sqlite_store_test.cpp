@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "tests/unit/store/store_conformance.h"
 
@@ -54,6 +55,27 @@ class SqliteStoreTest : public ::testing::Test {
     sqlite3_finalize(st);
     sqlite3_close(db);
     return out;
+  }
+
+  // Loads `rows` rows in one transaction on a separate connection (durable writes one by one
+  // take seconds of fsync), the way the store writes them: `insert`'s parameters bound by
+  // `bind(statement, row)`, and the store's counter set to `counter`.
+  void loadRows(const char* insert, int rows, int64_t counter,
+                const std::function<void(sqlite3_stmt*, int)>& bind) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, insert, -1, &st, nullptr), SQLITE_OK);
+    for (int i = 0; i < rows; ++i) {
+      bind(st, i);
+      ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+      sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    const std::string commit = "UPDATE counter SET rv = " + std::to_string(counter) + "; COMMIT";
+    ASSERT_EQ(sqlite3_exec(db, commit.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
   }
 
   static Json obj(const std::string& name, const std::string& ns = "ns") {
@@ -137,30 +159,16 @@ int64_t bytesRead() {
 TEST_F(SqliteStoreTest, AWriteReadsFewPagesWhateverTheHistoryHolds) {
   constexpr int kKept = 10000;
   openStore(path_).reset();
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(db,
-                                 "INSERT INTO history(rv, resource, ns, type, data) "
-                                 "VALUES (?1, 'things', 'ns', 'ADDED', ?2)",
-                                 -1, &st, nullptr),
-              SQLITE_OK);
-    Json kept = obj("kept");
-    kept["spec"]["pad"] = std::string(1024, 'x');
-    const std::string data = kept.dump();
-    for (int rv = 1; rv <= kKept; ++rv) {
-      sqlite3_bind_int64(st, 1, rv);
-      sqlite3_bind_text(st, 2, data.c_str(), -1, SQLITE_STATIC);
-      ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
-      sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    ASSERT_EQ(sqlite3_exec(db, "UPDATE counter SET rv = 10000; COMMIT", nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-  }
+  Json kept = obj("kept");
+  kept["spec"]["pad"] = std::string(1024, 'x');
+  const std::string data = kept.dump();
+  loadRows(
+      "INSERT INTO history(rv, resource, ns, type, data) "
+      "VALUES (?1, 'things', 'ns', 'ADDED', ?2)",
+      kKept, kKept, [&](sqlite3_stmt* st, int i) {
+        sqlite3_bind_int64(st, 1, i + 1);
+        sqlite3_bind_text(st, 2, data.c_str(), -1, SQLITE_STATIC);
+      });
   auto s = openStore(path_, 2 * kKept);
   s->create("things", obj("first"));  // the schema and the index roots are read once
   int64_t before = bytesRead();
@@ -228,38 +236,22 @@ TEST_F(SqliteStoreTest, ListOfAThousandObjectsIsFast) {
                    {"conditions", Json::array({{{"type", "Ready"}, {"status", "True"}},
                                                {{"type", "Expired"}, {"status", "False"}}})},
                    {"url", "http://127.0.0.1:20001/mcp"}};
-  // 1,000 durable creates take seconds of fsync; load the rows in one transaction instead, the
-  // way the store writes them, then reopen.
+  // The rows are loaded at once (loadRows), then the store is opened again.
   big["metadata"]["name"] = "inst-0";
   s->create("mcpinstances", big);  // creates the schema; replaced below
   s.reset();
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(db,
-                                 "INSERT OR REPLACE INTO objects(resource, ns, name, rv, data, "
-                                 "labels) VALUES ('mcpinstances', 'ns', ?1, ?2, ?3, ?4)",
-                                 -1, &st, nullptr),
-              SQLITE_OK);
-    for (int i = 0; i < 1000; ++i) {
-      std::string name = "inst-" + std::to_string(i);
-      big["metadata"]["name"] = name;
-      big["metadata"]["resourceVersion"] = std::to_string(i + 1);
-      std::string data = big.dump(), labels = big["metadata"]["labels"].dump();
-      sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_int64(st, 2, i + 1);
-      sqlite3_bind_text(st, 3, data.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(st, 4, labels.c_str(), -1, SQLITE_TRANSIENT);
-      ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
-      sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    ASSERT_EQ(sqlite3_exec(db, "UPDATE counter SET rv = 1000; COMMIT", nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-  }
+  loadRows(
+      "INSERT OR REPLACE INTO objects(resource, ns, name, rv, data, labels) "
+      "VALUES ('mcpinstances', 'ns', ?1, ?2, ?3, ?4)",
+      1000, 1000, [&](sqlite3_stmt* st, int i) {
+        std::string name = "inst-" + std::to_string(i);
+        big["metadata"]["name"] = name;
+        big["metadata"]["resourceVersion"] = std::to_string(i + 1);
+        sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, i + 1);
+        sqlite3_bind_text(st, 3, big.dump().c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, big["metadata"]["labels"].dump().c_str(), -1, SQLITE_TRANSIENT);
+      });
   s = openStore(path_);
   EXPECT_EQ(s->currentResourceVersion(), 1000);
   s->list("mcpinstances", {});  // warm the page cache

@@ -40,6 +40,11 @@ namespace net = boost::asio;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
+// The event loop's own executor type rather than any_io_executor, as the server's sessions
+// (http_session.h): each step of an exchange copies and dispatches through it.
+using Executor = net::io_context::executor_type;
+using Socket = net::basic_stream_socket<tcp, Executor>;
+using Timer = net::basic_waitable_timer<SteadyClock, net::wait_traits<SteadyClock>, Executor>;
 using server::Request;
 using server::Response;
 
@@ -241,12 +246,15 @@ struct Head {
 };
 
 // One upstream connection, plain or TLS; pooled between requests. Its socket belongs to the
-// server's io_context and to no strand: the exchange using it binds every completion to its own
-// session's strand, and only one exchange uses it at a time (the pool hands it over under a
+// server's io_context: the exchange using it binds every completion to its own session's
+// executor, and only one exchange uses it at a time (the pool hands it over under a
 // mutex).
 struct Conn {
   Conn(net::io_context& ioc, std::shared_ptr<ssl::context> ctx)
       : ioc(&ioc), context(std::move(ctx)) {
+    // Beast reads at most the buffer's free capacity (512 bytes when empty): a response of a
+    // few KiB would otherwise take a receive per 512 bytes.
+    buffer.reserve(kChunkSize);
     if (context) {
       tls.emplace(ioc, *context);
     } else {
@@ -255,12 +263,12 @@ struct Conn {
   }
   net::io_context* ioc;  // whose thread its I/O completes on
   std::shared_ptr<ssl::context> context;
-  std::optional<tcp::socket> plain;
-  std::optional<ssl::stream<tcp::socket>> tls;
+  std::optional<Socket> plain;
+  std::optional<ssl::stream<Socket>> tls;
   beast::flat_buffer buffer;
   SteadyClock::time_point idleSince;
 
-  tcp::socket& socket() { return tls ? tls->next_layer() : *plain; }
+  Socket& socket() { return tls ? tls->next_layer() : *plain; }
   // Runs `fn` with the stream to read and write HTTP on.
   template <class Fn>
   void visit(Fn&& fn) {
@@ -277,9 +285,9 @@ class Exchange;
 }  // namespace
 
 // What the exchanges share: the idle connections per upstream and the peers' TLS contexts.
-// The exchanges themselves run on the API server's I/O threads (each on the strand of the
-// session waiting for it): no thread of the gateway's own, so no hand-off between threads per
-// request.
+// The exchanges themselves run on the API server's I/O threads (each on the event loop
+// of the session waiting for it): no thread of the gateway's own, so no hand-off between threads
+// per request.
 struct Gateway::Core {
   // An idle connection to `key` young enough to reuse, else null. Only one of `ioc`: each of
   // the server's threads runs an io_context of its own, and a connection of another would
@@ -388,7 +396,7 @@ namespace {
 
 // One proxied request: connect (or reuse), send, read the head, then either read the whole
 // body or relay it chunk by chunk to a StreamSink. Everything but
-// onHead()/dropHead()/attach()/detach() runs on the strand begin() was given (the waiting
+// onHead()/dropHead()/attach()/detach() runs on the executor begin() was given (the waiting
 // session's).
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
@@ -420,14 +428,15 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (!answered) post([self = shared_from_this()] { self->fail(503, "cancelled"); });
   }
 
-  // Starts the exchange on `ex`, the strand of the session waiting for it (called there).
+  // Starts the exchange on `ex`, the executor of the session waiting for it (called there).
   void begin(net::any_io_executor ex) {
     {
       std::lock_guard lock(mu_);
       ex_ = ex;
     }
-    window_.emplace(ex);
-    deadline_.emplace(ex);
+    io_ = &static_cast<net::io_context&>(net::query(ex, net::execution::context));
+    window_.emplace(io_->get_executor());
+    deadline_.emplace(io_->get_executor());
     acquire();
   }
 
@@ -461,13 +470,13 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (resolver_) resolver_->cancel();
     if (conn_) {
       beast::error_code ec;
-      conn_->socket().shutdown(tcp::socket::shutdown_both, ec);
+      conn_->socket().shutdown(Socket::shutdown_both, ec);
       conn_->socket().close(ec);
     }
   }
 
  private:
-  // Runs `fn` on the exchange's strand; nothing when it never began.
+  // Runs `fn` on the exchange's executor; nothing when it never began.
   template <class Fn>
   void post(Fn&& fn) {
     std::optional<net::any_io_executor> ex;
@@ -478,10 +487,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (ex) net::post(*ex, std::forward<Fn>(fn));
   }
 
-  // A completion handler that runs on the exchange's strand.
+  // A completion handler that runs on the exchange's executor.
   template <class Handler>
   auto bound(Handler&& h) {
-    return net::bind_executor(*ex_, std::forward<Handler>(h));
+    return net::bind_executor(io_->get_executor(), std::forward<Handler>(h));
   }
 
   // Bounds the next step on the connection (connect, handshake, write, read): when `d` passes
@@ -528,12 +537,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     return ec;
   }
 
-  net::io_context& ioContext() {
-    return static_cast<net::io_context&>(net::query(*ex_, net::execution::context));
-  }
-
   void acquire() {
-    if (auto c = core_->takeIdle(ioContext(), up_.key)) {
+    if (auto c = core_->takeIdle(*io_, up_.key)) {
       conn_ = std::move(c);
       reused_ = true;
       return send();
@@ -543,7 +548,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   void connect() {
     reused_ = false;
-    conn_ = std::make_unique<Conn>(ioContext(), up_.tls);
+    conn_ = std::make_unique<Conn>(*io_, up_.tls);
     arm(kConnectTimeout);
     beast::error_code ec;
     auto address = net::ip::make_address(up_.host, ec);
@@ -814,9 +819,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::chrono::milliseconds idleTimeout_;
   std::chrono::milliseconds coalesceWindow_;
   std::optional<net::any_io_executor> ex_;  // set once by begin(), under mu_
+  net::io_context* io_ = nullptr;           // ex_'s context, set by begin(); its thread only
   std::optional<tcp::resolver> resolver_;
   std::unique_ptr<Conn> conn_;
-  std::optional<net::steady_timer> deadline_;
+  std::optional<Timer> deadline_;
   uint64_t deadlineGen_ = 0;  // which waitUntil() the pending wait belongs to
   std::optional<SteadyClock::time_point> waitingUntil_;  // when the pending wait ends
   SteadyClock::time_point due_;                          // the current step's deadline
@@ -833,7 +839,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   Head head_;            // a streamed response's head, until promised
   std::string pending_;  // body bytes not yet handed to the sink
   bool ended_ = false;   // the upstream body is complete (or broke off)
-  std::optional<net::steady_timer> window_;
+  std::optional<Timer> window_;
 
   std::mutex mu_;  // guards ex_, the head function and the sink side, shared with other threads
   std::function<void(Head)> headFn_;
@@ -964,7 +970,7 @@ Response relay(const std::shared_ptr<Gateway::Core>& core, std::shared_ptr<Excha
 
 // The answer to a request held while its instance wakes: when the controller says the process
 // serves, `proceed` gives the proxied answer (another deferred one, started here on the same
-// strand); a failed start or `timeout` answers 503 with Retry-After. No thread waits, nothing
+// executor); a failed start or `timeout` answers 503 with Retry-After. No thread waits, nothing
 // polls: the controller's serving hook or the timer moves it on.
 class WakeAnswer : public server::Deferred {
  public:
@@ -1032,10 +1038,10 @@ class WakeAnswer : public server::Deferred {
     bool done = false;
     std::function<void(Response)> answer;
     net::any_io_executor ex;
-    std::optional<net::steady_timer> timer;  // used on the strand only
+    std::optional<net::steady_timer> timer;  // used on `ex` only
     std::shared_ptr<server::Deferred> inner;
 
-    // On the strand.
+    // On `ex`.
     void woken(const std::string& error) {
       std::lock_guard lock(mu);
       if (done) return;
@@ -1053,7 +1059,7 @@ class WakeAnswer : public server::Deferred {
       inner = r.deferred;
       inner->start(std::move(answer), server::IoExecutor{ex});
     }
-    // On the strand.
+    // On `ex`.
     void timedOut() {
       {
         std::lock_guard lock(mu);

@@ -50,7 +50,7 @@ void ServerShared::finishAllStreams(std::chrono::milliseconds grace) {
     all.assign(streams.begin(), streams.end());
   }
   // Once stop() returns a producer writes nothing more, so the last chunk comes after every
-  // chunk it wrote (the sink posts both to the session's strand, in order).
+  // chunk it wrote (the sink posts both to the session's event loop, in order).
   for (auto& [stream, sink] : all) {
     stream->stop();
     if (sink) sink->finish();
@@ -122,7 +122,10 @@ struct HttpServer::Impl {
   // them (in turn): a request, its TLS, its handler and the gateway's exchange with the
   // instance stay on one thread. Why: with one io_context shared by the threads, handing work
   // between them (wake-ups, contended locks, context switches) was a fifth of the gateway's
-  // CPU per call (perf, tools/bench/gateway.sh).
+  // CPU per call (perf, tools/bench/gateway.sh). No strands: a context run by one thread
+  // already runs one handler at a time, and a strand on top of it cost each completion a second
+  // pass through the event loop (12 % of the gateway's instructions per call,
+  // tools/bench/gateway_profile.sh).
   explicit Impl(int threads) : iocs(eventLoops(threads)) {
     for (auto& ioc : iocs) busy.push_back(net::make_work_guard(*ioc));
   }
@@ -150,7 +153,7 @@ struct HttpServer::Impl {
 
   void accept() {
     auto& ioc = *iocs[nextIoc++ % iocs.size()];
-    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+    acceptor.async_accept(ioc, [this](beast::error_code ec, Socket s) {
       if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
       if (ec) {
         // Out of file descriptors (or another transient failure): pause rather than spin.

@@ -37,6 +37,15 @@ namespace net = boost::asio;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 
+// Sessions name their event loop's executor type, not any_io_executor: every operation of
+// Beast's and Asio's (each read, write, timer and TLS step) copies, compares and dispatches
+// through its stream's executor, which behind the type-erased any_io_executor is a call
+// through a table each time (callgrind, tools/bench/gateway_profile.sh).
+using Executor = net::io_context::executor_type;
+using Socket = net::basic_stream_socket<tcp, Executor>;
+using TcpStream = beast::basic_stream<tcp, Executor>;
+using TlsStream = beast::ssl_stream<TcpStream>;
+
 // What every session shares with the server: options, the handler, and the live streams (so
 // stop() can end them before the io_context goes away).
 struct ServerShared {
@@ -72,11 +81,11 @@ void fillResponse(http::response<http::string_body>& res, Response&& r, unsigned
 
 // `overCapacity`: the connection is one too many; it is answered 503 after its request head.
 // The session gives its slot in ServerShared::connections back when it ends.
-void startPlainSession(tcp::socket socket, std::shared_ptr<ServerShared> shared, bool overCapacity);
-void startTlsSession(tcp::socket socket, ssl::context& ctx, std::shared_ptr<ServerShared> shared,
+void startPlainSession(Socket socket, std::shared_ptr<ServerShared> shared, bool overCapacity);
+void startTlsSession(Socket socket, ssl::context& ctx, std::shared_ptr<ServerShared> shared,
                      bool overCapacity);
 
-// Chunks from a producer thread reach the session through its strand; the session holds the
+// Chunks from a producer thread reach the session through its event loop; the session holds the
 // only strong reference to itself, so a producer never keeps a closed connection alive.
 class Sink : public StreamSink {
  public:
@@ -103,7 +112,7 @@ class Sink : public StreamSink {
 template <class AsyncStream>
 class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
  public:
-  static constexpr bool kTls = !std::is_same_v<AsyncStream, beast::tcp_stream>;
+  static constexpr bool kTls = !std::is_same_v<AsyncStream, TcpStream>;
   static constexpr size_t kMaxQueuedBytes = 8 << 20;  // a watcher this far behind is dropped
 
   Session(AsyncStream&& s, std::shared_ptr<ServerShared> shared, bool overCapacity)
@@ -296,7 +305,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   }
 
   // The handler answers later: nothing is read meanwhile (a pipelined request waits in the
-  // socket), and the answer is written on this session's strand.
+  // socket), and the answer is written on this session's event loop.
   void awaitAnswer(std::shared_ptr<Deferred> d, unsigned version, const std::string& target) {
     if (!shared_->registerDeferred(d)) {
       d->stop();
@@ -384,7 +393,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     // A watch may stay silent for a long time: no timeout while streaming.
     beast::get_lowest_layer(stream_).expires_never();
     std::weak_ptr<Session> weak = this->shared_from_this();
-    // Callbacks of an earlier stream still queued on the strand must not reach this one.
+    // Callbacks of an earlier stream still queued on the event loop must not reach this one.
     sink_ = std::make_shared<Sink>(
         stream_.get_executor(),
         [weak, gen](std::string c) {

@@ -58,9 +58,9 @@ class Stream {
 
 struct Response;
 
-// The executor of the session waiting for a deferred answer (a strand of the server's I/O
-// threads), on which the answer's own asynchronous work may run: no thread of its own, no
-// hand-off between threads. Opaque here so Asio stays out of this header: io_executor.h.
+// The executor of the session waiting for a deferred answer (the event loop of one of
+// the server's I/O threads), on which the answer's own asynchronous work may run: no thread of its
+// own, no hand-off between threads. Opaque here so Asio stays out of this header: io_executor.h.
 struct IoExecutor;
 
 // An answer that comes later (the gateway waiting for an instance), so that no server thread

@@ -3,10 +3,9 @@
 
 namespace minimcp::server::detail {
 
-void startPlainSession(tcp::socket socket, std::shared_ptr<ServerShared> shared,
-                       bool overCapacity) {
-  std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)),
-                                               std::move(shared), overCapacity)
+void startPlainSession(Socket socket, std::shared_ptr<ServerShared> shared, bool overCapacity) {
+  std::make_shared<Session<TcpStream>>(TcpStream(std::move(socket)), std::move(shared),
+                                       overCapacity)
       ->run();
 }
 

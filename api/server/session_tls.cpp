@@ -3,10 +3,9 @@
 
 namespace minimcp::server::detail {
 
-void startTlsSession(tcp::socket socket, ssl::context& ctx, std::shared_ptr<ServerShared> shared,
+void startTlsSession(Socket socket, ssl::context& ctx, std::shared_ptr<ServerShared> shared,
                      bool overCapacity) {
-  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-  std::make_shared<Session<TlsStream>>(TlsStream(beast::tcp_stream(std::move(socket)), ctx),
+  std::make_shared<Session<TlsStream>>(TlsStream(TcpStream(std::move(socket)), ctx),
                                        std::move(shared), overCapacity)
       ->run();
 }

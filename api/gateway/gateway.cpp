@@ -26,6 +26,7 @@
 #include "api/model/json_fields.h"
 #include "api/model/kinds.h"
 #include "api/model/validation.h"
+#include "api/server/deadline.h"
 #include "api/server/io_executor.h"
 #include "api/server/tls.h"
 #include "api/util/api_error.h"
@@ -437,6 +438,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     io_ = &static_cast<net::io_context&>(net::query(ex, net::execution::context));
     window_.emplace(io_->get_executor());
     deadline_.emplace(io_->get_executor());
+    deadline_->bind(weak_from_this(), [this] {
+      if (!conn_) return;
+      timedOut_ = true;
+      beast::error_code ignored;
+      conn_->socket().cancel(ignored);
+    });
     acquire();
   }
 
@@ -495,41 +502,17 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   // Bounds the next step on the connection (connect, handshake, write, read): when `d` passes
   // first, the socket's operations are cancelled and their handlers see a timeout (outcome()).
-  // The timer is not set again per step (each time a cancelled wait to run and the event loop's
-  // timer to update, several times per request): a wait that ends before the new deadline is
-  // kept, and when it ends it waits on for the rest.
   void arm(SteadyClock::duration d) {
     timedOut_ = false;
-    armed_ = true;
-    due_ = SteadyClock::now() + d;
-    if (!waitingUntil_ || *waitingUntil_ > due_) waitUntil(due_);
+    deadline_->arm(d);
   }
 
-  void waitUntil(SteadyClock::time_point t) {
-    const uint64_t gen = ++deadlineGen_;
-    waitingUntil_ = t;
-    deadline_->expires_at(t);
-    deadline_->async_wait([weak = weak_from_this(), gen](beast::error_code ec) {
-      auto self = weak.lock();
-      if (!self || self->deadlineGen_ != gen) return;  // cancelled, or set again meanwhile
-      self->waitingUntil_.reset();
-      if (ec || !self->armed_ || !self->conn_) return;
-      if (SteadyClock::now() < self->due_) return self->waitUntil(self->due_);
-      self->timedOut_ = true;
-      beast::error_code ignored;
-      self->conn_->socket().cancel(ignored);
-    });
-  }
-
-  // Between steps the deadline lapses; the wait that may still be pending ends harmlessly.
-  void disarm() { armed_ = false; }
+  // Between steps the deadline lapses.
+  void disarm() { deadline_->disarm(); }
 
   // No step follows any more.
   void stopDeadline() {
-    armed_ = false;
-    ++deadlineGen_;
-    waitingUntil_.reset();
-    if (deadline_) deadline_->cancel();
+    if (deadline_) deadline_->stop();
   }
 
   beast::error_code outcome(beast::error_code ec) const {
@@ -822,11 +805,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   net::io_context* io_ = nullptr;           // ex_'s context, set by begin(); its thread only
   std::optional<tcp::resolver> resolver_;
   std::unique_ptr<Conn> conn_;
-  std::optional<Timer> deadline_;
-  uint64_t deadlineGen_ = 0;  // which waitUntil() the pending wait belongs to
-  std::optional<SteadyClock::time_point> waitingUntil_;  // when the pending wait ends
-  SteadyClock::time_point due_;                          // the current step's deadline
-  bool armed_ = false;                                   // a step is bounded by due_
+  std::optional<server::Deadline<Executor>> deadline_;
   bool timedOut_ = false;
   bool reused_ = false;
   bool retried_ = false;

@@ -26,6 +26,7 @@
 #include <string>
 #include <utility>
 
+#include "api/server/deadline.h"
 #include "api/server/http_server.h"
 #include "api/server/io_executor.h"
 
@@ -119,7 +120,8 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
       : stream_(std::move(s)),
         shared_(std::move(shared)),
         overCapacity_(overCapacity),
-        idleTimer_(stream_.get_executor()) {}
+        idleTimer_(stream_.get_executor()),
+        deadline_(stream_.get_executor()) {}
 
   ~Session() {
     releaseDeferred();
@@ -129,9 +131,15 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
 
   void run() {
     auto self = this->shared_from_this();
+    // A step that overruns its deadline ends as Beast's own timeouts end one: the socket is
+    // closed, so the pending operation fails and the session closes.
+    deadline_.bind(self, [this] {
+      beast::error_code ignored;
+      beast::get_lowest_layer(stream_).socket().close(ignored);
+    });
     net::dispatch(stream_.get_executor(), [self] {
       if constexpr (kTls) {
-        beast::get_lowest_layer(self->stream_).expires_after(self->shared_->options.headerTimeout);
+        self->deadline_.arm(self->shared_->options.headerTimeout);
         self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
           if (ec) return;  // scanners, wrong protocol, untrusted CA on the client side
           self->readHeader();
@@ -147,7 +155,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   // starts with its first byte.
   void readHeader() {
     if (buffer_.size() != 0 || firstRequest_) return readHead();
-    beast::get_lowest_layer(stream_).expires_after(shared_->options.idleTimeout);
+    deadline_.arm(shared_->options.idleTimeout);
     stream_.async_read_some(buffer_.prepare(kProbeBytes),
                             [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                               if (ec) return self->close();
@@ -162,7 +170,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     // Not boost::none: Beast 1.74 compares `len > optional` and treats none as exceeded.
     // The real limit is set on the body parser once the header is known.
     headerParser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    beast::get_lowest_layer(stream_).expires_after(shared_->options.headerTimeout);
+    deadline_.arm(shared_->options.headerTimeout);
     http::async_read_header(
         stream_, buffer_, *headerParser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->onHeader(ec); });
@@ -215,7 +223,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
                             "); try again later",
                         headerParser_->get().target());
     }
-    beast::get_lowest_layer(stream_).expires_after(opts.requestTimeout);
+    deadline_.arm(opts.requestTimeout);
     auto& hdr = headerParser_->get();
     auto length = headerParser_->content_length();
     // A declared body over the limit is read and dropped (up to 16x the limit) so the 413 can
@@ -307,6 +315,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   // The handler answers later: nothing is read meanwhile (a pipelined request waits in the
   // socket), and the answer is written on this session's event loop.
   void awaitAnswer(std::shared_ptr<Deferred> d, unsigned version, const std::string& target) {
+    deadline_.disarm();  // no step of the connection's is under way: the answer has its own
     if (!shared_->registerDeferred(d)) {
       d->stop();
       return writeError(503, "the server is stopping", target);
@@ -342,7 +351,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   }
 
   void writeResponse(std::shared_ptr<http::response<http::string_body>> res) {
-    beast::get_lowest_layer(stream_).expires_after(shared_->options.requestTimeout);
+    deadline_.arm(shared_->options.requestTimeout);
     http::async_write(stream_, *res,
                       [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
                         if (!ec && self->drainBeforeClose_) return self->drainAndClose();
@@ -360,7 +369,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
       beast::error_code ignored;
       stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     }
-    beast::get_lowest_layer(stream_).expires_after(shared_->options.headerTimeout);
+    deadline_.arm(shared_->options.headerTimeout);
     buffer_.consume(buffer_.size());
     drainSome();
   }
@@ -391,7 +400,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     head->keep_alive(keepAlive_);
     auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*head);
     // A watch may stay silent for a long time: no timeout while streaming.
-    beast::get_lowest_layer(stream_).expires_never();
+    deadline_.disarm();
     std::weak_ptr<Session> weak = this->shared_from_this();
     // Callbacks of an earlier stream still queued on the event loop must not reach this one.
     sink_ = std::make_shared<Sink>(
@@ -537,7 +546,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
       return;
     }
     if constexpr (kTls) {
-      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+      deadline_.arm(std::chrono::seconds(2));
       stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
         beast::error_code e;
         beast::get_lowest_layer(self->stream_).socket().close(e);
@@ -577,6 +586,9 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   std::shared_ptr<Session> holdSelf_;  // set while a stream runs without the close probe  // which
                                        // stream the sink's queued callbacks belong to
   net::steady_timer idleTimer_;
+  // Bounds the current step: the TLS handshake, a request head, a body, a response, the TLS
+  // shutdown. Beast's own per-operation timeouts (basic_stream::expires_after) are not used.
+  Deadline<Executor> deadline_;
 };
 
 }  // namespace minimcp::server::detail

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -78,13 +80,19 @@ Request toRequest(http::request<http::string_body>&& req) {
   r.method = std::string(req.method_string());
   r.target = std::string(req.target());
   parseTarget(r.target, r.path, r.query);
+  r.headers.reserve(static_cast<size_t>(std::distance(req.begin(), req.end())));
   for (auto& f : req) {
     std::string name(f.name_string());
     for (auto& c : name) {
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII, as names are
     }
-    auto [it, inserted] = r.headers.emplace(std::move(name), std::string(f.value()));
-    if (!inserted) it->second += ", " + std::string(f.value());
+    auto same = std::find_if(r.headers.begin(), r.headers.end(),
+                             [&](const auto& h) { return h.first == name; });
+    if (same == r.headers.end()) {
+      r.headers.emplace_back(std::move(name), std::string(f.value()));
+    } else {
+      same->second.append(", ").append(f.value().data(), f.value().size());
+    }
   }
   r.body = std::move(req.body());
   return r;

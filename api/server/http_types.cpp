@@ -17,8 +17,10 @@ std::string_view queryOf(const std::string& target) {
 }  // namespace
 
 std::string Request::header(const std::string& lowerName) const {
-  auto it = headers.find(lowerName);
-  return it == headers.end() ? std::string() : it->second;
+  for (const auto& [name, value] : headers) {
+    if (name == lowerName) return value;
+  }
+  return std::string();
 }
 
 std::string Request::param(const std::string& name) const {

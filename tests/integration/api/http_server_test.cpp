@@ -204,6 +204,11 @@ class HttpServerLimitsTest : public ::testing::TestWithParam<bool> {
         res.stream = std::make_shared<SlowStream>();
         return res;
       }
+      if (r.path == "/headers") {
+        return Response::text(200, r.header("x-dup") + "|" + r.header("x-one") + "|" +
+                                       r.header("x-absent") + "|" +
+                                       std::to_string(r.headers.size()));
+      }
       return Response::text(200, "ok " + r.path);
     });
     server_->start();
@@ -232,6 +237,16 @@ TEST_P(HttpServerLimitsTest, AnOversizedHeadIsAnswered431NotDropped) {
   EXPECT_EQ(status["code"], 431);
   EXPECT_NE(status["message"].get<std::string>().find("header"), std::string::npos);
   EXPECT_TRUE(c->waitClosed()) << "the server keeps the connection after a 431";
+}
+
+// Header names are case-insensitive: a handler reads them by lowercase name, and a name sent
+// twice (in any case) is one header with both values, in the order sent.
+TEST_P(HttpServerLimitsTest, HandlersReadHeadersByLowercaseNameWithRepeatsJoined) {
+  auto c = connect();
+  auto res = c->exchange(get("/headers", "X-Dup: a\r\nx-One: 1\r\nX-DUP: b\r\n"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 200);
+  EXPECT_EQ(res->body(), "a, b|1||3");  // host, x-dup, x-one
 }
 
 TEST_P(HttpServerLimitsTest, AHeadTrickledInIsCutAtTheHeaderTimeout) {

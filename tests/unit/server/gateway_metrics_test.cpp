@@ -18,7 +18,7 @@ Request post(std::string body, std::string mcpMethod = "") {
   Request r;
   r.method = "POST";
   r.body = std::move(body);
-  if (!mcpMethod.empty()) r.headers["mcp-method"] = mcpMethod;
+  if (!mcpMethod.empty()) r.headers.emplace_back("mcp-method", mcpMethod);
   return r;
 }
 
@@ -90,7 +90,7 @@ TEST_F(GatewayMetricsTest, CountsAdmittedRequestsByInstanceAndOthersWithoutOne) 
   notFound.status = 404;
   m.observe(post(R"({"method":"ping","id":1})"), {}, start, notFound);
   Request forwarded = post(R"({"method":"ping","id":1})");
-  forwarded.headers["x-minimcp-forwarded-by"] = "node-b";
+  forwarded.headers.emplace_back("x-minimcp-forwarded-by", "node-b");
   m.observe(forwarded, {"t", "a"}, start, ok);  // the forwarding node counted it
 
   EXPECT_TRUE(has(

@@ -322,7 +322,7 @@ const Identity kAlice{Identity::Role::Namespace, "alice", "alice-1"};
 
 json review(const Identity& who, const json& spec) {
   Request r = withQuery("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews");
-  r.headers["content-type"] = "application/json";
+  r.headers.emplace_back("content-type", "application/json");
   r.body = json{
       {"apiVersion", "authorization.k8s.io/v1"},
       {"kind", "SelfSubjectAccessReview"},
@@ -390,7 +390,7 @@ TEST(SelfSubjectAccessReview, ReadsTheProtobufKubectlSends) {
   const std::string typeMeta =
       protoString(1, "authorization.k8s.io/v1") + protoString(2, "SelfSubjectAccessReview");
   Request r = withQuery("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews");
-  r.headers["content-type"] = "application/vnd.kubernetes.protobuf";
+  r.headers.emplace_back("content-type", "application/vnd.kubernetes.protobuf");
   r.body = std::string("k8s\0", 4) + protoString(1, typeMeta) + protoString(2, obj);
   Authorizer authz;
   for (const auto& [who, allowed] : {std::pair{&kAdmin, true}, std::pair{&kAlice, false}}) {
@@ -410,10 +410,10 @@ TEST(SelfSubjectRulesReview, RulesFromTheAuthorizer) {
   auto rules = [](const Identity& who, const std::string& ns, bool protobuf) {
     Request r = withQuery("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews");
     if (protobuf) {
-      r.headers["content-type"] = "application/vnd.kubernetes.protobuf";
+      r.headers.emplace_back("content-type", "application/vnd.kubernetes.protobuf");
       r.body = std::string("k8s\0", 4) + protoString(2, protoString(2, protoString(1, ns)));
     } else {
-      r.headers["content-type"] = "application/json";
+      r.headers.emplace_back("content-type", "application/json");
       r.body = json{{"kind", "SelfSubjectRulesReview"}, {"spec", {{"namespace", ns}}}}.dump();
     }
     Authorizer authz;
@@ -474,7 +474,7 @@ TEST(SelfSubjectReview, SaysWhoTheTokenIs) {
   Authorizer authz;
   for (const Identity* who : {&kAdmin, &kAlice}) {
     Request r = withQuery("/apis/authentication.k8s.io/v1/selfsubjectreviews");
-    r.headers["content-type"] = "application/json";
+    r.headers.emplace_back("content-type", "application/json");
     r.body = R"({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"})";
     auto resp = serveSelfReview(r, *who, authz);
     ASSERT_TRUE(resp);

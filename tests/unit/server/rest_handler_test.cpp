@@ -67,7 +67,7 @@ class RestHandlerTest : public ::testing::Test {
     r.method = method;
     r.target = target;
     parseTarget(target, r.path, r.query);
-    r.headers = std::move(headers);
+    r.headers.assign(headers.begin(), headers.end());
     r.body = body;
     auto path = parseResourcePath(r.path);
     EXPECT_TRUE(path) << target;
@@ -758,7 +758,7 @@ TEST_F(RestHandlerTest, TableWatchSendsOneRowTables) {
   r.method = "GET";
   r.target = std::string(kWidgets) + "?watch=1";
   parseTarget(r.target, r.path, r.query);
-  r.headers["accept"] = "application/json;as=Table;v=v1;g=meta.k8s.io";
+  r.headers.emplace_back("accept", "application/json;as=Table;v=v1;g=meta.k8s.io");
   auto resp = handler_->handle(r, *parseResourcePath(r.path), Identity{});
   ASSERT_TRUE(resp.stream);
   resp.stream->start(std::shared_ptr<StreamSink>(&sink, [](StreamSink*) {}));

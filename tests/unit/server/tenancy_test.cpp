@@ -23,7 +23,7 @@ Request makeRequest(const std::string& method, const std::string& target,
   r.method = method;
   r.target = target;
   parseTarget(target, r.path, r.query);
-  r.headers = std::move(headers);
+  r.headers.assign(headers.begin(), headers.end());
   r.body = body;
   return r;
 }

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <iterator>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "api/server/http_session.h"
@@ -80,19 +82,32 @@ Request toRequest(http::request<http::string_body>&& req) {
   r.method = std::string(req.method_string());
   r.target = std::string(req.target());
   parseTarget(r.target, r.path, r.query);
-  r.headers.reserve(static_cast<size_t>(std::distance(req.begin(), req.end())));
+  const auto count = static_cast<size_t>(std::distance(req.begin(), req.end()));
+  // Never reallocated below: `index` points into the names.
+  r.headers.reserve(count);
+  // A repeated name is found by a scan of the few headers a request has; a head of thousands
+  // (64 KiB of "a1:" lines) would make that quadratic, so many headers get an index.
+  constexpr size_t kScanned = 32;
+  std::unordered_map<std::string_view, size_t> index;
   for (auto& f : req) {
     std::string name(f.name_string());
     for (auto& c : name) {
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII, as names are
     }
-    auto same = std::find_if(r.headers.begin(), r.headers.end(),
-                             [&](const auto& h) { return h.first == name; });
-    if (same == r.headers.end()) {
-      r.headers.emplace_back(std::move(name), std::string(f.value()));
+    size_t at = r.headers.size();
+    if (count > kScanned) {
+      if (auto it = index.find(name); it != index.end()) at = it->second;
     } else {
-      same->second.append(", ").append(f.value().data(), f.value().size());
+      at = static_cast<size_t>(std::find_if(r.headers.begin(), r.headers.end(),
+                                            [&](const auto& h) { return h.first == name; }) -
+                               r.headers.begin());
     }
+    if (at < r.headers.size()) {
+      r.headers[at].second.append(", ").append(f.value().data(), f.value().size());
+      continue;
+    }
+    r.headers.emplace_back(std::move(name), std::string(f.value()));
+    if (count > kScanned) index.emplace(r.headers.back().first, at);
   }
   r.body = std::move(req.body());
   return r;

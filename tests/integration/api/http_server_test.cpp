@@ -247,6 +247,15 @@ TEST_P(HttpServerLimitsTest, HandlersReadHeadersByLowercaseNameWithRepeatsJoined
   ASSERT_TRUE(res);
   EXPECT_EQ(res->result_int(), 200);
   EXPECT_EQ(res->body(), "a, b|1||3");  // host, x-dup, x-one
+
+  // The same with more headers than are found by a scan (an index takes over).
+  std::string many = "X-Dup: a\r\n";
+  for (int i = 0; i < 2000; ++i) many += "x-filler-" + std::to_string(i) + ": f\r\n";
+  many += "x-One: 1\r\nX-DUP: b\r\nx-filler-7: g\r\n";
+  res = c->exchange(get("/headers", many));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 200);
+  EXPECT_EQ(res->body(), "a, b|1||2003");
 }
 
 TEST_P(HttpServerLimitsTest, AHeadTrickledInIsCutAtTheHeaderTimeout) {

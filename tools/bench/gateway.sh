@@ -8,6 +8,9 @@
 #     mcpd's CPU seconds per 1,000 calls and the calls each path gets per CPU second; the whole
 #     run is in a CPU cgroup of its own when the host allows (see below)
 #   - the proxy's own cost on a kept-alive connection (a plain JSON answer)
+# Each figure also has nginx's beside it, in the same rounds, when nginx is installed: a TLS
+# reverse proxy in front of the same instance (2 workers, kept-alive upstream connections, no
+# buffering), what a mature proxy gets from the same machine (apt-get install nginx-light).
 # The clients are the reference SDKs (tools/bench/gateway.mjs). The harness is the gateway
 # integration test's environment (an in-process API server with the gateway route and real
 # MCP server processes), run as its disabled Benchmark test, so no reconciler is involved.
@@ -25,7 +28,7 @@ while [ $# -gt 0 ]; do
     --sessions) export BENCH_SESSIONS=$2; shift 2 ;;
     --seconds) export BENCH_SECONDS=$2; shift 2 ;;
     --rounds) export BENCH_ROUNDS=$2; shift 2 ;;
-    -h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -40,6 +43,9 @@ BIN="$BUILD/bin/integration_gateway"
 # shared machine the scheduler then shares CPU between the benchmark as a whole and the rest,
 # so a path made of more processes (client + gateway + server vs client + server) gets no more
 # CPU than the other. Weight: two busy processes' worth (what the direct path alone would get).
+# The reference proxy beside the gateway (nginx, same rounds), when it is installed.
+NGINX=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+[ -z "$NGINX" ] || export BENCH_NGINX=$NGINX
 CG=""
 if [ -w /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.shares ]; then
   CG=/sys/fs/cgroup/cpu/minimcp-bench-gateway-$$
@@ -63,6 +69,7 @@ if [ -n "$CG" ]; then
 else
   echo "(no CPU cgroup: each process of either path competes with the rest of the machine alone)"
 fi
+[ -n "$NGINX" ] || echo "(nginx is not installed: apt-get install nginx-light adds it as a reference proxy)"
 OUT=$(in_cgroup "$BIN" --gtest_also_run_disabled_tests --gtest_filter='GatewayTest.DISABLED_Benchmark' 2>&1) || {
   echo "$OUT" >&2
   exit 1

@@ -891,6 +891,7 @@ TEST_F(GatewayTest, DISABLED_Benchmark) {
   env->server->store().create("mcpinstances",
                               instance("alice", "modern", "uid-inbox", modern.port()));
   env->upstreams.set("alice/modern", modern.port());
+  // TLS_DIR: the server's certificate and key, for the bench's reference proxy (BENCH_NGINX).
   std::vector<std::string> benchEnv = {
       "GW_URL=" + env->url("/mcp/alice/inbox"),
       "GW_URL_V2=" + env->url("/mcp/alice/modern"),
@@ -901,7 +902,8 @@ TEST_F(GatewayTest, DISABLED_Benchmark) {
       "DIRECT_TOKEN=" + env->instanceToken,
       "DIRECT_PID=" + std::to_string(env->echo->pid()),
       "DIRECT_PID_V2=" + std::to_string(modern.pid()),
-      "NODE_EXTRA_CA_CERTS=" + env->caFile};
+      "NODE_EXTRA_CA_CERTS=" + env->caFile,
+      "TLS_DIR=" + env->tmp.path() + "/data/tls"};
   // tools/bench/gateway_profile.sh runs its own client instead (an absolute path).
   const char* script = std::getenv("BENCH_SCRIPT");
   auto r = runCommand({env->node, script ? script : kSourceDir + "/tools/bench/gateway.mjs"}, "",

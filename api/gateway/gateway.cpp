@@ -29,6 +29,7 @@
 #include "api/server/deadline.h"
 #include "api/server/io_executor.h"
 #include "api/server/tls.h"
+#include "api/server/wire_head.h"
 #include "api/util/api_error.h"
 #include "api/util/random.h"
 #include "api/util/url.h"
@@ -603,11 +604,16 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     hp_->body_limit(std::numeric_limits<std::uint64_t>::max());
     if (req_.method() == http::verb::head) hp_->skip(true);
     arm(idleTimeout_);
-    conn_->visit([this](auto& stream) {
-      http::async_write(stream, req_,
-                        bound([self = shared_from_this()](beast::error_code ec, size_t) {
-                          self->onWritten(self->outcome(ec));
-                        }));
+    auto written = bound([self = shared_from_this()](beast::error_code ec, size_t) {
+      self->onWritten(self->outcome(ec));
+    });
+    conn_->visit([this, &written](auto& stream) {
+      if (req_.chunked()) return http::async_write(stream, req_, std::move(written));
+      // The head and the body as two buffers (wire_head.h).
+      if (reqHead_.empty()) reqHead_ = server::wireHead(req_.base());
+      net::async_write(
+          stream, std::array<net::const_buffer, 2>{net::buffer(reqHead_), net::buffer(req_.body())},
+          std::move(written));
     });
   }
 
@@ -799,6 +805,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::shared_ptr<Gateway::Core> core_;
   Upstream up_;
   http::request<http::string_body> req_;
+  std::string reqHead_;  // req_'s head as written, kept for a retry
   std::chrono::milliseconds idleTimeout_;
   std::chrono::milliseconds coalesceWindow_;
   std::optional<net::any_io_executor> ex_;  // set once by begin(), under mu_

@@ -40,35 +40,41 @@ StoreTokenAuthenticator::StoreTokenAuthenticator(store::Store& store) : store_(s
 StoreTokenAuthenticator::~StoreTokenAuthenticator() { subscription_.reset(); }
 
 void StoreTokenAuthenticator::upsert(const nlohmann::json& record) {
-  Entry e{record["metadata"].value("name", ""),
-          record.value("spec", nlohmann::json::object()).value("sha256", ""), identityOf(record)};
+  std::string name = record["metadata"].value("name", "");
+  std::string sha256 = record.value("spec", nlohmann::json::object()).value("sha256", "");
+  Identity identity = identityOf(record);
   std::unique_lock lock(mu_);
-  for (auto& existing : entries_) {
-    if (existing.name == e.name) {
-      existing = std::move(e);
-      return;
-    }
-  }
-  entries_.push_back(std::move(e));
+  eraseLocked(name);
+  if (sha256.empty()) return;
+  sha256ByName_[name] = sha256;
+  bySha256_[std::move(sha256)] = std::move(identity);
 }
 
 void StoreTokenAuthenticator::erase(const std::string& name) {
   std::unique_lock lock(mu_);
-  std::erase_if(entries_, [&](const Entry& e) { return e.name == name; });
+  eraseLocked(name);
 }
 
+void StoreTokenAuthenticator::eraseLocked(const std::string& name) {
+  auto it = sha256ByName_.find(name);
+  if (it == sha256ByName_.end()) return;
+  if (auto h = bySha256_.find(it->second); h != bySha256_.end() && h->second.name == name) {
+    bySha256_.erase(h);
+  }
+  sha256ByName_.erase(it);
+}
+
+// Looked up by the token's SHA-256, as instance tokens are: a lookup's timing could tell
+// something of the hash, and the hash tells nothing of a token. One lookup whatever the number
+// of tokens.
 std::optional<Identity> StoreTokenAuthenticator::authenticate(
     const std::string& token, const std::vector<std::string>&) const {
   if (token.empty()) return std::nullopt;
-  std::string hash = sha256Hex(token);
+  const std::string hash = sha256Hex(token);
   std::shared_lock lock(mu_);
-  const Entry* match = nullptr;
-  // Every entry is compared, so the time taken does not depend on which one matched.
-  for (const auto& e : entries_) {
-    if (constantTimeEquals(hash, e.sha256) && !e.sha256.empty()) match = &e;
-  }
-  if (!match) return std::nullopt;
-  return match->identity;
+  auto it = bySha256_.find(hash);
+  if (it == bySha256_.end()) return std::nullopt;
+  return it->second;
 }
 
 bool StoreTokenAuthenticator::verify(const std::string& name, const std::string& token) const {

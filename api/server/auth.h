@@ -80,18 +80,15 @@ class StoreTokenAuthenticator : public Authenticator {
   RevokeResult revokeToken(const std::string& name);
 
  private:
-  struct Entry {
-    std::string name;
-    std::string sha256;
-    Identity identity;
-  };
   void upsert(const nlohmann::json& record);
   void erase(const std::string& name);
+  void eraseLocked(const std::string& name);  // mu_ held exclusively
   std::string writeToken(const std::string& name, const Identity& identity, bool replace);
 
   store::Store& store_;
   mutable std::shared_mutex mu_;
-  std::vector<Entry> entries_;
+  std::map<std::string, std::string> sha256ByName_;  // record name → its token's SHA-256
+  std::map<std::string, Identity> bySha256_;         // a token's SHA-256 → its identity
   std::unique_ptr<store::Subscription> subscription_;
   std::mutex revokeMu_;  // one revocation at a time, so two can't both remove "the other" admin
 };

@@ -9,6 +9,7 @@
 #include <utility>
 // clang-format on
 
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -29,6 +30,7 @@
 #include "api/server/deadline.h"
 #include "api/server/http_server.h"
 #include "api/server/io_executor.h"
+#include "api/server/wire_head.h"
 
 namespace minimcp::server::detail {
 
@@ -350,14 +352,20 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     writeResponse(res);
   }
 
+  // The head and the body as two buffers (wire_head.h).
   void writeResponse(std::shared_ptr<http::response<http::string_body>> res) {
     deadline_.arm(shared_->options.requestTimeout);
-    http::async_write(stream_, *res,
-                      [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
-                        if (!ec && self->drainBeforeClose_) return self->drainAndClose();
-                        if (ec || !res->keep_alive()) return self->close();
-                        self->readHeader();
-                      });
+    auto done = [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
+      if (!ec && self->drainBeforeClose_) return self->drainAndClose();
+      if (ec || !res->keep_alive()) return self->close();
+      self->readHeader();
+    };
+    if (res->chunked()) return http::async_write(stream_, *res, std::move(done));
+    auto head = std::make_shared<std::string>(wireHead(res->base()));
+    const std::array<net::const_buffer, 2> wire{net::buffer(*head), net::buffer(res->body())};
+    net::async_write(
+        stream_, wire,
+        [head, done = std::move(done)](beast::error_code ec, size_t n) mutable { done(ec, n); });
   }
 
   // Closing with unread request bytes makes the kernel reset the connection, and a reset can

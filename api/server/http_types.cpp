@@ -45,23 +45,25 @@ void parseTarget(const std::string& target, std::string& path,
   });
 }
 
-std::string unsafePathReason(const std::string& target) {
-  const std::string path = target.substr(0, target.find('?'));
+std::string unsafePathReason(std::string_view target) {
+  const std::string_view path = target.substr(0, target.find('?'));
   size_t pos = 0;
   while (pos <= path.size()) {
     size_t slash = path.find('/', pos);
-    if (slash == std::string::npos) slash = path.size();
-    const std::string segment = path.substr(pos, slash - pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    const std::string_view segment = path.substr(pos, slash - pos);
     pos = slash + 1;
-    if (segment.find('\\') != std::string::npos) return "a backslash";
+    if (segment.find('\\') != std::string_view::npos) return "a backslash";
     for (size_t i = 0; i + 2 < segment.size(); ++i) {
       if (segment[i] != '%') continue;
-      std::string hex = {
-          static_cast<char>(std::tolower(static_cast<unsigned char>(segment[i + 1]))),
-          static_cast<char>(std::tolower(static_cast<unsigned char>(segment[i + 2])))};
-      if (hex == "2f") return "an encoded slash (%2F)";
-      if (hex == "5c") return "an encoded backslash (%5C)";
+      const char hi = segment[i + 1];
+      const char lo = static_cast<char>(std::tolower(static_cast<unsigned char>(segment[i + 2])));
+      if (hi == '2' && lo == 'f') return "an encoded slash (%2F)";
+      if (hi == '5' && lo == 'c') return "an encoded backslash (%5C)";
     }
+    // ".." is at most 6 characters however it is encoded ("%2e%2e"): only those can decode to
+    // a dot segment.
+    if (segment.empty() || segment.size() > 6) continue;
     const std::string decoded = percentDecode(segment, false);
     if (decoded == "." || decoded == "..") return "a dot segment (\"" + decoded + "\")";
   }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -37,7 +38,7 @@ void parseTarget(const std::string& target, std::string& path,
 // percent-encoded ones included ("%2e%2e", ".%2E"), an encoded slash or backslash ("%2f",
 // "%5c") or a backslash. Each would let the path mean one thing here and another to whatever
 // reads it next (an instance behind the gateway). "" when none.
-std::string unsafePathReason(const std::string& target);
+std::string unsafePathReason(std::string_view target);
 
 // Where a streamed body goes. Thread-safe: the producer may call it from any thread.
 class StreamSink {

@@ -53,9 +53,9 @@ TEST(UnsafePathReason, DotSegmentsAndEncodedSeparatorsInAnySpelling) {
   }
   EXPECT_EQ(unsafePathReason("/mcp/a/b/x%5cy"), "an encoded backslash (%5C)");
   EXPECT_EQ(unsafePathReason("/mcp/a/b/x\\y"), "a backslash");
-  for (const char* target :
-       {"/", "", "/mcp/a/b", "/mcp/a/b/", "/mcp/a/b/a..b/.well-known/x.", "/mcp/a//b",
-        "/mcp/a/b?next=../x&p=%2f", "/mcp/a/b/%2e%2e%2e", "/mcp/a/b/%252e%252e", "/x/%2"}) {
+  for (const char* target : {"/", "", "/mcp/a/b", "/mcp/a/b/", "/mcp/a/b/a..b/.well-known/x.",
+                             "/mcp/a//b", "/mcp/a/b?next=../x&p=%2f", "/mcp/a/b/%2e%2e%2e",
+                             "/mcp/a/b/.%2e%2e", "/mcp/a/b/%252e%252e", "/x/%2"}) {
     EXPECT_EQ(unsafePathReason(target), "") << target;
   }
 }

@@ -607,13 +607,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     auto written = bound([self = shared_from_this()](beast::error_code ec, size_t) {
       self->onWritten(self->outcome(ec));
     });
+    // Small requests as one string (wire_head.h), others through Beast's serializer.
+    if (!wire_) wire_ = server::wireMessage(req_).value_or("");
     conn_->visit([this, &written](auto& stream) {
-      if (req_.chunked()) return http::async_write(stream, req_, std::move(written));
-      // The head and the body as two buffers (wire_head.h).
-      if (reqHead_.empty()) reqHead_ = server::wireHead(req_.base());
-      net::async_write(
-          stream, std::array<net::const_buffer, 2>{net::buffer(reqHead_), net::buffer(req_.body())},
-          std::move(written));
+      if (wire_->empty()) return http::async_write(stream, req_, std::move(written));
+      net::async_write(stream, net::buffer(*wire_), std::move(written));
     });
   }
 
@@ -805,7 +803,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::shared_ptr<Gateway::Core> core_;
   Upstream up_;
   http::request<http::string_body> req_;
-  std::string reqHead_;  // req_'s head as written, kept for a retry
+  std::optional<std::string> wire_;  // req_ as written ("": by the serializer), for a retry
   std::chrono::milliseconds idleTimeout_;
   std::chrono::milliseconds coalesceWindow_;
   std::optional<net::any_io_executor> ex_;  // set once by begin(), under mu_

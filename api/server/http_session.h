@@ -258,6 +258,18 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   static std::string tooLarge() { return "request body too large (limit 1 MiB)"; }
 
   void readBody(bool oversized) {
+    // A body already read with the head (most requests arrive whole), or none at all, is
+    // parsed here: an asynchronous read would complete at once, one more pass through the event
+    // loop for nothing.
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      beast::error_code ec;
+      const size_t n = parser_->put(buffer_.data(), ec);
+      buffer_.consume(n);
+      if (ec == http::error::need_more) break;
+      if (ec) return onBody(ec, oversized);
+      if (n == 0) break;
+    }
+    if (parser_->is_done()) return onBody({}, oversized);
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this(), oversized](beast::error_code ec, size_t) {
                        self->onBody(ec, oversized);
@@ -352,7 +364,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     writeResponse(res);
   }
 
-  // The head and the body as two buffers (wire_head.h).
+  // Small answers as one string (wire_head.h), others through Beast's serializer.
   void writeResponse(std::shared_ptr<http::response<http::string_body>> res) {
     deadline_.arm(shared_->options.requestTimeout);
     auto done = [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
@@ -360,12 +372,12 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
       if (ec || !res->keep_alive()) return self->close();
       self->readHeader();
     };
-    if (res->chunked()) return http::async_write(stream_, *res, std::move(done));
-    auto head = std::make_shared<std::string>(wireHead(res->base()));
-    const std::array<net::const_buffer, 2> wire{net::buffer(*head), net::buffer(res->body())};
+    auto whole = wireMessage(*res);
+    if (!whole) return http::async_write(stream_, *res, std::move(done));
+    auto wire = std::make_shared<std::string>(std::move(*whole));
     net::async_write(
-        stream_, wire,
-        [head, done = std::move(done)](beast::error_code ec, size_t n) mutable { done(ec, n); });
+        stream_, net::buffer(*wire),
+        [wire, done = std::move(done)](beast::error_code ec, size_t n) mutable { done(ec, n); });
   }
 
   // Closing with unread request bytes makes the kernel reset the connection, and a reset can

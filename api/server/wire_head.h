@@ -1,17 +1,24 @@
-// The head of an HTTP/1 message (start line and fields, ending with the blank line) rendered
-// into one string. Private to the .cpp files that write messages on the server's event loops
-// (http_session.h, the gateway); never include it from a header others use.
+// An HTTP/1 message rendered into one string, to be written with one call. Private to the .cpp
+// files that write messages on the server's event loops (http_session.h, the gateway); never
+// include it from a header others use.
 //
-// Why: a head and a body written as two buffers go out as one TLS record or one writev when
-// small, while Beast's serializer walks the same bytes as a long sequence of small buffers, a
-// walk that cost more than the rest of the write (tools/bench/gateway_profile.sh). Only for a
-// message with a Content-Length: a chunked one still goes through the serializer.
+// Why: Beast's serializer walks the head as a long sequence of small buffers, a walk that cost
+// more than the rest of the write (tools/bench/gateway_profile.sh); one string goes out as one
+// TLS record or one send. Why not the head and the body as two buffers: behind Beast's TLS
+// stream, once the head is written, the rest starts with an empty buffer, which Beast's
+// flattening turns into a write of nothing, and the composed write then ends there, the body
+// unsent. Only a message with a Content-Length and of at most kWholeMessageLimit bytes: any
+// other still goes through the serializer.
 #pragma once
 
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <optional>
 #include <string>
 
 namespace minimcp::server {
+
+inline constexpr size_t kWholeMessageLimit = 64 << 10;
 
 template <bool isRequest, class Fields>
 std::string wireHead(const boost::beast::http::header<isRequest, Fields>& h) {
@@ -45,6 +52,18 @@ std::string wireHead(const boost::beast::http::header<isRequest, Fields>& h) {
     out += "\r\n";
   }
   out += "\r\n";
+  return out;
+}
+
+// The whole message (head and body), or nullopt when it is chunked or larger than
+// kWholeMessageLimit.
+template <bool isRequest, class Fields>
+std::optional<std::string> wireMessage(
+    const boost::beast::http::message<isRequest, boost::beast::http::string_body, Fields>& m) {
+  if (m.chunked() || m.body().size() > kWholeMessageLimit) return std::nullopt;
+  std::string out = wireHead(m.base());
+  if (out.size() + m.body().size() > kWholeMessageLimit) return std::nullopt;
+  out += m.body();
   return out;
 }
 

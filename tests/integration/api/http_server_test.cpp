@@ -209,6 +209,9 @@ class HttpServerLimitsTest : public ::testing::TestWithParam<bool> {
                                        r.header("x-absent") + "|" +
                                        std::to_string(r.headers.size()));
       }
+      if (r.path.rfind("/bytes/", 0) == 0) {
+        return Response::text(200, std::string(std::stoul(r.path.substr(7)), 'x'));
+      }
       return Response::text(200, "ok " + r.path);
     });
     server_->start();
@@ -256,6 +259,20 @@ TEST_P(HttpServerLimitsTest, HandlersReadHeadersByLowercaseNameWithRepeatsJoined
   ASSERT_TRUE(res);
   EXPECT_EQ(res->result_int(), 200);
   EXPECT_EQ(res->body(), "a, b|1||2003");
+}
+
+// Answers of every size arrive whole on a kept-alive connection: small ones go out as one
+// string, larger ones through Beast's serializer, over TLS as over plain TCP.
+TEST_P(HttpServerLimitsTest, AnswersOfEverySizeArriveWhole) {
+  auto c = connect();
+  for (size_t n : {size_t{0}, size_t{1}, size_t{16000}, size_t{16 << 10}, size_t{17000},
+                   size_t{(64 << 10) - 200}, size_t{64 << 10}, size_t{100000}, size_t{1 << 20}}) {
+    auto res = c->exchange(get("/bytes/" + std::to_string(n)));
+    ASSERT_TRUE(res) << n << " bytes: no answer";
+    EXPECT_EQ(res->result_int(), 200) << n;
+    EXPECT_EQ(res->body().size(), n);
+    EXPECT_EQ(res->body().find_first_not_of('x'), std::string::npos) << n;
+  }
 }
 
 TEST_P(HttpServerLimitsTest, AHeadTrickledInIsCutAtTheHeaderTimeout) {

@@ -1,6 +1,6 @@
 // The HTTP session around streamed (chunked) responses: the connection serves the next request
 // after the last chunk when the client allowed keep-alive, pipelined bytes sent during a stream
-// are not lost, and "Connection: close" still closes.
+// are not lost, and "Connection: close" still closes. And request bodies, whole or in pieces.
 #include <gtest/gtest.h>
 
 // clang-format off
@@ -57,6 +57,8 @@ class HttpStreamTest : public ::testing::Test {
         res.stream = std::make_shared<LinesStream>(std::vector<std::string>{"a\n", "b\n"});
         return res;
       }
+      if (r.path == "/echo") return Response::text(200, "echo " + r.body);
+      if (r.path == "/big") return Response::text(200, std::string(100000, 'x'));
       return Response::text(200, "plain " + r.path);
     });
     server_->start();
@@ -115,6 +117,38 @@ TEST_F(HttpStreamTest, PipelinedRequestsAroundAStreamAreAllAnswered) {
   EXPECT_EQ(read().body(), "plain /one");
   EXPECT_EQ(read().body(), "a\nb\n");
   EXPECT_EQ(read().body(), "plain /two");
+}
+
+// Bodies that arrive with their heads are parsed without another read, and one that arrives
+// in pieces (or chunked) is read on: each request gets its own body, none leaks into the next.
+TEST_F(HttpStreamTest, RequestBodiesWholeOrInPiecesAreEachAnsweredWithTheirOwn) {
+  const auto post = [](const std::string& body) {
+    return "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body;
+  };
+  send(post("first") + post("") + get("/one") + post("second"));
+  EXPECT_EQ(read().body(), "echo first");
+  EXPECT_EQ(read().body(), "echo ");
+  EXPECT_EQ(read().body(), "plain /one");
+  EXPECT_EQ(read().body(), "echo second");
+
+  const std::string split = post("in two pieces");
+  send(split.substr(0, split.size() - 6));
+  send(split.substr(split.size() - 6) + post("after"));
+  EXPECT_EQ(read().body(), "echo in two pieces");
+  EXPECT_EQ(read().body(), "echo after");
+
+  send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+  send("2\r\nde\r\n0\r\n\r\n" + get("/two"));
+  EXPECT_EQ(read().body(), "echo abcde");
+  EXPECT_EQ(read().body(), "plain /two");
+}
+
+// A body larger than one TLS record or socket buffer arrives whole, and the connection goes on.
+TEST_F(HttpStreamTest, LargeResponsesArriveWhole) {
+  send(get("/big") + get("/one"));
+  EXPECT_EQ(read().body(), std::string(100000, 'x'));
+  EXPECT_EQ(read().body(), "plain /one");
 }
 
 TEST_F(HttpStreamTest, ConnectionCloseClosesAfterTheStream) {

@@ -29,7 +29,7 @@
 #include "api/server/deadline.h"
 #include "api/server/io_executor.h"
 #include "api/server/tls.h"
-#include "api/server/wire_head.h"
+#include "api/server/wire_message.h"
 #include "api/util/api_error.h"
 #include "api/util/random.h"
 #include "api/util/url.h"
@@ -607,7 +607,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     auto written = bound([self = shared_from_this()](beast::error_code ec, size_t) {
       self->onWritten(self->outcome(ec));
     });
-    // Small requests as one string (wire_head.h), others through Beast's serializer.
+    // Small requests as one string (wire_message.h), others through Beast's serializer.
     if (!wire_) wire_ = server::wireMessage(req_).value_or("");
     conn_->visit([this, &written](auto& stream) {
       if (wire_->empty()) return http::async_write(stream, req_, std::move(written));

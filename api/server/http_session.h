@@ -9,7 +9,6 @@
 #include <utility>
 // clang-format on
 
-#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -30,7 +29,7 @@
 #include "api/server/deadline.h"
 #include "api/server/http_server.h"
 #include "api/server/io_executor.h"
-#include "api/server/wire_head.h"
+#include "api/server/wire_message.h"
 
 namespace minimcp::server::detail {
 
@@ -364,7 +363,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     writeResponse(res);
   }
 
-  // Small answers as one string (wire_head.h), others through Beast's serializer.
+  // Small answers as one string (wire_message.h), others through Beast's serializer.
   void writeResponse(std::shared_ptr<http::response<http::string_body>> res) {
     deadline_.arm(shared_->options.requestTimeout);
     auto done = [self = this->shared_from_this(), res](beast::error_code ec, size_t) {

@@ -4,11 +4,10 @@
 //
 // Why: Beast's serializer walks the head as a long sequence of small buffers, a walk that cost
 // more than the rest of the write (tools/bench/gateway_profile.sh); one string goes out as one
-// TLS record or one send. Why not the head and the body as two buffers: behind Beast's TLS
-// stream, once the head is written, the rest starts with an empty buffer, which Beast's
-// flattening turns into a write of nothing, and the composed write then ends there, the body
-// unsent. Only a message with a Content-Length and of at most kWholeMessageLimit bytes: any
-// other still goes through the serializer.
+// TLS record or one send. Not the head and the body as two buffers: behind Beast's TLS stream
+// that lost bodies over 16 KiB (the composed write ended after the head; the test
+// HttpServerLimitsTest.AnswersOfEverySizeArriveWhole). Only a message with a Content-Length
+// and of at most kWholeMessageLimit bytes: any other still goes through the serializer.
 #pragma once
 
 #include <boost/beast/http/message.hpp>

@@ -1,4 +1,4 @@
-#include "api/server/wire_head.h"
+#include "api/server/wire_message.h"
 
 #include <gtest/gtest.h>
 
@@ -18,7 +18,7 @@ std::string serialized(const Message& m) {
   return out.str();
 }
 
-TEST(WireHead, ResponsesAreWhatBeastsSerializerWrites) {
+TEST(WireMessage, ResponsesAreWhatBeastsSerializerWrites) {
   struct Case {
     http::status status;
     unsigned version;
@@ -42,7 +42,7 @@ TEST(WireHead, ResponsesAreWhatBeastsSerializerWrites) {
   }
 }
 
-TEST(WireHead, RequestsAreWhatBeastsSerializerWrites) {
+TEST(WireMessage, RequestsAreWhatBeastsSerializerWrites) {
   http::request<http::string_body> req{http::verb::post, "/mcp?x=%2F&y", 11};
   req.set(http::field::host, "127.0.0.1:8080");
   req.set(http::field::authorization, "Bearer t");
@@ -57,7 +57,7 @@ TEST(WireHead, RequestsAreWhatBeastsSerializerWrites) {
   EXPECT_EQ(wireHead(get.base()).substr(0, 16), "GET / HTTP/1.0\r\n");
 }
 
-TEST(WireHead, WholeMessagesOnlyWhenSmallAndNotChunked) {
+TEST(WireMessage, WholeMessagesOnlyWhenSmallAndNotChunked) {
   http::response<http::string_body> res{http::status::ok, 11};
   res.body() = "hello";
   res.prepare_payload();

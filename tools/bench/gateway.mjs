@@ -276,7 +276,9 @@ ${servers}
   const proc = spawn(env.BENCH_NGINX, ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`],
       {stdio: 'ignore'});
   const exited = new Promise((done) => proc.on('exit', done));
-  process.on('exit', () => proc.kill('SIGKILL'));
+  // On any way out: SIGTERM, on which the master stops its workers too (SIGKILL would leave
+  // them running).
+  process.on('exit', () => proc.kill('SIGTERM'));
   const stop = async () => {
     proc.kill('SIGQUIT');
     await exited;

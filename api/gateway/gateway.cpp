@@ -407,6 +407,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       : core_(std::move(core)),
         up_(std::move(upstream)),
         req_(std::move(req)),
+        wire_(server::wireMessage(req_)),
         idleTimeout_(options.idleTimeout),
         coalesceWindow_(options.coalesceWindow) {}
 
@@ -607,10 +608,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     auto written = bound([self = shared_from_this()](beast::error_code ec, size_t) {
       self->onWritten(self->outcome(ec));
     });
-    // Small requests as one string (wire_message.h), others through Beast's serializer.
-    if (!wire_) wire_ = server::wireMessage(req_).value_or("");
     conn_->visit([this, &written](auto& stream) {
-      if (wire_->empty()) return http::async_write(stream, req_, std::move(written));
+      if (!wire_) return http::async_write(stream, req_, std::move(written));
       net::async_write(stream, net::buffer(*wire_), std::move(written));
     });
   }
@@ -803,7 +802,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::shared_ptr<Gateway::Core> core_;
   Upstream up_;
   http::request<http::string_body> req_;
-  std::optional<std::string> wire_;  // req_ as written ("": by the serializer), for a retry
+  // req_ as one string (wire_message.h); nullopt: chunked or large, written by the serializer
+  const std::optional<std::string> wire_;
   std::chrono::milliseconds idleTimeout_;
   std::chrono::milliseconds coalesceWindow_;
   std::optional<net::any_io_executor> ex_;  // set once by begin(), under mu_

@@ -1,8 +1,7 @@
 #include "reconciler/webhook_transport.h"
 
-#include <cctype>
-
 #include "api/client/http_client.h"
+#include "api/util/ascii.h"
 
 namespace minimcp::reconciler {
 
@@ -15,10 +14,8 @@ WebhookTransport::Result HttpWebhookTransport::post(
   }
   const size_t schemeEnd = url.find("://") + 3;
   const size_t pathAt = url.find_first_of("/?", schemeEnd);
-  std::string server = url.substr(0, pathAt);
-  for (size_t i = 0; i < schemeEnd; ++i) {
-    server[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(server[i])));
-  }
+  const std::string server =
+      asciiLower(url.substr(0, schemeEnd)) + url.substr(schemeEnd, pathAt - schemeEnd);
   std::string target = pathAt == std::string::npos ? "/" : url.substr(pathAt);
   if (target.front() == '?') target.insert(0, "/");
   client::ConnectionConfig cfg;

@@ -1,9 +1,7 @@
 #include "api/client/discovery.h"
 
-#include <algorithm>
-#include <cctype>
-
 #include "api/model/json_fields.h"
+#include "api/util/ascii.h"
 
 namespace minimcp::client {
 
@@ -11,18 +9,13 @@ using model::stringField;
 
 namespace {
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 bool matches(const ResourceInfo& r, const std::string& typed) {
-  if (typed == lower(r.name) || typed == lower(r.singularName) || typed == lower(r.kind)) {
+  if (typed == asciiLower(r.name) || typed == asciiLower(r.singularName) ||
+      typed == asciiLower(r.kind)) {
     return true;
   }
   for (const auto& s : r.shortNames) {
-    if (typed == lower(s)) return true;
+    if (typed == asciiLower(s)) return true;
   }
   return false;
 }
@@ -30,7 +23,7 @@ bool matches(const ResourceInfo& r, const std::string& typed) {
 }  // namespace
 
 std::string ResourceInfo::kindDotGroup() const {
-  return group.empty() ? lower(kind) : lower(kind) + "." + group;
+  return group.empty() ? asciiLower(kind) : asciiLower(kind) + "." + group;
 }
 
 std::string ResourceInfo::resourceDotGroup() const {
@@ -62,7 +55,7 @@ std::vector<ResourceInfo> parseResourceList(const nlohmann::json& list) {
     info.group = group;
     info.version = version;
     info.singularName = stringField(r, "singularName");
-    if (info.singularName.empty()) info.singularName = lower(stringField(r, "kind"));
+    if (info.singularName.empty()) info.singularName = asciiLower(stringField(r, "kind"));
     info.kind = stringField(r, "kind");
     info.namespaced = r.value("namespaced", false);
     if (auto s = r.find("shortNames"); s != r.end() && s->is_array()) {
@@ -82,7 +75,7 @@ std::vector<ResourceInfo> parseResourceList(const nlohmann::json& list) {
 
 std::optional<ResourceInfo> resolveResource(const std::vector<ResourceInfo>& resources,
                                             const std::string& typedRaw) {
-  std::string typed = lower(typedRaw);
+  std::string typed = asciiLower(typedRaw);
   for (const auto& r : resources) {
     if (matches(r, typed)) return r;
   }
@@ -92,8 +85,9 @@ std::optional<ResourceInfo> resolveResource(const std::vector<ResourceInfo>& res
     std::string head = typed.substr(0, dot);
     std::string rest = typed.substr(dot + 1);
     for (const auto& r : resources) {
-      std::string group = lower(r.group);
-      if ((rest == group || rest == lower(r.version) + "." + group) && matches(r, head)) return r;
+      std::string group = asciiLower(r.group);
+      if ((rest == group || rest == asciiLower(r.version) + "." + group) && matches(r, head))
+        return r;
     }
   }
   return std::nullopt;

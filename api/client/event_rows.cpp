@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "api/util/ascii.h"
 #include "api/util/clock.h"
 
 namespace minimcp::client {
@@ -12,10 +13,6 @@ namespace minimcp::client {
 using nlohmann::json;
 
 namespace {
-
-bool equalFold(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && strcasecmp(a.c_str(), b.c_str()) == 0;
-}
 
 std::string str(const json& obj, const char* key) {
   if (!obj.is_object()) return "";
@@ -59,7 +56,7 @@ std::string trimSpace(const std::string& s) {
 
 void checkEventTypes(const std::vector<std::string>& types) {
   for (const auto& t : types) {
-    if (!equalFold(t, "Normal") && !equalFold(t, "Warning")) {
+    if (!equalsIgnoringAsciiCase(t, "Normal") && !equalsIgnoringAsciiCase(t, "Warning")) {
       throw std::invalid_argument("valid --types are Normal or Warning");
     }
   }
@@ -70,7 +67,7 @@ std::vector<json> sortedEvents(const json& eventList, const std::vector<std::str
   if (eventList.is_object() && eventList.contains("items") && eventList["items"].is_array()) {
     for (const auto& e : eventList["items"]) {
       bool keep = types.empty() || std::any_of(types.begin(), types.end(), [&](const auto& t) {
-                    return equalFold(str(e, "type"), t);
+                    return equalsIgnoringAsciiCase(str(e, "type"), t);
                   });
       if (keep) events.push_back(e);
     }

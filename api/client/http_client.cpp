@@ -19,6 +19,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "api/util/ascii.h"
+
 namespace minimcp::client {
 
 namespace beast = boost::beast;
@@ -262,8 +264,8 @@ struct HttpClient::Impl {
   static std::map<std::string, std::string> lowercaseHeaders(const Fields& fields) {
     std::map<std::string, std::string> out;
     for (const auto& field : fields) {
-      std::string name(field.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const auto n = field.name_string();
+      std::string name = asciiLower({n.data(), n.size()});
       std::string value(field.value());
       auto [it, inserted] = out.emplace(name, value);
       if (!inserted) it->second += ", " + value;

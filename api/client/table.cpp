@@ -1,8 +1,8 @@
 #include "api/client/table.h"
 
 #include <algorithm>
-#include <cctype>
 
+#include "api/util/ascii.h"
 #include "api/util/clock.h"
 
 namespace minimcp::client {
@@ -10,12 +10,6 @@ namespace minimcp::client {
 using nlohmann::json;
 
 namespace {
-
-std::string upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return s;
-}
 
 size_t displayWidth(const std::string& s) {
   size_t n = 0;
@@ -104,7 +98,7 @@ Rows tableRows(const json& table, const TableOptions& options) {
   if (!options.noHeaders) {
     std::vector<std::string> header;
     if (options.withNamespace) header.push_back("NAMESPACE");
-    for (const auto& c : visibleColumns(table, options)) header.push_back(upper(c.name));
+    for (const auto& c : visibleColumns(table, options)) header.push_back(asciiUpper(c.name));
     if (options.showLabels) header.push_back("LABELS");
     out.push_back(std::move(header));
   }

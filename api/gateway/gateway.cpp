@@ -31,6 +31,7 @@
 #include "api/server/tls.h"
 #include "api/server/wire_message.h"
 #include "api/util/api_error.h"
+#include "api/util/ascii.h"
 #include "api/util/random.h"
 #include "api/util/url.h"
 
@@ -74,17 +75,6 @@ constexpr size_t kMaxTlsContexts = 64;
 constexpr size_t kMaxInstanceTokens = 4096;
 
 // ASCII only, as header names are (no locale lookup per character).
-std::string lower(std::string s) {
-  for (auto& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
-}
-
-bool startsWith(const std::string& s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
 // Connection-level headers (RFC 9110 §7.6.1) never cross a proxy; the others listed here are
 // set by whoever writes the next hop.
 bool hopByHop(std::string_view lowerName) {
@@ -135,7 +125,7 @@ Response badGateway(const Request& req, const std::string& message) {
 }
 
 bool isJson(const std::string& contentType) {
-  return lower(contentType.substr(0, contentType.find(';'))).find("json") != std::string::npos;
+  return asciiLower(contentType.substr(0, contentType.find(';'))).find("json") != std::string::npos;
 }
 
 // /mcp/{ns}/{name}[/rest][?query] → ns, name and the upstream target /mcp[/rest][?query].
@@ -146,7 +136,7 @@ struct Route {
 
 std::optional<Route> parseRoute(const std::string& target) {
   constexpr std::string_view prefix = "/mcp/";
-  if (!startsWith(target, prefix)) return std::nullopt;
+  if (!target.starts_with(prefix)) return std::nullopt;
   auto q = target.find('?');
   std::string path = target.substr(0, q);
   std::string query = q == std::string::npos ? "" : target.substr(q);
@@ -176,9 +166,9 @@ struct PeerAddress {
 std::optional<PeerAddress> parseAddress(const std::string& url) {
   PeerAddress a;
   std::string rest;
-  if (startsWith(url, "https://")) {
+  if (url.starts_with("https://")) {
     rest = url.substr(8);
-  } else if (startsWith(url, "http://")) {
+  } else if (url.starts_with("http://")) {
     a.tls = false;
     rest = url.substr(7);
   } else {
@@ -191,7 +181,7 @@ std::optional<PeerAddress> parseAddress(const std::string& url) {
     while (!a.prefix.empty() && a.prefix.back() == '/') a.prefix.pop_back();
   }
   std::string port;
-  if (startsWith(a.authority, "[")) {  // [v6]:port
+  if (a.authority.starts_with("[")) {  // [v6]:port
     auto close = a.authority.find(']');
     if (close == std::string::npos) return std::nullopt;
     a.host = a.authority.substr(1, close - 1);
@@ -647,7 +637,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     h.status = static_cast<int>(res.result_int());
     for (const auto& f : res) {
       std::string name(f.name_string());
-      std::string lname = lower(name);
+      std::string lname = asciiLower(name);
       if (hopByHop(lname) || lname == "server") continue;
       if (lname == "content-type") {
         h.contentType = std::string(f.value());
@@ -661,7 +651,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       return complete(hp_->keep_alive());
     }
     auto length = hp_->content_length();
-    bool sse = startsWith(lower(h.contentType), "text/event-stream");
+    bool sse = startsWithIgnoringAsciiCase(h.contentType, "text/event-stream");
     if (!sse && length && *length <= kMaxBuffered) {
       bp_.emplace(std::move(*hp_));
       bp_->body_limit(*length);
@@ -881,7 +871,8 @@ Response answerOf(Head h, const std::shared_ptr<Exchange>& ex, const std::string
     auto r =
         refuse(req, ApiError(h.status, "", subject + " answered HTTP " + std::to_string(h.status)));
     for (auto& [k, v] : h.headers) {
-      if (lower(k) != "content-type") r.headers.emplace_back(std::move(k), std::move(v));
+      if (!equalsIgnoringAsciiCase(k, "content-type"))
+        r.headers.emplace_back(std::move(k), std::move(v));
     }
     return r;
   }
@@ -901,8 +892,8 @@ Response answerOf(Head h, const std::shared_ptr<Exchange>& ex, const std::string
 // sends may run or be sniffed as a page there, whatever it says itself about these two headers.
 Response hardened(Response r) {
   std::erase_if(r.headers, [](const auto& h) {
-    const std::string k = lower(h.first);
-    return k == "content-security-policy" || k == "x-content-type-options";
+    return equalsIgnoringAsciiCase(h.first, "content-security-policy") ||
+           equalsIgnoringAsciiCase(h.first, "x-content-type-options");
   });
   r.headers.emplace_back("Content-Security-Policy", "sandbox");
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
@@ -1135,7 +1126,7 @@ Response Gateway::discovery(const Request& req) const {
   // /.well-known/oauth-protected-resource/mcp/{ns}/{name}: the same answer for every name that
   // could exist, whether or not it does, so nobody learns which instances exist from it.
   const std::string prefix = std::string(kProtectedResourceWellKnown) + "/mcp/";
-  if (options_.authorizationServer.empty() || !startsWith(req.path, prefix)) return notFound();
+  if (options_.authorizationServer.empty() || !req.path.starts_with(prefix)) return notFound();
   const std::string rest = req.path.substr(prefix.size());
   const auto slash = rest.find('/');
   if (slash == std::string::npos) return notFound();
@@ -1180,7 +1171,7 @@ Response Gateway::serve(const Request& req, AdmittedInstance& admitted) {
 
   // From memory, kept current by the store's change feed: no store read per request.
   const auto inst = index_.get(ns, name);
-  bool instanceToken = startsWith(token, crypto::kInstanceTokenPrefix);
+  bool instanceToken = token.starts_with(crypto::kInstanceTokenPrefix);
   std::optional<server::Identity> who;
   if (!instanceToken) {
     who = authenticate(token, ns, name);
@@ -1217,7 +1208,7 @@ Response Gateway::serve(const Request& req, AdmittedInstance& admitted) {
   // Decided on this node, so a refusal never costs a hop and a peer never sees a bad token.
   const std::string& host = inst->node;
   if (!options_.node.empty() && !host.empty() && host != options_.node) {
-    if (!req.header(lower(kForwardedByHeader)).empty()) {
+    if (!req.header(asciiLower(kForwardedByHeader)).empty()) {
       return unavailable(req,
                          subject + " runs on node " + host + ", not here on node " + options_.node +
                              " (placement changed while forwarding)",

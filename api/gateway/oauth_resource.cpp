@@ -1,18 +1,10 @@
 #include "api/gateway/oauth_resource.h"
 
-#include <algorithm>
-#include <cctype>
+#include "api/util/ascii.h"
 
 namespace minimcp::gateway {
 
 namespace {
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // scheme://authority[/…] → {scheme://, authority}; empty authority when `url` has no scheme.
 std::pair<std::string_view, std::string_view> splitUrl(std::string_view url) {
@@ -40,7 +32,7 @@ ResourceUrls::ResourceUrls(std::vector<std::string> bases) : bases_(std::move(ba
 std::string ResourceUrls::base(std::string_view host) const {
   if (bases_.empty()) return "";
   for (const auto& b : bases_) {
-    if (!host.empty() && equalsIgnoreCase(splitUrl(b).second, host)) return b;
+    if (!host.empty() && equalsIgnoringAsciiCase(splitUrl(b).second, host)) return b;
   }
   return bases_.front();
 }
@@ -62,7 +54,7 @@ std::vector<std::string> servedBaseUrls(std::string_view serverUrl, std::string_
     if (authority.empty()) return;
     std::string b = std::string(scheme) + std::string(authority);
     for (const auto& o : out) {
-      if (equalsIgnoreCase(o, b)) return;
+      if (equalsIgnoringAsciiCase(o, b)) return;
     }
     out.push_back(std::move(b));
   };
@@ -76,7 +68,7 @@ std::vector<std::string> servedBaseUrls(std::string_view serverUrl, std::string_
     return out;
   }
   const std::string_view host = authority.substr(0, colon), port = authority.substr(colon);
-  if (host == "127.0.0.1" || host == "[::1]" || equalsIgnoreCase(host, "localhost")) {
+  if (host == "127.0.0.1" || host == "[::1]" || equalsIgnoringAsciiCase(host, "localhost")) {
     for (std::string_view loopback : {"127.0.0.1", "[::1]", "localhost"}) {
       add(scheme, std::string(loopback) + std::string(port));
     }

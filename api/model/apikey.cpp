@@ -18,6 +18,7 @@
 #include "api/model/kind_strategy.h"
 #include "api/model/kinds.h"
 #include "api/util/addresses.h"
+#include "api/util/ascii.h"
 #include "api/util/clock.h"
 #include "api/util/url.h"
 
@@ -534,8 +535,7 @@ std::string nonPublicHostReason(std::string_view host) {
     if (inet_pton(AF_INET6, inside.c_str(), b) != 1) return "a malformed IPv6 address";
     return ipv6NonPublicReason(b);
   }
-  std::string name(host);
-  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string name = asciiLower(host);
   bool malformed = false;
   if (auto a = ipv4Of(name, malformed)) return ipv4NonPublicReason(*a);
   if (malformed) return "a malformed IPv4 address";

@@ -1,8 +1,9 @@
 #include "api/model/env_policy.h"
 
 #include <algorithm>
-#include <cctype>
 #include <string_view>
+
+#include "api/util/ascii.h"
 
 namespace minimcp::model {
 
@@ -49,16 +50,6 @@ constexpr std::string_view kLoaderPrefixes[] = {
     "GIT_",         // GIT_SSH, GIT_EXEC_PATH, GIT_CONFIG_*
 };
 
-std::string upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return s;
-}
-
-bool startsWith(const std::string& s, std::string_view prefix) {
-  return s.size() >= prefix.size() && std::string_view(s).substr(0, prefix.size()) == prefix;
-}
-
 }  // namespace
 
 const std::vector<std::string>& alwaysAllowedInstanceEnv() {
@@ -67,19 +58,19 @@ const std::vector<std::string>& alwaysAllowedInstanceEnv() {
 }
 
 std::optional<std::string> loaderEnvReason(const std::string& name) {
-  const std::string n = upper(name);
+  const std::string n = asciiUpper(name);
   const bool listed =
       std::find(std::begin(kLoaderNames), std::end(kLoaderNames), n) != std::end(kLoaderNames) ||
       std::any_of(std::begin(kLoaderPrefixes), std::end(kLoaderPrefixes),
-                  [&](std::string_view p) { return startsWith(n, p); });
+                  [&](std::string_view p) { return n.starts_with(p); });
   if (!listed) return std::nullopt;
   return "may not be set: it changes how the instance process loads or runs code, or where it "
          "finds its files, certificates or network";
 }
 
 std::optional<std::string> reservedEnvReason(const std::string& name, const std::string& authEnv) {
-  const std::string n = upper(name);
-  if (n == "PORT" || startsWith(n, "MCP_") || (!authEnv.empty() && n == upper(authEnv))) {
+  const std::string n = asciiUpper(name);
+  if (n == "PORT" || n.starts_with("MCP_") || (!authEnv.empty() && n == asciiUpper(authEnv))) {
     return "is reserved: mcpd sets it for every instance";
   }
   return std::nullopt;

@@ -3,6 +3,7 @@
 
 #include "api/model/kind_strategy.h"
 #include "api/model/kinds.h"
+#include "api/util/ascii.h"
 
 namespace minimcp::model {
 
@@ -37,11 +38,6 @@ bool isUpperCamelCase(const std::string& s) {
   return true;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 class EventStrategy : public KindStrategy {
  public:
   EventStrategy() : KindStrategy(eventInfo()) {}
@@ -59,7 +55,8 @@ class EventStrategy : public KindStrategy {
     if (last.is_null()) last = cellAt(obj, "firstTimestamp");
     if (last.is_null()) last = cellAt(obj, "metadata.creationTimestamp");
     const json involved = cellAt(obj, "involvedObject");
-    std::string object = lower(stringField(involved, "kind")) + "/" + stringField(involved, "name");
+    std::string object =
+        asciiLower(stringField(involved, "kind")) + "/" + stringField(involved, "name");
     return json::array({ageCell(last, now), cellAt(obj, "type"), cellAt(obj, "reason"), object,
                         cellAt(obj, "message")});
   }

@@ -5,6 +5,7 @@
 #include "api/model/kinds.h"
 #include "api/model/strategy.h"
 #include "api/model/validation.h"
+#include "api/util/ascii.h"
 #include "api/util/random.h"
 
 namespace minimcp::model {
@@ -170,16 +171,11 @@ const Registry& Registry::instance() {
 }
 
 const Strategy* Registry::find(const std::string& anyName) const {
-  std::string lower = anyName;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  auto toLower = [](std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-  };
+  const std::string lower = asciiLower(anyName);
   for (const Strategy* s : all_) {
     const KindInfo& k = s->info();
-    if (lower == k.plural || lower == k.singular || lower == toLower(k.kind)) return s;
+    if (lower == k.plural || lower == k.singular || equalsIgnoringAsciiCase(lower, k.kind))
+      return s;
     for (const auto& sn : k.shortNames) {
       if (lower == sn) return s;
     }

@@ -13,6 +13,7 @@
 #include "api/model/kind_strategy.h"
 #include "api/model/kinds.h"
 #include "api/util/addresses.h"
+#include "api/util/ascii.h"
 #include "api/util/url.h"
 
 namespace minimcp::model {
@@ -29,12 +30,6 @@ namespace {
 
 // The longest notifyBefore: a year (an instance's ttl is bounded by the namespace's max TTL).
 constexpr std::chrono::hours kMaxNotifyBefore{24 * 366};
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // What a sink may not reach of an address that is not public (`reason`, from
 // ipv4/ipv6NonPublicReason); loopback only when the admin allows it.
@@ -76,15 +71,10 @@ bool isPublicDnsName(const std::string& host) {
                      [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
 }
 
-bool endsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // What a host names: "" when it may be sent to. `loopback` tells a loopback host apart (plain
 // http may go there only).
 std::string hostProblem(const std::string& hostIn, SinkUrlPolicy policy, bool& loopback) {
-  const std::string host = lower(hostIn);
+  const std::string host = asciiLower(hostIn);
   loopback = false;
   if (host.starts_with('[')) {
     const std::string literal = host.substr(1, host.size() - 2);
@@ -95,7 +85,7 @@ std::string hostProblem(const std::string& hostIn, SinkUrlPolicy policy, bool& l
   if (unsigned char b[4]; inet_pton(AF_INET, host.c_str(), b) == 1) {
     return addressProblem(ipv4NonPublicReason(v4At(b)), policy, &loopback);
   }
-  if (host == "localhost" || endsWith(host, ".localhost")) {
+  if (host == "localhost" || host.ends_with(".localhost")) {
     loopback = true;
     return policy.allowLoopback ? "" : "names mcpd's own host (localhost)";
   }
@@ -103,7 +93,7 @@ std::string hostProblem(const std::string& hostIn, SinkUrlPolicy policy, bool& l
     return "must name a host by a fully qualified DNS name or an IP address";
   }
   for (std::string_view internal : {".internal", ".local", ".localdomain", ".home.arpa"}) {
-    if (endsWith(host, internal)) {
+    if (host.ends_with(internal)) {
       return "names an internal host (" + std::string(internal.substr(1)) +
              "), such as a cloud metadata service";
     }

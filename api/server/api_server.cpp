@@ -27,6 +27,7 @@
 #include "api/server/token_api.h"
 #include "api/server/web_ui.h"
 #include "api/util/api_error.h"
+#include "api/util/ascii.h"
 
 namespace minimcp::server {
 
@@ -73,11 +74,6 @@ namespace {
 
 Response statusResponse(const ApiError& e) { return Response::json(e.code(), e.toStatus()); }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::string hostForUrl(const std::string& host) {
   if (host == "0.0.0.0" || host.empty()) return "127.0.0.1";
   if (host == "::") return "[::1]";
@@ -116,7 +112,7 @@ Response ApiServer::Impl::refusal(const Request& req, const ApiError& e) const {
 
 Response ApiServer::Impl::handle(const Request& req) {
   auto start = std::chrono::steady_clock::now();
-  std::string verb = lower(req.method), resource = "other";
+  std::string verb = asciiLower(req.method), resource = "other";
   Response r;
   try {
     r = route(req, verb, resource);

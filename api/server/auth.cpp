@@ -7,6 +7,7 @@
 #include "api/model/kinds.h"
 #include "api/model/strategy.h"
 #include "api/registry/guaranteed_update.h"
+#include "api/util/ascii.h"
 #include "api/util/clock.h"
 #include "api/util/random.h"
 
@@ -156,10 +157,7 @@ StoreTokenAuthenticator::RevokeResult StoreTokenAuthenticator::revokeToken(
 
 std::string bearerToken(const std::string& header) {
   constexpr std::string_view kPrefix = "bearer ";
-  if (header.size() <= kPrefix.size()) return "";
-  for (size_t i = 0; i < kPrefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(header[i])) != kPrefix[i]) return "";
-  }
+  if (header.size() <= kPrefix.size() || !startsWithIgnoringAsciiCase(header, kPrefix)) return "";
   size_t start = header.find_first_not_of(' ', kPrefix.size());
   if (start == std::string::npos) return "";
   size_t end = header.find_last_not_of(' ');

@@ -3,18 +3,13 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <cctype>
 #include <stdexcept>
+
+#include "api/util/ascii.h"
 
 namespace minimcp::server {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -28,7 +23,7 @@ constexpr int kGzipWindowBits = 16 + MAX_WBITS;
 }  // namespace
 
 bool acceptsGzip(std::string_view header) {
-  const std::string h = lower(header);
+  const std::string h = asciiLower(header);
   std::string_view rest = h;
   while (!rest.empty()) {
     const size_t comma = rest.find(',');

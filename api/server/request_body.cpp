@@ -5,6 +5,7 @@
 
 #include "api/model/yaml.h"
 #include "api/util/api_error.h"
+#include "api/util/ascii.h"
 
 namespace minimcp::server {
 
@@ -12,8 +13,7 @@ std::string mediaType(const std::string& contentType) {
   std::string t = contentType.substr(0, contentType.find(';'));
   t.erase(std::remove_if(t.begin(), t.end(), [](unsigned char c) { return std::isspace(c); }),
           t.end());
-  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
-  return t;
+  return asciiLower(t);
 }
 
 void requireJsonOrYaml(const Request& req) {

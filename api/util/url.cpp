@@ -1,6 +1,6 @@
 #include "api/util/url.h"
 
-#include <cctype>
+#include "api/util/ascii.h"
 
 namespace minimcp {
 
@@ -58,15 +58,8 @@ std::string outboundUrlProblem(std::string_view url, OutboundUrl& out) {
       url.find('\\') != std::string_view::npos) {
     return "must not contain spaces, control characters or backslashes";
   }
-  auto schemeIs = [&](std::string_view scheme) {
-    if (url.size() < scheme.size()) return false;
-    for (size_t i = 0; i < scheme.size(); ++i) {
-      if (std::tolower(static_cast<unsigned char>(url[i])) != scheme[i]) return false;
-    }
-    return true;
-  };
-  const bool https = schemeIs("https://");
-  if (!https && !schemeIs("http://")) return "must be an https:// URL";
+  const bool https = startsWithIgnoringAsciiCase(url, "https://");
+  if (!https && !startsWithIgnoringAsciiCase(url, "http://")) return "must be an https:// URL";
   std::string_view rest = url.substr(https ? 8 : 7);
   if (rest.find('#') != std::string_view::npos) return "must not have a fragment";
   std::string_view authority = rest.substr(0, rest.find_first_of("/?"));

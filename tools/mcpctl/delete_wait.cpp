@@ -2,6 +2,7 @@
 #include <iostream>
 #include <thread>
 
+#include "api/util/ascii.h"
 #include "tools/mcpctl/mcpctl.h"
 #include "tools/mcpctl/progress.h"
 
@@ -130,18 +131,11 @@ Condition parseFor(const std::string& text) {
   return c;
 }
 
-bool equalsIgnoreCase(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 bool conditionMet(const json& obj, const Condition& c) {
   json conditions = obj.value("status", json::object()).value("conditions", json::array());
   for (const auto& cond : conditions) {
-    if (cond.is_object() && equalsIgnoreCase(cond.value("type", ""), c.type)) {
-      return equalsIgnoreCase(cond.value("status", ""), c.value);
+    if (cond.is_object() && equalsIgnoringAsciiCase(cond.value("type", ""), c.type)) {
+      return equalsIgnoringAsciiCase(cond.value("status", ""), c.value);
     }
   }
   return false;

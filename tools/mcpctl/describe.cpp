@@ -5,6 +5,7 @@
 
 #include "api/client/merge_patch.h"
 #include "api/client/table.h"
+#include "api/util/ascii.h"
 #include "api/util/clock.h"
 #include "tools/mcpctl/mcpctl.h"
 
@@ -37,8 +38,7 @@ std::string words(const std::string& key) {
   std::string out;
   for (auto& part : runs) {
     if (part.empty()) continue;
-    std::string upper = part;
-    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const std::string upper = asciiUpper(part);
     if (upper == "API" || upper == "URL" || upper == "UID" || upper == "OSB" || upper == "GUID") {
       part = upper;
     } else {

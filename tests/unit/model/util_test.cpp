@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "api/util/api_error.h"
+#include "api/util/ascii.h"
 #include "api/util/clock.h"
 #include "api/util/random.h"
 #include "api/util/url.h"
@@ -129,6 +133,32 @@ TEST(ClockTest, HumanDuration) {
   EXPECT_EQ(humanDuration(std::chrono::hours(24 * 800)), "2y");
   EXPECT_EQ(humanDuration(-500ms), "0s");
   EXPECT_EQ(humanDuration(-10s), "<invalid>");
+}
+
+TEST(AsciiTest, FoldsOnlyAsciiLetters) {
+  EXPECT_EQ(asciiLower("Content-Type: TEXT/Event-Stream"), "content-type: text/event-stream");
+  // Bytes beyond ASCII (UTF-8 of "İ", Latin-1 "Ä") stay as they are, whatever the locale says.
+  EXPECT_EQ(asciiLower("\xC4\xB0X\xC4"), "\xC4\xB0x\xC4");
+  EXPECT_EQ(asciiLower(std::string_view("A\0B", 3)), std::string("a\0b", 3));
+  EXPECT_EQ(asciiLower("@[`{"), "@[`{");  // the neighbours of A-Z and a-z
+}
+
+TEST(AsciiTest, ComparesIgnoringCase) {
+  struct Case {
+    std::string_view a, b;
+    bool equal;
+  };
+  for (const auto& c : std::vector<Case>{{"Bearer", "bearer", true},
+                                         {"", "", true},
+                                         {"Ready", "ready ", false},
+                                         {"@", "`", false},  // 0x40 and 0x60 differ by 0x20 too
+                                         {"\xC4", "\xE4", false}}) {
+    EXPECT_EQ(equalsIgnoringAsciiCase(c.a, c.b), c.equal) << c.a << " vs " << c.b;
+  }
+  EXPECT_TRUE(startsWithIgnoringAsciiCase("HTTPS://x", "https://"));
+  EXPECT_TRUE(startsWithIgnoringAsciiCase("https://", "https://"));
+  EXPECT_FALSE(startsWithIgnoringAsciiCase("http", "https://"));
+  EXPECT_FALSE(startsWithIgnoringAsciiCase("hxxps://x", "https://"));
 }
 
 TEST(RandomTest, UuidAndHex) {

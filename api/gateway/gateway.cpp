@@ -281,6 +281,13 @@ class Exchange;
 // of the session waiting for it): no thread of the gateway's own, so no hand-off between threads
 // per request.
 struct Gateway::Core {
+  explicit Core(std::shared_ptr<client::HostResolver> r)
+      : resolver(r ? std::move(r) : client::systemHostResolver()) {}
+
+  // Peer names are looked up here: each lookup on its own, none waiting behind another's
+  // hanging DNS query (asio's resolver runs one io_context's lookups one after the other).
+  const std::shared_ptr<client::HostResolver> resolver;
+
   // An idle connection to `key` young enough to reuse, else null. Only one of `ioc`: each of
   // the server's threads runs an io_context of its own, and a connection of another would
   // complete its I/O on that other thread.
@@ -319,6 +326,15 @@ struct Gateway::Core {
     std::lock_guard lock(mu);
     stopped = true;
     idle.clear();
+  }
+
+  // Runs `fn` on `ex` unless the gateway has stopped: a lookup's answer comes on a thread of its
+  // own, at any time, and must not reach an event loop the server tears down after the
+  // Gateway is gone.
+  template <class Fn>
+  void postUnlessStopped(const net::any_io_executor& ex, Fn&& fn) {
+    std::lock_guard lock(mu);
+    if (!stopped) net::post(ex, std::forward<Fn>(fn));
   }
 
   // The instance token of `uid` at `generation`, computed once (an HMAC per request showed in
@@ -433,6 +449,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     deadline_->bind(weak_from_this(), [this] {
       if (!conn_) return;
       timedOut_ = true;
+      if (resolving_) {
+        resolving_ = false;  // its answer, whenever it comes, is dropped
+        return fail(502, up_.what + " is unreachable (looking up its address timed out)");
+      }
       beast::error_code ignored;
       conn_->socket().cancel(ignored);
     });
@@ -466,7 +486,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     closed_ = true;
     stopDeadline();
     if (window_) window_->cancel();
-    if (resolver_) resolver_->cancel();
+    resolving_ = false;
     if (conn_) {
       beast::error_code ec;
       conn_->socket().shutdown(Socket::shutdown_both, ec);
@@ -533,17 +553,38 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
           bound([self = shared_from_this()](beast::error_code e) { self->onConnect(e); }));
       return;
     }
-    resolver_.emplace(*ex_);
-    resolver_->async_resolve(
-        up_.host, std::to_string(up_.port),
-        [self = shared_from_this()](beast::error_code e, tcp::resolver::results_type results) {
-          if (e) return self->onConnect(e);
-          if (self->closed_) return self->onConnect(net::error::operation_aborted);
-          net::async_connect(self->conn_->socket(), results,
-                             self->bound([self](beast::error_code e2, const tcp::endpoint&) {
-                               self->onConnect(e2);
-                             }));
+    // A name (a peer Node's address). Only the exchange's owner keeps it alive meanwhile: a
+    // lookup that never answers holds nothing.
+    resolving_ = true;
+    std::weak_ptr<Gateway::Core> core = core_;
+    core_->resolver->lookup(
+        up_.host, [core, weak = weak_from_this(), ex = *ex_](client::HostResolver::Result r) {
+          if (auto c = core.lock()) {
+            c->postUnlessStopped(ex, [weak, r = std::move(r)]() mutable {
+              if (auto self = weak.lock()) self->onResolved(std::move(r));
+            });
+          }
         });
+  }
+
+  void onResolved(client::HostResolver::Result found) {
+    if (!resolving_) return;  // timed out or ended meanwhile
+    resolving_ = false;
+    std::vector<tcp::endpoint> endpoints;
+    for (const auto& a : found.addresses) {
+      beast::error_code ec;
+      auto address = net::ip::make_address(a, ec);
+      if (!ec) endpoints.emplace_back(address, up_.port);
+    }
+    if (endpoints.empty()) {
+      spdlog::debug("gateway: cannot look up {}: {}", up_.host, found.error);
+      return fail(502, up_.what + " is unreachable (its address does not resolve)");
+    }
+    net::async_connect(
+        conn_->socket(), endpoints,
+        bound([self = shared_from_this()](beast::error_code e, const tcp::endpoint&) {
+          self->onConnect(e);
+        }));
   }
 
   void onConnect(beast::error_code ec) {
@@ -798,7 +839,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::chrono::milliseconds coalesceWindow_;
   std::optional<net::any_io_executor> ex_;  // set once by begin(), under mu_
   net::io_context* io_ = nullptr;           // ex_'s context, set by begin(); its thread only
-  std::optional<tcp::resolver> resolver_;
+  bool resolving_ = false;                  // a peer's name is being looked up
   std::unique_ptr<Conn> conn_;
   std::optional<server::Deadline<Executor>> deadline_;
   bool timedOut_ = false;
@@ -1071,7 +1112,7 @@ Gateway::Gateway(store::Store& store, const server::Authenticator& auth,
       options_(std::move(options)),
       resourceUrls_(options_.publicUrls),
       index_(store),
-      core_(std::make_shared<Core>()),
+      core_(std::make_shared<Core>(options_.resolver)),
       metrics_(options_.metrics ? std::make_unique<GatewayMetrics>(*options_.metrics, store)
                                 : nullptr) {}
 

@@ -51,6 +51,7 @@
 #include <string>
 #include <vector>
 
+#include "api/client/host_resolver.h"
 #include "api/crypto/instance_token.h"
 #include "api/gateway/gateway_metrics.h"
 #include "api/gateway/instance_index.h"
@@ -91,6 +92,9 @@ struct GatewayOptions {
   metrics::Registry* metrics = nullptr;
   // How long a request to an Idle instance is held while it wakes: then 503 with Retry-After.
   std::chrono::milliseconds wakeTimeout{std::chrono::seconds(30)};
+  // Looks up a peer Node's address when it is a name, bounded by the connect timeout; null =
+  // client::systemHostResolver().
+  std::shared_ptr<client::HostResolver> resolver;
 };
 
 // Set on a request one gateway forwards to another (value: the forwarding node's name).

@@ -1,11 +1,9 @@
 #include "reconciler/runtime/health_prober.h"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
@@ -32,11 +30,7 @@ constexpr uint64_t kMaxBodyBytes = 64 * 1024;
 class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
  public:
   ProbeSession(asio::io_context& io, ProbeTarget target, std::chrono::milliseconds timeout)
-      : resolver_(io),
-        stream_(io),
-        resolveTimer_(io),
-        target_(std::move(target)),
-        timeout_(timeout) {}
+      : stream_(io), target_(std::move(target)), timeout_(timeout) {}
 
   void setCallback(HealthProber::Callback callback) { callback_ = std::move(callback); }
 
@@ -58,26 +52,9 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
       connect(tcp::endpoint(address, target_.port));
       return;
     }
-    // A name: the resolver has no timeout of its own, so a timer cancels it.
-    resolveTimer_.expires_at(deadline_);
-    resolveTimer_.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
-      if (!e) self->resolver_.cancel();
-    });
-    resolver_.async_resolve(
-        target_.host, std::to_string(target_.port),
-        [self = shared_from_this()](const boost::system::error_code& e,
-                                    const tcp::resolver::results_type& results) {
-          self->resolveTimer_.cancel();
-          if (e) {
-            self->fail(e == asio::error::operation_aborted ? "timeout" : e.message());
-            return;
-          }
-          if (results.empty()) {
-            self->fail("no address for " + self->target_.host);
-            return;
-          }
-          self->connect(results.begin()->endpoint());
-        });
+    // What is probed is an instance of this host, at the address it listens on: no name to
+    // look up (and no DNS that could hold the probes of every instance up).
+    fail("not an IP address: " + target_.host);
   }
 
   // Completes the probe with `error` unless it already completed (exactly-once callback).
@@ -131,9 +108,7 @@ class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
     if (cb) cb(r);
   }
 
-  tcp::resolver resolver_;
   beast::tcp_stream stream_;
-  asio::steady_timer resolveTimer_;
   ProbeTarget target_;
   std::chrono::milliseconds timeout_;
   HealthProber::Callback callback_;

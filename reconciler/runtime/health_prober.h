@@ -17,7 +17,7 @@
 namespace minimcp::runtime {
 
 struct ProbeTarget {
-  std::string host = "127.0.0.1";
+  std::string host = "127.0.0.1";  // an IP address (an instance of this host), never a name
   uint16_t port = 0;
   std::string path = "/health";
   // Extra request headers, e.g. {"Authorization", "Bearer <instance token>"}. Never logged.

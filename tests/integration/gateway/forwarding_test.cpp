@@ -25,6 +25,7 @@
 #include "api/server/api_server.h"
 #include "tests/e2e/cli/mcpd_process.h"
 #include "tests/integration/gateway/gateway_harness.h"
+#include "tests/mocks/scripted_resolver.h"
 
 namespace minimcp {
 namespace {
@@ -37,9 +38,31 @@ constexpr const char* kInitialize =
     R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
     R"("capabilities":{},"clientInfo":{"name":"raw","version":"0"}}})";
 
+// Looks names up as the system does, unless a test scripts the answers.
+class SwitchableResolver : public client::HostResolver {
+ public:
+  void lookup(const std::string& host, Done done) override {
+    std::shared_ptr<client::HostResolver> scripted;
+    {
+      std::lock_guard lock(mu_);
+      scripted = scripted_;
+    }
+    (scripted ? *scripted : *client::systemHostResolver()).lookup(host, std::move(done));
+  }
+  void script(std::shared_ptr<client::HostResolver> r) {
+    std::lock_guard lock(mu_);
+    scripted_ = std::move(r);
+  }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<client::HostResolver> scripted_;
+};
+
 // One mcpd's HTTP side: an API server with a gateway route that counts its requests.
 struct NodeServer {
   std::unique_ptr<server::ApiServer> server;
+  std::shared_ptr<SwitchableResolver> resolver = std::make_shared<SwitchableResolver>();
   RecordedUpstreams upstreams;  // the instances this node runs
   std::unique_ptr<gateway::Gateway> gw;
   std::atomic<gateway::Gateway*> gwPtr{nullptr};
@@ -79,6 +102,7 @@ struct NodeServer {
                     const crypto::InstanceTokens& tokens, const std::string& node) {
     gateway::GatewayOptions go;
     go.node = node;
+    go.resolver = resolver;
     gw = std::make_unique<gateway::Gateway>(store, auth, tokens, upstreams, go);
     gwPtr = gw.get();
   }
@@ -374,6 +398,58 @@ TEST_F(GatewayForwardingTest, PeerAddressByNameIsResolvedAndCheckedAgainstItsCer
   st.update("nodes", nodeB, 0);
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(env->b->requests, atB + 1);
+}
+
+// A peer's name is looked up by the gateway's resolver, within the connect timeout: a DNS that
+// never answers costs that request a 502, not a wait without end, and its late answer is
+// dropped; once the name resolves, requests go through.
+TEST_F(GatewayForwardingTest, APeerNameThatNeverResolvesIs502WithinTheConnectTimeout) {
+  auto& st = env->a->server->store();
+  auto nodeB = *st.get("nodes", "", "b");
+  auto byName = nodeB;
+  // Another spelling than the test above: no connection it left in the pool matches.
+  byName["spec"]["address"] = "https://LocalHost:" + std::to_string(env->b->server->port());
+  st.update("nodes", byName, 0);
+  auto dns = std::make_shared<test::ScriptedResolver>();
+  env->a->resolver->script(dns);
+  int atB = env->b->requests;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto unanswered = env->post("/mcp/alice/inbox", env->aliceToken);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  dns->answerPending({{"127.0.0.1"}, ""});  // too late: nothing waits for it any more
+  dns->answerAtOnce({{"127.0.0.1"}, ""});
+  auto resolved = env->post("/mcp/alice/inbox", env->aliceToken);
+  env->a->resolver->script(nullptr);
+  nodeB = *st.get("nodes", "", "b");
+  nodeB["spec"]["address"] = env->b->server->url();
+  st.update("nodes", nodeB, 0);
+
+  EXPECT_EQ(unanswered.status, 502) << unanswered.body;
+  EXPECT_NE(unanswered.body.find("node b is unreachable (looking up its address timed out)"),
+            std::string::npos)
+      << unanswered.body;
+  EXPECT_EQ(unanswered.body.find("LocalHost"), std::string::npos);  // no peer address to callers
+  EXPECT_LT(took, std::chrono::seconds(15));
+  EXPECT_EQ(resolved.status, 200) << resolved.body;
+  EXPECT_EQ(env->b->requests, atB + 1);  // only the second
+  EXPECT_EQ(dns->hosts(), (std::vector<std::string>{"LocalHost", "LocalHost"}));
+}
+
+TEST_F(GatewayForwardingTest, APeerNameThatDoesNotResolveIs502) {
+  auto& st = env->a->server->store();
+  auto nodeB = *st.get("nodes", "", "b");
+  auto byName = nodeB;
+  byName["spec"]["address"] = "https://no-such-peer.invalid:" + std::to_string(freePort());
+  st.update("nodes", byName, 0);
+  int atB = env->b->requests;
+  auto r = env->post("/mcp/alice/inbox", env->aliceToken);
+  nodeB = *st.get("nodes", "", "b");
+  nodeB["spec"]["address"] = env->b->server->url();
+  st.update("nodes", nodeB, 0);
+  EXPECT_EQ(r.status, 502) << r.body;
+  EXPECT_NE(r.body.find("node b is unreachable (its address does not resolve)"), std::string::npos)
+      << r.body;
+  EXPECT_EQ(env->b->requests, atB);
 }
 
 TEST_F(GatewayForwardingTest, AForwardedRequestIsNeverForwardedAgain) {

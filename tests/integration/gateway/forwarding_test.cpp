@@ -14,6 +14,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -276,6 +277,23 @@ struct Env {
 
 Env* env = nullptr;
 
+// Node b's spec.address is `address` while this lives (then B's own URL again).
+class AddressOfB {
+ public:
+  explicit AddressOfB(const std::string& address) { set(address); }
+  ~AddressOfB() { set(env->b->server->url()); }
+  AddressOfB(const AddressOfB&) = delete;
+  AddressOfB& operator=(const AddressOfB&) = delete;
+
+ private:
+  static void set(const std::string& address) {
+    auto& st = env->a->server->store();
+    auto node = *st.get("nodes", "", "b");
+    node["spec"]["address"] = address;
+    st.update("nodes", node, 0);
+  }
+};
+
 class GatewayForwardingTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { env = new Env(); }
@@ -361,11 +379,8 @@ TEST_F(GatewayForwardingTest, RawCallsKeepSessionHeadersAcrossTheHop) {
   EXPECT_EQ(note.status, 202) << note.body;
   // Through a relay that counts A's connections to B.
   CountingRelay relay(env->b->server->port());
-  auto& st = env->a->server->store();
-  auto nodeB = *st.get("nodes", "", "b");
-  auto relayed = nodeB;
-  relayed["spec"]["address"] = "https://127.0.0.1:" + std::to_string(relay.port());
-  st.update("nodes", relayed, 0);
+  std::optional<AddressOfB> relayed(std::in_place,
+                                    "https://127.0.0.1:" + std::to_string(relay.port()));
   for (int i = 0; i < 10; ++i) {
     auto call = env->post(
         "/mcp/alice/inbox", env->aliceToken, h,
@@ -375,9 +390,7 @@ TEST_F(GatewayForwardingTest, RawCallsKeepSessionHeadersAcrossTheHop) {
     EXPECT_NE(call.body.find("\"text\":\"x" + std::to_string(i) + "\""), std::string::npos)
         << call.body;
   }
-  nodeB = *st.get("nodes", "", "b");
-  nodeB["spec"]["address"] = env->b->server->url();
-  st.update("nodes", nodeB, 0);
+  relayed.reset();
   // A kept its connections to B: ten calls, not ten TLS handshakes; one connection per I/O
   // thread of A at most (each thread keeps its own).
   EXPECT_GE(relay.accepted(), 1);
@@ -386,16 +399,9 @@ TEST_F(GatewayForwardingTest, RawCallsKeepSessionHeadersAcrossTheHop) {
 
 TEST_F(GatewayForwardingTest, PeerAddressByNameIsResolvedAndCheckedAgainstItsCertificate) {
   // B's certificate names localhost too; A resolves the name and checks it (not the IP).
-  auto& st = env->a->server->store();
-  auto nodeB = *st.get("nodes", "", "b");
-  auto byName = nodeB;
-  byName["spec"]["address"] = "https://localhost:" + std::to_string(env->b->server->port());
-  st.update("nodes", byName, 0);
+  AddressOfB byName("https://localhost:" + std::to_string(env->b->server->port()));
   int atB = env->b->requests;
   auto r = env->post("/mcp/alice/inbox", env->aliceToken);
-  nodeB = *st.get("nodes", "", "b");
-  nodeB["spec"]["address"] = env->b->server->url();
-  st.update("nodes", nodeB, 0);
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(env->b->requests, atB + 1);
 }
@@ -404,12 +410,8 @@ TEST_F(GatewayForwardingTest, PeerAddressByNameIsResolvedAndCheckedAgainstItsCer
 // never answers costs that request a 502, not a wait without end, and its late answer is
 // dropped; once the name resolves, requests go through.
 TEST_F(GatewayForwardingTest, APeerNameThatNeverResolvesIs502WithinTheConnectTimeout) {
-  auto& st = env->a->server->store();
-  auto nodeB = *st.get("nodes", "", "b");
-  auto byName = nodeB;
   // Another spelling than the test above: no connection it left in the pool matches.
-  byName["spec"]["address"] = "https://LocalHost:" + std::to_string(env->b->server->port());
-  st.update("nodes", byName, 0);
+  AddressOfB byName("https://LocalHost:" + std::to_string(env->b->server->port()));
   auto dns = std::make_shared<test::ScriptedResolver>();
   env->a->resolver->script(dns);
   int atB = env->b->requests;
@@ -420,9 +422,6 @@ TEST_F(GatewayForwardingTest, APeerNameThatNeverResolvesIs502WithinTheConnectTim
   dns->answerAtOnce({{"127.0.0.1"}, ""});
   auto resolved = env->post("/mcp/alice/inbox", env->aliceToken);
   env->a->resolver->script(nullptr);
-  nodeB = *st.get("nodes", "", "b");
-  nodeB["spec"]["address"] = env->b->server->url();
-  st.update("nodes", nodeB, 0);
 
   EXPECT_EQ(unanswered.status, 502) << unanswered.body;
   EXPECT_NE(unanswered.body.find("node b is unreachable (looking up its address timed out)"),
@@ -436,16 +435,13 @@ TEST_F(GatewayForwardingTest, APeerNameThatNeverResolvesIs502WithinTheConnectTim
 }
 
 TEST_F(GatewayForwardingTest, APeerNameThatDoesNotResolveIs502) {
-  auto& st = env->a->server->store();
-  auto nodeB = *st.get("nodes", "", "b");
-  auto byName = nodeB;
-  byName["spec"]["address"] = "https://no-such-peer.invalid:" + std::to_string(freePort());
-  st.update("nodes", byName, 0);
+  AddressOfB byName("https://no-such-peer.invalid:" + std::to_string(freePort()));
+  auto dns = std::make_shared<test::ScriptedResolver>();
+  dns->answerAtOnce({{}, "Name or service not known"});
+  env->a->resolver->script(dns);
   int atB = env->b->requests;
   auto r = env->post("/mcp/alice/inbox", env->aliceToken);
-  nodeB = *st.get("nodes", "", "b");
-  nodeB["spec"]["address"] = env->b->server->url();
-  st.update("nodes", nodeB, 0);
+  env->a->resolver->script(nullptr);
   EXPECT_EQ(r.status, 502) << r.body;
   EXPECT_NE(r.body.find("node b is unreachable (its address does not resolve)"), std::string::npos)
       << r.body;

@@ -83,7 +83,7 @@ struct NodeServer {
         "/mcp/",
         [this](const server::Request& req, const server::Identity*) {
           ++requests;
-          std::string by = req.header(lower(gateway::kForwardedByHeader));
+          std::string by = req.header(asciiLower(gateway::kForwardedByHeader));
           if (!by.empty()) {
             ++forwarded;
             std::lock_guard lock(mu);

@@ -25,6 +25,7 @@
 #include "api/crypto/master_key.h"
 #include "api/gateway/gateway.h"
 #include "api/server/api_server.h"
+#include "api/util/ascii.h"
 #include "tests/e2e/cli/mcpd_process.h"
 
 namespace minimcp::gwtest {
@@ -69,11 +70,6 @@ inline uint16_t freePort() {
   uint16_t port = 0;
   ::close(bindLoopback(port));
   return port;
-}
-
-inline std::string lower(std::string s) {
-  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
 }
 
 // What a controller records about the instances it runs (key "ns/name" → port): the gateway's

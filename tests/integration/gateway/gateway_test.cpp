@@ -484,7 +484,7 @@ TEST_F(GatewayTest, StreamRelaysAndClientDisconnectClosesTheUpstream) {
   EXPECT_EQ(req.rfind("GET /mcp/sub?x=1 HTTP/1.1\r\n", 0), 0u) << req;
   EXPECT_NE(req.find("Bearer " + env->tokens->issue("uid-endless", 0)), std::string::npos);
   EXPECT_EQ(req.find(env->aliceToken), std::string::npos);
-  EXPECT_NE(lower(req).find("last-event-id: 41"), std::string::npos) << req;
+  EXPECT_NE(asciiLower(req).find("last-event-id: 41"), std::string::npos) << req;
 }
 
 // An upstream that answers every connection with `response` (whole, then closes).

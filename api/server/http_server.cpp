@@ -13,6 +13,7 @@
 #include "api/server/http_session.h"
 #include "api/server/tls.h"
 #include "api/util/api_error.h"
+#include "api/util/ascii.h"
 
 namespace minimcp::server {
 
@@ -90,10 +91,8 @@ Request toRequest(http::request<http::string_body>&& req) {
   constexpr size_t kScanned = 32;
   std::unordered_map<std::string_view, size_t> index;
   for (auto& f : req) {
-    std::string name(f.name_string());
-    for (auto& c : name) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII, as names are
-    }
+    const auto rawName = f.name_string();
+    std::string name = asciiLower({rawName.data(), rawName.size()});
     size_t at = r.headers.size();
     if (count > kScanned) {
       if (auto it = index.find(name); it != index.end()) at = it->second;

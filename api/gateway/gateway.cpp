@@ -94,6 +94,30 @@ bool hopByHop(std::string_view lowerName) {
   return std::find(names.begin(), names.end(), lowerName) != names.end();
 }
 
+// An instance's response header the caller does not get: hop-by-hop ones, and Server. Beast
+// has already told the known names apart (`field`), so most take no string compare at all.
+bool droppedFromResponse(http::field field, beast::string_view name) {
+  switch (field) {
+    case http::field::server:
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_authenticate:
+    case http::field::proxy_authorization:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::content_length:
+    case http::field::host:
+    case http::field::proxy_connection:
+      return true;
+    case http::field::unknown:
+      return hopByHop(asciiLower({name.data(), name.size()}));
+    default:
+      return false;
+  }
+}
+
 bool originAllowed(const std::string& origin, const std::vector<std::string>& allowed) {
   static const std::regex loopback(R"(^https?://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?$)",
                                    std::regex::icase);
@@ -677,13 +701,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     auto& res = hp_->get();
     h.status = static_cast<int>(res.result_int());
     for (const auto& f : res) {
-      std::string name(f.name_string());
-      std::string lname = asciiLower(name);
-      if (hopByHop(lname) || lname == "server") continue;
-      if (lname == "content-type") {
+      if (f.name() == http::field::content_type) {
         h.contentType = std::string(f.value());
-      } else {
-        h.headers.emplace_back(std::move(name), std::string(f.value()));
+      } else if (!droppedFromResponse(f.name(), f.name_string())) {
+        h.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
       }
     }
     if (h.contentType.empty()) h.contentType = "application/json";

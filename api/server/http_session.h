@@ -45,8 +45,11 @@ using tcp = net::ip::tcp;
 // through a table each time (callgrind, tools/bench/gateway_profile.sh).
 using Executor = net::io_context::executor_type;
 using Socket = net::basic_stream_socket<tcp, Executor>;
-using TcpStream = beast::basic_stream<tcp, Executor>;
-using TlsStream = beast::ssl_stream<TcpStream>;
+// The socket itself, not beast::basic_stream: sessions keep their deadlines themselves
+// (Deadline), and basic_stream's timeout and rate-limit layer cost every read and write a
+// shared state copy and a composed operation of its own (callgrind,
+// tools/bench/gateway_profile.sh).
+using TlsStream = beast::ssl_stream<Socket>;
 
 // What every session shares with the server: options, the handler, and the live streams (so
 // stop() can end them before the io_context goes away).
@@ -114,7 +117,7 @@ class Sink : public StreamSink {
 template <class AsyncStream>
 class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
  public:
-  static constexpr bool kTls = !std::is_same_v<AsyncStream, TcpStream>;
+  static constexpr bool kTls = !std::is_same_v<AsyncStream, Socket>;
   static constexpr size_t kMaxQueuedBytes = 8 << 20;  // a watcher this far behind is dropped
 
   Session(AsyncStream&& s, std::shared_ptr<ServerShared> shared, bool overCapacity)
@@ -136,7 +139,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     // closed, so the pending operation fails and the session closes.
     deadline_.bind(self, [this] {
       beast::error_code ignored;
-      beast::get_lowest_layer(stream_).socket().close(ignored);
+      socket().close(ignored);
     });
     net::dispatch(stream_.get_executor(), [self] {
       if constexpr (kTls) {
@@ -152,6 +155,8 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   }
 
  private:
+  Socket& socket() { return beast::get_lowest_layer(stream_); }
+
   // Between requests a keep-alive connection may stay idle; the clock of the next request head
   // starts with its first byte.
   void readHeader() {
@@ -386,7 +391,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   void drainAndClose() {
     if constexpr (!kTls) {
       beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      socket().shutdown(tcp::socket::shutdown_send, ignored);
     }
     deadline_.arm(shared_->options.headerTimeout);
     buffer_.consume(buffer_.size());
@@ -538,7 +543,7 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     if (!probePending_) return close();
     closeWhenProbeEnds_ = true;
     beast::error_code ignored;
-    beast::get_lowest_layer(stream_).socket().cancel(ignored);
+    socket().cancel(ignored);
   }
 
   void stopProducer() {
@@ -561,18 +566,18 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
     beast::error_code ec;
     if (streaming_ || probePending_) {
       // A chunk write or the close probe may be in flight: no TLS shutdown, just cancel all.
-      beast::get_lowest_layer(stream_).socket().close(ec);
+      socket().close(ec);
       return;
     }
     if constexpr (kTls) {
       deadline_.arm(std::chrono::seconds(2));
       stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
         beast::error_code e;
-        beast::get_lowest_layer(self->stream_).socket().close(e);
+        self->socket().close(e);
       });
     } else {
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-      stream_.socket().close(ec);
+      socket().shutdown(tcp::socket::shutdown_send, ec);
+      socket().close(ec);
     }
   }
 
@@ -601,12 +606,11 @@ class Session : public std::enable_shared_from_this<Session<AsyncStream>> {
   bool finishing_ = false;
   bool probePending_ = false;
   bool closeWhenProbeEnds_ = false;
-  uint64_t streamGen_ = 0;
-  std::shared_ptr<Session> holdSelf_;  // set while a stream runs without the close probe  // which
-                                       // stream the sink's queued callbacks belong to
+  uint64_t streamGen_ = 0;             // which stream the sink's queued callbacks belong to
+  std::shared_ptr<Session> holdSelf_;  // set while a stream runs without the close probe
   net::steady_timer idleTimer_;
   // Bounds the current step: the TLS handshake, a request head, a body, a response, the TLS
-  // shutdown. Beast's own per-operation timeouts (basic_stream::expires_after) are not used.
+  // shutdown.
   Deadline<Executor> deadline_;
 };
 

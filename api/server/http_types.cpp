@@ -64,6 +64,11 @@ std::string unsafePathReason(std::string_view target) {
     // ".." is at most 6 characters however it is encoded ("%2e%2e"): only those can decode to
     // a dot segment.
     if (segment.empty() || segment.size() > 6) continue;
+    if (segment.find('%') == std::string_view::npos) {
+      if (segment == "." || segment == "..")
+        return "a dot segment (\"" + std::string(segment) + "\")";
+      continue;
+    }
     const std::string decoded = percentDecode(segment, false);
     if (decoded == "." || decoded == "..") return "a dot segment (\"" + decoded + "\")";
   }

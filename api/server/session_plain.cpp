@@ -4,9 +4,7 @@
 namespace minimcp::server::detail {
 
 void startPlainSession(Socket socket, std::shared_ptr<ServerShared> shared, bool overCapacity) {
-  std::make_shared<Session<TcpStream>>(TcpStream(std::move(socket)), std::move(shared),
-                                       overCapacity)
-      ->run();
+  std::make_shared<Session<Socket>>(std::move(socket), std::move(shared), overCapacity)->run();
 }
 
 }  // namespace minimcp::server::detail

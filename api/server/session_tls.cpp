@@ -5,8 +5,8 @@ namespace minimcp::server::detail {
 
 void startTlsSession(Socket socket, ssl::context& ctx, std::shared_ptr<ServerShared> shared,
                      bool overCapacity) {
-  std::make_shared<Session<TlsStream>>(TlsStream(TcpStream(std::move(socket)), ctx),
-                                       std::move(shared), overCapacity)
+  std::make_shared<Session<TlsStream>>(TlsStream(std::move(socket), ctx), std::move(shared),
+                                       overCapacity)
       ->run();
 }
 

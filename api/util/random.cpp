@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -21,11 +22,10 @@ std::vector<unsigned char> randomBytes(size_t n) {
 
 std::string toHex(const unsigned char* data, size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
+  std::string out(n * 2, '\0');
   for (size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 0xf]);
+    out[2 * i] = kDigits[data[i] >> 4];
+    out[2 * i + 1] = kDigits[data[i] & 0xf];
   }
   return out;
 }
@@ -50,11 +50,15 @@ std::string sha256Hex(const std::string& data) {
   // Fetched once: with EVP_sha256() OpenSSL 3 looks the implementation up again for every
   // digest, which costs more than hashing a token does (every API request hashes its token).
   static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  // A context per thread, kept: EVP_Digest allocates and frees one for every digest.
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                           EVP_MD_CTX_free);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, sha256 ? sha256 : EVP_sha256(), nullptr) !=
-      1) {
-    throw std::runtime_error("EVP_Digest(sha256) failed");
+  if (!ctx || EVP_DigestInit_ex2(ctx.get(), sha256 ? sha256 : EVP_sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) {
+    throw std::runtime_error("sha256 digest failed");
   }
   return toHex(md, len);
 }

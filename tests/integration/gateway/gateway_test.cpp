@@ -558,6 +558,34 @@ TEST_F(GatewayTest, EveryProxiedResponseIsSandboxedAndNotSniffedWhateverTheInsta
   EXPECT_EQ(answers[2].second.status, 503);
 }
 
+TEST_F(GatewayTest, AnInstancesConnectionHeadersAndServerNameStayBehind) {
+  // Known names (Keep-Alive, Upgrade, Server, in any case) and unknown ones (Trailers) alike;
+  // what is not connection-level reaches the caller as the instance wrote it.
+  const std::string body = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+  CannedUpstream upstream(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSERVER: instance/1.0\r\n"
+      "Keep-Alive: timeout=5\r\nproxy-connection: keep-alive\r\nUpgrade: h2c\r\n"
+      "Trailers: x-late\r\nMcp-Session-Id: s-1\r\nX-Kept: yes\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+  env->server->store().create("mcpinstances",
+                              instance("alice", "canned", "uid-canned", upstream.port()));
+  env->upstreams.set("alice/canned", upstream.port());
+  auto c = env->conn;
+  c.token = env->aliceToken;
+  client::HttpClient http(c);
+  auto r = http.request("POST", "/mcp/alice/canned", R"({"jsonrpc":"2.0","id":1,"method":"ping"})",
+                        {{"Accept", "application/json, text/event-stream"}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, body);
+  EXPECT_EQ(r.headers["server"], "minimcp");
+  for (const char* gone : {"keep-alive", "proxy-connection", "upgrade", "trailers"}) {
+    EXPECT_EQ(r.headers.count(gone), 0u) << gone;
+  }
+  EXPECT_EQ(r.headers["mcp-session-id"], "s-1");
+  EXPECT_EQ(r.headers["x-kept"], "yes");
+  EXPECT_EQ(r.headers["content-type"], "application/json");
+}
+
 // What SIGTERM does to mcpd's server (ApiServer::stop): an open gateway stream ends with the
 // last chunk of its body, so the client reads a complete response, not a cut connection.
 TEST(GatewayShutdown, StoppingTheServerEndsAnOpenStreamWithItsLastChunk) {

@@ -738,17 +738,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     head_ = std::move(h);
     // The body is read from now on; what arrives before the client's side is ready waits in
     // pending_. A body complete within the window is answered in one piece instead (see
-    // GatewayOptions::coalesceWindow).
+    // GatewayOptions::coalesceWindow); the window opens when the first read has to wait.
     // Only a POST's stream (the answer to JSON-RPC requests) usually ends soon; a GET opens
     // the session's standing notification stream.
-    if (coalesceWindow_.count() > 0 && req_.method() == http::verb::post) {
-      window_->expires_after(coalesceWindow_);
-      window_->async_wait([self = shared_from_this()](beast::error_code ec) {
-        if (!ec) self->promiseStream();
-      });
-    } else {
-      promiseStream();
-    }
+    windowToOpen_ = coalesceWindow_.count() > 0 && req_.method() == http::verb::post;
+    if (!windowToOpen_) promiseStream();
     readSome();
   }
 
@@ -758,22 +752,43 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     promise(std::move(head_));
   }
 
+  // What the connection's buffer already holds (an answer usually comes in the same segment as
+  // its head) is parsed here; a read operation would parse it too, but complete through one
+  // more pass of the event loop for each chunk. Only when the buffer is used up does a read
+  // wait, and only then does the coalescing window start.
   void readSome() {
+    while (!closed_) {
+      auto& body = sp_->get().body();
+      body.data = chunk_.data();
+      body.size = chunk_.size();
+      if (conn_->buffer.size() == 0) break;
+      beast::error_code ec;
+      const size_t used = sp_->put(conn_->buffer.data(), ec);
+      conn_->buffer.consume(used);
+      if (ec == http::error::need_more || (used == 0 && !ec)) break;
+      if (!relayed(ec)) return;
+    }
     if (closed_) return;
-    auto& body = sp_->get().body();
-    body.data = chunk_.data();
-    body.size = chunk_.size();
+    if (windowToOpen_) {
+      windowToOpen_ = false;
+      window_->expires_after(coalesceWindow_);
+      window_->async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (!ec) self->promiseStream();
+      });
+    }
     arm(idleTimeout_);
     conn_->visit([this](auto& stream) {
       http::async_read_some(stream, conn_->buffer, *sp_,
                             bound([self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->onSome(self->outcome(ec));
+                              if (self->relayed(self->outcome(ec))) self->readSome();
                             }));
     });
   }
 
-  void onSome(beast::error_code ec) {
-    if (closed_) return;
+  // Takes what one parse or read put into chunk_: true when the body goes on and the next read
+  // follows.
+  bool relayed(beast::error_code ec) {
+    if (closed_) return false;
     if (ec == http::error::need_buffer) ec = {};
     size_t got = chunk_.size() - sp_->get().body().size;
     pending_.append(chunk_.data(), got);
@@ -783,7 +798,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       window_->cancel();
       head_.body = std::move(pending_);
       promise(std::move(head_));
-      return complete(sp_->keep_alive());
+      complete(sp_->keep_alive());
+      return false;
     }
     if (ec && ec != http::error::end_of_stream) {
       spdlog::debug("gateway: stream from {} ended: {}", up_.label, ec.message());
@@ -792,16 +808,23 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       window_->cancel();
       promiseStream();
       ended_ = true;
-      if (!flush()) return end();
-      if (done) return complete(sp_->keep_alive());
-      return end();
+      if (flush() && done) {
+        complete(sp_->keep_alive());
+      } else {
+        end();
+      }
+      return false;
     }
-    if (!flush()) return end();
+    if (!flush()) {
+      end();
+      return false;
+    }
     if (pending_.size() > kMaxPending) {
       spdlog::debug("gateway: client of {} too slow, dropping the stream", up_.label);
-      return end();
+      end();
+      return false;
     }
-    readSome();
+    return true;
   }
 
   // Hands what arrived to the client's side once it is there, and the end of the body after
@@ -876,6 +899,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::string pending_;  // body bytes not yet handed to the sink
   bool ended_ = false;   // the upstream body is complete (or broke off)
   std::optional<Timer> window_;
+  bool windowToOpen_ = false;  // the coalescing window starts at the body's first waiting read
 
   std::mutex mu_;  // guards ex_, the head function and the sink side, shared with other threads
   std::function<void(Head)> headFn_;

@@ -586,6 +586,55 @@ TEST_F(GatewayTest, AnInstancesConnectionHeadersAndServerNameStayBehind) {
   EXPECT_EQ(r.headers["content-type"], "application/json");
 }
 
+TEST_F(GatewayTest, AChunkedAnswerThatCameWithItsHeadIsRelayedWhole) {
+  // Head and every chunk in one write, so the gateway finds them buffered with the head: more
+  // than its 16 KiB read chunk in all, and once more than it answers in one piece (1 MiB).
+  auto chunked = [](const std::vector<std::string>& parts) {
+    std::string wire =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    for (const auto& p : parts) {
+      char size[32];
+      std::snprintf(size, sizeof size, "%zx\r\n", p.size());
+      wire += size + p + "\r\n";
+    }
+    return wire + "0\r\n\r\n";
+  };
+  auto event = [](char fill, size_t n) { return "data: " + std::string(n, fill) + "\n\n"; };
+  struct Case {
+    std::string name;
+    std::vector<std::string> parts;
+    bool onePiece;
+  };
+  const std::vector<Case> cases = {
+      {"small", {event('a', 10), event('b', 20)}, true},
+      {"beyond the read chunk", {event('a', 10000), event('b', 10000), event('c', 10000)}, true},
+      {"beyond one piece", {event('a', 700000), event('b', 700000)}, false},
+  };
+  auto c = env->conn;
+  c.token = env->aliceToken;
+  client::HttpClient http(c);
+  for (const auto& tc : cases) {
+    SCOPED_TRACE(tc.name);
+    CannedUpstream upstream(chunked(tc.parts));
+    const std::string name = "canned-" + std::to_string(&tc - cases.data());
+    env->server->store().create("mcpinstances",
+                                instance("alice", name, "uid-" + name, upstream.port()));
+    env->upstreams.set("alice/" + name, upstream.port());
+    auto r = http.request("POST", "/mcp/alice/" + name,
+                          R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})",
+                          {{"Accept", "application/json, text/event-stream"}});
+    std::string whole;
+    for (const auto& p : tc.parts) whole += p;
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.size(), whole.size());
+    EXPECT_TRUE(r.body == whole);
+    EXPECT_EQ(r.headers["content-type"], "text/event-stream");
+    // One piece: a plain response with its length; beyond that, relayed as it streams.
+    EXPECT_EQ(r.headers.count("content-length") == 1, tc.onePiece);
+  }
+}
+
 // What SIGTERM does to mcpd's server (ApiServer::stop): an open gateway stream ends with the
 // last chunk of its body, so the client reads a complete response, not a cut connection.
 TEST(GatewayShutdown, StoppingTheServerEndsAnOpenStreamWithItsLastChunk) {

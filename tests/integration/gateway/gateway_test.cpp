@@ -163,6 +163,17 @@ class GatewayTest : public ::testing::Test {
   static bool has(const std::string& s, const std::string& part) {
     return s.find(part) != std::string::npos;
   }
+  // alice/{name}, served by whatever listens on `port` on loopback.
+  static void serveAliceFrom(const std::string& name, uint16_t port) {
+    env->server->store().create("mcpinstances", instance("alice", name, "uid-" + name, port));
+    env->upstreams.set("alice/" + name, port);
+  }
+  // A client that holds alice's namespace token.
+  static client::HttpClient aliceClient() {
+    auto c = env->conn;
+    c.token = env->aliceToken;
+    return client::HttpClient(c);
+  }
 };
 
 void expectBasic(const json& out) {
@@ -338,9 +349,7 @@ TEST_F(GatewayTest, MalformedHeadsOnMcpPathsAreJsonRpcErrors) {
 
 TEST_F(GatewayTest, TheInstancesOwnRefusalsReachTheClientAsJsonRpcErrors) {
   // Its JSON-RPC refusals pass unchanged (the status, the body, Allow).
-  auto c = env->conn;
-  c.token = env->aliceToken;
-  client::HttpClient http(c);
+  client::HttpClient http = aliceClient();
   auto r = http.request(
       "PUT", "/mcp/alice/inbox", kInitialize,
       {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}});
@@ -460,12 +469,8 @@ class EndlessUpstream {
 
 TEST_F(GatewayTest, StreamRelaysAndClientDisconnectClosesTheUpstream) {
   EndlessUpstream upstream;
-  env->server->store().create("mcpinstances",
-                              instance("alice", "endless", "uid-endless", upstream.port()));
-  env->upstreams.set("alice/endless", upstream.port());
-  auto c = env->conn;
-  c.token = env->aliceToken;
-  client::HttpClient http(c);
+  serveAliceFrom("endless", upstream.port());
+  client::HttpClient http = aliceClient();
   int lines = 0;
   int code = http.stream(
       "GET", "/mcp/alice/endless/sub?x=1",
@@ -528,12 +533,8 @@ TEST_F(GatewayTest, EveryProxiedResponseIsSandboxedAndNotSniffedWhateverTheInsta
       "content-security-policy: script-src 'unsafe-inline'\r\n"
       "X-Content-Type-Options: none\r\nX-Kept: yes\r\nContent-Length: " +
       std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page);
-  env->server->store().create("mcpinstances",
-                              instance("alice", "page", "uid-page", upstream.port()));
-  env->upstreams.set("alice/page", upstream.port());
-  auto c = env->conn;
-  c.token = env->aliceToken;
-  client::HttpClient http(c);
+  serveAliceFrom("page", upstream.port());
+  client::HttpClient http = aliceClient();
   auto r = http.request("GET", "/mcp/alice/page", "", {{"Accept", "text/event-stream"}});
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, page);
@@ -567,12 +568,8 @@ TEST_F(GatewayTest, AnInstancesConnectionHeadersAndServerNameStayBehind) {
       "Keep-Alive: timeout=5\r\nproxy-connection: keep-alive\r\nUpgrade: h2c\r\n"
       "Trailers: x-late\r\nMcp-Session-Id: s-1\r\nX-Kept: yes\r\nContent-Length: " +
       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
-  env->server->store().create("mcpinstances",
-                              instance("alice", "canned", "uid-canned", upstream.port()));
-  env->upstreams.set("alice/canned", upstream.port());
-  auto c = env->conn;
-  c.token = env->aliceToken;
-  client::HttpClient http(c);
+  serveAliceFrom("canned", upstream.port());
+  client::HttpClient http = aliceClient();
   auto r = http.request("POST", "/mcp/alice/canned", R"({"jsonrpc":"2.0","id":1,"method":"ping"})",
                         {{"Accept", "application/json, text/event-stream"}});
   EXPECT_EQ(r.status, 200) << r.body;
@@ -611,16 +608,12 @@ TEST_F(GatewayTest, AChunkedAnswerThatCameWithItsHeadIsRelayedWhole) {
       {"beyond the read chunk", {event('a', 10000), event('b', 10000), event('c', 10000)}, true},
       {"beyond one piece", {event('a', 700000), event('b', 700000)}, false},
   };
-  auto c = env->conn;
-  c.token = env->aliceToken;
-  client::HttpClient http(c);
+  client::HttpClient http = aliceClient();
   for (const auto& tc : cases) {
     SCOPED_TRACE(tc.name);
     CannedUpstream upstream(chunked(tc.parts));
     const std::string name = "canned-" + std::to_string(&tc - cases.data());
-    env->server->store().create("mcpinstances",
-                                instance("alice", name, "uid-" + name, upstream.port()));
-    env->upstreams.set("alice/" + name, upstream.port());
+    serveAliceFrom(name, upstream.port());
     auto r = http.request("POST", "/mcp/alice/" + name,
                           R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})",
                           {{"Accept", "application/json, text/event-stream"}});
@@ -704,12 +697,8 @@ TEST_F(GatewayTest, StatusPortNeverChoosesTheUpstream) {
 
 TEST_F(GatewayTest, DotSegmentsAndEncodedSlashesAre400AndReachNothing) {
   Tripwire upstream;
-  env->server->store().create("mcpinstances",
-                              instance("alice", "trap", "uid-trap", upstream.port()));
-  env->upstreams.set("alice/trap", upstream.port());
-  auto c = env->conn;
-  c.token = env->aliceToken;
-  client::HttpClient http(c);
+  serveAliceFrom("trap", upstream.port());
+  client::HttpClient http = aliceClient();
   for (const char* path :
        {"/mcp/alice/trap/../x", "/mcp/alice/trap/./x", "/mcp/alice/trap/..", "/mcp/alice/trap/.",
         "/mcp/alice/trap/%2e%2e/x", "/mcp/alice/trap/%2E./x", "/mcp/alice/trap/.%2e/x",
@@ -875,8 +864,7 @@ TEST_F(GatewaySilence, AnInstanceSilentBeforeItsResponseHeadIs504) {
 TEST_F(GatewayTest, InstancesThatDoNotAnswerHoldNoServerThread) {
   uint16_t port = 0;
   const int listener = bindLoopback(port, 16);  // accepts, reads nothing, never answers
-  env->server->store().create("mcpinstances", instance("alice", "silent", "uid-silent", port));
-  env->upstreams.set("alice/silent", port);
+  serveAliceFrom("silent", port);
   constexpr int kCalls = 4;  // twice the server's threads
   std::vector<std::thread> callers;
   std::atomic<int> finished{0};
